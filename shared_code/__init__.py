@@ -1,0 +1,1 @@
+"""Everything the trigger handlers call: settings, auth, HTTP helpers, models, services, adapters."""

@@ -1,0 +1,117 @@
+"""The one settings object: every value the app reads from its environment.
+
+Locally the Values of local.settings.json fill the environment; in Azure the app
+settings do. Nothing else in the code reads os.environ.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # --- runtime mode -------------------------------------------------------------
+    environment: str = Field("production", validation_alias=_alias("LECTERN_ENV"))
+    public_base_url: str = Field("http://127.0.0.1:7071", validation_alias=_alias("LECTERN_PUBLIC_BASE_URL"))
+    cors_allowed_origins: str = Field("", validation_alias=_alias("LECTERN_CORS_ALLOWED_ORIGINS"))
+    max_body_bytes: int = Field(1_048_576, validation_alias=_alias("LECTERN_MAX_BODY_BYTES"))
+    max_json_depth: int = Field(32, validation_alias=_alias("LECTERN_MAX_JSON_DEPTH"))
+
+    # --- stores ---------------------------------------------------------------------
+    postgres_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/lectern", validation_alias=_alias("POSTGRES_URL")
+    )
+    postgres_pool_min: int = Field(1, validation_alias=_alias("POSTGRES_POOL_MIN"))
+    postgres_pool_max: int = Field(10, validation_alias=_alias("POSTGRES_POOL_MAX"))
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_alias("REDIS_URL"))
+    # Storage: a connection string locally (Azurite); in Azure the account name plus the
+    # managed identity (AzureWebJobsStorage__accountName), never a key.
+    storage_connection_string: str = Field(
+        "", validation_alias=_alias("LECTERN_STORAGE_CONNECTION", "AzureWebJobsStorage")
+    )
+    storage_account_name: str = Field(
+        "", validation_alias=_alias("LECTERN_STORAGE_ACCOUNT", "AzureWebJobsStorage__accountName")
+    )
+    materials_container: str = Field("materials", validation_alias=_alias("LECTERN_MATERIALS_CONTAINER"))
+    outbox_queue: str = Field("outbox", validation_alias=_alias("LECTERN_OUTBOX_QUEUE"))
+    audit_table: str = Field("audit", validation_alias=_alias("LECTERN_AUDIT_TABLE"))
+    access_log_table: str = Field("contentaccess", validation_alias=_alias("LECTERN_ACCESS_LOG_TABLE"))
+    change_log_table: str = Field("changelog", validation_alias=_alias("LECTERN_CHANGE_LOG_TABLE"))
+    attendance_table: str = Field("attendance", validation_alias=_alias("LECTERN_ATTENDANCE_TABLE"))
+
+    # --- Web PubSub -----------------------------------------------------------------
+    webpubsub_connection_string: str = Field(
+        "", validation_alias=_alias("WebPubSubConnectionString")
+    )
+    webpubsub_endpoint: str = Field("", validation_alias=_alias("WebPubSubEndpoint"))
+    webpubsub_hub: str = Field("live", validation_alias=_alias("WebPubSubHub"))
+    webpubsub_token_minutes: int = Field(60, validation_alias=_alias("WebPubSubTokenMinutes"))
+
+    # --- auth -----------------------------------------------------------------------
+    jwt_issuer: str = Field("https://dev.lectern.local", validation_alias=_alias("JWT_ISSUER"))
+    jwt_audience: str = Field("lectern-api", validation_alias=_alias("JWT_AUDIENCE"))
+    jwt_dev_secret: str = Field("", validation_alias=_alias("JWT_DEV_SECRET"))
+    jwt_jwks_url: str = Field("", validation_alias=_alias("JWT_JWKS_URL"))
+    jwt_dev_token_minutes: int = Field(720, validation_alias=_alias("JWT_DEV_TOKEN_MINUTES"))
+
+    # --- content --------------------------------------------------------------------
+    video_cdn_base_url: str = Field("https://stream.lectern.local", validation_alias=_alias("VIDEO_CDN_BASE_URL"))
+    video_signing_key: str = Field("", validation_alias=_alias("VIDEO_SIGNING_KEY"))
+    video_url_minutes: int = Field(60, validation_alias=_alias("VIDEO_URL_MINUTES"))
+    sas_minutes: int = Field(10, validation_alias=_alias("LECTERN_SAS_MINUTES"))
+    material_max_bytes: int = Field(200 * 1024 * 1024, validation_alias=_alias("LECTERN_MATERIAL_MAX_BYTES"))
+    material_allowed_types: str = Field(
+        "application/pdf,image/png,image/jpeg,text/plain,application/zip,"
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation,"
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        validation_alias=_alias("LECTERN_MATERIAL_ALLOWED_TYPES"),
+    )
+    payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
+    payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
+    cache_ttl_seconds: int = Field(300, validation_alias=_alias("LECTERN_CACHE_TTL_SECONDS"))
+
+    # --- progress -------------------------------------------------------------------
+    completion_threshold: float = Field(0.9, validation_alias=_alias("LECTERN_COMPLETION_THRESHOLD"))
+    flush_batch_size: int = Field(5000, validation_alias=_alias("LECTERN_FLUSH_BATCH_SIZE"))
+    quiz_max_attempts: int = Field(3, validation_alias=_alias("LECTERN_QUIZ_MAX_ATTEMPTS"))
+
+    # --- live classes ---------------------------------------------------------------
+    chat_max_length: int = Field(1000, validation_alias=_alias("LECTERN_CHAT_MAX_LENGTH"))
+    broadcast_interval_ms: int = Field(250, validation_alias=_alias("LECTERN_BROADCAST_INTERVAL_MS"))
+
+    # --- rate limits (requests per window) ------------------------------------------
+    rate_limit_writes_per_minute: int = Field(600, validation_alias=_alias("LECTERN_RATE_WRITES_PER_MINUTE"))
+    rate_limit_negotiate_per_minute: int = Field(30, validation_alias=_alias("LECTERN_RATE_NEGOTIATE_PER_MINUTE"))
+    rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
+    rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment.lower() in {"development", "dev", "test"}
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+    @property
+    def allowed_material_types(self) -> set[str]:
+        return {t.strip() for t in self.material_allowed_types.split(",") if t.strip()}
+
+    @property
+    def payment_secrets(self) -> list[str]:
+        return [s.strip() for s in self.payment_webhook_secrets.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
