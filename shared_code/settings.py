@@ -115,3 +115,20 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's published well-known development key (not a secret: it is in Microsoft's docs).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def expand_storage_connection(value: str) -> str:
+    """`UseDevelopmentStorage=true` spelled out, so every SDK reads it the same way."""
+    if value.replace(" ", "").lower().startswith("usedevelopmentstorage=true"):
+        base = "http://127.0.0.1"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={base}:10000/{AZURITE_ACCOUNT};QueueEndpoint={base}:10001/{AZURITE_ACCOUNT};"
+            f"TableEndpoint={base}:10002/{AZURITE_ACCOUNT};"
+        )
+    return value

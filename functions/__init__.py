@@ -1,0 +1,1 @@
+"""Thin trigger handlers, one blueprint module per area."""

@@ -1,0 +1,67 @@
+"""System endpoints: health, the OpenAPI document, development tokens."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+import azure.functions as func
+
+from shared_code.auth import issue_dev_token
+from shared_code.context import get_context
+from shared_code.errors import NotFound
+from shared_code.http import endpoint, json_body, respond
+from shared_code.models.system import DevToken, DevTokenRequest, Health
+from shared_code.openapi import build_document
+from shared_code.services import health as health_service
+from shared_code.services.users import ensure_user
+from shared_code.auth import Principal
+from shared_code.settings import get_settings
+
+bp = func.Blueprint()
+
+
+@endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False, errors=(503,))
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    ctx = await get_context()
+    checks = await health_service.check_all(ctx)
+    ok = all(v == "ok" for v in checks.values())
+    status = 200 if ok else 503
+    headers = {} if ok else {"Retry-After": "5"}
+    return respond({"status": "ok" if ok else "degraded", "checks": checks}, status=status, headers=headers)
+
+
+_document_cache: dict[str, str] = {}
+
+
+@endpoint(bp, "openapi.json", ["GET"], summary="The OpenAPI 3.1 document", tag="system", auth=False)
+async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    if "doc" not in _document_cache:
+        _document_cache["doc"] = json.dumps(build_document())
+    return func.HttpResponse(_document_cache["doc"], mimetype="application/json")
+
+
+@endpoint(
+    bp,
+    "dev/token",
+    ["POST"],
+    summary="Issue a development token (development mode only)",
+    tag="system",
+    request=DevTokenRequest,
+    response=DevToken,
+    auth=False,
+    errors=(404,),
+)
+async def dev_token(req: func.HttpRequest) -> func.HttpResponse:
+    settings = get_settings()
+    if not settings.is_development:
+        raise NotFound("No such endpoint.")
+    body = json_body(req, DevTokenRequest)
+    user_id = str(body.user_id or uuid.uuid4())
+    token, exp = issue_dev_token(settings, user_id=user_id, name=body.name, roles=body.roles)
+    ctx = await get_context()
+    await ensure_user(ctx, Principal(user_id=user_id, name=body.name, roles=frozenset(body.roles)))
+    return respond(
+        DevToken(token=token, expires_at=datetime.fromtimestamp(exp, tz=timezone.utc), user_id=uuid.UUID(user_id))
+    )

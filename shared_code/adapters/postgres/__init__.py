@@ -1,0 +1,1 @@
+"""PostgreSQL: the async pool (`pool.py`) and one repository module per group of tables."""

@@ -1,0 +1,53 @@
+"""The process-wide async PostgreSQL pool and the transaction helpers services use."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from shared_code.settings import Settings
+
+# Fail fast when PostgreSQL is unreachable: a request should get its 503 quickly
+# rather than wait for the pool's default half minute.
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+class Database:
+    """Owns the pool; every query goes through `connection()` or `transaction()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pool = AsyncConnectionPool(
+            settings.postgres_url,
+            min_size=settings.postgres_pool_min,
+            max_size=settings.postgres_pool_max,
+            kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": 5},
+            timeout=POOL_TIMEOUT_SECONDS,
+            open=False,
+            name="lectern",
+        )
+
+    async def open(self) -> None:
+        # wait=False: the app starts even while PostgreSQL is down; queries then 503.
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        async with self.pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT 1")

@@ -1,0 +1,1 @@
+"""Redis: the client (`client.py`), every key name (`keys.py`) and one module per area."""

@@ -1,0 +1,21 @@
+"""The process-wide `redis.asyncio` client."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from shared_code.settings import Settings
+
+# Redis is the fast path: a stalled Redis must not stall requests for long.
+SOCKET_TIMEOUT_SECONDS = 2.0
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        health_check_interval=30,
+        max_connections=200,
+    )

@@ -1,0 +1,106 @@
+"""Azure Web PubSub: client URLs for negotiate, server pushes, group membership, and the
+signature check of upstream (event handler) calls."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+from shared_code.settings import Settings
+
+TIMEOUT_SECONDS = 5
+
+
+def parse_connection_string(value: str) -> dict[str, str]:
+    parts = (p.split("=", 1) for p in value.split(";") if "=" in p)
+    return {k.strip().lower(): v.strip() for k, v in parts}
+
+
+class PubSub:
+    def __init__(self, settings: Settings) -> None:
+        self.hub = settings.webpubsub_hub
+        self.token_minutes = settings.webpubsub_token_minutes
+        self._access_keys: list[str] = []
+        if settings.webpubsub_connection_string:
+            parsed = parse_connection_string(settings.webpubsub_connection_string)
+            if parsed.get("accesskey"):
+                self._access_keys.append(parsed["accesskey"])
+            self.client = WebPubSubServiceClient.from_connection_string(
+                settings.webpubsub_connection_string,
+                hub=self.hub,
+                connection_timeout=TIMEOUT_SECONDS,
+                read_timeout=TIMEOUT_SECONDS,
+                retry_total=0,
+            )
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            self.client = WebPubSubServiceClient(
+                endpoint=settings.webpubsub_endpoint,
+                hub=self.hub,
+                credential=DefaultAzureCredential(),
+                connection_timeout=TIMEOUT_SECONDS,
+                read_timeout=TIMEOUT_SECONDS,
+                retry_total=0,
+            )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- negotiate ------------------------------------------------------------------
+    async def client_url(
+        self, *, user_id: str, groups: list[str] | None = None, roles: list[str] | None = None, minutes: int | None = None
+    ) -> tuple[str, datetime]:
+        minutes = minutes or self.token_minutes
+        token = await self.client.get_client_access_token(
+            user_id=user_id, roles=roles or [], groups=groups or [], minutes_to_expire=minutes
+        )
+        return token["url"], datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+    # --- pushes ---------------------------------------------------------------------
+    async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:
+        await self.client.send_to_group(
+            group, json.dumps(message, default=str), content_type="application/json", excluded=excluded
+        )
+
+    async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
+        await self.client.send_to_user(user_id, json.dumps(message, default=str), content_type="application/json")
+
+    async def send_to_connection(self, connection_id: str, message: dict[str, Any]) -> None:
+        await self.client.send_to_connection(
+            connection_id, json.dumps(message, default=str), content_type="application/json"
+        )
+
+    # --- membership -----------------------------------------------------------------
+    async def add_connection_to_group(self, group: str, connection_id: str) -> None:
+        await self.client.add_connection_to_group(group, connection_id)
+
+    async def remove_user_from_group(self, group: str, user_id: str) -> None:
+        await self.client.remove_user_from_group(group, user_id)
+
+    async def close_user_connections(self, user_id: str, reason: str) -> None:
+        await self.client.close_user_connections(user_id, reason=reason)
+
+    async def close_connection(self, connection_id: str, reason: str) -> None:
+        await self.client.close_connection(connection_id, reason=reason)
+
+    async def ping(self) -> None:
+        await self.client.group_exists("lectern-health-probe")
+
+    # --- upstream -------------------------------------------------------------------
+    def signature_valid(self, connection_id: str, signature_header: str | None) -> bool:
+        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough."""
+        if not signature_header or not connection_id or not self._access_keys:
+            return False
+        offered = {s.strip() for s in signature_header.split(",") if s.strip()}
+        for key in self._access_keys:
+            digest = hmac.new(key.encode(), connection_id.encode(), hashlib.sha256).hexdigest()
+            expected = f"sha256={digest}"
+            if any(hmac.compare_digest(expected, o) for o in offered):
+                return True
+        return False

@@ -1,0 +1,124 @@
+"""Bearer-token authentication and role checks.
+
+Locally tokens are HS256, signed with the development secret by `POST /api/dev/token`.
+In Azure they come from an OpenID issuer and are checked against its JWKS. Either way the
+signature, `exp`, `iss` and `aud` are verified before a claim is believed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Iterable
+
+import jwt
+from jwt import PyJWKClient
+
+from shared_code.errors import Forbidden, Unauthorized
+from shared_code.settings import Settings
+
+ROLES = ("student", "tutor", "admin")
+_LEEWAY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified claims of the bearer token."""
+
+    user_id: str
+    name: str
+    roles: frozenset[str]
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class TokenVerifier:
+    """Verifies bearer tokens; built once per process because the JWKS client caches keys."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+
+    async def verify(self, token: str) -> Principal:
+        s = self._settings
+        try:
+            if self._jwks is not None:
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                key, algorithms = signing_key.key, ["RS256", "ES256"]
+            else:
+                if not s.jwt_dev_secret:
+                    raise Unauthorized("No token issuer is configured.")
+                key, algorithms = s.jwt_dev_secret, ["HS256"]
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The bearer token has expired.") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("The bearer token was issued for another audience.") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("The bearer token was issued by an unknown issuer.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"The bearer token lacks the '{exc.claim}' claim.") from None
+        except (jwt.PyJWTError, ValueError):
+            raise Unauthorized("The bearer token is malformed or its signature is invalid.") from None
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    sub = str(claims.get("sub", ""))
+    try:
+        user_id = str(uuid.UUID(sub))
+    except ValueError:
+        raise Unauthorized("The token's 'sub' claim is not a user id.") from None
+    raw_roles = claims.get("roles", [])
+    if isinstance(raw_roles, str):
+        raw_roles = [raw_roles]
+    roles = frozenset(r for r in raw_roles if r in ROLES)
+    return Principal(user_id=user_id, name=str(claims.get("name") or "")[:200], roles=roles)
+
+
+def bearer_token(headers: object) -> str:
+    """The token from an `Authorization: Bearer` header, or 401."""
+    value = headers.get("authorization") or ""  # type: ignore[attr-defined]
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def require_role(principal: Principal, roles: Iterable[str]) -> None:
+    wanted = tuple(roles)
+    if wanted and not principal.has_role(*wanted):
+        raise Forbidden(f"This action needs one of the roles: {', '.join(wanted)}.")
+
+
+def issue_dev_token(
+    settings: Settings, *, user_id: str, name: str, roles: Iterable[str]
+) -> tuple[str, int]:
+    """A token signed by the development issuer; only reachable in development mode."""
+    now = int(time.time())
+    exp = now + settings.jwt_dev_token_minutes * 60
+    claims = {
+        "sub": user_id,
+        "name": name,
+        "roles": sorted(set(roles)),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": exp,
+    }
+    return jwt.encode(claims, settings.jwt_dev_secret, algorithm="HS256"), exp

@@ -1,0 +1,285 @@
+"""What every HTTP handler shares: the `endpoint` decorator, body and query parsing, responses.
+
+`endpoint` registers the function with the Functions host (`bp.route`), records the
+operation for OpenAPI, and turns every error into problem+json, so a handler body is only
+parse → authorise → one service call → response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared_code import problems
+from shared_code.auth import Principal, bearer_token, require_role
+from shared_code.context import get_context
+from shared_code.errors import (
+    BadRequest,
+    FieldError,
+    LecternError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from shared_code.settings import get_settings
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+logger = logging.getLogger("lectern.http")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP operation, as OpenAPI publishes it."""
+
+    name: str
+    route: str
+    methods: tuple[str, ...]
+    summary: str
+    tag: str
+    request: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    query: type[BaseModel] | None = None
+    auth: bool = True
+    roles: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    idempotent_key: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def _dependency_down(exc: BaseException) -> bool:
+    """True for the errors that mean a store is unreachable, not that the request is bad."""
+    import psycopg
+    import psycopg_pool
+    import redis.exceptions
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    return isinstance(
+        exc,
+        (
+            psycopg.OperationalError,
+            psycopg_pool.PoolTimeout,
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            ServiceRequestError,
+            ServiceResponseError,
+            asyncio.TimeoutError,
+            ConnectionError,
+        ),
+    )
+
+
+def finish(req: func.HttpRequest, resp: func.HttpResponse) -> func.HttpResponse:
+    """Adds the headers every response carries: security headers and the CORS allow-list."""
+    for name, value in SECURITY_HEADERS.items():
+        if name not in resp.headers:
+            resp.headers[name] = value
+    origin = req.headers.get("origin")
+    if origin and origin in get_settings().cors_origins:
+        resp.headers["Access-Control-Allow-Origin"] = origin
+        resp.headers["Vary"] = "Origin"
+    return resp
+
+
+def guarded(name: str, handler: Handler) -> Handler:
+    """Runs a handler and maps whatever it raises to a problem+json response."""
+
+    @functools.wraps(handler)
+    async def run(req: func.HttpRequest) -> func.HttpResponse:
+        started = time.perf_counter()
+        try:
+            resp = await handler(req)
+        except LecternError as exc:
+            resp = problems.from_error(exc)
+        except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+            if _dependency_down(exc):
+                logger.warning("dependency unavailable in %s: %s", name, type(exc).__name__)
+                resp = problems.from_error(
+                    ServiceUnavailable("A service this request needs is unavailable; retry shortly.", retry_after=5)
+                )
+            else:
+                resp = problems.internal_error(exc, function=name)
+        if resp.status_code >= 500:
+            logger.warning("%s answered %s in %.1f ms", name, resp.status_code, (time.perf_counter() - started) * 1000)
+        return finish(req, resp)
+
+    return run
+
+
+def endpoint(
+    bp: func.Blueprint,
+    route: str,
+    methods: list[str] | tuple[str, ...],
+    *,
+    summary: str,
+    tag: str,
+    request: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    query: type[BaseModel] | None = None,
+    auth: bool = True,
+    roles: tuple[str, ...] = (),
+    errors: tuple[int, ...] = (),
+    idempotent_key: bool = False,
+) -> Callable[[Handler], Any]:
+    """Registers an HTTP-triggered function and its OpenAPI description in one place."""
+
+    def register(handler: Handler) -> Any:
+        name = handler.__name__
+        OPERATIONS.append(
+            Operation(
+                name=name,
+                route=route,
+                methods=tuple(m.upper() for m in methods),
+                summary=summary,
+                tag=tag,
+                request=request,
+                response=response,
+                status=status,
+                query=query,
+                auth=auth,
+                roles=roles,
+                errors=errors,
+                idempotent_key=idempotent_key,
+            )
+        )
+        wrapped = guarded(name, handler)
+        return bp.route(route=route, methods=list(methods), auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
+
+    return register
+
+
+# --- requests ----------------------------------------------------------------------------
+async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
+    """The verified caller; 401 without a valid token, 403 without one of `roles`."""
+    ctx = await get_context()
+    principal = await ctx.tokens.verify(bearer_token(req.headers))
+    require_role(principal, roles)
+    return principal
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
+
+
+def raw_json(req: func.HttpRequest, *, allow_empty: bool = False) -> Any:
+    """The body as parsed JSON, after the content-type, size and depth checks."""
+    settings = get_settings()
+    body = req.get_body() or b""
+    if len(body) > settings.max_body_bytes:
+        raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit is {settings.max_body_bytes}.")
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise BadRequest("The request needs a JSON body.")
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"Send the body as application/json, not {content_type}.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.", title="Malformed JSON") from None
+    if _depth(data, settings.max_json_depth) > settings.max_json_depth:
+        raise BadRequest(f"The JSON is nested deeper than {settings.max_json_depth} levels.")
+    return data
+
+
+def json_body(req: func.HttpRequest, model: type[M], *, allow_empty: bool = False) -> M:
+    """The body validated against `model`: 400 with field details when it does not fit."""
+    data = raw_json(req, allow_empty=allow_empty)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=problems.field_errors(exc)) from None
+
+
+def query(req: func.HttpRequest, model: type[M]) -> M:
+    """Query parameters validated against `model` (repeated keys become lists where declared)."""
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=problems.field_errors(exc, location="query")) from None
+
+
+def route_id(req: func.HttpRequest, name: str) -> str:
+    """A UUID route parameter; anything else cannot name a resource, so 404."""
+    value = req.route_params.get(name, "")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound(f"No resource has the id '{value[:64]}'.") from None
+
+
+def header(req: func.HttpRequest, name: str) -> str | None:
+    value = req.headers.get(name)
+    return value.strip() if value else None
+
+
+# --- responses ---------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def respond(value: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    if value is None and status == 204:
+        return func.HttpResponse(status_code=204, headers=headers or {})
+    return func.HttpResponse(
+        json.dumps(_plain(value), separators=(",", ":"), default=str),
+        status_code=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+__all__ = [
+    "OPERATIONS",
+    "FieldError",
+    "authenticate",
+    "endpoint",
+    "header",
+    "json_body",
+    "query",
+    "raw_json",
+    "respond",
+    "route_id",
+]

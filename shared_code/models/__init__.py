@@ -1,0 +1,1 @@
+"""Pydantic models: the wire contract (camelCase) that OpenAPI publishes."""
