@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from functions import system
+from functions import retries, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-app.register_functions(system.bp)
+for blueprint in (system.bp, retries.bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,26 @@
+"""Queue trigger for the outbox: retries side effects that failed on the request path."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from shared_code.context import get_context
+from shared_code.services import outbox
+
+bp = func.Blueprint()
+logger = logging.getLogger("lectern.retries")
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%LECTERN_OUTBOX_QUEUE%", connection="AzureWebJobsStorage")
+async def outbox_retry(msg: func.QueueMessage) -> None:
+    ctx = await get_context()
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        # Not ours to fix: raising lets the host move it to the poison queue.
+        raise ValueError("outbox message is not JSON") from None
+    outcome = await outbox.retry(ctx, message)
+    logger.info("outbox message %s (%s): %s", msg.id, message.get("kind"), outcome)

@@ -1,0 +1,41 @@
+"""The audit trail: an immutable Azure Table row per privileged action.
+
+Partitioned by month so an admin's time-range query reads few partitions; the row key
+starts with an inverted timestamp so the newest rows come first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.services import outbox
+
+_MAX_TICKS = 10**13
+
+
+def audit_entity(actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    inverted = _MAX_TICKS - int(time.time() * 1000)
+    return {
+        "PartitionKey": now.strftime("%Y-%m"),
+        "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
+        "at": now.isoformat(),
+        "actorId": actor.user_id if actor else "system",
+        "actorName": actor.name if actor else "system",
+        "action": action,
+        "target": target,
+        "details": json.dumps(details or {}, default=str)[:30000],
+    }
+
+
+async def record(ctx: AppContext, actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> None:
+    """Writes the audit row now, or queues it for retry; never silently drops it."""
+    await outbox.perform(
+        ctx, "table.upsert", {"table": ctx.settings.audit_table, "entity": audit_entity(actor, action, target, details)}
+    )

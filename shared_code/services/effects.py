@@ -1,0 +1,39 @@
+"""Side effects that must happen but may fail: each kind is a small async function.
+
+The outbox runs them now, and queues them for retry when they fail. Every effect is
+idempotent (upserts with fixed keys, pushes clients de-duplicate by `seq`), so a retry
+that repeats one does no harm.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from shared_code.context import AppContext
+
+Effect = Callable[[AppContext, dict[str, Any]], Awaitable[None]]
+
+EFFECTS: dict[str, Effect] = {}
+
+
+def effect(kind: str) -> Callable[[Effect], Effect]:
+    def register(fn: Effect) -> Effect:
+        EFFECTS[kind] = fn
+        return fn
+
+    return register
+
+
+@effect("table.upsert")
+async def table_upsert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.tables.upsert(payload["table"], payload["entity"])
+
+
+@effect("pubsub.group")
+async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.pubsub.send_to_group(payload["group"], payload["message"])
+
+
+@effect("pubsub.user")
+async def pubsub_user(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.pubsub.send_to_user(payload["userId"], payload["message"])

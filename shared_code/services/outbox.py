@@ -1,0 +1,111 @@
+"""The one mechanism for side effects that must not be lost.
+
+`perform` tries an effect now; on failure it puts `{kind, payload, attempt, reason}` on
+the outbox queue, and the queue trigger (`functions/retries.py`) calls `retry` until the
+effect succeeds or the attempts run out, when the message goes to `<queue>-poison` with
+its reason for an admin to read and replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from shared_code.context import AppContext
+from shared_code.services.effects import EFFECTS
+
+logger = logging.getLogger("lectern.outbox")
+
+EFFECT_TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 5
+BASE_DELAY_SECONDS = 2
+MAX_DELAY_SECONDS = 300
+
+# Strong references to deferred effects, so the event loop does not collect them mid-flight.
+_in_flight: set[asyncio.Task] = set()
+
+
+def poison_queue(ctx: AppContext) -> str:
+    return f"{ctx.settings.outbox_queue}-poison"
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before retry number `attempt` (1-based): 2, 4, 8, ... capped."""
+    return min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)
+
+
+async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
+    handler = EFFECTS.get(kind)
+    if handler is None:
+        raise LookupError(f"unknown effect kind {kind!r}")
+    await asyncio.wait_for(handler(ctx, payload), EFFECT_TIMEOUT_SECONDS)
+
+
+async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason: str, attempt: int = 1) -> str:
+    message = {
+        "id": str(uuid.uuid4()),
+        "kind": kind,
+        "payload": payload,
+        "attempt": attempt,
+        "reason": reason,
+        "queuedAt": datetime.now(timezone.utc).isoformat(),
+    }
+    return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
+
+
+async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
+    """Runs the effect; returns False when it failed and was queued for retry.
+
+    Raises only when both the effect and the queue fail: then the caller must not
+    acknowledge the write that caused it.
+    """
+    try:
+        await _run(ctx, kind, payload)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure is a reason to retry later
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        logger.warning("effect %s failed, queued for retry: %s", kind, reason)
+        await enqueue(ctx, kind, payload, reason=reason)
+        return False
+
+
+def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
+    """Runs the effect off the request's critical path (still queued for retry on failure)."""
+
+    async def run() -> None:
+        try:
+            await perform(ctx, kind, payload)
+        except Exception:  # noqa: BLE001
+            logger.exception("effect %s could neither run nor be queued", kind)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
+async def drain() -> None:
+    """Waits for deferred effects (used at shutdown and by tests)."""
+    while _in_flight:
+        await asyncio.gather(*list(_in_flight), return_exceptions=True)
+
+
+async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
+    """Handles one outbox message; returns `done`, `requeued` or `poisoned`."""
+    kind = message.get("kind", "")
+    payload = message.get("payload") or {}
+    attempt = int(message.get("attempt") or 1)
+    try:
+        await _run(ctx, kind, payload)
+        return "done"
+    except Exception as exc:  # noqa: BLE001
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+    if attempt >= MAX_ATTEMPTS or kind not in EFFECTS:
+        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(timezone.utc).isoformat())
+        await ctx.queues.send(poison_queue(ctx), dead)
+        logger.error("effect %s gave up after %s attempts: %s", kind, attempt, reason)
+        return "poisoned"
+    await enqueue(ctx, kind, payload, reason=reason, attempt=attempt + 1)
+    return "requeued"

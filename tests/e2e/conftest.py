@@ -1,0 +1,27 @@
+"""End-to-end ring: the real local stack (host, PostgreSQL, Redis, Azurite, Web PubSub)."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support.actors import Actor, new_actor
+
+
+@pytest.fixture(scope="session")
+async def api(stack) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client rooted at the local host's `/api/`."""
+    async with httpx.AsyncClient(base_url=stack.base_url.rstrip("/") + "/", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def actor(api: httpx.AsyncClient):
+    """`await actor("student")` makes a new user with a token."""
+
+    async def make(*roles: str, name: str | None = None) -> Actor:
+        return await new_actor(api, *roles, name=name)
+
+    return make
