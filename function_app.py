@@ -2,9 +2,19 @@
 
 import azure.functions as func
 
-from functions import retries, system
+from functions import admin, content, live, payments, progress, realtime_events, retries, schedules, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (system.bp, retries.bp):
+for blueprint in (
+    system.bp,
+    content.bp,
+    payments.bp,
+    progress.bp,
+    live.bp,
+    realtime_events.bp,
+    admin.bp,
+    retries.bp,
+    schedules.bp,
+):
     app.register_functions(blueprint)

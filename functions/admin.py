@@ -1,0 +1,7 @@
+"""Blueprint for the admin area (handlers are added by the issue that owns it)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
