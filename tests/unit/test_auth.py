@@ -1,0 +1,105 @@
+"""Bearer tokens: only a correctly signed, current token for our audience and issuer passes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+
+from shared_code.auth import TokenVerifier, bearer_token, issue_dev_token, require_role
+from shared_code.errors import Forbidden, Unauthorized
+from shared_code.settings import Settings
+
+SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(JWT_DEV_SECRET=SECRET, JWT_ISSUER="https://issuer.test", JWT_AUDIENCE="lectern-api")
+
+
+def _token(**overrides) -> str:
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "name": "Ada",
+        "roles": ["student"],
+        "iss": "https://issuer.test",
+        "aud": "lectern-api",
+        "exp": int(time.time()) + 600,
+    }
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+async def test_a_dev_token_round_trips_to_the_same_principal(settings):
+    user_id = str(uuid.uuid4())
+    token, exp = issue_dev_token(settings, user_id=user_id, name="Tutor Tim", roles=["tutor", "student"])
+    principal = await TokenVerifier(settings).verify(token)
+    assert principal.user_id == user_id
+    assert principal.name == "Tutor Tim"
+    assert principal.roles == {"tutor", "student"}
+    assert exp > time.time()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"exp": int(time.time()) - 3600}, "expired"),
+        ({"aud": "someone-else"}, "audience"),
+        ({"iss": "https://evil.test"}, "issuer"),
+        ({"sub": "not-a-uuid"}, "sub"),
+        ({"exp": None}, "exp"),
+    ],
+)
+async def test_tokens_with_bad_claims_are_refused_with_a_reason(settings, overrides, needle):
+    with pytest.raises(Unauthorized) as err:
+        await TokenVerifier(settings).verify(_token(**overrides))
+    assert needle in str(err.value.detail)
+
+
+async def test_a_forged_signature_is_refused(settings):
+    forged = jwt.encode(
+        {"sub": str(uuid.uuid4()), "iss": "https://issuer.test", "aud": "lectern-api", "exp": int(time.time()) + 60},
+        "another-secret-of-sufficient-length-0123456789",
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthorized):
+        await TokenVerifier(settings).verify(forged)
+
+
+async def test_an_unsigned_token_is_refused(settings):
+    unsigned = jwt.encode(
+        {"sub": str(uuid.uuid4()), "iss": "https://issuer.test", "aud": "lectern-api", "exp": int(time.time()) + 60},
+        None,
+        algorithm="none",
+    )
+    with pytest.raises(Unauthorized):
+        await TokenVerifier(settings).verify(unsigned)
+
+
+async def test_garbage_is_refused(settings):
+    with pytest.raises(Unauthorized):
+        await TokenVerifier(settings).verify("not.a.jwt")
+
+
+async def test_unknown_roles_are_dropped(settings):
+    principal = await TokenVerifier(settings).verify(_token(roles=["student", "superuser"]))
+    assert principal.roles == {"student"}
+
+
+def test_bearer_header_is_required():
+    with pytest.raises(Unauthorized):
+        bearer_token({})
+    with pytest.raises(Unauthorized):
+        bearer_token({"authorization": "Basic abc"})
+    assert bearer_token({"authorization": "Bearer  abc "}) == "abc"
+
+
+async def test_wrong_role_is_forbidden(settings):
+    principal = await TokenVerifier(settings).verify(_token(roles=["student"]))
+    with pytest.raises(Forbidden):
+        require_role(principal, ["tutor", "admin"])
+    require_role(principal, ["student"])
