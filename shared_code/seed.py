@@ -1,0 +1,98 @@
+"""Demo data for `make up`, created through the public HTTP API so it exercises the contract.
+
+`python -m shared_code.seed [--base-url http://127.0.0.1:7071/api]` makes a tutor, two
+students and an admin (fixed ids, so running it twice finds them again), a published free
+course with a video, a document and a quiz lesson, a quiz, and a live class scheduled an
+hour from now; then prints a development token for each person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+
+COURSE_TITLE = "Demo: Introduction to Data Science"
+PEOPLE = {
+    "tutor": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000001", "Tess Tutor", ["tutor"]),
+    "student1": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000002", "Sam Student", ["student"]),
+    "student2": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000003", "Sara Student", ["student"]),
+    "admin": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000004", "Ada Admin", ["admin"]),
+}
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base.rstrip("/")
+
+    async def call(self, method: str, path: str, token: str | None = None, json: object = None, ok=(200, 201, 202, 204)):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.request(method, f"{self.base}/{path}", json=json, headers=headers) as resp:
+            body = await resp.json(content_type=None) if resp.status != 204 else None
+            if resp.status not in ok:
+                raise RuntimeError(f"{method} /{path} answered {resp.status}: {body}")
+            return body
+
+
+async def seed(base_url: str) -> dict[str, str]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        api = Api(session, base_url)
+        tokens: dict[str, str] = {}
+        for key, (user_id, name, roles) in PEOPLE.items():
+            body = await api.call("POST", "dev/token", json={"userId": user_id, "name": name, "roles": roles})
+            tokens[key] = body["token"]
+        tutor = tokens["tutor"]
+
+        listing = await api.call("GET", "courses?limit=200", tutor)
+        course = next((c for c in listing["items"] if c["title"] == COURSE_TITLE), None)
+        if course is None:
+            course = await api.call(
+                "POST", "courses", tutor,
+                {"title": COURSE_TITLE, "description": "Statistics, Python and a first model, in three lessons."},
+            )
+            cid = course["id"]
+            await api.call("POST", f"courses/{cid}/lessons", tutor,
+                           {"title": "Welcome and tour", "kind": "video", "videoAssetId": "demo-welcome", "durationSeconds": 300})
+            await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Reading: the notebook", "kind": "document"})
+            quiz_lesson = await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Check yourself", "kind": "quiz"})
+            await api.call("POST", "quizzes", tutor, {
+                "lessonId": quiz_lesson["id"],
+                "title": "Basics",
+                "questions": [
+                    {"prompt": "What is the mean of 2, 4 and 6?", "options": ["3", "4", "6"], "correct": [1], "points": 1},
+                    {"prompt": "Which are Python data structures?", "options": ["list", "tuple", "spreadsheet"], "correct": [0, 1], "points": 2},
+                ],
+            })
+            await api.call("PATCH", f"courses/{cid}", tutor, {"published": True})
+            await api.call("POST", "classes", tutor, {
+                "courseId": cid,
+                "title": "Live Q&A",
+                "scheduledAt": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+            })
+        cid = course["id"]
+        for student in ("student1", "student2"):
+            await api.call("POST", f"courses/{cid}/enrollments", tokens[student], {}, ok=(200, 201))
+        tokens["courseId"] = cid
+        return tokens
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Seed Lectern's demo data through its API.")
+    parser.add_argument("--base-url", default="http://127.0.0.1:7071/api")
+    args = parser.parse_args()
+    try:
+        tokens = asyncio.run(seed(args.base_url))
+    except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not trace
+        print(f"seeding failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"demo course: {tokens.pop('courseId')}")
+    for key, (user_id, name, _) in PEOPLE.items():
+        print(f"{name} ({key}, {user_id}):\n  {tokens[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
