@@ -32,6 +32,12 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
     return respond({"status": "ok" if ok else "degraded", "checks": checks}, status=status, headers=headers)
 
 
+@endpoint(bp, "system/noop", ["GET"], summary="Does nothing: the host's own ceiling for benchmarks", tag="system", status=204, auth=False)
+async def noop(req: func.HttpRequest) -> func.HttpResponse:
+    # Answers without touching any store, so a benchmark can tell host overhead from app work.
+    return respond(status=204)
+
+
 _document_cache: dict[str, str] = {}
 
 
