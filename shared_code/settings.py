@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
     payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
     cache_ttl_seconds: int = Field(300, validation_alias=_alias("LECTERN_CACHE_TTL_SECONDS"))
+    cache_enabled: bool = Field(True, validation_alias=_alias("LECTERN_CACHE_ENABLED"))
 
     # --- progress -------------------------------------------------------------------
     completion_threshold: float = Field(0.9, validation_alias=_alias("LECTERN_COMPLETION_THRESHOLD"))
