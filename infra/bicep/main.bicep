@@ -1,0 +1,486 @@
+// Lectern in Azure: the function app (Flex Consumption, Python 3.11) and everything it
+// talks to, in one resource group. `azd up` deploys it with main.parameters.json;
+// docs/DEPLOY.md explains every parameter.
+targetScope = 'resourceGroup'
+
+// --- parameters --------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; part of every resource name and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@description('Principal running the deployment (azd sets AZURE_PRINCIPAL_ID); gets Key Vault Secrets Officer. Empty for none.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('Kind of principalId: User for a person, ServicePrincipal for a pipeline.')
+param principalType string = 'User'
+
+// Function app
+@minValue(0)
+@description('Instances kept warm for HTTP triggers, so the first request after a quiet spell does not wait for a cold start.')
+param functionAlwaysReadyInstances int = 1
+
+@minValue(40)
+@maxValue(1000)
+@description('Most instances the app scales out to. Times postgresPoolMax, it must stay below the database\'s connection limit.')
+param functionMaximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per instance in MB.')
+param functionInstanceMemoryMB int = 2048
+
+@description('Spread function app instances across availability zones (only where Flex Consumption offers it).')
+param functionZoneRedundant bool = false
+
+@description('Public base URL of the API (a custom domain); empty means https://<function app host>.')
+param publicBaseUrl string = ''
+
+@minLength(1)
+@description('Comma-separated browser origins of the student, tutor and admin apps (CORS for the API and for blob uploads).')
+param corsAllowedOrigins string
+
+// Identity provider (OpenID Connect issuer of the bearer tokens)
+@minLength(1)
+@description('Expected `iss` of bearer tokens.')
+param jwtIssuer string
+
+@minLength(1)
+@description('Expected `aud` of bearer tokens.')
+param jwtAudience string = 'lectern-api'
+
+@minLength(1)
+@description('JWKS URL of the issuer, whose keys sign the bearer tokens.')
+param jwtJwksUrl string
+
+// Content
+@minLength(1)
+@description('Base URL of the video CDN playback endpoint.')
+param videoCdnBaseUrl string
+
+@secure()
+@minLength(1)
+@description('Key that signs video playback URLs; stored in Key Vault.')
+param videoSigningKey string
+
+@secure()
+@minLength(1)
+@description('Payment webhook signing secrets, comma-separated (two during a rotation); stored in Key Vault.')
+param paymentWebhookSecrets string
+
+// PostgreSQL
+@description('PostgreSQL administrator login.')
+param postgresAdminLogin string = 'lecternadmin'
+
+@secure()
+@minLength(12)
+@description('PostgreSQL administrator password; azd generates it once and reads it back from Key Vault afterwards.')
+param postgresAdminPassword string
+
+@description('PostgreSQL compute SKU.')
+param postgresSkuName string = 'Standard_D2ds_v5'
+
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+@description('PostgreSQL tier matching postgresSkuName.')
+param postgresSkuTier string = 'GeneralPurpose'
+
+@minValue(32)
+@description('PostgreSQL storage in GiB (autogrow on).')
+param postgresStorageSizeGB int = 64
+
+@description('Zone-redundant high availability for PostgreSQL (not on Burstable).')
+param postgresZoneRedundantHa bool = false
+
+@description('Geo-redundant PostgreSQL backups (fixed when the server is created).')
+param postgresGeoRedundantBackup bool = false
+
+@minValue(7)
+@maxValue(35)
+@description('Days of PostgreSQL point-in-time restore.')
+param postgresBackupRetentionDays int = 14
+
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+@description('Enabled: public endpoint, firewall open to Azure services only. Disabled: private access in a virtual network the function app joins.')
+param postgresPublicNetworkAccess string = 'Enabled'
+
+@minValue(1)
+@description('Connections each app instance may hold (POSTGRES_POOL_MAX).')
+param postgresPoolMax int = 5
+
+@description('Object id of an Entra ID PostgreSQL administrator; empty for none.')
+param postgresEntraAdminObjectId string = ''
+
+@description('Name (UPN, group or app name) of that Entra ID administrator.')
+param postgresEntraAdminName string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param postgresEntraAdminType string = 'User'
+
+// Redis
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+@description('Azure Cache for Redis tier.')
+param redisSkuName string = 'Standard'
+
+@minValue(0)
+@maxValue(6)
+@description('Azure Cache for Redis size within the tier (C0-C6, P1-P5).')
+param redisCapacity int = 1
+
+// Web PubSub
+@description('Web PubSub Standard units (1,000 concurrent connections each).')
+param webPubSubUnits int = 1
+
+// Storage
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+@description('Storage account replication.')
+param storageSkuName string = 'Standard_GRS'
+
+// Key Vault
+@description('Key Vault purge protection (cannot be turned off once on).')
+param keyVaultPurgeProtection bool = true
+
+// Alerts
+@minLength(3)
+@description('E-mail address that receives every alert.')
+param alertEmail string
+
+@minValue(1)
+@maxValue(100)
+@description('HTTP error rate (percent over 5 minutes) that raises an alert.')
+param alertErrorRatePercent int = 5
+
+@minValue(50)
+@description('p95 HTTP latency in milliseconds (over 5 minutes) that raises an alert.')
+param alertLatencyP95Ms int = 1000
+
+// --- names -------------------------------------------------------------------------------
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+var functionPlanName = '${abbrs.webServerFarms}${resourceToken}'
+var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
+var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
+var postgresServerName = '${abbrs.dBforPostgreSQLServers}${resourceToken}'
+var redisName = '${abbrs.cacheRedis}${resourceToken}'
+var webPubSubName = '${abbrs.signalRServiceWebPubSub}${resourceToken}'
+var logAnalyticsName = '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
+var actionGroupName = '${abbrs.insightsActionGroups}${resourceToken}'
+var virtualNetworkName = '${abbrs.networkVirtualNetworks}${resourceToken}'
+
+// --- storage names the app uses: a new container, queue or table is one line in a list --
+
+var materialsContainerName = 'materials'
+var deploymentContainerName = 'app-package'
+var outboxQueueName = 'outbox'
+var auditTableName = 'audit'
+var accessLogTableName = 'contentaccess'
+var changeLogTableName = 'changelog'
+var attendanceTableName = 'attendance'
+
+var blobContainerNames = [
+  materialsContainerName
+  deploymentContainerName
+]
+var queueNames = [
+  outboxQueueName
+  '${outboxQueueName}-poison'
+]
+var tableNames = [
+  auditTableName
+  accessLogTableName
+  changeLogTableName
+  attendanceTableName
+]
+
+var webPubSubHubName = 'live'
+var usePrivatePostgres = postgresPublicNetworkAccess == 'Disabled'
+
+// --- resources ---------------------------------------------------------------------------
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: logAnalyticsName
+    applicationInsightsName: applicationInsightsName
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: storageAccountName
+    location: location
+    tags: tags
+    replication: storageSkuName
+    containerNames: blobContainerNames
+    queueNames: queueNames
+    tableNames: tableNames
+    // Origins never contain spaces, so dropping them all tidies "a, b" into [a, b].
+    corsAllowedOrigins: split(replace(corsAllowedOrigins, ' ', ''), ',')
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+    enablePurgeProtection: keyVaultPurgeProtection
+  }
+}
+
+module appSecrets 'modules/app-secrets.bicep' = {
+  name: 'app-secrets'
+  params: {
+    keyVaultName: keyVault.outputs.name
+    videoSigningKey: videoSigningKey
+    paymentWebhookSecrets: paymentWebhookSecrets
+  }
+}
+
+module network 'modules/network.bicep' = if (usePrivatePostgres) {
+  name: 'network'
+  params: {
+    name: virtualNetworkName
+    location: location
+    tags: tags
+    postgresServerName: postgresServerName
+  }
+}
+
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  params: {
+    name: postgresServerName
+    location: location
+    tags: tags
+    administratorLogin: postgresAdminLogin
+    administratorPassword: postgresAdminPassword
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    storageSizeGB: postgresStorageSizeGB
+    zoneRedundantHa: postgresZoneRedundantHa
+    geoRedundantBackup: postgresGeoRedundantBackup
+    backupRetentionDays: postgresBackupRetentionDays
+    publicNetworkAccess: postgresPublicNetworkAccess
+    delegatedSubnetId: usePrivatePostgres ? network.outputs.postgresSubnetId : ''
+    privateDnsZoneId: usePrivatePostgres ? network.outputs.privateDnsZoneId : ''
+    entraAdminObjectId: postgresEntraAdminObjectId
+    entraAdminName: postgresEntraAdminName
+    entraAdminType: postgresEntraAdminType
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module redis 'modules/redis.bicep' = {
+  name: 'redis'
+  params: {
+    name: redisName
+    location: location
+    tags: tags
+    skuName: redisSkuName
+    capacity: redisCapacity
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    planName: functionPlanName
+    appName: functionAppName
+    location: location
+    tags: union(tags, {
+      'azd-service-name': 'api'
+    })
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    alwaysReadyInstances: functionAlwaysReadyInstances
+    maximumInstanceCount: functionMaximumInstanceCount
+    instanceMemoryMB: functionInstanceMemoryMB
+    zoneRedundant: functionZoneRedundant
+    subnetId: usePrivatePostgres ? network.outputs.appSubnetId : ''
+  }
+}
+
+module webPubSub 'modules/webpubsub.bicep' = {
+  name: 'webpubsub'
+  params: {
+    name: webPubSubName
+    location: location
+    tags: tags
+    units: webPubSubUnits
+    hubName: webPubSubHubName
+    eventHandlerHost: functionApp.outputs.defaultHostName
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module roleAssignments 'modules/role-assignments.bicep' = {
+  name: 'role-assignments'
+  params: {
+    appPrincipalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    webPubSubName: webPubSub.outputs.name
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+  }
+}
+
+// Every setting shared_code/settings.py reads, named as in local.settings.sample.json.
+// Not here on purpose: FUNCTIONS_WORKER_RUNTIME (Flex Consumption takes the runtime from
+// functionAppConfig and rejects the setting), AzureWebJobsStorage (a connection string
+// with a key; the identity-based AzureWebJobsStorage__accountName replaces it) and
+// AzureWebJobsFeatureFlags (worker indexing is the default for the v2 model).
+var appSettings = {
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  LECTERN_ENV: 'production'
+  LECTERN_PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
+  LECTERN_CORS_ALLOWED_ORIGINS: corsAllowedOrigins
+  LECTERN_MAX_BODY_BYTES: '1048576'
+  LECTERN_MAX_JSON_DEPTH: '32'
+  POSTGRES_URL: '@Microsoft.KeyVault(SecretUri=${postgres.outputs.urlSecretUri})'
+  POSTGRES_POOL_MIN: '1'
+  POSTGRES_POOL_MAX: string(postgresPoolMax)
+  REDIS_URL: '@Microsoft.KeyVault(SecretUri=${redis.outputs.urlSecretUri})'
+  LECTERN_MATERIALS_CONTAINER: materialsContainerName
+  LECTERN_OUTBOX_QUEUE: outboxQueueName
+  LECTERN_AUDIT_TABLE: auditTableName
+  LECTERN_ACCESS_LOG_TABLE: accessLogTableName
+  LECTERN_CHANGE_LOG_TABLE: changeLogTableName
+  LECTERN_ATTENDANCE_TABLE: attendanceTableName
+  // The connection string carries the access key that checks upstream signatures; the
+  // endpoint is what the app falls back to (with its managed identity) without it.
+  WebPubSubConnectionString: '@Microsoft.KeyVault(SecretUri=${webPubSub.outputs.connectionStringSecretUri})'
+  WebPubSubEndpoint: webPubSub.outputs.endpoint
+  WebPubSubHub: webPubSubHubName
+  WebPubSubTokenMinutes: '60'
+  JWT_ISSUER: jwtIssuer
+  JWT_AUDIENCE: jwtAudience
+  JWT_JWKS_URL: jwtJwksUrl
+  // Empty on purpose: in Azure only the issuer's JWKS keys sign tokens. A development
+  // secret here would let anyone holding it mint tokens if the JWKS URL were ever unset.
+  JWT_DEV_SECRET: ''
+  // The development token endpoint answers 404 outside development; kept for completeness.
+  JWT_DEV_TOKEN_MINUTES: '0'
+  VIDEO_CDN_BASE_URL: videoCdnBaseUrl
+  VIDEO_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.videoSigningKeyUri})'
+  VIDEO_URL_MINUTES: '60'
+  LECTERN_SAS_MINUTES: '10'
+  LECTERN_MATERIAL_MAX_BYTES: '209715200'
+  LECTERN_MATERIAL_ALLOWED_TYPES: 'application/pdf,image/png,image/jpeg,text/plain,application/zip,application/vnd.openxmlformats-officedocument.presentationml.presentation,application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+  PAYMENT_WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.paymentWebhookSecretsUri})'
+  PAYMENT_WEBHOOK_TOLERANCE_SECONDS: '300'
+  LECTERN_CACHE_TTL_SECONDS: '300'
+  LECTERN_COMPLETION_THRESHOLD: '0.9'
+  LECTERN_FLUSH_BATCH_SIZE: '5000'
+  LECTERN_QUIZ_MAX_ATTEMPTS: '3'
+  LECTERN_CHAT_MAX_LENGTH: '1000'
+  LECTERN_BROADCAST_INTERVAL_MS: '250'
+  LECTERN_RATE_WRITES_PER_MINUTE: '600'
+  LECTERN_RATE_NEGOTIATE_PER_MINUTE: '30'
+  LECTERN_RATE_CHAT_PER_10S: '5'
+  LECTERN_RATE_VOTES_PER_10S: '10'
+}
+
+module functionAppSettings 'modules/app-settings.bicep' = {
+  name: 'function-app-settings'
+  params: {
+    appName: functionApp.outputs.name
+    settings: appSettings
+  }
+  // The identity must hold its roles before the settings restart the app, or the Key
+  // Vault references and the storage connection fail until the platform retries.
+  dependsOn: [
+    roleAssignments
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'lectern-${environmentName}-'
+    actionGroupName: actionGroupName
+    alertEmail: alertEmail
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    postgresServerId: postgres.outputs.id
+    redisId: redis.outputs.id
+    webPubSubId: webPubSub.outputs.id
+    healthUrl: 'https://${functionApp.outputs.defaultHostName}/api/health'
+    poisonQueueName: '${outboxQueueName}-poison'
+    errorRatePercentThreshold: alertErrorRatePercent
+    latencyP95MsThreshold: alertLatencyP95Ms
+  }
+}
+
+// --- outputs (azd stores each in .azure/<env>/.env) ----------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output API_BASE_URL string = 'https://${functionApp.outputs.defaultHostName}/api'
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output AZURE_WEBPUBSUB_NAME string = webPubSub.outputs.name
+output AZURE_WEBPUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
+output AZURE_WEBPUBSUB_HUB string = webPubSub.outputs.hubName
+output AZURE_POSTGRES_SERVER_NAME string = postgres.outputs.name
+output AZURE_POSTGRES_HOST string = postgres.outputs.host
+output AZURE_POSTGRES_DATABASE string = postgres.outputs.databaseName
+output AZURE_REDIS_NAME string = redis.outputs.name
+output AZURE_REDIS_HOST string = redis.outputs.host
+output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output AZURE_LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName

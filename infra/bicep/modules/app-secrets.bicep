@@ -1,0 +1,43 @@
+// The secrets that come from outside Azure (the video CDN's signing key, the payment
+// provider's webhook secrets), written to Key Vault so the app reads them through Key Vault
+// references like every other secret. Secrets Azure generates (database password, Redis
+// key, Web PubSub key) are written by the module that owns the resource.
+
+param keyVaultName string
+
+@secure()
+@description('Key that signs video playback URLs (from the video CDN).')
+param videoSigningKey string
+
+@secure()
+@description('Payment webhook signing secrets, comma-separated: during a rotation both the old and the new one are listed.')
+param paymentWebhookSecrets string
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource videoSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
+  parent: vault
+  name: 'video-signing-key'
+  properties: {
+    value: videoSigningKey
+    contentType: 'text/plain; video CDN playback signing key'
+  }
+}
+
+resource paymentWebhookSecretsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
+  parent: vault
+  name: 'payment-webhook-secrets'
+  properties: {
+    value: paymentWebhookSecrets
+    contentType: 'text/plain; comma-separated payment webhook signing secrets'
+  }
+}
+
+// Versionless URIs: a Key Vault reference to them follows the newest version, so a
+// rotation needs no template change.
+output videoSigningKeyUri string = videoSigningKeySecret.properties.secretUri
+output paymentWebhookSecretsUri string = paymentWebhookSecretsSecret.properties.secretUri

@@ -1,0 +1,193 @@
+// Azure Database for PostgreSQL Flexible Server holding Lectern's core data (database
+// `lectern`). Password authentication serves the app (its POSTGRES_URL, with the password,
+// lives in Key Vault); Entra ID authentication is on as well so operators can sign in with
+// their own identities instead of sharing the admin password.
+
+param name string
+param location string
+param tags object
+
+@description('Administrator login name.')
+param administratorLogin string
+
+@secure()
+@description('Administrator password; also stored in Key Vault.')
+param administratorPassword string
+
+@description('Compute SKU, e.g. Standard_B2s (Burstable), Standard_D2ds_v5 (GeneralPurpose).')
+param skuName string
+
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param skuTier string
+
+@description('Storage size in GiB; autogrow is on, so this is the starting size.')
+param storageSizeGB int
+
+@description('Zone-redundant high availability (a standby in another zone). Not available on the Burstable tier.')
+param zoneRedundantHa bool
+
+@description('Geo-redundant backups. Can only be chosen when the server is created.')
+param geoRedundantBackup bool
+
+@minValue(7)
+@maxValue(35)
+param backupRetentionDays int
+
+@description('Enabled: public endpoint with a firewall rule for Azure services. Disabled: private access through delegatedSubnetId and privateDnsZoneId.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string
+
+@description('Subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers (private access only).')
+param delegatedSubnetId string = ''
+
+@description('Private DNS zone for the server name (private access only).')
+param privateDnsZoneId string = ''
+
+@description('Object id of an Entra ID user, group or service principal made PostgreSQL administrator; empty for none.')
+param entraAdminObjectId string = ''
+
+@description('Display name (user principal name, group or app name) of that Entra ID administrator.')
+param entraAdminName string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param entraAdminType string = 'User'
+
+param databaseName string = 'lectern'
+param keyVaultName string
+
+var isPublic = publicNetworkAccess == 'Enabled'
+var publicNetwork = {
+  publicNetworkAccess: 'Enabled'
+}
+var privateNetwork = {
+  publicNetworkAccess: 'Disabled'
+  delegatedSubnetResourceId: delegatedSubnetId
+  privateDnsZoneArmResourceId: privateDnsZoneId
+}
+
+resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    version: '16'
+    administratorLogin: administratorLogin
+    administratorLoginPassword: administratorPassword
+    authConfig: {
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Enabled'
+      tenantId: tenant().tenantId
+    }
+    storage: {
+      storageSizeGB: storageSizeGB
+      autoGrow: 'Enabled'
+    }
+    backup: {
+      backupRetentionDays: backupRetentionDays
+      geoRedundantBackup: geoRedundantBackup ? 'Enabled' : 'Disabled'
+    }
+    highAvailability: {
+      mode: zoneRedundantHa ? 'ZoneRedundant' : 'Disabled'
+    }
+    network: isPublic ? publicNetwork : privateNetwork
+  }
+}
+
+// 0.0.0.0-0.0.0.0 is the documented spelling of "allow connections from Azure services":
+// Flex Consumption has no fixed outbound addresses to list instead.
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (isPublic) {
+  parent: server
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: {
+    startIpAddress: '0.0.0.0'
+    endIpAddress: '0.0.0.0'
+  }
+}
+
+// Server parameters are applied one after another (dependsOn): the server rejects
+// concurrent configuration updates.
+resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'require_secure_transport'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+  dependsOn: [
+    allowAzureServices
+  ]
+}
+
+resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
+  parent: server
+  name: databaseName
+  properties: {
+    charset: 'UTF8'
+    collation: 'en_US.utf8'
+  }
+  dependsOn: [
+    requireSecureTransport
+  ]
+}
+
+resource entraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (!empty(entraAdminObjectId)) {
+  parent: server
+  name: empty(entraAdminObjectId) ? 'none' : entraAdminObjectId
+  properties: {
+    principalName: entraAdminName
+    principalType: entraAdminType
+    tenantId: tenant().tenantId
+  }
+  dependsOn: [
+    database
+  ]
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+// Read back by `azd provision` (secretOrRandomPassword in main.parameters.json) so a
+// second provision keeps the same password instead of generating a new one.
+resource adminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: azd reads this secret back on every provision to keep the administrator password, and the app's POSTGRES_URL is built from it; an expired secret would make the next provision generate a new password. Rotation follows docs/DEPLOY.md.
+  parent: vault
+  name: 'postgres-admin-password'
+  properties: {
+    value: administratorPassword
+    contentType: 'text/plain; PostgreSQL administrator password'
+  }
+}
+
+// The password is percent-encoded: a generated one may hold characters that mean
+// something in a URL.
+resource urlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
+  parent: vault
+  name: 'postgres-url'
+  properties: {
+    value: 'postgresql://${uriComponent(administratorLogin)}:${uriComponent(administratorPassword)}@${server.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
+    contentType: 'text/plain; PostgreSQL connection URL for the app'
+  }
+}
+
+output id string = server.id
+output name string = server.name
+output host string = server.properties.fullyQualifiedDomainName
+output databaseName string = database.name
+output urlSecretUri string = urlSecret.properties.secretUri
