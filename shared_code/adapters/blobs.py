@@ -15,6 +15,7 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.adapters.storage_account import StorageAccount
+from shared_code.circuit import CircuitBreaker, remote_failure
 
 TIMEOUT_SECONDS = 10
 
@@ -30,14 +31,20 @@ class BlobStore:
         self.account = account
         if account.connection_string:
             self.service = BlobServiceClient.from_connection_string(
-                account.connection_string, connection_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS
+                account.connection_string,
+                connection_timeout=TIMEOUT_SECONDS,
+                read_timeout=TIMEOUT_SECONDS,
+                retry_total=1,
             )
         else:
-            self.service = BlobServiceClient(account_url=account.endpoint("blob"), credential=account.credential())
+            self.service = BlobServiceClient(
+                account_url=account.endpoint("blob"), credential=account.credential(), retry_total=1
+            )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
         self._delegation_key = None
         self._delegation_expiry: datetime | None = None
+        self.breaker = CircuitBreaker("blob storage", is_failure=remote_failure)
 
     async def close(self) -> None:
         await self.service.close()
@@ -54,7 +61,8 @@ class BlobStore:
 
     async def info(self, container: str, blob: str) -> BlobInfo | None:
         try:
-            props = await self.service.get_blob_client(container, blob).get_blob_properties()
+            async with self.breaker.guard():
+                props = await self.service.get_blob_client(container, blob).get_blob_properties()
         except ResourceNotFoundError:
             return None
         return BlobInfo(size=props.size, content_type=props.content_settings.content_type)
@@ -99,4 +107,5 @@ class BlobStore:
         return url, expiry
 
     async def ping(self) -> None:
-        await self.service.get_account_information()
+        async with self.breaker.guard():
+            await self.service.get_account_information()

@@ -37,6 +37,7 @@ class QueueStore:
             "message_decode_policy": BinaryBase64DecodePolicy(),
             "connection_timeout": TIMEOUT_SECONDS,
             "read_timeout": TIMEOUT_SECONDS,
+            "retry_total": 1,
         }
         if account.connection_string:
             self.service = QueueServiceClient.from_connection_string(account.connection_string, **kwargs)

@@ -9,6 +9,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableServiceClient
 
 from shared_code.adapters.storage_account import StorageAccount
+from shared_code.circuit import CircuitBreaker, remote_failure
 
 # A table write must never hold a request for long; callers queue it for retry instead.
 TIMEOUT_SECONDS = 5
@@ -18,14 +19,18 @@ class TableStore:
     def __init__(self, account: StorageAccount) -> None:
         if account.connection_string:
             self.service = TableServiceClient.from_connection_string(
-                account.connection_string, connection_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS
+                account.connection_string,
+                connection_timeout=TIMEOUT_SECONDS,
+                read_timeout=TIMEOUT_SECONDS,
+                retry_total=1,
             )
         else:
             self.service = TableServiceClient(
-                endpoint=account.endpoint("table"), credential=account.credential()
+                endpoint=account.endpoint("table"), credential=account.credential(), retry_total=1
             )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
+        self.breaker = CircuitBreaker("table storage", is_failure=remote_failure)
 
     async def close(self) -> None:
         await self.service.close()
@@ -43,12 +48,14 @@ class TableStore:
             self._ensured.add(table)
 
     async def upsert(self, table: str, entity: dict[str, Any]) -> None:
-        await self.ensure(table)
-        await self.service.get_table_client(table).upsert_entity(entity)
+        async with self.breaker.guard():
+            await self.ensure(table)
+            await self.service.get_table_client(table).upsert_entity(entity)
 
     async def insert_batch(self, table: str, entities: list[dict[str, Any]]) -> None:
         """Upserts entities of one partition in transactions of at most 100 (the service limit)."""
-        await self.ensure(table)
+        async with self.breaker.guard():
+            await self.ensure(table)
         client = self.service.get_table_client(table)
         for start in range(0, len(entities), 100):
             await client.submit_transaction([("upsert", e) for e in entities[start : start + 100]])
@@ -74,5 +81,6 @@ class TableStore:
                 return
 
     async def ping(self) -> None:
-        async for _ in self.service.list_tables(results_per_page=1):
-            break
+        async with self.breaker.guard():
+            async for _ in self.service.list_tables(results_per_page=1):
+                break

@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from shared_code.circuit import CircuitBreaker, remote_failure
 from shared_code.settings import Settings
 
 TIMEOUT_SECONDS = 5
@@ -26,6 +27,7 @@ class PubSub:
         self.hub = settings.webpubsub_hub
         self.token_minutes = settings.webpubsub_token_minutes
         self._access_keys: list[str] = []
+        self.breaker = CircuitBreaker("web pubsub", is_failure=remote_failure)
         if settings.webpubsub_connection_string:
             parsed = parse_connection_string(settings.webpubsub_connection_string)
             if parsed.get("accesskey"):
@@ -64,17 +66,20 @@ class PubSub:
 
     # --- pushes ---------------------------------------------------------------------
     async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:
-        await self.client.send_to_group(
-            group, json.dumps(message, default=str), content_type="application/json", excluded=excluded
-        )
+        async with self.breaker.guard():
+            await self.client.send_to_group(
+                group, json.dumps(message, default=str), content_type="application/json", excluded=excluded
+            )
 
     async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
-        await self.client.send_to_user(user_id, json.dumps(message, default=str), content_type="application/json")
+        async with self.breaker.guard():
+            await self.client.send_to_user(user_id, json.dumps(message, default=str), content_type="application/json")
 
     async def send_to_connection(self, connection_id: str, message: dict[str, Any]) -> None:
-        await self.client.send_to_connection(
-            connection_id, json.dumps(message, default=str), content_type="application/json"
-        )
+        async with self.breaker.guard():
+            await self.client.send_to_connection(
+                connection_id, json.dumps(message, default=str), content_type="application/json"
+            )
 
     # --- membership -----------------------------------------------------------------
     async def add_connection_to_group(self, group: str, connection_id: str) -> None:
@@ -90,7 +95,8 @@ class PubSub:
         await self.client.close_connection(connection_id, reason=reason)
 
     async def ping(self) -> None:
-        await self.client.group_exists("lectern-health-probe")
+        async with self.breaker.guard():
+            await self.client.group_exists("lectern-health-probe")
 
     # --- upstream -------------------------------------------------------------------
     def signature_valid(self, connection_id: str, signature_header: str | None) -> bool:
