@@ -19,13 +19,18 @@ from shared_code.services import outbox
 _MAX_TICKS = 10**13
 
 
+def iso_utc(value: datetime) -> str:
+    """A fixed-width UTC timestamp, so Table storage's string comparison orders it correctly."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def audit_entity(actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     inverted = _MAX_TICKS - int(time.time() * 1000)
     return {
         "PartitionKey": now.strftime("%Y-%m"),
         "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
-        "at": now.isoformat(),
+        "at": iso_utc(now),
         "actorId": actor.user_id if actor else "system",
         "actorName": actor.name if actor else "system",
         "action": action,
