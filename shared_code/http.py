@@ -131,6 +131,44 @@ def guarded(name: str, handler: Handler) -> Handler:
     return run
 
 
+def with_idempotency(name: str, handler: Handler) -> Handler:
+    """Honours `Idempotency-Key`: a repeat with the same key and body gets the first
+    response again; the same key with another body is a 409."""
+    from shared_code.services import idempotency
+
+    @functools.wraps(handler)
+    async def run(req: func.HttpRequest) -> func.HttpResponse:
+        key = idempotency.check_key(header(req, "idempotency-key"), required=False)
+        if key is None:
+            return await handler(req)
+        principal = await authenticate(req)
+        ctx = await get_context()
+        scope = f"{req.method} {name} {json.dumps(dict(req.route_params), sort_keys=True)}"
+        body = (req.get_body() or b"").decode("utf-8", "replace")
+        previous = await idempotency.replay_or_claim(ctx, user_id=principal.user_id, scope=scope, key=key, body=body)
+        if previous is not None:
+            resp = respond(previous.body, status=previous.status)
+            resp.headers["Idempotent-Replayed"] = "true"
+            return resp
+        resp: func.HttpResponse | None = None
+        try:
+            resp = await handler(req)
+            return resp
+        finally:
+            stored = None
+            if resp is not None and resp.get_body():
+                try:
+                    stored = json.loads(resp.get_body())
+                except ValueError:
+                    stored = None
+            await idempotency.settle(
+                ctx, user_id=principal.user_id, scope=scope, key=key,
+                status=resp.status_code if resp is not None else None, response=stored,
+            )
+
+    return run
+
+
 def endpoint(
     bp: func.Blueprint,
     route: str,
@@ -146,8 +184,14 @@ def endpoint(
     roles: tuple[str, ...] = (),
     errors: tuple[int, ...] = (),
     idempotent_key: bool = False,
+    idempotency_in_service: bool = False,
 ) -> Callable[[Handler], Any]:
-    """Registers an HTTP-triggered function and its OpenAPI description in one place."""
+    """Registers an HTTP-triggered function and its OpenAPI description in one place.
+
+    `idempotent_key=True` makes the endpoint honour `Idempotency-Key` generically;
+    `idempotency_in_service=True` only documents the header, for services that commit the
+    key in their own transaction (`services.idempotency.run_once`).
+    """
 
     def register(handler: Handler) -> Any:
         name = handler.__name__
@@ -165,10 +209,10 @@ def endpoint(
                 auth=auth,
                 roles=roles,
                 errors=errors,
-                idempotent_key=idempotent_key,
+                idempotent_key=idempotent_key or idempotency_in_service,
             )
         )
-        wrapped = guarded(name, handler)
+        wrapped = guarded(name, with_idempotency(name, handler) if idempotent_key else handler)
         return bp.route(route=route, methods=list(methods), auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
 
     return register

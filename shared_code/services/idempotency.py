@@ -67,3 +67,27 @@ async def run_once(
         status, result = await action(conn)
         await sql.remember(conn, user_id, scope, key, status, result)
         return Outcome(status, result, replayed=False)
+
+
+async def replay_or_claim(ctx: AppContext, *, user_id: str, scope: str, key: str, body: Any) -> Outcome | None:
+    """For writes that are not one transaction: the stored outcome of an earlier call with
+    this key, or None when this call now owns the key and must `settle` it."""
+    digest = request_hash(body)
+    async with ctx.db.connection() as conn:
+        if await sql.claim(conn, user_id, scope, key, digest):
+            return None
+        previous = await sql.stored(conn, user_id, scope, key)
+    if previous is None or previous["request_hash"] != digest:
+        raise Conflict("This Idempotency-Key was already used with a different request body.")
+    if previous["status_code"] is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    return Outcome(previous["status_code"], previous["response"], replayed=True)
+
+
+async def settle(ctx: AppContext, *, user_id: str, scope: str, key: str, status: int | None, response: Any) -> None:
+    """Stores the outcome (a 2xx/4xx answer), or releases the key after a failure."""
+    async with ctx.db.connection() as conn:
+        if status is None or status >= 500:
+            await sql.release(conn, user_id, scope, key)
+        else:
+            await sql.remember(conn, user_id, scope, key, status, response)

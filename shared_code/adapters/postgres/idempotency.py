@@ -31,3 +31,11 @@ async def remember(conn: AsyncConnection, user_id: str, scope: str, key: str, st
         "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE user_id = %s AND scope = %s AND key = %s",
         (status, Jsonb(response), user_id, scope, key),
     )
+
+
+async def release(conn: AsyncConnection, user_id: str, scope: str, key: str) -> None:
+    """Forgets a claim whose request failed, so the client's retry runs it again."""
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = %s AND scope = %s AND key = %s AND status_code IS NULL",
+        (user_id, scope, key),
+    )
