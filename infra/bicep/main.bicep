@@ -417,6 +417,7 @@ var appSettings = {
   LECTERN_MATERIAL_ALLOWED_TYPES: 'application/pdf,image/png,image/jpeg,text/plain,application/zip,application/vnd.openxmlformats-officedocument.presentationml.presentation,application/vnd.openxmlformats-officedocument.wordprocessingml.document'
   PAYMENT_WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.paymentWebhookSecretsUri})'
   PAYMENT_WEBHOOK_TOLERANCE_SECONDS: '300'
+  LECTERN_CACHE_ENABLED: 'true'
   LECTERN_CACHE_TTL_SECONDS: '300'
   LECTERN_COMPLETION_THRESHOLD: '0.9'
   LECTERN_FLUSH_BATCH_SIZE: '5000'
