@@ -101,7 +101,18 @@ param postgresSkuName string = 'Standard_D2ds_v5'
 @description('PostgreSQL tier matching postgresSkuName.')
 param postgresSkuTier string = 'GeneralPurpose'
 
-@minValue(32)
+@allowed([
+  32
+  64
+  128
+  256
+  512
+  1024
+  2048
+  4096
+  8192
+  16384
+])
 @description('PostgreSQL storage in GiB (autogrow on).')
 param postgresStorageSizeGB int = 64
 
