@@ -166,6 +166,27 @@ param redisSkuName string = 'Standard'
 param redisCapacity int = 1
 
 // Web PubSub
+@allowed([
+  1
+  2
+  3
+  4
+  5
+  6
+  7
+  8
+  9
+  10
+  20
+  30
+  40
+  50
+  60
+  70
+  80
+  90
+  100
+])
 @description('Web PubSub Standard units (1,000 concurrent connections each).')
 param webPubSubUnits int = 1
 
