@@ -2,7 +2,11 @@
 
 import azure.functions as func
 
+from shared_code.telemetry import configure_telemetry
+
 from functions import admin, content, live, payments, progress, realtime_events, retries, schedules, system
+
+configure_telemetry()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, validation_alias=_alias("LECTERN_MAX_BODY_BYTES"))
     max_json_depth: int = Field(32, validation_alias=_alias("LECTERN_MAX_JSON_DEPTH"))
 
+    applicationinsights_connection_string: str = Field(
+        "", validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
+
     # --- stores ---------------------------------------------------------------------
     postgres_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/lectern", validation_alias=_alias("POSTGRES_URL")
