@@ -1,7 +1,168 @@
-"""Blueprint for content: courses, lessons, playback, materials, enrolment (handlers are added by the issue that owns it)."""
+"""Content endpoints: courses, lessons, playback, materials, enrolment.
+
+Each handler authenticates first (a caller without a token gets 401 whatever it sent),
+then parses, calls one service function and responds.
+"""
 
 from __future__ import annotations
 
 import azure.functions as func
 
+from shared_code.context import get_context
+from shared_code.http import authenticate, endpoint, header, json_body, query, respond, route_id
+from shared_code.models.content import (
+    Course,
+    CourseCreate,
+    CourseDetail,
+    CoursePage,
+    CourseUpdate,
+    Download,
+    Enrollment,
+    EnrollmentRequest,
+    Lesson,
+    LessonCreate,
+    Material,
+    MaterialPage,
+    MaterialUpload,
+    MaterialUploadRequest,
+    Playback,
+)
+from shared_code.pagination import PageQuery
+from shared_code.services import courses, enrollments, materials, playback
+
 bp = func.Blueprint()
+
+TAG = "content"
+MANAGERS = ("tutor", "admin")
+
+
+# --- courses ---------------------------------------------------------------------------
+@endpoint(bp, "courses", ["GET"], summary="Published courses (tutors also see their drafts; admins see all)", tag=TAG, query=PageQuery, response=CoursePage)
+async def list_courses(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    page = query(req, PageQuery)
+    ctx = await get_context()
+    return respond(await courses.list_courses(ctx, principal, limit=page.limit, cursor=page.cursor))
+
+
+@endpoint(
+    bp, "courses", ["POST"], summary="Create a course (a draft)", tag=TAG, request=CourseCreate, response=Course,
+    status=201, roles=MANAGERS, errors=(409,), idempotency_in_service=True,
+)
+async def create_course(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    body = json_body(req, CourseCreate)
+    ctx = await get_context()
+    status, course = await courses.create_course(ctx, principal, body, idempotency_key=header(req, "idempotency-key"))
+    return respond(course, status=status)
+
+
+@endpoint(bp, "courses/{courseId}", ["GET"], summary="A course with its lessons in order", tag=TAG, response=CourseDetail)
+async def get_course(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    course_id = route_id(req, "courseId")
+    ctx = await get_context()
+    return respond(await courses.get_course(ctx, principal, course_id))
+
+
+@endpoint(
+    bp, "courses/{courseId}", ["PATCH"], summary="Edit a course; {published: true} publishes it", tag=TAG,
+    request=CourseUpdate, response=Course, roles=MANAGERS,
+)
+async def update_course(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    course_id = route_id(req, "courseId")
+    body = json_body(req, CourseUpdate)
+    ctx = await get_context()
+    return respond(await courses.update_course(ctx, principal, course_id, body))
+
+
+# --- lessons ---------------------------------------------------------------------------
+@endpoint(
+    bp, "courses/{courseId}/lessons", ["POST"], summary="Add a lesson (at a position, or last)", tag=TAG,
+    request=LessonCreate, response=Lesson, status=201, roles=MANAGERS, errors=(409, 422), idempotency_in_service=True,
+)
+async def add_lesson(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    course_id = route_id(req, "courseId")
+    body = json_body(req, LessonCreate)
+    ctx = await get_context()
+    status, lesson = await courses.add_lesson(ctx, principal, course_id, body, idempotency_key=header(req, "idempotency-key"))
+    return respond(lesson, status=status)
+
+
+@endpoint(bp, "lessons/{lessonId}", ["GET"], summary="Lesson metadata (enrolled, owning tutor, admin)", tag=TAG, response=Lesson)
+async def get_lesson(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    lesson_id = route_id(req, "lessonId")
+    ctx = await get_context()
+    return respond(await courses.get_lesson(ctx, principal, lesson_id))
+
+
+@endpoint(
+    bp, "lessons/{lessonId}/playback", ["GET"], summary="A signed, expiring CDN playback URL", tag=TAG,
+    response=Playback, errors=(422,),
+)
+async def lesson_playback(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    lesson_id = route_id(req, "lessonId")
+    ctx = await get_context()
+    return respond(await playback.issue_playback(ctx, principal, lesson_id, user_agent=header(req, "user-agent")))
+
+
+# --- materials -------------------------------------------------------------------------
+@endpoint(
+    bp, "courses/{courseId}/materials/uploads", ["POST"], summary="Start an upload: a create-only SAS for one blob",
+    tag=TAG, request=MaterialUploadRequest, response=MaterialUpload, status=201, roles=MANAGERS, errors=(422,),
+)
+async def start_material_upload(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    course_id = route_id(req, "courseId")
+    body = json_body(req, MaterialUploadRequest)
+    ctx = await get_context()
+    return respond(await materials.start_upload(ctx, principal, course_id, body), status=201)
+
+
+@endpoint(
+    bp, "materials/{materialId}/publish", ["POST"], summary="Publish an uploaded material (checks the blob)",
+    tag=TAG, response=Material, roles=MANAGERS, errors=(422,),
+)
+async def publish_material(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    material_id = route_id(req, "materialId")
+    ctx = await get_context()
+    return respond(await materials.publish_material(ctx, principal, material_id))
+
+
+@endpoint(bp, "courses/{courseId}/materials", ["GET"], summary="Published materials of a course", tag=TAG, query=PageQuery, response=MaterialPage)
+async def list_materials(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    course_id = route_id(req, "courseId")
+    page = query(req, PageQuery)
+    ctx = await get_context()
+    return respond(await materials.list_materials(ctx, principal, course_id, limit=page.limit, cursor=page.cursor))
+
+
+@endpoint(
+    bp, "materials/{materialId}/download", ["GET"], summary="A read-only SAS for one material (logged)", tag=TAG,
+    response=Download, errors=(422,),
+)
+async def download_material(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    material_id = route_id(req, "materialId")
+    ctx = await get_context()
+    return respond(await materials.download(ctx, principal, material_id, user_agent=header(req, "user-agent")))
+
+
+# --- enrolment -------------------------------------------------------------------------
+@endpoint(
+    bp, "courses/{courseId}/enrollments", ["POST"], summary="Enrol (students: free courses; admins: anyone)",
+    tag=TAG, request=EnrollmentRequest, response=Enrollment, status=201, roles=("student", "admin"), errors=(422,),
+)
+async def enrol(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, "student", "admin")
+    course_id = route_id(req, "courseId")
+    body = json_body(req, EnrollmentRequest, allow_empty=True)
+    ctx = await get_context()
+    status, enrollment = await enrollments.enrol(ctx, principal, course_id, body)
+    return respond(enrollment, status=status)

@@ -3,17 +3,22 @@
 The relation is one of `admin`, `owner` (the tutor who owns the course), `enrolled`, or
 `none`. A course the caller may not even see (an unpublished course of another tutor)
 answers 404, so its existence does not leak; a visible one with the wrong relation, 403.
+
+These checks sit on every hot path (heartbeats, lesson reads, negotiate), so the course
+row and the caller's enrolment come from the Redis cache when warm (`content_cache`),
+with PostgreSQL behind it when cold or when Redis is down. Admins and owners never need
+the enrolment lookup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Callable, Literal
 
-from shared_code.adapters.postgres import access as access_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
+from shared_code.services import content_cache
 
 Relation = Literal["admin", "owner", "enrolled", "none"]
 
@@ -36,32 +41,56 @@ class CourseAccess:
         return self.relation in ("owner", "admin")
 
 
-async def course_access(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:
-    """The course and the caller's relation to it; 404 when the caller may not see it."""
-    async with ctx.db.connection() as conn:
-        row = await access_sql.course_with_enrolment(conn, course_id, principal.user_id)
-    if row is None:
-        raise NotFound("No such course.")
-    owner_id = str(row["owner_id"])
+def _owns(principal: Principal, course: dict[str, Any]) -> bool:
+    return str(course["owner_id"]) == principal.user_id and principal.has_role("tutor")
+
+
+def _needs_membership(principal: Principal) -> Callable[[dict[str, Any]], bool]:
+    return lambda course: not principal.is_admin and not _owns(principal, course)
+
+
+def decide(principal: Principal, course: dict[str, Any], enrolled: bool, *, hidden: str = "No such course.") -> CourseAccess:
+    """The caller's relation to a course row; NotFound(`hidden`) when the caller may not see it."""
     relation: Relation
     if principal.is_admin:
         relation = "admin"
-    elif owner_id == principal.user_id and principal.has_role("tutor"):
+    elif _owns(principal, course):
         relation = "owner"
-    elif row["enrolled"]:
+    elif enrolled:
         relation = "enrolled"
     else:
         relation = "none"
-    if not row["published"] and relation not in ("admin", "owner"):
-        raise NotFound("No such course.")
+    if not course["published"] and relation not in ("admin", "owner"):
+        raise NotFound(hidden)
     return CourseAccess(
-        course_id=str(row["id"]),
-        owner_id=owner_id,
-        title=row["title"],
-        published=row["published"],
-        price_cents=row["price_cents"],
+        course_id=str(course["id"]),
+        owner_id=str(course["owner_id"]),
+        title=course["title"],
+        published=bool(course["published"]),
+        price_cents=int(course["price_cents"]),
         relation=relation,
     )
+
+
+async def course_access(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:
+    """The course and the caller's relation to it; 404 when the caller may not see it."""
+    course, enrolled = await content_cache.course_view(ctx, course_id, principal.user_id, _needs_membership(principal))
+    if course is None:
+        raise NotFound("No such course.")
+    return decide(principal, course, enrolled)
+
+
+async def lesson_access(ctx: AppContext, principal: Principal, lesson_id: str) -> tuple[dict[str, Any], CourseAccess]:
+    """A lesson row (JSON-safe values) and the caller's access to its course; 404 when not visible.
+
+    One Redis round trip when warm, for areas whose hot path starts from a lesson id.
+    """
+    lesson, course, enrolled = await content_cache.lesson_view(
+        ctx, lesson_id, principal.user_id, _needs_membership(principal)
+    )
+    if lesson is None or course is None:
+        raise NotFound("No such lesson.")
+    return lesson, decide(principal, course, enrolled, hidden="No such lesson.")
 
 
 async def require_member(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:

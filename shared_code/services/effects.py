@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from shared_code.adapters.redis import cache as cache_redis
+from shared_code.adapters.redis import enrollments as enrollment_redis
 from shared_code.context import AppContext
 
 Effect = Callable[[AppContext, dict[str, Any]], Awaitable[None]]
@@ -37,3 +39,15 @@ async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
 @effect("pubsub.user")
 async def pubsub_user(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.pubsub.send_to_user(payload["userId"], payload["message"])
+
+
+@effect("cache.bump_course")
+async def cache_bump_course(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # A course write whose cache invalidation failed: replacing the generation later still
+    # retires every entry read before the write.
+    await cache_redis.bump_generation(ctx.redis, payload["courseId"])
+
+
+@effect("cache.mark_enrolled")
+async def cache_mark_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await enrollment_redis.mark_enrolled(ctx.redis, payload["courseId"], payload["userId"])

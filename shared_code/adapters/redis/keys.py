@@ -19,3 +19,113 @@ def health_probe() -> str:
 
 def rate_limit(bucket: str, subject: str) -> str:
     return _k("rl", bucket, subject)
+
+
+# --- content ---------------------------------------------------------------------------
+# Every key of one course carries the hash tag `{<courseId>}`, so a read can fetch the
+# course's generation, rows and the caller's membership with one MGET even on a cluster.
+def _course(course_id: str, *parts: object) -> str:
+    return _k("content", "{" + str(course_id) + "}", *parts)
+
+
+def content_generation(course_id: str) -> str:
+    """A random token replaced on every write to the course; cache entries carry the token they were read under."""
+    return _course(course_id, "gen")
+
+
+def content_course(course_id: str) -> str:
+    return _course(course_id, "course")
+
+
+def content_lessons(course_id: str) -> str:
+    return _course(course_id, "lessons")
+
+
+def content_lesson(course_id: str, lesson_id: str) -> str:
+    return _course(course_id, "lesson", lesson_id)
+
+
+def content_member(course_id: str, user_id: str) -> str:
+    return _course(course_id, "member", user_id)
+
+
+def content_lesson_course(lesson_id: str) -> str:
+    """Which course a lesson belongs to (never changes once the lesson exists)."""
+    return _k("content", "lesson-course", lesson_id)
+
+
+def content_fill_lock(name: str) -> str:
+    """Held for a moment by the one process that refills a cold entry."""
+    return _k("content", "fill-lock", name)
+
+
+# --- live classes ----------------------------------------------------------------------
+# Every key of one class carries the hash tag `{<classId>}`, so the Lua scripts that
+# allocate a sequence number and change the class's state in one step touch one slot.
+def _class(class_id: str, *parts: object) -> str:
+    return _k("live", "{" + str(class_id) + "}", *parts)
+
+
+def live_seq(class_id: str) -> str:
+    """The class's message sequence number (INCR per class-wide message)."""
+    return _class(class_id, "seq")
+
+
+def live_meta(class_id: str) -> str:
+    """Hash: courseId, tutorId, title, status, screenShare (JSON) — the class as live clients see it."""
+    return _class(class_id, "meta")
+
+
+def live_connections(class_id: str) -> str:
+    """Hash: connectionId → userId of every connection in the class."""
+    return _class(class_id, "conns")
+
+
+def live_present(class_id: str) -> str:
+    """Hash: userId → number of open connections (several tabs count once)."""
+    return _class(class_id, "present")
+
+
+def live_names(class_id: str) -> str:
+    """Hash: userId → display name, for hands and chat."""
+    return _class(class_id, "names")
+
+
+def live_hands(class_id: str) -> str:
+    """Sorted set: userId scored by the time the hand went up."""
+    return _class(class_id, "hands")
+
+
+def live_recent_chat(class_id: str) -> str:
+    """List: the newest chat messages as JSON, newest first."""
+    return _class(class_id, "chat")
+
+
+def live_moderation(class_id: str) -> str:
+    """Hash: userId → 'm' (muted), 'b' (banned), 'mb'; field '~loaded' once filled from PostgreSQL."""
+    return _class(class_id, "mod")
+
+
+def live_open_poll(class_id: str) -> str:
+    """Hash: id, status, options (count), question, optionsJson, openedAt, version of the class's current poll."""
+    return _class(class_id, "poll")
+
+
+def live_poll_votes(class_id: str) -> str:
+    """Hash: userId → option of the current poll."""
+    return _class(class_id, "poll", "votes")
+
+
+def live_poll_counts(class_id: str) -> str:
+    """Hash: option → votes of the current poll."""
+    return _class(class_id, "poll", "counts")
+
+
+def live_reactions(class_id: str) -> str:
+    """Hash: emoji → reactions since the last reaction broadcast."""
+    return _class(class_id, "reactions")
+
+
+def live_broadcast_pending(class_id: str, topic: str) -> str:
+    """Set (NX, PX) while a throttled broadcast of `topic` is scheduled for the class."""
+    return _class(class_id, "pending", topic)

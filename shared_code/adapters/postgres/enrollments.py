@@ -1,0 +1,32 @@
+"""SQL for `enrollments`: one row per (course, user), whatever the route in."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+COLUMNS = "course_id, user_id, source, created_at"
+
+
+async def insert_enrollment(conn: AsyncConnection, course_id: str, user_id: str, source: str) -> dict | None:
+    """The new row, or None when the user was already enrolled (the first row stands)."""
+    cur = await conn.execute(
+        f"""INSERT INTO enrollments (course_id, user_id, source) VALUES (%s, %s, %s)
+            ON CONFLICT (course_id, user_id) DO NOTHING RETURNING {COLUMNS}""",
+        (course_id, user_id, source),
+    )
+    return await cur.fetchone()
+
+
+async def get_enrollment(conn: AsyncConnection, course_id: str, user_id: str) -> dict | None:
+    cur = await conn.execute(
+        f"SELECT {COLUMNS} FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id)
+    )
+    return await cur.fetchone()
+
+
+async def is_enrolled(conn: AsyncConnection, course_id: str, user_id: str) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id)
+    )
+    return await cur.fetchone() is not None
+

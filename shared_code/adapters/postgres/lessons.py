@@ -1,0 +1,78 @@
+"""SQL for `lessons`: ordered per course by a dense, zero-based `position`."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from shared_code.adapters.postgres.courses import COLUMNS as COURSE_COLUMNS
+
+COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, position, created_at, updated_at"
+
+
+async def count_lessons(conn: AsyncConnection, course_id: str) -> int:
+    cur = await conn.execute("SELECT count(*) AS n FROM lessons WHERE course_id = %s", (course_id,))
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def make_room(conn: AsyncConnection, course_id: str, position: int) -> None:
+    """Moves every lesson at or after `position` one place down."""
+    await conn.execute(
+        "UPDATE lessons SET position = position + 1, updated_at = now() WHERE course_id = %s AND position >= %s",
+        (course_id, position),
+    )
+
+
+async def insert_lesson(
+    conn: AsyncConnection,
+    *,
+    lesson_id: str,
+    course_id: str,
+    title: str,
+    kind: str,
+    video_asset_id: str | None,
+    duration_seconds: int | None,
+    position: int,
+) -> dict:
+    cur = await conn.execute(
+        f"""INSERT INTO lessons (id, course_id, title, kind, video_asset_id, duration_seconds, position)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (lesson_id, course_id, title, kind, video_asset_id, duration_seconds, position),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def list_lessons(conn: AsyncConnection, course_id: str) -> list[dict]:
+    cur = await conn.execute(
+        f"SELECT {COLUMNS} FROM lessons WHERE course_id = %s ORDER BY position, id", (course_id,)
+    )
+    return await cur.fetchall()
+
+
+async def lesson_with_course(conn: AsyncConnection, lesson_id: str, *, viewer_id: str | None = None) -> dict | None:
+    """The lesson and its course in one round trip: `{"lesson": {...}, "course": {...}}` or None.
+
+    With `viewer_id`, also `"enrolled"`: whether that user is enrolled in the course.
+    """
+    lesson_cols = ", ".join(f"l.{c.strip()} AS l_{c.strip()}" for c in COLUMNS.split(","))
+    course_cols = ", ".join(f"c.{c.strip()} AS c_{c.strip()}" for c in COURSE_COLUMNS.split(","))
+    enrolled = (
+        "EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = c.id AND e.user_id = %(viewer)s)"
+        if viewer_id is not None
+        else "NULL"
+    )
+    cur = await conn.execute(
+        f"""SELECT {lesson_cols}, {course_cols}, {enrolled} AS enrolled
+              FROM lessons l JOIN courses c ON c.id = l.course_id WHERE l.id = %(lesson)s""",
+        {"lesson": lesson_id, "viewer": viewer_id},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return {
+        "lesson": {k[2:]: v for k, v in row.items() if k.startswith("l_")},
+        "course": {k[2:]: v for k, v in row.items() if k.startswith("c_")},
+        "enrolled": row["enrolled"],
+    }

@@ -1,0 +1,65 @@
+"""SQL for `materials`: uploaded files, `pending` until the tutor publishes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+COLUMNS = "id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes, status, created_at, published_at"
+
+
+async def insert_pending(
+    conn: AsyncConnection,
+    *,
+    material_id: str,
+    course_id: str,
+    uploader_id: str,
+    blob_name: str,
+    file_name: str,
+    content_type: str,
+    size_bytes: int,
+) -> dict:
+    cur = await conn.execute(
+        f"""INSERT INTO materials (id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (material_id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_material(conn: AsyncConnection, material_id: str) -> dict | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM materials WHERE id = %s", (material_id,))
+    return await cur.fetchone()
+
+
+async def mark_published(conn: AsyncConnection, material_id: str) -> dict | None:
+    """Publishes a pending material; None when it was already published (or is gone)."""
+    cur = await conn.execute(
+        f"""UPDATE materials SET status = 'published', published_at = now()
+             WHERE id = %s AND status = 'pending' RETURNING {COLUMNS}""",
+        (material_id,),
+    )
+    return await cur.fetchone()
+
+
+async def list_published(
+    conn: AsyncConnection, course_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[dict]:
+    """One page of published materials, newest first (served by materials_course_idx)."""
+    if after is None:
+        cur = await conn.execute(
+            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'
+                 ORDER BY published_at DESC, id DESC LIMIT %s""",
+            (course_id, limit),
+        )
+    else:
+        cur = await conn.execute(
+            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'
+                   AND (published_at, id) < (%s, %s)
+                 ORDER BY published_at DESC, id DESC LIMIT %s""",
+            (course_id, after[0], after[1], limit),
+        )
+    return await cur.fetchall()

@@ -1,0 +1,31 @@
+"""SQL for `payment_events`: every provider event id seen, so each is processed once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+
+async def record_event(conn: AsyncConnection, event_id: str, event_type: str, payload: Any) -> bool:
+    """True when this delivery is the first of the event; a concurrent first waits for its commit."""
+    cur = await conn.execute(
+        """INSERT INTO payment_events (event_id, type, payload, processed_at) VALUES (%s, %s, %s, now())
+           ON CONFLICT (event_id) DO NOTHING RETURNING 1""",
+        (event_id, event_type, Jsonb(payload)),
+    )
+    return await cur.fetchone() is not None
+
+
+async def set_outcome(conn: AsyncConnection, event_id: str, outcome: str) -> None:
+    await conn.execute("UPDATE payment_events SET outcome = %s WHERE event_id = %s", (outcome[:200], event_id))
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> dict | None:
+    cur = await conn.execute(
+        "SELECT event_id, type, received_at, processed_at, outcome FROM payment_events WHERE event_id = %s",
+        (event_id,),
+    )
+    return await cur.fetchone()
+

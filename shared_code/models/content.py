@@ -1,0 +1,138 @@
+"""Wire models of the content area: courses, lessons, playback, materials, enrolment, payments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared_code.models.base import ApiModel, StrictInput
+
+LessonKind = Literal["video", "document", "quiz"]
+
+# Asset ids end up in CDN paths, so only characters that need no escaping there.
+ASSET_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+MAX_PRICE_CENTS = 10_000_000
+
+
+# --- courses ---------------------------------------------------------------------------
+class CourseCreate(StrictInput):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    price_cents: int = Field(0, ge=0, le=MAX_PRICE_CENTS)
+
+
+class CourseUpdate(StrictInput):
+    """Every field optional; only those sent change. `published: true` publishes."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    price_cents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
+    published: bool | None = None
+
+
+class Course(ApiModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    price_cents: int
+    published: bool
+    owner_id: uuid.UUID
+    published_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CoursePage(ApiModel):
+    items: list[Course]
+    next_cursor: str | None = None
+
+
+# --- lessons ---------------------------------------------------------------------------
+class LessonCreate(StrictInput):
+    title: str = Field(min_length=1, max_length=200)
+    kind: LessonKind
+    video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
+    duration_seconds: int | None = Field(None, gt=0, le=86_400)
+    position: int | None = Field(None, ge=0, le=10_000, description="Zero-based; omitted means last.")
+
+
+class Lesson(ApiModel):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    kind: LessonKind
+    video_asset_id: str | None = Field(None, description="Shown to the course's tutor and admins only.")
+    has_video: bool = False
+    duration_seconds: int | None = None
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CourseDetail(Course):
+    lessons: list[Lesson]
+
+
+class Playback(ApiModel):
+    url: str
+    expires_at: datetime
+
+
+# --- materials -------------------------------------------------------------------------
+class MaterialUploadRequest(StrictInput):
+    file_name: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=200)
+    size_bytes: int = Field(gt=0)
+
+
+class MaterialUpload(ApiModel):
+    material_id: uuid.UUID
+    upload_url: str
+    expires_at: datetime
+    required_headers: dict[str, str] = Field(
+        description="Headers the PUT to uploadUrl must carry so publishing finds the type it was told."
+    )
+
+
+class Material(ApiModel):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    file_name: str
+    content_type: str
+    size_bytes: int
+    status: Literal["pending", "published"]
+    created_at: datetime
+    published_at: datetime | None = None
+
+
+class MaterialPage(ApiModel):
+    items: list[Material]
+    next_cursor: str | None = None
+
+
+class Download(ApiModel):
+    url: str
+    expires_at: datetime
+
+
+# --- enrolment and payments ------------------------------------------------------------
+class EnrollmentRequest(StrictInput):
+    user_id: uuid.UUID | None = Field(None, description="Admins only: whom to enrol (default: the caller).")
+
+
+class Enrollment(ApiModel):
+    id: uuid.UUID = Field(description="Derived from courseId and userId; the same pair always has the same id.")
+    course_id: uuid.UUID
+    user_id: uuid.UUID
+    source: Literal["self", "admin", "payment"]
+    created_at: datetime
+
+
+class WebhookReceipt(ApiModel):
+    received: bool
+    event_id: str
+    duplicate: bool
+    outcome: str

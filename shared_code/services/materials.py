@@ -1,0 +1,237 @@
+"""Learning materials: upload straight to Blob storage, publish, list, download.
+
+The file never passes through the function app. The tutor gets a SAS that can only
+create one blob (server-chosen name, minutes long); publishing checks that the blob
+exists with the size and type announced, then tells the course's members over Web
+PubSub. A download is a read-only SAS for that one blob whose response carries
+`Content-Disposition: attachment` with the original file name, and leaves a
+content-access log row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
+from shared_code.models.content import Download, Material, MaterialPage, MaterialUpload, MaterialUploadRequest
+from shared_code.services import audit, content_cache, outbox
+from shared_code.services.access import CourseAccess, course_access
+from shared_code.services.content_cache import plain
+from shared_code.services.content_log import record_access
+from shared_code.services.content_paging import position_of, split_page
+from shared_code.services.users import ensure_user
+
+MAX_BLOB_FILE_NAME = 100
+MAX_DISPLAY_NAME = 255
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# --- file names ------------------------------------------------------------------------
+def display_name(file_name: str) -> str:
+    """The name as the user knows it: the last path segment, without control characters."""
+    base = re.split(r"[\\/]", file_name)[-1]
+    return _shorten(_CONTROL.sub("", unicodedata.normalize("NFC", base)).strip(), MAX_DISPLAY_NAME)
+
+
+def sanitise_file_name(file_name: str) -> str:
+    """A blob-safe version of the name: ASCII letters, digits, '.', '-', '_'; never empty or hidden.
+
+    The extension survives truncation so the blob still says what it is.
+    """
+    ascii_name = unicodedata.normalize("NFKD", display_name(file_name)).encode("ascii", "ignore").decode()
+    stem, dot, ext = ascii_name.rpartition(".")
+    if not dot:
+        stem, ext = ascii_name, ""
+    stem = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", stem)).strip("._-") or "file"
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:16]
+    return _shorten(f"{stem}.{ext}" if ext else stem, MAX_BLOB_FILE_NAME)
+
+
+def _shorten(name: str, limit: int) -> str:
+    """At most `limit` characters, keeping a short extension."""
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 16:
+        return stem[: limit - len(ext) - 1].rstrip("._- ") + "." + ext
+    return name[:limit]
+
+
+def content_disposition(file_name: str) -> str:
+    """`attachment` with the original name: quoted ASCII, plus RFC 6266 `filename*` when it is not ASCII."""
+    name = display_name(file_name) or "file"
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = fallback.replace("\\", "_").replace('"', "'").strip() or "file"
+    value = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
+def normalise_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def blob_name_for(course_id: str, material_id: str, file_name: str) -> str:
+    return f"courses/{course_id}/{material_id}/{sanitise_file_name(file_name)}"
+
+
+def _material_out(row: dict[str, Any]) -> Material:
+    return Material.model_validate(row)
+
+
+async def _material_and_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], CourseAccess]:
+    async with ctx.db.connection() as conn:
+        row = await materials_sql.get_material(conn, material_id)
+    if row is None:
+        raise NotFound("No such material.")
+    try:
+        access = await course_access(ctx, principal, str(row["course_id"]))
+    except NotFound:
+        raise NotFound("No such material.") from None
+    return plain(row), access
+
+
+# --- upload and publish ----------------------------------------------------------------
+async def start_upload(ctx: AppContext, principal: Principal, course_id: str, body: MaterialUploadRequest) -> MaterialUpload:
+    access = await course_access(ctx, principal, course_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may upload materials.")
+    settings = ctx.settings
+    content_type = normalise_type(body.content_type)
+    errors: list[FieldError] = []
+    if content_type not in settings.allowed_material_types:
+        allowed = ", ".join(sorted(settings.allowed_material_types))
+        errors.append(FieldError("contentType", f"'{content_type}' is not accepted; allowed: {allowed}"))
+    if body.size_bytes > settings.material_max_bytes:
+        errors.append(FieldError("sizeBytes", f"at most {settings.material_max_bytes} bytes"))
+    original = display_name(body.file_name)
+    if not original:
+        errors.append(FieldError("fileName", "needs at least one visible character"))
+    if errors:
+        raise Invalid("This file cannot be uploaded as course material.", errors=errors)
+
+    await ensure_user(ctx, principal)
+    material_id = str(uuid.uuid4())
+    blob_name = blob_name_for(course_id, material_id, original)
+    async with ctx.db.connection() as conn:
+        await materials_sql.insert_pending(
+            conn,
+            material_id=material_id,
+            course_id=course_id,
+            uploader_id=principal.user_id,
+            blob_name=blob_name,
+            file_name=original,
+            content_type=content_type,
+            size_bytes=body.size_bytes,
+        )
+    await ctx.blobs.ensure_container(settings.materials_container)
+    url, expires_at = await ctx.blobs.sas_url(
+        settings.materials_container, blob_name, permission="c", minutes=settings.sas_minutes
+    )
+    return MaterialUpload(
+        material_id=uuid.UUID(material_id),
+        upload_url=url,
+        expires_at=expires_at,
+        required_headers={"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": content_type},
+    )
+
+
+async def publish_material(ctx: AppContext, principal: Principal, material_id: str) -> Material:
+    row, access = await _material_and_access(ctx, principal, material_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may publish materials.")
+    if row["status"] == "published":
+        return _material_out(row)
+    info = await ctx.blobs.info(ctx.settings.materials_container, row["blob_name"])
+    if info is None:
+        raise Invalid("Nothing has been uploaded for this material yet: PUT the file to its uploadUrl first.")
+    problems: list[FieldError] = []
+    if info.size != row["size_bytes"]:
+        problems.append(FieldError("sizeBytes", f"announced {row['size_bytes']} bytes, uploaded {info.size}"))
+    if normalise_type(info.content_type) != row["content_type"]:
+        problems.append(
+            FieldError("contentType", f"announced '{row['content_type']}', uploaded '{normalise_type(info.content_type)}'")
+        )
+    if problems:
+        raise Invalid("The uploaded file does not match what was announced.", errors=problems)
+
+    async with ctx.db.transaction() as conn:
+        published = await materials_sql.mark_published(conn, material_id)
+        if published is None:
+            # Another request published it first; its effects already ran.
+            current = await materials_sql.get_material(conn, material_id)
+            if current is None:
+                raise NotFound("No such material.")
+            return _material_out(plain(current))
+    material = plain(published)
+    course_id = material["course_id"]
+    await content_cache.course_changed(ctx, course_id)
+    await audit.record(
+        ctx, principal, "material.published", f"material/{material_id}", {"courseId": course_id, "fileName": material["file_name"]}
+    )
+    await outbox.perform(
+        ctx,
+        "pubsub.group",
+        {
+            "group": f"course.{course_id}",
+            "message": {
+                "type": "material.published",
+                "courseId": course_id,
+                "materialId": material_id,
+                "fileName": material["file_name"],
+                "at": material["published_at"],
+            },
+        },
+    )
+    return _material_out(material)
+
+
+# --- list and download -----------------------------------------------------------------
+async def list_materials(
+    ctx: AppContext, principal: Principal, course_id: str, *, limit: int, cursor: str | None
+) -> MaterialPage:
+    after = position_of(cursor)
+    access = await course_access(ctx, principal, course_id)
+    if not access.is_member:
+        raise Forbidden("Only students enrolled in this course, its tutor and admins may see its materials.")
+    async with ctx.db.connection() as conn:
+        rows = await materials_sql.list_published(conn, course_id, after=after, limit=limit + 1)
+    page, next_cursor = split_page(plain(rows), limit, "published_at")
+    return MaterialPage(items=[_material_out(r) for r in page], next_cursor=next_cursor)
+
+
+async def download(ctx: AppContext, principal: Principal, material_id: str, *, user_agent: str | None) -> Download:
+    row, access = await _material_and_access(ctx, principal, material_id)
+    if row["status"] != "published":
+        if not access.can_manage:
+            raise NotFound("No such material.")
+        raise Invalid("This material is not published yet.")
+    if not access.is_member:
+        raise Forbidden("Only students enrolled in this course, its tutor and admins may download its materials.")
+    url, expires_at = await ctx.blobs.sas_url(
+        ctx.settings.materials_container,
+        row["blob_name"],
+        permission="r",
+        minutes=ctx.settings.sas_minutes,
+        content_disposition=content_disposition(row["file_name"]),
+        content_type=row["content_type"],
+    )
+    record_access(
+        ctx,
+        course_id=access.course_id,
+        user_id=principal.user_id,
+        kind="download",
+        target_id=material_id,
+        user_agent=user_agent,
+        expires_at=expires_at,
+    )
+    return Download(url=url, expires_at=expires_at)
