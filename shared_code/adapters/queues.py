@@ -49,6 +49,13 @@ class QueueStore:
     async def close(self) -> None:
         await self.service.close()
 
+    def _client(self, queue: str):  # noqa: ANN202 - an azure.storage.queue.aio.QueueClient
+        # The service client does not hand its encode/decode policies to the queue clients
+        # it makes, so every queue client gets them explicitly.
+        return self.service.get_queue_client(
+            queue, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
+        )
+
     async def ensure(self, queue: str) -> None:
         if queue in self._ensured:
             return
@@ -62,7 +69,7 @@ class QueueStore:
     async def send(self, queue: str, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
         await self.ensure(queue)
         data = json.dumps(body, separators=(",", ":"), default=str).encode()
-        sent = await self.service.get_queue_client(queue).send_message(
+        sent = await self._client(queue).send_message(
             data, visibility_timeout=delay_seconds or None
         )
         return sent.id
@@ -71,14 +78,14 @@ class QueueStore:
         """Messages without hiding them (the admin view of a poison queue)."""
         await self.ensure(queue)
         out = []
-        for msg in await self.service.get_queue_client(queue).peek_messages(max_messages=min(limit, 32)):
+        for msg in await self._client(queue).peek_messages(max_messages=min(limit, 32)):
             out.append(_decode(msg))
         return out
 
     async def take(self, queue: str, message_id: str, *, visibility_seconds: int = 30) -> QueuedMessage | None:
         """Finds one message by id and hides it so it can be replayed then deleted."""
         await self.ensure(queue)
-        client = self.service.get_queue_client(queue)
+        client = self._client(queue)
         async for msg in client.receive_messages(messages_per_page=32, visibility_timeout=visibility_seconds, max_messages=32):
             if msg.id == message_id:
                 return _decode(msg)
@@ -86,13 +93,13 @@ class QueueStore:
 
     async def delete(self, queue: str, message: QueuedMessage) -> None:
         try:
-            await self.service.get_queue_client(queue).delete_message(message.id, message.pop_receipt)
+            await self._client(queue).delete_message(message.id, message.pop_receipt)
         except ResourceNotFoundError:
             pass
 
     async def length(self, queue: str) -> int:
         await self.ensure(queue)
-        props = await self.service.get_queue_client(queue).get_queue_properties()
+        props = await self._client(queue).get_queue_properties()
         return props.approximate_message_count or 0
 
     async def ping(self) -> None:
