@@ -35,11 +35,12 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from shared_code.adapters.postgres import access as access_sql
 from shared_code.adapters.postgres import courses as courses_sql
@@ -129,12 +130,29 @@ def _cache_on(ctx: AppContext) -> bool:
     return ctx.settings.cache_enabled
 
 
+# The client's pool refuses (rather than queues) calls beyond its size, so a herd of
+# hundreds of concurrent reads would otherwise fail on the client, not on Redis.
+REDIS_SLOTS = 100
+_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
+
+
+def _redis_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(REDIS_SLOTS)
+    return slots
+
+
 async def _safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
     """Runs a Redis operation; on failure trips the breaker and returns `default`."""
     if not breaker.closed:
         return default
     try:
-        return await op()
+        async with _redis_slots():
+            return await op()
+    except MaxConnectionsError:
+        return default  # this process is busy, Redis is not down: a miss, not an outage
     except RedisError as exc:
         breaker.trip(what, exc)
         return default
@@ -417,6 +435,9 @@ async def lesson_view(
         if loaded is None:
             return None, None, False
         lesson, course = loaded
+        if course_id is None and needs_membership(course):
+            member_key = keys.content_member(course["id"], user_id)
+            member_raw = await _safely(ctx, "membership read", lambda: cache_redis.get(ctx.redis, member_key), None)
     enrolled = enrollment_redis.decode(member_raw)
     if enrolled is None:
         enrolled = await _load_membership(ctx, course["id"], user_id) if needs_membership(course) else False
