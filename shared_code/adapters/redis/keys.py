@@ -5,6 +5,8 @@ Areas add their own section below; nothing outside shared_code/adapters/redis sp
 
 from __future__ import annotations
 
+import zlib
+
 PREFIX = "lectern"
 
 
@@ -129,3 +131,84 @@ def live_reactions(class_id: str) -> str:
 def live_broadcast_pending(class_id: str, topic: str) -> str:
     """Set (NX, PX) while a throttled broadcast of `topic` is scheduled for the class."""
     return _class(class_id, "pending", topic)
+
+
+# --- progress ----------------------------------------------------------------------------
+# Heartbeat snapshots are spread over PROGRESS_SHARDS hash tags by user id. A shard's
+# snapshots, its dirty set and its flush bookkeeping share one slot, so the heartbeat and
+# flush scripts each touch a single slot even on a cluster, and shards flush in parallel.
+PROGRESS_SHARDS = 16
+
+
+def progress_shard(user_id: str) -> int:
+    return zlib.crc32(str(user_id).encode()) % PROGRESS_SHARDS
+
+
+def _progress(shard: int, *parts: object) -> str:
+    return _k("progress", "{p" + str(shard) + "}", *parts)
+
+
+def progress_snapshot(user_id: str, lesson_id: str) -> str:
+    """A hash: the latest heartbeat of one student on one lesson."""
+    return _progress(progress_shard(user_id), "snap", user_id, lesson_id)
+
+
+def progress_course(user_id: str, course_id: str) -> str:
+    """The student's cached course progress (completed lessons / lessons)."""
+    return _progress(progress_shard(user_id), "course", user_id, course_id)
+
+
+def progress_dirty(shard: int) -> str:
+    """Set of `userId:lessonId` whose snapshot changed since the last flush."""
+    return _progress(shard, "dirty")
+
+
+def progress_flushing(shard: int) -> str:
+    """Members taken by the flush in progress; put back into the dirty set if it fails."""
+    return _progress(shard, "flushing")
+
+
+def progress_flush_lock(shard: int) -> str:
+    return _progress(shard, "flush-lock")
+
+
+# --- leaderboards --------------------------------------------------------------------------
+# Every key of one course's leaderboard carries the hash tag `{<courseId>}`, so the
+# record script updates the best-per-quiz hash and the sorted set atomically.
+def _board(course_id: str, *parts: object) -> str:
+    return _k("board", "{" + str(course_id) + "}", *parts)
+
+
+def leaderboard_points(course_id: str) -> str:
+    """Sorted set: user id → points (the sum of their best score per quiz)."""
+    return _board(course_id, "points")
+
+
+def leaderboard_best(course_id: str, user_id: str) -> str:
+    """Hash: quiz id → the user's best score in it."""
+    return _board(course_id, "best", user_id)
+
+
+def leaderboard_names(course_id: str) -> str:
+    """Hash: user id → display name, so a top-N read needs no database."""
+    return _board(course_id, "names")
+
+
+def leaderboard_ready(course_id: str) -> str:
+    """Present while the board holds everything PostgreSQL held when it was last rebuilt."""
+    return _board(course_id, "ready")
+
+
+def leaderboard_rebuild_lock(course_id: str) -> str:
+    return _board(course_id, "rebuild-lock")
+
+
+# --- dashboards ----------------------------------------------------------------------------
+def dashboard_snapshot(user_id: str) -> str:
+    """The student's rendered dashboard, tagged with the version it was built under."""
+    return _k("dashboard", "{" + str(user_id) + "}", "snapshot")
+
+
+def dashboard_version(user_id: str) -> str:
+    """Incremented by every change that affects the dashboard; older snapshots stop matching."""
+    return _k("dashboard", "{" + str(user_id) + "}", "version")
