@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     completion_threshold: float = Field(0.9, validation_alias=_alias("LECTERN_COMPLETION_THRESHOLD"))
     flush_batch_size: int = Field(5000, validation_alias=_alias("LECTERN_FLUSH_BATCH_SIZE"))
     quiz_max_attempts: int = Field(3, validation_alias=_alias("LECTERN_QUIZ_MAX_ATTEMPTS"))
+    # NCRONTAB (six fields) of the timer that writes dirty heartbeat snapshots to PostgreSQL.
+    flush_schedule: str = Field("*/5 * * * * *", validation_alias=_alias("LECTERN_FLUSH_SCHEDULE"))
 
     # --- live classes ---------------------------------------------------------------
     chat_max_length: int = Field(1000, validation_alias=_alias("LECTERN_CHAT_MAX_LENGTH"))
