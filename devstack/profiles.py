@@ -1,0 +1,112 @@
+"""The two local profiles: where each service listens and what environment the app gets.
+
+`dev` is what `make up` / `make start` run: the host on 7071, the standard emulator ports.
+`test` is what the test suite runs: its own ports (host 7171, Azurite 10100-10102, Web
+PubSub 8180), its own database and Redis db, so a running dev stack and a test run do
+not disturb each other. PostgreSQL and Redis servers are shared by both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from devhost.connections import azurite_connection_string
+
+REPO = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    lectern_env: str
+    host_port: int
+    pubsub_port: int
+    blob_port: int
+    queue_port: int
+    table_port: int
+    azurite_in_memory: bool
+    database: str
+    redis_db: int
+    postgres_port: int = 5432
+    redis_port: int = 6379
+
+    def state_dir(self, repo: Path = REPO) -> Path:
+        """PID files, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored."""
+        return repo / ".stack" / self.name
+
+    @property
+    def host_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.host_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.host_url}/api"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.base_url}/health"
+
+    @property
+    def pubsub_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.pubsub_port}"
+
+    @property
+    def upstream_url(self) -> str:
+        """Where the local Web PubSub service sends events: the app's event handler."""
+        return f"{self.base_url}/webpubsub/events"
+
+    @property
+    def postgres_url(self) -> str:
+        return f"postgresql://postgres@{LOOPBACK}:{self.postgres_port}/{self.database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def storage_connection_string(self) -> str:
+        return azurite_connection_string(self.blob_port, self.queue_port, self.table_port, LOOPBACK)
+
+    def pubsub_connection_string(self, access_key: str) -> str:
+        return f"Endpoint=http://{LOOPBACK};Port={self.pubsub_port};AccessKey={access_key};Version=1.0;"
+
+    def app_overrides(self, access_key: str) -> dict[str, str]:
+        """Settings that differ from local.settings: every address the profile moves."""
+        return {
+            "POSTGRES_URL": self.postgres_url,
+            "REDIS_URL": self.redis_url,
+            "AzureWebJobsStorage": self.storage_connection_string,
+            "WebPubSubConnectionString": self.pubsub_connection_string(access_key),
+            "LECTERN_ENV": self.lectern_env,
+            "LECTERN_PUBLIC_BASE_URL": self.host_url,
+        }
+
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile(
+        name="dev",
+        lectern_env="development",
+        host_port=7071,
+        pubsub_port=8080,
+        blob_port=10000,
+        queue_port=10001,
+        table_port=10002,
+        azurite_in_memory=False,
+        database="lectern",
+        redis_db=0,
+    ),
+    "test": Profile(
+        name="test",
+        lectern_env="test",
+        host_port=7171,
+        pubsub_port=8180,
+        blob_port=10100,
+        queue_port=10101,
+        table_port=10102,
+        azurite_in_memory=True,
+        database="lectern_test",
+        redis_db=1,
+    ),
+}

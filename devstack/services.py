@@ -1,0 +1,367 @@
+"""Each local service: how to tell it is up, how to start it, how to stop it.
+
+PostgreSQL and Redis are machine-wide servers shared by every profile: they are started
+(or installed) when missing and never stopped here. Azurite, the local Web PubSub service
+and the Functions host belong to a profile: they run from PID files under
+`.stack/<profile>/`, log there, and `stop` ends them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from devstack import processes
+from devstack.profiles import LOOPBACK, Profile
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started; the message says why and what to look at."""
+
+
+@dataclass
+class StackContext:
+    """What every service needs to know about the stack it is part of."""
+
+    profile: Profile
+    repo: Path
+    state_dir: Path
+    app_env: Callable[[], dict[str, str]]
+    out: Callable[[str], None]
+    python: str = sys.executable
+    # Health checks the host may fail because the service behind them is not available.
+    unavailable: set[str] = field(default_factory=set)
+
+
+def _privileged(command: list[str]) -> list[str]:
+    if os.geteuid() != 0 and shutil.which("sudo"):
+        return ["sudo", "-n", *command]
+    return command
+
+
+def _run(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()[-2000:]
+        raise ServiceError(f"`{' '.join(command)}` failed with exit code {result.returncode}:\n{output}")
+    return result.stdout
+
+
+def apt_install(packages: list[str], out: Callable[[str], None]) -> None:
+    """Installs Debian packages (after `apt-get update`), as root or through sudo."""
+    out(f"… installing {' '.join(packages)} with apt-get (first run only)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(_privileged(["apt-get", "update"]), env=env)
+    _run(_privileged(["apt-get", "install", "-y", "--no-install-recommends", *packages]), env=env)
+
+
+class Service:
+    name = ""
+    description = ""
+    shared = False  # machine-wide: started when missing, never stopped by devstack
+    marker = ""  # a word in the command line of the process devstack starts
+
+    def __init__(self, ctx: StackContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def pid_file(self) -> Path:
+        return self.ctx.state_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.ctx.state_dir / f"{self.name}.log"
+
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def available(self) -> str | None:
+        """None when the service can run here; otherwise why it is skipped."""
+        return None
+
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> str:
+        """Starts the service (it is not running); returns a short note for the progress line."""
+        raise NotImplementedError
+
+    def prepare(self) -> str | None:
+        """Work after the service answers, whether or not it was just started."""
+        return None
+
+    def pid(self) -> int | None:
+        return processes.read_pid(self.pid_file, self.marker) if self.marker else None
+
+    def stop(self) -> bool:
+        """Stops the process devstack started; False when there was none."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        processes.terminate(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _wait(self, check: Callable[[], bool], timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if process is not None and process.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with code {process.returncode} while starting; "
+                    f"last lines of {self.log_file}:\n{processes.log_tail(self.log_file)}"
+                )
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{self.name} did not come up within {timeout:.0f}s; last lines of {self.log_file}:\n"
+                    f"{processes.log_tail(self.log_file)}"
+                )
+            time.sleep(0.1)
+
+
+class Postgres(Service):
+    name = "postgres"
+    description = "PostgreSQL server (shared by all profiles)"
+    shared = True
+
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.ctx.profile.postgres_port}"
+
+    def running(self) -> bool:
+        return processes.port_open(self.ctx.profile.postgres_port)
+
+    def start(self) -> str:
+        fresh = False
+        if not (Path("/etc/postgresql").is_dir() and shutil.which("pg_ctlcluster")):
+            apt_install(["postgresql"], self.ctx.out)
+            fresh = True
+        versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
+        if not versions:
+            raise ServiceError("PostgreSQL is installed but /etc/postgresql holds no cluster")
+        version = versions[-1]
+        if fresh:
+            self._trust_local_tcp(Path("/etc/postgresql") / version / "main" / "pg_hba.conf")
+        _run(_privileged(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]))
+        self._wait(self.running, 30)
+        return f"started cluster {version}/main"
+
+    @staticmethod
+    def _trust_local_tcp(hba: Path) -> None:
+        # A fresh install asks for passwords over TCP; local development connects as the
+        # postgres user without one, from loopback only.
+        rules = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+        text = hba.read_text()
+        if rules not in text:
+            hba.write_text(rules + text)
+
+    def prepare(self) -> str:
+        import psycopg
+        from psycopg import errors, sql
+
+        profile = self.ctx.profile
+        admin_url = f"postgresql://postgres@{LOOPBACK}:{profile.postgres_port}/postgres"
+        created = False
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (profile.database,)).fetchone()
+                if not exists:
+                    try:
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(profile.database)))
+                        created = True
+                    except errors.DuplicateDatabase:
+                        pass
+        except psycopg.OperationalError as exc:
+            raise ServiceError(f"cannot connect to PostgreSQL as postgres at {self.address()}: {exc}") from exc
+        note = f"database {profile.database}" + (" created" if created else "")
+        if not (self.ctx.repo / "shared_code" / "migrations" / "__main__.py").is_file():
+            return note + "; no migrations module yet"
+        output = _run(
+            [self.ctx.python, "-m", "shared_code.migrations"],
+            cwd=self.ctx.repo,
+            env={**os.environ, "POSTGRES_URL": profile.postgres_url},
+            timeout=120,
+        ).strip()
+        return f"{note}; {output.splitlines()[-1] if output else 'migrations applied'}"
+
+
+class Redis(Service):
+    name = "redis"
+    description = "Redis server (shared; dev uses db 0, test db 1)"
+    shared = True
+
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.ctx.profile.redis_port} db {self.ctx.profile.redis_db}"
+
+    def running(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection((LOOPBACK, self.ctx.profile.redis_port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> str:
+        if not shutil.which("redis-server"):
+            apt_install(["redis-server"], self.ctx.out)
+        self.ctx.state_dir.mkdir(parents=True, exist_ok=True)
+        _run([
+            "redis-server", "--daemonize", "yes", "--bind", LOOPBACK, "--port", str(self.ctx.profile.redis_port),
+            "--save", "", "--appendonly", "no",
+            "--pidfile", str(self.pid_file), "--logfile", str(self.log_file), "--dir", str(self.ctx.state_dir),
+        ])
+        self._wait(self.running, 15)
+        return "started"
+
+
+class Azurite(Service):
+    name = "azurite"
+    description = "Azurite: Blob, Queue and Table storage emulator"
+    marker = "azurite"
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        p = self.ctx.profile
+        return (p.blob_port, p.queue_port, p.table_port)
+
+    @property
+    def binary(self) -> Path:
+        return self.ctx.repo / "node_modules" / ".bin" / "azurite"
+
+    def address(self) -> str:
+        blob, queue, table = self.ports
+        return f"{LOOPBACK}:{blob}/{queue}/{table}"
+
+    def running(self) -> bool:
+        open_ports = [processes.port_open(port) for port in self.ports]
+        if any(open_ports) and not all(open_ports):
+            # Give a starting emulator a moment before calling the ports half-taken.
+            time.sleep(1)
+            open_ports = [processes.port_open(port) for port in self.ports]
+            if any(open_ports) and not all(open_ports):
+                raise ServiceError(f"only some of the storage ports {self.address()} answer; another program holds them?")
+        return all(open_ports)
+
+    def start(self) -> str:
+        if not self.binary.exists():
+            self.ctx.out("… installing Azurite from package-lock.json (npm ci)")
+            _run(["npm", "ci", "--no-audit", "--no-fund"], cwd=self.ctx.repo)
+        blob, queue, table = self.ports
+        command = [
+            str(self.binary), "--skipApiVersionCheck", "--disableTelemetry",
+            "--blobHost", LOOPBACK, "--queueHost", LOOPBACK, "--tableHost", LOOPBACK,
+            "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
+        ]
+        if self.ctx.profile.azurite_in_memory:
+            command.append("--inMemoryPersistence")
+        else:
+            data = self.ctx.state_dir / "azurite"
+            data.mkdir(parents=True, exist_ok=True)
+            command += ["--location", str(data)]
+        process = processes.spawn(command, log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.state_dir)
+        self._wait(lambda: all(processes.port_open(p) for p in self.ports), 30, process)
+        return f"started, pid {process.pid}" + (", in memory" if self.ctx.profile.azurite_in_memory else "")
+
+
+class WebPubSub(Service):
+    name = "pubsub"
+    description = "local Web PubSub service (localpubsub)"
+    marker = "localpubsub"
+
+    def address(self) -> str:
+        return self.ctx.profile.pubsub_url
+
+    def available(self) -> str | None:
+        if not (self.ctx.repo / "localpubsub" / "__main__.py").is_file():
+            return "localpubsub/ has no __main__.py yet"
+        return None
+
+    def running(self) -> bool:
+        return processes.http_status(f"{self.ctx.profile.pubsub_url}/api/health", timeout=1) == 200
+
+    def start(self) -> str:
+        profile = self.ctx.profile
+        access_key = access_key_of(self.ctx.app_env())
+        command = [
+            self.ctx.python, "-m", "localpubsub", "--port", str(profile.pubsub_port),
+            "--upstream-url", profile.upstream_url, "--access-key", access_key,
+        ]
+        process = processes.spawn(command, log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.repo)
+        self._wait(self.running, 30, process)
+        return f"started, pid {process.pid}"
+
+
+# Which service each check of the app's /api/health depends on.
+HEALTH_CHECK_SERVICES = {
+    "postgres": "postgres",
+    "redis": "redis",
+    "tables": "azurite",
+    "blobs": "azurite",
+    "queues": "azurite",
+    "webpubsub": "pubsub",
+}
+
+
+class FunctionsHost(Service):
+    name = "host"
+    description = "local Functions host (python -m devhost) serving function_app.py"
+    marker = "devhost"
+
+    def address(self) -> str:
+        return self.ctx.profile.base_url
+
+    def running(self) -> bool:
+        return processes.http_status(self.ctx.profile.health_url, timeout=5) is not None
+
+    def ready(self) -> bool:
+        """Health answers 200, or fails only checks of services known to be unavailable."""
+        status, body = processes.http_body(self.ctx.profile.health_url, timeout=10)
+        if status == 200:
+            return True
+        if status != 503:
+            return False
+        try:
+            checks = json.loads(body).get("checks", {})
+        except (ValueError, AttributeError):
+            return False
+        failing = {HEALTH_CHECK_SERVICES.get(name, name) for name, state in checks.items() if state != "ok"}
+        return bool(failing) and failing <= self.ctx.unavailable
+
+    def prepare(self) -> None:
+        # A host that answers may still be starting (another terminal's `start`): wait for it.
+        self._wait(self.ready, 90)
+
+    def command(self) -> list[str]:
+        return [self.ctx.python, "-m", "devhost", "--app-dir", str(self.ctx.repo), "--port", str(self.ctx.profile.host_port)]
+
+    def environment(self) -> dict[str, str]:
+        # Only the profile's overrides: the host reads everything else from local.settings itself.
+        profile = self.ctx.profile
+        return {**os.environ, **profile.app_overrides(access_key_of(self.ctx.app_env()))}
+
+    def start(self) -> str:
+        process = processes.spawn(
+            self.command(), log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.repo, env=self.environment()
+        )
+        started = time.monotonic()
+        self._wait(self.ready, 90, process)
+        return f"started, pid {process.pid}, healthy after {time.monotonic() - started:.1f}s"
+
+
+def access_key_of(app_env: dict[str, str]) -> str:
+    """The Web PubSub access key from the app's connection string."""
+    for part in app_env.get("WebPubSubConnectionString", "").split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "accesskey":
+            return value.strip()
+    raise ServiceError("WebPubSubConnectionString in local.settings has no AccessKey")
+
+
+SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Redis, Azurite, WebPubSub, FunctionsHost)

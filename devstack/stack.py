@@ -1,0 +1,182 @@
+"""A profile's whole stack: start what is not running, stop what it started, report status.
+
+    stack = Stack("test")
+    stack.start()                      # every service, host last; safe to call twice
+    stack.stop_service("azurite")      # fault tests stop and restart single services
+    stack.start_service("azurite")
+    os.environ.update(stack.env())     # the settings the app runs with
+    stack.stop_started()               # only what this object started
+
+Every check looks at the port or health URL first, so a service someone else started
+(another terminal's `make start`, a system PostgreSQL) is used, not started twice.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devhost.settings_file import load_settings
+from devstack.profiles import PROFILES, REPO, Profile
+from devstack.services import SERVICE_TYPES, Service, ServiceError, StackContext, access_key_of
+
+SERVICE_ORDER = tuple(t.name for t in SERVICE_TYPES)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # "running", "stopped" or "unavailable"
+    address: str
+    pid: int | None
+    shared: bool
+    note: str = ""
+
+
+class Stack:
+    def __init__(self, profile: str | Profile = "dev", *, repo: Path = REPO, out: Callable[[str], None] = _print) -> None:
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.repo = repo
+        self.state_dir = self.profile.state_dir(repo)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.started: list[str] = []
+        self._settings: dict[str, str] | None = None
+        self.ctx = StackContext(
+            profile=self.profile,
+            repo=repo,
+            state_dir=self.state_dir,
+            app_env=self.env,
+            out=out,
+            python=sys.executable,
+        )
+        self.services: dict[str, Service] = {t.name: t(self.ctx) for t in SERVICE_TYPES}
+
+    # --- what the app gets ---------------------------------------------------------
+
+    def local_settings(self) -> dict[str, str]:
+        if self._settings is None:
+            self._settings = load_settings(self.repo).values
+        return self._settings
+
+    def env(self) -> dict[str, str]:
+        """The environment the app runs with in this profile: local settings plus overrides."""
+        values = dict(self.local_settings())
+        values.update(self.profile.app_overrides(access_key_of(values)))
+        return values
+
+    @property
+    def base_url(self) -> str:
+        return self.profile.base_url
+
+    @property
+    def storage_connection_string(self) -> str:
+        return self.profile.storage_connection_string
+
+    @property
+    def pubsub_connection_string(self) -> str:
+        return self.env()["WebPubSubConnectionString"]
+
+    @property
+    def postgres_url(self) -> str:
+        return self.profile.postgres_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.profile.redis_url
+
+    # --- starting and stopping ------------------------------------------------------
+
+    def _names(self, services: Iterable[str] | None) -> list[str]:
+        wanted = list(SERVICE_ORDER) if services is None else list(services)
+        unknown = [name for name in wanted if name not in self.services]
+        if unknown:
+            raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICE_ORDER)}")
+        return [name for name in SERVICE_ORDER if name in wanted]
+
+    def start(self, services: Iterable[str] | None = None) -> list[str]:
+        """Starts the named services (all by default) that are not running, in order."""
+        started = []
+        for name in self._names(services):
+            if self.start_service(name):
+                started.append(name)
+        return started
+
+    def start_service(self, name: str) -> bool:
+        """Starts one service unless it already runs; True when this call started it."""
+        service = self.services[name]
+        label = f"{name:<8} {service.address()}"
+        why_not = service.available()
+        if why_not:
+            self.ctx.unavailable.add(name)
+            self.out(f"! {label} skipped: {why_not}")
+            return False
+        self.ctx.unavailable.discard(name)
+        started = False
+        if service.running():
+            note = "already running"
+        else:
+            self.out(f"… {label} starting")
+            try:
+                note = service.start()
+            except ServiceError:
+                self.out(f"✗ {label} failed to start")
+                raise
+            started = True
+            if not service.shared:
+                self.started.append(name)
+        extra = service.prepare()
+        self.out(f"✓ {label} ({note}{'; ' + extra if extra else ''})")
+        return started
+
+    def stop_service(self, name: str) -> bool:
+        """Stops one service devstack started (shared servers are never stopped)."""
+        service = self.services[name]
+        if service.shared:
+            self.out(f"· {name:<8} {service.address()} left running (shared by every profile)")
+            return False
+        stopped = service.stop()
+        if name in self.started:
+            self.started.remove(name)
+        self.out(f"{'✓' if stopped else '·'} {name:<8} {'stopped' if stopped else 'was not running from devstack'}")
+        return stopped
+
+    def stop(self, services: Iterable[str] | None = None) -> list[str]:
+        """Stops the named services (all by default) in reverse start order."""
+        names = [n for n in reversed(self._names(services)) if not self.services[n].shared]
+        return [name for name in names if self.stop_service(name)]
+
+    def stop_started(self) -> list[str]:
+        """Stops only what this object started, newest first."""
+        return [name for name in reversed(list(self.started)) if self.stop_service(name)]
+
+    # --- reporting -----------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for name in SERVICE_ORDER:
+            service = self.services[name]
+            why_not = service.available()
+            if why_not:
+                state = "unavailable"
+            else:
+                state = "running" if service.running() else "stopped"
+            rows.append(ServiceStatus(name, state, service.address(), service.pid(), service.shared, why_not or ""))
+        return rows
+
+    def urls(self) -> list[str]:
+        p = self.profile
+        return [
+            f"  API          {p.base_url}   (health {p.base_url}/health, OpenAPI {p.base_url}/openapi.json)",
+            f"  Web PubSub   {p.pubsub_url}   (events go to {p.upstream_url})",
+            f"  Storage      Azurite blob {p.blob_port}, queue {p.queue_port}, table {p.table_port} on 127.0.0.1",
+            f"  PostgreSQL   {p.postgres_url}",
+            f"  Redis        {p.redis_url}",
+            f"  Logs         {self.state_dir.relative_to(self.repo) if self.state_dir.is_relative_to(self.repo) else self.state_dir}/*.log",
+        ]
