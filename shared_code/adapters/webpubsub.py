@@ -8,6 +8,7 @@ import hmac
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
@@ -28,10 +29,12 @@ class PubSub:
         self.token_minutes = settings.webpubsub_token_minutes
         self._access_keys: list[str] = []
         self.breaker = CircuitBreaker("web pubsub", is_failure=remote_failure)
+        self.endpoint_host: str | None = urlsplit(settings.webpubsub_endpoint).hostname if settings.webpubsub_endpoint else None
         if settings.webpubsub_connection_string:
             parsed = parse_connection_string(settings.webpubsub_connection_string)
             if parsed.get("accesskey"):
                 self._access_keys.append(parsed["accesskey"])
+            self.endpoint_host = urlsplit(parsed.get("endpoint", "")).hostname or self.endpoint_host
             self.client = WebPubSubServiceClient.from_connection_string(
                 settings.webpubsub_connection_string,
                 hub=self.hub,
@@ -84,6 +87,9 @@ class PubSub:
     # --- membership -----------------------------------------------------------------
     async def add_connection_to_group(self, group: str, connection_id: str) -> None:
         await self.client.add_connection_to_group(group, connection_id)
+
+    async def remove_connection_from_group(self, group: str, connection_id: str) -> None:
+        await self.client.remove_connection_from_group(group, connection_id)
 
     async def remove_user_from_group(self, group: str, user_id: str) -> None:
         await self.client.remove_user_from_group(group, user_id)

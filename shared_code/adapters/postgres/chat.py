@@ -1,0 +1,59 @@
+"""SQL for `chat_messages`: the lasting copy of every chat message, with its class seq."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+_COLUMNS = "id, class_id, user_id, user_name, text, seq, created_at"
+
+
+async def insert_message(
+    conn: AsyncConnection,
+    message_id: str,
+    class_id: str,
+    user_id: str,
+    user_name: str,
+    text: str,
+    seq: int,
+    created_at: datetime,
+) -> dict:
+    cur = await conn.execute(
+        f"""INSERT INTO chat_messages (id, class_id, user_id, user_name, text, seq, created_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+        (message_id, class_id, user_id, user_name, text, seq, created_at),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def mark_deleted(conn: AsyncConnection, class_id: str, message_id: str, deleted_by: str) -> str | None:
+    """'deleted', 'already' (deleted before), or None when the class has no such message."""
+    cur = await conn.execute(
+        """UPDATE chat_messages SET deleted_at = now(), deleted_by = %s
+            WHERE id = %s AND class_id = %s AND deleted_at IS NULL RETURNING id""",
+        (deleted_by, message_id, class_id),
+    )
+    if await cur.fetchone() is not None:
+        return "deleted"
+    cur = await conn.execute("SELECT 1 FROM chat_messages WHERE id = %s AND class_id = %s", (message_id, class_id))
+    return "already" if await cur.fetchone() is not None else None
+
+
+async def page(conn: AsyncConnection, class_id: str, limit: int, before_seq: int | None) -> list[dict]:
+    """Visible messages, newest first, older than `before_seq` when given."""
+    if before_seq is None:
+        cur = await conn.execute(
+            f"""SELECT {_COLUMNS} FROM chat_messages WHERE class_id = %s AND deleted_at IS NULL
+                 ORDER BY seq DESC LIMIT %s""",
+            (class_id, limit),
+        )
+    else:
+        cur = await conn.execute(
+            f"""SELECT {_COLUMNS} FROM chat_messages WHERE class_id = %s AND deleted_at IS NULL AND seq < %s
+                 ORDER BY seq DESC LIMIT %s""",
+            (class_id, before_seq, limit),
+        )
+    return await cur.fetchall()

@@ -1,0 +1,98 @@
+"""SQL for `polls` and `poll_votes`.
+
+A vote is written only while its poll is open: the insert takes a share lock on the poll
+row, and closing takes the row's exclusive lock. So closing waits for every vote already
+being written, and a vote that comes after the close sees the poll closed and writes
+nothing. Final counts read after the close are therefore exactly the stored votes.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+_COLUMNS = "id, class_id, question, options, status, opened_at, closed_at, final_counts"
+
+
+async def insert_poll(conn: AsyncConnection, poll_id: str, class_id: str, question: str, options: list[str]) -> dict:
+    """Raises `psycopg.errors.UniqueViolation` when the class already has an open poll."""
+    cur = await conn.execute(
+        f"""INSERT INTO polls (id, class_id, question, options) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}""",
+        (poll_id, class_id, question, Jsonb(options)),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_poll(conn: AsyncConnection, class_id: str, poll_id: str) -> dict | None:
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE id = %s AND class_id = %s", (poll_id, class_id))
+    return await cur.fetchone()
+
+
+async def open_poll_of_class(conn: AsyncConnection, class_id: str) -> dict | None:
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE class_id = %s AND status = 'open'", (class_id,))
+    return await cur.fetchone()
+
+
+async def record_vote(conn: AsyncConnection, poll_id: str, user_id: str, option: int, version: int) -> bool:
+    """Stores the vote; False when the poll is not open (closed, or no such poll).
+
+    A vote carrying an older `version` than the stored one changes nothing: it lost a race
+    with the same user's newer vote.
+    """
+    cur = await conn.execute(
+        """WITH open_poll AS (
+               SELECT id FROM polls WHERE id = %(poll)s AND status = 'open' FOR SHARE
+           ), written AS (
+               INSERT INTO poll_votes (poll_id, user_id, option, version)
+               SELECT id, %(user)s, %(option)s, %(version)s FROM open_poll
+               ON CONFLICT (poll_id, user_id) DO UPDATE
+                   SET option = EXCLUDED.option, version = EXCLUDED.version, voted_at = now()
+                 WHERE poll_votes.version < EXCLUDED.version
+               RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM open_poll) AS open""",
+        {"poll": poll_id, "user": user_id, "option": option, "version": version},
+    )
+    row = await cur.fetchone()
+    return bool(row and row["open"])
+
+
+async def counts(conn: AsyncConnection, poll_id: str) -> dict[int, int]:
+    cur = await conn.execute(
+        "SELECT option, count(*) AS n FROM poll_votes WHERE poll_id = %s GROUP BY option", (poll_id,)
+    )
+    return {int(r["option"]): int(r["n"]) for r in await cur.fetchall()}
+
+
+async def votes(conn: AsyncConnection, poll_id: str) -> dict[str, int]:
+    cur = await conn.execute("SELECT user_id, option FROM poll_votes WHERE poll_id = %s", (poll_id,))
+    return {str(r["user_id"]): int(r["option"]) for r in await cur.fetchall()}
+
+
+async def user_vote(conn: AsyncConnection, poll_id: str, user_id: str) -> int | None:
+    cur = await conn.execute("SELECT option FROM poll_votes WHERE poll_id = %s AND user_id = %s", (poll_id, user_id))
+    row = await cur.fetchone()
+    return int(row["option"]) if row else None
+
+
+async def close_poll(conn: AsyncConnection, poll_id: str) -> dict | None:
+    """Closes an open poll and stores its final counts, in the caller's transaction.
+
+    Returns the closed poll, or None when it was not open (already closed).
+    """
+    cur = await conn.execute(
+        "UPDATE polls SET status = 'closed', closed_at = now() WHERE id = %s AND status = 'open' RETURNING options",
+        (poll_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    # A new statement, so (read committed) it sees every vote that held the share lock.
+    tally = await counts(conn, poll_id)
+    final = [tally.get(i, 0) for i in range(len(row["options"]))]
+    cur = await conn.execute(
+        f"UPDATE polls SET final_counts = %s WHERE id = %s RETURNING {_COLUMNS}", (Jsonb(final), poll_id)
+    )
+    return await cur.fetchone()

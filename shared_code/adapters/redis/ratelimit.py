@@ -1,0 +1,81 @@
+"""A generic rate limiter in Redis: GCRA (the generic cell rate algorithm) in one Lua script.
+
+`allow(r, bucket, subject, limit=5, period_ms=10_000)` admits at most `limit` requests per
+`period_ms` for one subject, with bursts up to `limit`, and answers how long to wait when
+it refuses. One key per subject holds only the "theoretical arrival time", so the limiter
+costs one round trip and one small key, and several worker processes share it. Redis'
+own clock (`TIME`) is used, so workers with skewed clocks agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from shared_code.adapters.redis import keys
+
+# KEYS[1] the subject's key; ARGV: emission interval (ms), limit (burst), cost.
+# Returns {allowed (0/1), remaining, retry_after_ms}.
+_GCRA = """
+local interval = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval * cost
+local allow_at = new_tat - interval * limit
+if allow_at > now then
+    return {0, 0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+local remaining = math.floor((now - allow_at) / interval)
+return {1, remaining, 0}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    retry_after_ms: int
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """Whole seconds for a `Retry-After` header (at least 1 when refused)."""
+        return 0 if self.allowed else max(1, -(-self.retry_after_ms // 1000))
+
+
+def emission_interval_ms(limit: int, period_ms: int) -> int:
+    """The spacing that lets `limit` requests through per `period_ms` once the burst is spent."""
+    if limit <= 0 or period_ms <= 0:
+        raise ValueError("limit and period must be positive")
+    return max(1, period_ms // limit)
+
+
+_scripts: dict[int, object] = {}
+
+
+def _script(r: aioredis.Redis):
+    script = _scripts.get(id(r))
+    if script is None:
+        script = r.register_script(_GCRA)
+        _scripts[id(r)] = script
+    return script
+
+
+async def allow(
+    r: aioredis.Redis, bucket: str, subject: str, *, limit: int, period_ms: int, cost: int = 1
+) -> Decision:
+    """Counts one request (of `cost`) against `subject` in `bucket`; refuses beyond the rate."""
+    interval = emission_interval_ms(limit, period_ms)
+    allowed, remaining, retry_after = await _script(r)(
+        keys=[keys.rate_limit(bucket, subject)], args=[interval, limit, cost]
+    )
+    return Decision(bool(int(allowed)), int(remaining), int(retry_after))
+
+
+async def reset(r: aioredis.Redis, bucket: str, subject: str) -> None:
+    await r.delete(keys.rate_limit(bucket, subject))
