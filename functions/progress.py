@@ -1,7 +1,147 @@
-"""Blueprint for the progress area (handlers are added by the issue that owns it)."""
+"""Progress and portfolio endpoints: heartbeats, offline sync, quizzes, leaderboards, the
+dashboard, course analytics and the change log.
+
+Each handler authenticates first, then parses, calls one service function and responds.
+"""
 
 from __future__ import annotations
 
 import azure.functions as func
 
+from shared_code.context import get_context
+from shared_code.http import authenticate, endpoint, header, json_body, query, respond, route_id
+from shared_code.models.progress import (
+    AttemptCreate,
+    AttemptResult,
+    ChangePage,
+    ChangeQuery,
+    CourseAnalytics,
+    Dashboard,
+    Heartbeat,
+    HeartbeatResult,
+    Leaderboard,
+    LeaderboardQuery,
+    Quiz,
+    QuizCreate,
+    QuizWithKeys,
+    SyncBatch,
+    SyncRequest,
+    SyncResult,
+)
+from shared_code.services import analytics, changelog, dashboard, leaderboard, progress, quizzes
+
 bp = func.Blueprint()
+
+TAG = "progress"
+MANAGERS = ("tutor", "admin")
+
+
+# --- video progress ----------------------------------------------------------------------
+@endpoint(
+    bp, "progress/lessons/{lessonId}", ["PUT"],
+    summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down)",
+    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), errors=(403, 404),
+)
+async def record_progress(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, "student")
+    lesson_id = route_id(req, "lessonId")
+    beat = json_body(req, Heartbeat)
+    status, result = await progress.record_heartbeat(await get_context(), principal, lesson_id, beat)
+    return respond(result, status=status)
+
+
+@endpoint(
+    bp, "progress/sync", ["POST"],
+    summary="Offline queue: events applied idempotently in client-time order; bad events refused one by one",
+    tag=TAG, request=SyncRequest, response=SyncResult, roles=("student",),
+)
+async def sync_progress(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, "student")
+    batch = json_body(req, SyncBatch)
+    return respond(await progress.sync_events(await get_context(), principal, batch))
+
+
+# --- quizzes -----------------------------------------------------------------------------
+@endpoint(
+    bp, "quizzes", ["POST"], summary="Add a quiz to a lesson (answer keys come back to its tutor only)",
+    tag=TAG, request=QuizCreate, response=QuizWithKeys, status=201, roles=MANAGERS, errors=(403, 404, 409, 422),
+    idempotent_key=True,
+)
+async def create_quiz(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    body = json_body(req, QuizCreate)
+    return respond(await quizzes.create_quiz(await get_context(), principal, body), status=201)
+
+
+@endpoint(
+    bp, "quizzes/{quizId}", ["GET"], summary="A quiz's questions, without answer keys",
+    tag=TAG, response=Quiz, errors=(403, 404),
+)
+async def get_quiz(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    quiz_id = route_id(req, "quizId")
+    return respond(await quizzes.get_quiz(await get_context(), principal, quiz_id))
+
+
+@endpoint(
+    bp, "quizzes/{quizId}/attempts", ["POST"],
+    summary="Submit answers (Idempotency-Key required): graded on the server, exact match per question, no partial credit",
+    tag=TAG, request=AttemptCreate, response=AttemptResult, status=201, roles=("student",),
+    errors=(403, 404, 409, 422), idempotency_in_service=True,
+)
+async def submit_quiz_attempt(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, "student")
+    quiz_id = route_id(req, "quizId")
+    body = json_body(req, AttemptCreate)
+    status, result, replayed = await quizzes.submit_attempt(
+        await get_context(), principal, quiz_id, body, header(req, "idempotency-key")
+    )
+    return respond(result, status=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+# --- leaderboards, dashboard, analytics ---------------------------------------------------
+@endpoint(
+    bp, "courses/{courseId}/leaderboard", ["GET"],
+    summary="Top students by points (competition ranking: ties share a rank) and the caller's own standing",
+    tag=TAG, query=LeaderboardQuery, response=Leaderboard, errors=(403, 404),
+)
+async def course_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    course_id = route_id(req, "courseId")
+    q = query(req, LeaderboardQuery)
+    return respond(await leaderboard.get_leaderboard(await get_context(), principal, course_id, q.limit))
+
+
+@endpoint(
+    bp, "me/dashboard", ["GET"],
+    summary="Portfolio: per enrolled course progress, recent scores, rank and upcoming classes",
+    tag=TAG, response=Dashboard,
+)
+async def my_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    return respond(await dashboard.get_dashboard(await get_context(), principal))
+
+
+@endpoint(
+    bp, "me/changes", ["GET"],
+    summary="The caller's change log (completions, attempts, leaderboard changes), oldest first, by time range",
+    tag=TAG, query=ChangeQuery, response=ChangePage,
+)
+async def my_changes(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    q = query(req, ChangeQuery)
+    items, next_cursor = await changelog.read_changes(
+        await get_context(), principal.user_id, since=q.from_, until=q.to, limit=q.limit, cursor=q.cursor
+    )
+    return respond(ChangePage(items=items, next_cursor=next_cursor))
+
+
+@endpoint(
+    bp, "courses/{courseId}/analytics", ["GET"],
+    summary="Completion funnel per lesson, score distribution per quiz, attendance per class",
+    tag=TAG, response=CourseAnalytics, roles=MANAGERS, errors=(403, 404),
+)
+async def course_analytics(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    course_id = route_id(req, "courseId")
+    return respond(await analytics.course_analytics(await get_context(), principal, course_id))

@@ -1,7 +1,24 @@
-"""Blueprint for the schedules area (handlers are added by the issue that owns it)."""
+"""Timer triggers: work that runs on a clock rather than on a request."""
 
 from __future__ import annotations
 
+import logging
+
 import azure.functions as func
 
+from shared_code.context import get_context
+from shared_code.services import progress
+
 bp = func.Blueprint()
+logger = logging.getLogger("lectern.schedules")
+
+
+@bp.timer_trigger(schedule="%LECTERN_FLUSH_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def flush_progress(timer: func.TimerRequest) -> None:
+    """Writes dirty heartbeat snapshots from Redis to PostgreSQL (write-behind).
+
+    A failed batch is back in the dirty set before this raises, so the next run retries it.
+    """
+    if timer.past_due:
+        logger.info("progress flush is running late")
+    await progress.flush_dirty(await get_context())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from shared_code.adapters.redis import cache as cache_redis
+from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
 from shared_code.context import AppContext
 
@@ -51,3 +52,17 @@ async def cache_bump_course(ctx: AppContext, payload: dict[str, Any]) -> None:
 @effect("cache.mark_enrolled")
 async def cache_mark_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
     await enrollment_redis.mark_enrolled(ctx.redis, payload["courseId"], payload["userId"])
+
+
+@effect("leaderboard.record")
+async def leaderboard_record(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # Imported when it runs: the leaderboard service writes through the outbox, which
+    # imports this module, so a module-level import would be circular.
+    from shared_code.services import leaderboard
+
+    await leaderboard.apply_attempt(ctx, payload)
+
+
+@effect("dashboard.invalidate")
+async def dashboard_invalidate(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await dashboard_redis.invalidate(ctx.redis, payload["userId"])

@@ -1,0 +1,174 @@
+"""SQL for `video_progress` and the reads built on it (course progress, the dashboard).
+
+Every write goes through `upsert_many`: one statement for any number of rows, merged so
+that progress never moves backwards (GREATEST on watched time, completion is sticky,
+position follows the newest heartbeat). Retries, duplicates and out-of-order writes are
+therefore harmless, which is what lets the flush, offline sync and the write-through path
+share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from psycopg import AsyncConnection
+
+
+@dataclass(frozen=True)
+class ProgressWrite:
+    user_id: str
+    lesson_id: str
+    position_seconds: float
+    watched_seconds: float
+    duration_seconds: float
+    completed: bool
+    heard_at_ms: int
+    client_ms: int | None
+
+
+# The lessons/users joins drop rows whose lesson or user no longer exists, so one stale
+# snapshot can never make a whole batch fail on a foreign key, and the course id comes
+# from the lesson itself rather than from what the client or the snapshot said.
+_UPSERT = """
+WITH incoming AS (
+    SELECT s.user_id, s.lesson_id, l.course_id, s.position, s.watched, s.duration, s.completed,
+           to_timestamp(s.client_ms / 1000.0) AS client_time, to_timestamp(s.heard_ms / 1000.0) AS heard_at
+      FROM unnest(%(users)s::uuid[], %(lessons)s::uuid[], %(positions)s::float8[], %(watched)s::float8[],
+                  %(durations)s::float8[], %(completed)s::bool[], %(client_ms)s::float8[], %(heard_ms)s::float8[])
+           AS s(user_id, lesson_id, position, watched, duration, completed, client_ms, heard_ms)
+      JOIN lessons l ON l.id = s.lesson_id
+      JOIN users u ON u.id = s.user_id
+), written AS (
+    INSERT INTO video_progress AS v
+           (user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
+            completed, completed_at, client_time, updated_at)
+    SELECT user_id, lesson_id, course_id, position, watched, duration,
+           completed, CASE WHEN completed THEN now() END, client_time, heard_at
+      FROM incoming
+    ON CONFLICT (user_id, lesson_id) DO UPDATE SET
+        watched_seconds  = GREATEST(v.watched_seconds, EXCLUDED.watched_seconds),
+        position_seconds = CASE WHEN EXCLUDED.updated_at >= v.updated_at
+                                THEN EXCLUDED.position_seconds ELSE v.position_seconds END,
+        duration_seconds = CASE WHEN EXCLUDED.updated_at >= v.updated_at
+                                THEN EXCLUDED.duration_seconds ELSE v.duration_seconds END,
+        completed        = v.completed OR EXCLUDED.completed,
+        completed_at     = COALESCE(v.completed_at, EXCLUDED.completed_at),
+        client_time      = GREATEST(v.client_time, EXCLUDED.client_time),
+        updated_at       = GREATEST(v.updated_at, EXCLUDED.updated_at)
+    RETURNING user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
+              completed, completed_at, client_time, updated_at,
+              (completed AND completed_at = now()) AS newly_completed
+)
+SELECT * FROM written WHERE %(all)s OR newly_completed
+"""
+
+
+async def upsert_many(conn: AsyncConnection, rows: Sequence[ProgressWrite], *, return_all: bool = False) -> list[dict[str, Any]]:
+    """Merges `rows` in one statement; returns the rows this call completed (or every row
+    written, with `return_all`), each with `newly_completed`.
+
+    `rows` must not hold two entries for the same (user, lesson).
+    """
+    if not rows:
+        return []
+    cur = await conn.execute(
+        _UPSERT,
+        {
+            "users": [r.user_id for r in rows],
+            "lessons": [r.lesson_id for r in rows],
+            "positions": [r.position_seconds for r in rows],
+            "watched": [r.watched_seconds for r in rows],
+            "durations": [r.duration_seconds for r in rows],
+            "completed": [r.completed for r in rows],
+            "client_ms": [None if r.client_ms is None else float(r.client_ms) for r in rows],
+            "heard_ms": [float(r.heard_at_ms) for r in rows],
+            "all": return_all,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def get_progress(conn: AsyncConnection, user_id: str, lesson_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        """SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
+                  completed, completed_at, client_time, updated_at
+             FROM video_progress WHERE user_id = %s AND lesson_id = %s""",
+        (user_id, lesson_id),
+    )
+    return await cur.fetchone()
+
+
+async def lock_progress(conn: AsyncConnection, user_id: str, lesson_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The caller's rows for these lessons, locked until the transaction ends, by lesson id."""
+    cur = await conn.execute(
+        """SELECT lesson_id, position_seconds, watched_seconds, duration_seconds, completed,
+                  client_time, updated_at
+             FROM video_progress WHERE user_id = %s AND lesson_id = ANY(%s::uuid[])
+            ORDER BY lesson_id FOR UPDATE""",
+        (user_id, list(lesson_ids)),
+    )
+    return {str(row["lesson_id"]): row for row in await cur.fetchall()}
+
+
+async def course_progress(conn: AsyncConnection, user_id: str, course_id: str) -> tuple[int, int]:
+    """(completed lessons, lessons) of one student in one course."""
+    cur = await conn.execute(
+        """SELECT (SELECT count(*) FROM video_progress
+                    WHERE user_id = %(user)s AND course_id = %(course)s AND completed) AS completed,
+                  (SELECT count(*) FROM lessons WHERE course_id = %(course)s) AS total""",
+        {"user": user_id, "course": course_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["completed"]), int(row["total"])
+
+
+# --- the dashboard ---------------------------------------------------------------------
+async def enrolled_courses(conn: AsyncConnection, user_id: str, limit: int) -> list[dict[str, Any]]:
+    """The student's courses, newest enrolment first, with lesson and completion counts."""
+    cur = await conn.execute(
+        """SELECT c.id, c.title, e.created_at AS enrolled_at,
+                  (SELECT count(*) FROM lessons l WHERE l.course_id = c.id) AS total_lessons,
+                  (SELECT count(*) FROM video_progress vp
+                    WHERE vp.user_id = e.user_id AND vp.course_id = c.id AND vp.completed) AS completed_lessons
+             FROM enrollments e JOIN courses c ON c.id = e.course_id
+            WHERE e.user_id = %s
+            ORDER BY e.created_at DESC, c.id
+            LIMIT %s""",
+        (user_id, limit),
+    )
+    return await cur.fetchall()
+
+
+async def recent_attempts(conn: AsyncConnection, user_id: str, course_ids: Sequence[str], per_course: int) -> list[dict[str, Any]]:
+    """The student's latest attempts, at most `per_course` per course, newest first."""
+    cur = await conn.execute(
+        """SELECT course_id, quiz_id, title, attempt_id, score, max_score, created_at FROM (
+               SELECT a.course_id, a.quiz_id, q.title, a.id AS attempt_id, a.score, a.max_score, a.created_at,
+                      row_number() OVER (PARTITION BY a.course_id ORDER BY a.created_at DESC, a.id DESC) AS n
+                 FROM quiz_attempts a JOIN quizzes q ON q.id = a.quiz_id
+                WHERE a.user_id = %s AND a.course_id = ANY(%s::uuid[])
+           ) recent
+           WHERE n <= %s
+           ORDER BY course_id, created_at DESC, attempt_id DESC""",
+        (user_id, list(course_ids), per_course),
+    )
+    return await cur.fetchall()
+
+
+async def upcoming_classes(conn: AsyncConnection, course_ids: Sequence[str], since_hours: int, per_course: int) -> list[dict[str, Any]]:
+    """Scheduled or live classes of these courses that started at most `since_hours` ago."""
+    cur = await conn.execute(
+        """SELECT course_id, id, title, scheduled_at, status FROM (
+               SELECT course_id, id, title, scheduled_at, status,
+                      row_number() OVER (PARTITION BY course_id ORDER BY scheduled_at, id) AS n
+                 FROM live_classes
+                WHERE course_id = ANY(%s::uuid[]) AND status IN ('scheduled', 'live')
+                  AND scheduled_at >= now() - make_interval(hours => %s)
+           ) upcoming
+           WHERE n <= %s
+           ORDER BY course_id, scheduled_at, id""",
+        (list(course_ids), since_hours, per_course),
+    )
+    return await cur.fetchall()

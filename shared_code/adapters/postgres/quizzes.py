@@ -1,0 +1,137 @@
+"""SQL for `quizzes` and `quiz_attempts`, and the leaderboard's one aggregate query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+COLUMNS = "id, course_id, lesson_id, title, questions, max_score, max_attempts, created_at"
+
+
+async def insert_quiz(
+    conn: AsyncConnection,
+    *,
+    quiz_id: str,
+    course_id: str,
+    lesson_id: str,
+    title: str,
+    questions: list[dict[str, Any]],
+    max_score: int,
+    max_attempts: int,
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        f"""INSERT INTO quizzes (id, course_id, lesson_id, title, questions, max_score, max_attempts)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (quiz_id, course_id, lesson_id, title, Jsonb(questions), max_score, max_attempts),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_quiz(conn: AsyncConnection, quiz_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM quizzes WHERE id = %s", (quiz_id,))
+    return await cur.fetchone()
+
+
+async def lock_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> None:
+    """Serialises one student's attempts at one quiz until the transaction ends, so two
+    concurrent submissions cannot both pass the attempt cap."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quiz-attempt:{quiz_id}:{user_id}",))
+
+
+async def count_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM quiz_attempts WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def best_score(conn: AsyncConnection, quiz_id: str, user_id: str) -> int | None:
+    cur = await conn.execute(
+        "SELECT max(score) AS best FROM quiz_attempts WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)
+    )
+    row = await cur.fetchone()
+    return None if row is None or row["best"] is None else int(row["best"])
+
+
+async def insert_attempt(
+    conn: AsyncConnection,
+    *,
+    attempt_id: str,
+    quiz_id: str,
+    course_id: str,
+    user_id: str,
+    attempt_no: int,
+    answers: list[list[int]],
+    score: int,
+    max_score: int,
+    per_question: list[dict[str, Any]],
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        """INSERT INTO quiz_attempts (id, quiz_id, course_id, user_id, attempt_no, answers, score, max_score, per_question)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+           RETURNING id, attempt_no, created_at""",
+        (attempt_id, quiz_id, course_id, user_id, attempt_no, Jsonb(answers), score, max_score, Jsonb(per_question)),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+# --- leaderboard -----------------------------------------------------------------------
+async def best_scores(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+    """Every student's best score per quiz of the course, with their name (an index-only
+    scan of quiz_attempts_course_user_idx)."""
+    cur = await conn.execute(
+        """SELECT b.user_id, u.name, b.quiz_id, b.best
+             FROM (SELECT user_id, quiz_id, max(score) AS best
+                     FROM quiz_attempts WHERE course_id = %s GROUP BY user_id, quiz_id) b
+             JOIN users u ON u.id = b.user_id""",
+        (course_id,),
+    )
+    return await cur.fetchall()
+
+
+_TOTALS = """
+WITH totals AS (
+    SELECT user_id, sum(best)::bigint AS points
+      FROM (SELECT user_id, quiz_id, max(score) AS best
+              FROM quiz_attempts WHERE course_id = %(course)s GROUP BY user_id, quiz_id) b
+     GROUP BY user_id
+)
+"""
+
+
+async def top_points(conn: AsyncConnection, course_id: str, limit: int) -> list[dict[str, Any]]:
+    """The top `limit` by points with competition ranks, ties in the order Redis uses
+    (user id descending), for when the Redis board is unavailable."""
+    cur = await conn.execute(
+        _TOTALS
+        + """SELECT t.user_id, u.name, t.points, rank() OVER (ORDER BY t.points DESC) AS rank
+               FROM totals t JOIN users u ON u.id = t.user_id
+              ORDER BY t.points DESC, t.user_id::text COLLATE "C" DESC
+              LIMIT %(limit)s""",
+        {"course": course_id, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def standing(conn: AsyncConnection, course_id: str, user_id: str) -> dict[str, Any]:
+    """One user's points (0 without attempts), how many have more, and how many take part."""
+    cur = await conn.execute(
+        _TOTALS
+        + """, mine AS (SELECT COALESCE((SELECT points FROM totals WHERE user_id = %(user)s), 0) AS points)
+             SELECT mine.points,
+                    (SELECT count(*) FROM totals WHERE totals.points > mine.points) AS ahead,
+                    (SELECT count(*) FROM totals) AS participants,
+                    EXISTS (SELECT 1 FROM totals WHERE user_id = %(user)s) AS takes_part
+               FROM mine""",
+        {"course": course_id, "user": user_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row

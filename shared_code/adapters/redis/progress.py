@@ -1,0 +1,306 @@
+"""Redis side of video progress: heartbeat snapshots, the dirty sets the flush drains, and
+each student's cached course progress.
+
+A heartbeat is one script call: it reads the previous snapshot, caps the watched time by
+the wall-clock time since that snapshot, never lets it move backwards, stores the new
+snapshot, marks it dirty and answers with the new total and the cached course progress.
+The flush takes a batch of dirty members atomically into a `flushing` set and puts them
+back if its database write fails. Errors propagate as `redis.exceptions.RedisError`; the
+service decides how to degrade.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Iterable
+
+import redis.asyncio as aioredis
+
+from shared_code.adapters.redis import keys
+
+# A snapshot outlives many flush intervals; after a day of silence the next heartbeat
+# starts again from the row in PostgreSQL.
+SNAPSHOT_TTL_SECONDS = 24 * 3600
+COURSE_PROGRESS_TTL_SECONDS = 600
+FLUSH_LOCK_MS = 30_000
+_SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
+
+# KEYS: snapshot, dirty set, course progress
+# ARGV: now_ms, position, claimed watched, duration, client_ms ('' = none), course id,
+#       dirty member, rate, allowance, threshold, ttl,
+#       has_baseline, baseline watched, baseline heard_at ms, baseline completed, gap limit
+# Returns {-1} when there is no snapshot and no baseline was given, else
+# {watched, crossed (0/1), completed (0/1), course progress or false}.
+_HEARTBEAT = """
+local prev = redis.call('HMGET', KEYS[1], 'w', 't', 'done')
+local watched, heard, done
+if prev[1] then
+    watched = tonumber(prev[1]); heard = tonumber(prev[2]); done = prev[3] == '1'
+elseif ARGV[12] == '1' then
+    watched = tonumber(ARGV[13]); heard = tonumber(ARGV[14]); done = ARGV[15] == '1'
+else
+    return {-1}
+end
+local now = tonumber(ARGV[1])
+local duration = tonumber(ARGV[4])
+local elapsed = math.min(math.max(0, now - heard) / 1000, tonumber(ARGV[16]))
+local allowed = watched + elapsed * tonumber(ARGV[8]) + tonumber(ARGV[9])
+local claimed = math.min(tonumber(ARGV[3]), duration)
+local new_watched = math.max(watched, math.min(claimed, allowed))
+local crossed = 0
+if not done and new_watched >= tonumber(ARGV[10]) * duration then
+    crossed = 1
+    done = true
+end
+redis.call('HSET', KEYS[1], 'w', tostring(new_watched), 't', ARGV[1], 'p', ARGV[2], 'd', ARGV[4],
+           'c', ARGV[5], 'course', ARGV[6], 'done', done and '1' or '0')
+redis.call('EXPIRE', KEYS[1], ARGV[11])
+redis.call('SADD', KEYS[2], ARGV[7])
+local course = redis.call('GET', KEYS[3])
+return {tostring(new_watched), crossed, done and 1 or 0, course or false}
+"""
+
+# KEYS: dirty set, flushing set. ARGV: batch size.
+_TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+    -- a flush of this shard stopped half-way: its members go back before new ones are taken
+    redis.call('SUNIONSTORE', KEYS[1], KEYS[1], KEYS[2])
+    redis.call('DEL', KEYS[2])
+end
+local members = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
+for i = 1, #members, %d do
+    redis.call('SADD', KEYS[2], unpack(members, i, math.min(i + %d - 1, #members)))
+end
+return members
+""" % (_SADD_CHUNK, _SADD_CHUNK)
+
+# KEYS: snapshot keys. Returns one field list per key, in SNAPSHOT_FIELDS order.
+_READ = """
+local out = {}
+for i, name in ipairs(KEYS) do
+    out[i] = redis.call('HMGET', name, 'w', 'p', 'd', 't', 'c', 'course', 'done')
+end
+return out
+"""
+
+# KEYS: dirty, flushing. Puts the taken members back after a failed write.
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('SUNIONSTORE', KEYS[1], KEYS[1], KEYS[2])
+    redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
+# KEYS: snapshot. ARGV: watched, position, duration, heard_at ms, client ms, course, completed.
+# Raises a snapshot to at least what PostgreSQL now holds (after an offline sync), without
+# lowering anything and without marking it dirty (the database already has it).
+_MERGE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return 0
+end
+local prev = redis.call('HMGET', KEYS[1], 'w', 't', 'done')
+local watched = math.max(tonumber(prev[1]) or 0, tonumber(ARGV[1]))
+local done = prev[3] == '1' or ARGV[7] == '1'
+redis.call('HSET', KEYS[1], 'w', tostring(watched), 'done', done and '1' or '0')
+if tonumber(ARGV[4]) > (tonumber(prev[2]) or 0) then
+    redis.call('HSET', KEYS[1], 'p', ARGV[2], 'd', ARGV[3], 't', ARGV[4], 'c', ARGV[5])
+end
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What PostgreSQL knows when Redis has no snapshot yet."""
+
+    watched_seconds: float
+    heard_at_ms: int
+    completed: bool
+
+
+@dataclass(frozen=True)
+class Recorded:
+    watched_seconds: float
+    crossed: bool
+    completed: bool
+    course_progress: float | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    user_id: str
+    lesson_id: str
+    course_id: str
+    watched_seconds: float
+    position_seconds: float
+    duration_seconds: float
+    heard_at_ms: int
+    client_ms: int | None
+    completed: bool
+
+
+class ProgressStore:
+    """The scripts, registered once per client (redis-py then calls them by SHA)."""
+
+    def __init__(self, r: aioredis.Redis) -> None:
+        self.redis = r
+        self._heartbeat = r.register_script(_HEARTBEAT)
+        self._take = r.register_script(_TAKE)
+        self._read = r.register_script(_READ)
+        self._give_back = r.register_script(_GIVE_BACK)
+        self._merge = r.register_script(_MERGE)
+        self._release = r.register_script(_RELEASE)
+
+    async def record(
+        self,
+        *,
+        user_id: str,
+        lesson_id: str,
+        course_id: str,
+        now_ms: int,
+        position: float,
+        watched: float,
+        duration: float,
+        client_ms: int | None,
+        rate: float,
+        allowance: float,
+        gap_limit: float,
+        threshold: float,
+        baseline: Baseline | None = None,
+    ) -> Recorded | None:
+        """The recorded heartbeat, or None when Redis has no snapshot and `baseline` is needed."""
+        args = [
+            now_ms,
+            repr(float(position)),
+            repr(float(watched)),
+            repr(float(duration)),
+            "" if client_ms is None else client_ms,
+            course_id,
+            member(user_id, lesson_id),
+            repr(rate),
+            repr(allowance),
+            repr(threshold),
+            SNAPSHOT_TTL_SECONDS,
+            "1" if baseline else "0",
+            repr(float(baseline.watched_seconds)) if baseline else "0",
+            baseline.heard_at_ms if baseline else 0,
+            "1" if baseline and baseline.completed else "0",
+            repr(float(gap_limit)),
+        ]
+        shard = keys.progress_shard(user_id)
+        names = [
+            keys.progress_snapshot(user_id, lesson_id),
+            keys.progress_dirty(shard),
+            keys.progress_course(user_id, course_id),
+        ]
+        out = await self._heartbeat(keys=names, args=args)
+        if out[0] == -1:
+            return None
+        course = out[3]
+        return Recorded(
+            watched_seconds=float(out[0]),
+            crossed=out[1] == 1,
+            completed=out[2] == 1,
+            course_progress=float(course) if course else None,
+        )
+
+    async def reopen(self, user_id: str, lesson_id: str) -> None:
+        """Clears the completed flag after a completion could not be written to PostgreSQL,
+        so the next heartbeat crosses the threshold again."""
+        await self.redis.hset(keys.progress_snapshot(user_id, lesson_id), "done", "0")
+
+    async def set_course_progress(self, user_id: str, course_id: str, value: float) -> None:
+        await self.redis.set(keys.progress_course(user_id, course_id), repr(float(value)), ex=COURSE_PROGRESS_TTL_SECONDS)
+
+    async def merge(self, snapshot: Snapshot) -> None:
+        await self._merge(
+            keys=[keys.progress_snapshot(snapshot.user_id, snapshot.lesson_id)],
+            args=[
+                repr(snapshot.watched_seconds),
+                repr(snapshot.position_seconds),
+                repr(snapshot.duration_seconds),
+                snapshot.heard_at_ms,
+                "" if snapshot.client_ms is None else snapshot.client_ms,
+                snapshot.course_id,
+                "1" if snapshot.completed else "0",
+            ],
+        )
+
+    # --- flush -------------------------------------------------------------------------
+    async def lock_shard(self, shard: int, token: str) -> bool:
+        return bool(await self.redis.set(keys.progress_flush_lock(shard), token, px=FLUSH_LOCK_MS, nx=True))
+
+    async def unlock_shard(self, shard: int, token: str) -> None:
+        await self._release(keys=[keys.progress_flush_lock(shard)], args=[token])
+
+    async def take(self, shard: int, count: int) -> list[str]:
+        """Up to `count` dirty members, moved atomically into the shard's flushing set."""
+        return list(await self._take(keys=[keys.progress_dirty(shard), keys.progress_flushing(shard)], args=[count]))
+
+    async def read(self, members: list[str]) -> list[Snapshot]:
+        """The snapshots of `members` (one shard); members whose snapshot expired are skipped."""
+        if not members:
+            return []
+        pairs = [split_member(m) for m in members]
+        rows = await self._read(keys=[keys.progress_snapshot(u, lesson) for u, lesson in pairs], args=[])
+        out: list[Snapshot] = []
+        for (user_id, lesson_id), row in zip(pairs, rows):
+            watched, position, duration, heard, client, course, done = row
+            if watched is None or course is None:
+                continue
+            out.append(
+                Snapshot(
+                    user_id=user_id,
+                    lesson_id=lesson_id,
+                    course_id=course,
+                    watched_seconds=float(watched),
+                    position_seconds=float(position or 0),
+                    duration_seconds=float(duration or 0),
+                    heard_at_ms=int(heard or 0),
+                    client_ms=int(client) if client else None,
+                    completed=done == "1",
+                )
+            )
+        return out
+
+    async def done(self, shard: int) -> None:
+        """The flushing batch is in PostgreSQL: forget it."""
+        await self.redis.delete(keys.progress_flushing(shard))
+
+    async def give_back(self, shard: int) -> None:
+        await self._give_back(keys=[keys.progress_dirty(shard), keys.progress_flushing(shard)], args=[])
+
+    async def dirty_count(self, shards: Iterable[int] = range(keys.PROGRESS_SHARDS)) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            pipe.scard(keys.progress_dirty(shard))
+        return sum(await pipe.execute())
+
+
+_stores: "weakref.WeakKeyDictionary[aioredis.Redis, ProgressStore]" = weakref.WeakKeyDictionary()
+
+
+def store_for(r: aioredis.Redis) -> ProgressStore:
+    """The store of a client, built once (script registration computes the scripts' SHAs)."""
+    store = _stores.get(r)
+    if store is None:
+        store = _stores[r] = ProgressStore(r)
+    return store
+
+
+def member(user_id: str, lesson_id: str) -> str:
+    return f"{user_id}:{lesson_id}"
+
+
+def split_member(value: str) -> tuple[str, str]:
+    user_id, _, lesson_id = value.partition(":")
+    return user_id, lesson_id

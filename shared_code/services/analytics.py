@@ -1,0 +1,121 @@
+"""Course analytics for its tutor and admins: how far students get through each lesson,
+how quiz scores spread, and who came to each live class.
+
+The three parts are independent queries, run at once on separate pooled connections.
+Attendance comes from the live-class area's attendance log in Azure Tables
+(`attendance.attendance_summary`); a class whose log cannot be read is still listed, with
+its attendance unknown, rather than failing the whole report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, TypeVar
+
+from psycopg import AsyncConnection
+
+from shared_code.adapters.postgres import analytics as analytics_sql
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.models.progress import ClassAttendance, CourseAnalytics, LessonFunnel, QuizDistribution, ScoreBucket
+from shared_code.services import access as access_service
+from shared_code.services import attendance
+
+logger = logging.getLogger("lectern.analytics")
+
+T = TypeVar("T")
+
+MAX_CLASSES = 50
+ATTENDANCE_PARALLEL = 8
+
+
+def completion_rate(started: int, completed: int) -> float:
+    return round(completed / started, 4) if started > 0 else 0.0
+
+
+def distribution(
+    quizzes: list[dict[str, Any]], buckets: list[dict[str, Any]]
+) -> list[QuizDistribution]:
+    """Every quiz with all ten buckets, empty ones included, so charts need no gap filling."""
+    counts: dict[str, list[int]] = {str(q["id"]): [0] * analytics_sql.BUCKETS for q in quizzes}
+    for row in buckets:
+        per_quiz = counts.get(str(row["quiz_id"]))
+        if per_quiz is not None:
+            per_quiz[int(row["bucket"])] += int(row["students"])
+    width = 100 // analytics_sql.BUCKETS
+    return [
+        QuizDistribution(
+            quiz_id=q["id"],
+            title=q["title"],
+            max_score=q["max_score"],
+            students=sum(counts[str(q["id"])]),
+            buckets=[
+                ScoreBucket(from_percent=i * width, to_percent=(i + 1) * width, students=n)
+                for i, n in enumerate(counts[str(q["id"])])
+            ],
+        )
+        for q in quizzes
+    ]
+
+
+async def course_analytics(ctx: AppContext, principal: Principal, course_id: str) -> CourseAnalytics:
+    await access_service.require_manager(ctx, principal, course_id)
+
+    async def on_own_connection(read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with ctx.db.connection() as conn:
+            return await read(conn)
+
+    enrolled, funnel, quizzes, buckets, classes = await asyncio.gather(
+        on_own_connection(lambda c: analytics_sql.enrolled_students(c, course_id)),
+        on_own_connection(lambda c: analytics_sql.lesson_funnel(c, course_id)),
+        on_own_connection(lambda c: analytics_sql.quizzes_of(c, course_id)),
+        on_own_connection(lambda c: analytics_sql.score_buckets(c, course_id)),
+        on_own_connection(lambda c: analytics_sql.classes_of(c, course_id, MAX_CLASSES)),
+    )
+    return CourseAnalytics(
+        course_id=course_id,
+        enrolled_students=enrolled,
+        lessons=[
+            LessonFunnel(
+                lesson_id=r["id"],
+                title=r["title"],
+                kind=r["kind"],
+                position=r["position"],
+                started=int(r["started"]),
+                completed=int(r["completed"]),
+                completion_rate=completion_rate(int(r["started"]), int(r["completed"])),
+            )
+            for r in funnel
+        ],
+        quizzes=distribution(quizzes, buckets),
+        classes=await _attendance(ctx, classes),
+        generated_at=datetime.now(timezone.utc),
+    )
+
+
+async def _attendance(ctx: AppContext, classes: list[dict[str, Any]]) -> list[ClassAttendance]:
+    gate = asyncio.Semaphore(ATTENDANCE_PARALLEL)
+
+    async def one(row: dict[str, Any]) -> ClassAttendance:
+        attendees: int | None = None
+        average: float | None = None
+        try:
+            async with gate:
+                report = await attendance.attendance_summary(ctx, str(row["id"]))
+            attendees = len(report.students)
+            if report.students:
+                average = round(sum(s.minutes_present for s in report.students) / attendees, 1)
+        except Exception as exc:  # noqa: BLE001 - one unreadable log must not sink the report
+            logger.warning("attendance of class %s unavailable: %s", row["id"], type(exc).__name__)
+        return ClassAttendance(
+            class_id=row["id"],
+            title=row["title"],
+            scheduled_at=row["scheduled_at"],
+            status=row["status"],
+            attendees=attendees,
+            average_minutes=average,
+        )
+
+    return list(await asyncio.gather(*(one(r) for r in classes)))
