@@ -9,6 +9,7 @@ on the host's event loop; plain functions run in a thread pool so they cannot st
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import secrets
@@ -52,7 +53,7 @@ class _Failure(func_abc.RpcException):
 
     @property
     def stack_trace(self) -> str:
-        return "".join(traceback.format_exception(self._error))
+        return user_traceback(self._error)
 
     @property
     def message(self) -> str:
@@ -144,6 +145,19 @@ class InvocationResult:
     duration_ms: float = 0.0
 
 
+_HOST_DIR = str(Path(__file__).resolve().parent)
+_ASYNCIO_DIR = str(Path(asyncio.__file__).resolve().parent)
+_EXECUTOR_DIR = str(Path(concurrent.futures.__file__).resolve().parent)
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback from the first frame of the app's code on, as the worker reports it."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith((_HOST_DIR, _ASYNCIO_DIR, _EXECUTOR_DIR)):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__)).rstrip()
+
+
 class Invoker:
     """Runs invocations and keeps count of those in flight, so shutdown can wait for them."""
 
@@ -210,7 +224,7 @@ class Invoker:
             logger.error(
                 "Executed '%s' (Failed, Id=%s, Duration=%dms)\nException while executing function: %s. %s: %s\n%s",
                 qualified, invocation_id, result.duration_ms, qualified, type(error).__name__, error,
-                "".join(traceback.format_exception(error)).rstrip(),
+                user_traceback(error),
             )
         return result
 

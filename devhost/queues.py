@@ -24,6 +24,7 @@ from typing import Any
 import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.functions import _abc as func_abc
+from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueMessage as StorageMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
@@ -97,7 +98,7 @@ class StorageClients:
         self._services.clear()
 
 
-def _trigger_argument(function: IndexedFunction, message: func.QueueMessage) -> Any:
+def _trigger_argument(function: IndexedFunction, message: TriggerMessage) -> Any:
     # The worker converts to the parameter's annotated type: str, bytes, or QueueMessage.
     annotation = function.annotations.get(function.trigger_name)
     if annotation is str:
@@ -175,7 +176,7 @@ class QueueListener:
                 continue
             delay = MIN_POLLING_INTERVAL
             for message in messages:
-                task = asyncio.create_task(self._process(message))
+                task = asyncio.create_task(self._process_safely(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
 
@@ -195,6 +196,14 @@ class QueueListener:
         if len(self._tasks) <= self.options.new_batch_threshold:
             self._slot_free.set()
 
+    async def _process_safely(self, message: StorageMessage) -> None:
+        try:
+            await self._process(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one message's trouble must not stop the listener
+            logger.exception("queue '%s': handling message %s failed", self.queue_name, message.id)
+
     async def _process(self, message: StorageMessage) -> None:
         body = decode_body(message.content, self.options.message_encoding)
         if body is None:
@@ -204,7 +213,7 @@ class QueueListener:
             )
             await self._move_to_poison(message)
             return
-        trigger_message = func.QueueMessage(
+        trigger_message = TriggerMessage(
             id=message.id,
             body=body,
             dequeue_count=message.dequeue_count,

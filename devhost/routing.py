@@ -325,14 +325,16 @@ def _parse_segment(text: str, template: str) -> Segment:
                 raise RouteTemplateError(f"a catch-all parameter must be a whole segment: '{template}'")
             if isinstance(part, Parameter) and part.optional and part is not parts[-1]:
                 raise RouteTemplateError(f"an optional parameter must end its segment: '{template}'")
+        # ASP.NET matches mixed segments right to left, so the last literal splits first:
+        # greedy groups give the same answer ("{name}.{ext}" on "a.b.pdf" is "a.b" + "pdf").
         regex = []
         for part in parts:
             if isinstance(part, str):
                 regex.append(re.escape(part))
             elif part.optional:
-                regex.append(f"(?P<{part.name}>.*?)")
+                regex.append(f"(?P<{part.name}>.*)")
             else:
-                regex.append(f"(?P<{part.name}>.+?)")
+                regex.append(f"(?P<{part.name}>.+)")
         pattern = re.compile("".join(regex), re.IGNORECASE | re.DOTALL)
     return Segment(parts=tuple(parts), pattern=pattern)
 

@@ -1,0 +1,66 @@
+"""Fixtures every ring shares: the test profile's local services, started once per session.
+
+Nothing here runs for a test that does not ask for it, so the unit ring starts no
+service. `stack` starts the whole test profile (PostgreSQL, Redis, Azurite, the local
+Web PubSub service and the Functions host on 7171) through `devstack`; `test_stack`
+gives finer control (start a subset, stop and restart one service in fault tests). What
+the session started is stopped at its end, unless LECTERN_KEEP_STACK=1 keeps it for the
+next run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from devstack.stack import Stack
+
+
+def _progress(line: str) -> None:
+    # Straight to the terminal: starting services takes seconds and should not look like a hang.
+    sys.__stderr__.write(f"[stack:test] {line}\n")
+    sys.__stderr__.flush()
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where the test profile's services are, for tests that talk to them directly."""
+
+    base_url: str
+    pubsub_connection_string: str
+    storage_connection_string: str
+    postgres_url: str
+    redis_url: str
+    stack: Stack
+
+
+@pytest.fixture(scope="session")
+def test_stack() -> Iterator[Stack]:
+    """The test profile, nothing started yet: `test_stack.start(["azurite"])` starts a subset."""
+    stack = Stack("test", out=_progress)
+    yield stack
+    if os.environ.get("LECTERN_KEEP_STACK") != "1":
+        stack.stop_started()
+
+
+@pytest.fixture(scope="session")
+def stack(test_stack: Stack) -> StackInfo:
+    """Every service of the test profile, running; os.environ holds the app's settings."""
+    test_stack.start()
+    os.environ.update(test_stack.env())
+    settings = sys.modules.get("shared_code.settings")
+    if settings is not None:
+        # Settings are read once per process; forget any read before the environment was set.
+        settings.get_settings.cache_clear()
+    return StackInfo(
+        base_url=test_stack.base_url,
+        pubsub_connection_string=test_stack.pubsub_connection_string,
+        storage_connection_string=test_stack.storage_connection_string,
+        postgres_url=test_stack.postgres_url,
+        redis_url=test_stack.redis_url,
+        stack=test_stack,
+    )
