@@ -1,0 +1,384 @@
+"""Heartbeats, the flush and completion against real PostgreSQL, Azurite, Web PubSub and a
+redis-server this module owns (so killing it never disturbs the shared Redis, and no other
+flusher drains its dirty sets).
+
+Data is made through the content service layer; database use is observed by counting
+connection checkouts and repository calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import AsyncIterator, Callable
+
+import psycopg
+import pytest
+
+from shared_code.adapters.postgres import progress as progress_sql
+from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import progress as progress_redis
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.migrations import apply_migrations
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
+from shared_code.models.progress import Heartbeat
+from shared_code.services import changelog, content_cache, courses, enrollments, outbox, progress
+from shared_code.settings import Settings
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server without persistence: killing it loses everything, as a crash would."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server must be installed (the project's stack uses it)"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def migrated(stack) -> str:
+    apply_migrations(stack.postgres_url)
+    return stack.postgres_url
+
+
+@pytest.fixture
+def redis_server() -> RedisServer:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.kill()
+
+
+def _reset_breakers() -> None:
+    content_cache.breaker.reset()
+    content_cache._lesson_course.clear()
+    progress._breaker.reset()
+
+
+@pytest.fixture
+async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
+    settings = Settings(
+        environment="test",
+        postgres_url=migrated,
+        redis_url=redis_server.url,
+        storage_connection_string=stack.storage_connection_string,
+        webpubsub_connection_string=stack.pubsub_connection_string,
+        jwt_dev_secret="integration-only-secret-integration-only-secret",
+    )
+    _reset_breakers()
+    context = await AppContext.build(settings)
+    yield context
+    await outbox.drain()
+    await context.close()
+    _reset_breakers()
+
+
+def person(*roles: str) -> Principal:
+    return Principal(user_id=str(uuid.uuid4()), name=f"{roles[0]}-{uuid.uuid4().hex[:6]}", roles=frozenset(roles))
+
+
+async def course_with_lessons(ctx: AppContext, durations: list[int]) -> tuple[Principal, str, list[str]]:
+    tutor = person("tutor")
+    _, course = await courses.create_course(ctx, tutor, CourseCreate(title="Progress", description="d"), idempotency_key=None)
+    course_id = str(course["id"])
+    lesson_ids = []
+    for i, duration in enumerate(durations):
+        _, lesson = await courses.add_lesson(
+            ctx, tutor, course_id,
+            LessonCreate(title=f"L{i}", kind="video", video_asset_id=f"asset-{i}", duration_seconds=duration),
+            idempotency_key=None,
+        )
+        lesson_ids.append(str(lesson["id"]))
+    await courses.update_course(ctx, tutor, course_id, CourseUpdate(published=True))
+    return tutor, course_id, lesson_ids
+
+
+async def enrolled_student(ctx: AppContext, course_id: str) -> Principal:
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    return student
+
+
+def beat(watched: float, duration: float = 600, position: float | None = None) -> Heartbeat:
+    return Heartbeat(position_seconds=watched if position is None else position, watched_seconds=watched, duration_seconds=duration)
+
+
+async def db_row(ctx: AppContext, user_id: str, lesson_id: str) -> dict | None:
+    async with ctx.db.connection() as conn:
+        return await progress_sql.get_progress(conn, user_id, lesson_id)
+
+
+class Checkouts:
+    """Counts every connection the code under test takes from the pool."""
+
+    def __init__(self, ctx: AppContext, monkeypatch) -> None:
+        self.count = 0
+        for name in ("connection", "transaction"):
+            original: Callable = getattr(ctx.db, name)
+
+            def counted(*args, _original=original, **kwargs):
+                self.count += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(ctx.db, name, counted)
+
+
+async def test_a_warm_heartbeat_answers_without_touching_postgres(ctx, monkeypatch):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
+    student = await enrolled_student(ctx, course_id)
+    status, first = await progress.record_heartbeat(ctx, student, lesson_id, beat(3))
+    assert status == 202 and first.watched_seconds == 3
+
+    checkouts = Checkouts(ctx, monkeypatch)
+    for watched in (4, 5, 6):
+        status, result = await progress.record_heartbeat(ctx, student, lesson_id, beat(watched))
+        assert status == 202
+        assert result.watched_seconds == watched and not result.completed
+    assert checkouts.count == 0
+    assert await db_row(ctx, student.user_id, lesson_id) is None, "nothing is written before the flush"
+
+
+async def test_the_flush_lands_snapshots_in_postgres_and_never_moves_progress_backwards(ctx):
+    _, course_id, lesson_ids = await course_with_lessons(ctx, [600, 600])
+    students = [await enrolled_student(ctx, course_id) for _ in range(3)]
+    for s in students:
+        for lesson_id in lesson_ids:
+            await progress.record_heartbeat(ctx, s, lesson_id, beat(4, position=4))
+    assert await progress.dirty_snapshots(ctx) == 6
+
+    report = await progress.flush_dirty(ctx)
+    assert (report.snapshots, report.completions) == (6, 0)
+    assert await progress.dirty_snapshots(ctx) == 0
+    row = await db_row(ctx, students[0].user_id, lesson_ids[0])
+    assert row is not None and row["watched_seconds"] == 4 and str(row["course_id"]) == course_id
+
+    # A stale write (an older snapshot flushed late, a retried batch) cannot lower it.
+    async with ctx.db.transaction() as conn:
+        await progress_sql.upsert_many(
+            conn,
+            [progress_sql.ProgressWrite(
+                user_id=students[0].user_id, lesson_id=lesson_ids[0], position_seconds=1, watched_seconds=1,
+                duration_seconds=600, completed=False, heard_at_ms=0, client_ms=None,
+            )],
+        )
+    row = await db_row(ctx, students[0].user_id, lesson_ids[0])
+    assert (row["watched_seconds"], row["position_seconds"]) == (4, 4)
+
+
+async def test_a_failed_flush_puts_its_batch_back_and_the_next_one_writes_it(ctx, monkeypatch):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
+    students = [await enrolled_student(ctx, course_id) for _ in range(5)]
+    for s in students:
+        await progress.record_heartbeat(ctx, s, lesson_id, beat(4))
+
+    original = progress_sql.upsert_many
+
+    async def database_down(*args, **kwargs):
+        raise psycopg.OperationalError("connection refused (simulated)")
+
+    monkeypatch.setattr(progress_sql, "upsert_many", database_down)
+    with pytest.raises(psycopg.OperationalError):
+        await progress.flush_dirty(ctx)
+    assert await progress.dirty_snapshots(ctx) == 5
+    assert await db_row(ctx, students[0].user_id, lesson_id) is None
+
+    monkeypatch.setattr(progress_sql, "upsert_many", original)
+    assert (await progress.flush_dirty(ctx)).snapshots == 5
+    assert all([await db_row(ctx, s.user_id, lesson_id) for s in students])
+
+
+async def test_a_flush_that_died_half_way_is_picked_up_by_the_next(ctx):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
+    student = await enrolled_student(ctx, course_id)
+    await progress.record_heartbeat(ctx, student, lesson_id, beat(4))
+    store = progress_redis.store_for(ctx.redis)
+    shard = keys.progress_shard(student.user_id)
+    taken = await store.take(shard, 100)  # a flusher took the batch, then its process died
+    assert taken == [progress_redis.member(student.user_id, lesson_id)]
+    assert await progress.dirty_snapshots(ctx) == 0
+
+    assert (await progress.flush_dirty(ctx)).snapshots == 1
+    assert (await db_row(ctx, student.user_id, lesson_id))["watched_seconds"] == 4
+
+
+async def test_flush_batches_are_one_statement_each(ctx, monkeypatch):
+    _, course_id, lesson_ids = await course_with_lessons(ctx, [600] * 10)
+    student = await enrolled_student(ctx, course_id)
+    for lesson_id in lesson_ids:
+        await progress.record_heartbeat(ctx, student, lesson_id, beat(2))
+    calls: list[int] = []
+    original = progress_sql.upsert_many
+
+    async def counting(conn, rows, **kwargs):
+        calls.append(len(rows))
+        return await original(conn, rows, **kwargs)
+
+    monkeypatch.setattr(progress_sql, "upsert_many", counting)
+    report = await progress.flush_dirty(ctx, batch_size=4)
+    assert report.snapshots == 10
+    # one student: one shard, so batches of 4, 4 and 2
+    assert calls == [4, 4, 2]
+
+
+async def test_completion_is_in_postgres_before_the_answer_and_survives_redis_dying(ctx, redis_server):
+    _, course_id, (short, long) = await course_with_lessons(ctx, [10, 600])
+    student = await enrolled_student(ctx, course_id)
+    await progress.record_heartbeat(ctx, student, long, beat(5))
+    status, _ = await progress.record_heartbeat(ctx, student, short, beat(5, duration=10))
+    assert status == 202
+    await asyncio.sleep(1.0)
+    status, done = await progress.record_heartbeat(ctx, student, short, beat(9.5, duration=10))
+    assert status == 200 and done.completed and done.course_progress == 0.5
+    row = await db_row(ctx, student.user_id, short)
+    assert row["completed"] and row["completed_at"] is not None
+
+    redis_server.kill()  # before any flush: the unflushed heartbeat on `long` is lost, the completion is not
+    assert await db_row(ctx, student.user_id, long) is None
+    assert (await db_row(ctx, student.user_id, short))["completed"]
+
+    # Redis comes back empty; the next heartbeat starts from what PostgreSQL holds.
+    redis_server.start()
+    progress._breaker.reset()
+    content_cache.breaker.reset()
+    status, again = await progress.record_heartbeat(ctx, student, short, beat(9.8, duration=10))
+    assert status == 202 and again.completed and again.watched_seconds >= 9.5
+
+
+async def test_heartbeats_write_through_to_postgres_while_redis_is_down(ctx, redis_server):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [20])
+    student = await enrolled_student(ctx, course_id)
+    redis_server.kill()
+
+    status, first = await progress.record_heartbeat(ctx, student, lesson_id, beat(4, duration=20))
+    assert status == 200 and first.watched_seconds == 4
+    assert (await db_row(ctx, student.user_id, lesson_id))["watched_seconds"] == 4
+
+    # Skipping ahead is capped the same way, against the row's last heartbeat time.
+    status, skipped = await progress.record_heartbeat(ctx, student, lesson_id, beat(19, duration=20))
+    assert status == 200 and skipped.watched_seconds < 10 and not skipped.completed
+
+    await asyncio.sleep(1.0)
+    status, done = await progress.record_heartbeat(ctx, student, lesson_id, beat(12, duration=20))
+    assert done.watched_seconds == 12 and not done.completed
+    async with ctx.db.transaction() as conn:  # pretend the student kept watching for a while
+        await conn.execute(
+            "UPDATE video_progress SET updated_at = updated_at - interval '10 seconds' WHERE user_id = %s AND lesson_id = %s",
+            (student.user_id, lesson_id),
+        )
+    status, done = await progress.record_heartbeat(ctx, student, lesson_id, beat(19, duration=20))
+    assert status == 200 and done.completed and done.course_progress == 1.0
+    assert (await db_row(ctx, student.user_id, lesson_id))["completed"]
+
+
+async def test_concurrent_heartbeats_crossing_the_threshold_complete_the_lesson_once(ctx, monkeypatch):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [10])
+    student = await enrolled_student(ctx, course_id)
+    await progress.record_heartbeat(ctx, student, lesson_id, beat(5, duration=10))
+    await asyncio.sleep(1.0)
+    completions: list[str] = []
+    original = progress.after_completion
+
+    async def counting(ctx_, row, value):
+        completions.append(str(row["lesson_id"]))
+        await original(ctx_, row, value)
+
+    monkeypatch.setattr(progress, "after_completion", counting)
+    results = await asyncio.gather(
+        *(progress.record_heartbeat(ctx, student, lesson_id, beat(9.5, duration=10)) for _ in range(20))
+    )
+    assert all(r.completed for _, r in results)
+    assert [s for s, _ in results].count(200) == 1
+    assert completions == [lesson_id]
+
+
+async def test_the_redis_script_and_the_python_rule_cap_alike(ctx):
+    """The heartbeat script and `cap_watched` (used when Redis is down and for offline sync)
+    must agree, or a student's progress would depend on which path served them."""
+    rng = random.Random(20260101)
+    store = progress_redis.store_for(ctx.redis)
+    for trial in range(30):
+        user_id, lesson_id = str(uuid.uuid4()), str(uuid.uuid4())
+        duration = rng.choice([30.0, 600.0, 3600.0])
+        now_ms = 1_700_000_000_000
+        expected = 0.0
+        first = True
+        for _ in range(12):
+            elapsed = rng.choice([0.0, 0.5, 5.0, 20.0, 400.0, -3.0])
+            claimed = max(0.0, expected + rng.uniform(-10, 60))
+            now_ms += int(elapsed * 1000)
+            recorded = await store.record(
+                user_id=user_id, lesson_id=lesson_id, course_id="c", now_ms=now_ms, position=0, watched=claimed,
+                duration=duration, client_ms=None, rate=progress.RATE, allowance=progress.ALLOWANCE_SECONDS,
+                gap_limit=progress.GAP_LIMIT_SECONDS, threshold=0.9,
+                baseline=progress_redis.Baseline(0.0, now_ms, False) if first else None,
+            )
+            expected = progress.cap_watched(expected, 0.0 if first else elapsed, claimed, duration)
+            first = False
+            assert recorded is not None
+            assert recorded.watched_seconds == pytest.approx(expected, abs=1e-6), f"trial {trial}"
+
+
+async def test_the_change_log_is_read_back_by_time_range(ctx):
+    user_id = str(uuid.uuid4())
+    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    for minutes, kind in ((0, "progress.completed"), (1, "quiz.attempted"), (2, "leaderboard.changed"), (3, "quiz.attempted")):
+        await changelog.record(
+            ctx, user_id, kind, at=t0 + timedelta(minutes=minutes), course_id=str(uuid.uuid4()),
+            subject_id=f"s{minutes}", details={"n": minutes},
+        )
+    # a retried write of the same event lands on the same row
+    await changelog.record(ctx, user_id, "quiz.attempted", at=t0 + timedelta(minutes=1), course_id=None, subject_id="s1", details={"n": 1})
+
+    everything, cursor = await changelog.read_changes(ctx, user_id)
+    assert [c.kind for c in everything] == ["progress.completed", "quiz.attempted", "leaderboard.changed", "quiz.attempted"]
+    assert cursor is None
+
+    middle, _ = await changelog.read_changes(ctx, user_id, since=t0 + timedelta(minutes=1), until=t0 + timedelta(minutes=2))
+    assert [c.details["n"] for c in middle] == [1, 2]
+
+    page, cursor = await changelog.read_changes(ctx, user_id, limit=3)
+    rest, end = await changelog.read_changes(ctx, user_id, limit=3, cursor=cursor)
+    assert [c.details["n"] for c in page + rest] == [0, 1, 2, 3] and end is None
+
+    other, _ = await changelog.read_changes(ctx, str(uuid.uuid4()))
+    assert other == []
