@@ -1,0 +1,41 @@
+# Lectern's everyday commands. Each is safe to run twice.
+#   make up      the whole dev stack, host in the foreground, demo data seeded (Ctrl-C stops it)
+#   make test    every test, against the test profile's own services (started as needed)
+
+SHELL := /bin/bash
+PY := .venv/bin/python
+PROFILE ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap up start stop status test migrate bench
+
+help:
+	@sed -n '2,3p' Makefile | sed 's/^# //'
+	@echo "  make start / make stop / make status   the dev stack in the background"
+	@echo "  make migrate                           create the database and apply migrations"
+	@echo "  make bench                             run the benchmarks (bench/run_all.py)"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+up: bootstrap
+	@$(PY) -m devstack up --profile $(PROFILE)
+
+start: bootstrap
+	@$(PY) -m devstack start --profile $(PROFILE)
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack stop --profile $(PROFILE); else echo "nothing to stop (no .venv yet)"; fi
+
+status:
+	@$(PY) -m devstack status --profile $(PROFILE)
+
+test: bootstrap
+	@$(PY) -m devstack start --profile test --only postgres,redis
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+migrate: bootstrap
+	@$(PY) -m devstack start --profile $(PROFILE) --only postgres
+
+bench: bootstrap
+	@if [ -f bench/run_all.py ]; then $(PY) bench/run_all.py; else echo "bench/run_all.py does not exist yet"; fi

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Prepares a machine for Lectern: system packages, the Python virtualenv, Azurite from npm.
+# Idempotent and quick when nothing changed: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '%s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else
+    step "✗ need root (or sudo) for: $*"; exit 1
+  fi
+}
+
+# --- system packages (Debian), only what is missing ------------------------------------
+missing=()
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "… apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  step "✓ system packages present (python3-venv, postgresql, redis-server, node, npm)"
+fi
+
+# --- Python virtualenv -------------------------------------------------------------------
+python_bin=$(command -v python3.11 || command -v python3)
+if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  step "✗ Lectern runs on Python 3.11; found $("$python_bin" --version 2>&1)"; exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  step "… creating .venv with $("$python_bin" --version)"
+  "$python_bin" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+wanted=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
+  step "… pip install -r requirements-dev.txt"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  printf '%s\n' "$wanted" > "$stamp"
+fi
+step "✓ .venv matches requirements-dev.txt"
+
+# --- Azurite (npm) -----------------------------------------------------------------------
+npm_stamp=node_modules/.lectern-lock.sha256
+npm_wanted=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+pinned=$(node -p 'require("./package.json").devDependencies.azurite')
+installed=$(node -p 'try { require("./node_modules/azurite/package.json").version } catch (e) { "" }')
+if [ ! -f "$npm_stamp" ] && [ "$installed" = "$pinned" ]; then
+  # Installed before this script kept a stamp: adopt it rather than reinstall under a
+  # running emulator.
+  printf '%s\n' "$npm_wanted" > "$npm_stamp"
+fi
+if [ ! -x node_modules/.bin/azurite ] || [ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$npm_wanted" ]; then
+  step "… npm ci (Azurite)"
+  npm ci --no-audit --no-fund --loglevel=error
+  printf '%s\n' "$npm_wanted" > "$npm_stamp"
+fi
+step "✓ node_modules matches package-lock.json (azurite $pinned)"
