@@ -19,7 +19,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.content import Enrollment, EnrollmentRequest
-from shared_code.services import audit, content_cache
+from shared_code.services import audit, content_cache, dashboard
 from shared_code.services.access import course_access
 from shared_code.services.content_cache import plain
 from shared_code.services.users import ensure_user
@@ -60,9 +60,11 @@ async def insert(conn: AsyncConnection, course_id: str, user_id: str, source: So
 async def after_enrolment(
     ctx: AppContext, actor: Principal | None, row: dict[str, Any], details: dict[str, Any] | None = None
 ) -> None:
-    """What follows a committed new enrolment: the membership cache and the audit row."""
+    """What follows a committed new enrolment: the membership cache, the student's
+    dashboard (it lists enrolled courses) and the audit row."""
     course_id, user_id = str(row["course_id"]), str(row["user_id"])
     await content_cache.enrolled(ctx, course_id, user_id)
+    await dashboard.invalidate_dashboard(ctx, user_id)
     await audit.record(
         ctx,
         actor,
