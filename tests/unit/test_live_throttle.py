@@ -1,0 +1,93 @@
+"""Throttled broadcasts: a storm of changes becomes a few broadcasts, and the last change is
+always in the last broadcast.
+
+The flag store here is a set in memory standing in for Redis' SET NX; the decisions
+under test (who schedules, when the flag clears) are the Throttle's own.
+"""
+
+import asyncio
+import time
+
+from shared_code.services.live_messages import Throttle
+
+
+class Room:
+    """A class's state and what was broadcast, with a pending flag per key."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.flags: set[str] = set()
+        self.sent: list[tuple[float, int]] = []
+
+    async def claim(self, ctx, key: str) -> bool:
+        if key in self.flags:
+            return False
+        self.flags.add(key)
+        return True
+
+    async def flush(self, ctx, key: str) -> None:
+        # Clearing the flag and reading the state happen together, as in the Redis script.
+        self.flags.discard(key)
+        self.sent.append((time.monotonic(), self.count))
+
+
+async def test_a_burst_of_changes_is_one_broadcast_with_the_final_state():
+    room = Room()
+    throttle = Throttle("presence", room.claim, room.flush)
+    scheduled = 0
+    for _ in range(500):
+        room.count += 1
+        scheduled += await throttle.changed(None, "class-1", 0.05)
+    await throttle.drain()
+    assert scheduled == 1
+    assert [count for _, count in room.sent] == [500]
+
+
+async def test_changes_spread_over_time_are_capped_by_the_interval_and_none_is_lost():
+    room = Room()
+    interval = 0.04
+    throttle = Throttle("presence", room.claim, room.flush)
+    started = time.monotonic()
+    for _ in range(60):
+        room.count += 1
+        await throttle.changed(None, "class-1", interval)
+        await asyncio.sleep(0.005)
+    elapsed = time.monotonic() - started
+    await throttle.drain()
+    assert room.sent[-1][1] == 60, "the last change must be broadcast"
+    assert len(room.sent) <= elapsed / interval + 2
+    assert len(room.sent) < 60 / 2
+    gaps = [b[0] - a[0] for a, b in zip(room.sent, room.sent[1:])]
+    assert all(g >= interval * 0.8 for g in gaps)
+
+
+async def test_a_change_after_a_flush_schedules_the_next_one():
+    room = Room()
+    throttle = Throttle("tally", room.claim, room.flush)
+    room.count = 1
+    assert await throttle.changed(None, "k", 0.01)
+    await throttle.drain()
+    room.count = 2
+    assert await throttle.changed(None, "k", 0.01)
+    await throttle.drain()
+    assert [c for _, c in room.sent] == [1, 2]
+
+
+async def test_keys_are_throttled_independently():
+    room = Room()
+    throttle = Throttle("presence", room.claim, room.flush)
+    assert await throttle.changed(None, "class-a", 0.01)
+    assert await throttle.changed(None, "class-b", 0.01)
+    assert not await throttle.changed(None, "class-a", 0.01)
+    await throttle.drain()
+    assert len(room.sent) == 2
+
+
+async def test_a_failing_flush_is_logged_not_raised():
+    async def broken(ctx, key):
+        raise RuntimeError("pubsub down")
+
+    room = Room()
+    throttle = Throttle("presence", room.claim, broken)
+    await throttle.changed(None, "k", 0.001)
+    await throttle.drain()
