@@ -21,6 +21,7 @@ from shared_code.settings import Settings
 
 ROLES = ("student", "tutor", "admin")
 _LEEWAY_SECONDS = 30
+_VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,24 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        # Tokens already verified, by their exact text: the same bytes always verify the
+        # same way, so a repeat costs a lookup instead of a signature check on every hot
+        # path. Only time can change the answer, so the expiry is checked on every hit.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return hit[0]
+            self._verified.pop(token, None)
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         s = self._settings
         try:
             if self._jwks is not None:
@@ -75,7 +92,7 @@ class TokenVerifier:
             raise Unauthorized(f"The bearer token lacks the '{exc.claim}' claim.") from None
         except (jwt.PyJWTError, ValueError):
             raise Unauthorized("The bearer token is malformed or its signature is invalid.") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"]) + _LEEWAY_SECONDS
 
 
 def principal_from_claims(claims: dict) -> Principal:

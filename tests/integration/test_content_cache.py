@@ -301,3 +301,25 @@ async def test_with_the_cache_switched_off_reads_go_to_postgres_every_time(ctx, 
     for _ in range(3):
         await courses.get_lesson(off, tutor, lesson_id)
     assert lesson_reads.calls == 3
+
+
+async def test_concurrent_reads_are_coalesced_yet_each_caller_gets_exactly_its_own_keys(ctx):
+    courses_ids = [str(uuid.uuid4()) for _ in range(3)]
+    users = [str(uuid.uuid4()) for _ in range(60)]
+    entries = {keys.content_member(c, u): f"{c}/{u}" for c in courses_ids for u in users}
+    await cache_redis.store(ctx.redis, entries, 60)
+    await ctx.redis.config_resetstat()
+    batcher = cache_redis.ReadBatcher(ctx.redis)
+    asks = [[keys.content_generation(c), keys.content_member(c, u)] for c in courses_ids for u in users]
+    answers = await asyncio.gather(*(batcher.read(names) for names in asks))
+    for names, values in zip(asks, answers):
+        assert values == [None, entries[names[1]]]
+    stats = await ctx.redis.info("commandstats")
+    assert 1 <= stats["cmdstat_mget"]["calls"] <= 3 * 2, "one MGET per course per batch, not one per caller"
+
+
+async def test_a_failed_batch_reaches_every_caller(ctx, redis_server):
+    batcher = cache_redis.ReadBatcher(ctx.redis)
+    redis_server.kill()
+    outcomes = await asyncio.gather(*(batcher.read([keys.content_course(str(uuid.uuid4()))]) for _ in range(10)), return_exceptions=True)
+    assert all(isinstance(o, Exception) for o in outcomes)

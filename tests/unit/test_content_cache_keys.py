@@ -24,3 +24,11 @@ def test_keys_of_different_courses_never_collide():
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     assert keys.content_course(a) != keys.content_course(b)
     assert keys.content_member(a, b) != keys.content_member(b, a)
+
+
+def test_the_hash_tag_is_what_redis_cluster_hashes():
+    from shared_code.adapters.redis.cache import hash_tag
+
+    assert hash_tag("lectern:content:{abc}:gen") == "abc"
+    assert hash_tag("lectern:content:lesson-course:x") == "lectern:content:lesson-course:x"
+    assert hash_tag("a{}b{c}") == "a{}b{c}"  # an empty first tag means the whole key, as in Redis

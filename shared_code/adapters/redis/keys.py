@@ -26,29 +26,26 @@ def rate_limit(bucket: str, subject: str) -> str:
 # --- content ---------------------------------------------------------------------------
 # Every key of one course carries the hash tag `{<courseId>}`, so a read can fetch the
 # course's generation, rows and the caller's membership with one MGET even on a cluster.
-def _course(course_id: str, *parts: object) -> str:
-    return _k("content", "{" + str(course_id) + "}", *parts)
-
-
+# These are built on every lesson read, so they are plain f-strings.
 def content_generation(course_id: str) -> str:
     """A random token replaced on every write to the course; cache entries carry the token they were read under."""
-    return _course(course_id, "gen")
+    return f"{PREFIX}:content:{{{course_id}}}:gen"
 
 
 def content_course(course_id: str) -> str:
-    return _course(course_id, "course")
+    return f"{PREFIX}:content:{{{course_id}}}:course"
 
 
 def content_lessons(course_id: str) -> str:
-    return _course(course_id, "lessons")
+    return f"{PREFIX}:content:{{{course_id}}}:lessons"
 
 
 def content_lesson(course_id: str, lesson_id: str) -> str:
-    return _course(course_id, "lesson", lesson_id)
+    return f"{PREFIX}:content:{{{course_id}}}:lesson:{lesson_id}"
 
 
 def content_member(course_id: str, user_id: str) -> str:
-    return _course(course_id, "member", user_id)
+    return f"{PREFIX}:content:{{{course_id}}}:member:{user_id}"
 
 
 def content_lesson_course(lesson_id: str) -> str:
