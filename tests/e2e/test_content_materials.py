@@ -94,7 +94,11 @@ async def test_tutor_uploads_and_publishes_and_an_enrolled_student_downloads_the
     received: list[dict] = []
     ready = asyncio.Event()
     listener = asyncio.create_task(listen_to_course(stack, app_settings, course["id"], student.user_id, received, ready))
-    await asyncio.wait_for(ready.wait(), 10)
+    connected = asyncio.create_task(ready.wait())
+    await asyncio.wait({listener, connected}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if listener.done():
+        listener.result()  # the listener could not connect: raise its error here
+    assert ready.is_set(), "the Web PubSub client did not connect"
 
     data = payload(64 * 1024 + 3)
     grant = await upload_material(api, tutor, course["id"], data, file_name="Week 1 notes.pdf", content_type=PDF)
