@@ -23,6 +23,13 @@ def parse_connection_string(value: str) -> dict[str, str]:
     return {k.strip().lower(): v.strip() for k, v in parts}
 
 
+def _json_value(message: dict[str, Any]) -> Any:
+    """The message as plain JSON values. With `application/json` the SDK serialises what it
+    is given, so handing it an already-encoded string would reach clients as one JSON string
+    instead of an object."""
+    return json.loads(json.dumps(message, default=str))
+
+
 class PubSub:
     def __init__(self, settings: Settings) -> None:
         self.hub = settings.webpubsub_hub
@@ -70,19 +77,15 @@ class PubSub:
     # --- pushes ---------------------------------------------------------------------
     async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:
         async with self.breaker.guard():
-            await self.client.send_to_group(
-                group, json.dumps(message, default=str), content_type="application/json", excluded=excluded
-            )
+            await self.client.send_to_group(group, _json_value(message), content_type="application/json", excluded=excluded)
 
     async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
         async with self.breaker.guard():
-            await self.client.send_to_user(user_id, json.dumps(message, default=str), content_type="application/json")
+            await self.client.send_to_user(user_id, _json_value(message), content_type="application/json")
 
     async def send_to_connection(self, connection_id: str, message: dict[str, Any]) -> None:
         async with self.breaker.guard():
-            await self.client.send_to_connection(
-                connection_id, json.dumps(message, default=str), content_type="application/json"
-            )
+            await self.client.send_to_connection(connection_id, _json_value(message), content_type="application/json")
 
     # --- membership -----------------------------------------------------------------
     async def add_connection_to_group(self, group: str, connection_id: str) -> None:

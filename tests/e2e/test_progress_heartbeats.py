@@ -18,18 +18,20 @@ from psycopg.rows import dict_row
 
 from tests.support.actors import Actor
 from tests.support.content import add_lesson, create_course, enrol, eventually, publish
-from tests.support.live import LiveClient
+from tests.support.live import LiveClient, create_class
 
 pytestmark = pytest.mark.timeout(90)
 
 
-async def user_socket(session: aiohttp.ClientSession, stack, who: Actor) -> LiveClient:
-    """A browser tab of `who` connected to the local Web PubSub service with a client URL
-    from the service SDK (hub `live`), as the app's pushes to a user reach it."""
+async def user_socket(session: aiohttp.ClientSession, stack, api, tutor: Actor, who: Actor, course_id: str) -> LiveClient:
+    """A browser tab of `who` on the local Web PubSub service: a client URL for that user id
+    from the service SDK (hub `live`). The app's connect handler admits connections that
+    name a class the user belongs to, so the tab is in a class of the course."""
+    klass = await create_class(api, tutor, course_id)
     async with WebPubSubServiceClient.from_connection_string(stack.pubsub_connection_string, hub="live") as service:
         token = await service.get_client_access_token(user_id=who.user_id)
-    client = LiveClient(who=who, class_id="", session=session)
-    await client.connect(token["url"])
+    client = LiveClient(who=who, class_id=klass["id"], session=session)
+    await client.connect(f"{token['url']}&classId={klass['id']}")
     return client
 
 
@@ -51,7 +53,7 @@ async def test_heartbeats_up_to_completion_push_progress_updated_to_the_student(
     url = f"progress/lessons/{video['id']}"
 
     async with aiohttp.ClientSession() as session:
-        socket = await user_socket(session, stack, student)
+        socket = await user_socket(session, stack, api, tutor, student, course["id"])
         try:
             first = await api.put(url, json=beat(5, 10), headers=student.headers)
             assert first.status_code == 202, first.text

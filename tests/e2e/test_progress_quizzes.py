@@ -13,7 +13,7 @@ from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from tests.support.actors import Actor
 from tests.support.content import add_lesson, create_course, enrol, eventually, publish
-from tests.support.live import LiveClient
+from tests.support.live import LiveClient, create_class
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,12 +24,15 @@ QUESTIONS = [
 ]
 
 
-async def user_socket(session: aiohttp.ClientSession, stack, who: Actor) -> LiveClient:
-    """A browser tab of `who` on the local Web PubSub service (hub `live`)."""
+async def user_socket(session: aiohttp.ClientSession, stack, api, tutor: Actor, who: Actor, course_id: str) -> LiveClient:
+    """A browser tab of `who` on the local Web PubSub service: a client URL for that user id
+    from the service SDK (hub `live`). The app's connect handler admits connections that
+    name a class the user belongs to, so the tab is in a class of the course."""
+    klass = await create_class(api, tutor, course_id)
     async with WebPubSubServiceClient.from_connection_string(stack.pubsub_connection_string, hub="live") as service:
         token = await service.get_client_access_token(user_id=who.user_id)
-    client = LiveClient(who=who, class_id="", session=session)
-    await client.connect(token["url"])
+    client = LiveClient(who=who, class_id=klass["id"], session=session)
+    await client.connect(f"{token['url']}&classId={klass['id']}")
     return client
 
 
@@ -106,7 +109,7 @@ async def test_an_attempt_is_graded_once_per_key_and_pushed_to_the_student(api, 
     assert (await submit(api, student, quiz["id"], answers)).status_code == 400, "the key is required"
 
     async with aiohttp.ClientSession() as session:
-        socket = await user_socket(session, stack, student)
+        socket = await user_socket(session, stack, api, tutor, student, course["id"])
         try:
             first = await submit(api, student, quiz["id"], answers, key="attempt-1")
             assert first.status_code == 201, first.text
