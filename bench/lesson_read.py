@@ -19,7 +19,6 @@ import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -152,12 +151,10 @@ async def drive(name: str, targets: list[tuple[str, dict[str, str]]], *, workers
     counts = {"ok": 0, "errors": 0}
     connector = aiohttp.TCPConnector(limit=workers, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        measuring = False
         stop_at = time.perf_counter() + warmup + seconds
         measure_from = time.perf_counter() + warmup
 
         async def worker(offset: int) -> None:
-            nonlocal measuring
             i = offset
             while True:
                 now = time.perf_counter()

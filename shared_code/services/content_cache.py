@@ -19,7 +19,9 @@ Why it is shaped this way:
 - **Redis is optional.** Any Redis error is caught here (and only here), trips a short
   breaker so later requests skip Redis instead of waiting on it, and the read is served
   from PostgreSQL. A write whose invalidation could not reach Redis queues it through the
-  outbox, so it is applied when Redis returns.
+  outbox, so it is applied when Redis returns. (While Redis is down, single flight keys
+  carry no generation, so a read that joins a load started just before another
+  process's write can get the pre-write row: a window as long as one PK lookup.)
 - **Membership** (`is this user enrolled?`) is cached per (course, user): enrolling writes
   `1` through; readers fill only absent keys, so an old negative answer never overwrites
   an enrolment.
