@@ -68,7 +68,8 @@ class ClientEndpoint:
         return web.WebSocketResponse(
             protocols=(subprotocol,) if subprotocol else (),
             compress=False,  # frames are encoded once and shared, so never per-connection deflate
-            max_msg_size=self.settings.max_message_bytes,
+            # aiohttp refuses a message of exactly max_msg_size; the service's limit is inclusive.
+            max_msg_size=self.settings.max_message_bytes + 1,
             autoping=True,
             timeout=5.0,
         )
@@ -77,7 +78,7 @@ class ClientEndpoint:
         hub_name = request.match_info.get("hub") or request.query.get("hub", "")
         if not HUB_NAME.match(hub_name):
             return web.Response(status=400, text="The hub name is invalid.")
-        if not web.WebSocketResponse().can_prepare(request).ok:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(status=400, text="Expected a WebSocket upgrade request.")
         query = request.query
         if query.get("awps_connection_id") and query.get("awps_reconnection_token"):
