@@ -16,7 +16,6 @@ import aiohttp
 import httpx
 import pytest
 from azure.data.tables.aio import TableClient
-from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from shared_code.adapters.blobs import BlobStore
 from shared_code.adapters.storage_account import StorageAccount
@@ -57,20 +56,25 @@ def with_blob_name(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-async def listen_to_course(stack, app_settings: Settings, course_id: str, user_id: str, received: list[dict], ready: asyncio.Event):
-    """A Web PubSub client in group `course.<id>`, as the student app joins it."""
-    service = WebPubSubServiceClient.from_connection_string(stack.pubsub_connection_string, hub=app_settings.webpubsub_hub)
-    async with service:
-        token = await service.get_client_access_token(user_id=user_id, groups=[f"course.{course_id}"], minutes_to_expire=5)
+async def listen_to_course(api, course_id: str, tutor, student, received: list[dict], ready: asyncio.Event) -> None:
+    """A student's Web PubSub connection, joined the way the student app joins: through a live
+    class of the course, whose negotiate puts the connection in the group `course.<id>`."""
+    scheduled = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    created = await api.post("classes", json={"courseId": course_id, "title": "Office hours", "scheduledAt": scheduled},
+                             headers=tutor.headers)
+    assert created.status_code == 201, created.text
+    negotiated = await api.post(f"classes/{created.json()['id']}/negotiate", headers=student.headers)
+    assert negotiated.status_code == 200, negotiated.text
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(token["url"], protocols=("json.webpubsub.azure.v1",)) as ws:
+        async with session.ws_connect(negotiated.json()["url"], protocols=("json.webpubsub.azure.v1",)) as ws:
             async for msg in ws:
                 frame = json.loads(msg.data)
                 if frame.get("type") == "system" and frame.get("event") == "connected":
                     ready.set()
-                elif frame.get("type") == "message":
-                    received.append(frame["data"])
-                    return
+                elif frame.get("type") == "message" and isinstance(frame.get("data"), dict):
+                    if frame["data"].get("type") == "material.published":
+                        received.append(frame["data"])
+                        return
 
 
 async def access_rows(stack, settings: Settings, course_id: str, target_id: str) -> list[dict] | None:
@@ -93,7 +97,7 @@ async def test_tutor_uploads_and_publishes_and_an_enrolled_student_downloads_the
     await enrol(api, student, course["id"])
     received: list[dict] = []
     ready = asyncio.Event()
-    listener = asyncio.create_task(listen_to_course(stack, app_settings, course["id"], student.user_id, received, ready))
+    listener = asyncio.create_task(listen_to_course(api, course["id"], tutor, student, received, ready))
     connected = asyncio.create_task(ready.wait())
     await asyncio.wait({listener, connected}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
     if listener.done():
