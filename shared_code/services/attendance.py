@@ -12,6 +12,8 @@ was lost) counts until the class ended, or until now while it runs.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,6 +25,9 @@ from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.live import AttendanceReport, AttendanceRow, StudentAttendance
 from shared_code.services import class_access, outbox
+from shared_code.services.effects import effect
+
+logger = logging.getLogger("lectern.live")
 
 # Table storage forbids these in keys.
 _KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
@@ -46,14 +51,66 @@ def attendance_entity(
     }
 
 
+class RowBuffer:
+    """Attendance rows wait here for a moment and go to Table storage in batches.
+
+    A connect storm of a thousand students is ten batch transactions (100 rows each, one
+    partition per class) instead of a thousand single writes. A batch that fails goes to
+    the outbox queue as one message and is retried from there.
+    """
+
+    def __init__(self, delay_seconds: float = 0.5) -> None:
+        self.delay_seconds = delay_seconds
+        self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._task: asyncio.Task | None = None
+
+    def add(self, ctx: AppContext, table: str, entity: dict[str, Any]) -> None:
+        self._rows.setdefault((table, entity["PartitionKey"]), []).append(entity)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush_later(ctx))
+
+    async def _flush_later(self, ctx: AppContext) -> None:
+        await asyncio.sleep(self.delay_seconds)
+        await self.flush(ctx)
+
+    async def flush(self, ctx: AppContext) -> None:
+        pending, self._rows = self._rows, {}
+        for (table, _), rows in pending.items():
+            # A batch may not name a row twice; the later sighting wins.
+            entities = list({e["RowKey"]: e for e in rows}.values())
+            for start in range(0, len(entities), BATCH_SIZE):
+                chunk = entities[start : start + BATCH_SIZE]
+                try:
+                    await outbox.perform(ctx, ATTENDANCE_EFFECT, {"table": table, "entities": chunk})
+                except Exception:  # noqa: BLE001 - neither the write nor its retry could be arranged
+                    logger.exception("%s attendance rows could not be written or queued", len(chunk))
+
+    async def drain(self, ctx: AppContext) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._rows:
+            await self.flush(ctx)
+
+
+BATCH_SIZE = 100  # Table storage's limit per batch transaction
+ATTENDANCE_EFFECT = "attendance.rows"
+buffer = RowBuffer()
+
+
+@effect(ATTENDANCE_EFFECT)
+async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """Upserts one partition's rows in one transaction: a retry rewrites the same rows."""
+    await ctx.tables.insert_batch(payload["table"], payload["entities"])
+
+
 def record(
     ctx: AppContext, class_id: str, *, user_id: str, user_name: str, connection_id: str, kind: str, at: datetime
 ) -> None:
-    """Writes the row off the event's critical path; the outbox retries it when Tables fail."""
+    """Queues the row for the next batch, off the event's critical path."""
     entity = attendance_entity(
         class_id, user_id=user_id, user_name=user_name, connection_id=connection_id, kind=kind, at=at
     )
-    outbox.defer(ctx, "table.upsert", {"table": ctx.settings.attendance_table, "entity": entity})
+    buffer.add(ctx, ctx.settings.attendance_table, entity)
 
 
 # --- minutes present (pure) ----------------------------------------------------------------

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "live-class.png"
@@ -33,17 +34,18 @@ async def sign_in(page, url: str, name: str, role: str) -> None:
     await page.fill("#name", name)
     await page.select_option("#role", role)
     await page.click("#sign-in")
-    await page.wait_for_function("(n) => document.getElementById('who').textContent.includes(n)", arg=name)
+    await expect(page.locator("#who")).to_contain_text(name)
 
 
 async def input_value(page, selector: str) -> str:
-    await page.wait_for_function(f"document.querySelector('{selector}').value.length > 0")
+    await expect(page.locator(selector)).not_to_have_value("")
     return await page.input_value(selector)
 
 
 async def test_a_tutor_and_two_students_run_a_poll_and_chat_in_the_browser(stack):
     from playwright.async_api import async_playwright
 
+    expect.set_options(timeout=20_000)
     executable = chromium_path()
     url = stack.base_url.rstrip("/") + "/live/app"
     async with async_playwright() as pw:
@@ -66,20 +68,20 @@ async def test_a_tutor_and_two_students_run_a_poll_and_chat_in_the_browser(stack
             await tutor.click("#create-class")
             class_id = await input_value(tutor, "#class-id")
             await tutor.click("#start-class")
-            await tutor.wait_for_function("document.getElementById('toast').textContent.includes('started')")
+            await expect(tutor.locator("#toast")).to_contain_text("started")
             await tutor.click("#join")
-            await tutor.wait_for_function("document.getElementById('status').textContent === 'live'")
+            await expect(tutor.locator("#status")).to_have_text("live")
 
             for page, name in ((ada, "Ada"), (bo, "Bo")):
                 await sign_in(page, url, name, "student")
                 await page.fill("#course-id", course_id)
                 await page.click("#enrol")
-                await page.wait_for_function("document.getElementById('toast').textContent.includes('Enrolled')")
+                await expect(page.locator("#toast")).to_contain_text("Enrolled")
                 await page.fill("#class-id", class_id)
                 await page.click("#join")
-                await page.wait_for_function("document.getElementById('status').textContent === 'live'")
+                await expect(page.locator("#status")).to_have_text("live")
             for page in pages:
-                await page.wait_for_function("document.getElementById('presence').textContent === '3'")
+                await expect(page.locator("#presence")).to_have_text("3")
 
             await tutor.fill("#poll-question", "Which topic next?")
             await tutor.fill("#poll-options", "Graphs\nDynamic programming\nHeaps")
@@ -87,22 +89,18 @@ async def test_a_tutor_and_two_students_run_a_poll_and_chat_in_the_browser(stack
             await ada.click('#poll .vote[data-option="0"]')
             await bo.click('#poll .vote[data-option="1"]')
             for page in pages:
-                await page.wait_for_function(
-                    "[...document.querySelectorAll('#poll .option .count')].map(e => e.textContent).join(',') === '1,1,0'"
-                )
+                await expect(page.locator("#poll .option .count")).to_have_text(["1", "1", "0"])
 
             await ada.fill("#chat-input", "Graphs, please!")
             await ada.click("#chat-send")
             await bo.click("#raise-hand")
             await bo.click('.reactions button:has-text("👏")')
             for page in pages:
-                await page.wait_for_function(
-                    "[...document.querySelectorAll('#chat-log .msg .text')].some(e => e.textContent === 'Graphs, please!')"
-                )
-            await tutor.wait_for_function("document.querySelectorAll('#hands li').length === 1")
+                await expect(page.locator("#chat-log .msg .text").filter(has_text="Graphs, please!")).to_have_count(1)
+            await expect(tutor.locator("#hands li")).to_have_count(1)
             assert "Bo" in await tutor.inner_text("#hands")
             assert await ada.input_value("#chat-input") == ""
-            await tutor.wait_for_function("document.getElementById('reaction-burst').textContent.includes('👏')")
+            await expect(tutor.locator("#reaction-burst")).to_contain_text("👏")
 
             SCREENSHOT.parent.mkdir(exist_ok=True)
             await tutor.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -100,7 +100,11 @@ class LiveClient:
     _ack_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def connect(self, url: str, *, timeout: float = 20.0) -> None:
-        self.ws = await self.session.ws_connect(url, protocols=(SUBPROTOCOL,), heartbeat=None, timeout=timeout)
+        self.ws = await asyncio.wait_for(
+            self.session.ws_connect(url, protocols=(SUBPROTOCOL,), heartbeat=None,
+                                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10)),
+            timeout,
+        )
         first = await asyncio.wait_for(self.ws.receive(), timeout)
         if first.type != aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"connection refused: {first.type} {first.data} {first.extra}")
