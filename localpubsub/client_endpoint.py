@@ -3,6 +3,7 @@ event, subprotocol), resuming reliable connections, and every message a client s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -182,6 +183,10 @@ class ClientEndpoint:
                     error = ws.exception()
                 break
         finally:
+            if conn.close_task is not None and conn.ws is ws:
+                # The service is closing this socket: let the close handshake finish before
+                # the handler returns and aiohttp drops the transport.
+                await asyncio.wait([conn.close_task])
             self._socket_ended(conn, ws, clean_close, error)
 
     def _socket_ended(

@@ -50,7 +50,7 @@ class Connection:
 
     __slots__ = (
         "hub", "connection_id", "user_id", "roles", "subprotocol", "mode", "groups", "state",
-        "reconnection_token", "ws", "transport", "closing_reason", "finished", "grace_timer",
+        "reconnection_token", "ws", "transport", "closing_reason", "close_task", "finished", "grace_timer",
         "upstream_jobs", "opened_at", "_ack_ids", "_next_sequence", "_unacked", "_unacked_bytes",
     )
 
@@ -81,6 +81,8 @@ class Connection:
         self.ws: web.WebSocketResponse | None = None
         self.transport: asyncio.Transport | None = None
         self.closing_reason: str | None = None
+        # The service's closing handshake, which the socket's handler waits for before it returns.
+        self.close_task: asyncio.Task[bool] | None = None
         self.finished = False
         self.grace_timer: asyncio.TimerHandle | None = None
         self.upstream_jobs: object | None = None  # the upstream's per-connection queue, made on first use
@@ -303,7 +305,7 @@ class Registry:
         self.settings = settings
         self.hubs: dict[str, Hub] = {}
         self.events: LifecycleEvents | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[bool]] = set()
 
     def hub(self, name: str) -> Hub:
         hub = self.hubs.get(name)
@@ -377,6 +379,7 @@ class Registry:
             conn.send_frame(protocol.disconnected_frame(reason))
         message = reason.encode("utf-8")[:123]
         task = asyncio.get_running_loop().create_task(ws.close(code=code, message=message))
+        conn.close_task = task
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

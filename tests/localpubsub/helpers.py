@@ -176,13 +176,14 @@ class RawClient:
         return await self.receive_until({"type": "ack", "ackId": value["ackId"]}, timeout)
 
     async def expect_closed(self, timeout: float = 3.0) -> int | None:
-        """Read until the service closes the socket; the close code it sent."""
+        """Read until the service closes the socket; the close code in its close frame
+        (None when the socket ended without one)."""
         while True:
             message = await self.receive(timeout)
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                return self.ws.close_code
-            if message.type is aiohttp.WSMsgType.ERROR:
-                return self.ws.close_code
+            if message.type is aiohttp.WSMsgType.CLOSE:
+                return int(message.data)
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                return None
 
     async def close(self) -> None:
         await self.ws.close()
