@@ -178,6 +178,15 @@ async def test_a_warm_heartbeat_answers_without_touching_postgres(ctx, monkeypat
     assert await db_row(ctx, student.user_id, lesson_id) is None, "nothing is written before the flush"
 
 
+async def test_heartbeats_carry_on_when_redis_forgets_its_scripts(ctx):
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
+    student = await enrolled_student(ctx, course_id)
+    await progress.record_heartbeat(ctx, student, lesson_id, beat(3))
+    await ctx.redis.script_flush()  # as after a restart or a failover
+    results = await asyncio.gather(*(progress.record_heartbeat(ctx, student, lesson_id, beat(4)) for _ in range(5)))
+    assert {(status, r.watched_seconds) for status, r in results} == {(202, 4.0)}
+
+
 async def test_the_flush_lands_snapshots_in_postgres_and_never_moves_progress_backwards(ctx):
     _, course_id, lesson_ids = await course_with_lessons(ctx, [600, 600])
     students = [await enrolled_student(ctx, course_id) for _ in range(3)]

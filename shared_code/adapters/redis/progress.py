@@ -11,11 +11,14 @@ service decides how to degrade.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import weakref
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from shared_code.adapters.redis import keys
 
@@ -28,8 +31,8 @@ _SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
 
 # KEYS: snapshot, dirty set, course progress
 # ARGV: now_ms, position, claimed watched, duration, client_ms ('' = none), course id,
-#       dirty member, rate, allowance, threshold, ttl,
-#       has_baseline, baseline watched, baseline heard_at ms, baseline completed, gap limit
+#       dirty member, rules ("rate allowance gap_limit threshold ttl"),
+#       then, only when Redis has no snapshot yet: baseline watched, heard_at ms, completed.
 # Returns {-1} when there is no snapshot and no baseline was given, else
 # {watched, crossed (0/1), completed (0/1), course progress or false}.
 _HEARTBEAT = """
@@ -37,25 +40,25 @@ local prev = redis.call('HMGET', KEYS[1], 'w', 't', 'done')
 local watched, heard, done
 if prev[1] then
     watched = tonumber(prev[1]); heard = tonumber(prev[2]); done = prev[3] == '1'
-elseif ARGV[12] == '1' then
-    watched = tonumber(ARGV[13]); heard = tonumber(ARGV[14]); done = ARGV[15] == '1'
+elseif ARGV[9] then
+    watched = tonumber(ARGV[9]); heard = tonumber(ARGV[10]); done = ARGV[11] == '1'
 else
     return {-1}
 end
+local rate, allowance, gap, threshold, ttl = string.match(ARGV[8], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
 local now = tonumber(ARGV[1])
 local duration = tonumber(ARGV[4])
-local elapsed = math.min(math.max(0, now - heard) / 1000, tonumber(ARGV[16]))
-local allowed = watched + elapsed * tonumber(ARGV[8]) + tonumber(ARGV[9])
-local claimed = math.min(tonumber(ARGV[3]), duration)
-local new_watched = math.max(watched, math.min(claimed, allowed))
+local elapsed = math.min(math.max(0, now - heard) / 1000, tonumber(gap))
+local allowed = watched + elapsed * tonumber(rate) + tonumber(allowance)
+local new_watched = math.max(watched, math.min(tonumber(ARGV[3]), duration, allowed))
 local crossed = 0
-if not done and new_watched >= tonumber(ARGV[10]) * duration then
+if not done and new_watched >= tonumber(threshold) * duration then
     crossed = 1
     done = true
 end
 redis.call('HSET', KEYS[1], 'w', tostring(new_watched), 't', ARGV[1], 'p', ARGV[2], 'd', ARGV[4],
            'c', ARGV[5], 'course', ARGV[6], 'done', done and '1' or '0')
-redis.call('EXPIRE', KEYS[1], ARGV[11])
+redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SADD', KEYS[2], ARGV[7])
 local course = redis.call('GET', KEYS[3])
 return {tostring(new_watched), crossed, done and 1 or 0, course or false}
@@ -118,6 +121,67 @@ return 0
 """
 
 
+class ScriptBatcher:
+    """Sends the script calls that concurrent requests make in the same moment as one
+    pipeline: one write and one round trip instead of one each, which under load is most of
+    a heartbeat's client-side cost. Each call is still sent after its caller asked, and
+    each keeps its own keys (one slot), so this works on a cluster too.
+    """
+
+    def __init__(self, r: aioredis.Redis, script: str, *, max_batch: int = 256) -> None:
+        self._redis = r
+        self._script = script
+        self._sha = hashlib.sha1(script.encode()).hexdigest()
+        self._max_batch = max_batch
+        self._pending: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    async def call(self, names: list[str], args: list[str | int]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((names, args, future))
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if batch:
+            asyncio.ensure_future(self._send(batch))
+
+    async def _execute(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for names, args, _ in batch:
+            pipe.evalsha(self._sha, len(names), *names, *args)
+        return await pipe.execute(raise_on_error=False)
+
+    async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+        try:
+            replies = await self._execute(batch)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                # A restarted or failed-over Redis forgot the script: load it and send again.
+                await self._redis.script_load(self._script)
+                replies = await self._execute(batch)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, future), reply in zip(batch, replies):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """What PostgreSQL knows when Redis has no snapshot yet."""
@@ -153,7 +217,7 @@ class ProgressStore:
 
     def __init__(self, r: aioredis.Redis) -> None:
         self.redis = r
-        self._heartbeat = r.register_script(_HEARTBEAT)
+        self._heartbeats = ScriptBatcher(r, _HEARTBEAT)
         self._take = r.register_script(_TAKE)
         self._read = r.register_script(_READ)
         self._give_back = r.register_script(_GIVE_BACK)
@@ -178,7 +242,7 @@ class ProgressStore:
         baseline: Baseline | None = None,
     ) -> Recorded | None:
         """The recorded heartbeat, or None when Redis has no snapshot and `baseline` is needed."""
-        args = [
+        args: list[str | int] = [
             now_ms,
             repr(float(position)),
             repr(float(watched)),
@@ -186,23 +250,17 @@ class ProgressStore:
             "" if client_ms is None else client_ms,
             course_id,
             member(user_id, lesson_id),
-            repr(rate),
-            repr(allowance),
-            repr(threshold),
-            SNAPSHOT_TTL_SECONDS,
-            "1" if baseline else "0",
-            repr(float(baseline.watched_seconds)) if baseline else "0",
-            baseline.heard_at_ms if baseline else 0,
-            "1" if baseline and baseline.completed else "0",
-            repr(float(gap_limit)),
+            f"{rate!r} {allowance!r} {gap_limit!r} {threshold!r} {SNAPSHOT_TTL_SECONDS}",
         ]
+        if baseline is not None:
+            args += [repr(float(baseline.watched_seconds)), baseline.heard_at_ms, "1" if baseline.completed else "0"]
         shard = keys.progress_shard(user_id)
         names = [
             keys.progress_snapshot(user_id, lesson_id),
             keys.progress_dirty(shard),
             keys.progress_course(user_id, course_id),
         ]
-        out = await self._heartbeat(keys=names, args=args)
+        out = await self._heartbeats.call(names, args)
         if out[0] == -1:
             return None
         course = out[3]
