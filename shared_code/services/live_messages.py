@@ -85,6 +85,9 @@ class Throttle:
     the state when it runs and so carries their change too. The flush clears the flag in
     the same step as it reads the state, so a change made after that read finds no flag
     and schedules the next flush itself.
+
+    A process that has a flush of its own scheduled for the key skips the claim: the flag
+    is certainly set, and a vote storm saves a Redis round trip per vote.
     """
 
     def __init__(self, name: str, claim: Claim, flush: Flush, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
@@ -93,18 +96,27 @@ class Throttle:
         self._flush = flush
         self._sleep = sleep
         self._tasks: set[asyncio.Task] = set()
+        self._scheduled: set[str] = set()
 
     async def changed(self, ctx: Any, key: str, interval_seconds: float) -> bool:
         """True when this call scheduled the next flush."""
+        if key in self._scheduled:
+            return False
         if not await self._claim(ctx, key):
             return False
+        self._scheduled.add(key)
         task = asyncio.get_running_loop().create_task(self._later(ctx, key, interval_seconds))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
     async def _later(self, ctx: Any, key: str, interval_seconds: float) -> None:
-        await self._sleep(interval_seconds)
+        try:
+            await self._sleep(interval_seconds)
+        finally:
+            # Before the flush reads the state: a change after this line claims again, and the
+            # flag it finds still set means the read below carries that change.
+            self._scheduled.discard(key)
         try:
             await self._flush(ctx, key)
         except Exception:  # noqa: BLE001 - the flag's expiry lets a later change retry

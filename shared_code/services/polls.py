@@ -146,7 +146,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
         raise Refused("poll-closed", "The poll is closed.")
     if result.changed:
         await tallies.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
-    return {"pollId": poll_id, "option": event.option}
+    return {"seq": result.seq, "pollId": poll_id, "option": event.option}
 
 
 # --- closing ------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ class Room:
         self.count = 0
         self.flags: set[str] = set()
         self.sent: list[tuple[float, int]] = []
+        self.claims = 0
 
     async def claim(self, ctx, key: str) -> bool:
+        self.claims += 1
         if key in self.flags:
             return False
         self.flags.add(key)
@@ -41,6 +43,16 @@ async def test_a_burst_of_changes_is_one_broadcast_with_the_final_state():
     await throttle.drain()
     assert scheduled == 1
     assert [count for _, count in room.sent] == [500]
+    assert room.claims == 1, "while its own flush is scheduled, a process does not ask the flag store again"
+
+
+async def test_another_process_holding_the_flag_means_no_flush_here():
+    room = Room()
+    room.flags.add("class-1")  # another worker claimed it and will flush
+    throttle = Throttle("presence", room.claim, room.flush)
+    assert not await throttle.changed(None, "class-1", 0.01)
+    await throttle.drain()
+    assert room.sent == []
 
 
 async def test_changes_spread_over_time_are_capped_by_the_interval_and_none_is_lost():

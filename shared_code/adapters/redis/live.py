@@ -137,9 +137,9 @@ end
 return next_seq(KEYS[1], ARGV[1])
 """
 
-# KEYS: poll, votes, counts. ARGV: poll id, user id, option, ttl.
-# Returns {code, version, changed}; code 'ok', 'cold' (no poll in Redis), 'other' (another
-# poll is current), 'closed', 'option' (no such option).
+# KEYS: poll, votes, counts, seq. ARGV: poll id, user id, option, ttl.
+# Returns {code, version, changed, current seq}; code 'ok', 'cold' (no poll in Redis),
+# 'other' (another poll is current), 'closed', 'option' (no such option).
 _VOTE = """
 local current = redis.call('HGET', KEYS[1], 'id')
 if not current then return {'cold', 0, 0} end
@@ -156,13 +156,14 @@ if version <= last then version = last + 1 end
 -- string.format: Lua's default number formatting would round to 14 digits.
 redis.call('HSET', KEYS[1], 'version', string.format('%d', version))
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
-if previous == ARGV[3] then return {'ok', version, 0} end
+local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
+if previous == ARGV[3] then return {'ok', version, 0, seq} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 if previous then redis.call('HINCRBY', KEYS[3], previous, -1) end
 local ttl = tonumber(ARGV[4])
 redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
-return {'ok', version, 1}
+return {'ok', version, 1, seq}
 """
 
 # KEYS: conns, present, names. ARGV: connection id, user id, name, ttl.
@@ -497,13 +498,16 @@ class VoteResult:
     code: str
     version: int
     changed: bool
+    seq: int = 0  # the class's current seq, for the voter's acknowledgement
 
 
 async def vote(r: aioredis.Redis, class_id: str, poll_id: str, user_id: str, option: int) -> VoteResult:
-    code, version, changed = await _run(r, "vote", _VOTE)(
-        keys=_poll_keys(class_id), args=[poll_id, user_id, option, CLASS_TTL_SECONDS]
+    result = await _run(r, "vote", _VOTE)(
+        keys=[*_poll_keys(class_id), keys.live_seq(class_id)], args=[poll_id, user_id, option, CLASS_TTL_SECONDS]
     )
-    return VoteResult(str(code), int(version), bool(int(changed)))
+    code, version, changed = result[:3]
+    seq = int(result[3]) if len(result) > 3 else 0
+    return VoteResult(str(code), int(version), bool(int(changed)), seq)
 
 
 async def read_poll(r: aioredis.Redis, class_id: str) -> tuple[dict[str, str], dict[str, str]]:
