@@ -135,6 +135,7 @@ class ClassMeta:
     tutor_id: str
     title: str
     status: str
+    cold: bool = False  # Redis did not have it: its other hot state may be gone too
 
 
 def meta_fields(row: dict[str, Any]) -> dict[str, str]:
@@ -153,7 +154,8 @@ async def class_meta(ctx: AppContext, class_id: str) -> ClassMeta:
         meta = await live_redis.read_meta(ctx.redis, class_id)
     except RedisError as exc:
         logger.warning("class meta from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
-    if not {"courseId", "status"}.issubset(meta):
+    cold = not {"courseId", "status"}.issubset(meta)
+    if cold:
         async with ctx.db.connection() as conn:
             row = await classes_sql.get_class(conn, class_id)
         if row is None:
@@ -164,7 +166,7 @@ async def class_meta(ctx: AppContext, class_id: str) -> ClassMeta:
         except RedisError:
             pass
         meta = {**fields, **meta}
-    return ClassMeta(class_id, meta["courseId"], meta.get("tutorId", ""), meta.get("title", ""), meta["status"])
+    return ClassMeta(class_id, meta["courseId"], meta.get("tutorId", ""), meta.get("title", ""), meta["status"], cold)
 
 
 # --- a connection in a class ----------------------------------------------------------------

@@ -30,30 +30,32 @@ logger = logging.getLogger("lectern.live")
 RECENT_CHAT = 20
 
 
-async def _restore_lost_state(ctx: AppContext, class_id: str, status: str) -> None:
-    """Puts back what PostgreSQL knows and Redis lost; a no-op when Redis has it."""
-    if status == "live":
-        poll, _ = await live_redis.read_poll(ctx.redis, class_id)
-        if not poll:
-            async with ctx.db.connection() as conn:
-                row = await polls_sql.open_poll_of_class(conn, class_id)
-                votes = await polls_sql.votes(conn, str(row["id"])) if row else {}
-            if row is not None:
-                await live_redis.restore_poll(
-                    ctx.redis, class_id, poll_id=str(row["id"]), status="open", question=row["question"],
-                    options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
-                )
-    if not await live_redis.has_recent_chat(ctx.redis, class_id):
-        async with ctx.db.connection() as conn:
-            rows = await chat_sql.page(conn, class_id, RECENT_CHAT, None)
-        await live_redis.restore_recent_chat(
-            ctx.redis, class_id,
-            [
-                {"id": str(r["id"]), "userId": str(r["user_id"]), "userName": r["user_name"], "text": r["text"],
-                 "at": r["created_at"].isoformat(), "seq": r["seq"]}
-                for r in rows
-            ],
-        )
+async def _restore_open_poll(ctx: AppContext, class_id: str) -> bool:
+    """Puts the class's open poll (with its stored votes) back into Redis; False when none is open."""
+    async with ctx.db.connection() as conn:
+        row = await polls_sql.open_poll_of_class(conn, class_id)
+        votes = await polls_sql.votes(conn, str(row["id"])) if row else {}
+    if row is None:
+        return False
+    return await live_redis.restore_poll(
+        ctx.redis, class_id, poll_id=str(row["id"]), status="open", question=row["question"],
+        options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
+    )
+
+
+async def _restore_recent_chat(ctx: AppContext, class_id: str) -> None:
+    if await live_redis.has_recent_chat(ctx.redis, class_id):
+        return
+    async with ctx.db.connection() as conn:
+        rows = await chat_sql.page(conn, class_id, RECENT_CHAT, None)
+    await live_redis.restore_recent_chat(
+        ctx.redis, class_id,
+        [
+            {"id": str(r["id"]), "userId": str(r["user_id"]), "userName": r["user_name"], "text": r["text"],
+             "at": r["created_at"].isoformat(), "seq": r["seq"]}
+            for r in rows
+        ],
+    )
 
 
 def _chat_item(class_id: str, item: dict) -> ChatMessage | None:
@@ -70,8 +72,12 @@ async def snapshot(ctx: AppContext, class_id: str, *, user_id: str | None = None
     """The class's live state at one seq (without the membership check)."""
     meta = await class_access.class_meta(ctx, class_id)
     try:
-        await _restore_lost_state(ctx, class_id, meta.status)
+        if meta.cold:
+            await _restore_recent_chat(ctx, class_id)
         snap = await live_redis.snapshot(ctx.redis, class_id, live_messages.now_ms(), RECENT_CHAT)
+        # An open poll missing from Redis (lost or evicted) is put back from PostgreSQL.
+        if snap.meta.get("status", meta.status) == "live" and not snap.poll and await _restore_open_poll(ctx, class_id):
+            snap = await live_redis.snapshot(ctx.redis, class_id, live_messages.now_ms(), RECENT_CHAT)
     except RedisError as exc:
         raise ServiceUnavailable("The live state is unavailable; retry shortly.", retry_after=2) from exc
     status = snap.meta.get("status", meta.status)

@@ -165,3 +165,43 @@ async def test_ending_the_class_closes_the_poll_lowers_hands_and_says_goodbye_la
         assert students[first.user_id]["name"] == first.name
     finally:
         await session.close()
+
+
+async def test_the_class_survives_redis_losing_its_hot_state(api, actor, stack):
+    import redis.asyncio as aioredis
+
+    tutor = await actor("tutor")
+    course, klass = await live_class(api, tutor)
+    class_id = klass["id"]
+    voter, talker = await enrolled_students(api, actor, course["id"], 2)
+    session = new_session()
+    r = aioredis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        a = await join(api, session, voter, class_id)
+        b = await join(api, session, talker, class_id)
+        poll = (await api.post(f"classes/{class_id}/polls", json={"question": "Lost?", "options": ["x", "y", "z"]},
+                               headers=tutor.headers)).json()
+        assert (await a.send("vote", {"pollId": poll["id"], "option": 2})).ok
+        assert (await b.send("chat", {"text": "remember me"})).ok
+        before = (await api.get(f"classes/{class_id}/state", headers=tutor.headers)).json()
+
+        # Redis restarts mid-class: every hot key of the class is gone.
+        names = [k async for k in r.scan_iter(match=f"lectern:live:{{{class_id}}}:*")]
+        assert names
+        await r.delete(*names)
+
+        after = (await api.get(f"classes/{class_id}/state", headers=tutor.headers)).json()
+        assert after["seq"] > before["seq"], "seq keeps increasing, so every client sees a gap and reloads"
+        assert after["status"] == "live"
+        assert after["openPoll"]["id"] == poll["id"] and after["openPoll"]["counts"] == [0, 0, 1]
+        assert [m["text"] for m in after["recentChat"]] == ["remember me"]
+
+        changed = await a.send("vote", {"pollId": poll["id"], "option": 0})
+        assert changed.ok
+        assert (await b.send("vote", {"pollId": poll["id"], "option": 0})).ok
+        closed = await api.post(f"classes/{class_id}/polls/{poll['id']}/close", headers=tutor.headers)
+        assert closed.json()["counts"] == [2, 0, 0]
+        await close_all([a, b])
+    finally:
+        await r.aclose()
+        await session.close()
