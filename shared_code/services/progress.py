@@ -114,6 +114,23 @@ def fold_events(
     return Folded(watched=watched, position=position, latest_ms=latest)
 
 
+def merge_offline(
+    stored: float, known_ms: int | None, events: list[tuple[int, float, float]], duration: float
+) -> Folded:
+    """What an offline batch adds to a stored lesson: the better of two readings.
+
+    Continued: the batch applied after what is stored (only events newer than the stored
+    client time count). Alone: the batch on its own, from nothing, capped by its own client
+    times; this is what lets a batch from before the latest online heartbeat (another
+    device, a queue that waited) still count. Both readings are the same every time the
+    same batch arrives, so replays add nothing.
+    """
+    continued = fold_events(stored, known_ms, events, duration)
+    alone = fold_events(0.0, None, events, duration)
+    times = [t for t in (known_ms, *(e[0] for e in events)) if t is not None]
+    return Folded(watched=max(continued.watched, alone.watched), position=continued.position, latest_ms=max(times) if times else None)
+
+
 def millis(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
@@ -420,27 +437,26 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
             latest_event = max(group, key=lambda e: e.client_time)
             duration = _duration(lesson, latest_event.duration_seconds)
             row = current.get(lesson_id)
-            known_ms = None
-            if row is not None:
-                known_ms = millis(row["client_time"] or row["updated_at"])
-            folded = fold_events(
-                float(row["watched_seconds"]) if row else 0.0,
-                known_ms,
+            stored = float(row["watched_seconds"]) if row else 0.0
+            merged = merge_offline(
+                stored,
+                millis(row["client_time"]) if row and row["client_time"] else None,
                 [(millis(e.client_time), e.watched_seconds, e.position_seconds) for e in group],
                 duration,
             )
-            if folded.position is None:
-                continue  # nothing newer than what is stored: a replay
+            if row is not None and merged.position is None and merged.watched <= stored:
+                continue  # nothing the database does not already know: a replay
+            position = merged.position if merged.position is not None else float(row["position_seconds"])
             writes.append(
                 ProgressWrite(
                     user_id=user_id,
                     lesson_id=lesson_id,
-                    position_seconds=folded.position,
-                    watched_seconds=folded.watched,
+                    position_seconds=position,
+                    watched_seconds=merged.watched,
                     duration_seconds=duration,
-                    completed=bool(row and row["completed"]) or is_complete(folded.watched, duration, threshold),
+                    completed=bool(row and row["completed"]) or is_complete(merged.watched, duration, threshold),
                     heard_at_ms=now_ms,
-                    client_ms=folded.latest_ms,
+                    client_ms=merged.latest_ms,
                 )
             )
         written = {str(r["lesson_id"]): r for r in await progress_sql.upsert_many(conn, writes, return_all=True)}

@@ -21,6 +21,7 @@ from typing import AsyncIterator, Callable
 import psycopg
 import pytest
 
+from shared_code.adapters.postgres import analytics as analytics_sql
 from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import progress as progress_redis
@@ -28,7 +29,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.migrations import apply_migrations
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
-from shared_code.models.progress import Heartbeat
+from shared_code.models.progress import Heartbeat, SyncBatch
 from shared_code.services import changelog, content_cache, courses, enrollments, outbox, progress
 from shared_code.settings import Settings
 
@@ -338,6 +339,34 @@ async def test_concurrent_heartbeats_crossing_the_threshold_complete_the_lesson_
     assert all(r.completed for _, r in results)
     assert [s for s, _ in results].count(200) == 1
     assert completions == [lesson_id]
+
+
+async def test_the_funnel_counters_match_the_progress_rows_whatever_path_wrote_them(ctx):
+    _, course_id, lessons = await course_with_lessons(ctx, [10, 10, 600])
+    students = [await enrolled_student(ctx, course_id) for _ in range(6)]
+    for s in students:  # buffered heartbeats on every lesson, flushed concurrently with completions
+        for lesson_id in lessons:
+            await progress.record_heartbeat(ctx, s, lesson_id, beat(5, duration=10 if lesson_id != lessons[2] else 600))
+    await asyncio.sleep(1.0)
+    flush = asyncio.create_task(progress.flush_dirty(ctx))
+    await asyncio.gather(*(progress.record_heartbeat(ctx, s, lessons[0], beat(9.5, duration=10)) for s in students[:4]))
+    await flush
+    await progress.flush_dirty(ctx)  # a second write of the same rows counts nothing twice
+    t0 = datetime.now(timezone.utc) - timedelta(minutes=5)
+    offline = SyncBatch(events=[
+        {"lessonId": lessons[1], "positionSeconds": w, "watchedSeconds": w, "durationSeconds": 10,
+         "clientTime": (t0 + timedelta(seconds=w)).isoformat()}
+        for w in (0, 5, 10)
+    ])
+    for s in students[3:]:
+        await progress.sync_events(ctx, s, offline)
+        await progress.sync_events(ctx, s, offline)  # replayed
+
+    async with ctx.db.connection() as conn:
+        kept = await analytics_sql.lesson_funnel(conn, course_id)
+        counted = await analytics_sql.lesson_funnel_counted(conn, course_id)
+    assert [(r["started"], r["completed"]) for r in kept] == [(r["started"], r["completed"]) for r in counted]
+    assert [(r["started"], r["completed"]) for r in kept] == [(6, 4), (6, 3), (6, 0)]
 
 
 async def test_the_redis_script_and_the_python_rule_cap_alike(ctx):

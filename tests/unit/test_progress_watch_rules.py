@@ -12,6 +12,7 @@ from shared_code.services.progress import (
     course_fraction,
     fold_events,
     is_complete,
+    merge_offline,
 )
 
 
@@ -109,3 +110,28 @@ def test_equal_client_times_take_the_largest_claim_whatever_the_order() -> None:
     a = fold_events(0.0, None, _events((0, 3, 3), (0, 4, 4)), 600.0)
     b = fold_events(0.0, None, _events((0, 4, 4), (0, 3, 3)), 600.0)
     assert a == b and a.watched == 4
+
+
+def test_an_offline_batch_from_before_the_latest_online_heartbeat_still_counts() -> None:
+    offline = _events((0, 0, 0), (5, 5, 5), (10, 10, 10), (15, 15, 15))
+    online_later = offline[-1][0] + 3_600_000  # another device watched a bit an hour later
+    merged = merge_offline(4.0, online_later, offline, 600.0)
+    assert merged.watched == 15
+    assert merged.position is None, "the newer online position stays"
+    assert merged.latest_ms == online_later
+
+
+def test_replaying_a_capped_offline_batch_earns_nothing_more() -> None:
+    cheat = _events((0, 4, 4), (2, 500, 500))
+    first = merge_offline(0.0, None, cheat, 600.0)
+    assert first.watched == pytest.approx(4 + 2 * RATE + ALLOWANCE_SECONDS)
+    again = merge_offline(first.watched, first.latest_ms, cheat, 600.0)
+    assert again.watched == first.watched and again.position is None
+    shuffled = merge_offline(first.watched, first.latest_ms, list(reversed(cheat)), 600.0)
+    assert shuffled == again
+
+
+def test_an_offline_batch_continues_from_what_is_stored() -> None:
+    events = _events((0, 100, 100), (10, 112, 112))
+    merged = merge_offline(100.0, events[0][0] - 5_000, events, 600.0)
+    assert merged.watched == 112 and merged.position == 112

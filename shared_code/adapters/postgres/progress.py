@@ -4,7 +4,8 @@ Every write goes through `upsert_many`: one statement for any number of rows, me
 that progress never moves backwards (GREATEST on watched time, completion is sticky,
 position follows the newest heartbeat). Retries, duplicates and out-of-order writes are
 therefore harmless, which is what lets the flush, offline sync and the write-through path
-share it.
+share it. The same statement keeps the per-lesson counters of `lesson_progress_stats`
+(analytics) in step.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ WITH incoming AS (
     SELECT user_id, lesson_id, course_id, position, watched, duration,
            completed, CASE WHEN completed THEN now() END, client_time, heard_at
       FROM incoming
+     ORDER BY user_id, lesson_id  -- one lock order for every writer of these rows
     ON CONFLICT (user_id, lesson_id) DO UPDATE SET
         watched_seconds  = GREATEST(v.watched_seconds, EXCLUDED.watched_seconds),
         position_seconds = CASE WHEN EXCLUDED.updated_at >= v.updated_at
@@ -58,9 +60,23 @@ WITH incoming AS (
         updated_at       = GREATEST(v.updated_at, EXCLUDED.updated_at)
     RETURNING user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
               completed, completed_at, client_time, updated_at,
-              (completed AND completed_at = now()) AS newly_completed
+              (completed AND completed_at = now()) AS newly_completed,
+              (xmax = 0) AS inserted
+), counted AS (
+    -- Lesson order is lock order: concurrent writers never wait on each other in a cycle.
+    INSERT INTO lesson_progress_stats AS st (lesson_id, course_id, started, completed)
+    SELECT lesson_id, course_id, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE newly_completed)
+      FROM written
+     GROUP BY lesson_id, course_id
+    HAVING count(*) FILTER (WHERE inserted OR newly_completed) > 0
+     ORDER BY lesson_id
+    ON CONFLICT (lesson_id) DO UPDATE SET
+        started = st.started + EXCLUDED.started,
+        completed = st.completed + EXCLUDED.completed
 )
-SELECT * FROM written WHERE %(all)s OR newly_completed
+SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
+       completed, completed_at, client_time, updated_at, newly_completed
+  FROM written WHERE %(all)s OR newly_completed
 """
 
 
