@@ -64,6 +64,7 @@ class ClientEndpoint:
         self.registry = registry
         self.upstream = upstream
         self.hosts = tokens.accepted_hosts(settings.host)
+        self.latency = settings.simulated_latency_ms / 1000
 
     def _websocket(self, subprotocol: str | None) -> web.WebSocketResponse:
         return web.WebSocketResponse(
@@ -139,6 +140,8 @@ class ClientEndpoint:
                 state = outcome.state
 
         ws = self._websocket(subprotocol)
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         await ws.prepare(request)
         conn = Connection(hub, connection_id, user_id=user_id, roles=roles, subprotocol=subprotocol, state=state)
         conn.attach(ws, request.transport)
@@ -154,6 +157,8 @@ class ClientEndpoint:
         requested = requested_subprotocols(request)
         reliable = protocol.JSON_RELIABLE_V1 in requested
         ws = self._websocket(protocol.JSON_RELIABLE_V1 if reliable else None)
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         await ws.prepare(request)
         conn = self.registry.resumable(
             hub_name, request.query["awps_connection_id"], request.query["awps_reconnection_token"]
@@ -248,8 +253,13 @@ class ClientEndpoint:
         self.upstream.submit(conn, job)
 
     def _ack(self, conn: Connection, ack_id: int | None, error: str | None = None, message: str | None = None) -> None:
-        if ack_id is not None:
-            conn.send_frame(protocol.ack_frame(ack_id, error, message))
+        if ack_id is None:
+            return
+        frame = protocol.ack_frame(ack_id, error, message)
+        if self.latency > 0:
+            asyncio.get_running_loop().call_later(self.latency, conn.send_frame, frame)
+        else:
+            conn.send_frame(frame)
 
     def _duplicate(self, conn: Connection, ack_id: int | None) -> bool:
         if ack_id is not None and conn.seen_ack_id(ack_id):

@@ -74,6 +74,12 @@ class Settings(BaseModel):
     max_message_bytes: int = Field(1_048_576, ge=1)
     send_buffer_limit_bytes: int = Field(4 * 1_048_576, ge=1024)
     reliable_grace_seconds: float = Field(30.0, ge=0)
+    # Handshake answers and acks leave this long after the request, as over a network. The
+    # sync Python client (azure-messaging-webpubsubclient 1.1.0) starts waiting for the
+    # handshake and for each ack only after it has sent its request, so an answer that
+    # beats it is missed and the client stalls for its 30 s timeout; a real service is
+    # never that fast. 0 turns it off.
+    simulated_latency_ms: float = Field(10.0, ge=0, le=1000)
     reliable_buffer_limit_bytes: int = Field(16 * 1_048_576, ge=1024)
     upstream_timeout_seconds: float = Field(20.0, gt=0)
     upstream_validation_retry_seconds: float = Field(5.0, ge=0)
