@@ -29,7 +29,6 @@ import json
 import multiprocessing as mp
 import random
 import resource
-import statistics
 import sys
 import time
 import uuid
@@ -190,7 +189,7 @@ async def vote_all(students: list[Student], command: dict) -> dict:
             refused.append(type(exc).__name__)
 
     await asyncio.gather(*(one(s) for s in students))
-    return {"kind": "voted", "ackMs": ack_ms, "refused": refused, "sentBy": time.time()}
+    return {"kind": "voted", "ackMs": ack_ms, "refused": refused, "ackedBy": time.time()}
 
 
 def report(students: list[Student], command: dict) -> dict:
@@ -330,7 +329,7 @@ async def coordinate(args: argparse.Namespace) -> dict:
         ack_ms = [a for v in voted for a in v["ackMs"]]
         figures["votesAcked"] = len(ack_ms) - len(refused)
         figures["votesRefused"] = len(refused)
-        figures["voteBurstSeconds"] = round(max(v["sentBy"] for v in voted) - burst_at, 2)
+        figures["lastVoteAckedSeconds"] = round(max(v["ackedBy"] for v in voted) - burst_at, 2)
         figures["voteAckP50Ms"] = round(percentile(ack_ms, 50), 1)
         figures["voteAckP99Ms"] = round(percentile(ack_ms, 99), 1)
         closed_sent = time.time()
