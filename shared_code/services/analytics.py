@@ -27,6 +27,7 @@ logger = logging.getLogger("lectern.analytics")
 
 T = TypeVar("T")
 
+BUCKETS = 10
 MAX_CLASSES = 50
 ATTENDANCE_PARALLEL = 8
 
@@ -35,16 +36,22 @@ def completion_rate(started: int, completed: int) -> float:
     return round(completed / started, 4) if started > 0 else 0.0
 
 
-def distribution(
-    quizzes: list[dict[str, Any]], buckets: list[dict[str, Any]]
-) -> list[QuizDistribution]:
+def bucket_of(best: int, max_score: int) -> int:
+    """Tenths of the maximum score; a full score belongs to the last bucket, not an eleventh."""
+    if max_score <= 0:
+        return BUCKETS - 1
+    return max(0, min(BUCKETS - 1, best * BUCKETS // max_score))
+
+
+def distribution(quizzes: list[dict[str, Any]], score_counts: list[dict[str, Any]]) -> list[QuizDistribution]:
     """Every quiz with all ten buckets, empty ones included, so charts need no gap filling."""
-    counts: dict[str, list[int]] = {str(q["id"]): [0] * analytics_sql.BUCKETS for q in quizzes}
-    for row in buckets:
-        per_quiz = counts.get(str(row["quiz_id"]))
-        if per_quiz is not None:
-            per_quiz[int(row["bucket"])] += int(row["students"])
-    width = 100 // analytics_sql.BUCKETS
+    max_scores = {str(q["id"]): int(q["max_score"]) for q in quizzes}
+    counts: dict[str, list[int]] = {quiz_id: [0] * BUCKETS for quiz_id in max_scores}
+    for row in score_counts:
+        quiz_id = str(row["quiz_id"])
+        if quiz_id in counts:
+            counts[quiz_id][bucket_of(int(row["best"]), max_scores[quiz_id])] += int(row["students"])
+    width = 100 // BUCKETS
     return [
         QuizDistribution(
             quiz_id=q["id"],
@@ -71,7 +78,7 @@ async def course_analytics(ctx: AppContext, principal: Principal, course_id: str
         on_own_connection(lambda c: analytics_sql.enrolled_students(c, course_id)),
         on_own_connection(lambda c: analytics_sql.lesson_funnel(c, course_id)),
         on_own_connection(lambda c: analytics_sql.quizzes_of(c, course_id)),
-        on_own_connection(lambda c: analytics_sql.score_buckets(c, course_id)),
+        on_own_connection(lambda c: analytics_sql.score_counts(c, course_id)),
         on_own_connection(lambda c: analytics_sql.classes_of(c, course_id, MAX_CLASSES)),
     )
     return CourseAnalytics(

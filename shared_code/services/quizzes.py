@@ -223,6 +223,7 @@ async def submit_attempt(
             max_score=max_score,
             per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
         )
+        await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
         result = AttemptResult(
             id=attempt_id,
             attempt_id=attempt_id,

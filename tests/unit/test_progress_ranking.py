@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from shared_code.services.analytics import completion_rate, distribution
+from shared_code.services.analytics import bucket_of, completion_rate, distribution
 from shared_code.services.changelog import row_key
 from shared_code.services.leaderboard import competition_ranks
 
@@ -34,8 +34,12 @@ def test_change_log_row_keys_sort_by_time() -> None:
 def test_score_distribution_lists_every_bucket_of_every_quiz() -> None:
     q1, q2 = str(uuid.uuid4()), str(uuid.uuid4())
     quizzes = [{"id": q1, "title": "One", "max_score": 10}, {"id": q2, "title": "Two", "max_score": 4}]
-    buckets = [{"quiz_id": q1, "bucket": 9, "students": 3}, {"quiz_id": q1, "bucket": 0, "students": 1}]
-    out = distribution(quizzes, buckets)
+    counts = [
+        {"quiz_id": q1, "best": 10, "students": 2},
+        {"quiz_id": q1, "best": 9, "students": 1},
+        {"quiz_id": q1, "best": 0, "students": 1},
+    ]
+    out = distribution(quizzes, counts)
     assert [d.students for d in out] == [4, 0]
     assert [b.students for b in out[0].buckets] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 3]
     assert (out[0].buckets[9].from_percent, out[0].buckets[9].to_percent) == (90, 100)
@@ -45,3 +49,9 @@ def test_score_distribution_lists_every_bucket_of_every_quiz() -> None:
 def test_completion_rate_is_of_those_who_started() -> None:
     assert completion_rate(4, 1) == 0.25
     assert completion_rate(0, 0) == 0.0
+
+
+def test_scores_fall_into_tenths_with_a_full_score_in_the_last() -> None:
+    assert [bucket_of(s, 6) for s in range(7)] == [0, 1, 3, 5, 6, 8, 9]
+    assert bucket_of(0, 0) == 9
+    assert bucket_of(10, 10) == 9 and bucket_of(99, 100) == 9 and bucket_of(89, 100) == 8

@@ -2,9 +2,8 @@
 
 The funnel reads per-lesson counters that every progress write keeps
 (`lesson_progress_stats`), so it costs one row per lesson however many students there
-are. The score distribution aggregates each student's best attempt per quiz through an
-index-only scan of quiz_attempts_course_user_idx, so its cost follows the course's
-attempts, not the platform's.
+are. The score distribution counts each student's best score per quiz from `quiz_best` (kept
+by every attempt), through an index that is already in (course, quiz, score) order.
 """
 
 from __future__ import annotations
@@ -12,9 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection
-
-BUCKETS = 10
-
 
 async def enrolled_students(conn: AsyncConnection, course_id: str) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM enrollments WHERE course_id = %s", (course_id,))
@@ -74,19 +70,14 @@ async def quizzes_of(conn: AsyncConnection, course_id: str) -> list[dict[str, An
     return await cur.fetchall()
 
 
-async def score_buckets(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
-    """Per quiz and bucket (tenths of the maximum score; a full score falls in the last), how
-    many students' best attempt lands there."""
+async def score_counts(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+    """Per quiz of the course and best score, how many students have that best: an
+    index-only scan of quiz_best_course_quiz_best_idx, already in group order. Scores are
+    whole points, so there are few groups per quiz; `distribution` buckets them."""
     cur = await conn.execute(
-        f"""SELECT b.quiz_id,
-                   CASE WHEN q.max_score <= 0 THEN {BUCKETS - 1}
-                        ELSE LEAST({BUCKETS - 1}, (b.best * {BUCKETS}) / q.max_score) END AS bucket,
-                   count(*) AS students
-              FROM (SELECT user_id, quiz_id, max(score) AS best
-                      FROM quiz_attempts WHERE course_id = %s
-                     GROUP BY user_id, quiz_id) b
-              JOIN quizzes q ON q.id = b.quiz_id
-             GROUP BY b.quiz_id, bucket""",
+        """SELECT quiz_id, best, count(*) AS students
+             FROM quiz_best WHERE course_id = %s
+            GROUP BY quiz_id, best""",
         (course_id,),
     )
     return await cur.fetchall()

@@ -1,4 +1,5 @@
-"""SQL for `quizzes` and `quiz_attempts`, and the leaderboard's one aggregate query."""
+"""SQL for `quizzes`, `quiz_attempts` and `quiz_best` (each student's best score per quiz,
+which leaderboards and score distributions start from)."""
 
 from __future__ import annotations
 
@@ -51,11 +52,19 @@ async def count_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> i
 
 
 async def best_score(conn: AsyncConnection, quiz_id: str, user_id: str) -> int | None:
-    cur = await conn.execute(
-        "SELECT max(score) AS best FROM quiz_attempts WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)
-    )
+    cur = await conn.execute("SELECT best FROM quiz_best WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id))
     row = await cur.fetchone()
-    return None if row is None or row["best"] is None else int(row["best"])
+    return None if row is None else int(row["best"])
+
+
+async def record_best(conn: AsyncConnection, *, quiz_id: str, user_id: str, course_id: str, score: int) -> None:
+    """Keeps the student's best score for the quiz (in the attempt's transaction)."""
+    await conn.execute(
+        """INSERT INTO quiz_best AS b (quiz_id, user_id, course_id, best) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (quiz_id, user_id) DO UPDATE SET
+               best = GREATEST(b.best, EXCLUDED.best), attempts = b.attempts + 1, updated_at = now()""",
+        (quiz_id, user_id, course_id, score),
+    )
 
 
 async def insert_attempt(
@@ -84,13 +93,11 @@ async def insert_attempt(
 
 # --- leaderboard -----------------------------------------------------------------------
 async def best_scores(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
-    """Every student's best score per quiz of the course, with their name (an index-only
-    scan of quiz_attempts_course_user_idx)."""
+    """Every student's best score per quiz of the course, with their name."""
     cur = await conn.execute(
         """SELECT b.user_id, u.name, b.quiz_id, b.best
-             FROM (SELECT user_id, quiz_id, max(score) AS best
-                     FROM quiz_attempts WHERE course_id = %s GROUP BY user_id, quiz_id) b
-             JOIN users u ON u.id = b.user_id""",
+             FROM quiz_best b JOIN users u ON u.id = b.user_id
+            WHERE b.course_id = %s""",
         (course_id,),
     )
     return await cur.fetchall()
@@ -98,10 +105,7 @@ async def best_scores(conn: AsyncConnection, course_id: str) -> list[dict[str, A
 
 _TOTALS = """
 WITH totals AS (
-    SELECT user_id, sum(best)::bigint AS points
-      FROM (SELECT user_id, quiz_id, max(score) AS best
-              FROM quiz_attempts WHERE course_id = %(course)s GROUP BY user_id, quiz_id) b
-     GROUP BY user_id
+    SELECT user_id, sum(best)::bigint AS points FROM quiz_best WHERE course_id = %(course)s GROUP BY user_id
 )
 """
 
