@@ -89,6 +89,7 @@ def main() -> int:
         print(f"seeding failed: {exc}", file=sys.stderr)
         return 1
     print(f"demo course: {tokens.pop('courseId')}")
+    print(f"try a live class: {args.base_url.rstrip('/')}/live/app (paste a token below)")
     for key, (user_id, name, _) in PEOPLE.items():
         print(f"{name} ({key}, {user_id}):\n  {tokens[key]}")
     return 0
