@@ -129,14 +129,17 @@ async def main() -> int:
         async with ctx.db.connection() as conn:
             cur = await conn.execute("SELECT count(*) AS n, min(watched_seconds) AS lo, max(watched_seconds) AS hi FROM video_progress")
             check = await cur.fetchone()
+            cur = await conn.execute("SELECT sum(started) AS started FROM lesson_progress_stats")
+            counters = await cur.fetchone()
         expected_watched = 10.0 * args.rounds
         assert check["n"] == len(students) * len(lessons) and check["lo"] == check["hi"] == expected_watched, check
+        assert counters["started"] == check["n"], "the funnel counters count each row once"
     finally:
         await ctx.redis.flushdb()
         await ctx.close()
-    best = max(r["per_second"] for r in results)
+    worst = min(r["per_second"] for r in results)
     print(json.dumps({"bench": "flush", "students": args.students, "lessons": args.lessons, "batch": args.batch,
-                      "rounds": results, "best_per_second": best, "target_per_second": 20000, "met": best >= 20000}))
+                      "rounds": results, "worst_per_second": worst, "target_per_second": 20000, "met": worst >= 20000}))
     return 0
 
 

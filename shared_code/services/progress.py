@@ -34,7 +34,6 @@ from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.postgres.progress import ProgressWrite
-from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import progress as progress_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -553,7 +552,7 @@ async def flush_dirty(
         async with gate:
             await _flush_shard(ctx, store, shard, size, deadline, report)
 
-    results = await asyncio.gather(*(run(s) for s in range(keys.PROGRESS_SHARDS)), return_exceptions=True)
+    results = await asyncio.gather(*(run(s) for s in range(progress_redis.SHARDS)), return_exceptions=True)
     report.seconds = time.perf_counter() - started
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:

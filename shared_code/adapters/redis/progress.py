@@ -24,6 +24,7 @@ from shared_code.adapters.redis import keys
 
 # A snapshot outlives many flush intervals; after a day of silence the next heartbeat
 # starts again from the row in PostgreSQL.
+SHARDS = keys.PROGRESS_SHARDS
 SNAPSHOT_TTL_SECONDS = 24 * 3600
 COURSE_PROGRESS_TTL_SECONDS = 600
 FLUSH_LOCK_MS = 30_000
@@ -337,7 +338,7 @@ class ProgressStore:
     async def give_back(self, shard: int) -> None:
         await self._give_back(keys=[keys.progress_dirty(shard), keys.progress_flushing(shard)], args=[])
 
-    async def dirty_count(self, shards: Iterable[int] = range(keys.PROGRESS_SHARDS)) -> int:
+    async def dirty_count(self, shards: Iterable[int] = range(SHARDS)) -> int:
         pipe = self.redis.pipeline(transaction=False)
         for shard in shards:
             pipe.scard(keys.progress_dirty(shard))
