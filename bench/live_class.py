@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 
 SUBPROTOCOL = "json.webpubsub.azure.v1"
+SEQ_RESTART_JUMP = 10**9
 DEFAULT_BASE_URL = "http://127.0.0.1:7171/api"
 
 
@@ -105,12 +106,20 @@ class Student:
         ))
         return await asyncio.wait_for(future, timeout)
 
-    def lost(self) -> int:
-        """Class messages between the first and last seq this client saw that never arrived."""
-        if not self.seqs:
-            return 0
-        low, high = min(self.seqs), max(self.seqs)
-        return (high - low + 1) - len(self.seqs)
+    def lost(self) -> tuple[int, int]:
+        """(class messages between the first and last seq seen that never arrived, seq restarts).
+
+        A restart is the jump to the current time in ms that follows Redis losing the
+        class's state: clients reload the state then, and nothing in the jump was sent.
+        """
+        ordered = sorted(self.seqs)
+        lost = restarts = 0
+        for before, after in zip(ordered, ordered[1:]):
+            if after - before > SEQ_RESTART_JUMP:
+                restarts += 1
+            else:
+                lost += after - before - 1
+        return lost, restarts
 
 
 async def worker_main(index: int, commands: mp.Queue, results: mp.Queue) -> None:
@@ -197,7 +206,8 @@ def report(students: list[Student], command: dict) -> dict:
         "kind": "report",
         "opened": {p: [s.opened.get(p) for s in students] for p in command["pollIds"]},
         "closed": {p: [s.closed.get(p, (None, None)) for s in students] for p in command["pollIds"]},
-        "lost": sum(s.lost() for s in students),
+        "lost": sum(s.lost()[0] for s in students),
+        "restarts": sum(s.lost()[1] for s in students),
         "clients": len(students),
         "open": sum(1 for s in students if s.ws is not None and not s.ws.closed),
     }
@@ -370,6 +380,7 @@ async def coordinate(args: argparse.Namespace) -> dict:
         figures["finalTallyWrongAtClients"] = wrong_tally
         figures["votesCountedExactly"] = closed["total"] == figures["votesAcked"]
         figures["messagesLost"] = sum(r["lost"] for r in reports) + missing_opened + missing_closed
+        figures["seqRestartsSeen"] = sum(r["restarts"] for r in reports)
         figures["clientsStillConnected"] = sum(r["open"] for r in reports)
         await api(session, "POST", f"{base}/classes/{klass['id']}/end", tutor["token"])
     finally:
