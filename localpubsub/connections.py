@@ -27,7 +27,7 @@ logger = logging.getLogger("localpubsub.connections")
 
 # A broadcast hands the loop back after this many sockets, so one huge group never
 # holds up handshakes, acks and REST calls for long.
-YIELD_EVERY = 500
+YIELD_EVERY = 200
 # Ack ids remembered per connection for `Duplicate` answers; older ones are forgotten.
 MAX_REMEMBERED_ACK_IDS = 4096
 # Frames above this size are written in parts instead of joined per recipient.

@@ -62,7 +62,10 @@ def build_app(settings: Settings) -> web.Application:
         for hub in list(registry.hubs.values()):
             for conn in list(hub.connections.values()):
                 registry.close(conn, "The service is shutting down.", 1001)
-        await asyncio.wait_for(registry.shutdown(), SHUTDOWN_GRACE_SECONDS)
+        try:
+            await asyncio.wait_for(registry.shutdown(), SHUTDOWN_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("some clients did not finish the closing handshake in time")
 
     async def close_upstream(app: web.Application) -> None:
         await upstream.close()

@@ -266,7 +266,8 @@ class Upstream:
         async def job() -> None:
             try:
                 status, _, _ = await self._post(url, self._caller(conn), "sys", event, "application/json", payload)
-            except (PermissionError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (PermissionError, aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+                # RuntimeError: the session closed under a late `disconnected` at shutdown.
                 logger.warning("%s event for %s failed: %s", event, conn.connection_id, exc or type(exc).__name__)
                 return
             if not 200 <= status < 300:
