@@ -69,6 +69,7 @@ class Student:
         self.acks: dict[str, asyncio.Future] = {}
         self.reader: asyncio.Task | None = None
         self.ack_id = 0
+        self.presence_updates = 0
 
     async def read(self) -> None:
         assert self.ws is not None
@@ -90,7 +91,9 @@ class Student:
                 self.seqs.add(seq)
                 if self.first_seq is None:
                     self.first_seq = seq
-            if data.get("type") == "poll.opened":
+            if data.get("type") == "presence.updated":
+                self.presence_updates += 1
+            elif data.get("type") == "poll.opened":
                 self.opened[data["poll"]["id"]] = now
             elif data.get("type") == "poll.closed":
                 self.closed[data["pollId"]] = (now, data["counts"])
@@ -209,6 +212,7 @@ def report(students: list[Student], command: dict) -> dict:
         "lost": sum(s.lost()[0] for s in students),
         "restarts": sum(s.lost()[1] for s in students),
         "clients": len(students),
+        "presenceUpdates": max((s.presence_updates for s in students), default=0),
         "open": sum(1 for s in students if s.ws is not None and not s.ws.closed),
     }
 
@@ -339,6 +343,8 @@ async def coordinate(args: argparse.Namespace) -> dict:
         ack_ms = [a for v in voted for a in v["ackMs"]]
         figures["votesAcked"] = len(ack_ms) - len(refused)
         figures["votesRefused"] = len(refused)
+        if refused:
+            print("  refused votes by reason:", {r: refused.count(r) for r in sorted(set(refused))})
         figures["lastVoteAckedSeconds"] = round(max(v["ackedBy"] for v in voted) - burst_at, 2)
         figures["voteAckP50Ms"] = round(percentile(ack_ms, 50), 1)
         figures["voteAckP99Ms"] = round(percentile(ack_ms, 99), 1)
@@ -382,6 +388,7 @@ async def coordinate(args: argparse.Namespace) -> dict:
         figures["messagesLost"] = sum(r["lost"] for r in reports) + missing_opened + missing_closed
         figures["seqRestartsSeen"] = sum(r["restarts"] for r in reports)
         figures["clientsStillConnected"] = sum(r["open"] for r in reports)
+        figures["presenceUpdatesAtOneClient"] = max(r["presenceUpdates"] for r in reports)
         await api(session, "POST", f"{base}/classes/{klass['id']}/end", tutor["token"])
     finally:
         for q in commands:

@@ -11,11 +11,15 @@ SOCKET_TIMEOUT_SECONDS = 2.0
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:
-    return aioredis.from_url(
+    # A blocking pool: in a burst (a thousand students joining a class at once) a command
+    # waits briefly for a free connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         health_check_interval=30,
         max_connections=200,
+        timeout=SOCKET_TIMEOUT_SECONDS,
     )
+    return aioredis.Redis.from_pool(pool)
