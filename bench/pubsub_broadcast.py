@@ -154,6 +154,7 @@ async def _worker(
     async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
         nonlocal lost_connections
         got = 0
+        last_ack = time.monotonic()
         while got < messages:
             remaining = deadline - time.time()
             if remaining <= 0:
@@ -172,8 +173,10 @@ async def _worker(
             if subprotocol != "none":
                 if body.get("type") != "message":
                     continue
-                if subprotocol == "reliable":
+                # Ack about once a second, as the official client does, and at the end.
+                if subprotocol == "reliable" and (now - last_ack >= 1.0 or got + 1 == messages):
                     await ws.send_str(json.dumps({"type": "sequenceAck", "sequenceId": body["sequenceId"]}))
+                    last_ack = now
                 body = body["data"]
             latencies.append(now - body["sentAt"])
             got += 1
