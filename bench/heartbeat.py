@@ -75,8 +75,8 @@ def profile_environment(profile: str) -> dict[str, str]:
 class Host:
     """One `python -m devhost` process (timers on, queue triggers off)."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.port, self.log = port, log
+    def __init__(self, env: dict[str, str], port: int, log: Path, *, timers: bool = True) -> None:
+        self.port, self.log, self.timers = port, log, timers
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen | None = None
 
@@ -87,7 +87,7 @@ class Host:
     async def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(self.port), "--no-queues"],
+            [sys.executable, "-m", "devhost", "--port", str(self.port), "--no-queues", *([] if self.timers else ["--no-timers"])],
             cwd=ROOT, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -209,9 +209,11 @@ async def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--lessons", type=int, default=20)
     parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--no-flush", action="store_true", help="run the host without its timers (no write-behind flush)")
     args = parser.parse_args()
 
-    host = Host(profile_environment(args.profile), free_port(), ROOT / "bench" / "out" / "heartbeat.host.log")
+    host = Host(profile_environment(args.profile), free_port(), ROOT / "bench" / "out" / "heartbeat.host.log",
+                timers=not args.no_flush)
     try:
         await host.start()
         lessons, tokens = await seed(host.base, lessons=args.lessons, students=args.students)
@@ -235,7 +237,7 @@ async def main() -> int:
     ratio = summary["heartbeat"]["rps"] / summary["noop"]["rps"] if summary["noop"]["rps"] else 0.0
     met = ratio >= 0.5 and summary["heartbeat"]["p99_ms"] < 50 and summary["heartbeat"]["errors"] == 0
     print(f"heartbeat / noop = {ratio:.0%} (target >= 50%), heartbeat p99 {summary['heartbeat']['p99_ms']} ms (target < 50 ms)")
-    print(json.dumps({"bench": "heartbeat", "workers": args.workers, "seconds": args.seconds, **summary,
+    print(json.dumps({"bench": "heartbeat", "workers": args.workers, "seconds": args.seconds, "flush": not args.no_flush, **summary,
                       "heartbeat_over_noop": round(ratio, 3), "met": met}))
     return 0
 

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import progress as progress_sql
-from shared_code.adapters.postgres.progress import ProgressWrite
+from shared_code.adapters.postgres.progress import ProgressColumns, ProgressWrite
 from shared_code.adapters.redis import progress as progress_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -580,21 +580,18 @@ async def _flush_shard(
                 return
             try:
                 snapshots = await store.read(members)
-                rows = [
-                    ProgressWrite(
-                        user_id=s.user_id,
-                        lesson_id=s.lesson_id,
-                        position_seconds=s.position_seconds,
-                        watched_seconds=s.watched_seconds,
-                        duration_seconds=s.duration_seconds,
-                        completed=s.completed,
-                        heard_at_ms=s.heard_at_ms,
-                        client_ms=s.client_ms,
-                    )
-                    for s in snapshots
-                ]
+                rows = ProgressColumns(
+                    users=snapshots.users,
+                    lessons=snapshots.lessons,
+                    positions=snapshots.positions,
+                    watched=snapshots.watched,
+                    durations=snapshots.durations,
+                    completed=snapshots.completed,
+                    client_ms=snapshots.client_ms,
+                    heard_ms=snapshots.heard_ms,
+                )
                 async with ctx.db.transaction() as conn:
-                    completed_now = await progress_sql.upsert_many(conn, rows)
+                    completed_now = await progress_sql.upsert_columns(conn, rows)
             except BaseException:
                 try:
                     await store.give_back(shard)

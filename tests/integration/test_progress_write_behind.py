@@ -221,18 +221,18 @@ async def test_a_failed_flush_puts_its_batch_back_and_the_next_one_writes_it(ctx
     for s in students:
         await progress.record_heartbeat(ctx, s, lesson_id, beat(4))
 
-    original = progress_sql.upsert_many
+    original = progress_sql.upsert_columns
 
     async def database_down(*args, **kwargs):
         raise psycopg.OperationalError("connection refused (simulated)")
 
-    monkeypatch.setattr(progress_sql, "upsert_many", database_down)
+    monkeypatch.setattr(progress_sql, "upsert_columns", database_down)
     with pytest.raises(psycopg.OperationalError):
         await progress.flush_dirty(ctx)
     assert await progress.dirty_snapshots(ctx) == 5
     assert await db_row(ctx, students[0].user_id, lesson_id) is None
 
-    monkeypatch.setattr(progress_sql, "upsert_many", original)
+    monkeypatch.setattr(progress_sql, "upsert_columns", original)
     assert (await progress.flush_dirty(ctx)).snapshots == 5
     assert all([await db_row(ctx, s.user_id, lesson_id) for s in students])
 
@@ -257,13 +257,13 @@ async def test_flush_batches_are_one_statement_each(ctx, monkeypatch):
     for lesson_id in lesson_ids:
         await progress.record_heartbeat(ctx, student, lesson_id, beat(2))
     calls: list[int] = []
-    original = progress_sql.upsert_many
+    original = progress_sql.upsert_columns
 
-    async def counting(conn, rows, **kwargs):
-        calls.append(len(rows))
-        return await original(conn, rows, **kwargs)
+    async def counting(conn, columns, **kwargs):
+        calls.append(len(columns))
+        return await original(conn, columns, **kwargs)
 
-    monkeypatch.setattr(progress_sql, "upsert_many", counting)
+    monkeypatch.setattr(progress_sql, "upsert_columns", counting)
     report = await progress.flush_dirty(ctx, batch_size=4)
     assert report.snapshots == 10
     # one student: one shard, so batches of 4, 4 and 2

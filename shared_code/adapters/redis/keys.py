@@ -141,32 +141,29 @@ def progress_shard(user_id: str) -> int:
     return zlib.crc32(str(user_id).encode()) % PROGRESS_SHARDS
 
 
-def _progress(shard: int, *parts: object) -> str:
-    return _k("progress", "{p" + str(shard) + "}", *parts)
-
-
+# Built per heartbeat and per flushed snapshot, so plain f-strings.
 def progress_snapshot(user_id: str, lesson_id: str) -> str:
     """A hash: the latest heartbeat of one student on one lesson."""
-    return _progress(progress_shard(user_id), "snap", user_id, lesson_id)
+    return f"{PREFIX}:progress:{{p{progress_shard(user_id)}}}:snap:{user_id}:{lesson_id}"
 
 
 def progress_course(user_id: str, course_id: str) -> str:
     """The student's cached course progress (completed lessons / lessons)."""
-    return _progress(progress_shard(user_id), "course", user_id, course_id)
+    return f"{PREFIX}:progress:{{p{progress_shard(user_id)}}}:course:{user_id}:{course_id}"
 
 
 def progress_dirty(shard: int) -> str:
     """Set of `userId:lessonId` whose snapshot changed since the last flush."""
-    return _progress(shard, "dirty")
+    return f"{PREFIX}:progress:{{p{shard}}}:dirty"
 
 
 def progress_flushing(shard: int) -> str:
     """Members taken by the flush in progress; put back into the dirty set if it fails."""
-    return _progress(shard, "flushing")
+    return f"{PREFIX}:progress:{{p{shard}}}:flushing"
 
 
 def progress_flush_lock(shard: int) -> str:
-    return _progress(shard, "flush-lock")
+    return f"{PREFIX}:progress:{{p{shard}}}:flush-lock"
 
 
 # --- leaderboards --------------------------------------------------------------------------

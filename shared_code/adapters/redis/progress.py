@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import redis.asyncio as aioredis
@@ -200,6 +200,23 @@ class Recorded:
     course_progress: float | None
 
 
+@dataclass
+class SnapshotColumns:
+    """Snapshots column by column, as text: the flush hands them to PostgreSQL as they are."""
+
+    users: list[str] = field(default_factory=list)
+    lessons: list[str] = field(default_factory=list)
+    positions: list[str] = field(default_factory=list)
+    watched: list[str] = field(default_factory=list)
+    durations: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    client_ms: list[str] = field(default_factory=list)
+    heard_ms: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     user_id: str
@@ -305,30 +322,25 @@ class ProgressStore:
         """Up to `count` dirty members, moved atomically into the shard's flushing set."""
         return list(await self._take(keys=[keys.progress_dirty(shard), keys.progress_flushing(shard)], args=[count]))
 
-    async def read(self, members: list[str]) -> list[Snapshot]:
-        """The snapshots of `members` (one shard); members whose snapshot expired are skipped."""
+    async def read(self, members: list[str]) -> SnapshotColumns:
+        """The snapshots of `members` (one shard), column by column, values as Redis holds
+        them (text); members whose snapshot expired are left out."""
+        out = SnapshotColumns()
         if not members:
-            return []
+            return out
         pairs = [split_member(m) for m in members]
         rows = await self._read(keys=[keys.progress_snapshot(u, lesson) for u, lesson in pairs], args=[])
-        out: list[Snapshot] = []
-        for (user_id, lesson_id), row in zip(pairs, rows):
-            watched, position, duration, heard, client, course, done = row
+        for (user_id, lesson_id), (watched, position, duration, heard, client, course, done) in zip(pairs, rows):
             if watched is None or course is None:
                 continue
-            out.append(
-                Snapshot(
-                    user_id=user_id,
-                    lesson_id=lesson_id,
-                    course_id=course,
-                    watched_seconds=float(watched),
-                    position_seconds=float(position or 0),
-                    duration_seconds=float(duration or 0),
-                    heard_at_ms=int(heard or 0),
-                    client_ms=int(client) if client else None,
-                    completed=done == "1",
-                )
-            )
+            out.users.append(user_id)
+            out.lessons.append(lesson_id)
+            out.watched.append(watched)
+            out.positions.append(position or "0")
+            out.durations.append(duration or "0")
+            out.heard_ms.append(heard or "0")
+            out.client_ms.append(client or "")
+            out.completed.append("1" if done == "1" else "0")
         return out
 
     async def done(self, shard: int) -> None:
