@@ -17,7 +17,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 
-pytestmark = pytest.mark.timeout(180)
+# Generous: on a fresh machine the first run installs Chromium from Debian's packages.
+pytestmark = pytest.mark.timeout(900)
 
 
 def chromium_path() -> str:
