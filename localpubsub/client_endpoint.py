@@ -232,7 +232,14 @@ class ClientEndpoint:
             if exc.ack_id is not None:
                 self._ack(conn, exc.ack_id, protocol.INVALID_DATA, exc.message)
             return
-        await self._dispatch(conn, message)
+        try:
+            await self._dispatch(conn, message)
+        except Exception:
+            # A bug here must cost one request, not the connection.
+            logger.exception("message %r of connection %s failed", message.type, conn.connection_id)
+            if message.ack_id is not None:
+                conn.forget_ack_id(message.ack_id)
+            self._ack(conn, message.ack_id, protocol.INTERNAL_SERVER_ERROR, "The service failed to process the message.")
 
     def _plain_frame(self, conn: Connection, kind: WSMsgType, data: str | bytes) -> None:
         """A client without subprotocol: every frame is the user event `message`."""

@@ -284,12 +284,17 @@ class Hub:
                 if not conn.finished:
                     conn.deliver(message)
             return
+        started = time.perf_counter()
         async with self.delivery_lock:
             for index, conn in enumerate(targets, 1):
                 if not conn.finished:
                     conn.deliver(message)
                 if index % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
+        logger.debug(
+            "hub %s: %d bytes delivered to %d connections in %.1f ms",
+            self.name, message.size, len(targets), (time.perf_counter() - started) * 1000,
+        )
 
 
 class LifecycleEvents(Protocol):
