@@ -36,7 +36,6 @@ from tests.localpubsub.helpers import (
     eventually,
     free_port,
     signature,
-    wait_until,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,9 +111,6 @@ class EventHandler:
 
     def options_calls(self) -> list[Call]:
         return [c for c in list(self.calls) if c.method == "OPTIONS"]
-
-    def wait_for(self, connection_id: str, event: str, timeout: float = 5.0) -> Call:
-        return wait_until(lambda: (self.of(connection_id, event) or [None])[-1], timeout, f"{event} of {connection_id}")
 
     async def next(self, connection_id: str, event: str, timeout: float = 5.0) -> Call:
         return await eventually(

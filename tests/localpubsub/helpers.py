@@ -34,7 +34,6 @@ ACCESS_KEY = "bG9jYWxwdWJzdWItdGVzdC1rZXktbm90LWEtc2VjcmV0"
 GRACE_SECONDS = 2.0
 SEND_BUFFER_LIMIT = 256 * 1024
 MAX_MESSAGE = 1_048_576
-ORIGIN = "127.0.0.1"
 
 
 def free_port() -> int:
@@ -45,16 +44,6 @@ def free_port() -> int:
 
 def signature(connection_id: str, key: str = ACCESS_KEY) -> str:
     return "sha256=" + hmac.new(key.encode(), connection_id.encode(), hashlib.sha256).hexdigest()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:

@@ -24,7 +24,6 @@ from tests.localpubsub.helpers import (
     aio_service,
     client_url,
     connected,
-    eventually,
     official_client,
     service,
 )
