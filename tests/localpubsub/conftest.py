@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -97,6 +96,7 @@ class EventHandler:
         self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
         self._ready.set()
         self._loop.run_forever()
+        self._loop.close()
 
     async def _shutdown(self) -> None:
         if self._runner is not None:
@@ -189,9 +189,9 @@ def event_handler() -> Iterator[EventHandler]:
 
 
 @pytest.fixture(scope="session")
-def pubsub(event_handler: EventHandler) -> Iterator[PubSub]:
+def pubsub(event_handler: EventHandler, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSub]:
     """The service, started once for the session with test-sized limits."""
-    workdir = Path(tempfile.mkdtemp(prefix="localpubsub-test-"))
+    workdir = tmp_path_factory.mktemp("localpubsub")
     port = free_port()
     settings = {
         "host": "127.0.0.1",
