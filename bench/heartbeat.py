@@ -44,6 +44,7 @@ class Phase:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    host_cpu_seconds: float | None = None
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -56,7 +57,19 @@ class Phase:
             "p99_ms": round(self.quantile(0.99), 2),
             "requests": self.requests,
             "errors": self.errors,
+            "host_cpu_us_per_request": (
+                round(self.host_cpu_seconds * 1e6 / self.requests, 1) if self.host_cpu_seconds and self.requests else None
+            ),
         }
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -83,6 +96,10 @@ class Host:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
 
     async def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +163,14 @@ async def seed(base: str, *, lessons: int, students: int) -> tuple[list[str], li
 
 
 async def drive(
-    name: str, requests: list[tuple[str, str, dict[str, str], bool]], *, workers: int, seconds: float, warmup: float, expect: int
+    name: str,
+    requests: list[tuple[str, str, dict[str, str], bool]],
+    *,
+    workers: int,
+    seconds: float,
+    warmup: float,
+    expect: int,
+    host_pid: int | None = None,
 ) -> Phase:
     """`workers` concurrent loops issuing the planned requests for `seconds`, after a warm-up.
 
@@ -160,6 +184,13 @@ async def drive(
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         stop_at = time.perf_counter() + warmup + seconds
         measure_from = time.perf_counter() + warmup
+        cpu: dict[str, float | None] = {}
+
+        async def sample_cpu() -> None:
+            await asyncio.sleep(warmup)
+            cpu["from"] = cpu_seconds(host_pid)
+            await asyncio.sleep(seconds)
+            cpu["to"] = cpu_seconds(host_pid)
 
         async def worker(offset: int) -> None:
             i = offset
@@ -182,8 +213,9 @@ async def drive(
                     latencies.append((time.perf_counter() - started) * 1000)
                     counts["ok" if ok else "errors"] += 1
 
-        await asyncio.gather(*(worker(n) for n in range(workers)))
-    return Phase(name, counts["ok"], counts["errors"], seconds, latencies)
+        await asyncio.gather(sample_cpu(), *(worker(n) for n in range(workers)))
+    used = cpu["to"] - cpu["from"] if cpu.get("from") is not None and cpu.get("to") is not None else None
+    return Phase(name, counts["ok"], counts["errors"], seconds, latencies, used)
 
 
 async def warm(base: str, lessons: list[str], tokens: list[str]) -> None:
@@ -226,14 +258,17 @@ async def main() -> int:
         ]
         noop = [("GET", f"{host.base}/system/noop", {}, False)]
         phases = [
-            await drive("noop", noop, workers=args.workers, seconds=args.seconds, warmup=args.warmup, expect=204),
-            await drive("heartbeat", beats, workers=args.workers, seconds=args.seconds, warmup=args.warmup, expect=202),
+            await drive("noop", noop, workers=args.workers, seconds=args.seconds, warmup=args.warmup, expect=204,
+                        host_pid=host.pid),
+            await drive("heartbeat", beats, workers=args.workers, seconds=args.seconds, warmup=args.warmup, expect=202,
+                        host_pid=host.pid),
         ]
     finally:
         host.stop()
     summary = {p.name: p.summary() for p in phases}
     for name, s in summary.items():
-        print(f"{name:10s} {s['rps']:>9,.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  errors {s['errors']}")
+        print(f"{name:10s} {s['rps']:>9,.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
+              f"errors {s['errors']}  host CPU/request {s['host_cpu_us_per_request']} µs")
     ratio = summary["heartbeat"]["rps"] / summary["noop"]["rps"] if summary["noop"]["rps"] else 0.0
     met = ratio >= 0.5 and summary["heartbeat"]["p99_ms"] < 50 and summary["heartbeat"]["errors"] == 0
     print(f"heartbeat / noop = {ratio:.0%} (target >= 50%), heartbeat p99 {summary['heartbeat']['p99_ms']} ms (target < 50 ms)")

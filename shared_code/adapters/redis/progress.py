@@ -127,17 +127,22 @@ return 0
 
 
 class ScriptBatcher:
-    """Sends the script calls that concurrent requests make in the same moment as one
-    pipeline: one write and one round trip instead of one each, which under load is most of
-    a heartbeat's client-side cost. Each call is still sent after its caller asked, and
-    each keeps its own keys (one slot), so this works on a cluster too.
+    """Sends the script calls of concurrent requests as pipelines: one write and one round
+    trip for many calls, which under load is most of a heartbeat's client-side cost.
+
+    At most `max_in_flight` pipelines are out at once; calls that arrive meanwhile wait for
+    the next one, so the busier the process, the larger the batches (and the cheaper each
+    call), at the price of at most one Redis round trip of waiting. Each call is still sent
+    after its caller asked, and keeps its own keys (one slot), so this works on a cluster.
     """
 
-    def __init__(self, r: aioredis.Redis, script: str, *, max_batch: int = 256) -> None:
+    def __init__(self, r: aioredis.Redis, script: str, *, max_batch: int = 512, max_in_flight: int = 1) -> None:
         self._redis = r
         self._script = script
         self._sha = hashlib.sha1(script.encode()).hexdigest()
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         self._pending: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
         self._scheduled = False
 
@@ -145,18 +150,22 @@ class ScriptBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((names, args, future))
-        if len(self._pending) >= self._max_batch:
-            self._flush()
-        elif not self._scheduled:
+        if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending, []
-        if batch:
+        while self._pending and self._in_flight < self._max_in_flight:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._in_flight += 1
             asyncio.ensure_future(self._send(batch))
+
+    def _sent(self) -> None:
+        self._in_flight -= 1
+        if self._pending and not self._scheduled:
+            self._flush()
 
     async def _execute(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
@@ -165,6 +174,12 @@ class ScriptBatcher:
         return await pipe.execute(raise_on_error=False)
 
     async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+        try:
+            await self._answer(batch)
+        finally:
+            self._sent()
+
+    async def _answer(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
         try:
             replies = await self._execute(batch)
             if any(isinstance(r, NoScriptError) for r in replies):
