@@ -138,10 +138,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
-
 # --- heartbeats ------------------------------------------------------------------------
 async def _enrolled_lesson(ctx: AppContext, principal: Principal, lesson_id: str) -> tuple[dict[str, Any], str]:
     """The lesson and its course id, when the caller is a student enrolled in that course."""
