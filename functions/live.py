@@ -71,6 +71,13 @@ async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
     return respond(await classes.negotiate(await get_context(), principal, route_id(req, "classId")))
 
 
+@endpoint(bp, "me/negotiate", ["POST"], summary="Web PubSub client URL for the caller's own pushes",
+          tag="live", response=Negotiated, errors=(429,))
+async def negotiate_personal(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req)
+    return respond(await classes.negotiate_personal(await get_context(), principal))
+
+
 @endpoint(bp, "classes/{classId}/state", ["GET"], summary="Snapshot of the class at a seq", tag="live",
           response=ClassState, errors=(403, 404, 503))
 async def class_state_snapshot(req: func.HttpRequest) -> func.HttpResponse:

@@ -150,21 +150,35 @@ async def drain() -> None:
         await asyncio.gather(*list(_background), return_exceptions=True)
 
 
+async def negotiate_personal(ctx: AppContext, principal: Principal) -> Negotiated:
+    """A client URL for the caller's own pushes outside any class (see live_events.connect_personal)."""
+    await _limit_negotiate(ctx, principal)
+    await ensure_user(ctx, principal)
+    url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
+    separator = "&" if "?" in url else "?"
+    return Negotiated(url=f"{url}{separator}scope=personal", user_id=principal.user_id, expires_at=expires_at)
+
+
+async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
+    try:
+        decision = await ratelimit.allow(
+            ctx.redis, "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
+            period_ms=60_000,
+        )
+    except RedisError as exc:
+        logger.warning("negotiate not rate-limited, Redis unavailable: %s", type(exc).__name__)
+        return
+    if not decision.allowed:
+        raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
+
+
 async def negotiate(ctx: AppContext, principal: Principal, class_id: str) -> Negotiated:
     found = await class_access.require_member(ctx, principal, class_id)
     if found.status == "ended":
         raise Invalid("The class has ended.")
     if found.role == "student" and not principal.has_role("student"):
         raise Forbidden("Only students enrolled in this course, its tutor and admins may join.")
-    try:
-        decision = await ratelimit.allow(
-            ctx.redis, "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
-            period_ms=60_000,
-        )
-        if not decision.allowed:
-            raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
-    except RedisError as exc:
-        logger.warning("negotiate not rate-limited, Redis unavailable: %s", type(exc).__name__)
+    await _limit_negotiate(ctx, principal)
     await ensure_user(ctx, principal)
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
     separator = "&" if "?" in url else "?"

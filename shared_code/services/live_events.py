@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
 from shared_code import problems
+from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal
@@ -121,6 +122,36 @@ def _refuse(status: int, detail: str) -> Reply:
     return Reply(status, detail)
 
 
+PERSONAL_SCOPE = "personal"
+
+
+def _first(value: Any) -> Any:
+    return (value[0] if value else None) if isinstance(value, list) else value
+
+
+async def connect_personal(ctx: AppContext, event: UpstreamEvent, body: dict[str, Any]) -> Reply:
+    """A connection outside any class: the student's own pushes (`progress.updated`,
+    `quiz.graded`) and their courses' `material.published`. It joins no class, so its
+    client events are refused like any event without a class."""
+    try:
+        user_uuid = str(uuid.UUID(event.user_id))
+    except ValueError:
+        return _refuse(401, "Only users with a negotiated token may connect.")
+    async with ctx.db.connection() as conn:
+        if await users_sql.get_user(conn, user_uuid) is None:
+            return _refuse(401, "Unknown user.")
+        course_ids = await enrollments_sql.course_ids_of(conn, user_uuid)
+    reply: dict[str, Any] = {
+        "userId": user_uuid,
+        "groups": [live_messages.user_group(user_uuid), *(live_messages.course_group(c) for c in course_ids)],
+    }
+    offered = body.get("subprotocols") or []
+    chosen = next((p for p in offered if p in SUBPROTOCOLS), None) if isinstance(offered, list) else None
+    if chosen:
+        reply["subprotocol"] = chosen
+    return Reply(200, reply)
+
+
 async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     try:
         body = json.loads(event.body or b"{}")
@@ -129,6 +160,8 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     if not isinstance(body, dict):
         return _refuse(400, "The connect event body is not an object.")
     query = body.get("query") or {}
+    if isinstance(query, dict) and "classId" not in query and _first(query.get("scope")) == PERSONAL_SCOPE:
+        return await connect_personal(ctx, event, body)
     raw = query.get("classId") if isinstance(query, dict) else None
     if isinstance(raw, list):
         raw = raw[0] if raw else None
@@ -210,10 +243,22 @@ async def _current_seq(ctx: AppContext, class_id: str) -> int:
         return 0
 
 
+def _ref_of(body: bytes) -> str | None:
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ref = data.get("ref") if isinstance(data, dict) else None
+    return ref[:64] if isinstance(ref, str) else None
+
+
 async def user_event(ctx: AppContext, member: Member | None, event: UpstreamEvent) -> Reply:
     name = event.event_name or event.ce_type.rsplit(".", 1)[-1]
     if member is None:
-        return Reply(400, problems.problem_body(400, "The connection has no class; reconnect.", type_slug="bad-request"))
+        # A personal connection (or a lost state): still answer with an ack, so the
+        # sender learns why instead of waiting for one.
+        return Reply(200, live_messages.ack(name, "", 0, ok=False, ref=_ref_of(event.body), reason="no-class",
+                                            detail="This connection is not in a class; join one through negotiate."))
     ref: str | None = None
     try:
         try:

@@ -13,26 +13,12 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
-from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 from psycopg.rows import dict_row
 
-from tests.support.actors import Actor
 from tests.support.content import add_lesson, create_course, enrol, eventually, publish
-from tests.support.live import LiveClient, create_class
+from tests.support.live import connect_personal
 
 pytestmark = pytest.mark.timeout(90)
-
-
-async def user_socket(session: aiohttp.ClientSession, stack, api, tutor: Actor, who: Actor, course_id: str) -> LiveClient:
-    """A browser tab of `who` on the local Web PubSub service: a client URL for that user id
-    from the service SDK (hub `live`). The app's connect handler admits connections that
-    name a class the user belongs to, so the tab is in a class of the course."""
-    klass = await create_class(api, tutor, course_id)
-    async with WebPubSubServiceClient.from_connection_string(stack.pubsub_connection_string, hub="live") as service:
-        token = await service.get_client_access_token(user_id=who.user_id)
-    client = LiveClient(who=who, class_id=klass["id"], session=session)
-    await client.connect(f"{token['url']}&classId={klass['id']}")
-    return client
 
 
 async def course_with_videos(api, tutor, durations: list[int]) -> tuple[dict, list[dict]]:
@@ -53,7 +39,7 @@ async def test_heartbeats_up_to_completion_push_progress_updated_to_the_student(
     url = f"progress/lessons/{video['id']}"
 
     async with aiohttp.ClientSession() as session:
-        socket = await user_socket(session, stack, api, tutor, student, course["id"])
+        socket = await connect_personal(api, session, student)
         try:
             first = await api.put(url, json=beat(5, 10), headers=student.headers)
             assert first.status_code == 202, first.text

@@ -9,11 +9,10 @@ import uuid
 
 import aiohttp
 import pytest
-from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from tests.support.actors import Actor
 from tests.support.content import add_lesson, create_course, enrol, eventually, publish
-from tests.support.live import LiveClient, create_class
+from tests.support.live import connect_personal
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -22,18 +21,6 @@ QUESTIONS = [
     {"prompt": "Which are primes?", "options": ["2", "4", "5", "9"], "correct": [0, 2], "points": 2},
     {"prompt": "Capital of France?", "options": ["Paris", "Rome"], "correct": [0], "points": 3},
 ]
-
-
-async def user_socket(session: aiohttp.ClientSession, stack, api, tutor: Actor, who: Actor, course_id: str) -> LiveClient:
-    """A browser tab of `who` on the local Web PubSub service: a client URL for that user id
-    from the service SDK (hub `live`). The app's connect handler admits connections that
-    name a class the user belongs to, so the tab is in a class of the course."""
-    klass = await create_class(api, tutor, course_id)
-    async with WebPubSubServiceClient.from_connection_string(stack.pubsub_connection_string, hub="live") as service:
-        token = await service.get_client_access_token(user_id=who.user_id)
-    client = LiveClient(who=who, class_id=klass["id"], session=session)
-    await client.connect(f"{token['url']}&classId={klass['id']}")
-    return client
 
 
 async def course_with_quiz(api, tutor: Actor, **quiz_fields) -> tuple[dict, dict]:
@@ -109,7 +96,7 @@ async def test_an_attempt_is_graded_once_per_key_and_pushed_to_the_student(api, 
     assert (await submit(api, student, quiz["id"], answers)).status_code == 400, "the key is required"
 
     async with aiohttp.ClientSession() as session:
-        socket = await user_socket(session, stack, api, tutor, student, course["id"])
+        socket = await connect_personal(api, session, student)
         try:
             first = await submit(api, student, quiz["id"], answers, key="attempt-1")
             assert first.status_code == 201, first.text

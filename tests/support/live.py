@@ -201,6 +201,15 @@ async def join(
     return client
 
 
+async def connect_personal(api: httpx.AsyncClient, session: aiohttp.ClientSession, who: Actor) -> LiveClient:
+    """The student app's own connection outside any class (`POST /api/me/negotiate`)."""
+    resp = await api.post("me/negotiate", headers=who.headers)
+    assert resp.status_code == 200, resp.text
+    client = LiveClient(who=who, class_id="", session=session)
+    await client.connect(resp.json()["url"])
+    return client
+
+
 async def join_all(
     api: httpx.AsyncClient, session: aiohttp.ClientSession, people: list[Actor], class_id: str, *, concurrency: int = 64
 ) -> list[LiveClient]:

@@ -30,3 +30,11 @@ async def is_enrolled(conn: AsyncConnection, course_id: str, user_id: str) -> bo
     )
     return await cur.fetchone() is not None
 
+
+
+async def course_ids_of(conn: AsyncConnection, user_id: str, *, limit: int = 200) -> list[str]:
+    """The courses a user is enrolled in, newest enrolment first."""
+    cur = await conn.execute(
+        "SELECT course_id FROM enrollments WHERE user_id = %s ORDER BY created_at DESC LIMIT %s", (user_id, limit)
+    )
+    return [str(r["course_id"]) for r in await cur.fetchall()]
