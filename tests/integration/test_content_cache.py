@@ -8,13 +8,10 @@ layer, and counts database reads with a counting wrapper around the repository f
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import pytest
 
@@ -26,94 +23,18 @@ from shared_code.adapters.redis import keys
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
-from shared_code.migrations import apply_migrations
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
-from shared_code.services import access, content_cache, courses, enrollments, outbox
-from shared_code.settings import Settings
+from shared_code.services import access, content_cache, courses, enrollments
+from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
 
 HERD = 500
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A throwaway redis-server: no persistence, killed at will."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server must be installed (the project's stack uses it)"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
 @dataclass
 class Counter:
     calls: int = 0
-
-
-@pytest.fixture(scope="module")
-def migrated(stack) -> str:
-    apply_migrations(stack.postgres_url)
-    return stack.postgres_url
-
-
-@pytest.fixture
-def redis_server() -> RedisServer:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
-    settings = Settings(
-        environment="test",
-        postgres_url=migrated,
-        postgres_pool_max=10,
-        redis_url=redis_server.url,
-        storage_connection_string=stack.storage_connection_string,
-        webpubsub_connection_string=stack.pubsub_connection_string,
-        jwt_dev_secret="integration-only-secret-integration-only-secret",
-        cache_enabled=True,
-    )
-    content_cache.breaker.reset()
-    content_cache._lesson_course.clear()
-    context = await AppContext.build(settings)
-    yield context
-    await outbox.drain()
-    await context.close()
-    content_cache.breaker.reset()
 
 
 def counting(monkeypatch, module, name: str) -> Counter:
@@ -126,10 +47,6 @@ def counting(monkeypatch, module, name: str) -> Counter:
 
     monkeypatch.setattr(module, name, wrapper)
     return counter
-
-
-def person(*roles: str) -> Principal:
-    return Principal(user_id=str(uuid.uuid4()), name=f"{roles[0]}-{uuid.uuid4().hex[:6]}", roles=frozenset(roles))
 
 
 async def published_course_with_lesson(ctx: AppContext, tutor: Principal, *, title: str = "Herds") -> tuple[str, str]:

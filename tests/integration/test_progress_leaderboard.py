@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import AsyncIterator
 
 import pytest
 
@@ -15,9 +14,8 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
 from shared_code.models.progress import AttemptCreate, QuestionCreate, QuizCreate
-from shared_code.services import content_cache, courses, dashboard, enrollments, leaderboard, outbox, progress, quizzes
-from shared_code.settings import Settings
-from tests.integration.test_progress_write_behind import RedisServer, migrated  # noqa: F401 - shared fixtures
+from shared_code.services import courses, dashboard, enrollments, leaderboard, quizzes
+from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,37 +24,6 @@ QUESTIONS = [
     QuestionCreate(prompt="b", options=["x", "y"], correct=[1], points=2),
     QuestionCreate(prompt="c", options=["x", "y"], correct=[0], points=4),
 ]
-
-
-@pytest.fixture
-def redis_server() -> RedisServer:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:  # noqa: F811
-    settings = Settings(
-        environment="test",
-        postgres_url=migrated,
-        redis_url=redis_server.url,
-        storage_connection_string=stack.storage_connection_string,
-        webpubsub_connection_string=stack.pubsub_connection_string,
-        jwt_dev_secret="integration-only-secret-integration-only-secret",
-    )
-    content_cache.breaker.reset()
-    progress._breaker.reset()
-    context = await AppContext.build(settings)
-    yield context
-    await outbox.drain()
-    await context.close()
-    content_cache.breaker.reset()
-
-
-def person(*roles: str, name: str | None = None) -> Principal:
-    return Principal(user_id=str(uuid.uuid4()), name=name or f"{roles[0]}-{uuid.uuid4().hex[:6]}", roles=frozenset(roles))
 
 
 async def scored_course(ctx: AppContext, scores: list[list[list[int]]]) -> tuple[Principal, str, str, list[Principal]]:
