@@ -157,7 +157,7 @@ async def download_material(req: func.HttpRequest) -> func.HttpResponse:
 # --- enrolment -------------------------------------------------------------------------
 @endpoint(
     bp, "courses/{courseId}/enrollments", ["POST"], summary="Enrol (students: free courses; admins: anyone)",
-    tag=TAG, request=EnrollmentRequest, response=Enrollment, status=201, roles=("student", "admin"), errors=(422,),
+    tag=TAG, request=EnrollmentRequest, response=Enrollment, status=201, roles=("student", "admin"), errors=(422,), also=(200,),
 )
 async def enrol(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req, "student", "admin")

@@ -40,7 +40,7 @@ MANAGERS = ("tutor", "admin")
 @endpoint(
     bp, "progress/lessons/{lessonId}", ["PUT"],
     summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down)",
-    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), errors=(403, 404),
+    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), errors=(403, 404), also=(200,),
 )
 async def record_progress(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req, "student")

@@ -66,6 +66,7 @@ class Operation:
     roles: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     idempotent_key: bool = False
+    also: tuple[int, ...] = ()
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -185,12 +186,14 @@ def endpoint(
     errors: tuple[int, ...] = (),
     idempotent_key: bool = False,
     idempotency_in_service: bool = False,
+    also: tuple[int, ...] = (),
 ) -> Callable[[Handler], Any]:
     """Registers an HTTP-triggered function and its OpenAPI description in one place.
 
     `idempotent_key=True` makes the endpoint honour `Idempotency-Key` generically;
     `idempotency_in_service=True` only documents the header, for services that commit the
-    key in their own transaction (`services.idempotency.run_once`).
+    key in their own transaction (`services.idempotency.run_once`). `also` lists other
+    success statuses the endpoint answers with the same body (e.g. 200 for a repeat).
     """
 
     def register(handler: Handler) -> Any:
@@ -210,6 +213,7 @@ def endpoint(
                 roles=roles,
                 errors=errors,
                 idempotent_key=idempotent_key or idempotency_in_service,
+                also=also,
             )
         )
         wrapped = guarded(name, with_idempotency(name, handler) if idempotent_key else handler)
@@ -225,6 +229,31 @@ async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
     principal = await ctx.tokens.verify(bearer_token(req.headers))
     require_role(principal, roles)
     return principal
+
+
+def _unstorable(text: str) -> bool:
+    """NUL and lone surrogates parse as JSON but no store (PostgreSQL, UTF-8) accepts them."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_strings(value: Any) -> None:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _unstorable(node):
+                raise BadRequest("Text must be valid UTF-8 without NUL characters.")
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -261,6 +290,7 @@ def raw_json(req: func.HttpRequest, *, allow_empty: bool = False) -> Any:
         raise BadRequest(f"The body is not valid JSON: {exc}.", title="Malformed JSON") from None
     if _depth(data, settings.max_json_depth) > settings.max_json_depth:
         raise BadRequest(f"The JSON is nested deeper than {settings.max_json_depth} levels.")
+    _check_strings(data)
     return data
 
 
@@ -275,8 +305,10 @@ def json_body(req: func.HttpRequest, model: type[M], *, allow_empty: bool = Fals
 
 def query(req: func.HttpRequest, model: type[M]) -> M:
     """Query parameters validated against `model` (repeated keys become lists where declared)."""
+    params = dict(req.params)
+    _check_strings(params)
     try:
-        return model.model_validate(dict(req.params))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise ValidationFailed(errors=problems.field_errors(exc, location="query")) from None
 

@@ -115,6 +115,8 @@ def _operation(op: Operation, path_params: list[str], schemas: dict[str, Any]) -
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": _schema_ref(op.response, schemas)}}
     responses: dict[str, Any] = {str(op.status): ok}
+    for extra in op.also:
+        responses[str(extra)] = dict(ok)
     codes = set(op.errors) | {400, 503}
     if op.auth:
         out["security"] = [{"bearer": []}]

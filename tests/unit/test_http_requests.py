@@ -93,3 +93,10 @@ def test_responses_are_camel_case_json():
 
     resp = respond(DevToken(token="t", expires_at="2030-01-01T00:00:00Z", user_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427"))
     assert set(json.loads(resp.get_body())) == {"token", "expiresAt", "userId"}
+
+
+@pytest.mark.parametrize("text", ['"a\\u0000b"', '"\\udb0a"'])
+def test_text_no_store_can_hold_is_a_400_not_a_500(text):
+    with pytest.raises(BadRequest) as err:
+        json_body(_req(('{"name": ' + text + ', "roles": ["tutor"]}').encode()), DevTokenRequest)
+    assert "NUL" in err.value.detail
