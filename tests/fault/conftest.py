@@ -1,5 +1,5 @@
-"""Fault ring: a host of its own whose Redis this ring owns, so a test can stop and restart
-that Redis without touching the shared one or the test profile's host."""
+"""Fault ring: a host of its own whose Redis and PostgreSQL this ring owns, so a test can
+stop and restart them without touching the shared servers or the test profile's host."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from shared_code.migrations import apply_migrations
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer, free_port
 
 
@@ -20,6 +22,7 @@ from tests.support.redis_server import RedisServer, free_port
 class FaultHost:
     base_url: str
     redis: RedisServer
+    postgres: PostgresServer
     process: subprocess.Popen
 
 
@@ -41,8 +44,15 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> N
 def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     redis = RedisServer()
     redis.start()
+    postgres = PostgresServer()
+    postgres.init()
+    postgres.start()
+    apply_migrations(postgres.url)
     port = free_port()
-    env = {**os.environ, **test_stack.env(), "REDIS_URL": redis.url, "LECTERN_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ, **test_stack.env(),
+        "REDIS_URL": redis.url, "POSTGRES_URL": postgres.url, "LECTERN_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     log = open(tmp_path_factory.mktemp("fault") / "host.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(test_stack.repo), "--port", str(port)],
@@ -51,7 +61,7 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     base = f"http://127.0.0.1:{port}/api"
     try:
         _wait_healthy(base, process)
-        yield FaultHost(base_url=base, redis=redis, process=process)
+        yield FaultHost(base_url=base, redis=redis, postgres=postgres, process=process)
     finally:
         process.terminate()
         try:
@@ -59,6 +69,7 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
         except subprocess.TimeoutExpired:
             process.kill()
         redis.kill()
+        postgres.remove()
         log.close()
 
 

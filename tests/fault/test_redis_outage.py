@@ -37,7 +37,7 @@ def _beat(watched: float) -> dict:
     return {"positionSeconds": watched, "watchedSeconds": watched, "durationSeconds": 10}
 
 
-async def test_redis_outage_during_heartbeats_and_quiz_submits_loses_and_duplicates_nothing(fault_api, fault_host, stack):
+async def test_redis_outage_during_heartbeats_and_quiz_submits_loses_and_duplicates_nothing(fault_api, fault_host):
     tutor, student = await new_actor(fault_api, "tutor"), await new_actor(fault_api, "student")
     course = await create_course(fault_api, tutor)
     lessons = [await add_lesson(fault_api, tutor, course["id"], title=f"L{i}", durationSeconds=10) for i in range(LESSONS)]
@@ -92,7 +92,7 @@ async def test_redis_outage_during_heartbeats_and_quiz_submits_loses_and_duplica
         if key not in acked_keys:
             await submit(key)
 
-    with psycopg.connect(stack.postgres_url) as conn:
+    with psycopg.connect(fault_host.postgres.url) as conn:
         stored_completed = {
             str(r[0]) for r in conn.execute(
                 "SELECT lesson_id FROM video_progress WHERE user_id = %s AND completed", (student.user_id,)
