@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Iterator
 
@@ -18,11 +19,51 @@ from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer, free_port
 
 
+class PubSubServer:
+    """The fault host's own local Web PubSub service, stopped and restarted at will."""
+
+    def __init__(self, repo, access_key: str, upstream_url: str, log_path) -> None:
+        self.port = free_port()
+        self._cmd = [
+            sys.executable, "-m", "localpubsub", "--port", str(self.port),
+            "--access-key", access_key, "--upstream-url", upstream_url,
+        ]
+        self._repo, self._log_path = repo, log_path
+        self.process: subprocess.Popen | None = None
+
+    def connection_string(self, access_key: str) -> str:
+        return f"Endpoint=http://127.0.0.1;Port={self.port};AccessKey={access_key};Version=1.0;"
+
+    def start(self) -> None:
+        log = open(self._log_path, "ab")
+        self.process = subprocess.Popen(self._cmd, cwd=self._repo, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the local Web PubSub service did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def _access_key(connection_string: str) -> str:
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    return parts["AccessKey"]
+
+
 @dataclass
 class FaultHost:
     base_url: str
     redis: RedisServer
     postgres: PostgresServer
+    pubsub: PubSubServer
+    outbox_queue: str
     process: subprocess.Popen
 
 
@@ -49,11 +90,19 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     postgres.start()
     apply_migrations(postgres.url)
     port = free_port()
+    logs = tmp_path_factory.mktemp("fault")
+    base_env = {**os.environ, **test_stack.env()}
+    key = _access_key(base_env["WebPubSubConnectionString"])
+    pubsub = PubSubServer(test_stack.repo, key, f"http://127.0.0.1:{port}/api/webpubsub/events", logs / "pubsub.log")
+    pubsub.start()
+    # Its own outbox queue, so the test profile's host never takes this host's retries.
+    outbox_queue = f"outboxfault{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ, **test_stack.env(),
+        **base_env,
         "REDIS_URL": redis.url, "POSTGRES_URL": postgres.url, "LECTERN_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "WebPubSubConnectionString": pubsub.connection_string(key), "LECTERN_OUTBOX_QUEUE": outbox_queue,
     }
-    log = open(tmp_path_factory.mktemp("fault") / "host.log", "wb")
+    log = open(logs / "host.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(test_stack.repo), "--port", str(port)],
         cwd=test_stack.repo, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -61,7 +110,8 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     base = f"http://127.0.0.1:{port}/api"
     try:
         _wait_healthy(base, process)
-        yield FaultHost(base_url=base, redis=redis, postgres=postgres, process=process)
+        yield FaultHost(base_url=base, redis=redis, postgres=postgres, pubsub=pubsub, outbox_queue=outbox_queue,
+                        process=process)
     finally:
         process.terminate()
         try:
@@ -69,6 +119,7 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
         except subprocess.TimeoutExpired:
             process.kill()
         redis.kill()
+        pubsub.stop()
         postgres.remove()
         log.close()
 
