@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from shared_code.adapters.postgres import pending_effects as pending_sql
 from shared_code.context import AppContext
 from shared_code.services.effects import EFFECTS
 
@@ -59,7 +60,8 @@ async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason
 async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
     """Runs the effect; returns False when it failed and was queued for retry.
 
-    Raises only when both the effect and the queue fail: then the caller must not
+    When the queue is down too (Storage unreachable), the effect is parked in PostgreSQL
+    and `drain_parked` retries it. Raises only when all three fail: then the caller must not
     acknowledge the write that caused it.
     """
     try:
@@ -67,9 +69,14 @@ async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
         return True
     except Exception as exc:  # noqa: BLE001 - any failure is a reason to retry later
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        logger.warning("effect %s failed, queued for retry: %s", kind, reason)
+    logger.warning("effect %s failed, queued for retry: %s", kind, reason)
+    try:
         await enqueue(ctx, kind, payload, reason=reason)
-        return False
+    except Exception as exc:  # noqa: BLE001 - Storage itself is down: park in PostgreSQL
+        logger.warning("outbox queue unavailable (%s); effect %s parked in PostgreSQL", type(exc).__name__, kind)
+        async with ctx.db.connection() as conn:
+            await pending_sql.park(conn, str(uuid.uuid4()), kind, payload, reason)
+    return False
 
 
 def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
@@ -109,3 +116,24 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
         return "poisoned"
     await enqueue(ctx, kind, payload, reason=reason, attempt=attempt + 1)
     return "requeued"
+
+
+async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
+    """Runs effects parked in PostgreSQL; returns (done, still pending). Each row is locked
+    while it runs, so several instances can drain at once without running one twice."""
+    finished = failed = 0
+    async with ctx.db.transaction() as conn:
+        for row in await pending_sql.take_due(conn, limit):
+            try:
+                await _run(ctx, row["kind"], row["payload"])
+            except Exception as exc:  # noqa: BLE001 - stays parked with its reason
+                failed += 1
+                await pending_sql.postpone(
+                    conn, str(row["id"]), f"{type(exc).__name__}: {exc}", backoff_seconds(row["attempts"] + 1)
+                )
+                continue
+            await pending_sql.done(conn, str(row["id"]))
+            finished += 1
+    if finished or failed:
+        logger.info("parked effects: %s done, %s still pending", finished, failed)
+    return finished, failed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from shared_code.migrations import apply_migrations
+from shared_code.settings import AZURITE_ACCOUNT, AZURITE_KEY
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer, free_port
 
@@ -52,6 +54,54 @@ class PubSubServer:
             self.process.wait(timeout=5)
 
 
+class AzuriteServer:
+    """The fault host's own Azurite, with its data on disk so a restart keeps it."""
+
+    def __init__(self, repo, data_dir, log_path) -> None:
+        self.ports = (free_port(), free_port(), free_port())
+        self._repo, self._data, self._log_path = repo, data_dir, log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def connection_string(self) -> str:
+        blob, queue, table = self.ports
+        base = "http://127.0.0.1"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={base}:{blob}/{AZURITE_ACCOUNT};QueueEndpoint={base}:{queue}/{AZURITE_ACCOUNT};"
+            f"TableEndpoint={base}:{table}/{AZURITE_ACCOUNT};"
+        )
+
+    def start(self) -> None:
+        blob, queue, table = self.ports
+        log = open(self._log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(self._repo / "node_modules" / ".bin" / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
+             "--silent", "--location", str(self._data),
+             "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+             "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+            cwd=self._repo, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", table), timeout=0.2):
+                    with socket.create_connection(("127.0.0.1", queue), timeout=0.2):
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("Azurite did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
 def _access_key(connection_string: str) -> str:
     parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
     return parts["AccessKey"]
@@ -64,6 +114,7 @@ class FaultHost:
     postgres: PostgresServer
     pubsub: PubSubServer
     outbox_queue: str
+    azurite: AzuriteServer
     process: subprocess.Popen
 
 
@@ -95,12 +146,15 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     key = _access_key(base_env["WebPubSubConnectionString"])
     pubsub = PubSubServer(test_stack.repo, key, f"http://127.0.0.1:{port}/api/webpubsub/events", logs / "pubsub.log")
     pubsub.start()
+    azurite = AzuriteServer(test_stack.repo, logs / "azurite-data", logs / "azurite.log")
+    azurite.start()
     # Its own outbox queue, so the test profile's host never takes this host's retries.
     outbox_queue = f"outboxfault{uuid.uuid4().hex[:8]}"
     env = {
         **base_env,
         "REDIS_URL": redis.url, "POSTGRES_URL": postgres.url, "LECTERN_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "WebPubSubConnectionString": pubsub.connection_string(key), "LECTERN_OUTBOX_QUEUE": outbox_queue,
+        "AzureWebJobsStorage": azurite.connection_string,
     }
     log = open(logs / "host.log", "wb")
     process = subprocess.Popen(
@@ -111,7 +165,7 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
     try:
         _wait_healthy(base, process)
         yield FaultHost(base_url=base, redis=redis, postgres=postgres, pubsub=pubsub, outbox_queue=outbox_queue,
-                        process=process)
+                        azurite=azurite, process=process)
     finally:
         process.terminate()
         try:
@@ -120,6 +174,7 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
             process.kill()
         redis.kill()
         pubsub.stop()
+        azurite.stop()
         postgres.remove()
         log.close()
 

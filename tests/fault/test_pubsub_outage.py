@@ -22,15 +22,15 @@ SUBMITS = 4
 CALL_BUDGET_SECONDS = 10.0
 
 
-async def _queue_length(stack, name: str) -> int:
-    async with QueueClient.from_connection_string(stack.storage_connection_string, name) as queue:
+async def _queue_length(connection_string: str, name: str) -> int:
+    async with QueueClient.from_connection_string(connection_string, name) as queue:
         try:
             return (await queue.get_queue_properties()).approximate_message_count or 0
         except Exception:  # noqa: BLE001 - a queue never created holds nothing
             return 0
 
 
-async def test_pushes_made_while_web_pubsub_is_down_arrive_after_it_returns(fault_api, fault_host, stack):
+async def test_pushes_made_while_web_pubsub_is_down_arrive_after_it_returns(fault_api, fault_host):
     tutor, student = await new_actor(fault_api, "tutor"), await new_actor(fault_api, "student")
     course = await create_course(fault_api, tutor)
     quiz_lesson = await add_lesson(fault_api, tutor, course["id"], title="Quiz", kind="quiz")
@@ -65,13 +65,13 @@ async def test_pushes_made_while_web_pubsub_is_down_arrive_after_it_returns(faul
     delivered = len({m.get("attemptId") for m in socket.of_type("quiz.graded")} & set(attempt_ids))
 
     async def drained() -> bool:
-        return await _queue_length(stack, fault_host.outbox_queue) == 0
+        return await _queue_length(fault_host.azurite.connection_string, fault_host.outbox_queue) == 0
 
     for _ in range(50):
         if await drained():
             break
         await asyncio.sleep(0.2)
-    poisoned = await _queue_length(stack, f"{fault_host.outbox_queue}-poison")
+    poisoned = await _queue_length(fault_host.azurite.connection_string, f"{fault_host.outbox_queue}-poison")
     print(f"web pubsub outage: attempted={SUBMITS} acknowledged={len(attempt_ids)} lost={SUBMITS - delivered} "
           f"duplicated={max(0, len(socket.of_type('quiz.graded')) - delivered)} poisoned={poisoned}")
     assert delivered == SUBMITS

@@ -1,0 +1,42 @@
+"""SQL for `pending_effects`: outbox effects parked in PostgreSQL while Storage is down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+
+async def park(conn: AsyncConnection, effect_id: str, kind: str, payload: dict[str, Any], reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO pending_effects (id, kind, payload, reason) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (effect_id, kind, Jsonb(payload), reason),
+    )
+
+
+async def take_due(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    """Rows due now, locked so concurrent drainers skip them (call inside a transaction)."""
+    cur = await conn.execute(
+        """SELECT id, kind, payload, attempts FROM pending_effects WHERE next_at <= now()
+           ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+        (limit,),
+    )
+    return await cur.fetchall()
+
+
+async def done(conn: AsyncConnection, effect_id: str) -> None:
+    await conn.execute("DELETE FROM pending_effects WHERE id = %s", (effect_id,))
+
+
+async def postpone(conn: AsyncConnection, effect_id: str, reason: str, delay_seconds: int) -> None:
+    await conn.execute(
+        """UPDATE pending_effects SET attempts = attempts + 1, reason = %s,
+                  next_at = now() + make_interval(secs => %s) WHERE id = %s""",
+        (reason[:500], delay_seconds, effect_id),
+    )
+
+
+async def count(conn: AsyncConnection) -> int:
+    cur = await conn.execute("SELECT count(*) AS n FROM pending_effects")
+    return (await cur.fetchone())["n"]
