@@ -11,7 +11,7 @@ import azure.functions as func
 from shared_code.auth import issue_dev_token
 from shared_code.context import get_context
 from shared_code.errors import NotFound
-from shared_code.http import endpoint, json_body, respond
+from shared_code.http import client_ip, endpoint, json_body, limit_rate, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
 from shared_code.services import health as health_service
@@ -57,16 +57,17 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     request=DevTokenRequest,
     response=DevToken,
     auth=False,
-    errors=(404,),
+    errors=(404, 429),
 )
 async def dev_token(req: func.HttpRequest) -> func.HttpResponse:
     settings = get_settings()
     if not settings.is_development:
         raise NotFound("No such endpoint.")
+    ctx = await get_context()
+    await limit_rate(ctx, "dev-token", client_ip(req), settings.rate_limit_tokens_per_ip_per_minute, fail_open=False)
     body = json_body(req, DevTokenRequest)
     user_id = str(body.user_id or uuid.uuid4())
     token, exp = issue_dev_token(settings, user_id=user_id, name=body.name, roles=body.roles)
-    ctx = await get_context()
     await ensure_user(ctx, Principal(user_id=user_id, name=body.name, roles=frozenset(body.roles)))
     return respond(
         DevToken(token=token, expires_at=datetime.fromtimestamp(exp, tz=timezone.utc), user_id=uuid.UUID(user_id))

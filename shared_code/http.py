@@ -223,12 +223,44 @@ def endpoint(
 
 
 # --- requests ----------------------------------------------------------------------------
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
-    """The verified caller; 401 without a valid token, 403 without one of `roles`."""
+    """The verified caller; 401 without a valid token, 403 without one of `roles`, 429
+    past the per-user write rate."""
     ctx = await get_context()
     principal = await ctx.tokens.verify(bearer_token(req.headers))
     require_role(principal, roles)
+    if req.method.upper() not in READ_METHODS:
+        await limit_rate(ctx, "writes", principal.user_id, ctx.settings.rate_limit_writes_per_minute, fail_open=True)
     return principal
+
+
+def client_ip(req: func.HttpRequest) -> str:
+    """The caller's address as the front end reports it (Azure and the local host set
+    X-Forwarded-For); `unknown` groups callers that carry none."""
+    forwarded = req.headers.get("x-forwarded-for") or req.headers.get("x-real-ip") or ""
+    return forwarded.split(",")[0].strip()[:64] or "unknown"
+
+
+async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fail_open: bool) -> None:
+    """429 with Retry-After beyond `per_minute`. When Redis is down, ordinary writes go
+    through (`fail_open`: an outage must not lock everyone out) while abuse-prone ones
+    (token issuing, joins) are refused with 503."""
+    from redis.exceptions import RedisError
+
+    from shared_code.adapters.redis import ratelimit
+    from shared_code.errors import RateLimited
+
+    try:
+        decision = await ratelimit.allow(ctx.redis, bucket, subject, limit=per_minute, period_ms=60_000)
+    except RedisError:
+        if fail_open:
+            return
+        raise ServiceUnavailable("Rate limiting is unavailable; retry shortly.", retry_after=5) from None
+    if not decision.allowed:
+        raise RateLimited("Too many requests; slow down.", retry_after=decision.retry_after_seconds)
 
 
 def _unstorable(text: str) -> bool:

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
 
     # --- rate limits (requests per window) ------------------------------------------
     rate_limit_writes_per_minute: int = Field(600, validation_alias=_alias("LECTERN_RATE_WRITES_PER_MINUTE"))
+    rate_limit_tokens_per_ip_per_minute: int = Field(
+        120, validation_alias=_alias("LECTERN_RATE_TOKENS_PER_IP_PER_MINUTE")
+    )
     rate_limit_negotiate_per_minute: int = Field(30, validation_alias=_alias("LECTERN_RATE_NEGOTIATE_PER_MINUTE"))
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
     rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))

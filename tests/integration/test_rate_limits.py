@@ -1,0 +1,28 @@
+"""The generic rate limits against a real Redis: refusal with Retry-After past the rate, and
+the outage policy (ordinary writes fail open, abuse-prone ones fail closed)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from shared_code.errors import RateLimited, ServiceUnavailable
+from shared_code.http import limit_rate
+
+
+async def test_the_limit_refuses_past_the_rate_with_retry_after(ctx):
+    subject = str(uuid.uuid4())
+    for _ in range(5):
+        await limit_rate(ctx, "writes", subject, 5, fail_open=True)
+    with pytest.raises(RateLimited) as err:
+        await limit_rate(ctx, "writes", subject, 5, fail_open=True)
+    assert err.value.status == 429 and err.value.retry_after >= 1
+    await limit_rate(ctx, "writes", str(uuid.uuid4()), 5, fail_open=True)  # others are not affected
+
+
+async def test_with_redis_down_writes_pass_and_abuse_prone_calls_are_refused(ctx, redis_server):
+    redis_server.kill()
+    await limit_rate(ctx, "writes", "someone", 5, fail_open=True)
+    with pytest.raises(ServiceUnavailable):
+        await limit_rate(ctx, "dev-token", "127.0.0.1", 5, fail_open=False)
