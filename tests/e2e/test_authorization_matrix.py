@@ -1,0 +1,145 @@
+"""Every endpoint of the contract, called as each kind of caller, against a table of the
+answers the contract promises.
+
+`OK` means the role is allowed: any 2xx, or a domain answer (409, 422) that only an
+allowed caller can reach. Every other cell is the exact refusal: 401 without a token, 403
+when the role or relation does not allow it. Rows that change state come last, so earlier
+rows see the world as it was built. (The payment webhook is not role-based — it is
+checked by signature in its own tests — and health/openapi/dev-token are public.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.support.content import add_lesson, create_course, enrol, publish, upload_material
+from tests.support.live import create_class, start_class
+
+pytestmark = pytest.mark.timeout(240)
+
+OK = "ok"
+ROLES = ("anonymous", "enrolled", "other_student", "tutor", "owner", "admin")
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    expect: tuple  # one cell per role, in ROLES order
+    body: dict | None = None
+    headers: dict | None = None
+
+
+MEMBERS = (401, OK, 403, 403, OK, OK)
+MANAGERS = (401, 403, 403, 403, OK, OK)
+OWNER_ONLY = (401, 403, 403, 403, OK, 403)
+SIGNED_IN = (401, OK, OK, OK, OK, OK)
+STUDENT_ONLY = (401, OK, 403, 403, 403, 403)
+ADMIN_ONLY = (401, 403, 403, 403, 403, OK)
+
+
+def rows(w: dict) -> list[Row]:
+    c, l, q, m, k, p = w["course"], w["lesson"], w["quiz"], w["material"], w["klass"], w["poll"]
+    return [
+        Row("GET", "courses", SIGNED_IN),
+        Row("POST", "courses", (401, 403, 403, OK, OK, OK), {"title": "Matrix course", "description": "d"}),
+        Row("GET", f"courses/{c}", SIGNED_IN),
+        Row("PATCH", f"courses/{c}", MANAGERS, {"description": "edited"}),
+        Row("POST", f"courses/{c}/lessons", MANAGERS, {"title": "More", "kind": "document"}),
+        Row("GET", f"lessons/{l}", MEMBERS),
+        Row("GET", f"lessons/{l}/playback", MEMBERS),
+        Row("POST", f"courses/{c}/materials/uploads", MANAGERS,
+            {"fileName": "a.pdf", "contentType": "application/pdf", "sizeBytes": 10}),
+        Row("POST", f"materials/{m}/publish", MANAGERS),
+        Row("GET", f"courses/{c}/materials", MEMBERS),
+        Row("GET", f"materials/{m}/download", MEMBERS),
+        Row("PUT", f"progress/lessons/{l}", STUDENT_ONLY,
+            {"positionSeconds": 1, "watchedSeconds": 1, "durationSeconds": 600}),
+        Row("GET", f"quizzes/{q}", MEMBERS),
+        Row("POST", "quizzes", MANAGERS, {"lessonId": w["quiz_lesson"], "title": "Another", "questions": [
+            {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
+        Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
+        Row("GET", "me/dashboard", SIGNED_IN),
+        Row("GET", f"courses/{c}/leaderboard", MEMBERS),
+        Row("GET", f"courses/{c}/analytics", MANAGERS),
+        Row("POST", "classes", MANAGERS, {"courseId": c, "title": "Another class",
+                                          "scheduledAt": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()}),
+        Row("POST", f"classes/{k}/negotiate", MEMBERS),
+        Row("GET", f"classes/{k}/state", MEMBERS),
+        Row("GET", f"classes/{k}/polls/{p}", MEMBERS),
+        Row("GET", f"classes/{k}/chat", MEMBERS),
+        Row("GET", f"classes/{k}/attendance", MANAGERS),
+        Row("POST", f"classes/{k}/polls", OWNER_ONLY, {"question": "Next?", "options": ["x", "y"]}),
+        Row("POST", f"classes/{k}/moderation", MANAGERS, {"action": "unmute", "userId": w["enrolled_id"]}),
+        Row("GET", "admin/audit", ADMIN_ONLY),
+        Row("GET", "admin/deadletters", ADMIN_ONLY),
+        Row("POST", f"admin/deadletters/{uuid.uuid4()}/replay", (401, 403, 403, 403, 403, 404)),
+        Row("PUT", f"admin/users/{w['other_id']}/roles", ADMIN_ONLY, {"roles": ["student"]}),
+        # state-changing rows last
+        Row("POST", f"classes/{k}/polls/{p}/close", OWNER_ONLY),
+        Row("POST", f"classes/{w['spare_class']}/start", OWNER_ONLY),
+        Row("POST", f"classes/{w['spare_class']}/end", OWNER_ONLY),
+        Row("POST", f"courses/{w['open_course']}/enrollments", (401, OK, OK, 403, 403, OK)),
+    ]
+
+
+@pytest.fixture(scope="module")
+async def world(api):
+    from tests.support.actors import new_actor
+
+    owner, tutor, admin = await new_actor(api, "tutor"), await new_actor(api, "tutor"), await new_actor(api, "admin")
+    enrolled, other = await new_actor(api, "student"), await new_actor(api, "student")
+    course = await create_course(api, owner)
+    lesson = await add_lesson(api, owner, course["id"], title="Video")
+    quiz_lesson = await add_lesson(api, owner, course["id"], title="Quiz", kind="quiz")
+    quiz = (await api.post("quizzes", headers=owner.headers, json={
+        "lessonId": quiz_lesson["id"], "title": "Q", "maxAttempts": 10,
+        "questions": [{"prompt": "1+1?", "options": ["1", "2"], "correct": [1], "points": 1}]})).json()
+    await publish(api, owner, course["id"])
+    material = await upload_material(api, owner, course["id"], b"%PDF-1.4 x", file_name="m.pdf",
+                                     content_type="application/pdf")
+    assert (await api.post(f"materials/{material['materialId']}/publish", headers=owner.headers)).status_code == 200
+    await enrol(api, enrolled, course["id"])
+    other_course = await create_course(api, tutor)
+    await publish(api, tutor, other_course["id"])
+    await enrol(api, other, other_course["id"])
+    klass = await create_class(api, owner, course["id"])
+    await start_class(api, owner, klass["id"])
+    poll = (await api.post(f"classes/{klass['id']}/polls", headers=owner.headers,
+                           json={"question": "Ready?", "options": ["yes", "no"]})).json()
+    spare = await create_class(api, owner, course["id"])
+    open_course = await create_course(api, owner)
+    await publish(api, owner, open_course["id"])
+    people = {"anonymous": None, "enrolled": enrolled, "other_student": other, "tutor": tutor, "owner": owner, "admin": admin}
+    return people, {
+        "course": course["id"], "lesson": lesson["id"], "quiz": quiz["id"], "quiz_lesson": quiz_lesson["id"],
+        "material": material["materialId"], "klass": klass["id"], "poll": poll["id"], "spare_class": spare["id"],
+        "open_course": open_course["id"], "enrolled_id": enrolled.user_id, "other_id": other.user_id,
+    }
+
+
+async def test_every_endpoint_answers_each_role_as_the_contract_says(api, world):
+    people, ids = world
+    mismatches = []
+    cells = 0
+    for row in rows(ids):
+        for role, expected in zip(ROLES, row.expect):
+            who = people[role]
+            headers = dict(row.headers or {})
+            if who is not None:
+                headers["Authorization"] = f"Bearer {who.token}"
+            if "Idempotency-Key" in headers:
+                headers["Idempotency-Key"] = f"matrix-{role}-{uuid.uuid4().hex[:8]}"
+            resp = await api.request(row.method, row.path, json=row.body, headers=headers)
+            cells += 1
+            allowed = 200 <= resp.status_code < 300 or resp.status_code in (409, 422)
+            if (expected == OK and not allowed) or (expected != OK and resp.status_code != expected):
+                mismatches.append(f"{row.method} /api/{row.path} as {role}: expected {expected}, got {resp.status_code}")
+            if resp.status_code >= 400:
+                assert resp.headers["content-type"].startswith("application/problem+json"), row.path
+    print(f"authorization matrix: {cells} calls")
+    assert not mismatches, "\n".join(mismatches)
