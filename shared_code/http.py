@@ -96,14 +96,12 @@ def _dependency_down(exc: BaseException) -> bool:
 
 
 def finish(req: func.HttpRequest, resp: func.HttpResponse) -> func.HttpResponse:
-    """Adds the headers every response carries: security headers and the CORS allow-list."""
+    """Adds the security headers every response carries. CORS is the host's: the platform
+    in Azure (siteConfig.cors) and Host.CORS locally answer it, preflights included, from
+    the same allow-list, so the app adds no CORS headers that would be sent twice."""
     for name, value in SECURITY_HEADERS.items():
         if name not in resp.headers:
             resp.headers[name] = value
-    origin = req.headers.get("origin")
-    if origin and origin in get_settings().cors_origins:
-        resp.headers["Access-Control-Allow-Origin"] = origin
-        resp.headers["Vary"] = "Origin"
     return resp
 
 

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     # --- runtime mode -------------------------------------------------------------
     environment: str = Field("production", validation_alias=_alias("LECTERN_ENV"))
     public_base_url: str = Field("http://127.0.0.1:7071", validation_alias=_alias("LECTERN_PUBLIC_BASE_URL"))
+    # Read by the host and the platform (Host.CORS, siteConfig.cors), not by app code.
     cors_allowed_origins: str = Field("", validation_alias=_alias("LECTERN_CORS_ALLOWED_ORIGINS"))
     max_body_bytes: int = Field(1_048_576, validation_alias=_alias("LECTERN_MAX_BODY_BYTES"))
     max_json_depth: int = Field(32, validation_alias=_alias("LECTERN_MAX_JSON_DEPTH"))
@@ -107,10 +108,6 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment.lower() in {"development", "dev", "test"}
-
-    @property
-    def cors_origins(self) -> list[str]:
-        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
 
     @property
     def allowed_material_types(self) -> set[str]:

@@ -376,6 +376,7 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: functionInstanceMemoryMB
     zoneRedundant: functionZoneRedundant
     subnetId: usePrivatePostgres ? network.outputs.appSubnetId : ''
+    corsAllowedOrigins: split(replace(corsAllowedOrigins, ' ', ''), ',')
   }
 }
 

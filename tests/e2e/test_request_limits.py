@@ -40,3 +40,10 @@ async def test_cors_answers_allowed_origins_only(api):
     assert allowed.headers.get("access-control-allow-origin") == "http://localhost:5173"
     foreign = await api.get("health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_a_preflight_from_an_allowed_origin_is_answered(api):
+    resp = await api.options("courses", headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+                                                 "Access-Control-Request-Headers": "authorization,content-type"})
+    assert resp.status_code in (200, 204)
+    assert resp.headers.get("access-control-allow-origin") == "http://localhost:5173"

@@ -34,6 +34,9 @@ param instanceMemoryMB int
 @description('Spread instances across availability zones (only in regions where Flex Consumption supports it).')
 param zoneRedundant bool = false
 
+@description('Origins the platform answers CORS for (preflights included); the app adds no CORS headers of its own.')
+param corsAllowedOrigins array = []
+
 @description('Subnet delegated to Microsoft.App/environments for virtual network integration; empty for none.')
 param subnetId string = ''
 
@@ -87,8 +90,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      // CORS is answered by the app itself (LECTERN_CORS_ALLOWED_ORIGINS), so the platform
-      // must not add its own headers on top.
+      // The platform answers CORS, preflights included, for the allow-list
+      // (LECTERN_CORS_ALLOWED_ORIGINS); locally the host does the same from Host.CORS.
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false
+      }
     }
     functionAppConfig: {
       deployment: {
