@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.support.actors import new_actor
-from tests.support.content import add_lesson, create_course, enrol, publish
+from tests.support.content import add_quiz, create_course, enrol, publish
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
@@ -27,11 +27,7 @@ CALL_BUDGET_SECONDS = 10.0
 async def test_postgres_restart_during_quiz_submits_keeps_every_attempt_exactly_once(fault_api, fault_host):
     tutor = await new_actor(fault_api, "tutor")
     course = await create_course(fault_api, tutor)
-    quiz_lesson = await add_lesson(fault_api, tutor, course["id"], title="Quiz", kind="quiz")
-    quiz = (await fault_api.post("quizzes", headers=tutor.headers, json={
-        "lessonId": quiz_lesson["id"], "title": "Q", "maxAttempts": 10,
-        "questions": [{"prompt": "1+1?", "options": ["1", "2"], "correct": [1], "points": 1}],
-    })).json()
+    quiz = await add_quiz(fault_api, tutor, course["id"], max_attempts=10)
     await publish(fault_api, tutor, course["id"])
     students = [await new_actor(fault_api, "student") for _ in range(STUDENTS)]
     for s in students:

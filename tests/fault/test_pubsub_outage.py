@@ -13,7 +13,7 @@ import pytest
 from azure.storage.queue.aio import QueueClient
 
 from tests.support.actors import new_actor
-from tests.support.content import add_lesson, create_course, enrol, publish
+from tests.support.content import add_quiz, create_course, enrol, publish
 from tests.support.live import connect_personal
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
@@ -33,11 +33,7 @@ async def _queue_length(connection_string: str, name: str) -> int:
 async def test_pushes_made_while_web_pubsub_is_down_arrive_after_it_returns(fault_api, fault_host):
     tutor, student = await new_actor(fault_api, "tutor"), await new_actor(fault_api, "student")
     course = await create_course(fault_api, tutor)
-    quiz_lesson = await add_lesson(fault_api, tutor, course["id"], title="Quiz", kind="quiz")
-    quiz = (await fault_api.post("quizzes", headers=tutor.headers, json={
-        "lessonId": quiz_lesson["id"], "title": "Q", "maxAttempts": 10,
-        "questions": [{"prompt": "1+1?", "options": ["1", "2"], "correct": [1], "points": 1}],
-    })).json()
+    quiz = await add_quiz(fault_api, tutor, course["id"], max_attempts=10)
     await publish(fault_api, tutor, course["id"])
     await enrol(fault_api, student, course["id"])
 

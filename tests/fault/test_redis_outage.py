@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.support.actors import new_actor
-from tests.support.content import add_lesson, create_course, enrol, publish
+from tests.support.content import add_lesson, add_quiz, create_course, enrol, publish
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
@@ -41,11 +41,7 @@ async def test_redis_outage_during_heartbeats_and_quiz_submits_loses_and_duplica
     tutor, student = await new_actor(fault_api, "tutor"), await new_actor(fault_api, "student")
     course = await create_course(fault_api, tutor)
     lessons = [await add_lesson(fault_api, tutor, course["id"], title=f"L{i}", durationSeconds=10) for i in range(LESSONS)]
-    quiz_lesson = await add_lesson(fault_api, tutor, course["id"], title="Quiz", kind="quiz")
-    quiz = (await fault_api.post("quizzes", headers=tutor.headers, json={
-        "lessonId": quiz_lesson["id"], "title": "Q", "maxAttempts": 30,
-        "questions": [{"prompt": "1+1?", "options": ["1", "2"], "correct": [1], "points": 1}],
-    })).json()
+    quiz = await add_quiz(fault_api, tutor, course["id"], max_attempts=30)
     await publish(fault_api, tutor, course["id"])
     await enrol(fault_api, student, course["id"])
 

@@ -79,3 +79,14 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("the expected effect did not happen in time")
         await asyncio.sleep(interval)
+
+
+async def add_quiz(api: httpx.AsyncClient, tutor: Actor, course_id: str, *, max_attempts: int = 10) -> dict:
+    """A one-question quiz (answer [[1]] is right) on a new quiz lesson."""
+    lesson = await add_lesson(api, tutor, course_id, title="Quiz", kind="quiz")
+    resp = await api.post("quizzes", headers=tutor.headers, json={
+        "lessonId": lesson["id"], "title": "Q", "maxAttempts": max_attempts,
+        "questions": [{"prompt": "1+1?", "options": ["1", "2"], "correct": [1], "points": 1}],
+    })
+    assert resp.status_code == 201, resp.text
+    return resp.json()
