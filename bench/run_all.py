@@ -25,7 +25,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("flush", ["--rounds", "2"]),
     ("analytics", ["--runs", "5", "--warmup", "1"]),
     ("pubsub_broadcast", ["--sizes", "1000,5000", "--messages", "10"]),
-    ("live_class", ["--students", "1000"]),
+    ("live_class", ["--students", "1000", "--base-url", "http://127.0.0.1:7071/api"]),
 ]
 TIMEOUT_SECONDS = 300
 
