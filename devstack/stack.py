@@ -6,6 +6,7 @@
     stack.start_service("azurite")
     os.environ.update(stack.env())     # the settings the app runs with
     stack.stop_started()               # only what this object started
+    stack.open_session() / stack.close_session()   # test sessions that may overlap
 
 Every check looks at the port or health URL first, so a service someone else started
 (another terminal's `make start`, a system PostgreSQL) is used, not started twice.
@@ -13,12 +14,16 @@ Every check looks at the port or health URL first, so a service someone else sta
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.settings_file import load_settings
+from devstack import processes
 from devstack.profiles import PROFILES, REPO, Profile
 from devstack.services import SERVICE_TYPES, Service, ServiceError, StackContext, access_key_of
 
@@ -47,6 +52,7 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.out = out
         self.started: list[str] = []
+        self._in_session = False
         self._settings: dict[str, str] | None = None
         self.ctx = StackContext(
             profile=self.profile,
@@ -108,8 +114,22 @@ class Stack:
                 started.append(name)
         return started
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Two processes (two terminals, two test sessions) must not both start one service.
+        with open(self.state_dir / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def start_service(self, name: str) -> bool:
         """Starts one service unless it already runs; True when this call started it."""
+        with self._locked():
+            return self._start_service(name)
+
+    def _start_service(self, name: str) -> bool:
         service = self.services[name]
         label = f"{name:<8} {service.address()}"
         why_not = service.available()
@@ -131,6 +151,8 @@ class Stack:
             started = True
             if not service.shared:
                 self.started.append(name)
+                if self._in_session:
+                    self._marker(name).touch()
         extra = service.prepare()
         self.out(f"✓ {label} ({note}{'; ' + extra if extra else ''})")
         return started
@@ -155,6 +177,43 @@ class Stack:
     def stop_started(self) -> list[str]:
         """Stops only what this object started, newest first."""
         return [name for name in reversed(list(self.started)) if self.stop_service(name)]
+
+    # --- test sessions sharing one profile ------------------------------------------
+
+    def _marker(self, name: str) -> Path:
+        return self.state_dir / f"{name}.session"
+
+    @property
+    def _leases(self) -> Path:
+        return self.state_dir / "leases"
+
+    def open_session(self) -> None:
+        """Registers this process as a user of the profile (a test session).
+
+        Sessions may overlap (two terminals running tests): a service one session started
+        is stopped only when the last session closes, never under another one's feet.
+        """
+        self._leases.mkdir(exist_ok=True)
+        (self._leases / str(os.getpid())).touch()
+        self._in_session = True
+
+    def close_session(self, keep: bool = False) -> list[str]:
+        """Leaves the profile; the last session out stops what sessions started (unless `keep`)."""
+        self._in_session = False
+        with self._locked():
+            (self._leases / str(os.getpid())).unlink(missing_ok=True)
+            others = [lease for lease in self._leases.iterdir() if processes.is_alive(int(lease.name))]
+            if others:
+                self.out(f"· services left running for {len(others)} other session(s)")
+                return []
+            for stale in self._leases.iterdir():
+                stale.unlink(missing_ok=True)
+            names = [n for n in reversed(SERVICE_ORDER) if self._marker(n).exists()]
+            for name in names:
+                self._marker(name).unlink(missing_ok=True)
+            if keep:
+                return []
+            return [name for name in names if self.stop_service(name)]
 
     # --- reporting -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ service. `stack` starts the whole test profile (PostgreSQL, Redis, Azurite, the 
 Web PubSub service and the Functions host on 7171) through `devstack`; `test_stack`
 gives finer control (start a subset, stop and restart one service in fault tests). What
 the session started is stopped at its end, unless LECTERN_KEEP_STACK=1 keeps it for the
-next run.
+next run; sessions that overlap (two terminals) leave that to the last one to finish.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ import pytest
 from devstack.stack import Stack
 
 
-def _progress(line: str) -> None:
-    # Straight to the terminal: starting services takes seconds and should not look like a hang.
-    sys.__stderr__.write(f"[stack:test] {line}\n")
-    sys.__stderr__.flush()
 
 
 @dataclass(frozen=True)
@@ -39,12 +35,20 @@ class StackInfo:
 
 
 @pytest.fixture(scope="session")
-def test_stack() -> Iterator[Stack]:
+def test_stack(pytestconfig: pytest.Config) -> Iterator[Stack]:
     """The test profile, nothing started yet: `test_stack.start(["azurite"])` starts a subset."""
-    stack = Stack("test", out=_progress)
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def progress(line: str) -> None:
+        # Past pytest's capture: starting services takes seconds and should not look like a hang.
+        with capture.global_and_fixture_disabled():
+            sys.stderr.write(f"[stack:test] {line}\n")
+            sys.stderr.flush()
+
+    stack = Stack("test", out=progress)
+    stack.open_session()
     yield stack
-    if os.environ.get("LECTERN_KEEP_STACK") != "1":
-        stack.stop_started()
+    stack.close_session(keep=os.environ.get("LECTERN_KEEP_STACK") == "1")
 
 
 @pytest.fixture(scope="session")

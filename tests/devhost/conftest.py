@@ -9,6 +9,7 @@ functions saw.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import uuid
@@ -24,7 +25,13 @@ from devstack import processes
 from devstack.stack import Stack
 
 SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
-SAMPLE_PORT = 7181
+
+
+def free_port() -> int:
+    # Overlapping test sessions each get their own sample host.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,9 @@ class SampleHost:
 @pytest.fixture(scope="session")
 def sample_host(test_stack: Stack) -> Iterator[SampleHost]:
     test_stack.start(["azurite"])
-    if processes.port_open(SAMPLE_PORT):
-        pytest.fail(f"port {SAMPLE_PORT} is taken; the sample host needs it")
+    port = free_port()
     queue_name = f"devhost-{uuid.uuid4().hex[:10]}"
-    log_file = test_stack.state_dir / "devhost-sample.log"
-    log_file.unlink(missing_ok=True)  # tests read this session's log only
+    log_file = test_stack.state_dir / f"{queue_name}.log"  # this session's own log
     env = {
         **os.environ,
         # The environment wins over the sample's local settings: the session's own queue and storage.
@@ -68,15 +73,16 @@ def sample_host(test_stack: Stack) -> Iterator[SampleHost]:
     }
     started_at = time.time()
     process = processes.spawn(
-        [sys.executable, "-m", "devhost", "--app-dir", str(SAMPLE_APP), "--port", str(SAMPLE_PORT)],
+        [sys.executable, "-m", "devhost", "--app-dir", str(SAMPLE_APP), "--port", str(port)],
         log_file=log_file,
         pid_file=None,
         cwd=test_stack.repo,
         env=env,
     )
-    base_url = f"http://127.0.0.1:{SAMPLE_PORT}/api"
+    base_url = f"http://127.0.0.1:{port}/api"
     if not processes.wait_until(lambda: processes.http_status(f"{base_url}/records", timeout=1) == 200, 30):
         processes.terminate(process.pid)
         pytest.fail(f"the sample host did not start; last lines of {log_file}:\n{processes.log_tail(log_file)}")
     yield SampleHost(base_url, test_stack.storage_connection_string, queue_name, started_at, log_file)
     processes.terminate(process.pid)
+    log_file.unlink(missing_ok=True)
