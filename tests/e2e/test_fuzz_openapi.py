@@ -36,7 +36,7 @@ async def test_no_generated_request_breaks_the_contract(api, stack, role, tmp_pa
         "-n", str(EXAMPLES_PER_OPERATION), "--seed", "20261125",
         "--checks", CHECKS, "--exclude-path-regex", "webpubsub",
         "--phases", "examples,fuzzing", "--no-shrink", "--continue-on-failure",
-        "--request-timeout", "15", "-w", "4",
+        "--request-timeout", "15", "-w", "1",  # one worker: CPython 3.11 ast.parse is not thread-safe under hypothesis
     ]
     if role is not None:
         who = await new_actor(api, role)
