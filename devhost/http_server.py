@@ -54,6 +54,11 @@ def build_request(request: web.Request, body: bytes, route_params: dict[str, str
     for key, value in request.headers.items():
         name = key.lower()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
+    # As Azure's front end does: the connection's own address goes last in X-Forwarded-For,
+    # where a client cannot forge it (the app reads the caller's address from the right).
+    if request.remote:
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {request.remote}" if forwarded else request.remote
     return WorkerHttpRequest(
         method=request.method,
         url=str(request.url),

@@ -14,6 +14,7 @@ import inspect
 import json
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -38,7 +39,10 @@ class IndexingError(Exception):
 
 @dataclass(frozen=True)
 class IndexedFunction:
-    """One function as the host knows it after indexing."""
+    """One function as the host knows it after indexing.
+
+    The derived views are cached: the HTTP path asks for them on every request.
+    """
 
     name: str
     function_json: dict[str, Any]
@@ -51,32 +55,32 @@ class IndexedFunction:
     def bindings(self) -> list[dict[str, Any]]:
         return self.function_json["bindings"]
 
-    @property
+    @cached_property
     def trigger(self) -> dict[str, Any]:
         return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
 
-    @property
+    @cached_property
     def trigger_type(self) -> str:
         return str(self.trigger["type"])
 
-    @property
+    @cached_property
     def trigger_name(self) -> str:
         return str(self.trigger["name"])
 
-    @property
+    @cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.user_function)
 
-    @property
+    @cached_property
     def return_binding(self) -> dict[str, Any] | None:
         return next((b for b in self.bindings if b.get("name") == RETURN_BINDING), None)
 
-    @property
+    @cached_property
     def output_bindings(self) -> list[dict[str, Any]]:
         """Output bindings passed to the function as `func.Out` parameters."""
         return [b for b in self.bindings if _direction(b) == "out" and b.get("name") != RETURN_BINDING]
 
-    @property
+    @cached_property
     def takes_context(self) -> bool:
         return "context" in self.parameters and "context" not in {b.get("name") for b in self.bindings}
 

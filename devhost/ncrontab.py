@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from croniter import croniter
 
@@ -141,7 +141,3 @@ def parse_schedule(expression: str) -> Schedule:
         f"'{text}' is not a schedule: expected six fields {{second}} {{minute}} {{hour}} {{day}} {{month}} "
         "{day-of-week} (or five without seconds), or a TimeSpan such as 00:05:00"
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -496,10 +496,6 @@ class RouteTable(Generic[T]):
                 return RouteMatch(route=route, params=params)
         return None
 
-    def any_route_matches(self, path_segments: list[str]) -> bool:
-        """Whether some route matches the path with any method (for CORS preflights)."""
-        return any(route.template.match(path_segments) is not None for route in self.routes)
-
 
 def find_conflicts(table: RouteTable[T]) -> list[tuple[Route[T], Route[T]]]:
     """Pairs of routes that match the same paths with overlapping methods: the second never runs."""

@@ -83,9 +83,6 @@ class TimerRunner:
             self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
 
-    def next_occurrence(self) -> datetime:
-        return self.schedule.next_after(self.last or self.now())
-
     async def _run(self) -> None:
         if self.run_on_startup:
             await self._fire(self.now(), past_due=False)

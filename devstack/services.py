@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -161,6 +162,7 @@ class Postgres(Service):
             hba.write_text(rules + text)
 
     def prepare(self) -> str:
+        # Imported here so `status` and `stop` work before the virtualenv has psycopg.
         import psycopg
         from psycopg import errors, sql
 
@@ -199,8 +201,6 @@ class Redis(Service):
         return f"{LOOPBACK}:{self.ctx.profile.redis_port} db {self.ctx.profile.redis_db}"
 
     def running(self) -> bool:
-        import socket
-
         try:
             with socket.create_connection((LOOPBACK, self.ctx.profile.redis_port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
