@@ -26,6 +26,11 @@ class BlobInfo:
     content_type: str | None
 
 
+# One retry about a second later: the Storage SDK's own back-off starts at 15 s, which
+# would hold a request that long for every call while Storage is down.
+QUICK_RETRY = {"retry_total": 1, "initial_backoff": 0.3, "increment_base": 1, "random_jitter_range": 0.2}
+
+
 class BlobStore:
     def __init__(self, account: StorageAccount) -> None:
         self.account = account
@@ -34,11 +39,11 @@ class BlobStore:
                 account.connection_string,
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
-                retry_total=1,
+                **QUICK_RETRY,
             )
         else:
             self.service = BlobServiceClient(
-                account_url=account.endpoint("blob"), credential=account.credential(), retry_total=1
+                account_url=account.endpoint("blob"), credential=account.credential(), **QUICK_RETRY
             )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()

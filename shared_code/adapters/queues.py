@@ -16,8 +16,11 @@ from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePoli
 from azure.storage.queue.aio import QueueServiceClient
 
 from shared_code.adapters.storage_account import StorageAccount
+from shared_code.circuit import CircuitBreaker, remote_failure
 
 TIMEOUT_SECONDS = 5
+# How far `take` looks for one message in a poison queue (pages of 32).
+TAKE_SCAN_LIMIT = 1024
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,9 @@ class QueueStore:
             "message_decode_policy": BinaryBase64DecodePolicy(),
             "connection_timeout": TIMEOUT_SECONDS,
             "read_timeout": TIMEOUT_SECONDS,
-            "retry_total": 1,
+            # No SDK retry (its back-off starts at 15 s): a send that fails is parked in
+            # PostgreSQL by the outbox at once, which is the retry.
+            "retry_total": 0,
         }
         if account.connection_string:
             self.service = QueueServiceClient.from_connection_string(account.connection_string, **kwargs)
@@ -45,6 +50,9 @@ class QueueStore:
             self.service = QueueServiceClient(account_url=account.endpoint("queue"), credential=account.credential(), **kwargs)
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
+        # While Storage is down the outbox parks effects in PostgreSQL at once instead of
+        # each request waiting on the queue's timeouts.
+        self.breaker = CircuitBreaker("queue storage", is_failure=remote_failure)
 
     async def close(self) -> None:
         await self.service.close()
@@ -67,44 +75,68 @@ class QueueStore:
             self._ensured.add(queue)
 
     async def send(self, queue: str, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
-        await self.ensure(queue)
         data = json.dumps(body, separators=(",", ":"), default=str).encode()
-        sent = await self._client(queue).send_message(
-            data, visibility_timeout=delay_seconds or None
-        )
+        async with self.breaker.guard():
+            await self.ensure(queue)
+            sent = await self._client(queue).send_message(data, visibility_timeout=delay_seconds or None)
         return sent.id
 
     async def peek_all(self, queue: str, *, limit: int = 32) -> list[QueuedMessage]:
         """Messages without hiding them (the admin view of a poison queue)."""
-        await self.ensure(queue)
-        out = []
-        for msg in await self._client(queue).peek_messages(max_messages=min(limit, 32)):
-            out.append(_decode(msg))
-        return out
+        async with self.breaker.guard():
+            await self.ensure(queue)
+            messages = await self._client(queue).peek_messages(max_messages=min(limit, 32))
+        return [_decode(msg) for msg in messages]
 
     async def take(self, queue: str, message_id: str, *, visibility_seconds: int = 30) -> QueuedMessage | None:
-        """Finds one message by id and hides it so it can be replayed then deleted."""
-        await self.ensure(queue)
-        client = self._client(queue)
-        async for msg in client.receive_messages(messages_per_page=32, visibility_timeout=visibility_seconds, max_messages=32):
-            if msg.id == message_id:
-                return _decode(msg)
-        return None
+        """Finds one message by id and hides it so it can be replayed then deleted.
+
+        The others received on the way are made visible again at once, so the admin's
+        listing does not lose them for the visibility timeout.
+        """
+        async with self.breaker.guard():
+            await self.ensure(queue)
+            client = self._client(queue)
+            passed_over: list[Any] = []
+            found: QueuedMessage | None = None
+            pages = client.receive_messages(
+                messages_per_page=32, visibility_timeout=visibility_seconds, max_messages=TAKE_SCAN_LIMIT
+            ).by_page()
+            try:
+                # A page is received (and hidden) whole, so every message of it is accounted for.
+                async for page in pages:
+                    async for msg in page:
+                        if found is None and msg.id == message_id:
+                            found = _decode(msg)
+                        else:
+                            passed_over.append(msg)
+                    if found is not None:
+                        break
+            finally:
+                for msg in passed_over:
+                    try:
+                        await client.update_message(msg, pop_receipt=msg.pop_receipt, visibility_timeout=0)
+                    except ResourceNotFoundError:
+                        pass
+        return found
 
     async def delete(self, queue: str, message: QueuedMessage) -> None:
-        try:
-            await self._client(queue).delete_message(message.id, message.pop_receipt)
-        except ResourceNotFoundError:
-            pass
+        async with self.breaker.guard():
+            try:
+                await self._client(queue).delete_message(message.id, message.pop_receipt)
+            except ResourceNotFoundError:
+                pass
 
     async def length(self, queue: str) -> int:
-        await self.ensure(queue)
-        props = await self._client(queue).get_queue_properties()
+        async with self.breaker.guard():
+            await self.ensure(queue)
+            props = await self._client(queue).get_queue_properties()
         return props.approximate_message_count or 0
 
     async def ping(self) -> None:
-        async for _ in self.service.list_queues(results_per_page=1):
-            break
+        async with self.breaker.guard():
+            async for _ in self.service.list_queues(results_per_page=1):
+                break
 
 
 def _decode(msg: Any) -> QueuedMessage:

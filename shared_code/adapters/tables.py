@@ -52,13 +52,23 @@ class TableStore:
             await self.ensure(table)
             await self.service.get_table_client(table).upsert_entity(entity)
 
+    async def insert(self, table: str, entity: dict[str, Any]) -> None:
+        """Creates the entity and never replaces one: for rows that must stay as first
+        written (the audit trail). A row already there is this write's earlier attempt."""
+        async with self.breaker.guard():
+            await self.ensure(table)
+            try:
+                await self.service.get_table_client(table).create_entity(entity)
+            except ResourceExistsError:
+                pass
+
     async def insert_batch(self, table: str, entities: list[dict[str, Any]]) -> None:
         """Upserts entities of one partition in transactions of at most 100 (the service limit)."""
         async with self.breaker.guard():
             await self.ensure(table)
-        client = self.service.get_table_client(table)
-        for start in range(0, len(entities), 100):
-            await client.submit_transaction([("upsert", e) for e in entities[start : start + 100]])
+            client = self.service.get_table_client(table)
+            for start in range(0, len(entities), 100):
+                await client.submit_transaction([("upsert", e) for e in entities[start : start + 100]])
 
     async def query(
         self,

@@ -26,6 +26,7 @@ from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.redis import ratelimit
 from shared_code.auth import Principal
+from shared_code.circuit import CircuitOpen
 from shared_code.context import AppContext
 from shared_code.errors import Conflict, Invalid, NotFound
 from shared_code.models.live import Poll, PollCreate, VoteEvent
@@ -139,7 +140,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
     try:
         async with ctx.db.connection() as conn:
             stored = await polls_sql.record_vote(conn, poll_id, member.user_id, event.option, result.version)
-    except (psycopg.Error, OSError) as exc:
+    except (psycopg.Error, OSError, CircuitOpen) as exc:
         logger.warning("vote not stored: %s", type(exc).__name__)
         raise Refused("unavailable", "The vote could not be stored; vote again.") from None
     if not stored:

@@ -81,3 +81,35 @@ async def test_errors_that_are_not_failures_do_not_open_it():
         async with breaker.guard():
             raise KeyError("client mistake")
     assert breaker.state == "closed"
+
+
+async def test_a_cancelled_probe_lets_the_next_call_probe():
+    import asyncio
+
+    clock = Clock()
+    breaker = CircuitBreaker("pubsub", threshold=1, cooldown=5, clock=clock)
+    await _fail(breaker)
+    clock.now = 6
+    with pytest.raises(asyncio.CancelledError):
+        async with breaker.guard():
+            raise asyncio.CancelledError()
+    assert breaker.state == "half-open"
+    await _succeed(breaker)  # admitted as the next probe, not refused
+    assert breaker.state == "closed"
+
+
+def test_only_outages_count_as_database_failures():
+    import psycopg
+    import psycopg_pool
+    from psycopg import errors
+
+    from shared_code.circuit import database_failure
+
+    assert database_failure(psycopg_pool.PoolTimeout("no connection in 5 s"))
+    assert database_failure(psycopg.OperationalError("connection refused"))  # no SQLSTATE: the client's own
+    assert database_failure(errors.AdminShutdown("terminating connection"))
+    assert database_failure(errors.ConnectionFailure("lost"))
+    assert not database_failure(errors.LockNotAvailable("lock timeout"))
+    assert not database_failure(errors.QueryCanceled("statement timeout"))
+    assert not database_failure(errors.UniqueViolation("duplicate key"))
+    assert not database_failure(ValueError("a bug of ours"))

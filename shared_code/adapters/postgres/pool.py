@@ -9,6 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shared_code.circuit import CircuitBreaker, database_failure
 from shared_code.settings import Settings
 
 # Fail fast when PostgreSQL is unreachable: a request should get its 503 quickly
@@ -29,6 +30,9 @@ class Database:
             open=False,
             name="lectern",
         )
+        # While PostgreSQL is down, requests get their 503 at once instead of each waiting
+        # out the pool timeout; one probe at a time finds out when it is back.
+        self.breaker = CircuitBreaker("postgresql", threshold=5, cooldown=2.0, is_failure=database_failure)
 
     async def open(self) -> None:
         # wait=False: the app starts even while PostgreSQL is down; queries then 503.
@@ -39,15 +43,28 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        async with self.pool.connection() as conn:
-            yield conn
+        if not self.breaker.admit():
+            raise self.breaker.refusal()
+        conn: AsyncConnection | None = None
+        try:
+            async with self.pool.connection() as conn:
+                self.breaker.record_success()
+                yield conn
+        except BaseException as exc:
+            # Only a connection that could not be had, or one that broke under the query,
+            # says PostgreSQL is down; a failed statement is an answer from a live server.
+            if (conn is None or conn.closed) and database_failure(exc):
+                self.breaker.record_failure()
+            elif conn is None:
+                self.breaker.release_probe()
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             async with conn.transaction():
                 yield conn
 
     async def ping(self) -> None:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute("SELECT 1")

@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
+from shared_code.circuit import CircuitBreaker
 from shared_code.settings import Settings
 
 # Redis is the fast path: a stalled Redis must not stall requests for long.
 SOCKET_TIMEOUT_SECONDS = 2.0
 
 
+class GuardedPool(aioredis.BlockingConnectionPool):
+    """A pool whose connections pass the process's Redis circuit breaker.
+
+    While Redis is down every command fails at once with a `ConnectionError`, which each
+    caller already treats as "Redis unavailable" (serve from PostgreSQL, fail open or
+    closed), instead of each one waiting out a connect timeout. Only connecting counts:
+    a pool that is merely busy in a burst says nothing about Redis being down.
+    """
+
+    breaker: CircuitBreaker
+
+    async def ensure_connection(self, connection) -> None:  # noqa: ANN001 - redis' own connection type
+        if not self.breaker.admit():
+            raise RedisConnectionError(f"redis circuit open; retry in {self.breaker.retry_after()} s")
+        try:
+            await super().ensure_connection(connection)
+        except (RedisError, OSError):
+            self.breaker.record_failure()
+            raise
+        except BaseException:
+            self.breaker.release_probe()
+            raise
+        self.breaker.record_success()
+
+
 def create_redis(settings: Settings) -> aioredis.Redis:
     # A blocking pool: in a burst (a thousand students joining a class at once) a command
     # waits briefly for a free connection instead of failing with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool = GuardedPool.from_url(
         settings.redis_url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -22,4 +50,5 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         max_connections=200,
         timeout=SOCKET_TIMEOUT_SECONDS,
     )
+    pool.breaker = CircuitBreaker("redis", threshold=5, cooldown=2.0)
     return aioredis.Redis.from_pool(pool)
