@@ -40,7 +40,9 @@ def audit_entity(actor: Principal | None, action: str, target: str, details: dic
 
 
 async def record(ctx: AppContext, actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> None:
-    """Writes the audit row now, or queues it for retry; never silently drops it."""
+    """Writes the audit row now, or queues it for retry; never silently drops it. Rows are
+    only ever inserted (the key is fixed before the first attempt), so no later write,
+    retry or replay can change one."""
     await outbox.perform(
-        ctx, "table.upsert", {"table": ctx.settings.audit_table, "entity": audit_entity(actor, action, target, details)}
+        ctx, "table.insert", {"table": ctx.settings.audit_table, "entity": audit_entity(actor, action, target, details)}
     )

@@ -32,6 +32,12 @@ async def table_upsert(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.tables.upsert(payload["table"], payload["entity"])
 
 
+@effect("table.insert")
+async def table_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # Insert, never upsert: a retry finds its own row and leaves it as it was.
+    await ctx.tables.insert(payload["table"], payload["entity"])
+
+
 @effect("pubsub.group")
 async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.pubsub.send_to_group(payload["group"], payload["message"])

@@ -119,21 +119,29 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
 
 
 async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
-    """Runs effects parked in PostgreSQL; returns (done, still pending). Each row is locked
-    while it runs, so several instances can drain at once without running one twice."""
+    """Runs effects parked in PostgreSQL; returns how many left PostgreSQL (done, or moved
+    to the queue) and how many stay parked. Each row is locked
+    while it runs, so several instances can drain at once without running one twice.
+
+    An effect that fails again while the queue is reachable moves to the queue, so from
+    then on it follows the same back-off and ends in the poison queue an admin sees,
+    instead of being retried from PostgreSQL for ever.
+    """
     finished = failed = 0
     async with ctx.db.transaction() as conn:
         for row in await pending_sql.take_due(conn, limit):
             try:
                 await _run(ctx, row["kind"], row["payload"])
-            except Exception as exc:  # noqa: BLE001 - stays parked with its reason
-                failed += 1
-                await pending_sql.postpone(
-                    conn, str(row["id"]), f"{type(exc).__name__}: {exc}", backoff_seconds(row["attempts"] + 1)
-                )
-                continue
+            except Exception as exc:  # noqa: BLE001 - stays pending with its reason
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                try:
+                    await enqueue(ctx, row["kind"], row["payload"], reason=reason, attempt=2)
+                except Exception:  # noqa: BLE001 - Storage is still down: stays parked
+                    failed += 1
+                    await pending_sql.postpone(conn, str(row["id"]), reason, backoff_seconds(row["attempts"] + 1))
+                    continue
             await pending_sql.done(conn, str(row["id"]))
             finished += 1
     if finished or failed:
-        logger.info("parked effects: %s done, %s still pending", finished, failed)
+        logger.info("parked effects: %s left PostgreSQL, %s still parked", finished, failed)
     return finished, failed
