@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared_code.context import get_context
-from shared_code.http import authenticate, endpoint, json_body, query, respond, route_id
+from shared_code.http import authenticate, client_ip, endpoint, json_body, limit_rate, query, respond, route_id
 from shared_code.models.live import (
     AttendanceReport,
     ChatPage,
@@ -65,17 +65,28 @@ async def end_class(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @endpoint(bp, "classes/{classId}/negotiate", ["POST"], summary="Web PubSub client URL for this class", tag="live",
-          response=Negotiated, roles=("student", "tutor", "admin"), errors=(403, 404, 422, 429))
+          response=Negotiated, roles=("student", "tutor", "admin"), errors=(403, 404, 422, 429, 503))
 async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req)
-    return respond(await classes.negotiate(await get_context(), principal, route_id(req, "classId")))
+    ctx = await get_context()
+    await _limit_joins_per_address(ctx, req)
+    return respond(await classes.negotiate(ctx, principal, route_id(req, "classId")))
 
 
 @endpoint(bp, "me/negotiate", ["POST"], summary="Web PubSub client URL for the caller's own pushes",
-          tag="live", response=Negotiated, errors=(429,))
+          tag="live", response=Negotiated, errors=(429, 503))
 async def negotiate_personal(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req)
-    return respond(await classes.negotiate_personal(await get_context(), principal))
+    ctx = await get_context()
+    await _limit_joins_per_address(ctx, req)
+    return respond(await classes.negotiate_personal(ctx, principal))
+
+
+async def _limit_joins_per_address(ctx, req: func.HttpRequest) -> None:  # noqa: ANN001 - AppContext
+    # Joining hands out connection tokens, so it is abuse-prone: limited per address as
+    # well as per user, and refused (503) rather than unmetered while Redis is down.
+    await limit_rate(ctx, "negotiate-ip", client_ip(req), ctx.settings.rate_limit_negotiate_per_ip_per_minute,
+                     fail_open=False)
 
 
 @endpoint(bp, "classes/{classId}/state", ["GET"], summary="Snapshot of the class at a seq", tag="live",

@@ -11,7 +11,7 @@ import azure.functions as func
 from shared_code.auth import issue_dev_token
 from shared_code.context import get_context
 from shared_code.errors import NotFound
-from shared_code.http import client_ip, endpoint, json_body, limit_rate, respond
+from shared_code.http import client_ip, endpoint, json_body, limit_rate, register_unknown_paths, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
 from shared_code.services import health as health_service
@@ -20,9 +20,11 @@ from shared_code.auth import Principal
 from shared_code.settings import get_settings
 
 bp = func.Blueprint()
+register_unknown_paths(bp)
 
 
-@endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False, errors=(503,))
+@endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False,
+          errors=(503,), also=(503,))
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     ctx = await get_context()
     checks = await health_service.check_all(ctx)

@@ -68,6 +68,7 @@ class Operation:
     idempotent_key: bool = False
     also: tuple[int, ...] = ()
     extra_headers: dict[str, str] = field(default_factory=dict)
+    rate_limited: bool = False
 
 
 OPERATIONS: list[Operation] = []
@@ -140,8 +141,9 @@ def with_idempotency(name: str, handler: Handler) -> Handler:
         key = idempotency.check_key(header(req, "idempotency-key"), required=False)
         if key is None:
             return await handler(req)
-        principal = await authenticate(req)
+        # Only who is asking: the handler itself checks roles and counts the rate.
         ctx = await get_context()
+        principal = await ctx.tokens.verify(bearer_token(req.headers))
         scope = f"{req.method} {name} {json.dumps(dict(req.route_params), sort_keys=True)}"
         body = (req.get_body() or b"").decode("utf-8", "replace")
         previous = await idempotency.replay_or_claim(ctx, user_id=principal.user_id, scope=scope, key=key, body=body)
@@ -185,6 +187,7 @@ def endpoint(
     idempotent_key: bool = False,
     idempotency_in_service: bool = False,
     also: tuple[int, ...] = (),
+    limit_ip_writes: bool = True,
 ) -> Callable[[Handler], Any]:
     """Registers an HTTP-triggered function and its OpenAPI description in one place.
 
@@ -192,10 +195,16 @@ def endpoint(
     `idempotency_in_service=True` only documents the header, for services that commit the
     key in their own transaction (`services.idempotency.run_once`). `also` lists other
     success statuses the endpoint answers with the same body (e.g. 200 for a repeat).
+
+    Writes are rate-limited: signed-in ones per user and per address (in `authenticate`),
+    anonymous ones (`auth=False`) per address here. `limit_ip_writes=False` is for callers
+    that speak for many users from one address (the Web PubSub service's event calls,
+    which are limited per user instead).
     """
 
     def register(handler: Handler) -> Any:
         name = handler.__name__
+        writes = any(m.upper() not in READ_METHODS for m in methods)
         OPERATIONS.append(
             Operation(
                 name=name,
@@ -212,12 +221,35 @@ def endpoint(
                 errors=errors,
                 idempotent_key=idempotent_key or idempotency_in_service,
                 also=also,
+                rate_limited=writes and (auth or limit_ip_writes),
             )
         )
-        wrapped = guarded(name, with_idempotency(name, handler) if idempotent_key else handler)
+        inner = with_idempotency(name, handler) if idempotent_key else handler
+        if not auth and writes and limit_ip_writes:
+            inner = with_ip_write_limit(inner)
+        wrapped = guarded(name, inner)
         return bp.route(route=route, methods=list(methods), auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
 
     return register
+
+
+# OPTIONS is left to the host: a preflight no function takes is the host's CORS answer.
+UNKNOWN_PATH_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def register_unknown_paths(bp: func.Blueprint) -> None:
+    """Answers every path under the route prefix that no function serves (and methods a
+    path does not take) with the app's own problem+json 404 and security headers: the
+    host's bare 404 carries neither. A catch-all template has the lowest precedence, so
+    every real route still wins.
+    """
+
+    async def unknown_path(req: func.HttpRequest) -> func.HttpResponse:
+        raise NotFound(f"Nothing here answers {req.method.upper()} at this path.")
+
+    bp.route(route="{*path}", methods=list(UNKNOWN_PATH_METHODS), auth_level=func.AuthLevel.ANONYMOUS)(
+        guarded("unknown_path", unknown_path)
+    )
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -226,26 +258,71 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
     """The verified caller; 401 without a valid token, 403 without one of `roles`, 429
-    past the per-user write rate."""
+    past the write rate of its address or of its user."""
     ctx = await get_context()
+    write = req.method.upper() not in READ_METHODS
+    if write:
+        # The address first, so writes with forged or expired tokens are counted too.
+        await limit_rate(ctx, "writes-ip", client_ip(req),
+                         ctx.settings.rate_limit_writes_per_ip_per_minute, fail_open=True)
     principal = await ctx.tokens.verify(bearer_token(req.headers))
     require_role(principal, roles)
-    if req.method.upper() not in READ_METHODS:
+    if write:
         await limit_rate(ctx, "writes", principal.user_id, ctx.settings.rate_limit_writes_per_minute, fail_open=True)
     return principal
 
 
+def with_ip_write_limit(handler: Handler) -> Handler:
+    """Anonymous writes (payment webhooks, development tokens) are counted per address."""
+
+    @functools.wraps(handler)
+    async def run(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = await get_context()
+        await limit_rate(ctx, "writes-ip", client_ip(req),
+                         ctx.settings.rate_limit_writes_per_ip_per_minute, fail_open=True)
+        return await handler(req)
+
+    return run
+
+
+def _address(entry: str) -> str:
+    """`203.0.113.7:51234`, `[2001:db8::1]:443` or a bare address → the address alone."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        return entry[1:].split("]", 1)[0]
+    if entry.count(":") == 1:
+        return entry.split(":", 1)[0]
+    return entry
+
+
 def client_ip(req: func.HttpRequest) -> str:
-    """The caller's address as the front end reports it (Azure and the local host set
-    X-Forwarded-For); `unknown` groups callers that carry none."""
-    forwarded = req.headers.get("x-forwarded-for") or req.headers.get("x-real-ip") or ""
-    return forwarded.split(",")[0].strip()[:64] or "unknown"
+    """The caller's address, as the front end in front of the app reports it.
+
+    Azure's front end appends the address it accepted the connection from to
+    X-Forwarded-For (as `ip:port`), and the local host does the same; everything to the
+    left of it came from the client and may be forged, so it is read from the right:
+    LECTERN_TRUSTED_PROXY_HOPS is how many proxies we run in front (1: the platform's
+    front end; 2 with Front Door or a gateway before it). Headers such as X-Real-IP are not trusted
+    for the same reason: nothing in front of the app overwrites them. `unknown` groups
+    callers that carry no address.
+    """
+    entries = [e for e in (req.headers.get("x-forwarded-for") or "").split(",") if e.strip()]
+    if not entries:
+        return "unknown"
+    hops = max(1, get_settings().trusted_proxy_hops)
+    entry = entries[-min(hops, len(entries))]
+    return _address(entry)[:64] or "unknown"
 
 
 async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fail_open: bool) -> None:
-    """429 with Retry-After beyond `per_minute`. When Redis is down, ordinary writes go
-    through (`fail_open`: an outage must not lock everyone out) while abuse-prone ones
-    (token issuing, joins) are refused with 503."""
+    """429 with Retry-After beyond `per_minute`.
+
+    When Redis is down: ordinary writes fail open (`fail_open=True`: an outage of the
+    limiter must not lock every user out of heartbeats and quizzes), while abuse-prone
+    calls (issuing tokens, joining live classes) fail closed with a 503, since unmetered
+    they are what an attacker would use. Reads are never metered, so they never depend on
+    the limiter.
+    """
     from redis.exceptions import RedisError
 
     from shared_code.adapters.redis import ratelimit
@@ -381,11 +458,14 @@ __all__ = [
     "OPERATIONS",
     "FieldError",
     "authenticate",
+    "client_ip",
     "endpoint",
     "header",
     "json_body",
+    "limit_rate",
     "query",
     "raw_json",
+    "register_unknown_paths",
     "respond",
     "route_id",
 ]

@@ -118,6 +118,10 @@ def _operation(op: Operation, path_params: list[str], schemas: dict[str, Any]) -
     for extra in op.also:
         responses[str(extra)] = dict(ok)
     codes = set(op.errors) | {400, 503}
+    if op.rate_limited:
+        codes.add(429)
+    if op.idempotent_key:
+        codes.add(409)  # the same Idempotency-Key with another body
     if op.auth:
         out["security"] = [{"bearer": []}]
         codes |= {401, 403}
@@ -126,9 +130,16 @@ def _operation(op: Operation, path_params: list[str], schemas: dict[str, Any]) -
     if op.request is not None:
         codes |= {413, 415}
     for code in sorted(codes):
-        responses[str(code)] = {
-            "description": _STATUS_TEXT.get(code, "Error"),
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if str(code) in responses:
+            # A status that also carries the operation's own body (health's 503 "degraded").
+            own = responses[str(code)].get("content", {})
+            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"), "content": {**own, **problem}}
+        else:
+            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"), "content": problem}
+        if code in (429, 503):
+            responses[str(code)]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+            }
     out["responses"] = responses
     return out

@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         120, validation_alias=_alias("LECTERN_RATE_TOKENS_PER_IP_PER_MINUTE")
     )
     rate_limit_negotiate_per_minute: int = Field(30, validation_alias=_alias("LECTERN_RATE_NEGOTIATE_PER_MINUTE"))
+    # Per address: high enough for a school of a thousand students behind one NAT address
+    # (a heartbeat every 10 s each), low enough to stop one machine flooding the API.
+    rate_limit_writes_per_ip_per_minute: int = Field(
+        12000, validation_alias=_alias("LECTERN_RATE_WRITES_PER_IP_PER_MINUTE")
+    )
+    rate_limit_negotiate_per_ip_per_minute: int = Field(
+        2000, validation_alias=_alias("LECTERN_RATE_NEGOTIATE_PER_IP_PER_MINUTE")
+    )
+    # Proxies in front of the app that append to X-Forwarded-For (1: the platform's front end).
+    trusted_proxy_hops: int = Field(1, ge=1, le=5, validation_alias=_alias("LECTERN_TRUSTED_PROXY_HOPS"))
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
     rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))
 

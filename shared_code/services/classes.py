@@ -25,7 +25,7 @@ from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.redis import ratelimit
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, ValidationFailed
+from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, ServiceUnavailable, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.services import access, class_access, hands, live_messages, polls, presence, stage
@@ -166,8 +166,10 @@ async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
             period_ms=60_000,
         )
     except RedisError as exc:
-        logger.warning("negotiate not rate-limited, Redis unavailable: %s", type(exc).__name__)
-        return
+        # Abuse-prone (it hands out connection tokens), so it fails closed; a live class
+        # needs Redis anyway.
+        logger.warning("negotiate refused, its rate limit needs Redis: %s", type(exc).__name__)
+        raise ServiceUnavailable("Joining is unavailable for a moment; retry shortly.", retry_after=5) from None
     if not decision.allowed:
         raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
 

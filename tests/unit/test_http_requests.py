@@ -100,3 +100,23 @@ def test_text_no_store_can_hold_is_a_400_not_a_500(text):
     with pytest.raises(BadRequest) as err:
         json_body(_req(('{"name": ' + text + ', "roles": ["tutor"]}').encode()), DevTokenRequest)
     assert "NUL" in err.value.detail
+
+
+def _from(forwarded: str | None) -> func.HttpRequest:
+    headers = {"x-forwarded-for": forwarded} if forwarded is not None else {}
+    return func.HttpRequest("POST", "http://h/api/x", headers=headers, body=b"")
+
+
+@pytest.mark.parametrize("forwarded,address", [
+    ("203.0.113.7:51234", "203.0.113.7"),
+    ("203.0.113.7", "203.0.113.7"),
+    ("[2001:db8::1]:443", "2001:db8::1"),
+    ("2001:db8::1", "2001:db8::1"),
+    ("10.9.9.9, 198.51.100.4:6000", "198.51.100.4"),  # the client forged the left entry
+    ("", "unknown"),
+    (None, "unknown"),
+])
+def test_the_callers_address_is_the_entry_the_front_end_appended(forwarded, address):
+    from shared_code.http import client_ip
+
+    assert client_ip(_from(forwarded)) == address
