@@ -114,6 +114,7 @@ async def lesson_playback(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint(
     bp, "courses/{courseId}/materials/uploads", ["POST"], summary="Start an upload: a create-only SAS for one blob",
     tag=TAG, request=MaterialUploadRequest, response=MaterialUpload, status=201, roles=MANAGERS, errors=(422,),
+    idempotent_key=True,
 )
 async def start_material_upload(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req, *MANAGERS)
@@ -158,6 +159,7 @@ async def download_material(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint(
     bp, "courses/{courseId}/enrollments", ["POST"], summary="Enrol (students: free courses; admins: anyone)",
     tag=TAG, request=EnrollmentRequest, response=Enrollment, status=201, roles=("student", "admin"), errors=(422,), also=(200,),
+    idempotent_key=True,
 )
 async def enrol(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req, "student", "admin")

@@ -8,12 +8,24 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 
+# A claim with no outcome this old belongs to a request that died between its write and
+# recording the outcome (a crash, the database going away): longer than any request may
+# run, so a live request never loses its key, and short enough that a client's retry with
+# the same key is not refused forever.
+STALE_CLAIM_SECONDS = 360  # host.json functionTimeout is 5 minutes
+
+
 async def claim(conn: AsyncConnection, user_id: str, scope: str, key: str, request_hash: str) -> bool:
-    """True when this call owns the key; a concurrent owner makes this wait for its commit."""
+    """True when this call owns the key; a concurrent owner makes this wait for its commit.
+    A stale claim (see STALE_CLAIM_SECONDS) for the same body is taken over."""
     cur = await conn.execute(
         """INSERT INTO idempotency_keys (user_id, scope, key, request_hash) VALUES (%s, %s, %s, %s)
-           ON CONFLICT DO NOTHING RETURNING 1""",
-        (user_id, scope, key, request_hash),
+           ON CONFLICT (user_id, scope, key) DO UPDATE SET created_at = now()
+           WHERE idempotency_keys.status_code IS NULL
+             AND idempotency_keys.request_hash = EXCLUDED.request_hash
+             AND idempotency_keys.created_at < now() - make_interval(secs => %s)
+           RETURNING 1""",
+        (user_id, scope, key, request_hash, STALE_CLAIM_SECONDS),
     )
     return await cur.fetchone() is not None
 
