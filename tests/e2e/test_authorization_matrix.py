@@ -4,8 +4,10 @@ answers the contract promises.
 `OK` means the role is allowed: any 2xx, or a domain answer (409, 422) that only an
 allowed caller can reach. Every other cell is the exact refusal: 401 without a token, 403
 when the role or relation does not allow it. Rows that change state come last, so earlier
-rows see the world as it was built. (The payment webhook is not role-based — it is
-checked by signature in its own tests — and health/openapi/dev-token are public.)
+rows see the world as it was built. The public endpoints (health, the OpenAPI
+document, development tokens) answer everyone alike; the two endpoints called by
+services, not people (the payment webhook and the Web PubSub event handler), answer by
+signature, so every caller without one gets the same refusal whatever token it carries.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Row:
     expect: tuple  # one cell per role, in ROLES order
     body: dict | None = None
     headers: dict | None = None
+    params: dict | None = None
 
 
 MEMBERS = (401, OK, 403, 403, OK, OK)
@@ -40,11 +43,20 @@ OWNER_ONLY = (401, 403, 403, 403, OK, 403)
 SIGNED_IN = (401, OK, OK, OK, OK, OK)
 STUDENT_ONLY = (401, OK, 403, 403, 403, 403)
 ADMIN_ONLY = (401, 403, 403, 403, 403, OK)
+PUBLIC = (OK,) * 6
 
 
 def rows(w: dict) -> list[Row]:
     c, l, q, m, k, p = w["course"], w["lesson"], w["quiz"], w["material"], w["klass"], w["poll"]
+    beat = {"positionSeconds": 1, "watchedSeconds": 1, "durationSeconds": 600}
     return [
+        Row("GET", "health", PUBLIC),
+        Row("GET", "openapi.json", PUBLIC),
+        Row("POST", "dev/token", PUBLIC, {"name": "matrix", "roles": ["student"]}),
+        Row("POST", "payments/webhook", (400,) * 6, {"id": "evt_matrix", "type": "checkout.session.completed"}),
+        Row("OPTIONS", "webpubsub/events", (401,) * 6, headers={"WebHook-Request-Origin": "evil.example"}),
+        Row("POST", "webpubsub/events", (401,) * 6, {}, {"ce-type": "azure.webpubsub.user.message",
+                                                        "ce-connectionid": "c1", "ce-signature": "sha256=00"}),
         Row("GET", "courses", SIGNED_IN),
         Row("POST", "courses", (401, 403, 403, OK, OK, OK), {"title": "Matrix course", "description": "d"}),
         Row("GET", f"courses/{c}", SIGNED_IN),
@@ -57,8 +69,11 @@ def rows(w: dict) -> list[Row]:
         Row("POST", f"materials/{m}/publish", MANAGERS),
         Row("GET", f"courses/{c}/materials", MEMBERS),
         Row("GET", f"materials/{m}/download", MEMBERS),
-        Row("PUT", f"progress/lessons/{l}", STUDENT_ONLY,
-            {"positionSeconds": 1, "watchedSeconds": 1, "durationSeconds": 600}),
+        Row("PUT", f"progress/lessons/{l}", STUDENT_ONLY, beat),
+        # The offline queue refuses events one by one (a batch may mix courses), so a
+        # student of another course gets a 200 whose every event is refused: checked below.
+        Row("POST", "progress/sync", (401, OK, OK, 403, 403, 403),
+            {"events": [{**beat, "lessonId": l, "clientTime": datetime.now(timezone.utc).isoformat()}]}),
         Row("GET", f"quizzes/{q}", MEMBERS),
         Row("POST", "quizzes", MANAGERS, {"lessonId": w["quiz_lesson"], "title": "Another", "questions": [
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
@@ -68,7 +83,10 @@ def rows(w: dict) -> list[Row]:
         Row("GET", f"courses/{c}/analytics", MANAGERS),
         Row("POST", "classes", MANAGERS, {"courseId": c, "title": "Another class",
                                           "scheduledAt": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()}),
+        Row("GET", "classes", MEMBERS, params={"courseId": c}),
+        Row("GET", f"classes/{k}", MEMBERS),
         Row("POST", f"classes/{k}/negotiate", MEMBERS),
+        Row("POST", "me/negotiate", SIGNED_IN),
         Row("GET", f"classes/{k}/state", MEMBERS),
         Row("GET", f"classes/{k}/polls/{p}", MEMBERS),
         Row("GET", f"classes/{k}/chat", MEMBERS),
@@ -134,7 +152,7 @@ async def test_every_endpoint_answers_each_role_as_the_contract_says(api, world)
                 headers["Authorization"] = f"Bearer {who.token}"
             if "Idempotency-Key" in headers:
                 headers["Idempotency-Key"] = f"matrix-{role}-{uuid.uuid4().hex[:8]}"
-            resp = await api.request(row.method, row.path, json=row.body, headers=headers)
+            resp = await api.request(row.method, row.path, json=row.body, headers=headers, params=row.params)
             cells += 1
             allowed = 200 <= resp.status_code < 300 or resp.status_code in (409, 422)
             if (expected == OK and not allowed) or (expected != OK and resp.status_code != expected):
@@ -143,3 +161,15 @@ async def test_every_endpoint_answers_each_role_as_the_contract_says(api, world)
                 assert resp.headers["content-type"].startswith("application/problem+json"), row.path
     print(f"authorization matrix: {cells} calls")
     assert not mismatches, "\n".join(mismatches)
+
+
+async def test_a_student_of_another_course_has_every_synced_event_refused(api, world):
+    people, ids = world
+    event = {"lessonId": ids["lesson"], "positionSeconds": 5, "watchedSeconds": 5, "durationSeconds": 600,
+             "clientTime": datetime.now(timezone.utc).isoformat()}
+    outsider = await api.post("progress/sync", json={"events": [event]}, headers=people["other_student"].headers)
+    assert outsider.status_code == 200, outsider.text
+    assert outsider.json()["accepted"] == [] and len(outsider.json()["refused"]) == 1
+    assert "not enrolled" in outsider.json()["refused"][0]["reason"]
+    member = await api.post("progress/sync", json={"events": [event]}, headers=people["enrolled"].headers)
+    assert member.json()["accepted"] == [0] and member.json()["refused"] == []

@@ -3,6 +3,7 @@ stop and restart them without touching the shared servers or the test profile's 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from typing import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables.aio import TableClient
+from azure.storage.queue.aio import QueueClient
 
 from shared_code.migrations import apply_migrations
 from shared_code.settings import AZURITE_ACCOUNT, AZURITE_KEY
@@ -177,6 +181,60 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
         azurite.stop()
         postgres.remove()
         log.close()
+
+
+class Timings:
+    """How long calls took in one phase of a fault test (while a service is down, say)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.seconds: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    @property
+    def slowest(self) -> float:
+        return max(self.seconds, default=0.0)
+
+    def after_first(self, n: int) -> list[float]:
+        """The calls after the first `n`, when the breaker had its failures to open on."""
+        return self.seconds[n:]
+
+    def summary(self) -> str:
+        ordered = sorted(self.seconds)
+        median = ordered[len(ordered) // 2] if ordered else 0.0
+        return f"{self.label}: {len(ordered)} calls, median {median * 1000:.0f} ms, slowest {self.slowest * 1000:.0f} ms"
+
+
+async def queue_length(connection_string: str, name: str) -> int:
+    """Messages in a queue, hidden ones (waiting for their retry) included."""
+    async with QueueClient.from_connection_string(connection_string, name) as queue:
+        try:
+            return (await queue.get_queue_properties()).approximate_message_count or 0
+        except ResourceNotFoundError:
+            return 0
+
+
+async def outbox_settled(host: "FaultHost", *, timeout: float = 60) -> tuple[int, int]:
+    """Waits until the host's outbox queue is empty: every queued effect ran (or gave up).
+    Returns (still queued, poisoned)."""
+    deadline = time.monotonic() + timeout
+    waiting = await queue_length(host.azurite.connection_string, host.outbox_queue)
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        waiting = await queue_length(host.azurite.connection_string, host.outbox_queue)
+    return waiting, await queue_length(host.azurite.connection_string, f"{host.outbox_queue}-poison")
+
+
+async def change_log(host: "FaultHost", user_id: str, kind: str) -> list[dict]:
+    """The user's change-log rows of one kind, from the fault host's own Table storage."""
+    async with TableClient.from_connection_string(host.azurite.connection_string, "changelog") as table:
+        try:
+            return [dict(e) async for e in table.query_entities(
+                "PartitionKey eq @pk and kind eq @kind", parameters={"pk": user_id, "kind": kind})]
+        except ResourceNotFoundError:
+            return []
 
 
 @pytest.fixture
