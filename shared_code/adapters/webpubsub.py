@@ -89,19 +89,24 @@ class PubSub:
 
     # --- membership -----------------------------------------------------------------
     async def add_connection_to_group(self, group: str, connection_id: str) -> None:
-        await self.client.add_connection_to_group(group, connection_id)
+        async with self.breaker.guard():
+            await self.client.add_connection_to_group(group, connection_id)
 
     async def remove_connection_from_group(self, group: str, connection_id: str) -> None:
-        await self.client.remove_connection_from_group(group, connection_id)
+        async with self.breaker.guard():
+            await self.client.remove_connection_from_group(group, connection_id)
 
     async def remove_user_from_group(self, group: str, user_id: str) -> None:
-        await self.client.remove_user_from_group(group, user_id)
+        async with self.breaker.guard():
+            await self.client.remove_user_from_group(group, user_id)
 
     async def close_user_connections(self, user_id: str, reason: str) -> None:
-        await self.client.close_user_connections(user_id, reason=reason)
+        async with self.breaker.guard():
+            await self.client.close_user_connections(user_id, reason=reason)
 
     async def close_connection(self, connection_id: str, reason: str) -> None:
-        await self.client.close_connection(connection_id, reason=reason)
+        async with self.breaker.guard():
+            await self.client.close_connection(connection_id, reason=reason)
 
     async def ping(self) -> None:
         async with self.breaker.guard():

@@ -48,6 +48,12 @@ async def pubsub_user(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.pubsub.send_to_user(payload["userId"], payload["message"])
 
 
+@effect("pubsub.close_connection")
+async def pubsub_close_connection(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # Closing a connection that is already gone succeeds, so a repeat does no harm.
+    await ctx.pubsub.close_connection(payload["connectionId"], payload["reason"])
+
+
 @effect("cache.bump_course")
 async def cache_bump_course(ctx: AppContext, payload: dict[str, Any]) -> None:
     # A course write whose cache invalidation failed: replacing the generation later still

@@ -22,7 +22,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.live import ModerationRequest, ModerationResult
-from shared_code.services import audit, class_access, hands, live_messages, presence
+from shared_code.services import audit, class_access, hands, live_messages, outbox, presence
 
 logger = logging.getLogger("lectern.live")
 
@@ -56,10 +56,12 @@ async def _announce(ctx: AppContext, class_id: str, message_type: str, **fields:
 
 
 async def _close_connections(ctx: AppContext, class_id: str, user_id: str) -> int:
-    """Closes the user's connections to this class (not to other classes)."""
+    """Closes the user's connections to this class (not to other classes). A close that
+    fails is retried through the outbox: a removed student must not keep the stream."""
     connection_ids = await presence.connections_of(ctx, class_id, user_id)
     results = await asyncio.gather(
-        *(ctx.pubsub.close_connection(c, "Removed from the class by its tutor.") for c in connection_ids),
+        *(outbox.perform(ctx, "pubsub.close_connection", {"connectionId": c, "reason": "Removed from the class by its tutor."})
+          for c in connection_ids),
         return_exceptions=True,
     )
     for result in results:
