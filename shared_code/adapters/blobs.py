@@ -14,6 +14,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
+from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.circuit import CircuitBreaker, remote_failure
 
@@ -40,10 +41,11 @@ class BlobStore:
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
                 **QUICK_RETRY,
+                **CLIENT_OPTIONS,
             )
         else:
             self.service = BlobServiceClient(
-                account_url=account.endpoint("blob"), credential=account.credential(), **QUICK_RETRY
+                account_url=account.endpoint("blob"), credential=account.credential(), **QUICK_RETRY, **CLIENT_OPTIONS
             )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()

@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
+from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.circuit import CircuitBreaker, remote_failure
 
@@ -43,6 +44,7 @@ class QueueStore:
             # No SDK retry (its back-off starts at 15 s): a send that fails is parked in
             # PostgreSQL by the outbox at once, which is the retry.
             "retry_total": 0,
+            **CLIENT_OPTIONS,
         }
         if account.connection_string:
             self.service = QueueServiceClient.from_connection_string(account.connection_string, **kwargs)

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableServiceClient
 
+from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.circuit import CircuitBreaker, remote_failure
 
@@ -23,10 +24,12 @@ class TableStore:
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
                 retry_total=1,
+                **CLIENT_OPTIONS,
             )
         else:
             self.service = TableServiceClient(
-                endpoint=account.endpoint("table"), credential=account.credential(), retry_total=1
+                endpoint=account.endpoint("table"), credential=account.credential(), retry_total=1,
+                **CLIENT_OPTIONS,
             )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()

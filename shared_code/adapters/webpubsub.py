@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.circuit import CircuitBreaker, remote_failure
 from shared_code.settings import Settings
 
@@ -48,6 +49,7 @@ class PubSub:
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
                 retry_total=0,
+                **CLIENT_OPTIONS,
             )
         else:
             from azure.identity.aio import DefaultAzureCredential
@@ -59,6 +61,7 @@ class PubSub:
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
                 retry_total=0,
+                **CLIENT_OPTIONS,
             )
 
     async def close(self) -> None:
