@@ -13,7 +13,7 @@ help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
 	@echo "  make start / make stop / make status   the dev stack in the background"
 	@echo "  make migrate                           create the database and apply migrations"
-	@echo "  make bench                             run the benchmarks (bench/run_all.py)"
+	@echo "  make bench [ONLY=api,stores]           run the benchmarks, write bench/results.json and docs/BENCHMARKS.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -37,5 +37,12 @@ test: bootstrap
 migrate: bootstrap
 	@$(PY) -m devstack start --profile $(PROFILE) --only postgres
 
+# Benchmark-only tools (the Socket.IO peer, plots, process figures, profiles) live in their own
+# requirements file, installed when it changes.
 bench: bootstrap
-	@if [ -f bench/run_all.py ]; then $(PY) bench/run_all.py; else echo "bench/run_all.py does not exist yet"; fi
+	@stamp=.venv/.bench-requirements.sha256; wanted=$$(sha256sum bench/requirements.txt | cut -d' ' -f1); \
+	if [ "$$(cat $$stamp 2>/dev/null)" != "$$wanted" ]; then \
+	  echo "… pip install -r bench/requirements.txt"; \
+	  $(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt && echo "$$wanted" > $$stamp; \
+	fi
+	$(PY) bench/run_all.py $(if $(ONLY),--only $(ONLY))

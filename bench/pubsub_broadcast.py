@@ -25,7 +25,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys
@@ -38,17 +37,13 @@ import aiohttp
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as AioServiceClient
 
+from common import free_port, percentile, raise_fd_limit, rounded
+
 REPO = Path(__file__).resolve().parents[1]
 ACCESS_KEY = "YmVuY2htYXJrLW9ubHkta2V5LWZvci10aGUtbG9jYWwtc2VydmljZQ=="
 HUB = "bench"
 GROUP = "everyone"
 SUBPROTOCOLS = {"none": (), "json": ("json.webpubsub.azure.v1",), "reliable": ("json.reliable.webpubsub.azure.v1",)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_bytes(pid: int) -> int:
@@ -58,16 +53,10 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def raise_open_files() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+def ms(values: list[float], p: float) -> float | None:
+    """A percentile of durations in seconds, in milliseconds to one decimal."""
+    value = percentile(values, p)
+    return rounded(None if value is None else value * 1000, 1)
 
 
 def connection_string(port: int) -> str:
@@ -120,7 +109,7 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
 def worker(
     index: int, first: int, count: int, port: int, subprotocol: str, messages: int, deadline: float, queue: Any, release: Any
 ) -> None:
-    raise_open_files()
+    raise_fd_limit()
     asyncio.run(_worker(index, first, count, port, subprotocol, messages, deadline, queue, release))
 
 
@@ -282,10 +271,10 @@ async def run_round(size: int, args: argparse.Namespace, workdir: Path, rng: ran
             "messages": args.messages,
             "deliveries": len(latencies),
             "deliveries_expected": expected,
-            "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
-            "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "latency_p50_ms": ms(latencies, 50),
+            "latency_p99_ms": ms(latencies, 99),
             "latency_max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
-            "rest_call_p50_ms": round(percentile(rest_seconds, 0.50) * 1000, 1),
+            "rest_call_p50_ms": ms(rest_seconds, 50),
             "rest_call_max_ms": round(max(rest_seconds) * 1000, 1),
             "health_during_broadcasts_max_ms": round(max(health_samples, default=float("nan")) * 1000, 1),
         }
@@ -309,7 +298,7 @@ async def main() -> None:
     parser.add_argument("--connect-timeout", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=20240601)
     args = parser.parse_args()
-    raise_open_files()
+    raise_fd_limit()
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="pubsub-bench-"))
     rounds = []

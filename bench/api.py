@@ -1,0 +1,203 @@
+"""API throughput and latency per endpoint, each against the host's own no-op ceiling, in one run.
+
+Starts a local Functions host of its own on a profile's services (timers on, so the
+write-behind flush runs during the measurement as it would in production) and a second
+one with `LECTERN_CACHE_ENABLED=false` for the uncached lesson read. Seeds a published
+course with video lessons, quizzes and enrolled students through the public API, warms
+every snapshot and cache entry, then measures one phase at a time with the same load
+generator (N concurrent keep-alive workers, fixed duration after a warm-up, fixed seed):
+
+- `noop`: `GET /api/system/noop`, the host's ceiling;
+- `heartbeat`: `PUT /api/progress/lessons/{id}`, each (student, lesson) advancing five
+  seconds per beat, as a player would;
+- `lesson_cached`, `lesson_uncached`: `GET /api/lessons/{id}` on each host;
+- `dashboard`: `GET /api/me/dashboard` as enrolled students;
+- `quiz_submit`: `POST /api/quizzes/{id}/attempts`, a fresh Idempotency-Key each, spread
+  over students x quizzes so that no student reaches a quiz's attempt limit.
+
+    .venv/bin/python -m devstack start --profile dev
+    .venv/bin/python bench/api.py --profile dev
+
+Targets: heartbeat >= 50% of no-op with p99 < 50 ms; cached lesson reads >= 70% of no-op
+and >= 5x uncached. Exits non-zero only when a phase had more than 1% errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from collections.abc import Callable
+
+import aiohttp
+
+from common import OUT, Course, Host, Phase, Profiler, Request, cycling, drive, free_port, profile_environment, seed
+
+SEED = 20260303
+MAX_ATTEMPTS = 100  # the most a quiz allows (QuizCreate.max_attempts)
+DURATION = 3600
+MAX_ERROR_RATE = 0.01
+PLAN_LENGTH = 20_000
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def heartbeats(base: str, course: Course, rng: random.Random) -> Callable[[], Request]:
+    """Beats on random (lesson, student) pairs; each pair's watched time moves on five seconds a beat."""
+    pairs = [(lesson, token) for lesson in course.lessons for token in course.students]
+    plan = [pairs[rng.randrange(len(pairs))] for _ in range(PLAN_LENGTH)]
+    watched: dict[tuple[str, str], float] = {}
+    state = {"i": 0}
+
+    def next_request() -> Request:
+        lesson, token = pair = plan[state["i"] % len(plan)]
+        state["i"] += 1
+        # The warm-up beat left every pair at five seconds; staying below the completion
+        # threshold keeps every beat the steady-state write rather than a completion.
+        w = watched[pair] = min(watched.get(pair, 5.0) + 5.0, DURATION * 0.5)
+        return "PUT", f"{base}/progress/lessons/{lesson}", auth(token), {
+            "positionSeconds": w, "watchedSeconds": w, "durationSeconds": DURATION,
+        }
+
+    return next_request
+
+
+def lesson_reads(base: str, course: Course, rng: random.Random) -> list[Request]:
+    return [
+        ("GET", f"{base}/lessons/{rng.choice(course.lessons)}", auth(rng.choice(course.students)), None)
+        for _ in range(PLAN_LENGTH)
+    ]
+
+
+def attempts(base: str, course: Course, rng: random.Random) -> Callable[[], Request]:
+    """Each (student, quiz) pair at most MAX_ATTEMPTS times, shuffled; the plan ends rather than hit the limit."""
+    plan = [(quiz, token) for quiz in course.quizzes for token in course.students] * MAX_ATTEMPTS
+    rng.shuffle(plan)
+    answers = [[[rng.randrange(4)] for _ in range(3)] for _ in range(64)]
+    items = iter(enumerate(plan))
+
+    def next_request() -> Request:
+        n, (quiz, token) = next(items)
+        headers = {**auth(token), "Idempotency-Key": f"bench-attempt-{n}"}
+        return "POST", f"{base}/quizzes/{quiz}/attempts", headers, {"answers": answers[n % len(answers)]}
+
+    return next_request
+
+
+async def warm(cached: str, course: Course) -> None:
+    """One heartbeat per pair, one dashboard per student: every snapshot exists before anything is measured."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as s:
+        gate = asyncio.Semaphore(32)
+
+        async def one(method: str, url: str, token: str, body: object, expect: int) -> None:
+            async with gate:
+                async with s.request(method, url, headers=auth(token), json=body) as resp:
+                    if resp.status != expect:
+                        raise RuntimeError(f"warm-up {method} {url} answered {resp.status}: {await resp.text()}")
+
+        beat = {"positionSeconds": 5, "watchedSeconds": 5, "durationSeconds": DURATION}
+        await asyncio.gather(
+            *(one("PUT", f"{cached}/progress/lessons/{lesson}", t, beat, 202) for lesson in course.lessons for t in course.students),
+            *(one("GET", f"{cached}/me/dashboard", t, None, 200) for t in course.students),
+        )
+
+
+def print_row(name: str, s: dict, noop_rps: float | None) -> None:
+    ratio = f"{s['rps'] / noop_rps:6.0%}" if noop_rps else "     -"
+    cpu = f"{s['hostCpuUsPerRequest']:>8.1f}" if s["hostCpuUsPerRequest"] is not None else "       -"
+    print(f"{name:<16} {s['rps']:>9.1f} {s['p50Ms']:>8.2f} {s['p99Ms']:>8.2f} {s['requests']:>9} {s['errors']:>7} {cpu} {ratio}",
+          flush=True)
+
+
+def target(value: float | None, goal: float, *, below: bool = False) -> dict:
+    met = value is not None and (value < goal if below else value >= goal)
+    return {"value": value, "target": goal, "met": met}
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="dev", help="devstack profile whose services the hosts use (default dev)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase")
+    parser.add_argument("--workers", type=int, default=32, help="concurrent keep-alive connections")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--lessons", type=int, default=10)
+    parser.add_argument("--quizzes", type=int, default=4)
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--py-spy-dir", default=None, help="record the measured host of each phase with py-spy here")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    env = profile_environment(args.profile)
+    cached = Host(env, free_port(), OUT / "api.host.log", timers=True)
+    uncached = Host({**env, "LECTERN_CACHE_ENABLED": "false"}, free_port(), OUT / "api.uncached.log", timers=False)
+    rng = random.Random(args.seed)
+    phases: dict[str, Phase] = {}
+    profiles: dict[str, str] = {}
+    try:
+        print(f"… starting hosts on {cached.port} (cache on, timers on) and {uncached.port} (cache off)", flush=True)
+        await asyncio.gather(cached.start(), uncached.start())
+        print(f"… seeding {args.lessons} lessons, {args.quizzes} quizzes, {args.students} students", flush=True)
+        course = await seed(cached.base, lessons=args.lessons, students=args.students, quizzes=args.quizzes,
+                            max_attempts=MAX_ATTEMPTS, duration_seconds=DURATION, title="API bench")
+        print("… warming snapshots and caches", flush=True)
+        await warm(cached.base, course)
+
+        plans = [
+            ("noop", cycling([("GET", f"{cached.base}/system/noop", {}, None)]), 204, cached),
+            ("heartbeat", heartbeats(cached.base, course, rng), 202, cached),
+            ("lesson_cached", cycling(lesson_reads(cached.base, course, rng)), 200, cached),
+            ("lesson_uncached", cycling(lesson_reads(uncached.base, course, rng)), 200, uncached),
+            ("dashboard", cycling([("GET", f"{cached.base}/me/dashboard", auth(t), None) for t in course.students]), 200, cached),
+            ("quiz_submit", attempts(cached.base, course, rng), 201, cached),
+        ]
+        print(f"… {len(plans)} phases of {args.warmup:g} s warm-up + {args.seconds:g} s, {args.workers} workers", flush=True)
+        print(f"{'phase':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'CPU µs':>8} {'/noop':>6}")
+        for name, plan, expect, host in plans:
+            profiler = Profiler(Path(args.py_spy_dir), f"api-{name}", {"host": [host.pid]}) if args.py_spy_dir else None
+            try:
+                phases[name] = await drive(name, plan, workers=args.workers, seconds=args.seconds, warmup=args.warmup,
+                                           expect=expect, host_pid=host.pid)
+            finally:
+                if profiler is not None:
+                    profiles[name] = profiler.stop()["host"]
+            print_row(name, phases[name].summary(), phases["noop"].rps if name != "noop" else None)
+    finally:
+        cached.stop()
+        uncached.stop()
+
+    noop_rps = phases["noop"].rps
+    summary = {}
+    for name, phase in phases.items():
+        summary[name] = {**phase.summary(), "ratioToNoop": round(phase.rps / noop_rps, 3) if noop_rps else None}
+    uncached_rps = phases["lesson_uncached"].rps
+    cached_over_uncached = round(phases["lesson_cached"].rps / uncached_rps, 2) if uncached_rps else None
+    targets = {
+        "heartbeatOverNoop": target(summary["heartbeat"]["ratioToNoop"], 0.5),
+        "heartbeatP99Ms": target(summary["heartbeat"]["p99Ms"], 50, below=True),
+        "cachedOverNoop": target(summary["lesson_cached"]["ratioToNoop"], 0.7),
+        "cachedOverUncached": target(cached_over_uncached, 5),
+    }
+    for name, t in targets.items():
+        print(f"{name:<20} {t['value']} (target {'<' if name.endswith('Ms') else '>='} {t['target']}) "
+              f"{'met' if t['met'] else 'missed'}")
+    failed = [name for name, phase in phases.items() if phase.error_rate > MAX_ERROR_RATE or not phase.requests]
+    if failed:
+        print(f"phases with more than {MAX_ERROR_RATE:.0%} errors (or no requests): {', '.join(failed)}; see {OUT}/api.*.log",
+              file=sys.stderr)
+    print(f"done in {time.monotonic() - started:.0f} s", flush=True)
+    print(json.dumps({
+        "benchmark": "api", "seed": args.seed, "workers": args.workers, "seconds": args.seconds, "phases": summary,
+        "cachedOverUncached": cached_over_uncached, "targets": targets, "profiles": profiles,
+    }))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
