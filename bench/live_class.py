@@ -18,7 +18,7 @@ For each class size and each target it measures, with the same client workload:
   gaps during the connect storm are counted apart (`seqGapsDuringStorm`): there a gap can
   be a join race rather than a loss;
 - server cost: CPU seconds and RSS of the server processes (Lectern: the Functions host
-  and the Web PubSub service, from devstack's PID files under `.stack/<profile>/`; the
+  and the Web PubSub service, found by the ports they listen on; the
   peer: its processes), per phase, per connection, per delivered message and per vote;
   redis-server's CPU is reported apart (it is shared with anything else on the machine).
 
@@ -412,31 +412,29 @@ def cpu_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, fl
     return {role: round(after[role] - before[role], 3) for role in after}
 
 
-def redis_pid() -> int | None:
+def listening_pid(port: int) -> int | None:
+    """The process listening on a loopback port: found this way whoever started the stack
+    (this checkout, another one, or by hand)."""
     import psutil
 
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        name = proc.info.get("name") or ""
-        cmdline = " ".join(proc.info.get("cmdline") or [])
-        if name.startswith("redis-server") and ":6379" in cmdline:
-            return proc.pid
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return conn.pid
     return None
 
 
-def lectern_pids(profile: str) -> dict[str, list[int]]:
-    """The host and Web PubSub service PIDs from devstack's PID files, checked to be alive."""
-    import psutil
+def redis_pid() -> int | None:
+    return listening_pid(6379)
 
-    pids: dict[str, list[int]] = {}
-    for role, marker in (("host", "devhost"), ("pubsub", "localpubsub")):
-        pid_file = ROOT / ".stack" / profile / f"{role}.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-            if marker in " ".join(psutil.Process(pid).cmdline()):
-                pids[role] = [pid]
-        except (OSError, ValueError, psutil.Error):
-            pass
-    return pids
+
+def lectern_pids(profile: str) -> dict[str, list[int]]:
+    """The profile's Functions host and Web PubSub service processes."""
+    sys.path.insert(0, str(ROOT))
+    from devstack.profiles import PROFILES
+
+    ports = {"host": PROFILES[profile].host_port, "pubsub": PROFILES[profile].pubsub_port}
+    pids = {role: listening_pid(port) for role, port in ports.items()}
+    return {role: [pid] for role, pid in pids.items() if pid is not None}
 
 
 # --- the coordinator ---------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         if abs(value) >= 1000:
             return f"{value:,.0f}"
+        if 0 < abs(value) < 1:
+            return f"{value:.{max(digits, 2)}f}"
         return f"{value:,.{digits}f}"
     return str(value)
 
@@ -158,6 +160,7 @@ LIVE_FIGURES: list[tuple[str, str, int]] = [
     ("votesCountedExactly", "counted exactly (and every client's final tally right)", 0),
     ("finalTallyMaxMs", "close → final tally at the last client (ms)", 1),
     ("messagesLost", "messages lost", 0),
+    ("seqGapsDuringStorm", "seq gaps while the class fills (join races, not losses)", 0),
     ("cpuMsPerConnection", "server CPU per connection, storm (ms)", 2),
     ("cpuUsPerDeliveredMessage", "server CPU per delivered message, fan-out (µs)", 1),
     ("cpuMsPerVote", "server CPU per vote (ms)", 2),
@@ -305,21 +308,21 @@ def block_stores(results: Results) -> str:
     parts = []
     redis = figures.get("redis") or {}
     rows = []
-    for mode, tests in redis.items():
-        if isinstance(tests, dict):
-            for test, values in tests.items():
-                if isinstance(values, dict):
-                    rows.append([mode, f"`{test}`", values.get("rps"), values.get("p50Ms"), values.get("p99Ms")])
+    for mode in ("unpipelined", "pipelined"):
+        run = redis.get(mode) or {}
+        for command, values in (run.get("commands") or {}).items():
+            rows.append([f"{mode} (pipeline {run.get('pipeline')})", f"`{command}`", values.get("rps"),
+                         values.get("p50Ms"), values.get("p99Ms")])
     if rows:
-        parts.append("Redis (`redis-benchmark`):\n\n" + table(["mode", "command", "req/s", "p50 ms", "p99 ms"], rows))
+        parts.append(f"Redis (`redis-benchmark`, {redis.get('clients')} clients, {fmt(redis.get('requests'))} requests "
+                     "per command):\n\n" + table(["mode", "command", "req/s", "p50 ms", "p99 ms"], rows))
     postgres = figures.get("postgres") or {}
-    rows = []
-    for script, values in postgres.items():
-        if isinstance(values, dict):
-            rows.append([f"`{script}`", values.get("tps"), values.get("latencyAvgMs"), values.get("latencyP99Ms")])
+    rows = [[f"`{script}`", values.get("tps"), values.get("latencyAvgMs"), values.get("p50Ms"), values.get("p99Ms")]
+            for script, values in postgres.items() if isinstance(values, dict)]
     if rows:
-        parts.append("PostgreSQL (`pgbench`):\n\n" + table(["script", "tps", "avg ms", "p99 ms"], rows))
-    return "\n\n".join(parts) or "```\n" + json.dumps(figures, indent=2)[:3000] + "\n```"
+        parts.append(f"PostgreSQL (`pgbench`, scale {postgres.get('scale')}, {postgres.get('clients')} clients, "
+                     f"{postgres.get('seconds')} s each):\n\n" + table(["script", "tps", "avg ms", "p50 ms", "p99 ms"], rows))
+    return "\n\n".join(parts) or "_Not measured in this run._"
 
 
 # --- profiles -------------------------------------------------------------------------------
