@@ -368,29 +368,26 @@ class ProcessWatch:
         self.peak: dict[str, int] = {role: 0 for role in pids}
         self.task: asyncio.Task | None = None
 
-    def cpu(self) -> dict[str, float]:
+    def _total(self, measure) -> dict[str, float]:
         out: dict[str, float] = {}
         for role, procs in self.procs.items():
             total = 0.0
-            for p in procs:
+            for proc in procs:
                 try:
-                    t = p.cpu_times()
-                    total += t.user + t.system
+                    total += measure(proc)
                 except Exception:  # noqa: BLE001 - a process that ended adds nothing
                     pass
             out[role] = total
         return out
 
+    def cpu(self) -> dict[str, float]:
+        """User + system CPU seconds so far, per role."""
+        return self._total(lambda proc: proc.cpu_times().user + proc.cpu_times().system)
+
     def rss(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for role, procs in self.procs.items():
-            total = 0
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                except Exception:  # noqa: BLE001
-                    pass
-            out[role] = total
+        """Resident memory now, per role; also keeps each role's peak."""
+        out = {role: int(total) for role, total in self._total(lambda proc: proc.memory_info().rss).items()}
+        for role, total in out.items():
             self.peak[role] = max(self.peak[role], total)
         return out
 
