@@ -260,11 +260,15 @@ def block_api(results: Results) -> str:
     if not api:
         return "_Not measured in this run._"
     rows = []
+    noop = api.get("phases", {}).get("noop") or {}
     for name, phase in api.get("phases", {}).items():
+        p99_ratio = ratio(phase.get("p99Ms"), noop.get("p99Ms"))
         rows.append([f"`{name}`", phase.get("rps"), phase.get("p50Ms"), phase.get("p99Ms"),
                      "–" if phase.get("ratioToNoop") is None else f"{phase['ratioToNoop']:.0%}",
+                     "–" if p99_ratio is None else f"{p99_ratio:.1f}×",
                      phase.get("hostCpuUsPerRequest"), phase.get("errors")])
-    text = table(["phase", "req/s", "p50 ms", "p99 ms", "of no-op", "host CPU µs/request", "errors"], rows)
+    text = table(["phase", "req/s", "p50 ms", "p99 ms", "throughput of no-op", "p99 × no-op", "host CPU µs/request",
+                  "errors"], rows)
     if api.get("cachedOverUncached") is not None:
         text += f"\n\ncached / uncached lesson read: **{api['cachedOverUncached']:.2f}×**"
     return text

@@ -86,7 +86,7 @@ def test_api_block_shows_each_phase_as_a_share_of_the_no_op():
 
     block = report.block_api(measured)
 
-    assert "| `heartbeat` | 4,000 | 7.0 | 15.0 | 50% | 240.0 | 0 |" in block
+    assert "| `heartbeat` | 4,000 | 7.0 | 15.0 | 50% | 2.5× | 240.0 | 0 |" in block
     assert "**2.50×**" in block
 
 
