@@ -436,6 +436,7 @@ def plot_live(results: Results) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     runs, sizes = results.live_runs(), results.live_sizes()
     if not sizes:
@@ -465,6 +466,14 @@ def plot_live(results: Results) -> list[str]:
                     ax.scatter(*zip(*limits), marker="_", s=400, color="black", label="target")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            plain = FuncFormatter(lambda value, _: f"{value:g}")
+            ax.yaxis.set_major_formatter(plain)
+            low, high = ax.get_ylim()
+            if low > 0 and high / low < 20:  # within about a decade the minor ticks need labels
+                ax.yaxis.set_minor_formatter(plain)
+                ax.tick_params(axis="y", which="minor", labelsize=7)
+            else:
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
             ax.set_xlabel("students in the class")
             ax.set_title(label, fontsize=10)
