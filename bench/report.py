@@ -87,6 +87,9 @@ def block_machine(results: Results) -> str:
     machine = results.data.get("machine", {})
     rows = [[k, str(v)] for k, v in machine.items()]
     rows.append(["run", f"{results.data.get('startedAt', '?')} → {results.data.get('finishedAt', '?')}"])
+    if results.data.get("only"):
+        rows.append(["this run measured", ", ".join(f"`{n}`" for n in results.data["only"])
+                     + "; the other figures are from earlier runs"])
     rows += [[f"`{name}`", f"{'ok' if b.get('ok') else '**failed**'} in {b.get('seconds')} s"]
              for name, b in results.benchmarks.items()]
     return table(["", ""], rows)
@@ -388,8 +391,33 @@ def summarize_profile(path: Path, top: int = 10) -> dict | None:
             "functions": [(name, n / total) for name, n in inclusive.most_common(top)]}
 
 
-def profile_section(title: str, file: str) -> str | None:
-    summary = summarize_profile(ROOT / file if not Path(file).is_absolute() else Path(file), top=10)
+def profile_summary(entry: Any) -> dict | None:
+    """A recording's summary: kept in results.json by run_all, or read from the file."""
+    if isinstance(entry, dict):
+        return entry.get("summary")
+    path = Path(str(entry))
+    return summarize_profile(path if path.is_absolute() else ROOT / path, top=10)
+
+
+def embed_profiles(figures: Any) -> Any:
+    """Replaces every recording's path in a benchmark's figures by {file, summary}, so the
+    report can be rewritten later from results.json alone (bench/out is not kept)."""
+    if isinstance(figures, dict):
+        out = {}
+        for key, value in figures.items():
+            if key == "profiles" and isinstance(value, dict):
+                out[key] = {name: {"file": str(entry), "summary": profile_summary(entry)} if isinstance(entry, str)
+                            else entry for name, entry in value.items()}
+            else:
+                out[key] = embed_profiles(value)
+        return out
+    if isinstance(figures, list):
+        return [embed_profiles(item) for item in figures]
+    return figures
+
+
+def profile_section(title: str, entry: Any) -> str | None:
+    summary = profile_summary(entry)
     if summary is None:
         return None
     packages = ", ".join(f"{name} {share:.0%}" for name, share in summary["packages"])

@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from report import embed_profiles
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 PROFILES = "bench/out/profiles"
@@ -100,12 +102,13 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "dev"], cwd=ROOT, check=True)
     previous = json.loads(RESULTS.read_text()) if only and RESULTS.exists() else {}
     results: dict = {"startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                     **({"only": [name for name, _, _ in chosen]} if only else {}),
                      "benchmarks": dict(previous.get("benchmarks", {}))}
     failed = 0
     for i, (name, args, limit) in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {name} {' '.join(args)}", flush=True)
         code, out, elapsed = run(name, args, limit)
-        figures = last_json_line(out)
+        figures = embed_profiles(last_json_line(out))
         ok = code == 0 and figures is not None
         failed += 0 if ok else 1
         results["benchmarks"][name] = {"ok": ok, "exitCode": code, "seconds": elapsed, "args": args, "figures": figures,

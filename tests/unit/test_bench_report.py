@@ -108,3 +108,15 @@ def test_a_profile_is_summarised_by_package_of_self_time_and_our_functions_inclu
     assert summary["samples"] == 10
     assert summary["packages"] == [("psycopg", 0.6), ("asyncio", 0.3), ("shared_code", 0.1)]
     assert summary["functions"] == [("handle (shared_code/http.py)", 0.7)]
+
+
+def test_profiles_are_kept_in_the_results_so_the_report_needs_no_recordings(recording: Path):
+    figures = {"runs": [{"target": "lectern", "students": 1000, "profiles": {"host": str(recording)}}]}
+
+    embedded = report.embed_profiles(figures)
+    recording.unlink()
+
+    entry = embedded["runs"][0]["profiles"]["host"]
+    assert entry["file"] == str(recording)
+    assert report.profile_summary(entry)["samples"] == 10
+    assert "10 samples at 100 Hz" in report.profile_section("lectern 1,000, host", entry)
