@@ -146,15 +146,16 @@ class Peer:
             elif kind == "tally":
                 poll_id = await self.redis.get(keys.open_poll)
                 if poll_id:
-                    counts, options = await self._counts(keys, poll_id)
+                    counts = await self._counts(keys, poll_id)
                     await self.broadcast(class_id, "poll.tally", pollId=poll_id, counts=counts, total=sum(counts))
         finally:
             self.pending.discard((class_id, kind))
 
-    async def _counts(self, keys: Keys, poll_id: str) -> tuple[list[int], int]:
+    async def _counts(self, keys: Keys, poll_id: str) -> list[int]:
+        """The live tally in option order."""
         options = int(await self.redis.hget(keys.poll(poll_id), "options") or 0)
         values = await self.redis.hmget(keys.poll(poll_id), [f"c{i}" for i in range(options)]) if options else []
-        return [int(v or 0) for v in values], options
+        return [int(v or 0) for v in values]
 
     # --- Socket.IO events -------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict, auth: Any) -> None:
