@@ -12,16 +12,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from shared_code.adapters.redis import keys
-
-# Compare-and-delete: a fill lock is released only by the holder that set it, so a holder
-# whose lock already expired cannot free a lock another process now holds.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+from shared_code.adapters.redis import keys, locks
 
 GENERATION_TTL_SECONDS = 7 * 24 * 3600
 
@@ -138,11 +129,9 @@ async def bump_generation(r: aioredis.Redis, course_id: str) -> str:
 
 
 async def try_lock(r: aioredis.Redis, name: str, ttl_ms: int) -> str | None:
-    """The lock's token when this caller got it, None when another holds it."""
-    token = new_token()
-    got = await r.set(keys.content_fill_lock(name), token, px=ttl_ms, nx=True)
-    return token if got else None
+    """The fill lock's token when this caller got it, None when another holds it."""
+    return await locks.acquire(r, keys.content_fill_lock(name), ttl_ms)
 
 
 async def release_lock(r: aioredis.Redis, name: str, token: str) -> None:
-    await r.eval(_RELEASE, 1, keys.content_fill_lock(name), token)
+    await locks.release(r, keys.content_fill_lock(name), token)

@@ -10,14 +10,13 @@ readers rebuild first (one of them, under a short lock). Errors propagate as
 
 from __future__ import annotations
 
-import secrets
 import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import redis.asyncio as aioredis
 
-from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import keys, locks
 
 # A rebuilt board is trusted this long; the next reader after that rebuilds it again,
 # which also heals anything an evicted key or a lost update left behind.
@@ -94,14 +93,6 @@ local ahead = redis.call('ZCOUNT', KEYS[1], '(' .. points, '+inf')
 return {1, redis.call('ZCARD', KEYS[1]), top, names, mine or false, ahead, redis.call('HGET', KEYS[2], ARGV[2]) or false}
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
 @dataclass(frozen=True)
 class Board:
     participants: int
@@ -123,7 +114,6 @@ class LeaderboardStore:
         self._record = r.register_script(_RECORD)
         self._merge = r.register_script(_MERGE)
         self._read = r.register_script(_READ)
-        self._release = r.register_script(_RELEASE)
 
     async def record(self, course_id: str, user_id: str, name: str, quiz_id: str, score: int) -> tuple[int | None, int] | None:
         """(points before, points after) for the student, or None when the board is not built."""
@@ -142,12 +132,10 @@ class LeaderboardStore:
         return before, int(float(out[1]))
 
     async def try_lock(self, course_id: str) -> str | None:
-        token = secrets.token_hex(8)
-        got = await self.redis.set(keys.leaderboard_rebuild_lock(course_id), token, px=REBUILD_LOCK_MS, nx=True)
-        return token if got else None
+        return await locks.acquire(self.redis, keys.leaderboard_rebuild_lock(course_id), REBUILD_LOCK_MS)
 
     async def unlock(self, course_id: str, token: str) -> None:
-        await self._release(keys=[keys.leaderboard_rebuild_lock(course_id)], args=[token])
+        await locks.release(self.redis, keys.leaderboard_rebuild_lock(course_id), token)
 
     async def merge(self, course_id: str, bests: dict[str, tuple[str, dict[str, int]]]) -> None:
         """Merges {user id: (name, {quiz id: best})} into the board, in chunks."""

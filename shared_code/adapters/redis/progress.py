@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import redis.asyncio as aioredis
-from shared_code.adapters.redis import keys
+
+from shared_code.adapters.redis import keys, locks
 from shared_code.adapters.redis.batching import ScriptBatcher
 
 # A snapshot outlives many flush intervals; after a day of silence the next heartbeat
@@ -115,14 +116,6 @@ end
 return 1
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
 @dataclass(frozen=True)
 class Baseline:
     """What PostgreSQL knows when Redis has no snapshot yet."""
@@ -180,7 +173,6 @@ class ProgressStore:
         self._read = r.register_script(_READ)
         self._give_back = r.register_script(_GIVE_BACK)
         self._merge = r.register_script(_MERGE)
-        self._release = r.register_script(_RELEASE)
 
     async def record(
         self,
@@ -248,10 +240,10 @@ class ProgressStore:
 
     # --- flush -------------------------------------------------------------------------
     async def lock_shard(self, shard: int, token: str) -> bool:
-        return bool(await self.redis.set(keys.progress_flush_lock(shard), token, px=FLUSH_LOCK_MS, nx=True))
+        return await locks.acquire(self.redis, keys.progress_flush_lock(shard), FLUSH_LOCK_MS, token) is not None
 
     async def unlock_shard(self, shard: int, token: str) -> None:
-        await self._release(keys=[keys.progress_flush_lock(shard)], args=[token])
+        await locks.release(self.redis, keys.progress_flush_lock(shard), token)
 
     async def take(self, shard: int, count: int) -> list[str]:
         """Up to `count` dirty members, moved atomically into the shard's flushing set."""
