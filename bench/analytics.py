@@ -34,10 +34,11 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import scratch_database  # noqa: E402
+
 from shared_code.adapters.postgres import analytics as analytics_sql  # noqa: E402
 from shared_code.auth import Principal  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.migrations import apply_migrations  # noqa: E402
 from shared_code.services import analytics  # noqa: E402
 from shared_code.settings import AZURITE_ACCOUNT, AZURITE_KEY, Settings  # noqa: E402
 
@@ -57,11 +58,7 @@ def _id(rng: random.Random) -> str:
 
 def load(admin_url: str) -> tuple[str, str, str]:
     """Creates and fills the database; returns (url, course id, tutor id)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = psycopg.conninfo.make_conninfo(admin_url, dbname=DATABASE)
-    apply_migrations(url)
+    url = scratch_database(admin_url, DATABASE)
     rng = random.Random(SEED)
     tutor = _id(rng)
     students = [_id(rng) for _ in range(STUDENTS)]

@@ -25,14 +25,14 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import scratch_database  # noqa: E402
+
 from shared_code.adapters.redis import progress as progress_redis  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.migrations import apply_migrations  # noqa: E402
 from shared_code.services import progress  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 
@@ -43,11 +43,7 @@ REDIS_DB = 11
 
 def prepare_database(admin_url: str, students: int, lessons: int) -> tuple[str, list[str], list[str], str]:
     """A fresh database with the data the snapshots refer to: (url, student ids, lesson ids, course id)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = psycopg.conninfo.make_conninfo(admin_url, dbname=DATABASE)
-    apply_migrations(url)
+    url = scratch_database(admin_url, DATABASE)
     rng = random.Random(SEED)
     tutor = str(uuid.UUID(int=rng.getrandbits(128)))
     course = str(uuid.UUID(int=rng.getrandbits(128)))
