@@ -4,11 +4,16 @@
 `test` is what the test suite runs: its own ports (host 7171, Azurite 10100-10102, Web
 PubSub 8180), its own database and Redis db, so a running dev stack and a test run do
 not disturb each other. PostgreSQL and Redis servers are shared by both.
+
+`LECTERN_TEST_SLOT=N` (1 to 8) moves the test profile to ports and stores of its own
+(host 7171+N, Web PubSub 8180+N, Azurite 10100+10N.., database lectern_test_N, Redis db
+1+N), so test runs of two checkouts of the repository can run side by side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from devhost.connections import azurite_connection_string
@@ -110,3 +115,31 @@ PROFILES: dict[str, Profile] = {
         redis_db=1,
     ),
 }
+
+
+def _test_slot() -> int:
+    raw = os.environ.get("LECTERN_TEST_SLOT", "").strip()
+    if not raw:
+        return 0
+    slot = int(raw)
+    if not 0 <= slot <= 8:
+        raise ValueError("LECTERN_TEST_SLOT is a number from 0 to 8")
+    return slot
+
+
+def _slotted(profile: Profile, slot: int) -> Profile:
+    if slot == 0:
+        return profile
+    return replace(
+        profile,
+        host_port=profile.host_port + slot,
+        pubsub_port=profile.pubsub_port + slot,
+        blob_port=profile.blob_port + 10 * slot,
+        queue_port=profile.queue_port + 10 * slot,
+        table_port=profile.table_port + 10 * slot,
+        database=f"{profile.database}_{slot}",
+        redis_db=profile.redis_db + slot,
+    )
+
+
+PROFILES["test"] = _slotted(PROFILES["test"], _test_slot())

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from shared_code import problems
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.context import get_context
+from shared_code.json_limits import too_deep
 from shared_code.errors import (
     BadRequest,
     FieldError,
@@ -363,21 +364,6 @@ def _check_strings(value: Any) -> None:
             stack.extend(node)
 
 
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        if isinstance(node, dict):
-            stack.extend((v, level + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, level + 1) for v in node)
-    return deepest
-
-
 def raw_json(req: func.HttpRequest, *, allow_empty: bool = False) -> Any:
     """The body as parsed JSON, after the content-type, size and depth checks."""
     settings = get_settings()
@@ -391,12 +377,14 @@ def raw_json(req: func.HttpRequest, *, allow_empty: bool = False) -> Any:
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"Send the body as application/json, not {content_type}.")
+    # Before parsing: the parser recurses per level, so a deep enough body would exhaust
+    # the stack inside json.loads itself.
+    if too_deep(body, settings.max_json_depth):
+        raise BadRequest(f"The JSON is nested deeper than {settings.max_json_depth} levels.")
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.", title="Malformed JSON") from None
-    if _depth(data, settings.max_json_depth) > settings.max_json_depth:
-        raise BadRequest(f"The JSON is nested deeper than {settings.max_json_depth} levels.")
     _check_strings(data)
     return data
 

@@ -46,6 +46,11 @@ async def test_deep_json_and_wrong_content_types_are_refused(api, actor):
     deep = await api.post("courses", headers={**tutor.headers, "content-type": "application/json"},
                           content=b'{"title": ' + b"[" * 200 + b"]" * 200 + b"}")
     assert deep.status_code == 400 and "deeper" in deep.json()["detail"]
+    # Deep enough to exhaust the parser's recursion: refused before parsing, not a 500.
+    for levels in (1_000, 100_000):
+        hostile = await api.post("courses", headers={**tutor.headers, "content-type": "application/json"},
+                                 content=b"[" * levels + b"]" * levels)
+        assert hostile.status_code == 400 and "deeper" in hostile.json()["detail"], (levels, hostile.text[:200])
     form = await api.post("courses", headers={**tutor.headers, "content-type": "text/plain"}, content=b"title=x")
     assert form.status_code == 415
     broken = await api.post("courses", headers={**tutor.headers, "content-type": "application/json"}, content=b'{"title": ')

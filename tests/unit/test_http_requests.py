@@ -45,11 +45,17 @@ def test_non_json_content_type_is_415():
         json_body(_req(b"name=a", content_type="application/x-www-form-urlencoded"), DevTokenRequest)
 
 
-def test_deeply_nested_json_is_refused():
-    deep = b"[" * 100 + b"]" * 100
+@pytest.mark.parametrize("levels", [100, 1_000, 100_000])
+def test_deeply_nested_json_is_refused_before_the_parser_recurses(levels):
+    deep = b"[" * levels + b"]" * levels
     with pytest.raises(BadRequest) as err:
         json_body(_req(deep), DevTokenRequest)
     assert "deeper" in err.value.detail
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    body = b'{"name": "' + b"[" * 150 + b'", "roles": ["student"]}'
+    assert json_body(_req(body), DevTokenRequest).name.startswith("[[[")
 
 
 def test_empty_body_is_a_400():
