@@ -7,11 +7,12 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up start stop status test migrate bench
+.PHONY: help bootstrap up start stop status test test-unit test-integration test-e2e test-fault migrate bench
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
 	@echo "  make start / make stop / make status   the dev stack in the background"
+	@echo "  make test-unit / test-integration / test-e2e / test-fault   one ring of tests (by marker)"
 	@echo "  make migrate                           create the database and apply migrations"
 	@echo "  make bench [ONLY=api,stores]           run the benchmarks, write bench/results.json and docs/BENCHMARKS.md"
 
@@ -33,6 +34,15 @@ status:
 test: bootstrap
 	@$(PY) -m devstack start --profile test --only postgres,redis
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# One ring, selected by the marker tests/conftest.py gives each folder. The unit ring
+# needs no service; the others start what they need as `make test` does.
+test-unit: bootstrap
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration test-e2e test-fault: test-%: bootstrap
+	@$(PY) -m devstack start --profile test --only postgres,redis
+	$(PY) -m pytest -m $* $(PYTEST_ARGS)
 
 migrate: bootstrap
 	@$(PY) -m devstack start --profile $(PROFILE) --only postgres

@@ -19,7 +19,31 @@ import pytest
 
 from devstack.stack import Stack
 
+# Every test belongs to one ring, named by its folder; the stand-ins' folders hold both
+# pure tests (marked `unit` in their files) and tests against real services.
+RINGS = ("unit", "integration", "e2e", "fault", "infra")
+FOLDER_RINGS = {
+    "unit": "unit",
+    "integration": "integration",
+    "e2e": "e2e",
+    "fault": "fault",
+    "infra": "infra",
+    "devhost": "integration",
+    "localpubsub": "integration",
+}
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each test with its folder's ring, so `-m unit` / `-m e2e` select by ring."""
+    tests_dir = os.path.dirname(__file__)
+    for item in items:
+        folder = os.path.relpath(str(item.path), tests_dir).split(os.sep)[0]
+        if any(item.get_closest_marker(ring) for ring in RINGS):
+            continue
+        ring = FOLDER_RINGS.get(folder)
+        if ring is None:
+            raise pytest.UsageError(f"{item.nodeid}: tests/{folder} has no ring; add it to FOLDER_RINGS in tests/conftest.py")
+        item.add_marker(getattr(pytest.mark, ring))
 
 
 @dataclass(frozen=True)

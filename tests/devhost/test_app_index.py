@@ -78,7 +78,9 @@ def test_every_http_route_is_reachable_at_its_own_path(functions):
 
 
 def test_queue_triggers_name_queues_the_settings_resolve(functions, app_settings):
-    for function in of_type(functions, QUEUE_TRIGGER):
+    queues = of_type(functions, QUEUE_TRIGGER)
+    assert {"outbox_retry"} <= {f.name for f in queues}, "the outbox's retry trigger must be indexed"
+    for function in queues:
         name = resolve_app_settings(str(function.trigger["queueName"]), app_settings)
         assert QUEUE_NAME.match(name), (function.name, name)
         assert QUEUE_NAME.match(f"{name}-poison"), (function.name, name)
@@ -87,10 +89,13 @@ def test_queue_triggers_name_queues_the_settings_resolve(functions, app_settings
 
 
 def test_timer_schedules_parse(functions, app_settings):
-    for function in of_type(functions, TIMER_TRIGGER):
+    timers = of_type(functions, TIMER_TRIGGER)
+    assert {"flush_progress", "drain_parked_effects"} <= {f.name for f in timers}, "the app's timers must be indexed"
+    for function in timers:
         parse_schedule(resolve_app_settings(str(function.trigger["schedule"]), app_settings))
 
 
 def test_retry_settings_are_valid(functions):
+    assert functions, "the app must index"
     for function in functions:
         RetryPolicy.from_settings(function.retry)
