@@ -12,16 +12,25 @@ signature, so every caller without one gets the same refusal whatever token it c
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from devhost.indexing import HTTP_TRIGGER, index_app
 from tests.support.content import add_lesson, create_course, enrol, publish, upload_material
 from tests.support.live import create_class, start_class
 
 pytestmark = pytest.mark.timeout(240)
+
+REPO = Path(__file__).resolve().parents[2]
+# Registered functions that are not endpoints of the contract: the catch-all answers every
+# path no function serves with a problem+json 404 (tests/e2e/test_request_limits.py).
+NOT_ENDPOINTS = {"unknown_path"}
 
 OK = "ok"
 ROLES = ("anonymous", "enrolled", "other_student", "tutor", "owner", "admin")
@@ -52,7 +61,10 @@ def rows(w: dict) -> list[Row]:
     return [
         Row("GET", "health", PUBLIC),
         Row("GET", "openapi.json", PUBLIC),
+        # development and test only (not registered in production): public on purpose
         Row("POST", "dev/token", PUBLIC, {"name": "matrix", "roles": ["student"]}),
+        Row("GET", "system/noop", PUBLIC),
+        Row("GET", "live/app", PUBLIC),
         Row("POST", "payments/webhook", (400,) * 6, {"id": "evt_matrix", "type": "checkout.session.completed"}),
         Row("OPTIONS", "webpubsub/events", (401,) * 6, headers={"WebHook-Request-Origin": "evil.example"}),
         Row("POST", "webpubsub/events", (401,) * 6, {}, {"ce-type": "azure.webpubsub.user.message",
@@ -79,6 +91,7 @@ def rows(w: dict) -> list[Row]:
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
         Row("GET", "me/dashboard", SIGNED_IN),
+        Row("GET", "me/changes", SIGNED_IN),
         Row("GET", f"courses/{c}/leaderboard", MEMBERS),
         Row("GET", f"courses/{c}/analytics", MANAGERS),
         Row("POST", "classes", MANAGERS, {"courseId": c, "title": "Another class",
@@ -173,3 +186,25 @@ async def test_a_student_of_another_course_has_every_synced_event_refused(api, w
     assert "not enrolled" in outsider.json()["refused"][0]["reason"]
     member = await api.post("progress/sync", json={"events": [event]}, headers=people["enrolled"].headers)
     assert member.json()["accepted"] == [0] and member.json()["refused"] == []
+
+
+def _template(route: str) -> re.Pattern[str]:
+    """A host route template (`courses/{courseId}`, `{id:guid}`) as a pattern for one path."""
+    parts = re.split(r"(\{[^}]*\})", route)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def test_every_registered_route_has_a_row_in_the_matrix():
+    """The list of endpoints comes from the app's own function index, so a new route
+    without a row fails here instead of passing unnoticed."""
+    placeholder_ids: dict[str, str] = defaultdict(lambda: str(uuid.uuid4()))
+    table = rows(placeholder_ids)
+    missing = []
+    for function in index_app(REPO):
+        if function.trigger_type != HTTP_TRIGGER or function.name in NOT_ENDPOINTS:
+            continue
+        pattern = _template(function.trigger["route"])
+        for method in function.trigger.get("methods") or ["GET"]:
+            if not any(r.method == method.upper() and pattern.fullmatch(r.path) for r in table):
+                missing.append(f"{method.upper()} /api/{function.trigger['route']} ({function.name})")
+    assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)
