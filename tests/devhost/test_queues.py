@@ -114,11 +114,10 @@ def test_a_message_that_is_not_base64_goes_straight_to_poison(sample_host, queue
 
 def test_a_batch_runs_concurrently_within_the_batch_limits(sample_host, queue):
     keys = [send(queue, {"sleep": 1})[0] for _ in range(8)]
-    started = time.monotonic()
-    sample_host.wait_for(lambda r: all(attempts(r, k) for k in keys), timeout=15)
+    sample_host.wait_for(lambda r: all(attempts(r, k) for k in keys), timeout=30)
     wait_until_empty(queue)
-    elapsed = time.monotonic() - started
-    assert elapsed < 6, elapsed  # one at a time would take eight seconds
+    # Concurrency is read from the functions themselves (how many ran at once), not from
+    # the wall clock, which a busy machine stretches.
     in_flight = sample_host.records()["queue_max_in_flight"]
     assert 1 < in_flight <= 4 + 2  # batchSize plus newBatchThreshold
 

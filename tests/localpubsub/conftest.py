@@ -65,6 +65,8 @@ class Call:
 class EventHandler:
     """A CloudEvents handler that checks every signature and records every call."""
 
+    slow_release = threading.Event()  # the "slow" event answers once this is set
+
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.port = free_port()
@@ -171,7 +173,8 @@ class EventHandler:
             new_state = base64.b64encode(json.dumps({"count": count + 1}).encode()).decode()
             return web.json_response({"count": count + 1}, headers={"ce-connectionState": new_state})
         if event == "slow":
-            await asyncio.sleep(1.5)
+            # Held until the test lets it go, so "slow" never depends on the machine's speed.
+            await asyncio.to_thread(EventHandler.slow_release.wait, 10)
             return web.Response(status=204)
         if event == "message":  # plain WebSocket clients
             if content_type.startswith("text/plain"):
