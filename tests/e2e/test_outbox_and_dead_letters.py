@@ -8,9 +8,10 @@ import json
 import uuid
 
 import pytest
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables.aio import TableClient
 from azure.storage.queue import BinaryBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
-from azure.data.tables.aio import TableClient
 
 from tests.support.content import eventually
 
@@ -23,7 +24,7 @@ async def _enqueue(stack, body: dict) -> None:
     ) as queue:
         try:
             await queue.create_queue()
-        except Exception:  # noqa: BLE001 - it usually exists
+        except ResourceExistsError:  # it usually exists
             pass
         await queue.send_message(json.dumps(body).encode())
 
@@ -39,7 +40,7 @@ async def test_a_queued_effect_is_retried_by_the_queue_trigger(stack):
         async with TableClient.from_connection_string(stack.storage_connection_string, "changelog") as table:
             try:
                 return await table.get_entity("outbox-test", row)
-            except Exception:  # noqa: BLE001 - not there yet
+            except ResourceNotFoundError:  # not there yet
                 return None
 
     entity = await eventually(landed, timeout=30)

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
 from shared_code.adapters import tables as tables_adapter
@@ -32,7 +33,7 @@ async def _access_rows(connection_string: str, course_id: str, user_id: str) -> 
         try:
             return [dict(e) async for e in table.query_entities(
                 "PartitionKey eq @pk and userId eq @user", parameters={"pk": partition, "user": user_id})]
-        except Exception:  # noqa: BLE001 - no table yet means no rows
+        except ResourceNotFoundError:  # no table yet means no rows
             return []
 
 
@@ -41,7 +42,7 @@ async def _audit_rows(connection_string: str, actor_id: str) -> list[dict]:
         try:
             return [dict(e) async for e in table.query_entities(
                 "actorId eq @actor and action eq 'user.roles'", parameters={"actor": actor_id})]
-        except Exception:  # noqa: BLE001 - no table yet means no rows
+        except ResourceNotFoundError:  # no table yet means no rows
             return []
 
 
