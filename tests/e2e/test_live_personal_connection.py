@@ -36,7 +36,7 @@ async def test_a_personal_connection_cannot_chat_in_any_class(api, actor):
         socket = await connect_personal(api, session, student)
         try:
             ack = await socket.send("chat", {"text": "hello?"})
-            assert ack.ok is False
+            assert ack.ok is False and ack.reason == "no-class", ack.body
         finally:
             await socket.close()
 
