@@ -418,8 +418,14 @@ def route_id(req: func.HttpRequest, name: str) -> str:
 
 
 def header(req: func.HttpRequest, name: str) -> str | None:
+    """A header's value, stripped; 400 when its bytes are not text (a header the host
+    could only decode with escapes would otherwise fail deep in a store's encoder)."""
     value = req.headers.get(name)
-    return value.strip() if value else None
+    if not value:
+        return None
+    if _unstorable(value):
+        raise BadRequest(f"The '{name}' header is not valid text.")
+    return value.strip()
 
 
 # --- responses ---------------------------------------------------------------------------

@@ -59,6 +59,16 @@ async def test_deep_json_and_wrong_content_types_are_refused(api, actor):
         _secured(response)
 
 
+async def test_header_bytes_that_are_not_text_are_a_400_not_a_500(api, actor):
+    tutor = await actor("tutor")
+    for name, value in (("Idempotency-Key", b"key-\xc3\xa9-\xff\xfe"), ("Authorization", b"Bearer \xff\xfe")):
+        resp = await api.post("courses", headers={**tutor.headers, name: value},
+                              json={"title": "Hostile header", "description": "d"})
+        assert resp.status_code in (400, 401), (name, resp.status_code, resp.text[:200])
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        _secured(resp)
+
+
 @pytest.mark.parametrize("path", ["health", "courses", "courses/not-a-uuid", "openapi.json"])
 async def test_every_app_response_carries_the_security_headers(api, path):
     _secured(await api.get(path))
