@@ -1,5 +1,7 @@
 """The benchmark report: measured blocks replace only their own markers, verdicts follow
-the issue's targets, and profiles are summarised from py-spy's raw stacks."""
+the issue's targets and never say "met" for a failed, partial or unmeasured run, every figure
+says when and at what commit it was measured (and whether its code moved on since), and
+profiles are summarised from py-spy's raw stacks."""
 
 from __future__ import annotations
 
@@ -11,20 +13,38 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import report  # noqa: E402
+from provenance import Staleness  # noqa: E402
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fresh(name: str, commit: str | None, dirty: list[str] | None) -> Staleness:
+    """Every benchmark's code unchanged since it was measured."""
+    return Staleness(None)
 
 
 def live_run(target: str, students: int, **figures) -> dict:
-    base = {"target": target, "students": students, "connected": students, "messagesLost": 0,
-            "votesCountedExactly": True, "pollOpenedP99Ms": 30.0, "cpuUsPerDeliveredMessage": 20.0,
-            "connectStormSeconds": students / 500, "cpuMsPerVote": 1.5}
+    base = {"target": target, "students": students, "connected": students, "connectFailures": 0, "votesRefused": 0,
+            "chatRefused": 0, "messagesLost": 0, "votesCountedExactly": True, "pollOpenedP99Ms": 30.0,
+            "cpuUsPerDeliveredMessage": 20.0, "connectStormSeconds": students / 500, "cpuMsPerVote": 1.5, "ok": True}
     return {**base, **figures}
 
 
-def results(*runs: dict, **benchmarks) -> report.Results:
-    data = {"benchmarks": {"live_class": {"ok": True, "seconds": 1, "figures": {"runs": list(runs)}}}}
+def entry(figures: dict | None, *, ok: bool = True, **extra) -> dict:
+    return {"ok": ok, "exitCode": 0 if ok else 1, "seconds": 1, "figures": figures, "commit": COMMIT,
+            "measuredAt": "2026-12-01T10:00:00+00:00", **extra}
+
+
+def results(*runs: dict, live_ok: bool = True, check=fresh, **benchmarks) -> report.Results:
+    data = {"startedAt": "2026-12-01T10:00:00+00:00",
+            "benchmarks": {"live_class": entry({"runs": list(runs)}, ok=live_ok)}}
     for name, figures in benchmarks.items():
-        data["benchmarks"][name] = {"ok": True, "seconds": 1, "figures": figures}
-    return report.Results(data)
+        data["benchmarks"][name] = entry(figures)
+    return report.Results(data, check=check)
+
+
+def rows_by_label(measured: report.Results) -> dict[str, list]:
+    return {row[0]: row for row in report.target_rows(measured)}
 
 
 def test_a_block_replaces_only_what_is_between_its_markers():
@@ -54,8 +74,8 @@ def test_targets_are_met_or_missed_from_the_same_run():
 
     assert rows["`poll.opened` p99 at 1,000 students"][3] == "met"
     assert rows["`poll.opened` p99 at 5,000 students"][3] == "**missed**"
-    assert rows["`poll.opened` p99, Lectern / peer, at 1,000"][2:] == ["2.00×", "**missed**"]
-    assert rows["server CPU per delivered message, Lectern / peer, at 1,000"][2:] == ["1.25×", "met"]
+    assert rows["`poll.opened` p99, Lectern / peer, at 1,000"][2:4] == ["2.00×", "**missed**"]
+    assert rows["server CPU per delivered message, Lectern / peer, at 1,000"][2:4] == ["1.25×", "met"]
 
 
 def test_one_lost_message_anywhere_misses_the_zero_loss_target():
@@ -63,7 +83,7 @@ def test_one_lost_message_anywhere_misses_the_zero_loss_target():
 
     rows = {row[0]: row for row in report.live_target_rows(measured)}
 
-    assert rows["messages lost, every class size"][2:] == ["1", "**missed**"]
+    assert rows["messages lost, every class size"][2:4] == ["1", "**missed**"]
 
 
 def test_growth_compares_each_figure_with_its_ideal_shape():
@@ -79,9 +99,10 @@ def test_growth_compares_each_figure_with_its_ideal_shape():
 
 def test_api_block_shows_each_phase_as_a_share_of_the_no_op():
     measured = results(api={"phases": {
-        "noop": {"rps": 8000.0, "p50Ms": 3.0, "p99Ms": 6.0, "ratioToNoop": 1.0, "hostCpuUsPerRequest": 110.0, "errors": 0},
+        "noop": {"rps": 8000.0, "p50Ms": 3.0, "p99Ms": 6.0, "ratioToNoop": 1.0, "hostCpuUsPerRequest": 110.0, "errors": 0,
+                 "requests": 80000},
         "heartbeat": {"rps": 4000.0, "p50Ms": 7.0, "p99Ms": 15.0, "ratioToNoop": 0.5, "hostCpuUsPerRequest": 240.0,
-                      "errors": 0},
+                      "errors": 0, "requests": 40000},
     }, "cachedOverUncached": 2.5})
 
     block = report.block_api(measured)
