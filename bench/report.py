@@ -355,6 +355,8 @@ def cell(run: dict | None, key: str, digits: int) -> str:
 
 def block_live(results: Results) -> str:
     runs, sizes = results.live_runs(), results.live_sizes()
+    if not runs:
+        return _missing(results, "live_class")
     headers = ["figure"] + [f"{t} {s:,}" for s in sizes for t in TARGETS]
     rows = [[label] + [cell(runs.get((t, s)), key, digits) for s in sizes for t in TARGETS]
             for key, label, digits in LIVE_FIGURES]
@@ -436,7 +438,7 @@ def block_growth(results: Results) -> str:
 def block_api(results: Results) -> str:
     api = results.figures("api")
     if not api:
-        return results.provenance_line("api") if "api" in results.benchmarks else "_Not measured in this run._"
+        return _missing(results, "api")
     rows = []
     noop = api.get("phases", {}).get("noop") or {}
     for name, phase in api.get("phases", {}).items():
@@ -495,6 +497,7 @@ def block_pubsub(results: Results) -> str:
 
 
 def _missing(results: Results, name: str) -> str:
+    """A benchmark without figures: failed (and when), or never run."""
     return results.provenance_line(name) if name in results.benchmarks else "_Not measured in this run._"
 
 

@@ -291,3 +291,14 @@ def test_the_verdict_summary_counts_failed_and_stale_rows_apart_from_met():
             "votes counted exactly, every class size.") in summary
     assert "Not measured: `poll.opened` p99 at 5,000 students." in summary
     assert "2 of the verdicts rest on stale figures" in summary
+
+
+def test_a_benchmark_killed_before_its_figures_reads_failed_everywhere_it_appears():
+    measured = results(api=api_figures(heartbeat_errors=0))
+    measured.benchmarks["live_class"] = entry(None, ok=False, exitCode=-9)
+
+    rows = report.live_target_rows(measured)
+    assert [row[3] for row in rows] == ["**failed** (`live_class` failed (exit -9); `live_class` left no figures)"] * 2
+    assert "**Failed**: `live_class` failed (exit -9); `live_class` left no figures" in report.block_live(measured)
+    assert "| `live_class` | **failed**: `live_class` failed (exit -9)" in report.block_machine(measured)
+    assert "| `live_class` | **failed**" in report.block_provenance(measured)
