@@ -218,9 +218,21 @@ async def seed(
 
 
 # --- the load generator --------------------------------------------------------------------
+# A phase with more failed requests than this share fails: latency figures are taken over
+# served requests only, so a phase could otherwise hide a stream of fast errors behind a
+# good p99.
+MAX_FAILURE_RATE = 0.001
+
+
 @dataclass
 class Phase:
-    """One measured phase: answers with the expected status count as requests served, the rest as errors."""
+    """One measured phase: answers with the expected status count as requests served, the rest as errors.
+
+    Latencies are of served requests only. A refused or broken request usually answers
+    fast, so mixing it in would pull the percentiles down; failures are counted apart
+    (by status, or `connection` when no answer came) and fail the phase above
+    MAX_FAILURE_RATE.
+    """
 
     name: str
     served: int
@@ -228,6 +240,7 @@ class Phase:
     seconds: float
     latencies_ms: list[float]
     host_cpu_seconds: float | None = None
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -241,6 +254,11 @@ class Phase:
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
 
+    @property
+    def failed(self) -> bool:
+        """No request measured, or more failures than MAX_FAILURE_RATE allows."""
+        return not self.requests or self.error_rate > MAX_FAILURE_RATE
+
     def summary(self) -> dict[str, Any]:
         cpu = self.host_cpu_seconds * 1e6 / self.requests if self.host_cpu_seconds is not None and self.requests else None
         return {
@@ -249,6 +267,9 @@ class Phase:
             "p99Ms": rounded(percentile(self.latencies_ms, 99), 2),
             "requests": self.requests,
             "errors": self.errors,
+            "errorRate": round(self.error_rate, 6),
+            "errorsByKind": dict(self.errors_by_kind),
+            "failed": self.failed,
             "hostCpuUsPerRequest": rounded(cpu, 1),
         }
 
@@ -285,6 +306,7 @@ async def drive(
     """
     latencies: list[float] = []
     counts = {"served": 0, "errors": 0}
+    errors: dict[str, int] = {}
     cpu: dict[str, float | None] = {}
     connector = aiohttp.TCPConnector(limit=workers)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -309,17 +331,27 @@ async def drive(
                 try:
                     async with session.request(method, url, json=body, headers=headers) as resp:
                         await resp.read()
-                        ok = resp.status == expect
+                        kind = None if resp.status == expect else str(resp.status)
                 except (aiohttp.ClientError, asyncio.TimeoutError):
-                    ok = False
+                    kind = "connection"
                 if started >= measure_from:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    counts["served" if ok else "errors"] += 1
+                    record(latencies, counts, errors, kind, (time.perf_counter() - started) * 1000)
 
         await asyncio.gather(sample_cpu(), *(worker() for _ in range(workers)))
     measured = max(0.0, min(ended["at"], stop_at) - measure_from)
     used = cpu["to"] - cpu["from"] if cpu.get("from") is not None and cpu.get("to") is not None else None
-    return Phase(name, counts["served"], counts["errors"], measured, latencies, used)
+    return Phase(name, counts["served"], counts["errors"], measured, latencies, used, errors)
+
+
+def record(latencies: list[float], counts: dict[str, int], errors: dict[str, int], failure: str | None,
+           elapsed_ms: float) -> None:
+    """One measured request: its latency if it was served, otherwise one more failure of its kind."""
+    if failure is None:
+        latencies.append(elapsed_ms)
+        counts["served"] += 1
+    else:
+        counts["errors"] += 1
+        errors[failure] = errors.get(failure, 0) + 1
 
 
 # --- profiles ------------------------------------------------------------------------------

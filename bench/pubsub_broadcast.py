@@ -14,7 +14,9 @@ official aio SDK. It reports:
 - event-loop responsiveness: the slowest `/api/health` answer while broadcasts ran.
 
 Usage: .venv/bin/python bench/pubsub_broadcast.py [--sizes 1000,5000] [--messages 20]
-The last line of output is the whole result as one JSON object.
+The last line of output is the whole result as one JSON object. A round where a member did
+not connect, a connection dropped, or a delivery fell short is reported under `problems`
+and makes the script exit non-zero: its latencies are of the messages that did arrive.
 """
 
 from __future__ import annotations
@@ -61,6 +63,27 @@ def ms(values: list[float], p: float) -> float | None:
 
 def connection_string(port: int) -> str:
     return f"Endpoint=http://127.0.0.1;Port={port};AccessKey={ACCESS_KEY};Version=1.0;"
+
+
+def round_problems(result: dict[str, Any]) -> list[str]:
+    """What went wrong in one round; an empty list means every member got every broadcast."""
+    problems = []
+    if result["opened"] < result["members"]:
+        problems.append(f"{result['members'] - result['opened']} of {result['members']} members did not connect")
+    if result["connections_held_after_broadcasts"] < result["opened"]:
+        problems.append(f"service held {result['connections_held_after_broadcasts']} of {result['opened']} "
+                        f"connections after the broadcasts")
+    if result["connections_lost"]:
+        problems.append(f"{result['connections_lost']} connections closed during the broadcasts")
+    expected = result["members"] * result["messages"]
+    if result["deliveries"] < expected:
+        problems.append(f"delivered {result['deliveries']} of {expected} messages")
+    return problems
+
+
+def exit_status(rounds: list[dict[str, Any]]) -> int:
+    """0 only when every round delivered every broadcast to every member."""
+    return 0 if rounds and all(not round_problems(r) for r in rounds) else 1
 
 
 # --- the service --------------------------------------------------------------------------
@@ -257,7 +280,8 @@ async def run_round(size: int, args: argparse.Namespace, workdir: Path, rng: ran
         release.set()
         latencies = [value for item in done for value in item[2]]
         lost = sum(item[3] for item in done)
-        expected = opened * args.messages
+        # Every member should get every broadcast, not only the ones that managed to connect.
+        expected = size * args.messages
         return {
             "members": size,
             "opened": opened,
@@ -287,7 +311,7 @@ async def run_round(size: int, args: argparse.Namespace, workdir: Path, rng: ran
         stop_service(process)
 
 
-async def main() -> None:
+async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000", help="group sizes to measure, comma-separated")
     parser.add_argument("--messages", type=int, default=20, help="broadcasts per size")
@@ -306,6 +330,8 @@ async def main() -> None:
           f"{args.messages} broadcasts of ~{args.payload_bytes} B every {args.interval}s, {args.workers} client processes")
     for size in (int(s) for s in args.sizes.split(",")):
         result = await run_round(size, args, workdir, rng)
+        result["problems"] = round_problems(result)
+        result["ok"] = not result["problems"]
         rounds.append(result)
         print(
             f"{size:>6} members: held {result['connections_held']} (after broadcasts {result['connections_held_after_broadcasts']}), "
@@ -314,8 +340,13 @@ async def main() -> None:
             f"latency p50 {result['latency_p50_ms']} ms p99 {result['latency_p99_ms']} ms (max {result['latency_max_ms']}), "
             f"REST call p50 {result['rest_call_p50_ms']} ms, health max {result['health_during_broadcasts_max_ms']} ms"
         )
-    print(json.dumps({"benchmark": "pubsub_broadcast", "subprotocol": args.subprotocol, "seed": args.seed, "rounds": rounds}))
+        for problem in result["problems"]:
+            print(f"{size:>6} members: FAILED: {problem}", file=sys.stderr, flush=True)
+    status = exit_status(rounds)
+    print(json.dumps({"benchmark": "pubsub_broadcast", "subprotocol": args.subprotocol, "seed": args.seed,
+                      "ok": status == 0, "rounds": rounds}))
+    return status
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(asyncio.run(main()))

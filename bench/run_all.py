@@ -9,6 +9,11 @@ duration and exit code, and finally calls bench/report.py.
 
     .venv/bin/python bench/run_all.py                    # everything (about 12 minutes on 2 cores)
     .venv/bin/python bench/run_all.py --only api,stores  # some; the others keep their last figures
+
+Every benchmark's entry records the commit checked out when it ran, the time it started and
+any uncommitted change to its own code, so figures kept from an earlier run (`--only`) say
+when and on what they were measured, and the report can tell when a benchmark's code has
+changed since. The dev stack is started only when a chosen benchmark needs it.
 """
 
 from __future__ import annotations
@@ -23,21 +28,23 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from provenance import code_of, head_commit, uncommitted
 from report import embed_profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 PROFILES = "bench/out/profiles"
 
-# name, arguments, time limit (s): short, bounded runs so the whole set stays under 15 minutes on 2 cores.
-BENCHMARKS: list[tuple[str, list[str], int]] = [
-    ("stores", [], 120),
-    ("api", ["--seconds", "8", "--warmup", "2", "--py-spy-dir", PROFILES], 180),
-    ("flush", ["--rounds", "2"], 120),
-    ("analytics", ["--runs", "5", "--warmup", "1"], 240),
-    ("pubsub_broadcast", ["--sizes", "100,1000,2500,5000", "--messages", "10"], 180),
+# name, arguments, time limit (s), whether it needs the dev stack: short, bounded runs so the
+# whole set stays under 15 minutes on 2 cores.
+BENCHMARKS: list[tuple[str, list[str], int, bool]] = [
+    ("stores", [], 120, True),
+    ("api", ["--seconds", "8", "--warmup", "2", "--py-spy-dir", PROFILES], 180, True),
+    ("flush", ["--rounds", "2"], 120, False),
+    ("analytics", ["--runs", "5", "--warmup", "1"], 240, True),
+    ("pubsub_broadcast", ["--sizes", "100,1000,2500,5000", "--messages", "10"], 180, False),
     ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "dev",
-                    "--fresh-stack", "--py-spy-dir", PROFILES], 600),
+                    "--fresh-stack", "--py-spy-dir", PROFILES], 600, True),
 ]
 
 
@@ -91,33 +98,60 @@ def run(name: str, args: list[str], limit: int) -> tuple[int, str, float]:
     return code, "".join(lines), round(time.monotonic() - started, 1)
 
 
+def reused(previous: dict) -> dict[str, dict]:
+    """The previous run's entries, each with the time it was measured at (entries written
+    before that was recorded take their run's start, and an unknown commit)."""
+    kept = {}
+    for name, entry in previous.get("benchmarks", {}).items():
+        kept[name] = {"commit": None, "measuredAt": previous.get("startedAt"), **entry}
+    return kept
+
+
+def measure(name: str, args: list[str], limit: int) -> dict:
+    """One benchmark's entry for results.json: how it ended, its figures, and what it ran on."""
+    commit, dirty = head_commit(), uncommitted(code_of(name))
+    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    code, out, elapsed = run(name, args, limit)
+    figures = embed_profiles(last_json_line(out))
+    ok = code == 0 and figures is not None
+    return {"ok": ok, "exitCode": code, "seconds": elapsed, "args": args, "figures": figures, "commit": commit,
+            "measuredAt": measured_at, **({"uncommitted": dirty} if dirty else {}),
+            **({} if ok else {"error": out[-2000:]})}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark and write the report.")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    parser.add_argument("--results", default=str(RESULTS), help="results file to update (default bench/results.json)")
+    parser.add_argument("--report-args", default="",
+                        help="extra arguments for bench/report.py, e.g. '--doc /tmp/B.md --capacity /tmp/C.md'")
     options = parser.parse_args()
     only = {n.strip() for n in options.only.split(",") if n.strip()}
+    unknown = only - {b[0] for b in BENCHMARKS}
+    if unknown:
+        parser.error(f"no such benchmark: {', '.join(sorted(unknown))}")
     chosen = [b for b in BENCHMARKS if not only or b[0] in only]
+    results_path = Path(options.results)
 
-    print("… dev stack", flush=True)
-    subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "dev"], cwd=ROOT, check=True)
-    previous = json.loads(RESULTS.read_text()) if only and RESULTS.exists() else {}
+    if any(needs_stack for _, _, _, needs_stack in chosen):
+        print("… dev stack", flush=True)
+        subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "dev"], cwd=ROOT, check=True)
+    previous = json.loads(results_path.read_text()) if only and results_path.exists() else {}
     results: dict = {"startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-                     **({"only": [name for name, _, _ in chosen]} if only else {}),
-                     "benchmarks": dict(previous.get("benchmarks", {}))}
+                     **({"only": [name for name, _, _, _ in chosen]} if only else {}),
+                     "benchmarks": reused(previous)}
     failed = 0
-    for i, (name, args, limit) in enumerate(chosen, 1):
+    for i, (name, args, limit, _) in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {name} {' '.join(args)}", flush=True)
-        code, out, elapsed = run(name, args, limit)
-        figures = embed_profiles(last_json_line(out))
-        ok = code == 0 and figures is not None
-        failed += 0 if ok else 1
-        results["benchmarks"][name] = {"ok": ok, "exitCode": code, "seconds": elapsed, "args": args, "figures": figures,
-                                       **({} if ok else {"error": out[-2000:]})}
-        print(f"    {'✓' if ok else '✗'} {name} in {elapsed} s", flush=True)
+        entry = results["benchmarks"][name] = measure(name, args, limit)
+        failed += 0 if entry["ok"] else 1
+        print(f"    {'✓' if entry['ok'] else '✗ FAILED'} {name} in {entry['seconds']} s (exit {entry['exitCode']})",
+              flush=True)
     results["finishedAt"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)} ({failed} failed)", flush=True)
-    subprocess.run([sys.executable, str(ROOT / "bench" / "report.py")], cwd=ROOT, check=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {results_path} ({failed} failed)", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--results", str(results_path),
+                    *options.report_args.split()], cwd=ROOT, check=True)
     return 1 if failed else 0
 
 

@@ -1,0 +1,87 @@
+"""The benchmarks' own pass/fail logic: failed requests are counted apart from latencies and
+fail a phase above 0.1%; an API target drawn from a failed phase is neither met nor missed;
+the broadcast benchmark fails when any member misses any message."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import api  # noqa: E402
+import common  # noqa: E402
+import pubsub_broadcast  # noqa: E402
+
+
+def phase_of(served_ms: list[float], failures: list[tuple[str, float]]) -> common.Phase:
+    latencies: list[float] = []
+    counts = {"served": 0, "errors": 0}
+    errors: dict[str, int] = {}
+    for elapsed in served_ms:
+        common.record(latencies, counts, errors, None, elapsed)
+    for kind, elapsed in failures:
+        common.record(latencies, counts, errors, kind, elapsed)
+    return common.Phase("heartbeat", counts["served"], counts["errors"], 1.0, latencies, None, errors)
+
+
+def test_fast_failures_do_not_pull_the_p99_under_its_target():
+    # The slowest 2% of served requests are the p99; a hundred fast refusals mixed in would
+    # make the p99 a tenth of what the served requests saw.
+    phase = phase_of([10.0] * 98 + [100.0] * 2, [("500", 0.5)] * 99 + [("connection", 0.5)])
+
+    summary = phase.summary()
+
+    assert summary["p99Ms"] == 100.0 and summary["p50Ms"] == 10.0
+    assert (summary["requests"], summary["errors"], summary["errorRate"]) == (200, 100, 0.5)
+    assert summary["errorsByKind"] == {"500": 99, "connection": 1}
+    assert summary["failed"] is True
+
+
+def test_more_than_a_tenth_of_a_percent_of_failures_fails_the_phase():
+    assert phase_of([5.0] * 998, [("503", 1.0)] * 2).failed  # 0.2%
+    assert not phase_of([5.0] * 999, [("503", 1.0)]).failed  # 0.1%
+    assert phase_of([], []).failed  # nothing measured
+
+
+def test_an_api_target_from_a_failed_phase_is_failed_not_met():
+    t = api.target(14.0, 50, ["heartbeat"], {"heartbeat"}, below=True)
+
+    assert t["met"] is False and t["failedPhases"] == ["heartbeat"]
+    assert api.verdict(t) == "FAILED (heartbeat failed)"
+    assert api.verdict(api.target(14.0, 50, ["heartbeat"], {"quiz_submit"}, below=True)) == "met"
+    assert api.verdict(api.target(60.0, 50, ["heartbeat"], set(), below=True)) == "missed"
+
+
+def broadcast_round(**changes) -> dict:
+    base = {"members": 1000, "opened": 1000, "connections_held_after_broadcasts": 1000, "connections_lost": 0,
+            "messages": 10, "deliveries": 10_000}
+    return {**base, **changes}
+
+
+def test_a_broadcast_round_that_delivered_everything_passes():
+    assert pubsub_broadcast.round_problems(broadcast_round()) == []
+    assert pubsub_broadcast.exit_status([broadcast_round(), broadcast_round(members=100, opened=100, deliveries=1000,
+                                                                            connections_held_after_broadcasts=100)]) == 0
+
+
+def test_a_short_delivery_fails_the_benchmark():
+    short = broadcast_round(deliveries=9_999)
+
+    assert pubsub_broadcast.round_problems(short) == ["delivered 9999 of 10000 messages"]
+    assert pubsub_broadcast.exit_status([broadcast_round(), short]) == 1
+
+
+def test_members_that_never_connected_count_against_the_deliveries():
+    partial = broadcast_round(opened=900, connections_held_after_broadcasts=900, deliveries=9_000)
+
+    assert pubsub_broadcast.round_problems(partial) == ["100 of 1000 members did not connect",
+                                                        "delivered 9000 of 10000 messages"]
+    assert pubsub_broadcast.exit_status([partial]) == 1
+
+
+def test_dropped_connections_fail_the_benchmark_and_no_rounds_is_no_pass():
+    dropped = broadcast_round(connections_lost=2, connections_held_after_broadcasts=998)
+
+    assert pubsub_broadcast.exit_status([dropped]) == 1
+    assert pubsub_broadcast.exit_status([]) == 1
