@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -114,6 +114,31 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(1, ge=1, le=5, validation_alias=_alias("LECTERN_TRUSTED_PROXY_HOPS"))
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
     rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))
+
+
+    # --- live connections: caps and signed connection state --------------------------
+    # A student's tabs and devices in one class; more only burns Web PubSub connections.
+    live_max_connections_per_user: int = Field(
+        5, ge=1, validation_alias=_alias("LECTERN_LIVE_MAX_CONNECTIONS_PER_USER")
+    )
+    # One Standard Web PubSub unit carries 1,000 concurrent connections and main.bicep
+    # provisions one by default (webPubSubUnits = 1): no class may hold more than the
+    # resource can. main.bicep sets it to webPubSubUnits x 1,000.
+    live_max_connections_per_class: int = Field(
+        1000, ge=1, validation_alias=_alias("LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS")
+    )
+    # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
+    # connect (user, class, role); required outside development.
+    connection_state_key: str = Field("", validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
+
+    @model_validator(mode="after")
+    def _connection_state_key_is_set(self) -> "Settings":
+        if not self.is_development and not self.connection_state_key.strip():
+            raise ValueError(
+                "LECTERN_CONNECTION_STATE_KEY must be set outside development: "
+                "it signs the Web PubSub connection state that decides who may do what in a live class."
+            )
+        return self
 
     @property
     def is_development(self) -> bool:

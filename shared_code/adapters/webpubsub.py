@@ -111,19 +111,29 @@ class PubSub:
         async with self.breaker.guard():
             await self.client.close_connection(connection_id, reason=reason)
 
+    async def connection_exists(self, connection_id: str) -> bool:
+        async with self.breaker.guard():
+            return bool(await self.client.connection_exists(connection_id))
+
     async def ping(self) -> None:
         async with self.breaker.guard():
             await self.client.group_exists("lectern-health-probe")
 
     # --- upstream -------------------------------------------------------------------
     def signature_valid(self, connection_id: str, signature_header: str | None) -> bool:
-        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough."""
+        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough.
+
+        Compared as bytes: `compare_digest` raises on non-ASCII text, and a header is
+        whatever the caller sent."""
         if not signature_header or not connection_id or not self._access_keys:
             return False
-        offered = {s.strip() for s in signature_header.split(",") if s.strip()}
+        offered = {
+            s.strip().encode("utf-8", "surrogateescape") for s in signature_header.split(",") if s.strip()
+        }
+        message = connection_id.encode("utf-8", "surrogateescape")
         for key in self._access_keys:
-            digest = hmac.new(key.encode(), connection_id.encode(), hashlib.sha256).hexdigest()
-            expected = f"sha256={digest}"
+            digest = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+            expected = f"sha256={digest}".encode()
             if any(hmac.compare_digest(expected, o) for o in offered):
                 return True
         return False

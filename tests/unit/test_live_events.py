@@ -23,18 +23,49 @@ def member(role: str = "student") -> Member:
     return Member(connection_id="conn-1", user_id="u-1", class_id=CLASS, course_id="course-1", role=role, name="Ann")
 
 
+KEY = b"unit-test-connection-state-key-0001"
+
+
+def _b64(value: object) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
 def test_connection_state_round_trips():
-    state = encode_state(member("tutor"))
-    assert decode_state(state, "conn-1", "u-1") == member("tutor")
+    state = encode_state(member("tutor"), KEY)
+    assert decode_state(state, "conn-1", "u-1", KEY) == member("tutor")
 
 
 @pytest.mark.parametrize(
     "bad",
     [None, "", "not base64!", base64.b64encode(b"not json").decode(), base64.b64encode(b'{"classId": "x"}').decode(),
-     base64.b64encode(json.dumps({"courseId": "c", "role": "student"}).encode()).decode()],
+     base64.b64encode(json.dumps({"courseId": "c", "role": "student"}).encode()).decode(),
+     base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode()],
 )
 def test_unreadable_connection_state_is_no_member(bad):
-    assert decode_state(bad, "conn-1", "u-1") is None
+    assert decode_state(bad, "conn-1", "u-1", KEY) is None
+
+
+def test_an_unsigned_state_naming_a_tutor_is_no_member():
+    """The state the handler used to issue: plain base64 JSON anyone could write."""
+    forged = _b64({"classId": CLASS, "courseId": "course-1", "role": "tutor", "name": "Mallory"})
+    assert decode_state(forged, "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_whose_role_was_raised_is_no_member():
+    wrapped = json.loads(base64.b64decode(encode_state(member("student"), KEY)))
+    wrapped["p"] = wrapped["p"].replace('"role":"student"', '"role":"tutor"')
+    assert '"role":"tutor"' in wrapped["p"]
+    assert decode_state(_b64(wrapped), "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_signed_with_another_key_is_no_member():
+    assert decode_state(encode_state(member(), b"another-key-another-key-another"), "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_is_bound_to_its_connection_and_user():
+    state = encode_state(member("tutor"), KEY)
+    assert decode_state(state, "conn-2", "u-1", KEY) is None
+    assert decode_state(state, "conn-1", "u-2", KEY) is None
 
 
 def test_roles_inside_a_class():
