@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -131,18 +131,23 @@ class Settings(BaseSettings):
     # connect (user, class, role); required outside development.
     connection_state_key: str = Field("", validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
 
-    @model_validator(mode="after")
-    def _connection_state_key_is_set(self) -> "Settings":
-        if not self.is_development and not self.connection_state_key.strip():
-            raise ValueError(
-                "LECTERN_CONNECTION_STATE_KEY must be set outside development: "
-                "it signs the Web PubSub connection state that decides who may do what in a live class."
-            )
-        return self
-
     @property
     def is_development(self) -> bool:
         return self.environment.lower() in {"development", "dev", "test"}
+
+    @property
+    def connection_state_signing_key(self) -> bytes:
+        """The key that signs Web PubSub connection states. Development falls back to a
+        fixed key; anywhere else a missing key stops the app at start (the context that
+        builds the Web PubSub client asks for it) rather than signing with a known one."""
+        if self.connection_state_key.strip():
+            return self.connection_state_key.encode()
+        if self.is_development:
+            return b"lectern-development-connection-state-key"
+        raise RuntimeError(
+            "LECTERN_CONNECTION_STATE_KEY must be set outside development: it signs the Web PubSub "
+            "connection state that decides who may do what in a live class."
+        )
 
     @property
     def allowed_material_types(self) -> set[str]:

@@ -35,6 +35,8 @@ class PubSub:
     def __init__(self, settings: Settings) -> None:
         self.hub = settings.webpubsub_hub
         self.token_minutes = settings.webpubsub_token_minutes
+        # The event handler signs connection states with it: no app without one.
+        settings.connection_state_signing_key  # noqa: B018 - raises when it is missing
         self._access_keys: list[str] = []
         self.breaker = CircuitBreaker("web pubsub", is_failure=remote_failure)
         self.endpoint_host: str | None = urlsplit(settings.webpubsub_endpoint).hostname if settings.webpubsub_endpoint else None

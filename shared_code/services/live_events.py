@@ -64,8 +64,6 @@ SUBPROTOCOLS = ("json.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1")
 TYPE_PREFIX = "azure.webpubsub."
 STATE_HEADER = "ce-connectionState"
 STATE_VERSION = 2
-# Only when the setting is empty in development (production refuses to start without it).
-DEVELOPMENT_STATE_KEY = "lectern-development-connection-state-key"
 # No client event needs more: a chat message is at most a few thousand characters.
 MAX_EVENT_BYTES = 16 * 1024
 
@@ -91,7 +89,7 @@ class Reply:
 
 # --- connection state -------------------------------------------------------------------------
 def state_key(settings: Settings) -> bytes:
-    return (settings.connection_state_key or DEVELOPMENT_STATE_KEY).encode()
+    return settings.connection_state_signing_key
 
 
 def _state_mac(key: bytes, payload: str) -> str:
@@ -268,8 +266,11 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
 
 
 # --- connection caps ---------------------------------------------------------------------------
-HEAL_CHECKS = 50  # admitted connections of a full class asked about per heal
-HEAL_HOLD_MS = 10_000  # at most one heal per class in this long
+HEAL_CHECKS = 50  # admitted connections asked about per heal
+HEAL_HOLD_MS = 10_000  # at most one heal of a full class in this long
+# A connection admitted this recently has surely not lost its `disconnected` yet; asking
+# about it only costs REST calls (and would let a burst of connects skip the cap).
+HEAL_MIN_AGE_MS = 60_000
 
 
 async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
@@ -286,15 +287,20 @@ async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
 
 
 async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
-    """Forgets admitted connections that Web PubSub no longer has; True when any went."""
+    """Forgets admitted connections that Web PubSub no longer has; True when any went.
+
+    Only on a refused connect, and for a full class at most once per HEAL_HOLD_MS, so the
+    REST calls stay few whatever the number of refused connects.
+    """
+    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
     if refused_by == "user":
-        mine = await live_redis.admitted_of_user(ctx.redis, member.class_id, member.user_id)
-        gone = await _gone(ctx, [c for c in mine if c != member.connection_id])
+        candidates = await live_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
+        gone = await _gone(ctx, candidates)
         await live_redis.release(ctx.redis, member.class_id, member.user_id, gone)
         return bool(gone)
     if not await live_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
         return False
-    gone = await _gone(ctx, await live_redis.oldest_admitted(ctx.redis, member.class_id, HEAL_CHECKS))
+    gone = await _gone(ctx, await live_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
     await live_redis.release(ctx.redis, member.class_id, None, gone)
     return bool(gone)
 
@@ -306,13 +312,14 @@ async def admit(ctx: AppContext, member: Member) -> Reply | None:
     """
     settings = ctx.settings
     try:
-        for attempt in range(2):
+        # Up to two heals: the user's cap, then the class's, may each be stale.
+        for attempt in range(3):
             result = await live_redis.admit(
                 ctx.redis, member.class_id, member.user_id, member.connection_id,
                 per_user=settings.live_max_connections_per_user, per_class=settings.live_max_connections_per_class,
                 now_ms=live_messages.now_ms(),
             )
-            if result.admitted or attempt or not await _heal(ctx, member, result.refused_by):
+            if result.admitted or attempt == 2 or not await _heal(ctx, member, result.refused_by):
                 break
     except RedisError as exc:
         logger.warning("connection caps not applied, Redis unavailable: %s", type(exc).__name__)
@@ -374,10 +381,12 @@ def parse_event_data(body: bytes, max_depth: int) -> Any:
     and holds the whole text, so size and depth are refused first."""
     if not body or not body.strip():
         return {}
-    if len(body) > MAX_EVENT_BYTES:
-        raise Refused("too-large", f"An event's data may be at most {MAX_EVENT_BYTES} bytes; this was {len(body)}.")
+    # Depth first (one pass, no recursion; Web PubSub caps a frame at 1 MB), so a deep
+    # frame is told what is wrong with it.
     if too_deep(body, max_depth):
         raise Refused("too-deep", f"An event's data may nest at most {max_depth} levels.")
+    if len(body) > MAX_EVENT_BYTES:
+        raise Refused("too-large", f"An event's data may be at most {MAX_EVENT_BYTES} bytes; this was {len(body)}.")
     try:
         return json.loads(body)
     except UnicodeDecodeError:

@@ -472,12 +472,12 @@ async def release(r: aioredis.Redis, class_id: str, user_id: str | None, connect
     await pipe.execute()
 
 
-async def admitted_of_user(r: aioredis.Redis, class_id: str, user_id: str) -> list[str]:
-    return [str(c) for c in await r.zrange(keys.live_admitted_user(class_id, user_id), 0, -1)]
-
-
-async def oldest_admitted(r: aioredis.Redis, class_id: str, limit: int) -> list[str]:
-    return [str(c) for c in await r.zrange(keys.live_admitted(class_id), 0, limit - 1)]
+async def admitted_before(
+    r: aioredis.Redis, class_id: str, user_id: str | None, before_ms: int, limit: int
+) -> list[str]:
+    """The oldest connections admitted before `before_ms`: the user's, or the class's."""
+    name = keys.live_admitted_user(class_id, user_id) if user_id else keys.live_admitted(class_id)
+    return [str(c) for c in await r.zrangebyscore(name, "-inf", before_ms, start=0, num=limit)]
 
 
 async def claim_admission_heal(r: aioredis.Redis, class_id: str, hold_ms: int) -> bool:
