@@ -13,7 +13,7 @@ from shared_code.adapters.redis.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent, ChatEvent
 from shared_code.services.chat import check_text
 from shared_code.services.class_access import Member
-from shared_code.services.live_events import allowed_origin, decode_state, encode_state
+from shared_code.services.live_events import MAX_EVENT_BYTES, allowed_origin, decode_state, encode_state, parse_event_data
 from shared_code.services.live_messages import Refused
 
 CLASS = str(uuid.uuid4())
@@ -149,3 +149,26 @@ def test_rate_limit_arithmetic():
     assert Decision(True, 4, 0).retry_after_seconds == 0
     with pytest.raises(ValueError):
         emission_interval_ms(0, 1000)
+
+
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "too-deep"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "too-deep"),
+        (json.dumps({"text": "x" * MAX_EVENT_BYTES}).encode(), "too-large"),
+        (b'{"text": "\xff\xfe"}', "invalid"),
+        (b"\xff\xfe{}", "invalid"),
+        (b"{not json", "invalid"),
+    ],
+)
+def test_hostile_event_data_is_refused_before_it_is_parsed(body, reason):
+    with pytest.raises(Refused) as refused:
+        parse_event_data(body, 32)
+    assert refused.value.reason == reason
+
+
+def test_event_data_within_the_limits_is_parsed():
+    assert parse_event_data(b'{"text": "[not a bracket] {either}"}', 32) == {"text": "[not a bracket] {either}"}
+    assert parse_event_data(b"", 32) == {}
+    assert parse_event_data(b"[" * 32 + b"]" * 32, 32) is not None
