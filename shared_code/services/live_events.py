@@ -388,9 +388,11 @@ def parse_event_data(body: bytes, max_depth: int) -> Any:
     if len(body) > MAX_EVENT_BYTES:
         raise Refused("too-large", f"An event's data may be at most {MAX_EVENT_BYTES} bytes; this was {len(body)}.")
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")  # strictly: json.loads would also guess UTF-16 and UTF-32
     except UnicodeDecodeError:
         raise Refused("invalid", "Send the event's data as UTF-8 JSON.") from None
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError):
         raise Refused("invalid", "Send the event's data as JSON.") from None
 

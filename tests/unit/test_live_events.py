@@ -159,6 +159,7 @@ def test_rate_limit_arithmetic():
         (json.dumps({"text": "x" * MAX_EVENT_BYTES}).encode(), "too-large"),
         (b'{"text": "\xff\xfe"}', "invalid"),
         (b"\xff\xfe{}", "invalid"),
+        ('{"text": "utf-16"}'.encode("utf-16"), "invalid"),
         (b"{not json", "invalid"),
     ],
 )
