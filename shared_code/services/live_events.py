@@ -2,7 +2,8 @@
 
 `connect` is the gate: the user must still be a member of the class's course, not removed
 from the class, and the class not ended, and neither the user's connections to the class
-nor the class's own may pass their caps (one account must not use up a Web PubSub unit).
+nor the class's own may pass their caps (one account must not use up a Web PubSub unit;
+a user's personal connections outside any class have the same per-user cap).
 An accepted connection is put in three groups, `class.{classId}`, `course.{courseId}` and
 `user.{userId}`, and gets a connection state (class, course, role, name) that Web PubSub
 hands back on every later event of that connection, so no event needs a lookup to know
@@ -189,6 +190,9 @@ async def connect_personal(ctx: AppContext, event: UpstreamEvent, body: dict[str
         if await users_sql.get_user(conn, user_uuid) is None:
             return _refuse(401, "Unknown user.")
         course_ids = await enrollments_sql.course_ids_of(conn, user_uuid)
+    refusal = await admit_personal(ctx, user_uuid, event.connection_id)
+    if refusal is not None:
+        return refusal
     reply: dict[str, Any] = {
         "userId": user_uuid,
         "groups": [live_messages.user_group(user_uuid), *(live_messages.course_group(c) for c in course_ids)],
@@ -332,6 +336,32 @@ async def admit(ctx: AppContext, member: Member) -> Reply | None:
         return _refuse(429, f"You already have {settings.live_max_connections_per_user} connections to this class; "
                             "close one (another tab or device) before opening another.")
     return _refuse(429, f"This class is full: it already has {settings.live_max_connections_per_class} connections.")
+
+
+async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> Reply | None:
+    """The per-user cap for connections outside any class. They carry no state, so nothing
+    releases them on `disconnected`: a refused connect asks Web PubSub which of the user's
+    admitted ones still exist (a handful of calls, only when refused) and forgets the rest."""
+    cap = ctx.settings.live_max_connections_per_user
+    try:
+        for attempt in range(2):
+            result = await live_redis.admit_personal(ctx.redis, user_id, connection_id, cap=cap,
+                                                     now_ms=live_messages.now_ms())
+            if result.admitted or attempt:
+                break
+            mine = [c for c in await live_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
+            gone = await _gone(ctx, mine)
+            if not gone:
+                break
+            await live_redis.release_personal(ctx.redis, user_id, gone)
+    except RedisError as exc:
+        logger.warning("connection cap not applied, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if result.admitted:
+        return None
+    logger.info("personal connect refused by the user cap", extra={"userId": user_id, "count": result.count})
+    return _refuse(429, f"You already have {cap} connections open; close one (another tab or device) "
+                        "before opening another.")
 
 
 async def disconnected(ctx: AppContext, member: Member) -> None:

@@ -77,7 +77,7 @@ async def _joins_eventually(api, session, who, class_id: str, timeout: float = 1
         except Exception:
             if time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)
 
 
 # --- connection caps ------------------------------------------------------------------------------

@@ -145,6 +145,11 @@ def live_admission_heal(class_id: str) -> str:
     return _class(class_id, "admitted-heal")
 
 
+def live_personal_admitted(user_id: str) -> str:
+    """Sorted set: the user's admitted personal (outside any class) connectionIds, scored by admission (ms)."""
+    return _k("live", "personal", "{" + str(user_id) + "}", "admitted")
+
+
 # --- progress ----------------------------------------------------------------------------
 # Heartbeat snapshots are spread over PROGRESS_SHARDS hash tags by user id. A shard's
 # snapshots, its dirty set and its flush bookkeeping share one slot, so the heartbeat and

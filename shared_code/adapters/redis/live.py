@@ -480,6 +480,24 @@ async def admitted_before(
     return [str(c) for c in await r.zrangebyscore(name, "-inf", before_ms, start=0, num=limit)]
 
 
+async def admit_personal(r: aioredis.Redis, user_id: str, connection_id: str, *, cap: int, now_ms: int) -> Admission:
+    """Counts a personal connection against the user's cap (the admit script with one set)."""
+    name = keys.live_personal_admitted(user_id)
+    code, count = await _run(r, "admit", _ADMIT)(
+        keys=[name, name], args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, cap, cap, CLASS_TTL_SECONDS]
+    )
+    return Admission(code == "ok", "" if code == "ok" else "user", int(count))
+
+
+async def personal_admitted(r: aioredis.Redis, user_id: str) -> list[str]:
+    return [str(c) for c in await r.zrange(keys.live_personal_admitted(user_id), 0, -1)]
+
+
+async def release_personal(r: aioredis.Redis, user_id: str, connection_ids: list[str]) -> None:
+    if connection_ids:
+        await r.zrem(keys.live_personal_admitted(user_id), *connection_ids)
+
+
 async def claim_admission_heal(r: aioredis.Redis, class_id: str, hold_ms: int) -> bool:
     """True for the one refused connect that may check the class's admitted connections now."""
     return bool(await r.set(keys.live_admission_heal(class_id), "1", nx=True, px=hold_ms))
