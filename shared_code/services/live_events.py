@@ -46,7 +46,6 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
 from shared_code.json_limits import too_deep
-from shared_code.settings import Settings
 from shared_code.models.live import (
     ChatEvent,
     LowerHandEvent,
@@ -58,6 +57,7 @@ from shared_code.models.live import (
 from shared_code.services import chat, class_access, hands, live_messages, polls, presence, stage
 from shared_code.services.class_access import Member
 from shared_code.services.live_messages import Refused
+from shared_code.settings import Settings
 
 logger = logging.getLogger("lectern.live")
 
