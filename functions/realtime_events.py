@@ -3,7 +3,7 @@ for connect, connected, disconnected and client events) on `/api/webpubsub/event
 
 Only the Web PubSub service may call it: every POST must carry a `ce-signature` made with
 the service's access key over the connection id, or it is refused with 401 before any
-work is done.
+work is done. Its `ce-*` headers are read as printable ASCII or the call gets 400.
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ import json
 import azure.functions as func
 
 from shared_code.context import get_context
-from shared_code.errors import Unauthorized
+from shared_code.errors import BadRequest, Unauthorized
 from shared_code.http import endpoint, header
 from shared_code.services import live_events
 
 bp = func.Blueprint()
+
+
+def _ce(req: func.HttpRequest, name: str) -> str:
+    """A CloudEvents header as text. Web PubSub sends only printable ASCII in them (ids,
+    names, hex signatures, base64 state); anything else did not come from the service."""
+    value = header(req, name) or ""
+    if not (value.isascii() and value.isprintable()):
+        raise BadRequest(f"The {name} header must be printable ASCII.")
+    return value
 
 
 def _response(reply: live_events.Reply) -> func.HttpResponse:
@@ -46,15 +55,15 @@ async def webpubsub_handshake(req: func.HttpRequest) -> func.HttpResponse:
           limit_ip_writes=False)  # every student's events come from the service's address
 async def webpubsub_events(req: func.HttpRequest) -> func.HttpResponse:
     ctx = await get_context()
-    connection_id = header(req, "ce-connectionid") or ""
-    if not ctx.pubsub.signature_valid(connection_id, header(req, "ce-signature")):
+    connection_id = _ce(req, "ce-connectionid")
+    if not ctx.pubsub.signature_valid(connection_id, _ce(req, "ce-signature")):
         raise Unauthorized("The event's signature does not match this service's access key.")
     event = live_events.UpstreamEvent(
-        ce_type=header(req, "ce-type") or "",
-        event_name=header(req, "ce-eventname") or "",
+        ce_type=_ce(req, "ce-type"),
+        event_name=_ce(req, "ce-eventname"),
         connection_id=connection_id,
-        user_id=header(req, "ce-userid") or "",
-        connection_state=header(req, "ce-connectionstate"),
+        user_id=_ce(req, "ce-userid"),
+        connection_state=_ce(req, "ce-connectionstate") or None,
         body=req.get_body() or b"",
     )
     return _response(await live_events.handle(ctx, event))

@@ -376,6 +376,11 @@ class Registry:
             return
         reason = reason or "The connection was closed by the server."
         conn.closing_reason = reason
+        # Gone at once, as in the service: no longer a member of any group, not counted for
+        # its user, not found by id, and not resumable, even while the close handshake runs
+        # (a client that stopped reading can hold that open). `disconnected` goes upstream
+        # when the socket has ended.
+        conn.hub.discard(conn)
         ws = conn.ws
         if ws is None:
             self.finish(conn, reason)

@@ -89,7 +89,10 @@ def decode_data(data_type: Any, data: Any, ack_id: int | None) -> tuple[str, byt
     if data_type is None:
         data_type = "json"
     if data_type == "json":
-        return "json", _dumps(data).encode("utf-8")
+        try:
+            return "json", _dumps(data).encode("utf-8")
+        except RecursionError:
+            raise InvalidMessage("'data' is nested too deeply.", ack_id) from None
     if data_type == "text":
         if not isinstance(data, str):
             raise InvalidMessage("'data' must be a string when 'dataType' is text.", ack_id)
@@ -118,6 +121,8 @@ def parse_client_message(text: str) -> ClientMessage:
         raw = json.loads(text)
     except ValueError as exc:
         raise MalformedFrame("The frame is not JSON.") from exc
+    except RecursionError as exc:
+        raise MalformedFrame("The frame is nested too deeply.") from exc
     if not isinstance(raw, dict):
         raise MalformedFrame("The frame is not a JSON object.")
     kind = raw.get("type")

@@ -115,9 +115,39 @@ class Settings(BaseSettings):
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
     rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))
 
+
+    # --- live connections: caps and signed connection state --------------------------
+    # A student's tabs and devices in one class; more only burns Web PubSub connections.
+    live_max_connections_per_user: int = Field(
+        5, ge=1, validation_alias=_alias("LECTERN_LIVE_MAX_CONNECTIONS_PER_USER")
+    )
+    # One Standard Web PubSub unit carries 1,000 concurrent connections and main.bicep
+    # provisions one by default (webPubSubUnits = 1): no class may hold more than the
+    # resource can. main.bicep sets it to webPubSubUnits x 1,000.
+    live_max_connections_per_class: int = Field(
+        1000, ge=1, validation_alias=_alias("LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS")
+    )
+    # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
+    # connect (user, class, role); required outside development.
+    connection_state_key: str = Field("", validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
+
     @property
     def is_development(self) -> bool:
         return self.environment.lower() in {"development", "dev", "test"}
+
+    @property
+    def connection_state_signing_key(self) -> bytes:
+        """The key that signs Web PubSub connection states. Development falls back to a
+        fixed key; anywhere else a missing key stops the app at start (the context that
+        builds the Web PubSub client asks for it) rather than signing with a known one."""
+        if self.connection_state_key.strip():
+            return self.connection_state_key.encode()
+        if self.is_development:
+            return b"lectern-development-connection-state-key"
+        raise RuntimeError(
+            "LECTERN_CONNECTION_STATE_KEY must be set outside development: it signs the Web PubSub "
+            "connection state that decides who may do what in a live class."
+        )
 
     @property
     def allowed_material_types(self) -> set[str]:

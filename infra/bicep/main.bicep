@@ -81,6 +81,11 @@ param videoSigningKey string
 @description('Payment webhook signing secrets, comma-separated (two during a rotation); stored in Key Vault.')
 param paymentWebhookSecrets string
 
+@secure()
+@minLength(12)
+@description('HMAC key that signs the Web PubSub connection state (who a connection is, in which class, with which role); azd generates it once and reads it back from Key Vault afterwards.')
+param connectionStateKey string
+
 // PostgreSQL
 @description('PostgreSQL administrator login.')
 param postgresAdminLogin string = 'lecternadmin'
@@ -311,6 +316,7 @@ module appSecrets 'modules/app-secrets.bicep' = {
     keyVaultName: keyVault.outputs.name
     videoSigningKey: videoSigningKey
     paymentWebhookSecrets: paymentWebhookSecrets
+    connectionStateKey: connectionStateKey
   }
 }
 
@@ -466,6 +472,10 @@ var appSettings = {
   LECTERN_TRUSTED_PROXY_HOPS: '1'
   LECTERN_RATE_CHAT_PER_10S: '5'
   LECTERN_RATE_VOTES_PER_10S: '10'
+  LECTERN_LIVE_MAX_CONNECTIONS_PER_USER: '5'
+  // One Standard unit carries 1,000 concurrent connections: no class holds more than the resource can.
+  LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS: string(webPubSubUnits * 1000)
+  LECTERN_CONNECTION_STATE_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.connectionStateKeyUri})'
 }
 
 module functionAppSettings 'modules/app-settings.bicep' = {

@@ -35,6 +35,8 @@ class PubSub:
     def __init__(self, settings: Settings) -> None:
         self.hub = settings.webpubsub_hub
         self.token_minutes = settings.webpubsub_token_minutes
+        # The event handler signs connection states with it: no app without one.
+        settings.connection_state_signing_key  # noqa: B018 - raises when it is missing
         self._access_keys: list[str] = []
         self.breaker = CircuitBreaker("web pubsub", is_failure=remote_failure)
         self.endpoint_host: str | None = urlsplit(settings.webpubsub_endpoint).hostname if settings.webpubsub_endpoint else None
@@ -111,19 +113,29 @@ class PubSub:
         async with self.breaker.guard():
             await self.client.close_connection(connection_id, reason=reason)
 
+    async def connection_exists(self, connection_id: str) -> bool:
+        async with self.breaker.guard():
+            return bool(await self.client.connection_exists(connection_id))
+
     async def ping(self) -> None:
         async with self.breaker.guard():
             await self.client.group_exists("lectern-health-probe")
 
     # --- upstream -------------------------------------------------------------------
     def signature_valid(self, connection_id: str, signature_header: str | None) -> bool:
-        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough."""
+        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough.
+
+        Compared as bytes: `compare_digest` raises on non-ASCII text, and a header is
+        whatever the caller sent."""
         if not signature_header or not connection_id or not self._access_keys:
             return False
-        offered = {s.strip() for s in signature_header.split(",") if s.strip()}
+        offered = {
+            s.strip().encode("utf-8", "surrogateescape") for s in signature_header.split(",") if s.strip()
+        }
+        message = connection_id.encode("utf-8", "surrogateescape")
         for key in self._access_keys:
-            digest = hmac.new(key.encode(), connection_id.encode(), hashlib.sha256).hexdigest()
-            expected = f"sha256={digest}"
+            digest = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+            expected = f"sha256={digest}".encode()
             if any(hmac.compare_digest(expected, o) for o in offered):
                 return True
         return False

@@ -6,8 +6,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from shared_code.settings import Settings
 from tests.support.content import enrol, published_course, upload_material
-from tests.support.live import connect_personal
+from tests.support.live import close_all, connect_personal, connect_refusal, new_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,3 +46,25 @@ async def test_personal_negotiate_needs_a_token(api):
     resp = await api.post("me/negotiate")
     assert resp.status_code == 401
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_sixth_personal_connection_is_refused_with_the_reason_and_a_closed_one_frees_its_place(api, actor):
+    student = await actor("student")
+    cap = Settings().live_max_connections_per_user
+    session = new_session()
+    sockets = []
+    try:
+        sockets = [await connect_personal(api, session, student) for _ in range(cap)]
+        one_more = await api.post("me/negotiate", headers=student.headers)
+        assert one_more.status_code == 200
+        status, reason = await connect_refusal(session, one_more.json()["url"])
+        assert status == 429 and f"already have {cap} connections open" in reason
+        # The open ones still receive their pushes: the first is still there for the server.
+        assert not sockets[0].closed_reason
+        # Closing one frees its place: nothing tells the app, so the refused connect asks
+        # Web PubSub which of the counted connections still exist.
+        await sockets.pop().close()
+        sockets.append(await connect_personal(api, session, student))
+    finally:
+        await close_all(sockets)
+        await session.close()

@@ -203,7 +203,8 @@ async def test_invalid_data_and_unknown_types_get_invalid_data_acks(pubsub: PubS
 
 async def test_malformed_frame_closes_the_connection_with_policy_violation(pubsub: PubSub) -> None:
     url = client_url(pubsub, HUB, user_id="bad", roles=ALL_ROLES)
-    for frame in ("this is not json", "[1, 2]", json.dumps({"ackId": 1}), json.dumps({"type": "ping", "ackId": "one"})):
+    deep = '{"type": "event", "event": "e", "data": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for frame in ("this is not json", "[1, 2]", json.dumps({"ackId": 1}), json.dumps({"type": "ping", "ackId": "one"}), deep):
         client, hello = await connected(url)
         async with client:
             await client.ws.send_str(frame)

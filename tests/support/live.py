@@ -9,6 +9,7 @@ client events with a `ref` so it can await the server's acknowledgement of each.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import uuid
@@ -94,6 +95,8 @@ class LiveClient:
     last_seq: int = 0
     gaps: int = 0
     closed_reason: str | None = None
+    # Acknowledgements that answer no `send` of ours (a frame sent raw, with no readable ref).
+    loose_acks: list[Ack] = field(default_factory=list)
     _acks: dict[str, asyncio.Future] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reader: asyncio.Task | None = None
@@ -126,6 +129,10 @@ class LiveClient:
                     future = self._acks.pop(str(data.get("ref")), None)
                     if future is not None and not future.done():
                         future.set_result(Ack(bool(data.get("ok")), data))
+                    else:
+                        async with self._changed:
+                            self.loose_acks.append(Ack(bool(data.get("ok")), data))
+                            self._changed.notify_all()
                     continue
                 seq = data.get("seq")
                 if isinstance(seq, int) and seq > self.last_seq:
@@ -152,6 +159,25 @@ class LiveClient:
                         "data": {**(data or {}), "ref": ref}})
         )
         return await asyncio.wait_for(future, timeout)
+
+    async def send_frame(self, event: str, data_type: str, data: Any, *, timeout: float = 15.0) -> Ack:
+        """Sends a client event whose data is given as is (no ref is added) and waits for
+        the server's acknowledgement, which can carry no ref when the data was unreadable."""
+        assert self.ws is not None
+        before = len(self.loose_acks)
+        await self.ws.send_str(
+            json.dumps({"type": "event", "event": event, "ackId": next(self._ack_ids), "dataType": data_type, "data": data})
+        )
+
+        async def look() -> Ack:
+            async with self._changed:
+                while len(self.loose_acks) <= before:
+                    if self.closed_reason:
+                        raise ConnectionError(f"connection closed ({self.closed_reason}) before the ack came")
+                    await self._changed.wait()
+                return self.loose_acks[before]
+
+        return await asyncio.wait_for(look(), timeout)
 
     def of_type(self, message_type: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == message_type]
@@ -199,6 +225,20 @@ async def join(
     client = LiveClient(who=who, class_id=class_id, session=session)
     await client.connect(resp.json()["url"])
     return client
+
+
+async def connect_refusal(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    """The status and text with which the service refuses a WebSocket handshake (a browser
+    sees only that it failed; the reason is in the body)."""
+    http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    headers = {
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(uuid.uuid4().bytes).decode(), "Sec-WebSocket-Protocol": SUBPROTOCOL,
+    }
+    async with session.get(http_url, headers=headers) as resp:
+        if resp.status == 101:
+            raise AssertionError("the service accepted the connection")
+        return resp.status, await resp.text()
 
 
 async def connect_personal(api: httpx.AsyncClient, session: aiohttp.ClientSession, who: Actor) -> LiveClient:

@@ -13,7 +13,7 @@ from shared_code.adapters.redis.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent, ChatEvent
 from shared_code.services.chat import check_text
 from shared_code.services.class_access import Member
-from shared_code.services.live_events import allowed_origin, decode_state, encode_state
+from shared_code.services.live_events import MAX_EVENT_BYTES, allowed_origin, decode_state, encode_state, parse_event_data
 from shared_code.services.live_messages import Refused
 
 CLASS = str(uuid.uuid4())
@@ -23,18 +23,49 @@ def member(role: str = "student") -> Member:
     return Member(connection_id="conn-1", user_id="u-1", class_id=CLASS, course_id="course-1", role=role, name="Ann")
 
 
+KEY = b"unit-test-connection-state-key-0001"
+
+
+def _b64(value: object) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
 def test_connection_state_round_trips():
-    state = encode_state(member("tutor"))
-    assert decode_state(state, "conn-1", "u-1") == member("tutor")
+    state = encode_state(member("tutor"), KEY)
+    assert decode_state(state, "conn-1", "u-1", KEY) == member("tutor")
 
 
 @pytest.mark.parametrize(
     "bad",
     [None, "", "not base64!", base64.b64encode(b"not json").decode(), base64.b64encode(b'{"classId": "x"}').decode(),
-     base64.b64encode(json.dumps({"courseId": "c", "role": "student"}).encode()).decode()],
+     base64.b64encode(json.dumps({"courseId": "c", "role": "student"}).encode()).decode(),
+     base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode()],
 )
 def test_unreadable_connection_state_is_no_member(bad):
-    assert decode_state(bad, "conn-1", "u-1") is None
+    assert decode_state(bad, "conn-1", "u-1", KEY) is None
+
+
+def test_an_unsigned_state_naming_a_tutor_is_no_member():
+    """The state the handler used to issue: plain base64 JSON anyone could write."""
+    forged = _b64({"classId": CLASS, "courseId": "course-1", "role": "tutor", "name": "Mallory"})
+    assert decode_state(forged, "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_whose_role_was_raised_is_no_member():
+    wrapped = json.loads(base64.b64decode(encode_state(member("student"), KEY)))
+    wrapped["p"] = wrapped["p"].replace('"role":"student"', '"role":"tutor"')
+    assert '"role":"tutor"' in wrapped["p"]
+    assert decode_state(_b64(wrapped), "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_signed_with_another_key_is_no_member():
+    assert decode_state(encode_state(member(), b"another-key-another-key-another"), "conn-1", "u-1", KEY) is None
+
+
+def test_a_state_is_bound_to_its_connection_and_user():
+    state = encode_state(member("tutor"), KEY)
+    assert decode_state(state, "conn-2", "u-1", KEY) is None
+    assert decode_state(state, "conn-1", "u-2", KEY) is None
 
 
 def test_roles_inside_a_class():
@@ -118,3 +149,27 @@ def test_rate_limit_arithmetic():
     assert Decision(True, 4, 0).retry_after_seconds == 0
     with pytest.raises(ValueError):
         emission_interval_ms(0, 1000)
+
+
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "too-deep"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "too-deep"),
+        (json.dumps({"text": "x" * MAX_EVENT_BYTES}).encode(), "too-large"),
+        (b'{"text": "\xff\xfe"}', "invalid"),
+        (b"\xff\xfe{}", "invalid"),
+        ('{"text": "utf-16"}'.encode("utf-16"), "invalid"),
+        (b"{not json", "invalid"),
+    ],
+)
+def test_hostile_event_data_is_refused_before_it_is_parsed(body, reason):
+    with pytest.raises(Refused) as refused:
+        parse_event_data(body, 32)
+    assert refused.value.reason == reason
+
+
+def test_event_data_within_the_limits_is_parsed():
+    assert parse_event_data(b'{"text": "[not a bracket] {either}"}', 32) == {"text": "[not a bracket] {either}"}
+    assert parse_event_data(b"", 32) == {}
+    assert parse_event_data(b"[" * 32 + b"]" * 32, 32) is not None

@@ -1,5 +1,6 @@
 // The secrets that come from outside Azure (the video CDN's signing key, the payment
-// provider's webhook secrets), written to Key Vault so the app reads them through Key Vault
+// provider's webhook secrets) and the app's own connection-state key (generated once by
+// azd), written to Key Vault so the app reads them through Key Vault
 // references like every other secret. Secrets Azure generates (database password, Redis
 // key, Web PubSub key) are written by the module that owns the resource.
 
@@ -12,6 +13,10 @@ param videoSigningKey string
 @secure()
 @description('Payment webhook signing secrets, comma-separated: during a rotation both the old and the new one are listed.')
 param paymentWebhookSecrets string
+
+@secure()
+@description('HMAC key that signs the Web PubSub connection state.')
+param connectionStateKey string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
@@ -37,7 +42,18 @@ resource paymentWebhookSecretsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-
   }
 }
 
+resource connectionStateKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
+  parent: vault
+  name: 'connection-state-key'
+  properties: {
+    value: connectionStateKey
+    contentType: 'text/plain; HMAC key of the Web PubSub connection state'
+  }
+}
+
 // Versionless URIs: a Key Vault reference to them follows the newest version, so a
 // rotation needs no template change.
 output videoSigningKeyUri string = videoSigningKeySecret.properties.secretUri
 output paymentWebhookSecretsUri string = paymentWebhookSecretsSecret.properties.secretUri
+output connectionStateKeyUri string = connectionStateKeySecret.properties.secretUri

@@ -130,6 +130,26 @@ def live_broadcast_pending(class_id: str, topic: str) -> str:
     return _class(class_id, "pending", topic)
 
 
+def live_admitted(class_id: str) -> str:
+    """Sorted set: connectionId scored by when connect admitted it (ms), for the class cap."""
+    return _class(class_id, "admitted")
+
+
+def live_admitted_user(class_id: str, user_id: str) -> str:
+    """Sorted set: the user's admitted connectionIds in the class, for the per-user cap."""
+    return _class(class_id, "admitted", user_id)
+
+
+def live_admission_heal(class_id: str) -> str:
+    """Set (NX, PX) while one refused connect checks the class's admitted connections with Web PubSub."""
+    return _class(class_id, "admitted-heal")
+
+
+def live_personal_admitted(user_id: str) -> str:
+    """Sorted set: the user's admitted personal (outside any class) connectionIds, scored by admission (ms)."""
+    return _k("live", "personal", "{" + str(user_id) + "}", "admitted")
+
+
 # --- progress ----------------------------------------------------------------------------
 # Heartbeat snapshots are spread over PROGRESS_SHARDS hash tags by user id. A shard's
 # snapshots, its dirty set and its flush bookkeeping share one slot, so the heartbeat and
