@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from devhost.connections import resolve_app_settings
-from devhost.indexing import HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, IndexedFunction, index_app
+from devhost.indexing import HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, IndexedFunction
 from devhost.ncrontab import parse_schedule
 from devhost.retry_policy import RetryPolicy
 from devhost.routing import RouteTable, find_conflicts
 from devhost.settings_file import load_settings
+from tests.support.app_index import lectern_functions
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +30,7 @@ HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 @pytest.fixture(scope="module")
 def functions() -> list[IndexedFunction]:
-    return index_app(REPO)
+    return list(lectern_functions())
 
 
 @pytest.fixture(scope="module")

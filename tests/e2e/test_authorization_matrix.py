@@ -17,17 +17,16 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from devhost.indexing import HTTP_TRIGGER, index_app
+from devhost.indexing import HTTP_TRIGGER
+from tests.support.app_index import lectern_functions
 from tests.support.content import add_lesson, create_course, enrol, publish, upload_material
 from tests.support.live import create_class, start_class
 
 pytestmark = pytest.mark.timeout(240)
 
-REPO = Path(__file__).resolve().parents[2]
 # Registered functions that are not endpoints of the contract: the catch-all answers every
 # path no function serves with a problem+json 404 (tests/e2e/test_request_limits.py).
 NOT_ENDPOINTS = {"unknown_path"}
@@ -200,7 +199,7 @@ def test_every_registered_route_has_a_row_in_the_matrix():
     placeholder_ids: dict[str, str] = defaultdict(lambda: str(uuid.uuid4()))
     table = rows(placeholder_ids)
     missing = []
-    for function in index_app(REPO):
+    for function in lectern_functions():
         if function.trigger_type != HTTP_TRIGGER or function.name in NOT_ENDPOINTS:
             continue
         pattern = _template(function.trigger["route"])
