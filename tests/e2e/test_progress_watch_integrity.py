@@ -17,6 +17,7 @@ pytestmark = pytest.mark.timeout(120)
 
 RATE = 1.5  # services/progress.py
 ALLOWANCE = 5.0
+HEARTBEATS_PER_MINUTE = 120  # LECTERN_RATE_HEARTBEATS_PER_MINUTE in local.settings.sample.json
 
 
 async def enrolled_in_video(api, actor, **lesson_fields) -> tuple[object, dict, dict]:
@@ -107,6 +108,7 @@ async def test_rapid_heartbeats_meet_429_with_retry_after(api, actor):
     url = f"progress/lessons/{video['id']}"
     statuses: list[int] = []
     refused = None
+    started = time.monotonic()
     for start in range(0, 800, 50):
         answers = await asyncio.gather(*(api.put(url, json=beat(1, 600), headers=student.headers) for _ in range(50)))
         statuses += [a.status_code for a in answers]
@@ -114,7 +116,9 @@ async def test_rapid_heartbeats_meet_429_with_retry_after(api, actor):
     assert refused is not None, "800 rapid heartbeats by one student meet a 429"
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["content-type"].startswith("application/problem+json")
-    assert statuses.count(202) <= 200, f"{statuses.count(202)} heartbeats got through"
+    # The burst, then the steady rate (default 120 a minute) for as long as the run took.
+    allowed = HEARTBEATS_PER_MINUTE + (time.monotonic() - started) * HEARTBEATS_PER_MINUTE / 60 + 1
+    assert statuses.count(202) <= allowed, f"{statuses.count(202)} heartbeats got through"
 
     # Another student watching the same video is not affected.
     other = await actor("student")
