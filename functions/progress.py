@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared_code.context import get_context
-from shared_code.http import authenticate, endpoint, header, json_body, query, respond, route_id
+from shared_code.http import authenticate, endpoint, header, json_body, limit_rate, query, respond, route_id
 from shared_code.models.progress import (
     AttemptCreate,
     AttemptResult,
@@ -39,14 +39,18 @@ MANAGERS = ("tutor", "admin")
 # --- video progress ----------------------------------------------------------------------
 @endpoint(
     bp, "progress/lessons/{lessonId}", ["PUT"],
-    summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down)",
+    summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); "
+    "429 beyond the per-student heartbeat rate",
     tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), errors=(403, 404), also=(200,),
 )
 async def record_progress(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req, "student")
+    ctx = await get_context()
+    # Per student, on top of the general write limit: a player beats every few seconds.
+    await limit_rate(ctx, "heartbeats", principal.user_id, ctx.settings.rate_limit_heartbeats_per_minute, fail_open=True)
     lesson_id = route_id(req, "lessonId")
     beat = json_body(req, Heartbeat)
-    status, result = await progress.record_heartbeat(await get_context(), principal, lesson_id, beat)
+    status, result = await progress.record_heartbeat(ctx, principal, lesson_id, beat)
     return respond(result, status=status)
 
 

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
 
     # --- rate limits (requests per window) ------------------------------------------
     rate_limit_writes_per_minute: int = Field(600, validation_alias=_alias("LECTERN_RATE_WRITES_PER_MINUTE"))
+    # A player beats every few seconds (12/min at 5 s); bursts of as many as the limit
+    # cover reconnects and several tabs. Spamming heartbeats gets 429 long before it matters.
+    rate_limit_heartbeats_per_minute: int = Field(
+        120, ge=1, validation_alias=_alias("LECTERN_RATE_HEARTBEATS_PER_MINUTE")
+    )
     rate_limit_tokens_per_ip_per_minute: int = Field(
         120, validation_alias=_alias("LECTERN_RATE_TOKENS_PER_IP_PER_MINUTE")
     )

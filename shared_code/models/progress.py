@@ -27,8 +27,12 @@ class Heartbeat(StrictInput):
     watched_seconds: float = Field(
         ge=0, le=MAX_WATCHED_SECONDS, description="Seconds actually played so far (the player's own count)."
     )
-    duration_seconds: float = Field(gt=0, le=MAX_DURATION_SECONDS)
-    client_time: datetime | None = Field(None, description="The player's clock when it took the snapshot.")
+    duration_seconds: float = Field(
+        gt=0, le=MAX_DURATION_SECONDS,
+        description="The player's idea of the length: it only caps what is recorded. The lesson's own duration "
+        "decides completion, and a video lesson without one cannot complete.",
+    )
+    client_time: datetime | None = Field(None, description="The player's clock when it took the snapshot (kept as a hint).")
 
 
 class HeartbeatResult(ApiModel):
@@ -36,7 +40,10 @@ class HeartbeatResult(ApiModel):
     course_id: uuid.UUID
     completed: bool
     course_progress: float = Field(description="Completed lessons / lessons in the course, 0 to 1.")
-    watched_seconds: float = Field(description="Watched time as recorded: capped by wall-clock time, never lower than before.")
+    watched_seconds: float = Field(
+        description="Watched time as recorded: earned by the server's clock over the viewing session (a 5 s "
+        "allowance, then at most 1.5 × the time between heartbeats), never lower than before."
+    )
 
 
 class SyncEvent(StrictInput):
@@ -44,7 +51,10 @@ class SyncEvent(StrictInput):
     position_seconds: float = Field(ge=0, le=MAX_WATCHED_SECONDS)
     watched_seconds: float = Field(ge=0, le=MAX_WATCHED_SECONDS)
     duration_seconds: float = Field(gt=0, le=MAX_DURATION_SECONDS)
-    client_time: datetime
+    client_time: datetime = Field(
+        description="When the player took the snapshot: a hint, clamped to the server's clock (later than now counts "
+        "as now; more than 5 minutes ahead, or before the enrolment, is refused)."
+    )
 
     @model_validator(mode="after")
     def _aware(self) -> "SyncEvent":

@@ -7,16 +7,40 @@ Why it is shaped this way:
   Redis round trip when warm) and the snapshot is recorded by one script call, so a
   heartbeat answers 202 without touching PostgreSQL. A timer flushes dirty snapshots in
   batches; losing Redis loses at most one flush interval of such progress.
-- **Watched time is earned, not claimed.** It may grow by at most the wall-clock time
-  since the previous heartbeat × `RATE` plus `ALLOWANCE_SECONDS` (so seeking ahead is not
-  watching), never beyond the duration, and never moves backwards. A gap longer than
-  `GAP_LIMIT_SECONDS` is a pause, not viewing time.
+- **Watched time is earned, not claimed, and the server's clock pays for it.** Each
+  (student, lesson) carries a watch credit: the seconds of viewing the server's clock has
+  paid for and the player has not yet claimed. Between two heartbeats the credit grows by
+  the wall-clock time between them × `RATE` (playback at up to 1.5×); a heartbeat's claim is
+  taken up to the credit and the rest is carried, but never more than `ALLOWANCE_SECONDS`
+  of it. Only a session's first heartbeat (none before, or a pause longer than
+  `GAP_LIMIT_SECONDS`) starts with the allowance. So over any stretch of a session the
+  watched time grows by at most the allowance + the wall-clock time × `RATE`, however many
+  requests carry the claims: a hundred heartbeats in a second earn what one does, and
+  seeking ahead (or pausing, then seeking) is not watching. Watched time never exceeds the
+  duration and never moves backwards. The rule is `earn`; the Redis script applies it step
+  for step, the write-through path (Redis down) applies `earn` itself, and the flush
+  carries the credit to PostgreSQL so either path goes on from the same balance.
+- **The server's duration decides completion.** A lesson's stored duration is what counts;
+  the client's `durationSeconds` only ever caps what it may record. A video lesson
+  without a stored duration records position and watched time but cannot complete until
+  the tutor or its video asset gives it one.
+- **Offline sync obeys the same bound.** Client times are hints: an event's time is
+  clamped to the server's clock (nothing later than now; too far ahead is refused) and an
+  event from before the student's enrolment is refused. Events are then applied through
+  `earn` in time order, on the same timeline as online heartbeats (`updated_at`), so a
+  batch earns at most the allowance + the span its events cover × `RATE`; events no newer
+  than what is stored cannot continue it, and a late batch from the past (another device)
+  counts only on its own, never added to what is there. Replays and re-sent batches
+  therefore add nothing beyond the wall-clock bound.
+- **Heartbeats are metered per student** (`LECTERN_RATE_HEARTBEATS_PER_MINUTE`, a burst
+  of as many): a player beats every few seconds, a script that hammers the endpoint gets
+  429 with `Retry-After`.
 - **Completion is never lost.** Crossing the threshold writes the completion to
   PostgreSQL before the answer (200); only then does the student hear about it. Every
   write merges with GREATEST semantics, so retries, duplicates and out-of-order writes
   (flush, sync, write-through) are harmless and in any order reach the same row.
 - **Redis down is slower, not broken.** A heartbeat then writes through to PostgreSQL
-  with the same capping, against the row's last heartbeat time.
+  with the same rule, against the row's last heartbeat time and stored credit.
 """
 
 from __future__ import annotations
@@ -66,10 +90,38 @@ _breaker = Breaker(2.0)
 
 
 # --- the rules (pure) ------------------------------------------------------------------
-def cap_watched(previous: float, elapsed_seconds: float, claimed: float, duration: float) -> float:
-    """The watched time to record: earned by wall-clock time, within the duration, never lower."""
-    earned = min(max(0.0, elapsed_seconds), GAP_LIMIT_SECONDS) * RATE + ALLOWANCE_SECONDS
-    return max(previous, min(claimed, duration, previous + earned))
+@dataclass(frozen=True)
+class Watch:
+    """One student's standing on one lesson, as far as the watch rule needs it."""
+
+    watched: float
+    heard_ms: int | None  # server time of the last heartbeat or applied event; None: never
+    credit: float = 0.0  # seconds paid for by the clock and not yet claimed (≤ the allowance)
+
+
+NEVER = Watch(watched=0.0, heard_ms=None, credit=0.0)
+
+
+def earn(state: Watch, at_ms: int, claimed: float, duration: float) -> Watch:
+    """The standing after a claim of `claimed` watched seconds heard at server time `at_ms`.
+
+    A new session (nothing heard before, or silence longer than the gap limit) starts with
+    the allowance; otherwise the credit carried (at most the allowance) grows by the time
+    since the last observation × `RATE`. The claim is taken up to the credit and the
+    duration, never lowering what is recorded; what is left is carried, capped again.
+    """
+    gap_ms = None if state.heard_ms is None or state.heard_ms <= 0 else at_ms - state.heard_ms
+    if gap_ms is None or gap_ms / 1000 > GAP_LIMIT_SECONDS:
+        credit = ALLOWANCE_SECONDS
+    else:
+        credit = min(max(state.credit, 0.0), ALLOWANCE_SECONDS) + max(0, gap_ms / 1000) * RATE
+    target = min(claimed, duration)
+    watched = state.watched
+    if target > watched:
+        watched = target if target - watched <= credit else watched + credit
+    left = min(ALLOWANCE_SECONDS, credit - (watched - state.watched))
+    heard = at_ms if state.heard_ms is None else max(state.heard_ms, at_ms)
+    return Watch(watched=watched, heard_ms=heard, credit=left)
 
 
 def is_complete(watched: float, duration: float, threshold: float) -> bool:
@@ -85,49 +137,49 @@ class Folded:
     watched: float
     position: float | None  # None: no event was newer than what was known
     latest_ms: int | None
+    credit: float = 0.0
 
 
-def fold_events(
-    watched: float, known_ms: int | None, events: Iterable[tuple[int, float, float]], duration: float
-) -> Folded:
-    """Applies offline events `(client ms, watched, position)` to what is known.
+def fold_events(start: Watch, events: Iterable[tuple[int, float, float]], duration: float) -> Folded:
+    """Applies offline events `(server-clamped ms, watched, position)` to `start` through `earn`.
 
-    Events are taken in client-time order whatever order they came in; an event no newer
-    than what is already known teaches nothing (so duplicates and replays change nothing);
-    each newer one may add at most what the client time since the previous one earns.
+    Events are taken in time order whatever order they came in; an event no newer than the
+    last observation teaches nothing (so duplicates and replays change nothing).
     """
+    state = start
     position: float | None = None
-    latest = known_ms
-    # Ties on client time: the largest claim first, so which duplicate wins never depends
-    # on the order they were sent in.
+    # Ties on time: the largest claim first, so which duplicate wins never depends on the
+    # order they were sent in.
     for at_ms, claimed, pos in sorted(events, key=lambda e: (e[0], -e[1], -e[2])):
-        if latest is None:
-            elapsed = 0.0
-        elif at_ms > latest:
-            elapsed = (at_ms - latest) / 1000
-        else:
+        if state.heard_ms is not None and at_ms <= state.heard_ms:
             continue
-        watched = cap_watched(watched, elapsed, claimed, duration)
+        state = earn(state, at_ms, claimed, duration)
         position = min(pos, duration)
-        latest = at_ms
-    return Folded(watched=watched, position=position, latest_ms=latest)
+    return Folded(watched=state.watched, position=position, latest_ms=state.heard_ms, credit=state.credit)
 
 
-def merge_offline(
-    stored: float, known_ms: int | None, events: list[tuple[int, float, float]], duration: float
-) -> Folded:
+def merge_offline(stored: Watch, events: list[tuple[int, float, float]], duration: float) -> Folded:
     """What an offline batch adds to a stored lesson: the better of two readings.
 
-    Continued: the batch applied after what is stored (only events newer than the stored
-    client time count). Alone: the batch on its own, from nothing, capped by its own client
-    times; this is what lets a batch from before the latest online heartbeat (another
-    device, a queue that waited) still count. Both readings are the same every time the
-    same batch arrives, so replays add nothing.
+    Continued: the batch applied after what is stored (only events newer than the last
+    observation count, with the stored credit). Alone: the batch on its own, from nothing;
+    this is what lets a batch from before the latest online heartbeat (another device, a
+    queue that waited) still count, but only instead of what is stored, never added to it.
+    Both readings are the same every time the same batch arrives, so replays add nothing.
     """
-    continued = fold_events(stored, known_ms, events, duration)
-    alone = fold_events(0.0, None, events, duration)
-    times = [t for t in (known_ms, *(e[0] for e in events)) if t is not None]
-    return Folded(watched=max(continued.watched, alone.watched), position=continued.position, latest_ms=max(times) if times else None)
+    continued = fold_events(stored, events, duration)
+    alone = fold_events(NEVER, events, duration)
+    return Folded(
+        watched=max(continued.watched, alone.watched),
+        position=continued.position,
+        latest_ms=continued.latest_ms,
+        credit=continued.credit,
+    )
+
+
+def clamp_event_ms(client_ms: int, now_ms: int) -> int:
+    """A client's event time as the server will count it: never later than now."""
+    return min(client_ms, now_ms)
 
 
 def millis(at: datetime) -> int:
@@ -147,10 +199,18 @@ async def _enrolled_lesson(ctx: AppContext, principal: Principal, lesson_id: str
     return lesson, access.course_id
 
 
-def _duration(lesson: dict[str, Any], claimed: float) -> float:
-    """The lesson's own duration when it has one: a client cannot shorten a video to finish it."""
+def _duration(lesson: dict[str, Any], claimed: float) -> tuple[float, bool]:
+    """The duration to hold claims to, and whether the lesson can complete at all.
+
+    The lesson's own duration when it has one: a client cannot shorten a video to finish
+    it. Without one, the client's figure only caps what is recorded; a video then cannot
+    complete (its length is the server's to know: from the tutor or the video asset).
+    Other kinds keep taking the client's figure.
+    """
     known = lesson.get("duration_seconds")
-    return float(known) if known else float(claimed)
+    if known:
+        return float(known), True
+    return float(claimed), lesson.get("kind") != "video"
 
 
 async def record_heartbeat(
@@ -158,15 +218,17 @@ async def record_heartbeat(
 ) -> tuple[int, HeartbeatResult]:
     """202 when buffered in Redis, 200 when written to PostgreSQL (a completion, or Redis down)."""
     lesson, course_id = await _enrolled_lesson(ctx, principal, lesson_id)
-    duration = _duration(lesson, beat.duration_seconds)
+    duration, completable = _duration(lesson, beat.duration_seconds)
     now_ms = _now_ms()
     client_ms = millis(beat.client_time) if beat.client_time else None
     if _breaker.closed:
         try:
-            return await _record_in_redis(ctx, principal, lesson_id, course_id, beat, duration, now_ms, client_ms)
+            return await _record_in_redis(
+                ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms
+            )
         except RedisError as exc:
             _breaker.trip("heartbeat", exc)
-    return await _record_in_postgres(ctx, principal, lesson_id, course_id, beat, duration, now_ms, client_ms)
+    return await _record_in_postgres(ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms)
 
 
 async def _record_in_redis(
@@ -176,6 +238,7 @@ async def _record_in_redis(
     course_id: str,
     beat: Heartbeat,
     duration: float,
+    completable: bool,
     now_ms: int,
     client_ms: int | None,
 ) -> tuple[int, HeartbeatResult]:
@@ -195,11 +258,12 @@ async def _record_in_redis(
         allowance=ALLOWANCE_SECONDS,
         gap_limit=GAP_LIMIT_SECONDS,
         threshold=ctx.settings.completion_threshold,
+        completable=completable,
     )
     recorded = await store.record(**args)
     if recorded is None:
         # No snapshot in Redis (first heartbeat, or it expired): start from the database row.
-        recorded = await store.record(**args, baseline=await _baseline(ctx, user_id, lesson_id, now_ms))
+        recorded = await store.record(**args, baseline=await _baseline(ctx, user_id, lesson_id))
         assert recorded is not None
     if recorded.crossed:
         try:
@@ -243,15 +307,26 @@ async def _record_in_redis(
     )
 
 
-async def _baseline(ctx: AppContext, user_id: str, lesson_id: str, now_ms: int) -> progress_redis.Baseline:
+async def _baseline(ctx: AppContext, user_id: str, lesson_id: str) -> progress_redis.Baseline:
     async with ctx.db.connection() as conn:
         row = await progress_sql.get_progress(conn, user_id, lesson_id)
-    if row is None:
-        return progress_redis.Baseline(watched_seconds=0.0, heard_at_ms=now_ms, completed=False)
+    state = _stored_watch(row)
     return progress_redis.Baseline(
-        watched_seconds=float(row["watched_seconds"]),
-        heard_at_ms=millis(row["updated_at"]),
-        completed=bool(row["completed"]),
+        watched_seconds=state.watched,
+        heard_at_ms=state.heard_ms or 0,
+        completed=bool(row and row["completed"]),
+        credit_seconds=state.credit,
+    )
+
+
+def _stored_watch(row: dict[str, Any] | None) -> Watch:
+    """The rule's state as PostgreSQL holds it (a row without a credit has none left)."""
+    if row is None:
+        return NEVER
+    return Watch(
+        watched=float(row["watched_seconds"]),
+        heard_ms=millis(row["updated_at"]),
+        credit=float(row["watch_credit_seconds"] or 0.0),
     )
 
 
@@ -293,17 +368,18 @@ async def _record_in_postgres(
     course_id: str,
     beat: Heartbeat,
     duration: float,
+    completable: bool,
     now_ms: int,
     client_ms: int | None,
 ) -> tuple[int, HeartbeatResult]:
-    """Redis is down: the same rules against the row's last heartbeat time, written at once."""
+    """Redis is down: the same rule against the row's last heartbeat and credit, written at once."""
     user_id = principal.user_id
     async with ctx.db.transaction() as conn:
         row = (await progress_sql.lock_progress(conn, user_id, [lesson_id])).get(lesson_id)
-        previous = float(row["watched_seconds"]) if row else 0.0
-        heard_ms = millis(row["updated_at"]) if row else now_ms
-        watched = cap_watched(previous, (now_ms - heard_ms) / 1000, beat.watched_seconds, duration)
-        done = bool(row and row["completed"]) or is_complete(watched, duration, ctx.settings.completion_threshold)
+        after = earn(_stored_watch(row), now_ms, beat.watched_seconds, duration)
+        done = bool(row and row["completed"]) or (
+            completable and is_complete(after.watched, duration, ctx.settings.completion_threshold)
+        )
         written = await progress_sql.upsert_many(
             conn,
             [
@@ -311,11 +387,12 @@ async def _record_in_postgres(
                     user_id=user_id,
                     lesson_id=lesson_id,
                     position_seconds=min(beat.position_seconds, duration),
-                    watched_seconds=watched,
+                    watched_seconds=after.watched,
                     duration_seconds=duration,
                     completed=done,
                     heard_at_ms=now_ms,
                     client_ms=client_ms,
+                    credit_seconds=after.credit,
                 )
             ],
             return_all=True,
@@ -409,37 +486,45 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
             unusable[lesson_id] = "no such lesson"
         except Forbidden:
             unusable[lesson_id] = "not enrolled in this lesson's course"
-    accepted: list[int] = []
-    groups: dict[str, list[SyncEvent]] = {}
+    groups: dict[str, list[tuple[int, SyncEvent]]] = {}
     for index, event in events:
         lesson_id = str(event.lesson_id)
         if lesson_id in unusable:
             refused.append(Refusal(index=index, lesson_id=lesson_id, reason=unusable[lesson_id]))
         else:
-            accepted.append(index)
-            groups.setdefault(lesson_id, []).append(event)
-    refused.sort(key=lambda r: r.index)
+            groups.setdefault(lesson_id, []).append((index, event))
     if not groups:
-        return SyncResult(accepted=accepted, refused=refused, lessons=[])
+        refused.sort(key=lambda r: r.index)
+        return SyncResult(accepted=[], refused=refused, lessons=[])
 
     now_ms = millis(now)
     threshold = ctx.settings.completion_threshold
+    accepted: list[int] = []
     async with ctx.db.transaction() as conn:
         current = await progress_sql.lock_progress(conn, user_id, list(groups))
+        since = await progress_sql.enrolled_since(conn, user_id, list({lessons[lid][1] for lid in groups}))
         writes: list[ProgressWrite] = []
         for lesson_id, group in groups.items():
-            lesson, _ = lessons[lesson_id]
-            latest_event = max(group, key=lambda e: e.client_time)
-            duration = _duration(lesson, latest_event.duration_seconds)
+            lesson, course_id = lessons[lesson_id]
+            enrolled_at = since.get(course_id)
+            kept: list[SyncEvent] = []
+            for index, event in group:
+                if enrolled_at is None:
+                    refused.append(Refusal(index=index, lesson_id=lesson_id, reason="not enrolled in this lesson's course"))
+                elif event.client_time < enrolled_at:
+                    refused.append(Refusal(index=index, lesson_id=lesson_id, reason="clientTime is before the enrolment"))
+                else:
+                    accepted.append(index)
+                    kept.append(event)
+            if not kept:
+                continue
+            latest_event = max(kept, key=lambda e: e.client_time)
+            duration, completable = _duration(lesson, latest_event.duration_seconds)
             row = current.get(lesson_id)
-            stored = float(row["watched_seconds"]) if row else 0.0
-            merged = merge_offline(
-                stored,
-                millis(row["client_time"]) if row and row["client_time"] else None,
-                [(millis(e.client_time), e.watched_seconds, e.position_seconds) for e in group],
-                duration,
-            )
-            if row is not None and merged.position is None and merged.watched <= stored:
+            stored = _stored_watch(row)
+            timed = [(clamp_event_ms(millis(e.client_time), now_ms), e.watched_seconds, e.position_seconds) for e in kept]
+            merged = merge_offline(stored, timed, duration)
+            if row is not None and merged.position is None and merged.watched <= stored.watched:
                 continue  # nothing the database does not already know: a replay
             position = merged.position if merged.position is not None else float(row["position_seconds"])
             writes.append(
@@ -449,9 +534,12 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
                     position_seconds=position,
                     watched_seconds=merged.watched,
                     duration_seconds=duration,
-                    completed=bool(row and row["completed"]) or is_complete(merged.watched, duration, threshold),
-                    heard_at_ms=now_ms,
-                    client_ms=merged.latest_ms,
+                    completed=bool(row and row["completed"])
+                    or (completable and is_complete(merged.watched, duration, threshold)),
+                    # The event's time, not the sync's: the next batch continues from it.
+                    heard_at_ms=merged.latest_ms if merged.latest_ms is not None else now_ms,
+                    client_ms=max(t for t, _, _ in timed),
+                    credit_seconds=merged.credit,
                 )
             )
         written = {str(r["lesson_id"]): r for r in await progress_sql.upsert_many(conn, writes, return_all=True)}
@@ -460,6 +548,8 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
         for course_id in course_ids:
             completed, total = await progress_sql.course_progress(conn, user_id, course_id)
             fractions[course_id] = course_fraction(completed, total)
+    accepted.sort()
+    refused.sort(key=lambda r: r.index)
 
     out: list[LessonProgress] = []
     for lesson_id in groups:
@@ -504,6 +594,7 @@ async def _merge_into_redis(
                     heard_at_ms=millis(row["updated_at"]),
                     client_ms=millis(row["client_time"]) if row["client_time"] else None,
                     completed=bool(row["completed"]),
+                    credit_seconds=float(row["watch_credit_seconds"] or 0.0),
                 )
             )
         for course_id, value in fractions.items():
@@ -585,6 +676,7 @@ async def _flush_shard(
                     completed=snapshots.completed,
                     client_ms=snapshots.client_ms,
                     heard_ms=snapshots.heard_ms,
+                    credits=snapshots.credits,
                 )
                 async with ctx.db.transaction() as conn:
                     completed_now = await progress_sql.upsert_columns(conn, rows)

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from tests.support.content import add_lesson, create_course, enrol, eventually, publish
 from tests.support.live import connect_personal
+from tests.support.progress import enrolled_earlier
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -47,7 +48,7 @@ async def test_heartbeats_up_to_completion_push_progress_updated_to_the_student(
                 "lessonId": video["id"], "courseId": course["id"], "completed": False, "courseProgress": 0.0,
                 "watchedSeconds": 5.0,
             }
-            await asyncio.sleep(1.0)  # the player keeps playing
+            await asyncio.sleep(3.0)  # the player keeps playing: 3 s × 1.5 pays for the next 4.5 s
             done = await api.put(url, json=beat(9.5, 10), headers=student.headers)
             assert done.status_code == 200, done.text
             assert done.json()["completed"] is True and done.json()["courseProgress"] == 0.5
@@ -112,10 +113,11 @@ async def test_skipping_ahead_is_not_counted_as_watching(api, actor):
     assert short.json()["completed"] is False
 
 
-async def test_offline_sync_applies_duplicates_and_reordered_events_once(api, actor):
+async def test_offline_sync_applies_duplicates_and_reordered_events_once(api, actor, stack):
     tutor, student = await actor("tutor"), await actor("student")
     course, (video, second) = await course_with_videos(api, tutor, [60, 600])
     await enrol(api, student, course["id"])
+    await enrolled_earlier(stack.postgres_url, student.user_id, course["id"], timedelta(hours=2))  # offline viewing happens after enrolling
     t0 = datetime.now(timezone.utc) - timedelta(hours=1)
     watched = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55]  # played offline, five seconds at a time
     events = [

@@ -53,6 +53,15 @@ async def enrolled_student(ctx: AppContext, course_id: str) -> Principal:
     return student
 
 
+async def enrolled_earlier(ctx: AppContext, student: Principal, course_id: str, by: timedelta) -> None:
+    """Moves an enrolment back in time: the only way to have been enrolled for a while."""
+    async with ctx.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE enrollments SET created_at = created_at - %s WHERE user_id = %s AND course_id = %s",
+            (by, student.user_id, course_id),
+        )
+
+
 def beat(watched: float, duration: float = 600, position: float | None = None) -> Heartbeat:
     return Heartbeat(position_seconds=watched if position is None else position, watched_seconds=watched, duration_seconds=duration)
 
@@ -84,7 +93,7 @@ async def test_a_warm_heartbeat_answers_without_touching_postgres(ctx, monkeypat
     assert status == 202 and first.watched_seconds == 3
 
     checkouts = Checkouts(ctx, monkeypatch)
-    for watched in (4, 5, 6):
+    for watched in (3.5, 4, 4.5):  # within the session's allowance: no waiting needed
         status, result = await progress.record_heartbeat(ctx, student, lesson_id, beat(watched))
         assert status == 202
         assert result.watched_seconds == watched and not result.completed
@@ -189,7 +198,7 @@ async def test_completion_is_in_postgres_before_the_answer_and_survives_redis_dy
     await progress.record_heartbeat(ctx, student, long, beat(5))
     status, _ = await progress.record_heartbeat(ctx, student, short, beat(5, duration=10))
     assert status == 202
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(3.0)  # the player plays on: 3 s × 1.5 pays for the remaining 4.5 s
     status, done = await progress.record_heartbeat(ctx, student, short, beat(9.5, duration=10))
     assert status == 200 and done.completed and done.course_progress == 0.5
     row = await db_row(ctx, student.user_id, short)
@@ -220,7 +229,18 @@ async def test_heartbeats_write_through_to_postgres_while_redis_is_down(ctx, red
     status, skipped = await progress.record_heartbeat(ctx, student, lesson_id, beat(19, duration=20))
     assert status == 200 and skipped.watched_seconds < 10 and not skipped.completed
 
-    await asyncio.sleep(1.0)
+    async def played_for(seconds: int) -> None:  # pretend the student kept watching for a while
+        async with ctx.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE video_progress SET updated_at = updated_at - make_interval(secs => %s)"
+                " WHERE user_id = %s AND lesson_id = %s",
+                (seconds, student.user_id, lesson_id),
+            )
+
+    # The allowance is spent: further time is paid by the clock between heartbeats.
+    status, early = await progress.record_heartbeat(ctx, student, lesson_id, beat(12, duration=20))
+    assert early.watched_seconds < 6
+    await played_for(5)
     status, done = await progress.record_heartbeat(ctx, student, lesson_id, beat(12, duration=20))
     assert done.watched_seconds == 12 and not done.completed
     async with ctx.db.transaction() as conn:  # pretend the student kept watching for a while
@@ -237,7 +257,7 @@ async def test_concurrent_heartbeats_crossing_the_threshold_complete_the_lesson_
     _, course_id, (lesson_id,) = await course_with_lessons(ctx, [10])
     student = await enrolled_student(ctx, course_id)
     await progress.record_heartbeat(ctx, student, lesson_id, beat(5, duration=10))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(3.0)  # 3 s × 1.5 pays for the remaining 4.5 s
     completions: list[str] = []
     original = progress.after_completion
 
@@ -260,7 +280,7 @@ async def test_the_funnel_counters_match_the_progress_rows_whatever_path_wrote_t
     for s in students:  # buffered heartbeats on every lesson, flushed concurrently with completions
         for lesson_id in lessons:
             await progress.record_heartbeat(ctx, s, lesson_id, beat(5, duration=10 if lesson_id != lessons[2] else 600))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(3.0)  # 3 s × 1.5 pays for the remaining 4.5 s
     flush = asyncio.create_task(progress.flush_dirty(ctx))
     await asyncio.gather(*(progress.record_heartbeat(ctx, s, lessons[0], beat(9.5, duration=10)) for s in students[:4]))
     await flush
@@ -272,6 +292,7 @@ async def test_the_funnel_counters_match_the_progress_rows_whatever_path_wrote_t
         for w in (0, 5, 10)
     ])
     for s in students[3:]:
+        await enrolled_earlier(ctx, s, course_id, timedelta(minutes=10))  # offline viewing needs an enrolment before it
         await progress.sync_events(ctx, s, offline)
         await progress.sync_events(ctx, s, offline)  # replayed
 
@@ -283,30 +304,77 @@ async def test_the_funnel_counters_match_the_progress_rows_whatever_path_wrote_t
 
 
 async def test_the_redis_script_and_the_python_rule_cap_alike(ctx):
-    """The heartbeat script and `cap_watched` (used when Redis is down and for offline sync)
-    must agree, or a student's progress would depend on which path served them."""
+    """The heartbeat script and `earn` (used when Redis is down and for offline sync) must
+    agree step for step, credit included, or a student's progress would depend on which
+    path served them."""
     rng = random.Random(20260101)
     store = progress_redis.store_for(ctx.redis)
-    for trial in range(30):
+    for trial in range(40):
         user_id, lesson_id = str(uuid.uuid4()), str(uuid.uuid4())
         duration = rng.choice([30.0, 600.0, 3600.0])
         now_ms = 1_700_000_000_000
-        expected = 0.0
+        stored = rng.choice([
+            progress.NEVER,
+            progress.Watch(rng.uniform(0, 20), now_ms - rng.choice([1_000, 60_000, 400_000]), rng.uniform(0, 5)),
+        ])
+        expected = stored
         first = True
         for _ in range(12):
-            elapsed = rng.choice([0.0, 0.5, 5.0, 20.0, 400.0, -3.0])
-            claimed = max(0.0, expected + rng.uniform(-10, 60))
+            elapsed = rng.choice([0.0, 0.001, 0.5, 5.0, 20.0, 400.0, -3.0])
+            claimed = max(0.0, expected.watched + rng.uniform(-10, 60))
             now_ms += int(elapsed * 1000)
             recorded = await store.record(
                 user_id=user_id, lesson_id=lesson_id, course_id="c", now_ms=now_ms, position=0, watched=claimed,
                 duration=duration, client_ms=None, rate=progress.RATE, allowance=progress.ALLOWANCE_SECONDS,
                 gap_limit=progress.GAP_LIMIT_SECONDS, threshold=0.9,
-                baseline=progress_redis.Baseline(0.0, now_ms, False) if first else None,
+                baseline=progress_redis.Baseline(
+                    stored.watched, stored.heard_ms or 0, False, stored.credit
+                ) if first else None,
             )
-            expected = progress.cap_watched(expected, 0.0 if first else elapsed, claimed, duration)
+            expected = progress.earn(expected, now_ms, claimed, duration)
             first = False
             assert recorded is not None
-            assert recorded.watched_seconds == pytest.approx(expected, abs=1e-6), f"trial {trial}"
+            assert recorded.watched_seconds == pytest.approx(expected.watched, abs=1e-9), f"trial {trial}"
+            credit = await ctx.redis.hget(keys.progress_snapshot(user_id, lesson_id), "cr")
+            assert float(credit) == pytest.approx(expected.credit, abs=1e-9), f"trial {trial}"
+
+
+async def test_a_video_without_a_stored_duration_records_time_but_does_not_complete(ctx, redis_server):
+    tutor, course_id, _ = await course_with_lessons(ctx, [])
+    _, lesson = await courses.add_lesson(
+        ctx, tutor, course_id, LessonCreate(title="No length yet", kind="video", video_asset_id="asset-x"),
+        idempotency_key=None,
+    )
+    lesson_id = str(lesson["id"])
+    student = await enrolled_student(ctx, course_id)
+    status, result = await progress.record_heartbeat(ctx, student, lesson_id, beat(1, duration=1))
+    assert status == 202 and result.watched_seconds == 1 and result.completed is False
+
+    # The same on the write-through path (Redis down).
+    other = await enrolled_student(ctx, course_id)
+    redis_server.kill()
+    status, result = await progress.record_heartbeat(ctx, other, lesson_id, beat(1, duration=1))
+    assert status == 200 and result.completed is False
+    row = await db_row(ctx, other.user_id, lesson_id)
+    assert row is not None and row["watched_seconds"] == 1 and row["completed"] is False
+
+
+async def test_write_through_heartbeats_spend_the_credit_the_flush_carried(ctx, redis_server):
+    """Redis down after a session began: the write-through path goes on from the flushed
+    credit instead of granting the allowance again."""
+    _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
+    student = await enrolled_student(ctx, course_id)
+    await progress.record_heartbeat(ctx, student, lesson_id, beat(5))  # the allowance is spent
+    await progress.flush_dirty(ctx)
+    row = await db_row(ctx, student.user_id, lesson_id)
+    assert row["watched_seconds"] == 5 and row["watch_credit_seconds"] == 0
+
+    redis_server.kill()
+    results = [await progress.record_heartbeat(ctx, student, lesson_id, beat(600)) for _ in range(20)]
+    assert all(status == 200 for status, _ in results)
+    row = await db_row(ctx, student.user_id, lesson_id)
+    elapsed = (datetime.now(timezone.utc) - row["updated_at"]).total_seconds() + 5
+    assert row["watched_seconds"] <= 5 + elapsed * progress.RATE and row["completed"] is False
 
 
 async def test_the_change_log_is_read_back_by_time_range(ctx):

@@ -11,6 +11,7 @@ share it. The same statement keeps the per-lesson counters of `lesson_progress_s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Sequence
 
 from psycopg import AsyncConnection
@@ -26,6 +27,7 @@ class ProgressWrite:
     completed: bool
     heard_at_ms: int
     client_ms: int | None
+    credit_seconds: float = 0.0  # the watch credit left after this write (services/progress.py)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class ProgressColumns:
     completed: list[str] = field(default_factory=list)  # "1" / "0"
     client_ms: list[str] = field(default_factory=list)  # "" for none
     heard_ms: list[str] = field(default_factory=list)
+    credits: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -62,29 +65,33 @@ class ProgressColumns:
             completed=["1" if r.completed else "0" for r in rows],
             client_ms=["" if r.client_ms is None else str(int(r.client_ms)) for r in rows],
             heard_ms=[str(int(r.heard_at_ms)) for r in rows],
+            credits=[repr(float(r.credit_seconds)) for r in rows],
         )
 
 
 # The lessons/users joins drop rows whose lesson or user no longer exists, so one stale
 # snapshot can never make a whole batch fail on a foreign key, and the course id comes
-# from the lesson itself rather than from what the client or the snapshot said.
+# from the lesson itself rather than from what the client or the snapshot said. The watch
+# credit follows the newest heartbeat, like the position: it belongs to that moment.
 _UPSERT = """
 WITH incoming AS (
     SELECT s.user_id, s.lesson_id, l.course_id, s.position, s.watched, s.duration, s.completed,
-           to_timestamp(s.client_ms / 1000.0) AS client_time, to_timestamp(s.heard_ms / 1000.0) AS heard_at
+           to_timestamp(s.client_ms / 1000.0) AS client_time, to_timestamp(s.heard_ms / 1000.0) AS heard_at,
+           s.credit
       FROM unnest(string_to_array(%(users)s, ',')::uuid[], string_to_array(%(lessons)s, ',')::uuid[],
                   string_to_array(%(positions)s, ',')::float8[], string_to_array(%(watched)s, ',')::float8[],
                   string_to_array(%(durations)s, ',')::float8[], string_to_array(%(completed)s, ',')::bool[],
-                  string_to_array(%(client_ms)s, ',', '')::float8[], string_to_array(%(heard_ms)s, ',')::float8[])
-           AS s(user_id, lesson_id, position, watched, duration, completed, client_ms, heard_ms)
+                  string_to_array(%(client_ms)s, ',', '')::float8[], string_to_array(%(heard_ms)s, ',')::float8[],
+                  string_to_array(%(credits)s, ',', '')::float8[])
+           AS s(user_id, lesson_id, position, watched, duration, completed, client_ms, heard_ms, credit)
       JOIN lessons l ON l.id = s.lesson_id
       JOIN users u ON u.id = s.user_id
 ), written AS (
     INSERT INTO video_progress AS v
            (user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
-            completed, completed_at, client_time, updated_at)
+            completed, completed_at, client_time, updated_at, watch_credit_seconds)
     SELECT user_id, lesson_id, course_id, position, watched, duration,
-           completed, CASE WHEN completed THEN now() END, client_time, heard_at
+           completed, CASE WHEN completed THEN now() END, client_time, heard_at, credit
       FROM incoming
      ORDER BY user_id, lesson_id  -- one lock order for every writer of these rows
     ON CONFLICT (user_id, lesson_id) DO UPDATE SET
@@ -93,12 +100,14 @@ WITH incoming AS (
                                 THEN EXCLUDED.position_seconds ELSE v.position_seconds END,
         duration_seconds = CASE WHEN EXCLUDED.updated_at >= v.updated_at
                                 THEN EXCLUDED.duration_seconds ELSE v.duration_seconds END,
+        watch_credit_seconds = CASE WHEN EXCLUDED.updated_at >= v.updated_at
+                                    THEN EXCLUDED.watch_credit_seconds ELSE v.watch_credit_seconds END,
         completed        = v.completed OR EXCLUDED.completed,
         completed_at     = COALESCE(v.completed_at, EXCLUDED.completed_at),
         client_time      = GREATEST(v.client_time, EXCLUDED.client_time),
         updated_at       = GREATEST(v.updated_at, EXCLUDED.updated_at)
     RETURNING user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
-              completed, completed_at, client_time, updated_at,
+              completed, completed_at, client_time, updated_at, watch_credit_seconds,
               (completed AND completed_at = now()) AS newly_completed,
               (xmax = 0) AS inserted
 ), counted AS (
@@ -114,7 +123,7 @@ WITH incoming AS (
         completed = st.completed + EXCLUDED.completed
 )
 SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
-       completed, completed_at, client_time, updated_at, newly_completed
+       completed, completed_at, client_time, updated_at, watch_credit_seconds, newly_completed
   FROM written WHERE %(all)s OR newly_completed
 """
 
@@ -143,6 +152,7 @@ async def upsert_columns(conn: AsyncConnection, columns: ProgressColumns, *, ret
             "completed": ",".join(columns.completed),
             "client_ms": ",".join(columns.client_ms),
             "heard_ms": ",".join(columns.heard_ms),
+            "credits": ",".join(columns.credits),  # absent (older writers): NULL, no credit
             "all": return_all,
         },
     )
@@ -152,7 +162,7 @@ async def upsert_columns(conn: AsyncConnection, columns: ProgressColumns, *, ret
 async def get_progress(conn: AsyncConnection, user_id: str, lesson_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(
         """SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
-                  completed, completed_at, client_time, updated_at
+                  completed, completed_at, client_time, updated_at, watch_credit_seconds
              FROM video_progress WHERE user_id = %s AND lesson_id = %s""",
         (user_id, lesson_id),
     )
@@ -163,12 +173,22 @@ async def lock_progress(conn: AsyncConnection, user_id: str, lesson_ids: Sequenc
     """The caller's rows for these lessons, locked until the transaction ends, by lesson id."""
     cur = await conn.execute(
         """SELECT lesson_id, position_seconds, watched_seconds, duration_seconds, completed,
-                  client_time, updated_at
+                  client_time, updated_at, watch_credit_seconds
              FROM video_progress WHERE user_id = %s AND lesson_id = ANY(%s::uuid[])
             ORDER BY lesson_id FOR UPDATE""",
         (user_id, list(lesson_ids)),
     )
     return {str(row["lesson_id"]): row for row in await cur.fetchall()}
+
+
+async def enrolled_since(conn: AsyncConnection, user_id: str, course_ids: Sequence[str]) -> dict[str, datetime]:
+    """When the student's current enrolment in each of these courses began, by course id:
+    offline events from before it cannot be viewing of that course."""
+    cur = await conn.execute(
+        "SELECT course_id, created_at FROM enrollments WHERE user_id = %s AND course_id = ANY(%s::uuid[])",
+        (user_id, list(course_ids)),
+    )
+    return {str(row["course_id"]): row["created_at"] for row in await cur.fetchall()}
 
 
 async def course_progress(conn: AsyncConnection, user_id: str, course_id: str) -> tuple[int, int]:

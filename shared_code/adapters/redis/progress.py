@@ -1,9 +1,11 @@
 """Redis side of video progress: heartbeat snapshots, the dirty sets the flush drains, and
 each student's cached course progress.
 
-A heartbeat is one script call: it reads the previous snapshot, caps the watched time by
-the wall-clock time since that snapshot, never lets it move backwards, stores the new
-snapshot, marks it dirty and answers with the new total and the cached course progress.
+A heartbeat is one script call: it reads the previous snapshot, lets the watched time grow
+by no more than the watch credit the server's clock has refilled since that snapshot (the
+rule of `services/progress.py`), never lets it move backwards, stores the new snapshot with
+the credit left over, marks it dirty and answers with the new total and the cached course
+progress.
 The flush takes a batch of dirty members atomically into a `flushing` set and puts them
 back if its database write fails. Errors propagate as `redis.exceptions.RedisError`; the
 service decides how to degrade.
@@ -31,40 +33,53 @@ _SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
 # KEYS: snapshot, dirty set, course progress
 # ARGV[1]: one "|"-separated string (a single argument is far cheaper for the client to
 # encode than fifteen): now_ms, position, claimed watched, duration, client_ms ('' = none),
-# course id, dirty member, rate, allowance, gap limit, threshold, snapshot ttl, then, only
-# when Redis has no snapshot yet: baseline watched, baseline heard_at ms, baseline completed.
+# course id, dirty member, rate, allowance, gap limit, threshold, snapshot ttl, completable
+# (0/1), then, only when Redis has no snapshot yet: baseline watched, baseline heard_at ms
+# (0 = never heard), baseline completed, baseline credit.
 # Returns {-1} when there is no snapshot and no baseline was given, else
 # {watched, crossed (0/1), completed (0/1), course progress or false}.
+# The rule is `earn` in services/progress.py, step for step (a test holds them together).
 _HEARTBEAT = """
 local a = {}
 for value in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do
     a[#a + 1] = value
 end
-local prev = redis.call('HMGET', KEYS[1], 'w', 't', 'done')
-local watched, heard, done
+local prev = redis.call('HMGET', KEYS[1], 'w', 't', 'done', 'cr')
+local watched, heard, done, credit
 if prev[1] then
-    watched = tonumber(prev[1]); heard = tonumber(prev[2]); done = prev[3] == '1'
-elseif a[13] then
-    watched = tonumber(a[13]); heard = tonumber(a[14]); done = a[15] == '1'
+    watched = tonumber(prev[1]); heard = tonumber(prev[2]) or 0; done = prev[3] == '1'; credit = tonumber(prev[4]) or 0
+elseif a[14] then
+    watched = tonumber(a[14]); heard = tonumber(a[15]); done = a[16] == '1'; credit = tonumber(a[17]) or 0
 else
     return {-1}
 end
 local now = tonumber(a[1])
 local duration = tonumber(a[4])
-local elapsed = math.min(math.max(0, now - heard) / 1000, tonumber(a[10]))
-local allowed = watched + elapsed * tonumber(a[8]) + tonumber(a[9])
-local new_watched = math.max(watched, math.min(tonumber(a[3]), duration, allowed))
+local rate, allowance = tonumber(a[8]), tonumber(a[9])
+local gap = (now - heard) / 1000
+if heard <= 0 or gap > tonumber(a[10]) then
+    credit = allowance
+else
+    credit = math.min(math.max(credit, 0), allowance) + math.max(0, gap) * rate
+end
+local target = math.min(tonumber(a[3]), duration)
+local new_watched = watched
+if target > watched then
+    if target - watched <= credit then new_watched = target else new_watched = watched + credit end
+end
+local left = math.min(allowance, credit - (new_watched - watched))
 local crossed = 0
-if not done and new_watched >= tonumber(a[11]) * duration then
+if not done and a[13] == '1' and duration > 0 and new_watched >= tonumber(a[11]) * duration then
     crossed = 1
     done = true
 end
-redis.call('HSET', KEYS[1], 'w', tostring(new_watched), 't', a[1], 'p', a[2], 'd', a[4],
-           'c', a[5], 'course', a[6], 'done', done and '1' or '0')
+local w = string.format('%.17g', new_watched)
+redis.call('HSET', KEYS[1], 'w', w, 't', string.format('%.0f', math.max(now, heard)), 'p', a[2], 'd', a[4],
+           'c', a[5], 'course', a[6], 'done', done and '1' or '0', 'cr', string.format('%.17g', left))
 redis.call('EXPIRE', KEYS[1], a[12])
 redis.call('SADD', KEYS[2], a[7])
 local course = redis.call('GET', KEYS[3])
-return {tostring(new_watched), crossed, done and 1 or 0, course or false}
+return {w, crossed, done and 1 or 0, course or false}
 """
 
 # KEYS: dirty set, flushing set. ARGV: batch size.
@@ -85,7 +100,7 @@ return members
 _READ = """
 local out = {}
 for i, name in ipairs(KEYS) do
-    out[i] = redis.call('HMGET', name, 'w', 'p', 'd', 't', 'c', 'course', 'done')
+    out[i] = redis.call('HMGET', name, 'w', 'p', 'd', 't', 'c', 'course', 'done', 'cr')
 end
 return out
 """
@@ -99,7 +114,8 @@ end
 return 1
 """
 
-# KEYS: snapshot. ARGV: watched, position, duration, heard_at ms, client ms, course, completed.
+# KEYS: snapshot. ARGV: watched, position, duration, heard_at ms, client ms, course, completed,
+# credit.
 # Raises a snapshot to at least what PostgreSQL now holds (after an offline sync), without
 # lowering anything and without marking it dirty (the database already has it).
 _MERGE = """
@@ -111,18 +127,19 @@ local watched = math.max(tonumber(prev[1]) or 0, tonumber(ARGV[1]))
 local done = prev[3] == '1' or ARGV[7] == '1'
 redis.call('HSET', KEYS[1], 'w', tostring(watched), 'done', done and '1' or '0')
 if tonumber(ARGV[4]) > (tonumber(prev[2]) or 0) then
-    redis.call('HSET', KEYS[1], 'p', ARGV[2], 'd', ARGV[3], 't', ARGV[4], 'c', ARGV[5])
+    redis.call('HSET', KEYS[1], 'p', ARGV[2], 'd', ARGV[3], 't', ARGV[4], 'c', ARGV[5], 'cr', ARGV[8])
 end
 return 1
 """
 
 @dataclass(frozen=True)
 class Baseline:
-    """What PostgreSQL knows when Redis has no snapshot yet."""
+    """What PostgreSQL knows when Redis has no snapshot yet (`heard_at_ms` 0: never heard)."""
 
     watched_seconds: float
     heard_at_ms: int
     completed: bool
+    credit_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,7 @@ class SnapshotColumns:
     completed: list[str] = field(default_factory=list)
     client_ms: list[str] = field(default_factory=list)
     heard_ms: list[str] = field(default_factory=list)
+    credits: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -161,6 +179,7 @@ class Snapshot:
     heard_at_ms: int
     client_ms: int | None
     completed: bool
+    credit_seconds: float = 0.0
 
 
 class ProgressStore:
@@ -189,16 +208,23 @@ class ProgressStore:
         allowance: float,
         gap_limit: float,
         threshold: float,
+        completable: bool = True,
         baseline: Baseline | None = None,
     ) -> Recorded | None:
-        """The recorded heartbeat, or None when Redis has no snapshot and `baseline` is needed."""
+        """The recorded heartbeat, or None when Redis has no snapshot and `baseline` is needed.
+
+        `completable` False records the time but never crosses the threshold (a video whose
+        duration the server does not know yet)."""
         packed = (
             f"{now_ms}|{float(position)!r}|{float(watched)!r}|{float(duration)!r}|"
             f"{'' if client_ms is None else client_ms}|{course_id}|{member(user_id, lesson_id)}|"
-            f"{rate!r}|{allowance!r}|{gap_limit!r}|{threshold!r}|{SNAPSHOT_TTL_SECONDS}"
+            f"{rate!r}|{allowance!r}|{gap_limit!r}|{threshold!r}|{SNAPSHOT_TTL_SECONDS}|{'1' if completable else '0'}"
         )
         if baseline is not None:
-            packed += f"|{float(baseline.watched_seconds)!r}|{baseline.heard_at_ms}|{'1' if baseline.completed else '0'}"
+            packed += (
+                f"|{float(baseline.watched_seconds)!r}|{int(baseline.heard_at_ms)}|{'1' if baseline.completed else '0'}"
+                f"|{float(baseline.credit_seconds)!r}"
+            )
         shard = keys.progress_shard(user_id)
         names = [
             keys.progress_snapshot(user_id, lesson_id),
@@ -235,6 +261,7 @@ class ProgressStore:
                 "" if snapshot.client_ms is None else snapshot.client_ms,
                 snapshot.course_id,
                 "1" if snapshot.completed else "0",
+                repr(float(snapshot.credit_seconds)),
             ],
         )
 
@@ -257,7 +284,7 @@ class ProgressStore:
             return out
         pairs = [split_member(m) for m in members]
         rows = await self._read(keys=[keys.progress_snapshot(u, lesson) for u, lesson in pairs], args=[])
-        for (user_id, lesson_id), (watched, position, duration, heard, client, course, done) in zip(pairs, rows):
+        for (user_id, lesson_id), (watched, position, duration, heard, client, course, done, credit) in zip(pairs, rows):
             if watched is None or course is None:
                 continue
             out.users.append(user_id)
@@ -268,6 +295,7 @@ class ProgressStore:
             out.heard_ms.append(heard or "0")
             out.client_ms.append(client or "")
             out.completed.append("1" if done == "1" else "0")
+            out.credits.append(credit or "0")
         return out
 
     async def done(self, shard: int) -> None:
