@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared_code.adapters.postgres import users as users_sql
-from shared_code.auth import Principal
+from shared_code.auth import Account, Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.admin import AuditEntry, AuditQuery, DeadLetter, ReplayResult, UserRoles
 from shared_code.pagination import decode_cursor, encode_cursor
-from shared_code.services import audit, outbox
+from shared_code.services import audit, outbox, users
 
 AUDIT_DEFAULT_DAYS = 31
 AUDIT_MAX_MONTHS = 24
@@ -111,10 +111,14 @@ async def replay_dead_letter(ctx: AppContext, actor: Principal, message_id: str)
 
 
 async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles: list[str]) -> UserRoles:
-    async with ctx.db.connection() as conn:
-        before = await users_sql.get_user(conn, user_id)
+    """Stores the user's roles; they apply to the user's next request and next live
+    connection, whatever their current token says (`services/users.py`)."""
+    async with ctx.db.transaction() as conn:
+        before = await users_sql.get_user(conn, user_id, for_update=True)
         if before is None:
             raise NotFound("No such user.")
         row = await users_sql.set_roles(conn, user_id, sorted(set(roles)))
-    await audit.record(ctx, actor, "user.roles", f"user:{user_id}", {"before": before["roles"], "after": row["roles"]})
+    await users.roles_changed(ctx, Account(user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(row["roles"])))
+    await audit.record(ctx, actor, "user.roles", f"user:{user_id}",
+                       {"before": sorted(before["roles"] or []), "after": sorted(row["roles"] or [])})
     return UserRoles(id=row["id"], name=row["name"], roles=row["roles"])

@@ -7,6 +7,7 @@ settings to valid queue names, timer schedules parse, retry settings are valid.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from devhost.ncrontab import parse_schedule
 from devhost.retry_policy import RetryPolicy
 from devhost.routing import RouteTable, find_conflicts
 from devhost.settings_file import load_settings
+from shared_code.settings import get_settings
 
 pytestmark = pytest.mark.unit
 
@@ -28,13 +30,23 @@ HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 @pytest.fixture(scope="module")
-def functions() -> list[IndexedFunction]:
-    return index_app(REPO)
+def app_settings() -> dict[str, str]:
+    return load_settings(REPO).values
 
 
 @pytest.fixture(scope="module")
-def app_settings() -> dict[str, str]:
-    return load_settings(REPO).values
+def functions(app_settings) -> list[IndexedFunction]:
+    # As the host does: the local settings fill what the environment leaves unset (the
+    # app refuses to index with production settings that would trust development tokens).
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in app_settings.items():
+            if name not in os.environ:
+                env.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            return index_app(REPO)
+        finally:
+            get_settings.cache_clear()
 
 
 def of_type(functions: list[IndexedFunction], trigger: str) -> list[IndexedFunction]:
