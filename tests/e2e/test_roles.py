@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import keys
 from tests.support.actors import Actor
 from tests.support.content import create_course
-from tests.support.live import LiveClient, live_class, negotiate, new_session
+from tests.support.live import LiveClient, join, live_class, negotiate, new_session
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -111,3 +111,18 @@ async def test_a_course_owner_keeps_nothing_after_demotion(api, actor):
     await _set_roles(api, admin, tutor, ["student"])
     edit = await api.patch(f"courses/{course['id']}", json={"title": "Taken over"}, headers=tutor.headers)
     assert edit.status_code in (403, 404), edit.text
+
+
+async def test_a_tutor_demoted_during_a_class_is_disconnected_and_cannot_rejoin(api, actor):
+    tutor, admin = await actor("tutor"), await actor("admin")
+    _, klass = await live_class(api, tutor)
+    spare = await negotiate(api, tutor, klass["id"])
+    session = new_session()
+    try:
+        live = await join(api, session, tutor, klass["id"])
+        await _set_roles(api, admin, tutor, ["student"])
+        await live.wait_closed(timeout=10)
+        with pytest.raises((aiohttp.WSServerHandshakeError, ConnectionError)):
+            await LiveClient(who=tutor, class_id=klass["id"], session=session).connect(spare.json()["url"], timeout=10)
+    finally:
+        await session.close()
