@@ -2,9 +2,13 @@
 
 import azure.functions as func
 
+from functions import admin, content, live, payments, progress, realtime_events, retries, schedules, system
+from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
-from functions import admin, content, live, payments, progress, realtime_events, retries, schedules, system
+# Outside development a configuration that would trust development tokens stops the app
+# here, while the host indexes it, with the setting named: it never serves a request.
+get_settings().require_safe_for_environment()
 
 configure_telemetry()
 

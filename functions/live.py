@@ -148,7 +148,8 @@ async def chat_history(req: func.HttpRequest) -> func.HttpResponse:
     return respond(await chat.history(await get_context(), principal, class_id, q))
 
 
-@endpoint(bp, "live/app", ["GET"], summary="A page to try a live class (development tokens)", tag="live", auth=False)
+@endpoint(bp, "live/app", ["GET"], summary="A page to try a live class (development tokens)", tag="live", auth=False,
+          development_only=True)
 async def live_app(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(
         live_page.page_html(), mimetype="text/html", charset="utf-8",

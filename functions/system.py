@@ -1,4 +1,5 @@
-"""System endpoints: health, the OpenAPI document, development tokens."""
+"""System endpoints: health, the OpenAPI document, and (in development only) development
+tokens and the no-op benchmark ceiling."""
 
 from __future__ import annotations
 
@@ -8,33 +9,34 @@ from datetime import datetime, timezone
 
 import azure.functions as func
 
-from shared_code.auth import issue_dev_token
+from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import get_context
-from shared_code.errors import NotFound
 from shared_code.http import client_ip, endpoint, json_body, limit_rate, register_unknown_paths, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
 from shared_code.services import health as health_service
 from shared_code.services.users import ensure_user
-from shared_code.auth import Principal
 from shared_code.settings import get_settings
 
 bp = func.Blueprint()
 register_unknown_paths(bp)
 
+# One per process: health answers from its latest report (at most a few seconds old).
+_health = health_service.HealthMonitor()
+
 
 @endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False,
           errors=(503,), also=(503,))
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = await get_context()
-    checks = await health_service.check_all(ctx)
-    ok = all(v == "ok" for v in checks.values())
-    status = 200 if ok else 503
-    headers = {} if ok else {"Retry-After": "5"}
-    return respond({"status": "ok" if ok else "degraded", "checks": checks}, status=status, headers=headers)
+    report = await _health.report(await get_context())
+    status = 200 if report.ok else 503
+    headers = {} if report.ok else {"Retry-After": "5"}
+    return respond(Health.model_validate({"status": "ok" if report.ok else "degraded", "checks": report.checks,
+                                          "checkedAt": report.checked_at}), status=status, headers=headers)
 
 
-@endpoint(bp, "system/noop", ["GET"], summary="Does nothing: the host's own ceiling for benchmarks", tag="system", status=204, auth=False)
+@endpoint(bp, "system/noop", ["GET"], summary="Does nothing: the host's own ceiling for benchmarks", tag="system",
+          status=204, auth=False, development_only=True)
 async def noop(req: func.HttpRequest) -> func.HttpResponse:
     # Answers without touching any store, so a benchmark can tell host overhead from app work.
     return respond(status=204)
@@ -59,12 +61,11 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     request=DevTokenRequest,
     response=DevToken,
     auth=False,
-    errors=(404, 429),
+    errors=(429,),
+    development_only=True,  # anywhere else it is not registered at all: 404
 )
 async def dev_token(req: func.HttpRequest) -> func.HttpResponse:
     settings = get_settings()
-    if not settings.is_development:
-        raise NotFound("No such endpoint.")
     ctx = await get_context()
     await limit_rate(ctx, "dev-token", client_ip(req), settings.rate_limit_tokens_per_ip_per_minute, fail_open=False)
     body = json_body(req, DevTokenRequest)

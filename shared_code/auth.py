@@ -3,6 +3,11 @@
 Locally tokens are HS256, signed with the development secret by `POST /api/dev/token`.
 In Azure they come from an OpenID issuer and are checked against its JWKS. Either way the
 signature, `exp`, `iss` and `aud` are verified before a claim is believed.
+
+A token says who the caller is; it does not decide what they may do. The roles an admin
+stored in the users table do (`Account`), and a token's `roles` claim may only narrow them
+(`Principal.narrowed_to`): a tutor demoted by an admin stops being a tutor at once, not
+when their token expires, and a token claiming roles the account lacks gains nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +30,25 @@ _VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
-class Principal:
-    """Who is calling: the verified claims of the bearer token."""
+class Account:
+    """A user as the users table knows them: the roles admins manage are the ones that count."""
 
     user_id: str
     name: str
     roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. Straight from a token it holds the token's claims; every handler
+    gets it from `authenticate`, after `narrowed_to` the caller's stored account."""
+
+    user_id: str
+    name: str
+    roles: frozenset[str]
+    # False when the token carried no `roles` claim at all: such a token narrows nothing
+    # and the stored roles apply as they are (issuers that leave roles to the app).
+    roles_claimed: bool = True
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -38,6 +56,17 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    def narrowed_to(self, account: Account) -> "Principal":
+        """The caller with the roles both the account and the token grant: the stored roles
+        decide, the token may only give some of them up."""
+        roles = account.roles & self.roles if self.roles_claimed else account.roles
+        return Principal(user_id=self.user_id, name=self.name or account.name, roles=frozenset(roles))
+
+    @classmethod
+    def of_account(cls, account: Account) -> "Principal":
+        """The stored user acting without a token of ours (a live connection's events)."""
+        return cls(user_id=account.user_id, name=account.name, roles=account.roles)
 
 
 class TokenVerifier:
@@ -70,7 +99,9 @@ class TokenVerifier:
                 signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
                 key, algorithms = signing_key.key, ["RS256", "ES256"]
             else:
-                if not s.jwt_dev_secret:
+                # Outside development the app refuses to start without a JWKS URL; this
+                # keeps a development secret from ever being trusted there all the same.
+                if not s.jwt_dev_secret or not s.is_development:
                     raise Unauthorized("No token issuer is configured.")
                 key, algorithms = s.jwt_dev_secret, ["HS256"]
             claims = jwt.decode(
@@ -101,11 +132,14 @@ def principal_from_claims(claims: dict) -> Principal:
         user_id = str(uuid.UUID(sub))
     except ValueError:
         raise Unauthorized("The token's 'sub' claim is not a user id.") from None
-    raw_roles = claims.get("roles", [])
+    claimed = "roles" in claims
+    raw_roles = claims.get("roles") or []
     if isinstance(raw_roles, str):
         raw_roles = [raw_roles]
-    roles = frozenset(r for r in raw_roles if r in ROLES)
-    return Principal(user_id=user_id, name=str(claims.get("name") or "")[:200], roles=roles)
+    if not isinstance(raw_roles, list):
+        raw_roles = []
+    roles = frozenset(r for r in raw_roles if isinstance(r, str) and r in ROLES)
+    return Principal(user_id=user_id, name=str(claims.get("name") or "")[:200], roles=roles, roles_claimed=claimed)
 
 
 def bearer_token(headers: object) -> str:

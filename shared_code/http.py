@@ -33,6 +33,7 @@ from shared_code.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from shared_code.services import users
 from shared_code.settings import get_settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -189,6 +190,7 @@ def endpoint(
     idempotency_in_service: bool = False,
     also: tuple[int, ...] = (),
     limit_ip_writes: bool = True,
+    development_only: bool = False,
 ) -> Callable[[Handler], Any]:
     """Registers an HTTP-triggered function and its OpenAPI description in one place.
 
@@ -197,15 +199,21 @@ def endpoint(
     key in their own transaction (`services.idempotency.run_once`). `also` lists other
     success statuses the endpoint answers with the same body (e.g. 200 for a repeat).
 
-    Writes are rate-limited: signed-in ones per user and per address (in `authenticate`),
-    anonymous ones (`auth=False`) per address here. `limit_ip_writes=False` is for callers
-    that speak for many users from one address (the Web PubSub service's event calls,
-    which are limited per user instead).
+    Requests are rate-limited, reads and writes apart: signed-in ones per user and per
+    address (in `authenticate`), anonymous ones (`auth=False`) per address here.
+    `limit_ip_writes=False` is for callers that speak for many users from one address (the
+    Web PubSub service's event calls and handshakes, which are limited per user instead).
+
+    `development_only=True` registers the endpoint only in development and test: anywhere
+    else the host never hears of it (a 404, and absent from the OpenAPI document).
     """
 
     def register(handler: Handler) -> Any:
+        if development_only and not get_settings().is_development:
+            return handler
         name = handler.__name__
         writes = any(m.upper() not in READ_METHODS for m in methods)
+        ip_limited = not auth and limit_ip_writes
         OPERATIONS.append(
             Operation(
                 name=name,
@@ -222,12 +230,12 @@ def endpoint(
                 errors=errors,
                 idempotent_key=idempotent_key or idempotency_in_service,
                 also=also,
-                rate_limited=writes and (auth or limit_ip_writes),
+                rate_limited=auth or ip_limited,
             )
         )
         inner = with_idempotency(name, handler) if idempotent_key else handler
-        if not auth and writes and limit_ip_writes:
-            inner = with_ip_write_limit(inner)
+        if ip_limited:
+            inner = with_ip_limit(inner, reads=not writes)
         wrapped = guarded(name, inner)
         return bp.route(route=route, methods=list(methods), auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
 
@@ -258,29 +266,42 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
-    """The verified caller; 401 without a valid token, 403 without one of `roles`, 429
-    past the write rate of its address or of its user."""
+    """The verified caller with the roles their stored account grants (`services/users.py`:
+    the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
+    429 past the request rate of its address or of its user (reads and writes are counted
+    apart, reads far more generously)."""
     ctx = await get_context()
+    s = ctx.settings
     write = req.method.upper() not in READ_METHODS
     if write:
-        # The address first, so writes with forged or expired tokens are counted too.
-        await limit_rate(ctx, "writes-ip", client_ip(req),
-                         ctx.settings.rate_limit_writes_per_ip_per_minute, fail_open=True)
-    principal = await ctx.tokens.verify(bearer_token(req.headers))
+        ip_bucket, ip_rate, user_bucket, user_rate = (
+            "writes-ip", s.rate_limit_writes_per_ip_per_minute, "writes", s.rate_limit_writes_per_minute)
+    else:
+        ip_bucket, ip_rate, user_bucket, user_rate = (
+            "reads-ip", s.rate_limit_reads_per_ip_per_minute, "reads", s.rate_limit_reads_per_minute)
+    # The address first, so requests with forged or expired tokens are counted too.
+    await limit_rate(ctx, ip_bucket, client_ip(req), ip_rate, fail_open=True)
+    claimed = await ctx.tokens.verify(bearer_token(req.headers))
+    # Both are one Redis round trip when warm; sent together they cost one wait.
+    _, principal = await asyncio.gather(
+        limit_rate(ctx, user_bucket, claimed.user_id, user_rate, fail_open=True),
+        users.authorize(ctx, claimed),
+    )
     require_role(principal, roles)
-    if write:
-        await limit_rate(ctx, "writes", principal.user_id, ctx.settings.rate_limit_writes_per_minute, fail_open=True)
     return principal
 
 
-def with_ip_write_limit(handler: Handler) -> Handler:
-    """Anonymous writes (payment webhooks, development tokens) are counted per address."""
+def with_ip_limit(handler: Handler, *, reads: bool) -> Handler:
+    """Anonymous requests (payment webhooks, development tokens, health) are counted per address."""
 
     @functools.wraps(handler)
     async def run(req: func.HttpRequest) -> func.HttpResponse:
         ctx = await get_context()
-        await limit_rate(ctx, "writes-ip", client_ip(req),
-                         ctx.settings.rate_limit_writes_per_ip_per_minute, fail_open=True)
+        s = ctx.settings
+        if reads:
+            await limit_rate(ctx, "reads-ip", client_ip(req), s.rate_limit_reads_per_ip_per_minute, fail_open=True)
+        else:
+            await limit_rate(ctx, "writes-ip", client_ip(req), s.rate_limit_writes_per_ip_per_minute, fail_open=True)
         return await handler(req)
 
     return run
@@ -321,8 +342,8 @@ async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fa
     When Redis is down: ordinary writes fail open (`fail_open=True`: an outage of the
     limiter must not lock every user out of heartbeats and quizzes), while abuse-prone
     calls (issuing tokens, joining live classes) fail closed with a 503, since unmetered
-    they are what an attacker would use. Reads are never metered, so they never depend on
-    the limiter.
+    they are what an attacker would use. Reads are metered generously and always fail
+    open: the limiter's outage must never take reading down with it.
     """
     from redis.exceptions import RedisError
 

@@ -12,6 +12,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(RuntimeError):
+    """The settings are unsafe or incomplete for the environment they name."""
+
+
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     jwt_dev_secret: str = Field("", validation_alias=_alias("JWT_DEV_SECRET"))
     jwt_jwks_url: str = Field("", validation_alias=_alias("JWT_JWKS_URL"))
     jwt_dev_token_minutes: int = Field(720, validation_alias=_alias("JWT_DEV_TOKEN_MINUTES"))
+    # How long a user's stored roles may be served from Redis; a role change rewrites the
+    # entry at once, this only bounds staleness when that write fails. Never above 60.
+    roles_cache_seconds: int = Field(30, ge=1, le=60, validation_alias=_alias("LECTERN_ROLES_CACHE_SECONDS"))
 
     # --- content --------------------------------------------------------------------
     video_cdn_base_url: str = Field("https://stream.lectern.local", validation_alias=_alias("VIDEO_CDN_BASE_URL"))
@@ -115,6 +122,12 @@ class Settings(BaseSettings):
     rate_limit_negotiate_per_ip_per_minute: int = Field(
         2000, validation_alias=_alias("LECTERN_RATE_NEGOTIATE_PER_IP_PER_MINUTE")
     )
+    # Reads: generous (a page makes a handful, a live-class client polls state after a gap),
+    # there to stop one account or one machine from flooding the API with cheap requests.
+    rate_limit_reads_per_minute: int = Field(1200, validation_alias=_alias("LECTERN_RATE_READS_PER_MINUTE"))
+    rate_limit_reads_per_ip_per_minute: int = Field(
+        24000, validation_alias=_alias("LECTERN_RATE_READS_PER_IP_PER_MINUTE")
+    )
     # Proxies in front of the app that append to X-Forwarded-For (1: the platform's front end).
     trusted_proxy_hops: int = Field(1, ge=1, le=5, validation_alias=_alias("LECTERN_TRUSTED_PROXY_HOPS"))
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
@@ -139,6 +152,30 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment.lower() in {"development", "dev", "test"}
+
+    def unsafe_outside_development(self) -> list[str]:
+        """What keeps this configuration from serving outside development, one sentence per
+        setting; empty when it may start (always, in development and test)."""
+        if self.is_development:
+            return []
+        problems = []
+        if self.jwt_dev_secret:
+            problems.append(
+                "JWT_DEV_SECRET is set: whoever holds it can sign a token for any user and role; "
+                "leave it empty outside development."
+            )
+        if not self.jwt_jwks_url:
+            problems.append("JWT_JWKS_URL is missing: set it to the token issuer's JWKS URL.")
+        return problems
+
+    def require_safe_for_environment(self) -> None:
+        """Refuses to start (ConfigurationError naming each setting) when the configuration
+        would accept development tokens outside development."""
+        problems = self.unsafe_outside_development()
+        if problems:
+            raise ConfigurationError(
+                f"Lectern will not start with LECTERN_ENV={self.environment!r}: " + " ".join(problems)
+            )
 
     @property
     def connection_state_signing_key(self) -> bytes:

@@ -446,8 +446,10 @@ var appSettings = {
   // Empty on purpose: in Azure only the issuer's JWKS keys sign tokens. A development
   // secret here would let anyone holding it mint tokens if the JWKS URL were ever unset.
   JWT_DEV_SECRET: ''
-  // The development token endpoint answers 404 outside development; kept for completeness.
+  // The development token endpoint is not registered outside development; kept for completeness.
   JWT_DEV_TOKEN_MINUTES: '0'
+  // Stored roles are served from Redis for at most this long (role changes rewrite it at once).
+  LECTERN_ROLES_CACHE_SECONDS: '30'
   VIDEO_CDN_BASE_URL: videoCdnBaseUrl
   VIDEO_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.videoSigningKeyUri})'
   VIDEO_URL_MINUTES: '60'
@@ -470,6 +472,8 @@ var appSettings = {
   LECTERN_RATE_NEGOTIATE_PER_MINUTE: '30'
   LECTERN_RATE_WRITES_PER_IP_PER_MINUTE: '12000'
   LECTERN_RATE_NEGOTIATE_PER_IP_PER_MINUTE: '2000'
+  LECTERN_RATE_READS_PER_MINUTE: '1200'
+  LECTERN_RATE_READS_PER_IP_PER_MINUTE: '24000'
   LECTERN_TRUSTED_PROXY_HOPS: '1'
   LECTERN_RATE_CHAT_PER_10S: '5'
   LECTERN_RATE_VOTES_PER_10S: '10'

@@ -25,6 +25,8 @@ class HealthChecks(ApiModel):
 class Health(ApiModel):
     status: Literal["ok", "degraded"]
     checks: HealthChecks
+    # When the checks ran: health answers from a result at most a few seconds old.
+    checked_at: datetime | None = None
 
 
 class DevTokenRequest(StrictInput):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared_code.adapters.postgres import users as users_sql
-from shared_code.auth import Principal
+from shared_code.auth import Account, Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.admin import AuditEntry, AuditQuery, DeadLetter, ReplayResult, UserRoles
 from shared_code.pagination import decode_cursor, encode_cursor
-from shared_code.services import audit, outbox
+from shared_code.services import audit, outbox, users
+
+logger = logging.getLogger("lectern.admin")
 
 AUDIT_DEFAULT_DAYS = 31
 AUDIT_MAX_MONTHS = 24
@@ -110,11 +113,26 @@ async def replay_dead_letter(ctx: AppContext, actor: Principal, message_id: str)
     return ReplayResult(message_id=message_id, requeued_as=new_id, queue=ctx.settings.outbox_queue)
 
 
+async def _close_live_connections(ctx: AppContext, user_id: str) -> None:
+    """A live connection keeps the role it connected with, so a user who lost a role is
+    disconnected: the page reconnects, and the connect event applies the stored roles."""
+    try:
+        await ctx.pubsub.close_user_connections(user_id, reason="Your roles changed; reconnect to continue.")
+    except Exception as exc:  # noqa: BLE001 - the change is stored; the connect event still checks it
+        logger.warning("live connections of a demoted user not closed: %s", type(exc).__name__)
+
+
 async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles: list[str]) -> UserRoles:
-    async with ctx.db.connection() as conn:
-        before = await users_sql.get_user(conn, user_id)
+    """Stores the user's roles; they apply to the user's next request and next live
+    connection, whatever their current token says (`services/users.py`)."""
+    async with ctx.db.transaction() as conn:
+        before = await users_sql.get_user(conn, user_id, for_update=True)
         if before is None:
             raise NotFound("No such user.")
         row = await users_sql.set_roles(conn, user_id, sorted(set(roles)))
-    await audit.record(ctx, actor, "user.roles", f"user:{user_id}", {"before": before["roles"], "after": row["roles"]})
+    await users.roles_changed(ctx, Account(user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(row["roles"])))
+    if set(before["roles"] or []) - set(row["roles"] or []):
+        await _close_live_connections(ctx, user_id)
+    await audit.record(ctx, actor, "user.roles", f"user:{user_id}",
+                       {"before": sorted(before["roles"] or []), "after": sorted(row["roles"] or [])})
     return UserRoles(id=row["id"], name=row["name"], roles=row["roles"])

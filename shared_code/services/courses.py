@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
+from pydantic.alias_generators import to_camel
 
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
@@ -128,10 +129,38 @@ async def update_course(ctx: AppContext, principal: Principal, course_id: str, b
     if not changes:
         return _course_out(plain(row))
     await content_cache.course_changed(ctx, course_id)
+    await _audit_edit(ctx, principal, course_id, current, row, changes)
+    return _course_out(plain(row))
+
+
+# Fields whose change is a price change: audited as their own action, so an admin can find
+# every price change of the platform with one filter.
+PRICE_FIELDS = ("price_cents", "currency")
+
+
+async def _audit_edit(
+    ctx: AppContext, principal: Principal, course_id: str, before: dict[str, Any], after: dict[str, Any],
+    changes: dict[str, Any],
+) -> None:
+    """One audit row per kind of change, each field in exactly one: publishing, the price,
+    everything else; each with the values before and after (wire names)."""
+    target = f"course/{course_id}"
     if "published" in changes:
         action = "course.published" if changes["published"] else "course.unpublished"
-        await audit.record(ctx, principal, action, f"course/{course_id}", {"title": row["title"]})
-    return _course_out(plain(row))
+        await audit.record(ctx, principal, action, target, {"title": after["title"]})
+    price = [k for k in changes if k in PRICE_FIELDS]
+    if price:
+        await audit.record(ctx, principal, "course.price.changed", target, _before_after(before, after, price))
+    edited = [k for k in changes if k != "published" and k not in PRICE_FIELDS]
+    if edited:
+        await audit.record(ctx, principal, "course.updated", target, _before_after(before, after, edited))
+
+
+def _before_after(before: dict[str, Any], after: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    return {
+        "before": {to_camel(k): plain(before[k]) for k in fields},
+        "after": {to_camel(k): plain(after[k]) for k in fields},
+    }
 
 
 async def add_lesson(

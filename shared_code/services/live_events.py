@@ -42,7 +42,6 @@ from shared_code import problems
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import live as live_redis
-from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
 from shared_code.json_limits import too_deep
@@ -54,7 +53,7 @@ from shared_code.models.live import (
     ScreenShareEvent,
     VoteEvent,
 )
-from shared_code.services import chat, class_access, hands, live_messages, polls, presence, stage
+from shared_code.services import chat, class_access, hands, live_messages, polls, presence, stage, users
 from shared_code.services.class_access import Member
 from shared_code.services.live_messages import Refused
 from shared_code.settings import Settings
@@ -232,11 +231,10 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
         user_uuid = str(uuid.UUID(event.user_id))
     except ValueError:
         return _refuse(401, "Unknown user.")
-    async with ctx.db.connection() as conn:
-        user = await users_sql.get_user(conn, user_uuid)
-    if user is None:
+    # The same stored roles HTTP requests get (services/users.py), so both paths agree.
+    principal = await users.stored_principal(ctx, user_uuid)
+    if principal is None:
         return _refuse(401, "Unknown user.")
-    principal = Principal(user_id=user_uuid, name=user["name"] or "", roles=frozenset(user["roles"] or []))
     try:
         found = await class_access.require_member(ctx, principal, class_id)
     except NotFound:

@@ -29,13 +29,13 @@ HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 @pytest.fixture(scope="module")
-def functions() -> list[IndexedFunction]:
-    return list(lectern_functions())
+def app_settings() -> dict[str, str]:
+    return load_settings(REPO).values
 
 
 @pytest.fixture(scope="module")
-def app_settings() -> dict[str, str]:
-    return load_settings(REPO).values
+def functions() -> list[IndexedFunction]:
+    return list(lectern_functions())
 
 
 def of_type(functions: list[IndexedFunction], trigger: str) -> list[IndexedFunction]:

@@ -1,10 +1,12 @@
 """Rate limits through a real host of their own, started with low limits and its own
 redis-server (the test profile's host keeps limits no test run reaches).
 
-Writes are limited per user and per address; the address is the one the front end
-appends to X-Forwarded-For, so a forged header does not buy a fresh budget. Development
-tokens and joins (negotiate) have a stricter per-address budget. With Redis down, writes
-go through (fail open) while token issuing and joining are refused with a 503.
+Writes and reads are limited per user and per address, each with its own budget (reads
+far more generously in real settings); the address is the one the front end appends to
+X-Forwarded-For, so a forged header does not buy a fresh budget. Development tokens and
+joins (negotiate) have a stricter per-address budget. With Redis down, reads and writes
+go through (fail open) while token issuing and joining are refused with a 503, and roles
+still come from the users table, never from the token.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ LIMITS = {
     "LECTERN_RATE_TOKENS_PER_IP_PER_MINUTE": "3",
     "LECTERN_RATE_NEGOTIATE_PER_MINUTE": "30",
     "LECTERN_RATE_NEGOTIATE_PER_IP_PER_MINUTE": "2",
+    "LECTERN_RATE_READS_PER_MINUTE": "6",
+    "LECTERN_RATE_READS_PER_IP_PER_MINUTE": "15",
 }
 
 
@@ -110,7 +114,7 @@ async def test_a_user_past_the_write_rate_gets_429_with_retry_after_and_others_d
     for _ in range(4):
         assert (await limited.post("courses", json=_course(), headers=tutor.headers)).status_code == 201
     _assert_limited(await limited.post("courses", json=_course(), headers=tutor.headers))
-    assert (await limited.get("courses", headers=tutor.headers)).status_code == 200, "reads are not metered"
+    assert (await limited.get("courses", headers=tutor.headers)).status_code == 200, "reads have their own budget"
     assert (await limited.post("courses", json=_course(), headers=other.headers)).status_code == 201
 
 
@@ -141,13 +145,52 @@ async def test_joins_have_a_stricter_budget_per_address(limited, people):
     _assert_limited(await limited.post("me/negotiate", headers=students[2].headers))
 
 
+async def test_a_user_past_the_read_rate_gets_429_with_retry_after_and_others_do_not(limited, people):
+    reader, other = await people("student"), await people("student")
+    for _ in range(6):
+        assert (await limited.get("courses", headers=reader.headers)).status_code == 200
+    _assert_limited(await limited.get("courses", headers=reader.headers))
+    _assert_limited(await limited.get("me/dashboard", headers=reader.headers))
+    assert (await limited.get("courses", headers=other.headers)).status_code == 200
+
+
+async def test_one_address_past_its_read_rate_is_refused_signed_in_or_not(limited, people):
+    readers = [await people("student") for _ in range(3)]
+    for reader in readers:
+        for _ in range(5):  # under each user's own read rate: fifteen reads from one address
+            assert (await limited.get("courses", headers=reader.headers)).status_code == 200
+    newcomer = await people("student")
+    _assert_limited(await limited.get("courses", headers=newcomer.headers))
+    _assert_limited(await limited.get("courses", headers={**newcomer.headers, "X-Forwarded-For": "203.0.113.60"}))
+    _assert_limited(await limited.get("health"))
+    _assert_limited(await limited.get("courses", headers={"Authorization": "Bearer nonsense"}))
+
+
 async def test_with_redis_down_writes_go_through_but_tokens_and_joins_are_refused(limited, limited_host, people):
     tutor, student = await people("tutor"), await people("student")
     limited_host.redis.kill()
     for _ in range(6):  # past the per-user rate: nothing is metered while Redis is down
         resp = await limited.post("courses", json=_course(), headers=tutor.headers)
         assert resp.status_code == 201, resp.text
+    for _ in range(8):  # reads neither
+        resp = await limited.get("courses", headers=student.headers)
+        assert resp.status_code == 200, resp.text
     token = await limited.post("dev/token", json={"name": "while-down", "roles": ["student"]})
     assert token.status_code == 503 and int(token.headers["retry-after"]) >= 1, token.text
     join = await limited.post("me/negotiate", headers=student.headers)
     assert join.status_code == 503 and int(join.headers["retry-after"]) >= 1, join.text
+
+
+async def test_with_redis_down_roles_come_from_the_users_table_not_the_token(limited, limited_host, people, stack):
+    tutor, student, admin = await people("tutor"), await people("student"), await people("admin")
+    async with httpx.AsyncClient(base_url=stack.base_url + "/", timeout=20) as issuer:
+        resp = await issuer.post("dev/token", json={"userId": student.user_id, "name": student.name, "roles": ["admin"]})
+        assert resp.status_code == 200, resp.text
+    claims_admin = {"Authorization": f"Bearer {resp.json()['token']}"}
+    assert (await limited.post("courses", json=_course(), headers=tutor.headers)).status_code == 201
+    limited_host.redis.kill()
+    assert (await limited.get("admin/audit", headers=claims_admin)).status_code == 403
+    demoted = await limited.put(f"admin/users/{tutor.user_id}/roles", json={"roles": ["student"]}, headers=admin.headers)
+    assert demoted.status_code == 200, demoted.text
+    refused = await limited.post("courses", json=_course(), headers=tutor.headers)
+    assert refused.status_code == 403, refused.text

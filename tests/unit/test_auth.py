@@ -8,7 +8,7 @@ import uuid
 import jwt
 import pytest
 
-from shared_code.auth import TokenVerifier, bearer_token, issue_dev_token, require_role
+from shared_code.auth import Account, TokenVerifier, bearer_token, issue_dev_token, require_role
 from shared_code.errors import Forbidden, Unauthorized
 from shared_code.settings import Settings
 
@@ -103,3 +103,45 @@ async def test_wrong_role_is_forbidden(settings):
     with pytest.raises(Forbidden):
         require_role(principal, ["tutor", "admin"])
     require_role(principal, ["student"])
+
+
+def _account(principal, *roles: str) -> Account:
+    return Account(user_id=principal.user_id, name="Stored", roles=frozenset(roles))
+
+
+async def test_a_token_claiming_more_than_the_stored_roles_gets_only_the_stored_ones(settings):
+    claimed = await TokenVerifier(settings).verify(_token(roles=["student", "tutor", "admin"]))
+    assert claimed.narrowed_to(_account(claimed, "student")).roles == {"student"}
+
+
+async def test_a_token_claiming_less_than_the_stored_roles_narrows_them(settings):
+    claimed = await TokenVerifier(settings).verify(_token(roles=["student"]))
+    assert claimed.narrowed_to(_account(claimed, "student", "tutor")).roles == {"student"}
+
+
+async def test_a_token_without_a_roles_claim_narrows_nothing(settings):
+    claimed = await TokenVerifier(settings).verify(_token(roles=None))
+    assert not claimed.roles_claimed
+    assert claimed.narrowed_to(_account(claimed, "tutor")).roles == {"tutor"}
+    empty = await TokenVerifier(settings).verify(_token(roles=[]))
+    assert empty.narrowed_to(_account(empty, "tutor")).roles == frozenset()
+
+
+async def test_a_roles_claim_of_the_wrong_shape_grants_nothing(settings):
+    for odd in ({"admin": True}, 7, [["admin"]], [{"role": "admin"}]):
+        claimed = await TokenVerifier(settings).verify(_token(roles=odd))
+        assert claimed.narrowed_to(_account(claimed, "admin")).roles == frozenset(), odd
+
+
+async def test_outside_development_a_development_secret_signs_nothing():
+    production = Settings(LECTERN_ENV="production", JWT_DEV_SECRET=SECRET, JWT_ISSUER="https://issuer.test",
+                          JWT_AUDIENCE="lectern-api")
+    with pytest.raises(Unauthorized):
+        await TokenVerifier(production).verify(_token())
+
+
+def test_outside_development_unsafe_token_settings_are_named():
+    problems = Settings(LECTERN_ENV="production", JWT_DEV_SECRET=SECRET, JWT_JWKS_URL="").unsafe_outside_development()
+    assert any("JWT_DEV_SECRET" in p for p in problems) and any("JWT_JWKS_URL" in p for p in problems)
+    assert Settings(LECTERN_ENV="production", JWT_DEV_SECRET="", JWT_JWKS_URL="https://x.test/keys").unsafe_outside_development() == []
+    assert Settings(LECTERN_ENV="test", JWT_DEV_SECRET=SECRET, JWT_JWKS_URL="").unsafe_outside_development() == []

@@ -23,6 +23,12 @@ def rate_limit(bucket: str, subject: str) -> str:
     return _k("rl", bucket, subject)
 
 
+# --- users -----------------------------------------------------------------------------
+def user_account(user_id: str) -> str:
+    """The user's stored name and roles, cached for a short while (seconds, not minutes)."""
+    return f"{PREFIX}:user:{user_id}:account"
+
+
 # --- content ---------------------------------------------------------------------------
 # Every key of one course carries the hash tag `{<courseId>}`, so a read can fetch the
 # course's generation, rows and the caller's membership with one MGET even on a cluster.

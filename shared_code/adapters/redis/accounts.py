@@ -1,0 +1,48 @@
+"""The short-lived Redis copy of each user's stored roles (the users table is the truth).
+
+Every authenticated request reads it, so a warm read is one GET. Entries expire after a
+few seconds (at most 60), which bounds how long any copy can be stale. A refill from
+PostgreSQL is written with NX and a role change overwrites: a refill that read the old
+row just before the change can then never replace the new value the change wrote.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis.asyncio as aioredis
+
+from shared_code.adapters.redis import keys
+from shared_code.auth import ROLES, Account
+
+
+def _encode(account: Account) -> str:
+    return json.dumps({"n": account.name, "r": sorted(account.roles)}, separators=(",", ":"))
+
+
+def _decode(user_id: str, raw: str) -> Account | None:
+    try:
+        value = json.loads(raw)
+        roles = frozenset(r for r in value["r"] if r in ROLES)
+        return Account(user_id=user_id, name=str(value["n"]), roles=roles)
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: treated as a miss and refilled
+
+
+async def get(r: aioredis.Redis, user_id: str) -> Account | None:
+    raw = await r.get(keys.user_account(user_id))
+    return _decode(user_id, raw) if raw else None
+
+
+async def fill(r: aioredis.Redis, account: Account, ttl_seconds: int) -> None:
+    """Caches what PostgreSQL answered, unless a newer value is already there."""
+    await r.set(keys.user_account(account.user_id), _encode(account), ex=ttl_seconds, nx=True)
+
+
+async def replace(r: aioredis.Redis, account: Account, ttl_seconds: int) -> None:
+    """Caches the account as a role change just stored it, over whatever was there."""
+    await r.set(keys.user_account(account.user_id), _encode(account), ex=ttl_seconds)
+
+
+async def forget(r: aioredis.Redis, user_id: str) -> None:
+    await r.delete(keys.user_account(user_id))
