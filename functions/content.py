@@ -26,9 +26,11 @@ from shared_code.models.content import (
     MaterialUpload,
     MaterialUploadRequest,
     Playback,
+    Video,
+    VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services import courses, enrollments, materials, playback
+from shared_code.services import courses, enrollments, materials, playback, videos
 
 bp = func.Blueprint()
 
@@ -108,6 +110,18 @@ async def lesson_playback(req: func.HttpRequest) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     ctx = await get_context()
     return respond(await playback.issue_playback(ctx, principal, lesson_id, user_agent=header(req, "user-agent")))
+
+
+# --- video assets ----------------------------------------------------------------------
+@endpoint(
+    bp, "videos", ["POST"], summary="Register a video asset (lessons may use only their owner's assets)", tag=TAG,
+    request=VideoCreate, response=Video, status=201, roles=MANAGERS, errors=(404,), idempotent_key=True,
+)
+async def register_video(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    body = json_body(req, VideoCreate)
+    ctx = await get_context()
+    return respond(await videos.register_video(ctx, principal, body), status=201)
 
 
 # --- materials -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from shared_code.models.content import (
     Lesson,
     LessonCreate,
 )
-from shared_code.services import audit, content_cache, idempotency
+from shared_code.services import audit, content_cache, idempotency, videos
 from shared_code.services.access import lesson_access, require_manager
 from shared_code.services.content_cache import plain
 from shared_code.services.content_paging import position_of, split_page
@@ -146,8 +146,17 @@ async def add_lesson(
 
     async def insert(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         # The course row lock serialises lesson inserts, so positions stay dense and unique.
-        if await courses_sql.lock_course(conn, course_id) is None:
+        course = await courses_sql.lock_course(conn, course_id)
+        if course is None:
             raise NotFound("No such course.")
+        duration = body.duration_seconds
+        if body.video_asset_id is not None:
+            asset = await videos.asset_for_lesson(
+                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course["owner_id"])
+            )
+            # The registry knows the video's length; the lesson takes it unless the tutor set one.
+            if duration is None:
+                duration = asset.duration_seconds
         count = await lessons_sql.count_lessons(conn, course_id)
         position = count if body.position is None else min(body.position, count)
         if position < count:
@@ -159,7 +168,7 @@ async def add_lesson(
             title=body.title,
             kind=body.kind,
             video_asset_id=body.video_asset_id,
-            duration_seconds=body.duration_seconds,
+            duration_seconds=duration,
             position=position,
         )
         return 201, lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
@@ -173,6 +182,11 @@ async def add_lesson(
         action=insert,
     )
     if not outcome.replayed:
-        content_cache.lesson_added(str(outcome.body["id"]), course_id)
+        lesson = outcome.body
+        content_cache.lesson_added(str(lesson["id"]), course_id)
         await content_cache.course_changed(ctx, course_id)
+        after = {k: lesson.get(k) for k in ("title", "kind", "videoAssetId", "durationSeconds", "position")}
+        await audit.record(
+            ctx, principal, "lesson.added", f"lesson/{lesson['id']}", {"courseId": course_id, "before": None, "after": after}
+        )
     return outcome.status, outcome.body
