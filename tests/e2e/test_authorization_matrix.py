@@ -62,6 +62,7 @@ def rows(w: dict) -> list[Row]:
         Row("GET", f"courses/{c}", SIGNED_IN),
         Row("PATCH", f"courses/{c}", MANAGERS, {"description": "edited"}),
         Row("POST", f"courses/{c}/lessons", MANAGERS, {"title": "More", "kind": "document"}),
+        Row("POST", "videos", (401, 403, 403, OK, OK, OK), {"title": "Matrix video", "durationSeconds": 60}),
         Row("GET", f"lessons/{l}", MEMBERS),
         Row("GET", f"lessons/{l}/playback", MEMBERS),
         Row("POST", f"courses/{c}/materials/uploads", MANAGERS,
