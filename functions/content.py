@@ -149,6 +149,18 @@ async def publish_material(req: func.HttpRequest) -> func.HttpResponse:
     return respond(await materials.publish_material(ctx, principal, material_id))
 
 
+@endpoint(
+    bp, "materials/{materialId}", ["DELETE"], summary="Delete a material and its file (audited)", tag=TAG,
+    status=204, roles=MANAGERS,
+)
+async def delete_material(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    material_id = route_id(req, "materialId")
+    ctx = await get_context()
+    await materials.delete_material(ctx, principal, material_id)
+    return respond(status=204)
+
+
 @endpoint(bp, "courses/{courseId}/materials", ["GET"], summary="Published materials of a course", tag=TAG, query=PageQuery, response=MaterialPage)
 async def list_materials(req: func.HttpRequest) -> func.HttpResponse:
     principal = await authenticate(req)
