@@ -21,6 +21,7 @@ from shared_code.models.content import (
     EnrollmentRequest,
     Lesson,
     LessonCreate,
+    LessonUpdate,
     Material,
     MaterialPage,
     MaterialUpload,
@@ -99,6 +100,18 @@ async def get_lesson(req: func.HttpRequest) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     ctx = await get_context()
     return respond(await courses.get_lesson(ctx, principal, lesson_id))
+
+
+@endpoint(
+    bp, "lessons/{lessonId}", ["PATCH"], summary="Edit a lesson's title, video or duration (audited)", tag=TAG,
+    request=LessonUpdate, response=Lesson, roles=MANAGERS, errors=(422,),
+)
+async def update_lesson(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    lesson_id = route_id(req, "lessonId")
+    body = json_body(req, LessonUpdate)
+    ctx = await get_context()
+    return respond(await courses.update_lesson(ctx, principal, lesson_id, body))
 
 
 @endpoint(

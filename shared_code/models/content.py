@@ -59,6 +59,14 @@ class LessonCreate(StrictInput):
     position: int | None = Field(None, ge=0, le=10_000, description="Zero-based; omitted means last.")
 
 
+class LessonUpdate(StrictInput):
+    """Every field optional; only those sent change. The kind and the position stay."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
+    duration_seconds: int | None = Field(None, gt=0, le=86_400)
+
+
 class Lesson(ApiModel):
     id: uuid.UUID
     course_id: uuid.UUID

@@ -64,6 +64,7 @@ def rows(w: dict) -> list[Row]:
         Row("POST", f"courses/{c}/lessons", MANAGERS, {"title": "More", "kind": "document"}),
         Row("POST", "videos", (401, 403, 403, OK, OK, OK), {"title": "Matrix video", "durationSeconds": 60}),
         Row("GET", f"lessons/{l}", MEMBERS),
+        Row("PATCH", f"lessons/{l}", MANAGERS, {"title": "Video"}),
         Row("GET", f"lessons/{l}/playback", MEMBERS),
         Row("POST", f"courses/{c}/materials/uploads", MANAGERS,
             {"fileName": "a.pdf", "contentType": "application/pdf", "sizeBytes": 10}),

@@ -139,3 +139,44 @@ async def test_adding_a_lesson_leaves_an_audit_row_with_what_was_added(api, acto
     assert details["courseId"] == course["id"] and details["before"] is None
     assert details["after"]["title"] == "Audited" and details["after"]["durationSeconds"] == 321
     assert details["after"]["videoAssetId"] == video["id"]
+
+
+async def test_a_lesson_edit_is_checked_like_a_create_and_audited_with_before_and_after(api, actor):
+    tutor, other_tutor, admin = await actor("tutor"), await actor("tutor"), await actor("admin")
+    course = await create_course(api, tutor)
+    first, second = await register_video(api, tutor), await register_video(api, tutor, duration_seconds=480)
+    lesson = await add_lesson(api, tutor, course["id"], title="Draft title", videoAssetId=first["id"])
+    foreign = await register_video(api, other_tutor)
+    await publish(api, tutor, course["id"])
+
+    borrowed = await api.patch(f"lessons/{lesson['id']}", json={"videoAssetId": foreign["id"]}, headers=tutor.headers)
+    assert borrowed.status_code == 403, borrowed.text
+    assert (await api.patch(f"lessons/{lesson['id']}", json={"title": "x"}, headers=other_tutor.headers)).status_code == 403
+    unknown = await api.patch(f"lessons/{lesson['id']}", json={"videoAssetId": "not-registered"}, headers=tutor.headers)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "videoAssetId"
+
+    edited = await api.patch(f"lessons/{lesson['id']}", json={"title": "Final title", "videoAssetId": second["id"]},
+                             headers=tutor.headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["title"] == "Final title" and edited.json()["videoAssetId"] == second["id"]
+    assert edited.json()["durationSeconds"] == 600  # the tutor's own duration stays
+    detail = (await api.get(f"courses/{course['id']}", headers=tutor.headers)).json()
+    assert detail["lessons"][0]["title"] == "Final title"
+
+    async def row():
+        resp = await api.get("admin/audit", params={"actor": tutor.user_id, "action": "lesson.updated"}, headers=admin.headers)
+        return resp.json()["items"] or None
+
+    rows = await eventually(row, timeout=15)
+    assert len(rows) == 1 and rows[0]["target"] == f"lesson/{lesson['id']}"
+    assert rows[0]["details"]["before"] == {"title": "Draft title", "videoAssetId": first["id"]}
+    assert rows[0]["details"]["after"] == {"title": "Final title", "videoAssetId": second["id"]}
+
+
+async def test_a_document_lesson_cannot_be_given_a_video(api, actor):
+    tutor = await actor("tutor")
+    course = await create_course(api, tutor)
+    document = await add_lesson(api, tutor, course["id"], kind="document")
+    video = await register_video(api, tutor)
+    resp = await api.patch(f"lessons/{document['id']}", json={"videoAssetId": video["id"]}, headers=tutor.headers)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "videoAssetId"
