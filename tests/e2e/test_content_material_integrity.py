@@ -14,7 +14,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from shared_code.context import AppContext
 from shared_code.services import materials
 from shared_code.settings import Settings
-from tests.support.content import create_course, enrol, eventually, published_course, upload_material
+from tests.support.content import audit_rows, create_course, enrol, published_course, upload_material
 
 PDF = "application/pdf"
 
@@ -46,15 +46,6 @@ def blob_name_of(url: str) -> str:
 async def blob_properties(blobs: BlobServiceClient, settings: Settings, name: str):
     client = blobs.get_blob_client(settings.materials_container, name)
     return await client.get_blob_properties() if await client.exists() else None
-
-
-async def audit_rows(api, admin, actor, action: str):
-    async def found():
-        resp = await api.get("admin/audit", params={"actor": actor.user_id, "action": action}, headers=admin.headers)
-        assert resp.status_code == 200, resp.text
-        return resp.json()["items"] or None
-
-    return await eventually(found, timeout=15)
 
 
 async def test_a_file_whose_extension_does_not_fit_its_declared_type_is_refused(api, actor):

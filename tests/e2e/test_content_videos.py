@@ -7,7 +7,7 @@ import pytest
 
 from shared_code.services.playback import verify_playback_url
 from shared_code.settings import Settings
-from tests.support.content import add_lesson, create_course, enrol, eventually, publish, register_video
+from tests.support.content import add_lesson, audit_rows, create_course, enrol, publish, register_video
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +128,7 @@ async def test_adding_a_lesson_leaves_an_audit_row_with_what_was_added(api, acto
     video = await register_video(api, tutor, duration_seconds=321)
     lesson = await add_lesson(api, tutor, course["id"], title="Audited", videoAssetId=video["id"], durationSeconds=None)
 
-    async def row():
-        resp = await api.get("admin/audit", params={"actor": tutor.user_id, "action": "lesson.added"}, headers=admin.headers)
-        assert resp.status_code == 200, resp.text
-        return resp.json()["items"] or None
-
-    rows = await eventually(row, timeout=15)
+    rows = await audit_rows(api, admin, tutor, "lesson.added")
     assert len(rows) == 1 and rows[0]["target"] == f"lesson/{lesson['id']}"
     details = rows[0]["details"]
     assert details["courseId"] == course["id"] and details["before"] is None
@@ -163,11 +158,7 @@ async def test_a_lesson_edit_is_checked_like_a_create_and_audited_with_before_an
     detail = (await api.get(f"courses/{course['id']}", headers=tutor.headers)).json()
     assert detail["lessons"][0]["title"] == "Final title"
 
-    async def row():
-        resp = await api.get("admin/audit", params={"actor": tutor.user_id, "action": "lesson.updated"}, headers=admin.headers)
-        return resp.json()["items"] or None
-
-    rows = await eventually(row, timeout=15)
+    rows = await audit_rows(api, admin, tutor, "lesson.updated")
     assert len(rows) == 1 and rows[0]["target"] == f"lesson/{lesson['id']}"
     assert rows[0]["details"]["before"] == {"title": "Draft title", "videoAssetId": first["id"]}
     assert rows[0]["details"]["after"] == {"title": "Final title", "videoAssetId": second["id"]}

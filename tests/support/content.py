@@ -95,6 +95,17 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float
         await asyncio.sleep(interval)
 
 
+async def audit_rows(api: httpx.AsyncClient, admin: Actor, actor: Actor, action: str) -> list[dict]:
+    """The audit rows of `action` by `actor`, once they have landed (they go through the outbox)."""
+
+    async def found() -> list[dict] | None:
+        resp = await api.get("admin/audit", params={"actor": actor.user_id, "action": action}, headers=admin.headers)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["items"] or None
+
+    return await eventually(found, timeout=15)
+
+
 async def add_quiz(api: httpx.AsyncClient, tutor: Actor, course_id: str, *, max_attempts: int = 10) -> dict:
     """A one-question quiz (answer [[1]] is right) on a new quiz lesson."""
     lesson = await add_lesson(api, tutor, course_id, title="Quiz", kind="quiz")
