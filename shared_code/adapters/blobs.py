@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
@@ -35,8 +35,8 @@ class BlobInfo:
     last_modified: datetime | None = None
 
 
-class BlobCopyFailed(Exception):
-    """A server-side copy did not finish (the source changed, vanished, or storage gave up)."""
+class BlobChanged(Exception):
+    """The blob is not the version that was checked (changed or gone), or its copy did not finish."""
 
 
 # One retry about a second later: the Storage SDK's own back-off starts at 15 s, which
@@ -112,12 +112,15 @@ class BlobStore:
     ) -> None:
         """What the blob answers every reader with, set only if it is still the checked version."""
         client = self.service.get_blob_client(container, blob)
-        async with self.breaker.guard():
-            await client.set_http_headers(
-                ContentSettings(content_type=content_type, content_disposition=content_disposition),
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified if etag else None,
-            )
+        try:
+            async with self.breaker.guard():
+                await client.set_http_headers(
+                    ContentSettings(content_type=content_type, content_disposition=content_disposition),
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified if etag else None,
+                )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise BlobChanged("the blob changed or vanished") from None
 
     async def copy(self, container: str, source: str, target: str, *, source_etag: str | None) -> BlobInfo:
         """A server-side copy of one blob within the account, waited for; the copy's properties.
@@ -130,23 +133,23 @@ class BlobStore:
         try:
             async with self.breaker.guard():
                 started = await client.start_copy_from_url(source_url, **extra)
-        except ResourceNotFoundError:
-            raise BlobCopyFailed("the source blob is gone") from None
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise BlobChanged("the upload changed or vanished") from None
         status = started.get("copy_status")
         deadline = asyncio.get_running_loop().time() + COPY_WAIT_SECONDS
         while status == "pending":
             # Same-account copies finish in moments; a long wait means storage is struggling.
             if asyncio.get_running_loop().time() > deadline:
                 await client.abort_copy(started["copy_id"])
-                raise BlobCopyFailed("the copy did not finish in time")
+                raise BlobChanged("the copy did not finish in time")
             await asyncio.sleep(0.2)
             props = await client.get_blob_properties()
             status = props.copy.status
         if status != "success":
-            raise BlobCopyFailed(f"the copy ended as {status}")
+            raise BlobChanged(f"the copy ended as {status}")
         info = await self.info(container, target)
         if info is None:
-            raise BlobCopyFailed("the copy is gone")
+            raise BlobChanged("the copy is gone")
         return info
 
     async def _signing(self, expiry: datetime) -> dict:

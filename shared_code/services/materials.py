@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from shared_code.adapters.blobs import BlobCopyFailed
+from shared_code.adapters.blobs import BlobChanged
 from shared_code.adapters.postgres import materials as materials_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -237,19 +237,19 @@ async def publish_material(ctx: AppContext, principal: Principal, material_id: s
 
     source = row["blob_name"]
     target = blob_name_for(str(row["course_id"]), material_id, row["file_name"])
-    etag = info.etag
-    if source != target:
-        try:
+    try:
+        etag = info.etag
+        if source != target:
             copied = await ctx.blobs.copy(container, source, target, source_etag=info.etag)
-        except BlobCopyFailed as exc:
-            raise Invalid(f"The upload changed or vanished while it was being published ({exc}); try again.") from None
-        if copied.size != row["size_bytes"]:
-            raise Invalid("The uploaded file changed while it was being published; try again.")
-        etag = copied.etag
-    await ctx.blobs.set_headers(
-        container, target, content_type=row["content_type"], content_disposition=content_disposition(row["file_name"]),
-        etag=etag,
-    )
+            if copied.size != row["size_bytes"]:
+                raise BlobChanged("the copy's size differs")
+            etag = copied.etag
+        await ctx.blobs.set_headers(
+            container, target, content_type=row["content_type"], content_disposition=content_disposition(row["file_name"]),
+            etag=etag,
+        )
+    except BlobChanged as exc:
+        raise Invalid(f"The upload changed while it was being published ({exc}); publish it again.") from None
 
     async with ctx.db.transaction() as conn:
         published = await materials_sql.mark_published(conn, material_id, blob_name=target)
