@@ -19,12 +19,12 @@ from azure.storage.blob.aio import BlobServiceClient
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.circuit import CircuitBreaker, remote_failure
+from shared_code.errors import ServiceUnavailable
 from shared_code.settings import Settings
 
 TIMEOUT_SECONDS = 10
-
-
-COPY_WAIT_SECONDS = 60
+# Same-account copies finish in moments; longer means storage is struggling.
+COPY_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,6 @@ class BlobInfo:
     size: int
     content_type: str | None
     etag: str | None = None
-    last_modified: datetime | None = None
 
 
 class BlobChanged(Exception):
@@ -95,7 +94,6 @@ class BlobStore:
             size=props.size,
             content_type=props.content_settings.content_type,
             etag=props.etag,
-            last_modified=props.last_modified,
         )
 
     async def delete(self, container: str, blob: str) -> bool:
@@ -138,10 +136,9 @@ class BlobStore:
         status = started.get("copy_status")
         deadline = asyncio.get_running_loop().time() + COPY_WAIT_SECONDS
         while status == "pending":
-            # Same-account copies finish in moments; a long wait means storage is struggling.
             if asyncio.get_running_loop().time() > deadline:
                 await client.abort_copy(started["copy_id"])
-                raise BlobChanged("the copy did not finish in time")
+                raise ServiceUnavailable("Blob storage is slow to copy the upload; publish it again.", retry_after=30)
             await asyncio.sleep(0.2)
             props = await client.get_blob_properties()
             status = props.copy.status
