@@ -2,8 +2,9 @@
 
 `python -m shared_code.seed [--base-url http://127.0.0.1:7071/api]` makes a tutor, two
 students and an admin (fixed ids, so running it twice finds them again), a published free
-course with a registered video and its lesson, a document and a quiz lesson, a quiz, and a live class scheduled an
-hour from now; then prints a development token for each person.
+course with a video lesson (its video registered first), a document and a quiz lesson, a
+quiz, and a live class scheduled an hour from now; then prints a development token for
+each person.
 """
 
 from __future__ import annotations
