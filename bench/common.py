@@ -190,8 +190,9 @@ async def seed(
         course = await api(s, "POST", f"{base}/courses", tutor, {"title": title, "description": "benchmark data"})
         videos = []
         for i in range(lessons):
+            video = await api(s, "POST", f"{base}/videos", tutor, {"title": f"Video {i}", "durationSeconds": duration_seconds})
             lesson = await api(s, "POST", f"{base}/courses/{course['id']}/lessons", tutor, {
-                "title": f"Video {i}", "kind": "video", "videoAssetId": f"bench-{i}", "durationSeconds": duration_seconds,
+                "title": f"Video {i}", "kind": "video", "videoAssetId": video["id"], "durationSeconds": duration_seconds,
             })
             videos.append(lesson["id"])
         quiz_ids = []

@@ -21,14 +21,17 @@ from shared_code.models.content import (
     EnrollmentRequest,
     Lesson,
     LessonCreate,
+    LessonUpdate,
     Material,
     MaterialPage,
     MaterialUpload,
     MaterialUploadRequest,
     Playback,
+    Video,
+    VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services import courses, enrollments, materials, playback
+from shared_code.services import courses, enrollments, materials, playback, videos
 
 bp = func.Blueprint()
 
@@ -100,6 +103,18 @@ async def get_lesson(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @endpoint(
+    bp, "lessons/{lessonId}", ["PATCH"], summary="Edit a lesson's title, video or duration (audited)", tag=TAG,
+    request=LessonUpdate, response=Lesson, roles=MANAGERS, errors=(422,),
+)
+async def update_lesson(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    lesson_id = route_id(req, "lessonId")
+    body = json_body(req, LessonUpdate)
+    ctx = await get_context()
+    return respond(await courses.update_lesson(ctx, principal, lesson_id, body))
+
+
+@endpoint(
     bp, "lessons/{lessonId}/playback", ["GET"], summary="A signed, expiring CDN playback URL", tag=TAG,
     response=Playback, errors=(422,),
 )
@@ -108,6 +123,18 @@ async def lesson_playback(req: func.HttpRequest) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     ctx = await get_context()
     return respond(await playback.issue_playback(ctx, principal, lesson_id, user_agent=header(req, "user-agent")))
+
+
+# --- video assets ----------------------------------------------------------------------
+@endpoint(
+    bp, "videos", ["POST"], summary="Register a video asset (lessons may use only their owner's assets)", tag=TAG,
+    request=VideoCreate, response=Video, status=201, roles=MANAGERS, errors=(404,), idempotent_key=True,
+)
+async def register_video(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    body = json_body(req, VideoCreate)
+    ctx = await get_context()
+    return respond(await videos.register_video(ctx, principal, body), status=201)
 
 
 # --- materials -------------------------------------------------------------------------
@@ -133,6 +160,18 @@ async def publish_material(req: func.HttpRequest) -> func.HttpResponse:
     material_id = route_id(req, "materialId")
     ctx = await get_context()
     return respond(await materials.publish_material(ctx, principal, material_id))
+
+
+@endpoint(
+    bp, "materials/{materialId}", ["DELETE"], summary="Delete a material and its file (audited)", tag=TAG,
+    status=204, roles=MANAGERS,
+)
+async def delete_material(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await authenticate(req, *MANAGERS)
+    material_id = route_id(req, "materialId")
+    ctx = await get_context()
+    await materials.delete_material(ctx, principal, material_id)
+    return respond(status=204)
 
 
 @endpoint(bp, "courses/{courseId}/materials", ["GET"], summary="Published materials of a course", tag=TAG, query=PageQuery, response=MaterialPage)

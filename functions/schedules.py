@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from shared_code.context import get_context
-from shared_code.services import progress
+from shared_code.services import materials, progress
 
 bp = func.Blueprint()
 logger = logging.getLogger("lectern.schedules")
@@ -22,3 +22,13 @@ async def flush_progress(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logger.info("progress flush is running late")
     await progress.flush_dirty(await get_context())
+
+
+@bp.timer_trigger(schedule="%LECTERN_UPLOAD_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def discard_stale_uploads(timer: func.TimerRequest) -> None:
+    """Deletes material uploads started more than a day ago and never published.
+
+    A tutor who asks for an upload SAS and walks away would otherwise leave a row and a
+    blob forever; the storage lifecycle rule on the upload prefix is the backstop.
+    """
+    await materials.discard_stale_uploads(await get_context())

@@ -41,7 +41,7 @@ class AppContext:
             db=Database(settings),
             redis=create_redis(settings),
             tables=TableStore(account),
-            blobs=BlobStore(account),
+            blobs=BlobStore.from_settings(settings),
             queues=QueueStore(account),
             pubsub=PubSub(settings),
             tokens=TokenVerifier(settings),

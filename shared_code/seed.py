@@ -2,8 +2,9 @@
 
 `python -m shared_code.seed [--base-url http://127.0.0.1:7071/api]` makes a tutor, two
 students and an admin (fixed ids, so running it twice finds them again), a published free
-course with a video, a document and a quiz lesson, a quiz, and a live class scheduled an
-hour from now; then prints a development token for each person.
+course with a video lesson (its video registered first), a document and a quiz lesson, a
+quiz, and a live class scheduled an hour from now; then prints a development token for
+each person.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ async def seed(base_url: str) -> dict[str, str]:
                 {"title": COURSE_TITLE, "description": "Statistics, Python and a first model, in three lessons."},
             )
             cid = course["id"]
+            # A lesson may show only a video its tutor registered; its length comes from the registry.
+            video = await api.call("POST", "videos", tutor, {"title": "Welcome and tour", "durationSeconds": 300})
             await api.call("POST", f"courses/{cid}/lessons", tutor,
-                           {"title": "Welcome and tour", "kind": "video", "videoAssetId": "demo-welcome", "durationSeconds": 300})
+                           {"title": "Welcome and tour", "kind": "video", "videoAssetId": video["id"]})
             await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Reading: the notebook", "kind": "document"})
             quiz_lesson = await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Check yourself", "kind": "quiz"})
             await api.call("POST", "quizzes", tutor, {

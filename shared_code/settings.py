@@ -87,6 +87,8 @@ class Settings(BaseSettings):
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         validation_alias=_alias("LECTERN_MATERIAL_ALLOWED_TYPES"),
     )
+    # NCRONTAB (six fields) of the timer that deletes uploads never published within a day.
+    upload_cleanup_schedule: str = Field("0 17 * * * *", validation_alias=_alias("LECTERN_UPLOAD_CLEANUP_SCHEDULE"))
     payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
     payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
     cache_ttl_seconds: int = Field(300, validation_alias=_alias("LECTERN_CACHE_TTL_SECONDS"))

@@ -293,6 +293,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     replication: storageSkuName
     containerNames: blobContainerNames
+    materialsContainerName: materialsContainerName
     queueNames: queueNames
     tableNames: tableNames
     // Origins never contain spaces, so dropping them all tidies "a, b" into [a, b].
@@ -463,6 +464,8 @@ var appSettings = {
   LECTERN_COMPLETION_THRESHOLD: '0.9'
   LECTERN_FLUSH_BATCH_SIZE: '5000'
   LECTERN_FLUSH_SCHEDULE: '*/5 * * * * *'
+  // Hourly: deletes uploads never published within a day (the lifecycle rule is the backstop).
+  LECTERN_UPLOAD_CLEANUP_SCHEDULE: '0 17 * * * *'
   LECTERN_QUIZ_MAX_ATTEMPTS: '3'
   LECTERN_CHAT_MAX_LENGTH: '1000'
   LECTERN_BROADCAST_INTERVAL_MS: '250'

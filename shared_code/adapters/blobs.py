@@ -1,6 +1,7 @@
 """Blob storage for learning materials, and the short-lived SAS URLs that reach them.
 
-Every SAS is scoped to one blob, one permission, minutes. Locally it is signed with the
+Every SAS is scoped to one blob, one permission, minutes, and (outside development) to
+https only, so a link can never be used in clear text. Locally it is signed with the
 account key; in Azure (no shared key) with a user delegation key from the managed identity.
 """
 
@@ -10,21 +11,31 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.circuit import CircuitBreaker, remote_failure
+from shared_code.errors import ServiceUnavailable
+from shared_code.settings import Settings
 
 TIMEOUT_SECONDS = 10
+# Same-account copies finish in moments; longer means storage is struggling.
+COPY_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class BlobInfo:
     size: int
     content_type: str | None
+    etag: str | None = None
+
+
+class BlobChanged(Exception):
+    """The blob is not the version that was checked (changed or gone), or its copy did not finish."""
 
 
 # One retry about a second later: the Storage SDK's own back-off starts at 15 s, which
@@ -33,8 +44,10 @@ QUICK_RETRY = {"retry_total": 1, "initial_backoff": 0.3, "increment_base": 1, "r
 
 
 class BlobStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: StorageAccount, *, https_only: bool = True) -> None:
+        """`https_only=False` only for development, where Azurite speaks plain http."""
         self.account = account
+        self.https_only = https_only
         if account.connection_string:
             self.service = BlobServiceClient.from_connection_string(
                 account.connection_string,
@@ -52,6 +65,11 @@ class BlobStore:
         self._delegation_key = None
         self._delegation_expiry: datetime | None = None
         self.breaker = CircuitBreaker("blob storage", is_failure=remote_failure)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "BlobStore":
+        """The store the app uses: SAS URLs allow plain http only in development (Azurite)."""
+        return cls(StorageAccount.from_settings(settings), https_only=not settings.is_development)
 
     async def close(self) -> None:
         await self.service.close()
@@ -72,7 +90,64 @@ class BlobStore:
                 props = await self.service.get_blob_client(container, blob).get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return BlobInfo(size=props.size, content_type=props.content_settings.content_type)
+        return BlobInfo(
+            size=props.size,
+            content_type=props.content_settings.content_type,
+            etag=props.etag,
+        )
+
+    async def delete(self, container: str, blob: str) -> bool:
+        """Deletes one blob; False when it was not there (a retry, or never uploaded)."""
+        try:
+            async with self.breaker.guard():
+                await self.service.get_blob_client(container, blob).delete_blob(delete_snapshots="include")
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def set_headers(
+        self, container: str, blob: str, *, content_type: str, content_disposition: str, etag: str | None
+    ) -> None:
+        """What the blob answers every reader with, set only if it is still the checked version."""
+        client = self.service.get_blob_client(container, blob)
+        try:
+            async with self.breaker.guard():
+                await client.set_http_headers(
+                    ContentSettings(content_type=content_type, content_disposition=content_disposition),
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified if etag else None,
+                )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise BlobChanged("the blob changed or vanished") from None
+
+    async def copy(self, container: str, source: str, target: str, *, source_etag: str | None) -> BlobInfo:
+        """A server-side copy of one blob within the account, waited for; the copy's properties.
+
+        `source_etag` pins the version that was checked, so a blob swapped in between is not copied.
+        """
+        source_url, _ = await self.sas_url(container, source, permission="r", minutes=10)
+        client = self.service.get_blob_client(container, target)
+        extra = {"source_etag": source_etag, "source_match_condition": MatchConditions.IfNotModified} if source_etag else {}
+        try:
+            async with self.breaker.guard():
+                started = await client.start_copy_from_url(source_url, **extra)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise BlobChanged("the upload changed or vanished") from None
+        status = started.get("copy_status")
+        deadline = asyncio.get_running_loop().time() + COPY_WAIT_SECONDS
+        while status == "pending":
+            if asyncio.get_running_loop().time() > deadline:
+                await client.abort_copy(started["copy_id"])
+                raise ServiceUnavailable("Blob storage is slow to copy the upload; publish it again.", retry_after=30)
+            await asyncio.sleep(0.2)
+            props = await client.get_blob_properties()
+            status = props.copy.status
+        if status != "success":
+            raise BlobChanged(f"the copy ended as {status}")
+        info = await self.info(container, target)
+        if info is None:
+            raise BlobChanged("the copy is gone")
+        return info
 
     async def _signing(self, expiry: datetime) -> dict:
         if self.account.account_key:
@@ -93,7 +168,11 @@ class BlobStore:
         content_disposition: str | None = None,
         content_type: str | None = None,
     ) -> tuple[str, datetime]:
-        """A URL for exactly one blob with exactly one permission (`c`, `w` or `r`)."""
+        """A URL for exactly one blob with exactly one permission (`c`, `w` or `r`).
+
+        `content_disposition` and `content_type` are response overrides a reader gets
+        whatever headers the blob carries.
+        """
         expiry = datetime.now(timezone.utc) + timedelta(minutes=minutes)
         perms = BlobSasPermissions(
             read=permission == "r", create=permission == "c", write=permission == "w"
@@ -105,7 +184,7 @@ class BlobStore:
             permission=perms,
             expiry=expiry,
             start=datetime.now(timezone.utc) - timedelta(minutes=2),
-            protocol=None,
+            protocol="https" if self.https_only else None,
             content_disposition=content_disposition,
             content_type=content_type,
             **(await self._signing(expiry)),

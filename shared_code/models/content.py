@@ -59,6 +59,14 @@ class LessonCreate(StrictInput):
     position: int | None = Field(None, ge=0, le=10_000, description="Zero-based; omitted means last.")
 
 
+class LessonUpdate(StrictInput):
+    """Every field optional; only those sent change. The kind and the position stay."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
+    duration_seconds: int | None = Field(None, gt=0, le=86_400)
+
+
 class Lesson(ApiModel):
     id: uuid.UUID
     course_id: uuid.UUID
@@ -74,6 +82,30 @@ class Lesson(ApiModel):
 
 class CourseDetail(Course):
     lessons: list[Lesson]
+
+
+# --- video assets ----------------------------------------------------------------------
+VideoProvider = Literal["cdn", "mux"]
+
+
+class VideoCreate(StrictInput):
+    """Registers a video; the caller owns it, and only their courses' lessons may use it."""
+
+    title: str = Field(min_length=1, max_length=200)
+    duration_seconds: int | None = Field(None, gt=0, le=86_400)
+    provider: VideoProvider = Field("cdn", description="Who streams it; both sign playback the Mux way.")
+    course_id: uuid.UUID | None = Field(None, description="Binds the asset to one course the caller manages.")
+
+
+class Video(ApiModel):
+    id: uuid.UUID = Field(description="What a lesson's videoAssetId names.")
+    owner_id: uuid.UUID
+    course_id: uuid.UUID | None = None
+    title: str
+    duration_seconds: int | None = None
+    provider: VideoProvider
+    playback_id: str = Field(description="What the CDN knows the video by.")
+    created_at: datetime
 
 
 class Playback(ApiModel):

@@ -27,8 +27,9 @@ from shared_code.models.content import (
     CourseUpdate,
     Lesson,
     LessonCreate,
+    LessonUpdate,
 )
-from shared_code.services import audit, content_cache, idempotency
+from shared_code.services import audit, content_cache, idempotency, videos
 from shared_code.services.access import lesson_access, require_manager
 from shared_code.services.content_cache import plain
 from shared_code.services.content_paging import position_of, split_page
@@ -175,8 +176,17 @@ async def add_lesson(
 
     async def insert(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         # The course row lock serialises lesson inserts, so positions stay dense and unique.
-        if await courses_sql.lock_course(conn, course_id) is None:
+        course = await courses_sql.lock_course(conn, course_id)
+        if course is None:
             raise NotFound("No such course.")
+        duration = body.duration_seconds
+        if body.video_asset_id is not None:
+            asset = await videos.asset_for_lesson(
+                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course["owner_id"])
+            )
+            # The registry knows the video's length; the lesson takes it unless the tutor set one.
+            if duration is None:
+                duration = asset.duration_seconds
         count = await lessons_sql.count_lessons(conn, course_id)
         position = count if body.position is None else min(body.position, count)
         if position < count:
@@ -188,7 +198,7 @@ async def add_lesson(
             title=body.title,
             kind=body.kind,
             video_asset_id=body.video_asset_id,
-            duration_seconds=body.duration_seconds,
+            duration_seconds=duration,
             position=position,
         )
         return 201, lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
@@ -202,6 +212,54 @@ async def add_lesson(
         action=insert,
     )
     if not outcome.replayed:
-        content_cache.lesson_added(str(outcome.body["id"]), course_id)
+        lesson = outcome.body
+        content_cache.lesson_added(str(lesson["id"]), course_id)
         await content_cache.course_changed(ctx, course_id)
+        after = {k: lesson.get(k) for k in ("title", "kind", "videoAssetId", "durationSeconds", "position")}
+        await audit.record(
+            ctx, principal, "lesson.added", f"lesson/{lesson['id']}", {"courseId": course_id, "before": None, "after": after}
+        )
     return outcome.status, outcome.body
+
+
+# The fields of a lesson an audit row shows, by their wire names.
+_AUDITED_LESSON = {"title": "title", "video_asset_id": "videoAssetId", "duration_seconds": "durationSeconds"}
+
+
+async def update_lesson(ctx: AppContext, principal: Principal, lesson_id: str, body: LessonUpdate) -> Lesson:
+    """Edits a lesson's title, video or duration; audited with what changed before and after.
+
+    A new video passes the same registry check as on create, and a video lesson left
+    without a duration takes the new video's, so a lesson never loses its server-known length.
+    """
+    _, access = await lesson_access(ctx, principal, lesson_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may edit its lessons.")
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    async with ctx.db.transaction() as conn:
+        current = await lessons_sql.lock_lesson(conn, lesson_id)
+        if current is None:
+            raise NotFound("No such lesson.")
+        if "video_asset_id" in changes:
+            if current["kind"] != "video":
+                raise Invalid(
+                    "Only video lessons carry a video asset.",
+                    errors=[FieldError("videoAssetId", "allowed only when kind is 'video'")],
+                )
+            asset = await videos.asset_for_lesson(
+                conn, principal, changes["video_asset_id"], course_id=access.course_id, course_owner_id=access.owner_id
+            )
+            if "duration_seconds" not in changes and current["duration_seconds"] is None and asset.duration_seconds:
+                changes["duration_seconds"] = asset.duration_seconds
+        changes = {k: v for k, v in changes.items() if current[k] != v}
+        row = await lessons_sql.update_lesson(conn, lesson_id, changes) if changes else current
+    if not changes:
+        return lesson_out(plain(row), show_asset=True)
+    await content_cache.course_changed(ctx, access.course_id)
+    before = {_AUDITED_LESSON[k]: plain(current[k]) for k in changes}
+    after = {_AUDITED_LESSON[k]: plain(row[k]) for k in changes}
+    await audit.record(
+        ctx, principal, "lesson.updated", f"lesson/{lesson_id}",
+        {"courseId": access.course_id, "before": before, "after": after},
+    )
+    return lesson_out(plain(row), show_asset=True)

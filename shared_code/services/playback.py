@@ -1,10 +1,12 @@
 """Signed playback URLs for the external video CDN.
 
-The URL is `<VIDEO_CDN_BASE_URL>/<assetId>.m3u8?token=<JWT>`, the shape Mux signed
+The URL is `<VIDEO_CDN_BASE_URL>/<playbackId>.m3u8?token=<JWT>`, the shape Mux signed
 playback uses: an HS256 (HMAC-SHA256) token whose claims carry the asset (`sub`), the
 viewer (`vid`), the audience `v` (video) and the expiry (`exp`). The CDN edge holds the
 same key and runs `verify_playback_url`; nothing else is needed to check a URL, so a
-copied link stops working at its expiry and cannot be moved to another asset.
+copied link stops working at its expiry and cannot be moved to another asset. The
+playback id comes from the video registry (`services.videos`), never from the lesson's
+own text, so a lesson can only play a video its course's tutor registered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from shared_code.errors import Forbidden, Invalid, ServiceUnavailable
 from shared_code.models.content import Playback
 from shared_code.services.access import lesson_access
 from shared_code.services.content_log import record_access
+from shared_code.services.videos import registered_asset
 
 AUDIENCE = "v"
 ALGORITHM = "HS256"
@@ -103,13 +106,18 @@ async def issue_playback(ctx: AppContext, principal: Principal, lesson_id: str, 
         raise Forbidden("Only students enrolled in this course, its tutor and admins may watch its videos.")
     if lesson["kind"] != "video" or not lesson["video_asset_id"]:
         raise Invalid("This lesson has no video to play.")
+    # The registry, not the lesson's text, says what the CDN streams: an id that no tutor
+    # registered (a lesson from before the registry) plays nothing.
+    asset = await registered_asset(ctx, lesson["video_asset_id"])
+    if asset is None:
+        raise Invalid("This lesson's video is not registered.")
     settings = ctx.settings
     expires_at = playback_expiry(settings.video_url_minutes)
     try:
         url = sign_playback_url(
             base_url=settings.video_cdn_base_url,
             signing_key=settings.video_signing_key,
-            asset_id=lesson["video_asset_id"],
+            asset_id=asset.playback_id,
             viewer_id=principal.user_id,
             expires_at=expires_at,
         )

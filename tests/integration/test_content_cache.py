@@ -24,8 +24,8 @@ from shared_code.adapters.redis import keys
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
-from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
-from shared_code.services import access, content_cache, courses, enrollments
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
+from shared_code.services import access, content_cache, courses, enrollments, videos
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,8 +53,9 @@ def counting(monkeypatch, module, name: str) -> Counter:
 async def published_course_with_lesson(ctx: AppContext, tutor: Principal, *, title: str = "Herds") -> tuple[str, str]:
     _, course = await courses.create_course(ctx, tutor, CourseCreate(title=title, description="d"), idempotency_key=None)
     course_id = str(course["id"])
+    video = await videos.register_video(ctx, tutor, VideoCreate(title="One"))
     _, lesson = await courses.add_lesson(
-        ctx, tutor, course_id, LessonCreate(title="One", kind="video", video_asset_id="asset-1", duration_seconds=60),
+        ctx, tutor, course_id, LessonCreate(title="One", kind="video", video_asset_id=str(video.id), duration_seconds=60),
         idempotency_key=None,
     )
     await courses.update_course(ctx, tutor, course_id, CourseUpdate(published=True))

@@ -23,9 +23,9 @@ from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import progress as progress_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.models.progress import Heartbeat, SyncBatch
-from shared_code.services import changelog, content_cache, courses, enrollments, progress
+from shared_code.services import changelog, content_cache, courses, enrollments, progress, videos
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,9 +37,10 @@ async def course_with_lessons(ctx: AppContext, durations: list[int]) -> tuple[Pr
     course_id = str(course["id"])
     lesson_ids = []
     for i, duration in enumerate(durations):
+        video = await videos.register_video(ctx, tutor, VideoCreate(title=f"L{i}"))
         _, lesson = await courses.add_lesson(
             ctx, tutor, course_id,
-            LessonCreate(title=f"L{i}", kind="video", video_asset_id=f"asset-{i}", duration_seconds=duration),
+            LessonCreate(title=f"L{i}", kind="video", video_asset_id=str(video.id), duration_seconds=duration),
             idempotency_key=None,
         )
         lesson_ids.append(str(lesson["id"]))

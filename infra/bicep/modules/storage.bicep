@@ -29,6 +29,13 @@ param replication string = 'Standard_GRS'
 @description('Blob containers to create.')
 param containerNames array
 
+@description('The container of learning materials; uploads never published are deleted from it after a day.')
+param materialsContainerName string
+
+@description('Days an upload may wait under the upload prefix before the lifecycle rule deletes it.')
+@minValue(1)
+param unpublishedUploadDays int = 1
+
 @description('Queues to create (poison queues included, so alerts and the admin API find them before the first failure).')
 param queueNames array
 
@@ -147,6 +154,45 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     }
   }
 ]
+
+// Pending uploads live under `uploads/` (publishing copies them to `courses/`), so this rule
+// deletes only uploads nobody published. The app's hourly timer removes them (and their rows)
+// first; this is the backstop for a blob whose delete failed or whose row is already gone.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'delete-unpublished-uploads'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${materialsContainerName}/uploads/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: unpublishedUploadDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [
+    containers
+  ]
+}
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: storage

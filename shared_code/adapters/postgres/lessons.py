@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from typing import Any
+
+from psycopg import AsyncConnection, sql
 
 from shared_code.adapters.postgres.courses import COLUMNS as COURSE_COLUMNS
 
 COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, position, created_at, updated_at"
+
+# Columns an edit may change; anything else is never interpolated into SQL.
+EDITABLE = ("title", "video_asset_id", "duration_seconds")
 
 
 async def count_lessons(conn: AsyncConnection, course_id: str) -> int:
@@ -42,6 +47,24 @@ async def insert_lesson(
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+async def lock_lesson(conn: AsyncConnection, lesson_id: str) -> dict | None:
+    """The lesson row, locked until the transaction ends."""
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM lessons WHERE id = %s FOR UPDATE", (lesson_id,))
+    return await cur.fetchone()
+
+
+async def update_lesson(conn: AsyncConnection, lesson_id: str, changes: dict[str, Any]) -> dict | None:
+    """Applies `changes` (keys from EDITABLE) and stamps updated_at."""
+    names = [name for name in changes if name in EDITABLE]
+    assignments = [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in names]
+    assignments.append(sql.SQL("updated_at = now()"))
+    query = sql.SQL("UPDATE lessons SET {} WHERE id = {} RETURNING " + COLUMNS).format(
+        sql.SQL(", ").join(assignments), sql.Placeholder("lesson_id")
+    )
+    cur = await conn.execute(query, {**{k: changes[k] for k in names}, "lesson_id": lesson_id})
+    return await cur.fetchone()
 
 
 async def list_lessons(conn: AsyncConnection, course_id: str) -> list[dict]:

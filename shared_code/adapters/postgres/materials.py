@@ -35,14 +35,35 @@ async def get_material(conn: AsyncConnection, material_id: str) -> dict | None:
     return await cur.fetchone()
 
 
-async def mark_published(conn: AsyncConnection, material_id: str) -> dict | None:
-    """Publishes a pending material; None when it was already published (or is gone)."""
+async def mark_published(conn: AsyncConnection, material_id: str, *, blob_name: str) -> dict | None:
+    """Publishes a pending material, now stored at `blob_name`; None when it was already published (or is gone)."""
     cur = await conn.execute(
-        f"""UPDATE materials SET status = 'published', published_at = now()
+        f"""UPDATE materials SET status = 'published', published_at = now(), blob_name = %s
              WHERE id = %s AND status = 'pending' RETURNING {COLUMNS}""",
-        (material_id,),
+        (blob_name, material_id),
     )
     return await cur.fetchone()
+
+
+async def delete_material(conn: AsyncConnection, material_id: str) -> dict | None:
+    """Removes the row; the removed row, or None when it was already gone."""
+    cur = await conn.execute(f"DELETE FROM materials WHERE id = %s RETURNING {COLUMNS}", (material_id,))
+    return await cur.fetchone()
+
+
+async def delete_stale_pending(conn: AsyncConnection, *, created_before: datetime, limit: int) -> list[dict]:
+    """Removes up to `limit` uploads still pending that were started before `created_before`.
+
+    SKIP LOCKED lets two cleanup runs (or a publish holding the row) pass each other by.
+    """
+    cur = await conn.execute(
+        f"""DELETE FROM materials WHERE id IN (
+                SELECT id FROM materials WHERE status = 'pending' AND created_at < %s
+                 ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING {COLUMNS}""",
+        (created_before, limit),
+    )
+    return await cur.fetchall()
 
 
 async def list_published(
