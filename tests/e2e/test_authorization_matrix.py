@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -38,7 +39,7 @@ ROLES = ("anonymous", "enrolled", "other_student", "tutor", "owner", "admin")
 @dataclass(frozen=True)
 class Row:
     method: str
-    path: str
+    path: str | Callable[[str], str]  # a callable gives each role its own target (deletes)
     expect: tuple  # one cell per role, in ROLES order
     body: dict | None = None
     headers: dict | None = None
@@ -116,6 +117,9 @@ def rows(w: dict) -> list[Row]:
         Row("POST", f"classes/{w['spare_class']}/start", OWNER_ONLY),
         Row("POST", f"classes/{w['spare_class']}/end", OWNER_ONLY),
         Row("POST", f"courses/{w['open_course']}/enrollments", (401, OK, OK, 403, 403, OK)),
+        # each role deletes a material of its own, so an allowed delete does not turn the
+        # next role's call into a 404
+        Row("DELETE", lambda role: f"materials/{w['deletable'][role]}", MANAGERS),
     ]
 
 
@@ -146,11 +150,17 @@ async def world(api):
     spare = await create_class(api, owner, course["id"])
     open_course = await create_course(api, owner)
     await publish(api, owner, open_course["id"])
+    deletable = {}
+    for role in ROLES:
+        spare_material = await upload_material(api, owner, course["id"], b"%PDF-1.4 spare", file_name="spare.pdf",
+                                               content_type="application/pdf")
+        deletable[role] = spare_material["materialId"]
     people = {"anonymous": None, "enrolled": enrolled, "other_student": other, "tutor": tutor, "owner": owner, "admin": admin}
     return people, {
         "course": course["id"], "lesson": lesson["id"], "quiz": quiz["id"], "quiz_lesson": quiz_lesson["id"],
         "material": material["materialId"], "klass": klass["id"], "poll": poll["id"], "spare_class": spare["id"],
         "open_course": open_course["id"], "enrolled_id": enrolled.user_id, "other_id": other.user_id,
+        "deletable": deletable,
     }
 
 
@@ -166,13 +176,14 @@ async def test_every_endpoint_answers_each_role_as_the_contract_says(api, world)
                 headers["Authorization"] = f"Bearer {who.token}"
             if "Idempotency-Key" in headers:
                 headers["Idempotency-Key"] = f"matrix-{role}-{uuid.uuid4().hex[:8]}"
-            resp = await api.request(row.method, row.path, json=row.body, headers=headers, params=row.params)
+            path = row.path(role) if callable(row.path) else row.path
+            resp = await api.request(row.method, path, json=row.body, headers=headers, params=row.params)
             cells += 1
             allowed = 200 <= resp.status_code < 300 or resp.status_code in (409, 422)
             if (expected == OK and not allowed) or (expected != OK and resp.status_code != expected):
-                mismatches.append(f"{row.method} /api/{row.path} as {role}: expected {expected}, got {resp.status_code}")
+                mismatches.append(f"{row.method} /api/{path} as {role}: expected {expected}, got {resp.status_code}")
             if resp.status_code >= 400:
-                assert resp.headers["content-type"].startswith("application/problem+json"), row.path
+                assert resp.headers["content-type"].startswith("application/problem+json"), path
     print(f"authorization matrix: {cells} calls")
     assert not mismatches, "\n".join(mismatches)
 
@@ -198,8 +209,9 @@ def _template(route: str) -> re.Pattern[str]:
 def test_every_registered_route_has_a_row_in_the_matrix():
     """The list of endpoints comes from the app's own function index, so a new route
     without a row fails here instead of passing unnoticed."""
-    placeholder_ids: dict[str, str] = defaultdict(lambda: str(uuid.uuid4()))
-    table = rows(placeholder_ids)
+    placeholder_ids: dict[str, Any] = defaultdict(lambda: str(uuid.uuid4()))
+    placeholder_ids["deletable"] = defaultdict(lambda: str(uuid.uuid4()))
+    table = [replace(r, path=r.path("owner")) if callable(r.path) else r for r in rows(placeholder_ids)]
     missing = []
     for function in lectern_functions():
         if function.trigger_type != HTTP_TRIGGER or function.name in NOT_ENDPOINTS:
