@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from tests.support.content import add_lesson, create_course, enrol, publish
+from tests.support.content import add_lesson, create_course, enrol, publish, register_video
 from tests.support.progress import enrolled_earlier
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,9 +20,11 @@ ALLOWANCE = 5.0
 HEARTBEATS_PER_MINUTE = 120  # LECTERN_RATE_HEARTBEATS_PER_MINUTE in local.settings.sample.json
 
 
-async def enrolled_in_video(api, actor, **lesson_fields) -> tuple[object, dict, dict]:
+async def enrolled_in_video(api, actor, *, asset_duration: int | None = 600, **lesson_fields) -> tuple[object, dict, dict]:
     tutor, student = await actor("tutor"), await actor("student")
     course = await create_course(api, tutor)
+    if lesson_fields.get("kind", "video") == "video" and "videoAssetId" not in lesson_fields:
+        lesson_fields["videoAssetId"] = (await register_video(api, tutor, duration_seconds=asset_duration))["id"]
     lesson = await add_lesson(api, tutor, course["id"], **lesson_fields)
     await publish(api, tutor, course["id"])
     await enrol(api, student, course["id"])
@@ -61,7 +63,7 @@ async def test_a_hundred_heartbeats_in_a_second_do_not_complete_a_ten_minute_vid
 
 
 async def test_a_video_without_a_stored_duration_cannot_be_completed_by_claiming_a_short_one(api, actor):
-    student, course, video = await enrolled_in_video(api, actor, durationSeconds=None)
+    student, course, video = await enrolled_in_video(api, actor, asset_duration=None, durationSeconds=None)
     assert video["durationSeconds"] is None
     url = f"progress/lessons/{video['id']}"
     first = await api.put(url, json=beat(1, 1), headers=student.headers)

@@ -342,8 +342,9 @@ async def test_the_redis_script_and_the_python_rule_cap_alike(ctx):
 
 async def test_a_video_without_a_stored_duration_records_time_but_does_not_complete(ctx, redis_server):
     tutor, course_id, _ = await course_with_lessons(ctx, [])
+    video = await videos.register_video(ctx, tutor, VideoCreate(title="No length yet"))
     _, lesson = await courses.add_lesson(
-        ctx, tutor, course_id, LessonCreate(title="No length yet", kind="video", video_asset_id="asset-x"),
+        ctx, tutor, course_id, LessonCreate(title="No length yet", kind="video", video_asset_id=str(video.id)),
         idempotency_key=None,
     )
     lesson_id = str(lesson["id"])
