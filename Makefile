@@ -7,17 +7,23 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up start stop status test test-unit test-integration test-e2e test-fault migrate bench
+.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
 	@echo "  make start / make stop / make status   the dev stack in the background"
 	@echo "  make test-unit / test-integration / test-e2e / test-fault   one ring of tests (by marker)"
 	@echo "  make migrate                           create the database and apply migrations"
+	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
 	@echo "  make bench [ONLY=api,stores]           run the benchmarks, write bench/results.json and docs/BENCHMARKS.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# requirements.lock (every package pinned with hashes) from requirements.txt and
+# requirements-dev.txt; the bootstrap installs only from it and refuses a stale one.
+lock:
+	@scripts/lock.sh
 
 up: bootstrap
 	@$(PY) -m devstack up --profile $(PROFILE)
