@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
 	@echo "  make start / make stop / make status   the dev stack in the background"
+	@echo "  make tokens                            the URLs and development tokens again (stack up)"
 	@echo "  make test-unit / test-integration / test-e2e / test-fault   one ring of tests (by marker)"
 	@echo "  make migrate                           create the database and apply migrations"
 	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
@@ -36,6 +37,10 @@ stop:
 
 status:
 	@$(PY) -m devstack status --profile $(PROFILE)
+
+# The URLs and fresh development tokens again, for a stack that is up (`make up` prints them once).
+tokens:
+	@$(PY) -m devstack tokens --profile $(PROFILE)
 
 test: bootstrap
 	@$(PY) -m devstack start --profile test --only postgres,redis
