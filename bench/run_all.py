@@ -1,8 +1,9 @@
 """Runs every benchmark in bench/ once, with fixed seeds and bounded durations, writes
 their final JSON lines to bench/results.json, then docs/BENCHMARKS.md and its plots.
 
-`make bench` calls this. It starts the dev stack when it is not running (`python -m
-devstack start`), runs each benchmark as its own process (so one failing does not stop the
+`make bench` calls this. It starts the bench profile's stack when it is not running
+(`python -m devstack start --profile bench`: ports, database and Redis db of its own, so
+the dev stack is never restarted or written to), runs each benchmark as its own process (so one failing does not stop the
 rest) one after the other (each has the machine to itself), streams their output with the
 benchmark's name in front so progress shows as it goes, records each one's figures,
 duration and exit code, and finally calls bench/report.py.
@@ -36,7 +37,7 @@ BENCHMARKS: list[tuple[str, list[str], int]] = [
     ("flush", ["--rounds", "2"], 120),
     ("analytics", ["--runs", "5", "--warmup", "1"], 240),
     ("pubsub_broadcast", ["--sizes", "100,1000,2500,5000", "--messages", "10"], 180),
-    ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "dev",
+    ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "bench",
                     "--fresh-stack", "--py-spy-dir", PROFILES], 600),
 ]
 
@@ -98,8 +99,8 @@ def main() -> int:
     only = {n.strip() for n in options.only.split(",") if n.strip()}
     chosen = [b for b in BENCHMARKS if not only or b[0] in only]
 
-    print("… dev stack", flush=True)
-    subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "dev"], cwd=ROOT, check=True)
+    print("… bench stack (its own ports, database and Redis db: the dev stack is left alone)", flush=True)
+    subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "bench"], cwd=ROOT, check=True)
     previous = json.loads(RESULTS.read_text()) if only and RESULTS.exists() else {}
     results: dict = {"startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                      **({"only": [name for name, _, _ in chosen]} if only else {}),
