@@ -262,6 +262,8 @@ class Invoker:
         except Exception as exc:  # noqa: BLE001 - any failure of user code is the invocation's failure
             result.error = exc
         finally:
+            # The held line is logged below or not at all: no timer may log it later (cancelled host).
+            executing.cancel()
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
