@@ -127,6 +127,17 @@ class Service:
             time.sleep(0.1)
 
 
+# What a fresh PostgreSQL install gets at the top of its pg_hba.conf (the README says so).
+TRUST_LOOPBACK_RULES = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+_PREPEND_ONCE = (
+    "import pathlib, sys\n"
+    "path, rules = pathlib.Path(sys.argv[1]), sys.argv[2]\n"
+    "text = path.read_text()\n"
+    "if rules not in text:\n"
+    "    path.write_text(rules + text)\n"
+)
+
+
 class Postgres(Service):
     name = "postgres"
     description = "PostgreSQL server (shared by all profiles)"
@@ -155,19 +166,24 @@ class Postgres(Service):
             raise ServiceError("PostgreSQL is installed but /etc/postgresql holds no cluster")
         version = versions[-1]
         if fresh:
-            self._trust_local_tcp(Path("/etc/postgresql") / version / "main" / "pg_hba.conf")
+            self._trust_local_tcp(Path("/etc/postgresql") / version / "main" / "pg_hba.conf", self.ctx.python)
+            if self.running():
+                # The package's install script may have started the cluster already: reread the rules.
+                _run(_privileged(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "reload"]))
+                return f"installed cluster {version}/main"
         _run(_privileged(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]))
         self._wait(self.running, 30)
         return f"started cluster {version}/main"
 
     @staticmethod
-    def _trust_local_tcp(hba: Path) -> None:
-        # A fresh install asks for passwords over TCP; local development connects as the
-        # postgres user without one, from loopback only.
-        rules = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
-        text = hba.read_text()
-        if rules not in text:
-            hba.write_text(rules + text)
+    def _trust_local_tcp(hba: Path, python: str = sys.executable) -> None:
+        """Puts the loopback trust rules at the top of pg_hba.conf (once).
+
+        A fresh install asks for passwords over TCP; local development connects as the
+        postgres user without one, from loopback only. The file belongs to the postgres
+        user, so the edit runs as root (directly or through `sudo -n`), like the install.
+        """
+        _run(_privileged([python, "-c", _PREPEND_ONCE, str(hba), TRUST_LOOPBACK_RULES]))
 
     def prepare(self) -> str:
         # Imported here so `status` and `stop` work before the virtualenv has psycopg.

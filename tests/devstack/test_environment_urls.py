@@ -16,7 +16,7 @@ from psycopg import sql
 
 from devstack import processes
 from devstack.profiles import PROFILES
-from devstack.services import ServiceError
+from devstack.services import TRUST_LOOPBACK_RULES, Postgres, ServiceError
 from devstack.stack import Stack
 from tests.support.redis_server import RedisServer, free_port
 
@@ -97,3 +97,12 @@ def test_a_server_the_environment_names_that_is_down_is_reported_not_replaced(mo
         stack.start([service])
     assert not processes.port_open(down)
     assert not any("installing" in line for line in lines)
+
+
+@pytest.mark.unit
+def test_a_fresh_postgresql_gets_the_loopback_trust_rules_at_the_top_of_pg_hba_once(tmp_path):
+    hba = tmp_path / "pg_hba.conf"
+    hba.write_text("local all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    Postgres._trust_local_tcp(hba)
+    Postgres._trust_local_tcp(hba)  # a second run changes nothing
+    assert hba.read_text() == TRUST_LOOPBACK_RULES + "local all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n"
