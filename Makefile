@@ -7,17 +7,24 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up start stop status test test-unit test-integration test-e2e test-fault migrate bench
+.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
 	@echo "  make start / make stop / make status   the dev stack in the background"
+	@echo "  make tokens                            the URLs and development tokens again (stack up)"
 	@echo "  make test-unit / test-integration / test-e2e / test-fault   one ring of tests (by marker)"
 	@echo "  make migrate                           create the database and apply migrations"
-	@echo "  make bench [ONLY=api,stores]           run the benchmarks, write bench/results.json and docs/BENCHMARKS.md"
+	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
+	@echo "  make bench [ONLY=api,stores]           run the benchmarks on their own profile, write bench/results.json and docs/BENCHMARKS.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# requirements.lock (every package pinned with hashes) from requirements.txt and
+# requirements-dev.txt; the bootstrap installs only from it and refuses a stale one.
+lock:
+	@scripts/lock.sh
 
 up: bootstrap
 	@$(PY) -m devstack up --profile $(PROFILE)
@@ -30,6 +37,10 @@ stop:
 
 status:
 	@$(PY) -m devstack status --profile $(PROFILE)
+
+# The URLs and fresh development tokens again, for a stack that is up (`make up` prints them once).
+tokens:
+	@$(PY) -m devstack tokens --profile $(PROFILE)
 
 test: bootstrap
 	@$(PY) -m devstack start --profile test --only postgres,redis
@@ -48,11 +59,14 @@ migrate: bootstrap
 	@$(PY) -m devstack start --profile $(PROFILE) --only postgres
 
 # Benchmark-only tools (the Socket.IO peer, plots, process figures, profiles) live in their own
-# requirements file, installed when it changes.
+# requirements file, installed when it changes. The benchmarks run on the bench profile (its
+# own ports, database lectern_bench and Redis db 10), never on the dev stack; its services
+# are stopped afterwards.
 bench: bootstrap
 	@stamp=.venv/.bench-requirements.sha256; wanted=$$(sha256sum bench/requirements.txt | cut -d' ' -f1); \
 	if [ "$$(cat $$stamp 2>/dev/null)" != "$$wanted" ]; then \
 	  echo "… pip install -r bench/requirements.txt"; \
-	  $(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt && echo "$$wanted" > $$stamp; \
+	  $(PY) -m pip install --disable-pip-version-check --progress-bar off -r bench/requirements.txt && echo "$$wanted" > $$stamp; \
 	fi
-	$(PY) bench/run_all.py $(if $(ONLY),--only $(ONLY))
+	@status=0; $(PY) bench/run_all.py $(if $(ONLY),--only $(ONLY)) || status=$$?; \
+	$(PY) -m devstack stop --profile bench; exit $$status

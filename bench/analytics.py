@@ -12,7 +12,7 @@ prints their p50, and the whole `GET /api/courses/{id}/analytics` service call
     .venv/bin/python bench/analytics.py                 # loads (about two minutes), 2 warm-up runs, 7 measured
     .venv/bin/python bench/analytics.py --reuse         # skip the load when the database is there
 
-Uses Redis db 12 for the access check's cache and the dev profile's Azurite for the
+Uses Redis db 12 for the access check's cache and the bench profile's Azurite for the
 attendance log (`--storage` to point elsewhere).
 """
 
@@ -36,11 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from common import scratch_database  # noqa: E402
 
+from devstack.profiles import PROFILES  # noqa: E402
+
 from shared_code.adapters.postgres import analytics as analytics_sql  # noqa: E402
 from shared_code.auth import Principal  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
 from shared_code.services import analytics  # noqa: E402
-from shared_code.settings import AZURITE_ACCOUNT, AZURITE_KEY, Settings  # noqa: E402
+from shared_code.settings import Settings  # noqa: E402
 
 SEED = 20260304
 DATABASE = "lectern_bench_analytics"
@@ -163,11 +165,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
-    parser.add_argument(
-        "--storage",
-        default=f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"TableEndpoint=http://127.0.0.1:10002/{AZURITE_ACCOUNT};",
-    )
+    parser.add_argument("--storage", default=PROFILES["bench"].storage_connection_string)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="runs before the measured ones (caches fill)")
     parser.add_argument("--reuse", action="store_true", help="use the database a previous run loaded")

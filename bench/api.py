@@ -15,8 +15,8 @@ generator (N concurrent keep-alive workers, fixed duration after a warm-up, fixe
 - `quiz_submit`: `POST /api/quizzes/{id}/attempts`, a fresh Idempotency-Key each, spread
   over students x quizzes so that no student reaches a quiz's attempt limit.
 
-    .venv/bin/python -m devstack start --profile dev
-    .venv/bin/python bench/api.py --profile dev
+    .venv/bin/python -m devstack start --profile bench
+    .venv/bin/python bench/api.py --profile bench
 
 Targets: heartbeat >= 50% of no-op with p99 < 50 ms; cached lesson reads >= 70% of no-op
 and >= 5x uncached. Latencies are of served requests only; a phase with more than 0.1% failed
@@ -133,7 +133,7 @@ def verdict(t: dict) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="dev", help="devstack profile whose services the hosts use (default dev)")
+    parser.add_argument("--profile", default="bench", help="devstack profile whose services the hosts use (default bench)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase")
     parser.add_argument("--workers", type=int, default=32, help="concurrent keep-alive connections")

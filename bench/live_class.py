@@ -28,7 +28,7 @@ protocol for the peer (answering its pings), so neither side pays for a heavy cl
 Bounded: every wait has a timeout and the run stops by itself. Prints its figures and a
 final JSON line.
 
-    python bench/live_class.py                                    # Lectern, 1,000 students, dev stack
+    python bench/live_class.py                                    # Lectern, 1,000 students, bench stack
     python bench/live_class.py --sizes 100,1000,2500,5000 --targets lectern,peer
     python bench/live_class.py --profile test --students 5000     # the test profile's stack
 """
@@ -58,7 +58,10 @@ from common import Profiler, api, percentile, raise_fd_limit, rounded
 ROOT = Path(__file__).resolve().parent.parent
 SUBPROTOCOL = "json.webpubsub.azure.v1"
 SEQ_RESTART_JUMP = 10**9
-PROFILE_BASE_URLS = {"dev": "http://127.0.0.1:7071/api", "test": "http://127.0.0.1:7171/api"}
+sys.path.insert(0, str(ROOT))
+from devstack.profiles import PROFILES  # noqa: E402
+
+PROFILE_BASE_URLS = {name: profile.base_url for name, profile in PROFILES.items()}
 PEER_AUDIENCE = "lectern-bench-peer"
 
 
@@ -426,9 +429,6 @@ def redis_pid() -> int | None:
 
 def lectern_pids(profile: str) -> dict[str, list[int]]:
     """The profile's Functions host and Web PubSub service processes."""
-    sys.path.insert(0, str(ROOT))
-    from devstack.profiles import PROFILES
-
     ports = {"host": PROFILES[profile].host_port, "pubsub": PROFILES[profile].pubsub_port}
     pids = {role: listening_pid(port) for role, port in ports.items()}
     return {role: [pid] for role, pid in pids.items() if pid is not None}
@@ -496,12 +496,17 @@ class LecternSide:
         await api(self.session, "PATCH", f"{self.base}/courses/{self.course['id']}", self.tutor["token"], {"published": True})
         gate = asyncio.Semaphore(48)
         run = uuid.uuid4().hex[:6]
+        enrolled = 0
 
         async def one(i: int) -> tuple[str, str]:
+            nonlocal enrolled
             async with gate:
                 grant = await api(self.session, "POST", f"{self.base}/dev/token",
                                   body={"name": f"bench-{run}-{i:05d}", "roles": ["student"]})
                 await api(self.session, "POST", f"{self.base}/courses/{self.course['id']}/enrollments", grant["token"], {})
+                enrolled += 1
+                if enrolled % 1000 == 0 or enrolled == most:  # thousands take a while: show it moving
+                    print(f"  {enrolled}/{most} students enrolled", flush=True)
                 return grant["userId"], grant["token"]
 
         self.students = list(await asyncio.gather(*(one(i) for i in range(most))))
@@ -892,7 +897,7 @@ def main() -> int:
     parser.add_argument("--sizes", default=None, help="class sizes, comma-separated (default 1000)")
     parser.add_argument("--students", type=int, default=None, help="one class size (same as --sizes N)")
     parser.add_argument("--targets", default="lectern", help="lectern, peer or both, comma-separated")
-    parser.add_argument("--profile", default="dev", choices=sorted(PROFILE_BASE_URLS), help="devstack profile of the stack")
+    parser.add_argument("--profile", default="bench", choices=sorted(PROFILE_BASE_URLS), help="devstack profile of the stack")
     parser.add_argument("--base-url", default=None, help="Lectern API base (default: the profile's host)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--concurrency", type=int, default=250, help="connects in flight per worker")

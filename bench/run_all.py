@@ -1,8 +1,9 @@
 """Runs every benchmark in bench/ once, with fixed seeds and bounded durations, writes
 their final JSON lines to bench/results.json, then docs/BENCHMARKS.md and its plots.
 
-`make bench` calls this. It starts the dev stack when it is not running (`python -m
-devstack start`), runs each benchmark as its own process (so one failing does not stop the
+`make bench` calls this. It starts the bench profile's stack when it is not running
+(`python -m devstack start --profile bench`: ports, database and Redis db of its own, so
+the dev stack is never restarted or written to), runs each benchmark as its own process (so one failing does not stop the
 rest) one after the other (each has the machine to itself), streams their output with the
 benchmark's name in front so progress shows as it goes, records each one's figures,
 duration and exit code, and finally calls bench/report.py.
@@ -13,7 +14,7 @@ duration and exit code, and finally calls bench/report.py.
 Every benchmark's entry records the commit checked out when it ran, the time it started and
 any uncommitted change to its own code, so figures kept from an earlier run (`--only`) say
 when and on what they were measured, and the report can tell when a benchmark's code has
-changed since. The dev stack is started only when a chosen benchmark needs it.
+changed since. The bench stack is started only when a chosen benchmark needs it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 PROFILES = "bench/out/profiles"
 
-# name, arguments, time limit (s), whether it needs the dev stack: short, bounded runs so the
+# name, arguments, time limit (s), whether it needs the bench stack: short, bounded runs so the
 # whole set stays under 15 minutes on 2 cores.
 BENCHMARKS: list[tuple[str, list[str], int, bool]] = [
     ("stores", [], 120, True),
@@ -43,7 +44,7 @@ BENCHMARKS: list[tuple[str, list[str], int, bool]] = [
     ("flush", ["--rounds", "2"], 120, False),
     ("analytics", ["--runs", "5", "--warmup", "1"], 240, True),
     ("pubsub_broadcast", ["--sizes", "100,1000,2500,5000", "--messages", "10"], 180, False),
-    ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "dev",
+    ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "bench",
                     "--fresh-stack", "--py-spy-dir", PROFILES], 600, True),
 ]
 
@@ -134,8 +135,8 @@ def main() -> int:
     results_path = Path(options.results)
 
     if any(needs_stack for _, _, _, needs_stack in chosen):
-        print("… dev stack", flush=True)
-        subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "dev"], cwd=ROOT, check=True)
+        print("… bench stack (its own ports, database and Redis db: the dev stack is left alone)", flush=True)
+        subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "bench"], cwd=ROOT, check=True)
     previous = json.loads(results_path.read_text()) if only and results_path.exists() else {}
     results: dict = {"startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                      **({"only": [name for name, _, _, _ in chosen]} if only else {}),

@@ -12,8 +12,8 @@ be put down to the app or to the store it waits on.
   clients on 2 threads; transactions/s, average latency and p50/p99 from its
   per-transaction log.
 
-    .venv/bin/python -m devstack start --profile dev
-    .venv/bin/python bench/stores.py --profile dev
+    .venv/bin/python -m devstack start --profile bench
+    .venv/bin/python bench/stores.py --profile bench
 
 The last line of output is the whole result as one JSON object.
 """
@@ -151,7 +151,7 @@ def pg_ceiling(url: str, *, seconds: int, clients: int, threads: int, scale: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="dev", help="devstack profile whose Redis and PostgreSQL to measure (default dev)")
+    parser.add_argument("--profile", default="bench", help="devstack profile whose Redis and PostgreSQL to measure (default bench)")
     parser.add_argument("--requests", type=int, default=100_000, help="requests per redis-benchmark command")
     parser.add_argument("--redis-clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10, help="seconds per pgbench run")

@@ -29,6 +29,11 @@ from devhost.indexing import IndexedFunction
 
 logger = logging.getLogger("Function")
 
+# A quiet invocation (a timer run: every few seconds, usually finding nothing to do) logs its
+# Executing/Executed lines at DEBUG, so they do not bury the rest of the log; it logs them
+# at INFO after all when it fails or runs longer than this.
+QUIET_UNTIL_SECONDS = 1.0
+
 
 class OutputValue(func.Out[Any]):
     """The `func.Out` handed to a function for one of its output bindings."""
@@ -158,6 +163,43 @@ def user_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__)).rstrip()
 
 
+class _Announcement:
+    """The "Executing" line of one invocation: logged at once, or held while it is quiet.
+
+    A quiet invocation's line is logged at DEBUG when DEBUG is on; otherwise it is held with
+    its original timestamp and logged at INFO only if the invocation turns out to matter
+    (fails, or is still running after `QUIET_UNTIL_SECONDS`), so the Executed line that then
+    appears always has its Executing line before it.
+    """
+
+    def __init__(self, log: logging.Logger, message: str, args: tuple[Any, ...], *, quiet: bool) -> None:
+        self._log = log
+        self._held: logging.LogRecord | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        if not quiet:
+            log.info(message, *args)
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug(message, *args)
+        elif log.isEnabledFor(logging.INFO):
+            self._held = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None)
+
+    def release_after(self, seconds: float) -> None:
+        if self._held is not None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self.release)
+
+    def release(self) -> None:
+        """Logs the held line now (once), if there is one."""
+        self.cancel()
+        if self._held is not None:
+            record, self._held = self._held, None
+            self._log.handle(record)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class Invoker:
     """Runs invocations and keeps count of those in flight, so shutdown can wait for them."""
 
@@ -184,11 +226,18 @@ class Invoker:
         inputs: dict[str, Any],
         reason: str,
         retry: RetryState | None = None,
+        *,
+        quiet: bool = False,
     ) -> InvocationResult:
-        """Runs `function` once with `inputs` (binding name → value) and logs it."""
+        """Runs `function` once with `inputs` (binding name → value) and logs it.
+
+        `quiet` invocations log at DEBUG unless they fail or pass `QUIET_UNTIL_SECONDS`.
+        """
         invocation_id = str(uuid.uuid4())
         qualified = f"Functions.{function.name}"
-        logger.info("Executing '%s' (Reason='%s', Id=%s)", qualified, reason, invocation_id)
+        executing = _Announcement(
+            logger, "Executing '%s' (Reason='%s', Id=%s)", (qualified, reason, invocation_id), quiet=quiet
+        )
         outputs = {str(b["name"]): OutputValue() for b in function.output_bindings}
         kwargs: dict[str, Any] = {**inputs, **outputs}
         if function.takes_context:
@@ -196,6 +245,7 @@ class Invoker:
         self.in_flight += 1
         self._idle.clear()
         started = time.perf_counter()
+        executing.release_after(QUIET_UNTIL_SECONDS)
         result = InvocationResult(invocation_id=invocation_id, succeeded=False)
         try:
             result.value = await asyncio.wait_for(self._call(function, kwargs), self.function_timeout)
@@ -212,13 +262,22 @@ class Invoker:
         except Exception as exc:  # noqa: BLE001 - any failure of user code is the invocation's failure
             result.error = exc
         finally:
+            # The held line is logged below or not at all: no timer may log it later (cancelled host).
+            executing.cancel()
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
         result.duration_ms = (time.perf_counter() - started) * 1000
+        slow = result.duration_ms >= QUIET_UNTIL_SECONDS * 1000
         if result.succeeded:
-            logger.info("Executed '%s' (Succeeded, Id=%s, Duration=%dms)", qualified, invocation_id, result.duration_ms)
+            level = logging.DEBUG if quiet and not slow else logging.INFO
+            if level == logging.INFO:
+                executing.release()
+            else:
+                executing.cancel()
+            logger.log(level, "Executed '%s' (Succeeded, Id=%s, Duration=%dms)", qualified, invocation_id, result.duration_ms)
         else:
+            executing.release()
             error = result.error
             assert error is not None
             logger.error(

@@ -5,7 +5,9 @@ invocation starts noticeably later than its scheduled time, which happens when t
 previous invocation (with its retries) ran past one or more occurrences: those missed
 occurrences collapse into one late invocation instead of piling up, as the host does.
 `runOnStartup` invokes the function once when the host starts. A retry policy re-runs a
-failed invocation within the same occurrence.
+failed invocation within the same occurrence. Timer runs log their Executing/Executed
+lines at DEBUG unless they fail or take long (see `QUIET_UNTIL_SECONDS`): a timer every
+few seconds would otherwise fill the log with runs that found nothing to do.
 
 Times are UTC unless the `WEBSITE_TIME_ZONE` app setting names an IANA zone.
 """
@@ -122,6 +124,8 @@ class TimerRunner:
                 {self.function.trigger_name: self._request(due, past_due)},
                 reason=f"Timer fired at {_iso(self.now())}",
                 retry=RetryState(attempt, max_retries, error),
+                # A run on schedule that does nothing is routine; a retry of a failed one is not.
+                quiet=attempt == 0,
             )
             if result.succeeded or self.retry is None or not self.retry.allows(attempt + 1):
                 return

@@ -8,13 +8,24 @@ not disturb each other. PostgreSQL and Redis servers are shared by both.
 `LECTERN_TEST_SLOT=N` (1 to 8) moves the test profile to ports and stores of its own
 (host 7171+N, Web PubSub 8180+N, Azurite 10100+10N.., database lectern_test_N, Redis db
 1+N), so test runs of two checkouts of the repository can run side by side.
+
+`bench` is what `make bench` runs: ports, a database and a Redis db of its own again, so a
+benchmark never restarts the dev stack's processes or writes into its data.
+
+`POSTGRES_URL` / `REDIS_URL` set in the environment name the PostgreSQL and Redis servers
+to use instead of the shared ones on 127.0.0.1 (devstack then never starts or installs
+them). The dev profile takes those URLs as they are; test and bench keep their own
+database and Redis db on the server the URL names, so a test run or a benchmark never
+writes into the data the URL points at.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 from devhost.connections import azurite_connection_string
 
@@ -36,6 +47,20 @@ class Profile:
     redis_db: int
     postgres_port: int = 5432
     redis_port: int = 6379
+    # The dev profile uses POSTGRES_URL / REDIS_URL from the environment as they are; the
+    # others only take the server from them and keep their own database and Redis db.
+    keeps_own_database: bool = True
+    # POSTGRES_URL / REDIS_URL from the environment, when set (`with_environment`).
+    postgres_server: str | None = None
+    redis_server: str | None = None
+
+    def with_environment(self, environ: Mapping[str, str]) -> "Profile":
+        """This profile on the servers `POSTGRES_URL` / `REDIS_URL` name, when they are set."""
+        return replace(
+            self,
+            postgres_server=environ.get("POSTGRES_URL", "").strip() or self.postgres_server,
+            redis_server=environ.get("REDIS_URL", "").strip() or self.redis_server,
+        )
 
     def state_dir(self, repo: Path = REPO) -> Path:
         """PID files, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored."""
@@ -64,11 +89,47 @@ class Profile:
 
     @property
     def postgres_url(self) -> str:
-        return f"postgresql://postgres@{LOOPBACK}:{self.postgres_port}/{self.database}"
+        if self.postgres_server is None:
+            return f"postgresql://postgres@{LOOPBACK}:{self.postgres_port}/{self.database}"
+        if not self.keeps_own_database:
+            return self.postgres_server
+        return _with_path(self.postgres_server, "POSTGRES_URL", ("postgresql", "postgres"), self.database)
+
+    @property
+    def postgres_admin_url(self) -> str:
+        """The same server's `postgres` database, where databases are created."""
+        if self.postgres_server is None:
+            return f"postgresql://postgres@{LOOPBACK}:{self.postgres_port}/postgres"
+        return _with_path(self.postgres_server, "POSTGRES_URL", ("postgresql", "postgres"), "postgres")
+
+    @property
+    def postgres_endpoint(self) -> tuple[str, int]:
+        if self.postgres_server is None:
+            return LOOPBACK, self.postgres_port
+        return _endpoint(self.postgres_server, "POSTGRES_URL", ("postgresql", "postgres"), 5432)
+
+    @property
+    def postgres_database(self) -> str:
+        return urlsplit(self.postgres_url).path.lstrip("/") or "postgres"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{LOOPBACK}:{self.redis_port}/{self.redis_db}"
+        if self.redis_server is None:
+            return f"redis://{LOOPBACK}:{self.redis_port}/{self.redis_db}"
+        if not self.keeps_own_database:
+            return self.redis_server
+        return _with_path(self.redis_server, "REDIS_URL", ("redis", "rediss"), str(self.redis_db))
+
+    @property
+    def redis_endpoint(self) -> tuple[str, int]:
+        if self.redis_server is None:
+            return LOOPBACK, self.redis_port
+        return _endpoint(self.redis_server, "REDIS_URL", ("redis", "rediss"), 6379)
+
+    @property
+    def redis_database(self) -> int:
+        path = urlsplit(self.redis_url).path.lstrip("/")
+        return int(path) if path.isdigit() else 0
 
     @property
     def storage_connection_string(self) -> str:
@@ -89,6 +150,32 @@ class Profile:
         }
 
 
+def _parsed(url: str, variable: str, schemes: tuple[str, ...]) -> SplitResult:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"{variable} must be a URL such as {schemes[0]}://user@host:port/..., not {redacted(url)!r}")
+    return parts
+
+
+def _with_path(url: str, variable: str, schemes: tuple[str, ...], path: str) -> str:
+    """`url` with its path (the database, or the Redis db number) replaced."""
+    return _parsed(url, variable, schemes)._replace(path=f"/{path}").geturl()
+
+
+def _endpoint(url: str, variable: str, schemes: tuple[str, ...], default_port: int) -> tuple[str, int]:
+    parts = _parsed(url, variable, schemes)
+    return parts.hostname or LOOPBACK, parts.port or default_port
+
+
+def redacted(url: str) -> str:
+    """A URL fit to print: its password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev",
@@ -101,6 +188,7 @@ PROFILES: dict[str, Profile] = {
         azurite_in_memory=False,
         database="lectern",
         redis_db=0,
+        keeps_own_database=False,
     ),
     "test": Profile(
         name="test",
@@ -113,6 +201,20 @@ PROFILES: dict[str, Profile] = {
         azurite_in_memory=True,
         database="lectern_test",
         redis_db=1,
+    ),
+    # Above the test profile's slots (host 7172-7179, Azurite up to 10182, Redis db up to 9);
+    # the benchmarks' own scratch stores use Redis dbs 11 to 15.
+    "bench": Profile(
+        name="bench",
+        lectern_env="development",
+        host_port=7271,
+        pubsub_port=8280,
+        blob_port=10200,
+        queue_port=10201,
+        table_port=10202,
+        azurite_in_memory=True,
+        database="lectern_bench",
+        redis_db=10,
     ),
 }
 

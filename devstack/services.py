@@ -1,7 +1,8 @@
 """Each local service: how to tell it is up, how to start it, how to stop it.
 
 PostgreSQL and Redis are machine-wide servers shared by every profile: they are started
-(or installed) when missing and never stopped here. Azurite, the local Web PubSub service
+(or installed) when missing and never stopped here. When `POSTGRES_URL` / `REDIS_URL` in
+the environment name a server, that server is used and never started or installed. Azurite, the local Web PubSub service
 and the Functions host belong to a profile: they run from PID files under
 `.stack/<profile>/`, log there, and `stop` ends them.
 """
@@ -126,18 +127,36 @@ class Service:
             time.sleep(0.1)
 
 
+# What a fresh PostgreSQL install gets at the top of its pg_hba.conf (the README says so).
+TRUST_LOOPBACK_RULES = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+_PREPEND_ONCE = (
+    "import pathlib, sys\n"
+    "path, rules = pathlib.Path(sys.argv[1]), sys.argv[2]\n"
+    "text = path.read_text()\n"
+    "if rules not in text:\n"
+    "    path.write_text(rules + text)\n"
+)
+
+
 class Postgres(Service):
     name = "postgres"
     description = "PostgreSQL server (shared by all profiles)"
     shared = True
 
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.ctx.profile.postgres_port}"
+        host, port = self.ctx.profile.postgres_endpoint
+        return f"{host}:{port}"
 
     def running(self) -> bool:
-        return processes.port_open(self.ctx.profile.postgres_port)
+        host, port = self.ctx.profile.postgres_endpoint
+        return processes.port_open(port, host)
 
     def start(self) -> str:
+        if self.ctx.profile.postgres_server is not None:
+            raise ServiceError(
+                f"PostgreSQL at {self.address()} (POSTGRES_URL) does not answer; devstack starts its own "
+                "PostgreSQL only when POSTGRES_URL is not set"
+            )
         fresh = False
         if not (Path("/etc/postgresql").is_dir() and shutil.which("pg_ctlcluster")):
             apt_install(["postgresql"], self.ctx.out)
@@ -147,19 +166,24 @@ class Postgres(Service):
             raise ServiceError("PostgreSQL is installed but /etc/postgresql holds no cluster")
         version = versions[-1]
         if fresh:
-            self._trust_local_tcp(Path("/etc/postgresql") / version / "main" / "pg_hba.conf")
+            self._trust_local_tcp(Path("/etc/postgresql") / version / "main" / "pg_hba.conf", self.ctx.python)
+            if self.running():
+                # The package's install script may have started the cluster already: reread the rules.
+                _run(_privileged(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "reload"]))
+                return f"installed cluster {version}/main"
         _run(_privileged(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]))
         self._wait(self.running, 30)
         return f"started cluster {version}/main"
 
     @staticmethod
-    def _trust_local_tcp(hba: Path) -> None:
-        # A fresh install asks for passwords over TCP; local development connects as the
-        # postgres user without one, from loopback only.
-        rules = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
-        text = hba.read_text()
-        if rules not in text:
-            hba.write_text(rules + text)
+    def _trust_local_tcp(hba: Path, python: str = sys.executable) -> None:
+        """Puts the loopback trust rules at the top of pg_hba.conf (once).
+
+        A fresh install asks for passwords over TCP; local development connects as the
+        postgres user without one, from loopback only. The file belongs to the postgres
+        user, so the edit runs as root (directly or through `sudo -n`), like the install.
+        """
+        _run(_privileged([python, "-c", _PREPEND_ONCE, str(hba), TRUST_LOOPBACK_RULES]))
 
     def prepare(self) -> str:
         # Imported here so `status` and `stop` work before the virtualenv has psycopg.
@@ -167,22 +191,25 @@ class Postgres(Service):
         from psycopg import errors, sql
 
         profile = self.ctx.profile
-        admin_url = f"postgresql://postgres@{LOOPBACK}:{profile.postgres_port}/postgres"
+        database = profile.postgres_database
         created = False
         try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (profile.database,)).fetchone()
+            with psycopg.connect(profile.postgres_admin_url, autocommit=True, connect_timeout=5) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
                 if not exists:
                     try:
-                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(profile.database)))
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
                         created = True
                     except errors.DuplicateDatabase:
                         pass
-        except psycopg.OperationalError as exc:
-            raise ServiceError(f"cannot connect to PostgreSQL as postgres at {self.address()}: {exc}") from exc
-        note = f"database {profile.database}" + (" created" if created else "")
+        except psycopg.Error as exc:
+            who = "as the user POSTGRES_URL names" if profile.postgres_server else "as postgres"
+            raise ServiceError(f"cannot create or find database {database} on PostgreSQL at {self.address()} {who}: {exc}") from exc
+        note = f"database {database}" + (" created" if created else "")
         if not (self.ctx.repo / "shared_code" / "migrations" / "__main__.py").is_file():
             return note + "; no migrations module yet"
+        # On a new database this creates every table: say so rather than sit silent.
+        self.ctx.out(f"… {self.name:<8} {self.address()} applying migrations to {database}")
         output = _run(
             [self.ctx.python, "-m", "shared_code.migrations"],
             cwd=self.ctx.repo,
@@ -194,21 +221,31 @@ class Postgres(Service):
 
 class Redis(Service):
     name = "redis"
-    description = "Redis server (shared; dev uses db 0, test db 1)"
+    description = "Redis server (shared; dev uses db 0, test db 1, bench db 10)"
     shared = True
 
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.ctx.profile.redis_port} db {self.ctx.profile.redis_db}"
+        host, port = self.ctx.profile.redis_endpoint
+        return f"{host}:{port} db {self.ctx.profile.redis_database}"
 
     def running(self) -> bool:
+        host, port = self.ctx.profile.redis_endpoint
+        if self.ctx.profile.redis_server is not None:
+            # A server of the user's own may want a password or TLS: that it listens is enough here.
+            return processes.port_open(port, host)
         try:
-            with socket.create_connection((LOOPBACK, self.ctx.profile.redis_port), timeout=0.5) as sock:
+            with socket.create_connection((host, port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
 
     def start(self) -> str:
+        if self.ctx.profile.redis_server is not None:
+            raise ServiceError(
+                f"Redis at {self.address()} (REDIS_URL) does not answer; devstack starts its own "
+                "Redis only when REDIS_URL is not set"
+            )
         if not shutil.which("redis-server"):
             apt_install(["redis-server"], self.ctx.out)
         self.ctx.state_dir.mkdir(parents=True, exist_ok=True)

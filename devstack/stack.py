@@ -24,7 +24,7 @@ from pathlib import Path
 
 from devhost.settings_file import load_settings
 from devstack import processes
-from devstack.profiles import PROFILES, REPO, Profile
+from devstack.profiles import PROFILES, REPO, Profile, redacted
 from devstack.services import SERVICE_TYPES, Service, ServiceError, StackContext, access_key_of
 
 SERVICE_ORDER = tuple(t.name for t in SERVICE_TYPES)
@@ -46,7 +46,8 @@ class ServiceStatus:
 
 class Stack:
     def __init__(self, profile: str | Profile = "dev", *, repo: Path = REPO, out: Callable[[str], None] = _print) -> None:
-        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        # POSTGRES_URL / REDIS_URL already in the environment win over the profile's defaults.
+        self.profile = (PROFILES[profile] if isinstance(profile, str) else profile).with_environment(os.environ)
         self.repo = repo
         self.state_dir = self.profile.state_dir(repo)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,11 @@ class Stack:
         return self._settings
 
     def env(self) -> dict[str, str]:
-        """The environment the app runs with in this profile: local settings plus overrides."""
+        """The environment the app runs with in this profile: local settings plus overrides.
+
+        POSTGRES_URL / REDIS_URL set in this process's environment are part of the profile
+        (`Profile.with_environment`), so they reach the app rather than being overridden.
+        """
         values = dict(self.local_settings())
         values.update(self.profile.app_overrides(access_key_of(values)))
         return values
@@ -235,7 +240,7 @@ class Stack:
             f"  API          {p.base_url}   (health {p.base_url}/health, OpenAPI {p.base_url}/openapi.json)",
             f"  Web PubSub   {p.pubsub_url}   (events go to {p.upstream_url})",
             f"  Storage      Azurite blob {p.blob_port}, queue {p.queue_port}, table {p.table_port} on 127.0.0.1",
-            f"  PostgreSQL   {p.postgres_url}",
-            f"  Redis        {p.redis_url}",
+            f"  PostgreSQL   {redacted(p.postgres_url)}",
+            f"  Redis        {redacted(p.redis_url)}",
             f"  Logs         {self.state_dir.relative_to(self.repo) if self.state_dir.is_relative_to(self.repo) else self.state_dir}/*.log",
         ]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepares a machine for Lectern: system packages, the Python virtualenv, Azurite from npm.
+# Prepares a machine for Lectern: system packages, the Python virtualenv (from the hashed
+# requirements.lock), Azurite from npm.
 # Idempotent and quick when nothing changed: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,18 +33,27 @@ python_bin=$(command -v python3.11 || command -v python3)
 if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   step "✗ Lectern runs on Python 3.11; found $("$python_bin" --version 2>&1)"; exit 1
 fi
+# requirements.lock pins every package with its hashes (scripts/lock.sh, `make lock`); it must
+# have been resolved from the requirement files as they are now, or what gets installed is
+# not what they ask for.
+lock_inputs=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if ! grep -q "^# inputs sha256: $lock_inputs " requirements.lock 2>/dev/null; then
+  step "✗ requirements.lock does not match requirements.txt / requirements-dev.txt (edited since the last lock)."
+  step "  Run \`make lock\` and commit requirements.lock; nothing was installed."
+  exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
   step "… creating .venv with $("$python_bin" --version)"
   "$python_bin" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-wanted=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+wanted=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
-  step "… pip install -r requirements-dev.txt"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  step "… pip install --require-hashes -r requirements.lock (a few minutes the first time)"
+  .venv/bin/python -m pip install --disable-pip-version-check --require-hashes -r requirements.lock
   printf '%s\n' "$wanted" > "$stamp"
 fi
-step "✓ .venv matches requirements-dev.txt"
+step "✓ .venv matches requirements.lock"
 
 # --- Azurite (npm) -----------------------------------------------------------------------
 npm_stamp=node_modules/.lectern-lock.sha256

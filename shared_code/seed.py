@@ -4,7 +4,7 @@
 students and an admin (fixed ids, so running it twice finds them again), a published free
 course with a video lesson (its video registered first), a document and a quiz lesson, a
 quiz, and a live class scheduled an hour from now; then prints a development token for
-each person.
+each person. `--tokens-only` prints fresh tokens and changes nothing (`make tokens`).
 """
 
 from __future__ import annotations
@@ -38,13 +38,15 @@ class Api:
             return body
 
 
-async def seed(base_url: str) -> dict[str, str]:
+async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         api = Api(session, base_url)
         tokens: dict[str, str] = {}
         for key, (user_id, name, roles) in PEOPLE.items():
             body = await api.call("POST", "dev/token", json={"userId": user_id, "name": name, "roles": roles})
             tokens[key] = body["token"]
+        if tokens_only:
+            return tokens
         tutor = tokens["tutor"]
 
         listing = await api.call("GET", "courses?limit=200", tutor)
@@ -85,13 +87,15 @@ async def seed(base_url: str) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Seed Lectern's demo data through its API.")
     parser.add_argument("--base-url", default="http://127.0.0.1:7071/api")
+    parser.add_argument("--tokens-only", action="store_true", help="only print fresh tokens for the demo people (`make tokens`)")
     args = parser.parse_args()
     try:
-        tokens = asyncio.run(seed(args.base_url))
+        tokens = asyncio.run(seed(args.base_url, tokens_only=args.tokens_only))
     except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not trace
         print(f"seeding failed: {exc}", file=sys.stderr)
         return 1
-    print(f"demo course: {tokens.pop('courseId')}")
+    if "courseId" in tokens:
+        print(f"demo course: {tokens.pop('courseId')}")
     print(f"try a live class: {args.base_url.rstrip('/')}/live/app (paste a token below)")
     for key, (user_id, name, _) in PEOPLE.items():
         print(f"{name} ({key}, {user_id}):\n  {tokens[key]}")

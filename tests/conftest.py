@@ -30,6 +30,7 @@ FOLDER_RINGS = {
     "infra": "infra",
     "devhost": "integration",
     "localpubsub": "integration",
+    "devstack": "integration",
 }
 
 

@@ -144,4 +144,6 @@ async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
             finished += 1
     if finished or failed:
         logger.info("parked effects: %s left PostgreSQL, %s still parked", finished, failed)
+    else:
+        logger.debug("no parked effects due")
     return finished, failed

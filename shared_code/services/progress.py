@@ -650,6 +650,8 @@ async def flush_dirty(
             "flushed progress",
             extra={"snapshots": report.snapshots, "batches": report.batches, "seconds": round(report.seconds, 3)},
         )
+    else:
+        logger.debug("no dirty progress to flush")
     return report
 
 

@@ -58,3 +58,18 @@ def test_an_exponential_retry_policy_backs_off_and_stops_at_max_retry_count(samp
     log = sample_host.log_file.read_text()
     assert "Waiting for `00:00:01.500` before retrying function execution. Next attempt: '2'. Max retry count: '2'." in log
     assert "Reason='Timer fired at " in log
+
+
+def test_timer_runs_that_finish_quickly_stay_out_of_the_information_log(sample_host: SampleHost):
+    # A timer every few seconds would otherwise log two lines per run, burying everything else.
+    sample_host.wait_for(lambda r: len(r.get("every_second", [])) >= 3 and len(r.get("slow_timer", [])) >= 1, timeout=20)
+    sample_host.wait_for(lambda r: len(r.get("flaky_timer", [])) >= 3)
+    time.sleep(0.5)  # the slow run's Executed line follows its record
+    log = sample_host.log_file.read_text()
+    assert "Functions.every_second" not in log
+    assert "Functions.on_startup" not in log
+    # Runs that matter still show, each Executed line after its Executing line.
+    assert "Executing 'Functions.slow_timer' (Reason='Timer fired at " in log
+    assert log.index("Executing 'Functions.slow_timer'") < log.index("Executed 'Functions.slow_timer' (Succeeded")
+    assert "Executed 'Functions.flaky_timer' (Failed" in log
+    assert "Executed 'Functions.flaky_timer' (Succeeded" in log, "a retry that succeeds is logged"

@@ -1,16 +1,23 @@
 """Fault ring: a host of its own whose Redis and PostgreSQL this ring owns, so a test can
-stop and restart them without touching the shared servers or the test profile's host."""
+stop and restart them without touching the shared servers or the test profile's host.
+
+Each drill prints its tally (attempted, acknowledged, lost, duplicated); pytest captures
+that, so the hooks at the end copy every tally with the drill's outcome into
+`.stack/test/fault-report.txt` and repeat them in the terminal summary.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import socket
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import AsyncIterator, Iterator
 
 import httpx
@@ -19,6 +26,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 from azure.storage.queue.aio import QueueClient
 
+from devstack.profiles import PROFILES
 from shared_code.migrations import apply_migrations
 from shared_code.settings import AZURITE_ACCOUNT, AZURITE_KEY
 from tests.support.postgres_server import PostgresServer
@@ -242,3 +250,53 @@ async def fault_api(fault_host: FaultHost) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=fault_host.base_url + "/", timeout=30) as client:
         yield client
 
+
+
+# --- the tallies, past pytest's capture -------------------------------------------------------
+
+REPORT = PROFILES["test"].state_dir() / "fault-report.txt"
+_TALLY = re.compile(r"\battempted=\d+.*\blost=\d+.*\bduplicated=\d+")
+_lines: list[str] = []
+
+
+def _record(line: str) -> None:
+    """Appends one line to this session's report, starting the file afresh on the first."""
+    if not _lines:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        REPORT.write_text(f"# fault drills, session started {started}; see docs/reliability.md\n")
+    _lines.append(line)
+    with REPORT.open("a") as report:
+        report.write(line + "\n")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """One line per drill: its printed tally, whether it passed, and so whether it recovered.
+
+    A drill passes only when nothing acknowledged was lost or duplicated and the host came
+    back by itself (no restart), so `recovered=yes` is the drill's outcome, not a guess.
+    """
+    if report.when == "setup" and not report.failed:
+        return
+    if report.when == "teardown" and not report.failed:
+        return
+    name = report.nodeid.split("::", 1)[-1]
+    crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or report.longreprtext
+    why = crash.strip().splitlines()[0][:200] if crash.strip() else "no detail"
+    tallies = [line.strip() for line in report.capstdout.splitlines() if _TALLY.search(line)]
+    if report.when != "call":
+        _record(f"{name}: {report.when} failed, no tally ({why})")
+        return
+    recovered = "yes" if report.passed else "unproven"
+    outcome = "passed" if report.passed else f"failed: {why}"
+    for tally in tallies or ["no tally printed"]:
+        _record(f"{name}: {tally} recovered={recovered} ({outcome})")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not _lines:
+        return
+    terminalreporter.section("fault drill tallies")
+    for line in _lines:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(also in {REPORT.relative_to(PROFILES['test'].state_dir().parent.parent)})")
