@@ -31,6 +31,9 @@ SECRET_SETTINGS = (
     "WebPubSubConnectionString",
     "VIDEO_SIGNING_KEY",
     "PAYMENT_WEBHOOK_SECRETS",
+    "STRIPE_SECRET_KEY",
+    "RAZORPAY_KEY_SECRET",
+    "RAZORPAY_WEBHOOK_SECRETS",
 )
 
 # In Azure the storage account is reached with the managed identity: the account name
