@@ -2,12 +2,14 @@
 
 `dev` is what `make up` / `make start` run: the host on 7071, the standard emulator ports.
 `test` is what the test suite runs: its own ports (host 7171, Azurite 10100-10102, Web
-PubSub 8180, payment stand-in 12211; dev's is 12111), its own database and Redis db, so a running dev stack and a test run do
-not disturb each other. PostgreSQL and Redis servers are shared by both.
+PubSub 8180, payment stand-in 12211; dev's is 12111), its own database and Redis db, so
+a running dev stack and a test run do not disturb each other. PostgreSQL and Redis
+servers are shared by both.
 
 `LECTERN_TEST_SLOT=N` (1 to 8) moves the test profile to ports and stores of its own
-(host 7171+N, Web PubSub 8180+N, payment stand-in 12211+N, Azurite 10100+10N.., database lectern_test_N, Redis db
-1+N), so test runs of two checkouts of the repository can run side by side.
+(host 7171+N, Web PubSub 8180+N, payment stand-in 12211+N, Azurite 10100+10N..,
+database lectern_test_N, Redis db 1+N), so test runs of two checkouts of the repository
+can run side by side.
 """
 
 from __future__ import annotations

@@ -383,8 +383,12 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             extra={**base, "paymentMismatch": 1, "reason": applied.mismatch, "purchaseId": purchase and purchase["id"]},
         )
         await audit.record(ctx, None, "payment.mismatch", target, {**base, "reason": applied.mismatch, **applied.details})
-    if applied.enrolment is not None:
-        await enrollments.after_enrolment(ctx, None, applied.enrolment, {**base, "purchaseId": purchase and purchase["id"]})
+    if applied.enrolment is not None and purchase:
+        await enrollments.after_enrolment(ctx, None, applied.enrolment, {**base, "purchaseId": purchase["id"]})
+        # The checkout page waits for this rather than polling: the course is open now.
+        paid = {"type": "purchase.completed", "purchaseId": purchase["id"], "courseId": purchase["course_id"],
+                "at": datetime.now(timezone.utc).isoformat()}
+        await outbox.perform(ctx, "pubsub.user", {"userId": purchase["user_id"], "message": paid})
     if applied.disputed and purchase:
         await audit.record(ctx, None, "payment.disputed", target, {**base, **applied.details})
     if applied.refunded and purchase:

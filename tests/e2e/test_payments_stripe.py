@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from localpay import events
 from tests.support.content import published_course
+from tests.support.live import connect_personal
 from tests.support.payments import (
     audit_rows,
     checkout,
@@ -158,3 +160,29 @@ async def test_a_delayed_payment_enrols_when_it_succeeds_and_a_failed_one_never(
     assert "payment async_payment_failed" in failed[0]["response"]
     assert (await purchase(api, other, failing["purchaseId"]))["status"] == "failed"
     assert (await api.get(f"lessons/{lesson['id']}", headers=other.headers)).status_code == 403
+
+
+async def test_a_burst_of_checkout_clicks_makes_one_pending_purchase(api, actor):
+    tutor, buyer = await actor("tutor"), await actor("student")
+    course, _ = await published_course(api, tutor, price_cents=2000)
+    answers = await asyncio.gather(
+        *(api.post(f"courses/{course['id']}/checkout", json={}, headers=buyer.headers) for _ in range(5))
+    )
+    assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
+    assert len({a.json()["purchaseId"] for a in answers}) == 1
+    listed = (await api.get("me/purchases", headers=buyer.headers)).json()["items"]
+    assert [p["status"] for p in listed] == ["pending"]
+
+
+async def test_the_buyer_is_told_on_their_own_channel_when_the_payment_lands(api, actor, stack):
+    tutor, buyer = await actor("tutor"), await actor("student")
+    course, _ = await published_course(api, tutor, price_cents=2000)
+    bought = await checkout(api, buyer, course["id"])
+    async with aiohttp.ClientSession() as session:
+        socket = await connect_personal(api, session, buyer)
+        try:
+            await pay(stack, bought["providerRef"])
+            told = await socket.wait_for(lambda m: m.get("type") == "purchase.completed")
+            assert told["purchaseId"] == bought["purchaseId"] and told["courseId"] == course["id"]
+        finally:
+            await socket.close()
