@@ -118,6 +118,7 @@ class Fact:
     paid: bool = False
     livemode: bool | None = None
     cumulative: bool = False  # refund amount is the running total (Stripe) or this refund (Razorpay)
+    entity_id: str | None = None  # Razorpay: the payment, refund or dispute the event is about
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -171,21 +172,21 @@ def razorpay_fact(event: dict[str, Any]) -> Fact:
         return Fact(
             "checkout", "razorpay", ref=_str(payment.get("order_id")), payment_ref=_str(payment.get("id")),
             amount=_int(payment.get("amount")), currency=_str(payment.get("currency")), status=status,
-            paid=status == "captured",
+            paid=status == "captured", entity_id=_str(payment.get("id")),
         )
     if event_type == "payment.failed":
-        return Fact("failed", "razorpay", ref=_str(payment.get("order_id")), status="failed")
+        return Fact("failed", "razorpay", ref=_str(payment.get("order_id")), status="failed", entity_id=_str(payment.get("id")))
     if event_type == "refund.processed":
         refund = entity("refund")
         return Fact(
             "refund", "razorpay", payment_ref=_str(refund.get("payment_id")), amount=_int(refund.get("amount")),
-            currency=_str(refund.get("currency")),
+            currency=_str(refund.get("currency")), entity_id=_str(refund.get("id")),
         )
     if event_type == "payment.dispute.created":
         dispute = entity("dispute")
         return Fact(
             "dispute", "razorpay", payment_ref=_str(dispute.get("payment_id")), amount=_int(dispute.get("amount")),
-            currency=_str(dispute.get("currency")),
+            currency=_str(dispute.get("currency")), entity_id=_str(dispute.get("id")),
         )
     return Fact("other", "razorpay")
 
@@ -341,14 +342,25 @@ async def handle_webhook(ctx: AppContext, payload: bytes, signature_header: str 
 async def handle_razorpay_webhook(
     ctx: AppContext, payload: bytes, signature: str | None, event_id: str | None
 ) -> WebhookReceipt:
-    """A Razorpay event (`POST /api/payments/razorpay/webhook`); its id travels in `X-Razorpay-Event-Id`."""
+    """A Razorpay event (`POST /api/payments/razorpay/webhook`).
+
+    Razorpay's event id travels in `X-Razorpay-Event-Id`, outside the signature, and its
+    signature carries no timestamp: a captured delivery could be replayed under a new id.
+    So an event about a payment, refund or dispute is keyed by that entity (a refund of
+    `rfnd_X` applies once however it is relabelled); only other events use the header.
+    """
     _check_size(ctx, payload)
     verify_razorpay(payload, signature, ctx.settings.razorpay_secrets)
     event = _parse(payload, id_field="", type_field="event")
-    if event_id is None or not 0 < len(event_id) <= 200:
+    fact = razorpay_fact(event)
+    if fact.entity_id is not None:
+        key = f"razorpay:{event['event']}:{fact.entity_id}"
+    elif event_id is not None and 0 < len(event_id) <= 200:
+        key = f"razorpay:{event_id}"
+    else:
         # Without the header, the signed body itself identifies a delivery of the same event.
-        event_id = "body-" + hashlib.sha256(payload).hexdigest()
-    return await _process(ctx, f"razorpay:{event_id}", event["event"], event, razorpay_fact(event))
+        key = "razorpay:body-" + hashlib.sha256(payload).hexdigest()
+    return await _process(ctx, key, event["event"], event, fact)
 
 
 async def _process(ctx: AppContext, event_id: str, event_type: str, event: dict[str, Any], fact: Fact) -> WebhookReceipt:

@@ -70,3 +70,21 @@ async def test_a_full_razorpay_refund_ends_the_enrolment_and_a_partial_one_does_
     assert '"refunded; enrolment ended"' in second[0]["response"]
     assert (await api.get(f"lessons/{lesson['id']}", headers=buyer.headers)).status_code == 403
     assert (await purchase(api, buyer, bought["purchaseId"]))["status"] == "refunded"
+
+
+async def test_a_replayed_razorpay_refund_under_a_new_event_id_applies_once(api, actor, stack):
+    """Razorpay's event id header is not signed: a captured refund relabelled must not add up."""
+    tutor, buyer = await actor("tutor"), await actor("student")
+    course, lesson = await published_course(api, tutor, price_cents=49900)
+    bought = await checkout(api, buyer, course["id"], provider="razorpay")
+    order = await razorpay_order(stack, bought["providerRef"])
+    payment = events.razorpay_payment(order)
+    event_id, captured = events.razorpay_event("payment.captured", {"payment": payment})
+    assert (await deliver_razorpay(api, event_id, captured)).json()["outcome"] == "enrolled"
+    half = events.razorpay_refund(payment, 24950)
+    event_id, refund = events.razorpay_event("refund.processed", {"refund": half, "payment": payment})
+    assert "partial refund" in (await deliver_razorpay(api, event_id, refund)).json()["outcome"]
+    replay = await deliver_razorpay(api, events.new_id("evt"), refund)
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    assert (await api.get(f"lessons/{lesson['id']}", headers=buyer.headers)).status_code == 200
+    assert (await purchase(api, buyer, bought["purchaseId"]))["refundedCents"] == 24950
