@@ -186,3 +186,26 @@ async def test_the_buyer_is_told_on_their_own_channel_when_the_payment_lands(api
             assert told["purchaseId"] == bought["purchaseId"] and told["courseId"] == course["id"]
         finally:
             await socket.close()
+
+
+async def test_only_the_owning_tutor_or_an_admin_sets_price_and_currency(api, actor):
+    owner, other_tutor, student, admin = await actor("tutor"), await actor("tutor"), await actor("student"), await actor("admin")
+    course, _ = await published_course(api, owner, price_cents=1000)
+    change = {"priceCents": 1, "currency": "eur"}
+    assert (await api.patch(f"courses/{course['id']}", json=change, headers=other_tutor.headers)).status_code == 403
+    assert (await api.patch(f"courses/{course['id']}", json=change, headers=student.headers)).status_code == 403
+    assert (await api.patch(f"courses/{course['id']}", json={"currency": "US1"}, headers=owner.headers)).status_code == 400
+    by_admin = await api.patch(f"courses/{course['id']}", json={"currency": "eur"}, headers=admin.headers)
+    assert by_admin.status_code == 200 and by_admin.json()["currency"] == "EUR"
+    bought = await checkout(api, student, course["id"])
+    assert (bought["amountCents"], bought["currency"]) == (1000, "EUR")
+
+
+async def test_a_price_change_retires_the_pending_checkout_and_the_next_one_charges_the_new_price(api, actor):
+    tutor, buyer = await actor("tutor"), await actor("student")
+    course, _ = await published_course(api, tutor, price_cents=1000)
+    first = await checkout(api, buyer, course["id"])
+    assert (await api.patch(f"courses/{course['id']}", json={"priceCents": 3000}, headers=tutor.headers)).status_code == 200
+    second = await checkout(api, buyer, course["id"])
+    assert second["purchaseId"] != first["purchaseId"] and second["amountCents"] == 3000
+    assert (await purchase(api, buyer, first["purchaseId"]))["status"] == "failed"
