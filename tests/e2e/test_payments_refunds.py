@@ -9,7 +9,7 @@ import pytest
 
 from localpay import events
 from tests.support.content import published_course, upload_material
-from tests.support.live import connect_personal, create_class, negotiate
+from tests.support.live import connect_personal, create_class, join, negotiate, start_class
 from tests.support.payments import (
     audit_rows,
     checkout,
@@ -37,6 +37,8 @@ async def test_a_full_refund_ends_live_access_and_downloads_keeps_progress_and_t
     material = await upload_material(api, tutor, course["id"], b"%PDF-1.4 paid", file_name="p.pdf", content_type="application/pdf")
     assert (await api.post(f"materials/{material['materialId']}/publish", headers=tutor.headers)).status_code == 200
     klass = await create_class(api, tutor, course["id"])
+    running = await create_class(api, tutor, course["id"], title="Running now")
+    await start_class(api, tutor, running["id"])
     beat = {"positionSeconds": 30, "watchedSeconds": 30, "durationSeconds": 600}
     assert (await api.put(f"progress/lessons/{lesson['id']}", json=beat, headers=buyer.headers)).status_code in (200, 202)
     assert (await api.get(f"materials/{material['materialId']}/download", headers=buyer.headers)).status_code == 200
@@ -44,13 +46,17 @@ async def test_a_full_refund_ends_live_access_and_downloads_keeps_progress_and_t
 
     async with aiohttp.ClientSession() as session:
         socket = await connect_personal(api, session, buyer)
+        in_class = await join(api, session, buyer, running["id"])
         try:
             delivered = await pay(stack, bought["providerRef"], "refund")
             assert '"refunded; enrolment ended"' in delivered[0]["response"], delivered
             told = await socket.wait_for(lambda m: m.get("type") == "purchase.refunded")
             assert told["purchaseId"] == bought["purchaseId"] and told["courseId"] == course["id"]
+            # Joining was checked when the connection opened: the open one is closed now.
+            assert "refunded" in await in_class.wait_closed()
         finally:
             await socket.close()
+            await in_class.close()
 
     assert (await api.get(f"lessons/{lesson['id']}", headers=buyer.headers)).status_code == 403
     assert (await api.get(f"materials/{material['materialId']}/download", headers=buyer.headers)).status_code == 403
