@@ -20,7 +20,8 @@ dispute that names a payment no purchase has recorded yet is kept in `payment_ho
 applied in the transaction that records the payment.
 
 A full refund ends the enrolment (the row stays `refunded` with its progress; access
-checks stop counting it), is audited, and the student is told on their user channel.
+checks stop counting it; open connections to the course's running classes are closed), is
+audited, and the student is told on their user channel.
 Partial refunds are recorded only; a dispute marks the purchase `disputed` and is audited.
 """
 
