@@ -249,6 +249,10 @@ async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) ->
         return Applied(f"already {purchase['status']}", purchase)
     changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(timezone.utc)}
     if fact.payment_ref:
+        other = await purchases_sql.lock_by_payment(conn, fact.provider, fact.payment_ref)
+        if other is not None and other["id"] != purchase["id"]:
+            # One payment cannot pay for two purchases (and must not trip the unique index).
+            return _mismatch("payment already recorded for another purchase", purchase, paymentRef=fact.payment_ref)
         changes["payment_ref"] = fact.payment_ref
     purchase = await purchases_sql.update_purchase(conn, str(purchase["id"]), changes)
     applied = Applied("enrolled", purchase)

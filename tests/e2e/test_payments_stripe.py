@@ -209,3 +209,14 @@ async def test_a_price_change_retires_the_pending_checkout_and_the_next_one_char
     second = await checkout(api, buyer, course["id"])
     assert second["purchaseId"] != first["purchaseId"] and second["amountCents"] == 3000
     assert (await purchase(api, buyer, first["purchaseId"]))["status"] == "failed"
+
+
+async def test_one_payment_cannot_pay_for_two_purchases(api, actor, stack):
+    buyer, lesson, _, event = await _paid_event(stack, api, actor)
+    assert (await deliver_stripe(api, event)).json()["outcome"] == "enrolled"
+    other_buyer, other_lesson, _, other_event = await _paid_event(stack, api, actor)
+    other_event["data"]["object"]["payment_intent"] = event["data"]["object"]["payment_intent"]
+    resp = await deliver_stripe(api, other_event)
+    assert resp.status_code == 200
+    assert resp.json()["outcome"] == "mismatch: payment already recorded for another purchase"
+    assert (await api.get(f"lessons/{other_lesson['id']}", headers=other_buyer.headers)).status_code == 403
