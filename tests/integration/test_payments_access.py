@@ -4,6 +4,8 @@ overwrote. Its row (and the progress behind it) stays, and enrolling again reviv
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from shared_code.adapters.postgres import enrollments as enrollments_sql
@@ -11,7 +13,7 @@ from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
-from shared_code.services import access, content_cache, courses, enrollments
+from shared_code.services import access, content_cache, courses, enrollments, outbox
 from tests.integration.conftest import person
 
 
@@ -63,3 +65,14 @@ async def test_the_refund_overwrites_a_warm_cached_membership_and_enrolling_agai
     status, _ = await enrollments.enrol(ctx, person("admin"), course_id, EnrollmentRequest(user_id=student.user_id))
     assert status == 201
     await courses.get_lesson(ctx, student, lesson_id)
+
+
+async def test_the_membership_overwrite_is_an_outbox_effect_so_a_redis_outage_cannot_lose_it(ctx, redis_server):
+    course_id, user_id = str(uuid.uuid4()), str(uuid.uuid4())
+    key = keys.content_member(course_id, user_id)
+    await ctx.redis.set(key, "1")
+    assert await outbox.perform(ctx, "cache.mark_not_enrolled", {"courseId": course_id, "userId": user_id}) is True
+    assert await ctx.redis.get(key) == "0"
+    redis_server.kill()
+    # Queued for retry instead of raising into the webhook that already committed the refund.
+    await content_cache.unenrolled(ctx, course_id, user_id)
