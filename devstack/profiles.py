@@ -2,12 +2,14 @@
 
 `dev` is what `make up` / `make start` run: the host on 7071, the standard emulator ports.
 `test` is what the test suite runs: its own ports (host 7171, Azurite 10100-10102, Web
-PubSub 8180), its own database and Redis db, so a running dev stack and a test run do
-not disturb each other. PostgreSQL and Redis servers are shared by both.
+PubSub 8180, payment stand-in 12211; dev's is 12111), its own database and Redis db, so
+a running dev stack and a test run do not disturb each other. PostgreSQL and Redis
+servers are shared by both.
 
 `LECTERN_TEST_SLOT=N` (1 to 8) moves the test profile to ports and stores of its own
-(host 7171+N, Web PubSub 8180+N, Azurite 10100+10N.., database lectern_test_N, Redis db
-1+N), so test runs of two checkouts of the repository can run side by side.
+(host 7171+N, Web PubSub 8180+N, payment stand-in 12211+N, Azurite 10100+10N..,
+database lectern_test_N, Redis db 1+N), so test runs of two checkouts of the repository
+can run side by side.
 
 `bench` is what `make bench` runs: ports, a database and a Redis db of its own again, so a
 benchmark never restarts the dev stack's processes or writes into its data.
@@ -61,6 +63,8 @@ class Profile:
             postgres_server=environ.get("POSTGRES_URL", "").strip() or self.postgres_server,
             redis_server=environ.get("REDIS_URL", "").strip() or self.redis_server,
         )
+    # The local payment provider stand-in (localpay/): Stripe's and Razorpay's APIs.
+    pay_port: int = 12111
 
     def state_dir(self, repo: Path = REPO) -> Path:
         """PID files, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored."""
@@ -135,6 +139,10 @@ class Profile:
     def storage_connection_string(self) -> str:
         return azurite_connection_string(self.blob_port, self.queue_port, self.table_port, LOOPBACK)
 
+    @property
+    def pay_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.pay_port}"
+
     def pubsub_connection_string(self, access_key: str) -> str:
         return f"Endpoint=http://{LOOPBACK};Port={self.pubsub_port};AccessKey={access_key};Version=1.0;"
 
@@ -147,6 +155,8 @@ class Profile:
             "WebPubSubConnectionString": self.pubsub_connection_string(access_key),
             "LECTERN_ENV": self.lectern_env,
             "LECTERN_PUBLIC_BASE_URL": self.host_url,
+            "STRIPE_API_BASE": self.pay_url,
+            "RAZORPAY_API_BASE": self.pay_url,
         }
 
 
@@ -201,6 +211,7 @@ PROFILES: dict[str, Profile] = {
         azurite_in_memory=True,
         database="lectern_test",
         redis_db=1,
+        pay_port=12211,
     ),
     # Above the test profile's slots (host 7172-7179, Azurite up to 10182, Redis db up to 9);
     # the benchmarks' own scratch stores use Redis dbs 11 to 15.
@@ -215,6 +226,7 @@ PROFILES: dict[str, Profile] = {
         azurite_in_memory=True,
         database="lectern_bench",
         redis_db=10,
+        pay_port=12311,
     ),
 }
 
@@ -241,6 +253,7 @@ def _slotted(profile: Profile, slot: int) -> Profile:
         table_port=profile.table_port + 10 * slot,
         database=f"{profile.database}_{slot}",
         redis_db=profile.redis_db + slot,
+        pay_port=profile.pay_port + slot,
     )
 
 

@@ -2,8 +2,9 @@
 
 PostgreSQL and Redis are machine-wide servers shared by every profile: they are started
 (or installed) when missing and never stopped here. When `POSTGRES_URL` / `REDIS_URL` in
-the environment name a server, that server is used and never started or installed. Azurite, the local Web PubSub service
-and the Functions host belong to a profile: they run from PID files under
+the environment name a server, that server is used and never started or installed. Azurite,
+the local Web PubSub service, the local payment provider stand-in and the Functions host
+belong to a profile: they run from PID files under
 `.stack/<profile>/`, log there, and `stop` ends them.
 """
 
@@ -335,6 +336,41 @@ class WebPubSub(Service):
         return f"started, pid {process.pid}"
 
 
+class LocalPay(Service):
+    name = "pay"
+    description = "local payment provider stand-in (localpay): Stripe and Razorpay APIs"
+    marker = "localpay"
+
+    def address(self) -> str:
+        return self.ctx.profile.pay_url
+
+    def available(self) -> str | None:
+        if not (self.ctx.repo / "localpay" / "__main__.py").is_file():
+            return "localpay/ has no __main__.py yet"
+        return None
+
+    def running(self) -> bool:
+        return processes.http_status(f"{self.ctx.profile.pay_url}/health", timeout=1) == 200
+
+    def start(self) -> str:
+        profile, app = self.ctx.profile, self.ctx.app_env()
+        command = [
+            self.ctx.python, "-m", "localpay", "--port", str(profile.pay_port),
+            "--stripe-webhook-url", f"{profile.base_url}/payments/webhook",
+            "--razorpay-webhook-url", f"{profile.base_url}/payments/razorpay/webhook",
+        ]
+        # Secrets travel in the environment, not the command line other users can read.
+        env = {
+            **os.environ,
+            "LOCALPAY_STRIPE_WEBHOOK_SECRET": app.get("PAYMENT_WEBHOOK_SECRETS", "").split(",")[0].strip(),
+            "LOCALPAY_RAZORPAY_WEBHOOK_SECRET": app.get("RAZORPAY_WEBHOOK_SECRETS", "").split(",")[0].strip(),
+            "LOCALPAY_LIVEMODE": app.get("STRIPE_LIVEMODE", "false"),
+        }
+        process = processes.spawn(command, log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.repo, env=env)
+        self._wait(self.running, 30, process)
+        return f"started, pid {process.pid}"
+
+
 # Which service each check of the app's /api/health depends on.
 HEALTH_CHECK_SERVICES = {
     "postgres": "postgres",
@@ -401,4 +437,4 @@ def access_key_of(app_env: dict[str, str]) -> str:
     raise ServiceError("WebPubSubConnectionString in local.settings has no AccessKey")
 
 
-SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Redis, Azurite, WebPubSub, FunctionsHost)
+SERVICE_TYPES: tuple[type[Service], ...] = (Postgres, Redis, Azurite, WebPubSub, LocalPay, FunctionsHost)

@@ -17,6 +17,7 @@ from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.client import create_redis
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.adapters.tables import TableStore
+from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
 from shared_code.settings import Settings, get_settings
@@ -32,6 +33,7 @@ class AppContext:
     queues: QueueStore
     pubsub: PubSub
     tokens: TokenVerifier
+    payments: PaymentProviders
 
     @classmethod
     async def build(cls, settings: Settings) -> "AppContext":
@@ -45,6 +47,7 @@ class AppContext:
             queues=QueueStore(account),
             pubsub=PubSub(settings),
             tokens=TokenVerifier(settings),
+            payments=PaymentProviders(settings),
         )
         await ctx.db.open()
         return ctx
@@ -56,6 +59,7 @@ class AppContext:
         await self.blobs.close()
         await self.queues.close()
         await self.pubsub.close()
+        await self.payments.close()
 
 
 _context: AppContext | None = None

@@ -3,8 +3,9 @@
 `python -m shared_code.seed [--base-url http://127.0.0.1:7071/api]` makes a tutor, two
 students and an admin (fixed ids, so running it twice finds them again), a published free
 course with a video lesson (its video registered first), a document and a quiz lesson, a
-quiz, and a live class scheduled an hour from now; then prints a development token for
-each person. `--tokens-only` prints fresh tokens and changes nothing (`make tokens`).
+quiz, a live class scheduled an hour from now, and a paid course to buy through the local
+payment stand-in (docs/payments.md); then prints a development token for each person.
+`--tokens-only` prints fresh tokens and changes nothing (`make tokens`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 
 COURSE_TITLE = "Demo: Introduction to Data Science"
+PAID_COURSE_TITLE = "Demo: Machine Learning in Practice (paid)"
 PEOPLE = {
     "tutor": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000001", "Tess Tutor", ["tutor"]),
     "student1": ("6f1c2b1e-6c1f-4f8e-9a44-0a0000000002", "Sam Student", ["student"]),
@@ -81,6 +83,15 @@ async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
         for student in ("student1", "student2"):
             await api.call("POST", f"courses/{cid}/enrollments", tokens[student], {}, ok=(200, 201))
         tokens["courseId"] = cid
+        paid = next((c for c in listing["items"] if c["title"] == PAID_COURSE_TITLE), None)
+        if paid is None:
+            paid = await api.call("POST", "courses", tutor, {
+                "title": PAID_COURSE_TITLE, "description": "Buy it to try checkout end to end.", "priceCents": 1900,
+            })
+            await api.call("POST", f"courses/{paid['id']}/lessons", tutor,
+                           {"title": "Your first model", "kind": "video", "videoAssetId": "demo-ml", "durationSeconds": 600})
+            await api.call("PATCH", f"courses/{paid['id']}", tutor, {"published": True})
+        tokens["paidCourseId"] = paid["id"]
         return tokens
 
 
@@ -96,6 +107,8 @@ def main() -> int:
         return 1
     if "courseId" in tokens:
         print(f"demo course: {tokens.pop('courseId')}")
+    if "paidCourseId" in tokens:
+        print(f"paid demo course: {tokens.pop('paidCourseId')} (POST /api/courses/<id>/checkout, then open checkoutUrl)")
     print(f"try a live class: {args.base_url.rstrip('/')}/live/app (paste a token below)")
     for key, (user_id, name, _) in PEOPLE.items():
         print(f"{name} ({key}, {user_id}):\n  {tokens[key]}")

@@ -89,10 +89,28 @@ class Settings(BaseSettings):
     )
     # NCRONTAB (six fields) of the timer that deletes uploads never published within a day.
     upload_cleanup_schedule: str = Field("0 17 * * * *", validation_alias=_alias("LECTERN_UPLOAD_CLEANUP_SCHEDULE"))
-    payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
-    payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
     cache_ttl_seconds: int = Field(300, validation_alias=_alias("LECTERN_CACHE_TTL_SECONDS"))
     cache_enabled: bool = Field(True, validation_alias=_alias("LECTERN_CACHE_ENABLED"))
+
+    # --- payments (Stripe and Razorpay; docs/payments.md) ---------------------------
+    payment_default_provider: str = Field("stripe", validation_alias=_alias("PAYMENT_DEFAULT_PROVIDER"))
+    payment_default_currency: str = Field("USD", validation_alias=_alias("PAYMENT_DEFAULT_CURRENCY"))
+    # Where the provider sends the buyer back after paying or cancelling (a page of the app).
+    payment_return_url: str = Field("", validation_alias=_alias("PAYMENT_RETURN_URL"))
+    # Stripe: the secret API key, comma-separated webhook signing secrets (two during a
+    # rotation), whether events must be live-mode ones, and the API base (empty: Stripe's own;
+    # locally the stand-in in localpay/).
+    stripe_secret_key: str = Field("", validation_alias=_alias("STRIPE_SECRET_KEY"))
+    payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
+    payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
+    stripe_livemode: bool = Field(False, validation_alias=_alias("STRIPE_LIVEMODE"))
+    stripe_api_base: str = Field("", validation_alias=_alias("STRIPE_API_BASE"))
+    # Razorpay: the key pair, comma-separated webhook secrets, and the API base (empty:
+    # Razorpay's own).
+    razorpay_key_id: str = Field("", validation_alias=_alias("RAZORPAY_KEY_ID"))
+    razorpay_key_secret: str = Field("", validation_alias=_alias("RAZORPAY_KEY_SECRET"))
+    razorpay_webhook_secrets: str = Field("", validation_alias=_alias("RAZORPAY_WEBHOOK_SECRETS"))
+    razorpay_api_base: str = Field("", validation_alias=_alias("RAZORPAY_API_BASE"))
 
     # --- progress -------------------------------------------------------------------
     completion_threshold: float = Field(0.9, validation_alias=_alias("LECTERN_COMPLETION_THRESHOLD"))
@@ -200,6 +218,10 @@ class Settings(BaseSettings):
     @property
     def payment_secrets(self) -> list[str]:
         return [s.strip() for s in self.payment_webhook_secrets.split(",") if s.strip()]
+
+    @property
+    def razorpay_secrets(self) -> list[str]:
+        return [s.strip() for s in self.razorpay_webhook_secrets.split(",") if s.strip()]
 
 
 @lru_cache(maxsize=1)

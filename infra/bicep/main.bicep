@@ -86,6 +86,42 @@ param paymentWebhookSecrets string
 @description('HMAC key that signs the Web PubSub connection state (who a connection is, in which class, with which role); azd generates it once and reads it back from Key Vault afterwards.')
 param connectionStateKey string
 
+// Payments (docs/payments.md): API keys and webhook secrets go to Key Vault; the app
+// reads them through Key Vault references.
+@secure()
+@minLength(1)
+@description('Stripe secret API key (sk_live_...); stored in Key Vault.')
+param stripeSecretKey string
+
+@description('Whether Stripe events must be live-mode ones (false only for a test-mode deployment).')
+param stripeLivemode bool = true
+
+@description('Razorpay key id (public: the browser widget shows it). Empty: Razorpay checkouts are off.')
+param razorpayKeyId string = ''
+
+@secure()
+@minLength(1)
+@description('Razorpay key secret; stored in Key Vault (any placeholder when Razorpay is not used).')
+param razorpayKeySecret string
+
+@secure()
+@minLength(1)
+@description('Razorpay webhook secrets, comma-separated (two during a rotation); stored in Key Vault.')
+param razorpayWebhookSecrets string
+
+@allowed([
+  'stripe'
+  'razorpay'
+])
+@description('Provider of a checkout that names none.')
+param paymentDefaultProvider string = 'stripe'
+
+@description('ISO 4217 currency of a course created without one.')
+param paymentDefaultCurrency string = 'USD'
+
+@description('Page the provider sends the buyer back to after paying; empty means the app\'s demo page.')
+param paymentReturnUrl string = ''
+
 // PostgreSQL
 @description('PostgreSQL administrator login.')
 param postgresAdminLogin string = 'lecternadmin'
@@ -318,6 +354,9 @@ module appSecrets 'modules/app-secrets.bicep' = {
     videoSigningKey: videoSigningKey
     paymentWebhookSecrets: paymentWebhookSecrets
     connectionStateKey: connectionStateKey
+    stripeSecretKey: stripeSecretKey
+    razorpayKeySecret: razorpayKeySecret
+    razorpayWebhookSecrets: razorpayWebhookSecrets
   }
 }
 
@@ -457,8 +496,6 @@ var appSettings = {
   LECTERN_SAS_MINUTES: '10'
   LECTERN_MATERIAL_MAX_BYTES: '209715200'
   LECTERN_MATERIAL_ALLOWED_TYPES: 'application/pdf,image/png,image/jpeg,text/plain,application/zip,application/vnd.openxmlformats-officedocument.presentationml.presentation,application/vnd.openxmlformats-officedocument.wordprocessingml.document'
-  PAYMENT_WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.paymentWebhookSecretsUri})'
-  PAYMENT_WEBHOOK_TOLERANCE_SECONDS: '300'
   LECTERN_CACHE_ENABLED: 'true'
   LECTERN_CACHE_TTL_SECONDS: '300'
   LECTERN_COMPLETION_THRESHOLD: '0.9'
@@ -484,6 +521,20 @@ var appSettings = {
   // One Standard unit carries 1,000 concurrent connections: no class holds more than the resource can.
   LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS: string(webPubSubUnits * 1000)
   LECTERN_CONNECTION_STATE_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.connectionStateKeyUri})'
+  // payments (docs/payments.md)
+  PAYMENT_DEFAULT_PROVIDER: paymentDefaultProvider
+  PAYMENT_DEFAULT_CURRENCY: paymentDefaultCurrency
+  PAYMENT_RETURN_URL: paymentReturnUrl
+  STRIPE_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.stripeSecretKeyUri})'
+  PAYMENT_WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.paymentWebhookSecretsUri})'
+  PAYMENT_WEBHOOK_TOLERANCE_SECONDS: '300'
+  STRIPE_LIVEMODE: string(stripeLivemode)
+  // Empty: the providers' own APIs (locally the stand-in in localpay/).
+  STRIPE_API_BASE: ''
+  RAZORPAY_API_BASE: ''
+  RAZORPAY_KEY_ID: razorpayKeyId
+  RAZORPAY_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.razorpayKeySecretUri})'
+  RAZORPAY_WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.razorpayWebhookSecretsUri})'
 }
 
 module functionAppSettings 'modules/app-settings.bicep' = {

@@ -15,6 +15,8 @@ LessonKind = Literal["video", "document", "quiz"]
 # Asset ids end up in CDN paths, so only characters that need no escaping there.
 ASSET_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 MAX_PRICE_CENTS = 10_000_000
+# ISO 4217 alphabetic code; stored in capitals (the server upper-cases what it is sent).
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
 
 # --- courses ---------------------------------------------------------------------------
@@ -22,6 +24,7 @@ class CourseCreate(StrictInput):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=10_000)
     price_cents: int = Field(0, ge=0, le=MAX_PRICE_CENTS)
+    currency: str | None = Field(None, pattern=CURRENCY_PATTERN, description="ISO 4217; omitted means the server's default.")
 
 
 class CourseUpdate(StrictInput):
@@ -30,6 +33,7 @@ class CourseUpdate(StrictInput):
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
     price_cents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
+    currency: str | None = Field(None, pattern=CURRENCY_PATTERN)
     published: bool | None = None
 
 
@@ -38,6 +42,8 @@ class Course(ApiModel):
     title: str
     description: str
     price_cents: int
+    # Rows cached before the column existed carry none; the column's own default stands in.
+    currency: str = "USD"
     published: bool
     owner_id: uuid.UUID
     published_at: datetime | None = None

@@ -502,5 +502,17 @@ async def enrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     await outbox.perform(ctx, "cache.mark_enrolled", {"courseId": course_id, "userId": user_id})
 
 
+async def unenrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
+    """Call after committing the end of an enrolment (a refund): the membership stops counting at once."""
+    flights.forget(f"member:{course_id}:{user_id}")
+    if breaker.closed:
+        try:
+            await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
+            return
+        except RedisError as exc:
+            breaker.trip("membership write", exc)
+    await outbox.perform(ctx, "cache.mark_not_enrolled", {"courseId": course_id, "userId": user_id})
+
+
 def lesson_added(lesson_id: str, course_id: str) -> None:
     _remember_lesson_course(lesson_id, course_id)

@@ -104,6 +104,7 @@ async def create_course(
             title=body.title,
             description=body.description,
             price_cents=body.price_cents,
+            currency=(body.currency or ctx.settings.payment_default_currency).upper(),
         )
         return 201, _course_out(plain(row)).model_dump(mode="json", by_alias=True)
 
@@ -121,6 +122,8 @@ async def create_course(
 async def update_course(ctx: AppContext, principal: Principal, course_id: str, body: CourseUpdate) -> Course:
     await require_manager(ctx, principal, course_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "currency" in changes:
+        changes["currency"] = changes["currency"].upper()
     async with ctx.db.transaction() as conn:
         current = await courses_sql.lock_course(conn, course_id)
         if current is None:

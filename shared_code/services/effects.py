@@ -66,6 +66,11 @@ async def cache_mark_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
     await enrollment_redis.mark_enrolled(ctx.redis, payload["courseId"], payload["userId"])
 
 
+@effect("cache.mark_not_enrolled")
+async def cache_mark_not_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await enrollment_redis.mark_not_enrolled(ctx.redis, payload["courseId"], payload["userId"])
+
+
 @effect("leaderboard.record")
 async def leaderboard_record(ctx: AppContext, payload: dict[str, Any]) -> None:
     # Imported when it runs: the leaderboard service writes through the outbox, which

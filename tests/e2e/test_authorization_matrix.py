@@ -5,8 +5,8 @@ answers the contract promises.
 allowed caller can reach. Every other cell is the exact refusal: 401 without a token, 403
 when the role or relation does not allow it. Rows that change state come last, so earlier
 rows see the world as it was built. The public endpoints (health, the OpenAPI
-document, development tokens) answer everyone alike; the two endpoints called by
-services, not people (the payment webhook and the Web PubSub event handler), answer by
+document, development tokens) answer everyone alike; the endpoints called by services,
+not people (the Stripe and Razorpay webhooks and the Web PubSub event handler), answer by
 signature, so every caller without one gets the same refusal whatever token it carries.
 """
 
@@ -66,6 +66,7 @@ def rows(w: dict) -> list[Row]:
         Row("GET", "system/noop", PUBLIC),
         Row("GET", "live/app", PUBLIC),
         Row("POST", "payments/webhook", (400,) * 6, {"id": "evt_matrix", "type": "checkout.session.completed"}),
+        Row("POST", "payments/razorpay/webhook", (400,) * 6, {"event": "payment.captured", "payload": {}}),
         Row("OPTIONS", "webpubsub/events", (401,) * 6, headers={"WebHook-Request-Origin": "evil.example"}),
         Row("POST", "webpubsub/events", (401,) * 6, {}, {"ce-type": "azure.webpubsub.user.message",
                                                         "ce-connectionid": "c1", "ce-signature": "sha256=00"}),
@@ -93,6 +94,9 @@ def rows(w: dict) -> list[Row]:
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
         Row("GET", "me/dashboard", SIGNED_IN),
+        Row("GET", "me/purchases", SIGNED_IN),
+        # Only students buy; the enrolled one gets 409 (already has access), the other 422 (a free course).
+        Row("POST", f"courses/{c}/checkout", (401, OK, OK, 403, 403, 403), {}),
         Row("GET", "me/changes", SIGNED_IN),
         Row("GET", f"courses/{c}/leaderboard", MEMBERS),
         Row("GET", f"courses/{c}/analytics", MANAGERS),

@@ -86,6 +86,17 @@ var logAlerts = [
     aggregation: 'Total'
     threshold: 0
   }
+  {
+    // The payment webhooks log one warning with paymentMismatch=1 for each signed event that
+    // names no purchase of ours, or the wrong amount, currency or mode (docs/payments.md).
+    name: 'payment-mismatch'
+    description: 'A signed payment event did not match a purchase (unknown, wrong amount, currency or mode). See the payment.mismatch rows in GET /api/admin/audit.'
+    severity: 2
+    query: 'traces | where message == "payment mismatch" and toint(customDimensions.paymentMismatch) == 1 | summarize mismatches = count() | project mismatches'
+    measure: 'mismatches'
+    aggregation: 'Total'
+    threshold: 0
+  }
 ]
 
 resource logAlertRules 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = [

@@ -8,7 +8,8 @@ from psycopg import AsyncConnection
 async def course_with_enrolment(conn: AsyncConnection, course_id: str, user_id: str) -> dict | None:
     cur = await conn.execute(
         """SELECT c.id, c.owner_id, c.title, c.published, c.price_cents,
-                  EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = c.id AND e.user_id = %s) AS enrolled
+                  EXISTS (SELECT 1 FROM enrollments e
+                          WHERE e.course_id = c.id AND e.user_id = %s AND e.status = 'active') AS enrolled
              FROM courses c WHERE c.id = %s""",
         (user_id, course_id),
     )

@@ -7,21 +7,28 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 
-COLUMNS = "id, owner_id, title, description, price_cents, published, published_at, version, created_at, updated_at"
+COLUMNS = "id, owner_id, title, description, price_cents, currency, published, published_at, version, created_at, updated_at"
 
 # Columns PATCH may change; anything else is never interpolated into SQL.
-EDITABLE = ("title", "description", "price_cents", "published")
+EDITABLE = ("title", "description", "price_cents", "currency", "published")
 
 Scope = Literal["published", "published_or_owned", "all"]
 
 
 async def insert_course(
-    conn: AsyncConnection, *, course_id: str, owner_id: str, title: str, description: str, price_cents: int
+    conn: AsyncConnection,
+    *,
+    course_id: str,
+    owner_id: str,
+    title: str,
+    description: str,
+    price_cents: int,
+    currency: str = "USD",
 ) -> dict:
     cur = await conn.execute(
-        f"""INSERT INTO courses (id, owner_id, title, description, price_cents)
-            VALUES (%s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
-        (course_id, owner_id, title, description, price_cents),
+        f"""INSERT INTO courses (id, owner_id, title, description, price_cents, currency)
+            VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (course_id, owner_id, title, description, price_cents, currency),
     )
     row = await cur.fetchone()
     assert row is not None

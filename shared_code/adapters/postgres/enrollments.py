@@ -8,10 +8,16 @@ COLUMNS = "course_id, user_id, source, created_at"
 
 
 async def insert_enrollment(conn: AsyncConnection, course_id: str, user_id: str, source: str) -> dict | None:
-    """The new row, or None when the user was already enrolled (the first row stands)."""
+    """The new row, or None when the user was already enrolled (the first row stands).
+
+    An enrolment a refund ended comes back to life (with its progress) as a new one.
+    """
     cur = await conn.execute(
         f"""INSERT INTO enrollments (course_id, user_id, source) VALUES (%s, %s, %s)
-            ON CONFLICT (course_id, user_id) DO NOTHING RETURNING {COLUMNS}""",
+            ON CONFLICT (course_id, user_id) DO UPDATE
+               SET status = 'active', source = EXCLUDED.source, created_at = now()
+             WHERE enrollments.status <> 'active'
+            RETURNING {COLUMNS}""",
         (course_id, user_id, source),
     )
     return await cur.fetchone()
@@ -26,7 +32,17 @@ async def get_enrollment(conn: AsyncConnection, course_id: str, user_id: str) ->
 
 async def is_enrolled(conn: AsyncConnection, course_id: str, user_id: str) -> bool:
     cur = await conn.execute(
-        "SELECT 1 FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id)
+        "SELECT 1 FROM enrollments WHERE course_id = %s AND user_id = %s AND status = 'active'", (course_id, user_id)
+    )
+    return await cur.fetchone() is not None
+
+
+async def end_enrollment(conn: AsyncConnection, course_id: str, user_id: str) -> bool:
+    """Marks an active enrolment refunded (the row and its progress stay); False when none was active."""
+    cur = await conn.execute(
+        """UPDATE enrollments SET status = 'refunded'
+            WHERE course_id = %s AND user_id = %s AND status = 'active' RETURNING 1""",
+        (course_id, user_id),
     )
     return await cur.fetchone() is not None
 
@@ -35,6 +51,7 @@ async def is_enrolled(conn: AsyncConnection, course_id: str, user_id: str) -> bo
 async def course_ids_of(conn: AsyncConnection, user_id: str, *, limit: int = 200) -> list[str]:
     """The courses a user is enrolled in, newest enrolment first."""
     cur = await conn.execute(
-        "SELECT course_id FROM enrollments WHERE user_id = %s ORDER BY created_at DESC LIMIT %s", (user_id, limit)
+        "SELECT course_id FROM enrollments WHERE user_id = %s AND status = 'active' ORDER BY created_at DESC LIMIT %s",
+        (user_id, limit),
     )
     return [str(r["course_id"]) for r in await cur.fetchall()]

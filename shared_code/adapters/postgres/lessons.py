@@ -82,7 +82,8 @@ async def lesson_with_course(conn: AsyncConnection, lesson_id: str, *, viewer_id
     lesson_cols = ", ".join(f"l.{c.strip()} AS l_{c.strip()}" for c in COLUMNS.split(","))
     course_cols = ", ".join(f"c.{c.strip()} AS c_{c.strip()}" for c in COURSE_COLUMNS.split(","))
     enrolled = (
-        "EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = c.id AND e.user_id = %(viewer)s)"
+        "EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = c.id AND e.user_id = %(viewer)s"
+        " AND e.status = 'active')"
         if viewer_id is not None
         else "NULL"
     )

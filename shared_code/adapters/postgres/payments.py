@@ -1,4 +1,5 @@
-"""SQL for `payment_events`: every provider event id seen, so each is processed once."""
+"""SQL for `payment_events` (every provider event id seen, so each is processed once) and
+`payment_holds` (refunds and disputes kept until their payment lands)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,33 @@ async def get_event(conn: AsyncConnection, event_id: str) -> dict | None:
     )
     return await cur.fetchone()
 
+
+
+# --- holds: refunds and disputes that arrived before their payment ------------------------
+async def hold(
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    provider: str,
+    payment_ref: str,
+    kind: str,
+    amount_cents: int,
+    cumulative: bool,
+    currency: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO payment_holds (event_id, provider, payment_ref, kind, amount_cents, cumulative, currency)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+        (event_id, provider, payment_ref, kind, amount_cents, cumulative, currency),
+    )
+
+
+async def take_holds(conn: AsyncConnection, provider: str, payment_ref: str) -> list[dict]:
+    """The open holds of a payment, marked applied (inside the caller's transaction), oldest first."""
+    cur = await conn.execute(
+        """UPDATE payment_holds SET applied_at = now()
+            WHERE provider = %s AND payment_ref = %s AND applied_at IS NULL
+        RETURNING event_id, kind, amount_cents, cumulative, currency, created_at""",
+        (provider, payment_ref),
+    )
+    return sorted(await cur.fetchall(), key=lambda r: r["created_at"])

@@ -20,6 +20,11 @@ async def mark_enrolled(r: aioredis.Redis, course_id: str, user_id: str) -> None
     await r.set(keys.content_member(course_id, user_id), "1", ex=ENROLLED_TTL_SECONDS)
 
 
+async def mark_not_enrolled(r: aioredis.Redis, course_id: str, user_id: str) -> None:
+    """After a refund ended an enrolment: `0` over whatever is there, so a cached `1` stops counting."""
+    await r.set(keys.content_member(course_id, user_id), "0", ex=ENROLLED_TTL_SECONDS)
+
+
 async def remember(r: aioredis.Redis, course_id: str, user_id: str, enrolled: bool, negative_ttl_seconds: int) -> None:
     ttl = ENROLLED_TTL_SECONDS if enrolled else negative_ttl_seconds
     await r.set(keys.content_member(course_id, user_id), "1" if enrolled else "0", ex=ttl, nx=True)
