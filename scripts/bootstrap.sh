@@ -50,7 +50,7 @@ stamp=.venv/.requirements.sha256
 wanted=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   step "… pip install --require-hashes -r requirements.lock (a few minutes the first time)"
-  .venv/bin/python -m pip install --disable-pip-version-check --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
   printf '%s\n' "$wanted" > "$stamp"
 fi
 step "✓ .venv matches requirements.lock"
