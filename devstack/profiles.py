@@ -52,6 +52,9 @@ class Profile:
     # The dev profile uses POSTGRES_URL / REDIS_URL from the environment as they are; the
     # others only take the server from them and keep their own database and Redis db.
     keeps_own_database: bool = True
+    # App settings of this profile alone (the bench raises the per-person limits that a
+    # load generator speaking for thousands of students from one machine would hit).
+    settings: tuple[tuple[str, str], ...] = ()
     # POSTGRES_URL / REDIS_URL from the environment, when set (`with_environment`).
     postgres_server: str | None = None
     redis_server: str | None = None
@@ -157,6 +160,7 @@ class Profile:
             "LECTERN_PUBLIC_BASE_URL": self.host_url,
             "STRIPE_API_BASE": self.pay_url,
             "RAZORPAY_API_BASE": self.pay_url,
+            **dict(self.settings),
         }
 
 
@@ -227,6 +231,13 @@ PROFILES: dict[str, Profile] = {
         database="lectern_bench",
         redis_db=10,
         pay_port=12311,
+        settings=(
+            # One local Web PubSub service has no unit limit; the benchmark classes reach 5,000.
+            ("LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS", "100000"),
+            ("LECTERN_RATE_HEARTBEATS_PER_MINUTE", "100000000"),
+            ("LECTERN_RATE_READS_PER_MINUTE", "100000000"),
+            ("LECTERN_RATE_READS_PER_IP_PER_MINUTE", "100000000"),
+        ),
     ),
 }
 
