@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from common import scratch_database  # noqa: E402
 
 from shared_code.adapters.redis import progress as progress_redis  # noqa: E402
+from shared_code.bootstrap import build_context  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
 from shared_code.services import progress  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
@@ -69,7 +70,7 @@ def prepare_database(admin_url: str, students: int, lessons: int) -> tuple[str, 
 
 async def dirty_all(ctx: AppContext, students: list[str], lessons: list[str], course: str, watched: float) -> float:
     """One heartbeat per (student, lesson) through the heartbeat script; seconds it took."""
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     now_ms = int(time.time() * 1000)
     pairs = [(s, lesson) for s in students for lesson in lessons]
     started = time.perf_counter()
@@ -105,7 +106,7 @@ async def main() -> int:
         environment="test", postgres_url=url, redis_url=args.redis, postgres_pool_max=10, flush_batch_size=args.batch,
         webpubsub_connection_string="Endpoint=http://127.0.0.1;Port=1;AccessKey=YmVuY2g=;Version=1.0;",
     )
-    ctx = await AppContext.build(settings)
+    ctx = await build_context(settings)
     results = []
     try:
         await ctx.redis.flushdb()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import authenticate, endpoint, header, json_body, limit_rate, query, respond, route_id
 from shared_code.models.progress import (
     AttemptCreate,

@@ -12,7 +12,7 @@ import json
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.errors import BadRequest, Unauthorized
 from shared_code.http import endpoint, header
 from shared_code.services import live_events

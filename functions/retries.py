@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.services import outbox
 
 bp = func.Blueprint()

@@ -25,7 +25,6 @@ from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.live import AttendanceReport, AttendanceRow, StudentAttendance
 from shared_code.services import class_access, outbox
-from shared_code.services.effects import effect
 
 logger = logging.getLogger("lectern.live")
 
@@ -94,12 +93,12 @@ class RowBuffer:
 
 BATCH_SIZE = 100  # Table storage's limit per batch transaction
 ATTENDANCE_EFFECT = "attendance.rows"
-buffer = RowBuffer()
 
 
-@effect(ATTENDANCE_EFFECT)
 async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
-    """Upserts one partition's rows in one transaction: a retry rewrites the same rows."""
+    """Upserts one partition's rows in one transaction: a retry rewrites the same rows.
+
+    The outbox effect `attendance.rows` (the bootstrap puts it in `ctx.effects`)."""
     await ctx.tables.insert_batch(payload["table"], payload["entities"])
 
 
@@ -110,7 +109,7 @@ def record(
     entity = attendance_entity(
         class_id, user_id=user_id, user_name=user_name, connection_id=connection_id, kind=kind, at=at
     )
-    buffer.add(ctx, ctx.settings.attendance_table, entity)
+    ctx.attendance_rows.add(ctx, ctx.settings.attendance_table, entity)
 
 
 # --- minutes present (pure) ----------------------------------------------------------------

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import ratelimit
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.live import ChatEvent, ChatMessage, ChatPage, ChatQuery
@@ -48,8 +47,8 @@ async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
         raise Refused("removed", "You were removed from this class.")
     if "m" in flags and not member.is_staff:
         raise Refused("muted", "The tutor has muted you in this class.")
-    decision = await ratelimit.allow(
-        ctx.redis, "chat", f"{member.class_id}:{member.user_id}",
+    decision = await ctx.rate_limits.allow(
+        "chat", f"{member.class_id}:{member.user_id}",
         limit=ctx.settings.rate_limit_chat_per_10s, period_ms=RATE_PERIOD_MS,
     )
     if not decision.allowed:

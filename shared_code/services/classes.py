@@ -22,7 +22,6 @@ from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import ratelimit
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, ServiceUnavailable, ValidationFailed
@@ -35,7 +34,6 @@ logger = logging.getLogger("lectern.live")
 
 # Group removal after the end runs this many REST calls at a time.
 REMOVAL_CONCURRENCY = 16
-_background: set[asyncio.Task] = set()
 
 
 def class_from_row(row: dict) -> LiveClass:
@@ -119,9 +117,7 @@ async def end_class(ctx: AppContext, principal: Principal, class_id: str) -> Liv
     except RedisError as exc:
         logger.warning("hands and screen share not cleared at the end: %s", type(exc).__name__)
     await _announce_status(ctx, class_id, "ended", "class.ended", row)
-    task = asyncio.get_running_loop().create_task(_release_connections(ctx, class_id))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    ctx.background.spawn(_release_connections(ctx, class_id))
     return class_from_row(row)
 
 
@@ -145,11 +141,6 @@ async def _release_connections(ctx: AppContext, class_id: str) -> None:
         logger.exception("releasing the connections of ended class %s failed", class_id)
 
 
-async def drain() -> None:
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
 async def negotiate_personal(ctx: AppContext, principal: Principal) -> Negotiated:
     """A client URL for the caller's own pushes outside any class (see live_events.connect_personal)."""
     await _limit_negotiate(ctx, principal)
@@ -161,8 +152,8 @@ async def negotiate_personal(ctx: AppContext, principal: Principal) -> Negotiate
 
 async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
     try:
-        decision = await ratelimit.allow(
-            ctx.redis, "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
+        decision = await ctx.rate_limits.allow(
+            "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
             period_ms=60_000,
         )
     except RedisError as exc:

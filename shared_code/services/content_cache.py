@@ -37,7 +37,6 @@ import json
 import logging
 import time
 import uuid
-import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, TypeVar
@@ -62,101 +61,29 @@ logger = logging.getLogger("lectern.content.cache")
 FILL_LOCK_MS = 3000
 WAIT_FOR_FILL_SECONDS = 1.0
 POLL_SECONDS = 0.02
-BREAKER_SECONDS = 2.0
 LESSON_COURSE_TTL_SECONDS = 30 * 24 * 3600
 _LESSON_COURSE_MEMORY = 100_000
 
 
 # --- machinery -------------------------------------------------------------------------
-class SingleFlight:
-    """At most one load per key in this process; concurrent callers await the same task.
-
-    The load runs as its own task, so a caller that is cancelled (its client went away)
-    does not cancel the load the others are waiting for.
-    """
-
-    def __init__(self) -> None:
-        self._running: dict[str, asyncio.Task[Any]] = {}
-
-    async def run(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
-        task = self._running.get(key)
-        if task is None or task.get_loop() is not asyncio.get_running_loop():
-            task = asyncio.ensure_future(load())
-            self._running[key] = task
-            task.add_done_callback(lambda done, key=key: self._finished(key, done))
-        return await asyncio.shield(task)
-
-    def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
-        if self._running.get(key) is task:
-            del self._running[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so a failure nobody awaited is not logged as lost
-
-    def forget(self, *prefixes: str) -> None:
-        """Later callers of keys starting with a prefix start a new load (after a write this process made)."""
-        for key in [k for k in self._running if k.startswith(prefixes)]:
-            del self._running[key]
-
-    def __len__(self) -> int:
-        return len(self._running)
-
-
-class Breaker:
-    """After a Redis error, skip Redis for a moment instead of waiting on it per request."""
-
-    def __init__(self, cooldown_seconds: float) -> None:
-        self.cooldown_seconds = cooldown_seconds
-        self._open_until = 0.0
-
-    @property
-    def closed(self) -> bool:
-        return time.monotonic() >= self._open_until
-
-    def trip(self, what: str, exc: BaseException) -> None:
-        if self.closed:
-            logger.warning("redis unavailable during %s, serving from PostgreSQL: %s", what, type(exc).__name__)
-        self._open_until = time.monotonic() + self.cooldown_seconds
-
-    def reset(self) -> None:
-        self._open_until = 0.0
-
-
-flights = SingleFlight()
-breaker = Breaker(BREAKER_SECONDS)
-_lesson_course: dict[str, str] = {}
-
-
 def _cache_on(ctx: AppContext) -> bool:
     # While the breaker is open the cached paths still run: their Redis calls return at
     # once, and single flight keeps protecting PostgreSQL from a herd.
     return ctx.settings.cache_enabled
 
 
-# The client's pool refuses (rather than queues) calls beyond its size, so a herd of
-# hundreds of concurrent reads would otherwise fail on the client, not on Redis.
-REDIS_SLOTS = 100
-_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
-
-
-def _redis_slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _slots.get(loop)
-    if slots is None:
-        slots = _slots[loop] = asyncio.Semaphore(REDIS_SLOTS)
-    return slots
-
-
 async def _safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
     """Runs a Redis operation; on failure trips the breaker and returns `default`."""
-    if not breaker.closed:
+    state = ctx.content_cache
+    if not state.breaker.closed:
         return default
     try:
-        async with _redis_slots():
+        async with state.redis_slots:
             return await op()
     except MaxConnectionsError:
         return default  # this process is busy, Redis is not down: a miss, not an outage
     except RedisError as exc:
-        breaker.trip(what, exc)
+        state.breaker.trip(what, exc)
         return default
 
 
@@ -183,46 +110,43 @@ def _entry(generation: str, data: Any) -> str:
 # JSON decode on every read. Keyed by the full text, so a changed entry is a new key.
 # Callers treat the parsed values as read-only.
 _PARSED_MAX = 4096
-_parsed: dict[str, Any] = {}
 
 
-def _accept(raw: str | None, generation: str | None) -> Any | None:
-    """The cached data when it was read under the current generation, else None."""
+def _accept(raw: str | None, generation: str | None, parsed: dict[str, Any]) -> Any | None:
+    """The cached data when it was read under the current generation, else None.
+
+    `parsed` memoises the decoded texts (`ctx.content_cache.parsed`).
+    """
     if raw is None or generation is None:
         return None
-    entry = _parsed.get(raw)
+    entry = parsed.get(raw)
     if entry is None:
         try:
             entry = json.loads(raw)
         except ValueError:
             return None
-        if len(_parsed) >= _PARSED_MAX:
-            _parsed.clear()
-        _parsed[raw] = entry
+        if len(parsed) >= _PARSED_MAX:
+            parsed.clear()
+        parsed[raw] = entry
     if not isinstance(entry, dict) or entry.get("g") != generation:
         return None
     return entry.get("d")
 
 
-_batchers: "weakref.WeakKeyDictionary[Any, cache_redis.ReadBatcher]" = weakref.WeakKeyDictionary()
-
-
-def _batcher(ctx: AppContext) -> cache_redis.ReadBatcher:
-    batcher = _batchers.get(ctx.redis)
-    if batcher is None:
-        batcher = _batchers[ctx.redis] = cache_redis.ReadBatcher(ctx.redis)
-    return batcher
+def _valid(ctx: AppContext, raw: str | None, generation: str | None) -> Any | None:
+    return _accept(raw, generation, ctx.content_cache.parsed)
 
 
 async def _read(ctx: AppContext, names: list[str]) -> list[str | None]:
     """The hot path: batched with other requests' reads, so it needs no connection slot of its own."""
-    if breaker.closed:
+    state = ctx.content_cache
+    if state.breaker.closed:
         try:
-            return await _batcher(ctx).read(names)
+            return await state.reads.read(names)
         except MaxConnectionsError:
             pass
         except RedisError as exc:
-            breaker.trip("cache read", exc)
+            state.breaker.trip("cache read", exc)
     return [None] * len(names)
 
 
@@ -253,7 +177,7 @@ async def _fill(
     if token is None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_FOR_FILL_SECONDS
-        while loop.time() < deadline and breaker.closed:
+        while loop.time() < deadline and ctx.content_cache.breaker.closed:
             await asyncio.sleep(POLL_SECONDS)
             hit = await probe()
             if hit is not None:
@@ -281,11 +205,11 @@ async def _load_course(ctx: AppContext, course_id: str, seen_generation: str | N
         async def probe() -> Row | None:
             names = [keys.content_generation(course_id), keys.content_course(course_id)]
             current, raw = await _read(ctx, names)
-            return _accept(raw, current)
+            return _valid(ctx, raw, current)
 
         return await _fill(ctx, f"course:{course_id}", probe, from_db)
 
-    return await flights.run(f"course:{course_id}:{seen_generation}", load)
+    return await ctx.content_cache.flights.run(f"course:{course_id}:{seen_generation}", load)
 
 
 async def _load_membership(ctx: AppContext, course_id: str, user_id: str) -> bool:
@@ -301,7 +225,7 @@ async def _load_membership(ctx: AppContext, course_id: str, user_id: str) -> boo
         )
         return enrolled
 
-    return await flights.run(f"member:{course_id}:{user_id}", load)
+    return await ctx.content_cache.flights.run(f"member:{course_id}:{user_id}", load)
 
 
 async def course_view(
@@ -317,7 +241,7 @@ async def course_view(
         return plain(row), enrolled
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_member(course_id, user_id)]
     generation, course_raw, member_raw = await _read(ctx, names)
-    course = _accept(course_raw, generation)
+    course = _valid(ctx, course_raw, generation)
     if course is None:
         course = await _load_course(ctx, course_id, generation)
         if course is None:
@@ -337,7 +261,7 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
         return (plain(row) if row else None), plain(lessons)
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lessons(course_id)]
     generation, course_raw, lessons_raw = await _read(ctx, names)
-    course, lessons = _accept(course_raw, generation), _accept(lessons_raw, generation)
+    course, lessons = _valid(ctx, course_raw, generation), _valid(ctx, lessons_raw, generation)
     if course is not None and lessons is not None:
         return course, lessons
 
@@ -363,29 +287,30 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
 
         async def probe() -> tuple[Row, list[Row]] | None:
             current, c_raw, l_raw = await _read(ctx, names)
-            c, ls = _accept(c_raw, current), _accept(l_raw, current)
+            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
             return (c, ls) if c is not None and ls is not None else None
 
         return await _fill(ctx, f"detail:{course_id}", probe, from_db)
 
-    return await flights.run(f"detail:{course_id}:{generation}", load)
+    return await ctx.content_cache.flights.run(f"detail:{course_id}:{generation}", load)
 
 
 # --- lessons ---------------------------------------------------------------------------
-def _remember_lesson_course(lesson_id: str, course_id: str) -> None:
-    if len(_lesson_course) >= _LESSON_COURSE_MEMORY:
-        _lesson_course.clear()  # crude but bounded; the mapping is cheap to relearn
-    _lesson_course[lesson_id] = course_id
+def _remember_lesson_course(ctx: AppContext, lesson_id: str, course_id: str) -> None:
+    memory = ctx.content_cache.lesson_course
+    if len(memory) >= _LESSON_COURSE_MEMORY:
+        memory.clear()  # crude but bounded; the mapping is cheap to relearn
+    memory[lesson_id] = course_id
 
 
 async def _course_of_lesson(ctx: AppContext, lesson_id: str) -> str | None:
-    course_id = _lesson_course.get(lesson_id)
+    course_id = ctx.content_cache.lesson_course.get(lesson_id)
     if course_id is None:
         course_id = await _safely(
             ctx, "lesson mapping", lambda: cache_redis.get(ctx.redis, keys.content_lesson_course(lesson_id)), None
         )
         if course_id is not None:
-            _remember_lesson_course(lesson_id, course_id)
+            _remember_lesson_course(ctx, lesson_id, course_id)
     return course_id
 
 
@@ -409,7 +334,7 @@ async def _load_lesson(
                 return None
             lesson, course = plain(found["lesson"]), plain(found["course"])
             owner_course = course["id"]
-            _remember_lesson_course(lesson_id, owner_course)
+            _remember_lesson_course(ctx, lesson_id, owner_course)
             entries = {keys.content_lesson_course(lesson_id): owner_course}
             if generation is not None and owner_course == course_id:
                 entries[keys.content_lesson(owner_course, lesson_id)] = _entry(generation, lesson)
@@ -423,12 +348,12 @@ async def _load_lesson(
                 return None
             names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lesson(course_id, lesson_id)]
             current, c_raw, l_raw = await _read(ctx, names)
-            c, ls = _accept(c_raw, current), _accept(l_raw, current)
+            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
             return (ls, c) if c is not None and ls is not None else None
 
         return await _fill(ctx, f"lesson:{lesson_id}", probe, from_db)
 
-    return await flights.run(f"lesson:{lesson_id}:{seen_generation}", load)
+    return await ctx.content_cache.flights.run(f"lesson:{lesson_id}:{seen_generation}", load)
 
 
 async def _store_mixed(ctx: AppContext, entries: dict[str, str], lesson_id: str, mapping_ttl: int) -> None:
@@ -460,7 +385,7 @@ async def lesson_view(
             keys.content_member(course_id, user_id),
         ]
         generation, course_raw, lesson_raw, member_raw = await _read(ctx, names)
-        course, lesson = _accept(course_raw, generation), _accept(lesson_raw, generation)
+        course, lesson = _valid(ctx, course_raw, generation), _valid(ctx, lesson_raw, generation)
     if lesson is None or course is None:
         loaded = await _load_lesson(ctx, lesson_id, course_id, generation)
         if loaded is None:
@@ -478,7 +403,8 @@ async def lesson_view(
 # --- writes ----------------------------------------------------------------------------
 async def course_changed(ctx: AppContext, course_id: str) -> None:
     """Call after committing any change to a course, its lessons or its materials, before answering."""
-    flights.forget(f"course:{course_id}:", f"detail:{course_id}:", "lesson:")
+    ctx.content_cache.flights.forget(f"course:{course_id}:", f"detail:{course_id}:", "lesson:")
+    breaker = ctx.content_cache.breaker
     if breaker.closed:
         try:
             await cache_redis.bump_generation(ctx.redis, course_id)
@@ -492,7 +418,8 @@ async def course_changed(ctx: AppContext, course_id: str) -> None:
 
 async def enrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     """Call after committing an enrolment: writes the membership through to Redis."""
-    flights.forget(f"member:{course_id}:{user_id}")
+    ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
+    breaker = ctx.content_cache.breaker
     if breaker.closed:
         try:
             await enrollment_redis.mark_enrolled(ctx.redis, course_id, user_id)
@@ -504,7 +431,8 @@ async def enrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
 
 async def unenrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     """Call after committing the end of an enrolment (a refund): the membership stops counting at once."""
-    flights.forget(f"member:{course_id}:{user_id}")
+    ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
+    breaker = ctx.content_cache.breaker
     if breaker.closed:
         try:
             await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
@@ -514,5 +442,5 @@ async def unenrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     await outbox.perform(ctx, "cache.mark_not_enrolled", {"courseId": course_id, "userId": user_id})
 
 
-def lesson_added(lesson_id: str, course_id: str) -> None:
-    _remember_lesson_course(lesson_id, course_id)
+def lesson_added(ctx: AppContext, lesson_id: str, course_id: str) -> None:
+    _remember_lesson_course(ctx, lesson_id, course_id)

@@ -216,7 +216,7 @@ async def add_lesson(
     )
     if not outcome.replayed:
         lesson = outcome.body
-        content_cache.lesson_added(str(lesson["id"]), course_id)
+        content_cache.lesson_added(ctx, str(lesson["id"]), course_id)
         await content_cache.course_changed(ctx, course_id)
         after = {k: lesson.get(k) for k in ("title", "kind", "videoAssetId", "durationSeconds", "position")}
         await audit.record(

@@ -9,7 +9,6 @@ when its owner's last connection leaves, and all hands go down when the class en
 from __future__ import annotations
 
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import ratelimit
 from shared_code.context import AppContext
 from shared_code.models.live import LowerHandEvent, RaiseHandEvent
 from shared_code.services import class_access, live_messages
@@ -26,8 +25,8 @@ async def raise_hand(ctx: AppContext, member: Member, event: RaiseHandEvent) -> 
     meta = await class_access.class_meta(ctx, member.class_id)
     if meta.status == "ended":
         raise Refused("class-ended", "The class has ended.")
-    decision = await ratelimit.allow(
-        ctx.redis, "hand", f"{member.class_id}:{member.user_id}", limit=RATE_LIMIT, period_ms=RATE_PERIOD_MS
+    decision = await ctx.rate_limits.allow(
+        "hand", f"{member.class_id}:{member.user_id}", limit=RATE_LIMIT, period_ms=RATE_PERIOD_MS
     )
     if not decision.allowed:
         raise Refused("rate-limited", "Too many hand changes; wait a moment.", retry_after_ms=decision.retry_after_ms)

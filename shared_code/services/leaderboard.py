@@ -28,15 +28,11 @@ from shared_code.errors import ServiceUnavailable
 from shared_code.models.progress import Leaderboard, Standing
 from shared_code.services import access as access_service
 from shared_code.services import changelog
-from shared_code.services.content_cache import SingleFlight
 
 logger = logging.getLogger("lectern.leaderboard")
 
 WAIT_FOR_REBUILD_SECONDS = 3.0
 POLL_SECONDS = 0.05
-
-_flights = SingleFlight()
-
 
 def competition_ranks(points: Sequence[int]) -> list[int]:
     """Ranks of `points` sorted best first: ties share a rank, the next one skips (1, 2, 2, 4)."""
@@ -49,14 +45,14 @@ def competition_ranks(points: Sequence[int]) -> list[int]:
 # --- the board in Redis ----------------------------------------------------------------
 async def ensure_board(ctx: AppContext, course_id: str) -> bool:
     """True once the course's board is built (rebuilding it when missing)."""
-    store = board_redis.store_for(ctx.redis)
+    store = ctx.leaderboard_store
     if await store.is_ready(course_id):
         return True
-    return await _flights.run(f"board:{course_id}", lambda: _rebuild(ctx, course_id))
+    return await ctx.leaderboard_flights.run(f"board:{course_id}", lambda: _rebuild(ctx, course_id))
 
 
 async def _rebuild(ctx: AppContext, course_id: str) -> bool:
-    store = board_redis.store_for(ctx.redis)
+    store = ctx.leaderboard_store
     token = await store.try_lock(course_id)
     if token is None:
         # Another process is rebuilding: wait for its result rather than query again.
@@ -91,7 +87,7 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
     course_id, user_id, quiz_id = payload["courseId"], payload["userId"], payload["quizId"]
     score = int(payload["score"])
     previous_best = payload.get("previousBest")
-    store = board_redis.store_for(ctx.redis)
+    store = ctx.leaderboard_store
     result = await store.record(course_id, user_id, payload.get("name") or "", quiz_id, score)
     if result is None:
         # Not built: the rebuild reads PostgreSQL, where this attempt is already committed.
@@ -120,7 +116,7 @@ async def get_leaderboard(ctx: AppContext, principal: Principal, course_id: str,
     is_student = access.relation == "enrolled"
     board: board_redis.Board | None = None
     try:
-        store = board_redis.store_for(ctx.redis)
+        store = ctx.leaderboard_store
         board = await store.read(course_id, principal.user_id, limit)
         if board is None and await ensure_board(ctx, course_id):
             board = await store.read(course_id, principal.user_id, limit)
@@ -164,7 +160,7 @@ async def standings(ctx: AppContext, course_ids: Sequence[str], user_id: str) ->
     if not course_ids:
         return {}
     try:
-        store = board_redis.store_for(ctx.redis)
+        store = ctx.leaderboard_store
         found = await store.standings(course_ids, user_id)
         missing = [c for c, s in found.items() if s is None]
         if missing:

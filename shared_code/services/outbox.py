@@ -16,7 +16,6 @@ from typing import Any
 
 from shared_code.adapters.postgres import pending_effects as pending_sql
 from shared_code.context import AppContext
-from shared_code.services.effects import EFFECTS
 
 logger = logging.getLogger("lectern.outbox")
 
@@ -24,10 +23,6 @@ EFFECT_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 2
 MAX_DELAY_SECONDS = 300
-
-# Strong references to deferred effects, so the event loop does not collect them mid-flight.
-_in_flight: set[asyncio.Task] = set()
-
 
 def poison_queue(ctx: AppContext) -> str:
     return f"{ctx.settings.outbox_queue}-poison"
@@ -39,7 +34,7 @@ def backoff_seconds(attempt: int) -> int:
 
 
 async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
-    handler = EFFECTS.get(kind)
+    handler = ctx.effects.get(kind)
     if handler is None:
         raise LookupError(f"unknown effect kind {kind!r}")
     await asyncio.wait_for(handler(ctx, payload), EFFECT_TIMEOUT_SECONDS)
@@ -88,15 +83,7 @@ def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001
             logger.exception("effect %s could neither run nor be queued", kind)
 
-    task = asyncio.get_running_loop().create_task(run())
-    _in_flight.add(task)
-    task.add_done_callback(_in_flight.discard)
-
-
-async def drain() -> None:
-    """Waits for deferred effects (used at shutdown and by tests)."""
-    while _in_flight:
-        await asyncio.gather(*list(_in_flight), return_exceptions=True)
+    ctx.background.spawn(run())
 
 
 async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
@@ -109,7 +96,7 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
         return "done"
     except Exception as exc:  # noqa: BLE001
         reason = f"{type(exc).__name__}: {exc}"[:500]
-    if attempt >= MAX_ATTEMPTS or kind not in EFFECTS:
+    if attempt >= MAX_ATTEMPTS or kind not in ctx.effects:
         dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(timezone.utc).isoformat())
         await ctx.queues.send(poison_queue(ctx), dead)
         logger.error("effect %s gave up after %s attempts: %s", kind, attempt, reason)

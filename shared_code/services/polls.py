@@ -24,7 +24,6 @@ from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import ratelimit
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
 from shared_code.context import AppContext
@@ -71,7 +70,9 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
     )
 
 
-tallies = Throttle("tally", _claim, _flush)
+def tally_throttle() -> Throttle:
+    """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
+    return Throttle("tally", _claim, _flush)
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -115,8 +116,8 @@ async def _restore(ctx: AppContext, class_id: str, poll_id: str) -> None:
 
 async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
     poll_id = str(event.poll_id)
-    decision = await ratelimit.allow(
-        ctx.redis, "vote", f"{member.class_id}:{member.user_id}",
+    decision = await ctx.rate_limits.allow(
+        "vote", f"{member.class_id}:{member.user_id}",
         limit=ctx.settings.rate_limit_votes_per_10s, period_ms=RATE_PERIOD_MS,
     )
     if not decision.allowed:
@@ -146,7 +147,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
     if not stored:
         raise Refused("poll-closed", "The poll is closed.")
     if result.changed:
-        await tallies.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+        await ctx.throttles.tally.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
     return {"seq": result.seq, "pollId": poll_id, "option": event.option}
 
 

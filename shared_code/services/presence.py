@@ -31,7 +31,9 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
     )
 
 
-broadcasts = Throttle("presence", _claim, _flush)
+def presence_throttle() -> Throttle:
+    """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
+    return Throttle("presence", _claim, _flush)
 
 
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
@@ -43,7 +45,7 @@ async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: st
             at=datetime.now(timezone.utc),
         )
     if result.first_connection:
-        await broadcasts.changed(ctx, class_id, live_messages.interval_seconds(ctx))
+        await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
     return result.count
 
 
@@ -57,7 +59,7 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
             at=datetime.now(timezone.utc),
         )
     if result.last_connection:
-        await broadcasts.changed(ctx, class_id, live_messages.interval_seconds(ctx))
+        await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
     return result.last_connection, result.count
 
 

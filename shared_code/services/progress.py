@@ -73,7 +73,6 @@ from shared_code.models.progress import (
 )
 from shared_code.services import access as access_service
 from shared_code.services import changelog, dashboard, outbox
-from shared_code.services.content_cache import Breaker
 
 logger = logging.getLogger("lectern.progress")
 
@@ -85,8 +84,7 @@ FLUSH_TIME_BUDGET_SECONDS = 4.0  # below the 5 s timer period, so flushes do not
 FLUSH_PARALLEL_SHARDS = 4
 
 # After a Redis error, heartbeats write through to PostgreSQL for a moment instead of
-# each waiting on Redis's socket timeout.
-_breaker = Breaker(2.0)
+# each waiting on Redis's socket timeout (`ctx.progress_breaker`).
 
 
 # --- the rules (pure) ------------------------------------------------------------------
@@ -221,13 +219,13 @@ async def record_heartbeat(
     duration, completable = _duration(lesson, beat.duration_seconds)
     now_ms = _now_ms()
     client_ms = millis(beat.client_time) if beat.client_time else None
-    if _breaker.closed:
+    if ctx.progress_breaker.closed:
         try:
             return await _record_in_redis(
                 ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms
             )
         except RedisError as exc:
-            _breaker.trip("heartbeat", exc)
+            ctx.progress_breaker.trip("heartbeat", exc)
     return await _record_in_postgres(ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms)
 
 
@@ -242,7 +240,7 @@ async def _record_in_redis(
     now_ms: int,
     client_ms: int | None,
 ) -> tuple[int, HeartbeatResult]:
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     user_id = principal.user_id
     position = min(beat.position_seconds, duration)
     args: dict[str, Any] = dict(
@@ -339,12 +337,12 @@ async def _cached_course_progress(ctx: AppContext, user_id: str, course_id: str)
 
 
 async def _remember_course_progress(ctx: AppContext, user_id: str, course_id: str, value: float) -> None:
-    if not _breaker.closed:
+    if not ctx.progress_breaker.closed:
         return
     try:
-        await progress_redis.store_for(ctx.redis).set_course_progress(user_id, course_id, value)
+        await ctx.progress_store.set_course_progress(user_id, course_id, value)
     except RedisError as exc:
-        _breaker.trip("course progress", exc)
+        ctx.progress_breaker.trip("course progress", exc)
 
 
 async def _complete(ctx: AppContext, write: ProgressWrite, course_id: str) -> float:
@@ -578,9 +576,9 @@ async def _merge_into_redis(
     ctx: AppContext, user_id: str, rows: Iterable[dict[str, Any]], fractions: dict[str, float]
 ) -> None:
     """Raises live snapshots to what PostgreSQL now holds, so the next heartbeat builds on it."""
-    if not _breaker.closed:
+    if not ctx.progress_breaker.closed:
         return
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     try:
         for row in rows:
             await store.merge(
@@ -601,7 +599,7 @@ async def _merge_into_redis(
             await store.set_course_progress(user_id, course_id, value)
     except RedisError as exc:
         # PostgreSQL has it all; a stale snapshot only flushes lower values, which GREATEST ignores.
-        _breaker.trip("sync merge", exc)
+        ctx.progress_breaker.trip("sync merge", exc)
 
 
 # --- the flush -------------------------------------------------------------------------
@@ -630,7 +628,7 @@ async def flush_dirty(
     """
     started = time.perf_counter()
     report = FlushReport()
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     size = batch_size or ctx.settings.flush_batch_size
     deadline = started + time_budget
     gate = asyncio.Semaphore(parallel)
@@ -715,4 +713,4 @@ async def _late_completion(ctx: AppContext, row: dict[str, Any]) -> None:
 
 async def dirty_snapshots(ctx: AppContext) -> int:
     """How many snapshots wait for the flush (for health and benchmarks)."""
-    return await progress_redis.store_for(ctx.redis).dirty_count()
+    return await ctx.progress_store.dirty_count()

@@ -10,7 +10,6 @@ ten seconds from a fixed set of emoji, and the class gets them added up, at most
 from __future__ import annotations
 
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import ratelimit
 from shared_code.context import AppContext
 from shared_code.models.live import REACTION_EMOJI, ReactionEvent, ScreenShareEvent
 from shared_code.services import class_access, live_messages
@@ -36,19 +35,21 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
     )
 
 
-reactions = Throttle("reactions", _claim, _flush)
+def reaction_throttle() -> Throttle:
+    """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
+    return Throttle("reactions", _claim, _flush)
 
 
 async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict:
     if event.emoji not in REACTION_EMOJI:
         raise Refused("invalid-emoji", f"Reactions are one of {' '.join(REACTION_EMOJI)}.")
-    decision = await ratelimit.allow(
-        ctx.redis, "reaction", f"{member.class_id}:{member.user_id}", limit=REACTION_LIMIT, period_ms=REACTION_PERIOD_MS
+    decision = await ctx.rate_limits.allow(
+        "reaction", f"{member.class_id}:{member.user_id}", limit=REACTION_LIMIT, period_ms=REACTION_PERIOD_MS
     )
     if not decision.allowed:
         raise Refused("rate-limited", "Too many reactions; wait a moment.", retry_after_ms=decision.retry_after_ms)
     await live_redis.add_reaction(ctx.redis, member.class_id, event.emoji)
-    await reactions.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+    await ctx.throttles.reactions.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
     return {"emoji": event.emoji}
 
 

@@ -34,20 +34,17 @@ from shared_code.context import AppContext
 
 logger = logging.getLogger("lectern.users")
 
-# Subjects already known to exist in this process; saves a write per request.
-_known: set[str] = set()
-
 DEFAULT_ROLES = ("student",)
 
 
 async def ensure_user(ctx: AppContext, principal: Principal) -> None:
     """Makes sure the caller has a row, so foreign keys to users hold (and keeps its name
     current). Never changes stored roles: only admins do."""
-    if principal.user_id in _known:
+    if principal.user_id in ctx.known_users:
         return
     async with ctx.db.connection() as conn:
         await users_sql.upsert_user(conn, principal.user_id, principal.name, sorted(principal.roles))
-    _known.add(principal.user_id)
+    ctx.known_users.add(principal.user_id)
 
 
 async def _from_table(ctx: AppContext, user_id: str) -> Account | None:
@@ -88,7 +85,7 @@ async def authorize(ctx: AppContext, claimed: Principal) -> Principal:
         roles = sorted(claimed.roles) if claimed.roles_claimed else list(DEFAULT_ROLES)
         async with ctx.db.connection() as conn:
             account = await users_sql.create_account(conn, claimed.user_id, claimed.name, roles)
-        _known.add(claimed.user_id)
+        ctx.known_users.add(claimed.user_id)
         logger.info("user created on first sign-in", extra={"userId": claimed.user_id, "roles": roles})
     return claimed.narrowed_to(account)
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
+from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
 from shared_code.services import materials
 from shared_code.settings import Settings
@@ -33,7 +34,7 @@ async def blobs(stack):
 @pytest.fixture
 async def ctx(stack):
     """The service layer as the host builds it, against the same PostgreSQL and Azurite."""
-    context = await AppContext.build(Settings())
+    context = await build_context(Settings())
     yield context
     await context.close()
 

@@ -13,14 +13,13 @@ service decides how to degrade.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys, locks
-from shared_code.adapters.redis.batching import ScriptBatcher
+from shared_code.concurrency import ScriptBatcher
 
 # A snapshot outlives many flush intervals; after a day of silence the next heartbeat
 # starts again from the row in PostgreSQL.
@@ -310,17 +309,6 @@ class ProgressStore:
         for shard in shards:
             pipe.scard(keys.progress_dirty(shard))
         return sum(await pipe.execute())
-
-
-_stores: "weakref.WeakKeyDictionary[aioredis.Redis, ProgressStore]" = weakref.WeakKeyDictionary()
-
-
-def store_for(r: aioredis.Redis) -> ProgressStore:
-    """The store of a client, built once (script registration computes the scripts' SHAs)."""
-    store = _stores.get(r)
-    if store is None:
-        store = _stores[r] = ProgressStore(r)
-    return store
 
 
 def member(user_id: str, lesson_id: str) -> str:
