@@ -42,7 +42,7 @@ from shared_code.adapters.postgres import analytics as analytics_sql  # noqa: E4
 from shared_code.auth import Principal  # noqa: E402
 from shared_code.bootstrap import build_context  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.services import analytics  # noqa: E402
+from shared_code.services.progress import analytics  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 
 SEED = 20260304

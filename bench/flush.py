@@ -4,7 +4,7 @@ Builds its own database (`lectern_bench_flush`, migrated, filled with COPY: stud
 course, lessons, enrolments) and uses its own Redis database (db 11, emptied first), so
 it disturbs nothing else. Each round records one heartbeat per (student, lesson) through
 the real heartbeat script (so every snapshot is dirty), then times
-`services.progress.flush_dirty`, the function the timer calls. Round 1 inserts rows;
+`services.progress.watch.flush_dirty`, the function the timer calls. Round 1 inserts rows;
 later rounds update them (the ON CONFLICT path with GREATEST).
 
     .venv/bin/python bench/flush.py                      # 2,000 students x 50 lessons = 100,000 snapshots
@@ -34,7 +34,7 @@ from common import scratch_database  # noqa: E402
 from shared_code.adapters.redis import progress as progress_redis  # noqa: E402
 from shared_code.bootstrap import build_context  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.services import progress  # noqa: E402
+from shared_code.services.progress import watch as progress  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 
 SEED = 20260302

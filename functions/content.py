@@ -31,7 +31,7 @@ from shared_code.models.content import (
     VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services import courses, enrollments, materials, playback, videos
+from shared_code.services.content import courses, enrollments, materials, playback, videos
 
 bp = func.Blueprint()
 

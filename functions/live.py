@@ -22,7 +22,8 @@ from shared_code.models.live import (
     Poll,
     PollCreate,
 )
-from shared_code.services import attendance, chat, class_state, classes, live_page, moderation, polls
+from shared_code.services.live import attendance, chat, class_state, classes, moderation, polls
+from shared_code.services.live import page as live_page
 
 bp = func.Blueprint()
 

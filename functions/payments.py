@@ -13,7 +13,8 @@ from shared_code.http import authenticate, endpoint, header, json_body, query, r
 from shared_code.models.content import WebhookReceipt
 from shared_code.models.payments import Checkout, CheckoutRequest, PurchasePage
 from shared_code.pagination import PageQuery
-from shared_code.services import checkout, payments
+from shared_code.services.payments import checkout
+from shared_code.services.payments import webhooks as payments
 
 bp = func.Blueprint()
 

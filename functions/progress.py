@@ -28,7 +28,8 @@ from shared_code.models.progress import (
     SyncRequest,
     SyncResult,
 )
-from shared_code.services import analytics, changelog, dashboard, leaderboard, progress, quizzes
+from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quizzes
+from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
 

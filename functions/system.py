@@ -14,7 +14,7 @@ from shared_code.bootstrap import get_context
 from shared_code.http import client_ip, endpoint, json_body, limit_rate, register_unknown_paths, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
-from shared_code.services.users import ensure_user
+from shared_code.platform.users import ensure_user
 from shared_code.settings import get_settings
 
 bp = func.Blueprint()

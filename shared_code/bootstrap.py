@@ -25,7 +25,10 @@ from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
 from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight
 from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrottles
-from shared_code.services import attendance, effects, health, leaderboard, polls, presence, stage
+from shared_code.platform import effects
+from shared_code.services.admin import health
+from shared_code.services.live import attendance, polls, presence, stage
+from shared_code.services.progress import leaderboard
 from shared_code.settings import Settings, get_settings
 
 # After a Redis error the content cache and the heartbeat path skip Redis this long.

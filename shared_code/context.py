@@ -32,9 +32,9 @@ from shared_code.settings import Settings
 if TYPE_CHECKING:
     # Types only: these services take the context, so importing them here at run time
     # would be a cycle. The bootstrap (above both) builds them.
-    from shared_code.services.attendance import RowBuffer
-    from shared_code.services.health import HealthMonitor
-    from shared_code.services.live_messages import Throttle
+    from shared_code.services.admin.health import HealthMonitor
+    from shared_code.services.live.attendance import RowBuffer
+    from shared_code.services.live.messages import Throttle
 
 # An outbox effect: a side effect that must happen but may fail (see platform/effects.py).
 Effect = Callable[["AppContext", dict[str, Any]], Awaitable[None]]
@@ -42,7 +42,7 @@ Effect = Callable[["AppContext", dict[str, Any]], Awaitable[None]]
 
 @dataclass
 class ContentCacheState:
-    """The content cache's per-process parts (services/content/cache.py says why each exists)."""
+    """The content cache's per-process parts (platform/content_cache.py says why each exists)."""
 
     reads: ReadBatcher
     flights: SingleFlight

@@ -39,7 +39,7 @@ from shared_code.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from shared_code.services import idempotency, users
+from shared_code.platform import idempotency, users
 from shared_code.settings import get_settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -195,7 +195,7 @@ def endpoint(
 
     `idempotent_key=True` makes the endpoint honour `Idempotency-Key` generically;
     `idempotency_in_service=True` only documents the header, for services that commit the
-    key in their own transaction (`services.idempotency.run_once`). `also` lists other
+    key in their own transaction (`platform.idempotency.run_once`). `also` lists other
     success statuses the endpoint answers with the same body (e.g. 200 for a repeat).
 
     Requests are rate-limited, reads and writes apart: signed-in ones per user and per
@@ -265,7 +265,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
-    """The verified caller with the roles their stored account grants (`services/users.py`:
+    """The verified caller with the roles their stored account grants (`platform/users.py`:
     the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
     429 past the request rate of its address or of its user (reads and writes are counted
     apart, reads far more generously)."""

@@ -13,7 +13,7 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
-from shared_code.services import materials
+from shared_code.services.content import materials
 from shared_code.settings import Settings
 from tests.support.content import audit_rows, create_course, enrol, published_course, upload_material
 

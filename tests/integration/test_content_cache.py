@@ -19,14 +19,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
-from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import cache as cache_redis
 from shared_code.auth import Principal
 from shared_code.concurrency import ReadBatcher
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
-from shared_code.services import access, content_cache, courses, enrollments, videos
+from shared_code.platform import access, content_cache
+from shared_code.services.content import courses, enrollments, videos
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)

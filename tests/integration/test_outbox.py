@@ -24,7 +24,8 @@ from azure.storage.queue.aio import QueueClient
 from shared_code.adapters.redis import keys
 from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
-from shared_code.services import admin, audit, outbox
+from shared_code.platform import audit, outbox
+from shared_code.services.admin import operations as admin
 from shared_code.settings import Settings
 from tests.integration.conftest import person
 

@@ -25,7 +25,10 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.models.progress import Heartbeat, SyncBatch
-from shared_code.services import changelog, content_cache, courses, enrollments, progress, videos
+from shared_code.platform import content_cache
+from shared_code.services.content import courses, enrollments, videos
+from shared_code.services.progress import changelog
+from shared_code.services.progress import watch as progress
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)

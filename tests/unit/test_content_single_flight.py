@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from shared_code.concurrency import Breaker, SingleFlight
-from shared_code.services.content_cache import _accept, _entry
+from shared_code.platform.content_cache import _accept, _entry
 
 
 async def test_concurrent_callers_of_one_key_share_one_load():

@@ -1,6 +1,6 @@
 """Redis operations of the content metadata cache: generations, entries, fill locks.
 
-The service layer (`services/content_cache.py`) decides what to cache and when; this
+The service layer (`platform/content_cache.py`) decides what to cache and when; this
 module only knows how each operation is spelled in Redis. Errors propagate as
 `redis.exceptions.RedisError` so the caller can fall back to PostgreSQL.
 """
