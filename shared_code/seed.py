@@ -88,8 +88,9 @@ async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
             paid = await api.call("POST", "courses", tutor, {
                 "title": PAID_COURSE_TITLE, "description": "Buy it to try checkout end to end.", "priceCents": 1900,
             })
+            video = await api.call("POST", "videos", tutor, {"title": "Your first model", "durationSeconds": 600})
             await api.call("POST", f"courses/{paid['id']}/lessons", tutor,
-                           {"title": "Your first model", "kind": "video", "videoAssetId": "demo-ml", "durationSeconds": 600})
+                           {"title": "Your first model", "kind": "video", "videoAssetId": video["id"]})
             await api.call("PATCH", f"courses/{paid['id']}", tutor, {"published": True})
         tokens["paidCourseId"] = paid["id"]
         return tokens

@@ -12,9 +12,9 @@ from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden
-from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.platform import access, content_cache, outbox
-from shared_code.services.content import courses, enrollments
+from shared_code.services.content import courses, enrollments, videos
 from tests.integration.conftest import person
 
 
@@ -22,8 +22,9 @@ async def _enrolled(ctx: AppContext):
     tutor, student = person("tutor"), person("student")
     _, course = await courses.create_course(ctx, tutor, CourseCreate(title="Refunds", description="d"), idempotency_key=None)
     course_id = str(course["id"])
+    video = await videos.register_video(ctx, tutor, VideoCreate(title="One"))
     _, lesson = await courses.add_lesson(
-        ctx, tutor, course_id, LessonCreate(title="One", kind="video", video_asset_id="asset-1", duration_seconds=60),
+        ctx, tutor, course_id, LessonCreate(title="One", kind="video", video_asset_id=str(video.id), duration_seconds=60),
         idempotency_key=None,
     )
     await courses.update_course(ctx, tutor, course_id, CourseUpdate(published=True))
