@@ -5,6 +5,7 @@ on a dependency that just failed.
 - `Breaker`: after a Redis error, skip Redis for a moment instead of waiting on it per request.
 - `ScriptBatcher`: the script calls of concurrent requests go out as one pipeline.
 - `ReadBatcher`: the MGETs of concurrent requests go out as one pipeline.
+- `BackgroundTasks`: work started off a request's critical path, held and awaited together.
 
 Each is built once per process by `shared_code/bootstrap.py` and reached through the
 context; nothing here keeps state at module level. The batchers exist because under
