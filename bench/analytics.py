@@ -40,8 +40,9 @@ from devstack.profiles import PROFILES  # noqa: E402
 
 from shared_code.adapters.postgres import analytics as analytics_sql  # noqa: E402
 from shared_code.auth import Principal  # noqa: E402
+from shared_code.bootstrap import build_context  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.services import analytics  # noqa: E402
+from shared_code.services.progress import analytics  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 
 SEED = 20260304
@@ -200,7 +201,7 @@ async def main() -> int:
         environment="test", postgres_url=url, redis_url=args.redis, storage_connection_string=args.storage,
         webpubsub_connection_string="Endpoint=http://127.0.0.1;Port=1;AccessKey=YmVuY2g=;Version=1.0;",
     )
-    ctx = await AppContext.build(settings)
+    ctx = await build_context(settings)
     timings: dict[str, list[float]] = {"funnel": [], "funnel_counted": [], "scores": [], "enrolled": [], "service": []}
     try:
         await ctx.redis.flushdb()

@@ -4,7 +4,7 @@ Builds its own database (`lectern_bench_flush`, migrated, filled with COPY: stud
 course, lessons, enrolments) and uses its own Redis database (db 11, emptied first), so
 it disturbs nothing else. Each round records one heartbeat per (student, lesson) through
 the real heartbeat script (so every snapshot is dirty), then times
-`services.progress.flush_dirty`, the function the timer calls. Round 1 inserts rows;
+`services.progress.watch.flush_dirty`, the function the timer calls. Round 1 inserts rows;
 later rounds update them (the ON CONFLICT path with GREATEST).
 
     .venv/bin/python bench/flush.py                      # 2,000 students x 50 lessons = 100,000 snapshots
@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT))
 from common import scratch_database  # noqa: E402
 
 from shared_code.adapters.redis import progress as progress_redis  # noqa: E402
+from shared_code.bootstrap import build_context  # noqa: E402
 from shared_code.context import AppContext  # noqa: E402
-from shared_code.services import progress  # noqa: E402
+from shared_code.services.progress import watch as progress  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 
 SEED = 20260302
@@ -69,7 +70,7 @@ def prepare_database(admin_url: str, students: int, lessons: int) -> tuple[str, 
 
 async def dirty_all(ctx: AppContext, students: list[str], lessons: list[str], course: str, watched: float) -> float:
     """One heartbeat per (student, lesson) through the heartbeat script; seconds it took."""
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     now_ms = int(time.time() * 1000)
     pairs = [(s, lesson) for s in students for lesson in lessons]
     started = time.perf_counter()
@@ -105,7 +106,7 @@ async def main() -> int:
         environment="test", postgres_url=url, redis_url=args.redis, postgres_pool_max=10, flush_batch_size=args.batch,
         webpubsub_connection_string="Endpoint=http://127.0.0.1;Port=1;AccessKey=YmVuY2g=;Version=1.0;",
     )
-    ctx = await AppContext.build(settings)
+    ctx = await build_context(settings)
     results = []
     try:
         await ctx.redis.flushdb()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import azure.functions as func
 from pydantic import Field
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.errors import NotFound
 from shared_code.http import authenticate, endpoint, json_body, query, respond, route_id
 from shared_code.models.admin import AuditPage, AuditQuery, DeadLetterPage, ReplayResult, RolesUpdate, UserRoles
 from shared_code.models.base import ApiModel
-from shared_code.services import admin as admin_service
+from shared_code.services.admin import operations as admin_service
 
 bp = func.Blueprint()
 

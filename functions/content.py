@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import authenticate, endpoint, header, json_body, query, respond, route_id
 from shared_code.models.content import (
     Course,
@@ -31,7 +31,7 @@ from shared_code.models.content import (
     VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services import courses, enrollments, materials, playback, videos
+from shared_code.services.content import courses, enrollments, materials, playback, videos
 
 bp = func.Blueprint()
 

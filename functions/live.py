@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import authenticate, client_ip, endpoint, json_body, limit_rate, query, respond, route_id
 from shared_code.models.live import (
     AttendanceReport,
@@ -22,7 +22,8 @@ from shared_code.models.live import (
     Poll,
     PollCreate,
 )
-from shared_code.services import attendance, chat, class_state, classes, live_page, moderation, polls
+from shared_code.services.live import attendance, chat, class_state, classes, moderation, polls
+from shared_code.services.live import page as live_page
 
 bp = func.Blueprint()
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import authenticate, endpoint, header, json_body, query, respond, route_id
 from shared_code.models.content import WebhookReceipt
 from shared_code.models.payments import Checkout, CheckoutRequest, PurchasePage
 from shared_code.pagination import PageQuery
-from shared_code.services import checkout, payments
+from shared_code.services.payments import checkout
+from shared_code.services.payments import webhooks as payments
 
 bp = func.Blueprint()
 

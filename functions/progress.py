@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import authenticate, endpoint, header, json_body, limit_rate, query, respond, route_id
 from shared_code.models.progress import (
     AttemptCreate,
@@ -28,7 +28,8 @@ from shared_code.models.progress import (
     SyncRequest,
     SyncResult,
 )
-from shared_code.services import analytics, changelog, dashboard, leaderboard, progress, quizzes
+from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quizzes
+from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
 

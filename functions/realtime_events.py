@@ -12,10 +12,10 @@ import json
 
 import azure.functions as func
 
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.errors import BadRequest, Unauthorized
 from shared_code.http import endpoint, header
-from shared_code.services import live_events
+from shared_code.services.live import events as live_events
 
 bp = func.Blueprint()
 

@@ -7,8 +7,8 @@ import logging
 
 import azure.functions as func
 
-from shared_code.context import get_context
-from shared_code.services import outbox
+from shared_code.bootstrap import get_context
+from shared_code.platform import outbox
 
 bp = func.Blueprint()
 logger = logging.getLogger("lectern.retries")

@@ -6,8 +6,9 @@ import logging
 
 import azure.functions as func
 
-from shared_code.context import get_context
-from shared_code.services import materials, progress
+from shared_code.bootstrap import get_context
+from shared_code.services.content import materials
+from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
 logger = logging.getLogger("lectern.schedules")

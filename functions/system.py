@@ -10,25 +10,21 @@ from datetime import datetime, timezone
 import azure.functions as func
 
 from shared_code.auth import Principal, issue_dev_token
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.http import client_ip, endpoint, json_body, limit_rate, register_unknown_paths, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
-from shared_code.services import health as health_service
-from shared_code.services.users import ensure_user
+from shared_code.platform.users import ensure_user
 from shared_code.settings import get_settings
 
 bp = func.Blueprint()
 register_unknown_paths(bp)
 
-# One per process: health answers from its latest report (at most a few seconds old).
-_health = health_service.HealthMonitor()
-
-
 @endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False,
           errors=(503,), also=(503,))
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    report = await _health.report(await get_context())
+    ctx = await get_context()
+    report = await ctx.health.report(ctx)
     status = 200 if report.ok else 503
     headers = {} if report.ok else {"Retry-After": "5"}
     return respond(Health.model_validate({"status": "ok" if report.ok else "degraded", "checks": report.checks,

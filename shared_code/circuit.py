@@ -15,10 +15,15 @@ storage and Web PubSub (their adapters, around each call).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
+
+import psycopg
+import psycopg_pool
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from shared_code.errors import ServiceUnavailable
 
@@ -119,10 +124,6 @@ class CircuitBreaker:
 
 def remote_failure(exc: BaseException) -> bool:
     """Errors that say the dependency is down or broken, not that our request was wrong."""
-    import asyncio
-
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
     if isinstance(exc, (ServiceRequestError, ServiceResponseError, asyncio.TimeoutError, OSError)):
         return True
     if isinstance(exc, HttpResponseError):
@@ -138,9 +139,6 @@ _SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
 def database_failure(exc: BaseException) -> bool:
     """PostgreSQL unreachable, shutting down, or no connection to be had in time. Lock
     timeouts, cancelled statements and constraint violations are answers, not outages."""
-    import psycopg
-    import psycopg_pool
-
     if isinstance(exc, psycopg_pool.PoolTimeout):
         return True
     if isinstance(exc, psycopg.OperationalError):

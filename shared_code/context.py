@@ -1,26 +1,68 @@
-"""The dependencies every service takes, built once per worker process.
+"""The dependencies every service takes: one value, built once per worker process.
 
-Handlers call `await get_context()`; tests build their own `AppContext` against the real
-local services with `AppContext.build(settings)`.
+`shared_code/bootstrap.py` builds it (handlers call `await bootstrap.get_context()`; tests
+build their own against the real local services with `await bootstrap.build_context(settings)`).
+Everything a process keeps between requests lives here, not in module globals: clients and
+pools, the per-client script stores and batchers, breakers, single-flight tables and memos,
+and the table of outbox effects. So a test that builds a fresh context starts from a fresh
+process's state, and no module needs another one just to reach a shared object.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
 from shared_code.adapters.blobs import BlobStore
+from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
-from shared_code.adapters.redis.client import create_redis
-from shared_code.adapters.storage_account import StorageAccount
+from shared_code.adapters.redis.leaderboard import LeaderboardStore
+from shared_code.adapters.redis.progress import ProgressStore
+from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.tables import TableStore
-from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
-from shared_code.settings import Settings, get_settings
+from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight
+from shared_code.settings import Settings
+
+if TYPE_CHECKING:
+    # Types only: these services take the context, so importing them here at run time
+    # would be a cycle. The bootstrap (above both) builds them.
+    from shared_code.services.admin.health import HealthMonitor
+    from shared_code.services.live.attendance import RowBuffer
+    from shared_code.services.live.messages import Throttle
+
+# An outbox effect: a side effect that must happen but may fail (see platform/effects.py).
+Effect = Callable[["AppContext", dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class ContentCacheState:
+    """The content cache's per-process parts (platform/content_cache.py says why each exists)."""
+
+    reads: ReadBatcher
+    flights: SingleFlight
+    breaker: Breaker
+    # The client's pool refuses (rather than queues) calls beyond its size, so a herd of
+    # hundreds of concurrent reads would otherwise fail on the client, not on Redis.
+    redis_slots: asyncio.Semaphore
+    # A lesson's course never changes, so the mapping is kept in process memory.
+    lesson_course: dict[str, str] = field(default_factory=dict)
+    # Hot entries arrive as the same text again and again: each text is parsed once.
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LiveThrottles:
+    """At most one broadcast per interval per class, for each kind of throttled message."""
+
+    presence: Throttle
+    tally: Throttle
+    reactions: Throttle
 
 
 @dataclass
@@ -34,23 +76,25 @@ class AppContext:
     pubsub: PubSub
     tokens: TokenVerifier
     payments: PaymentProviders
-
-    @classmethod
-    async def build(cls, settings: Settings) -> "AppContext":
-        account = StorageAccount.from_settings(settings)
-        ctx = cls(
-            settings=settings,
-            db=Database(settings),
-            redis=create_redis(settings),
-            tables=TableStore(account),
-            blobs=BlobStore.from_settings(settings),
-            queues=QueueStore(account),
-            pubsub=PubSub(settings),
-            tokens=TokenVerifier(settings),
-            payments=PaymentProviders(settings),
-        )
-        await ctx.db.open()
-        return ctx
+    # kind → effect, for the outbox: the outbox runs what it is handed, so it imports no
+    # service that writes through it.
+    effects: dict[str, Effect]
+    content_cache: ContentCacheState
+    rate_limits: RateLimiter
+    progress_store: ProgressStore
+    # After a Redis error, heartbeats go straight to PostgreSQL for a moment.
+    progress_breaker: Breaker
+    leaderboard_store: LeaderboardStore
+    leaderboard_flights: SingleFlight
+    throttles: LiveThrottles
+    # Attendance rows wait here a moment and go to Table storage in batches.
+    attendance_rows: RowBuffer
+    # Health answers from its latest report (at most a few seconds old).
+    health: HealthMonitor
+    # Work started off a request's critical path; `await ctx.background.drain()` waits for it.
+    background: BackgroundTasks
+    # Subjects already known to have a users row; saves a write per request.
+    known_users: set[str] = field(default_factory=set)
 
     async def close(self) -> None:
         await self.db.close()
@@ -60,20 +104,3 @@ class AppContext:
         await self.queues.close()
         await self.pubsub.close()
         await self.payments.close()
-
-
-_context: AppContext | None = None
-_lock: asyncio.Lock | None = None
-
-
-async def get_context() -> AppContext:
-    """The process-wide context; the first caller builds it."""
-    global _context, _lock
-    if _context is not None:
-        return _context
-    if _lock is None:
-        _lock = asyncio.Lock()
-    async with _lock:
-        if _context is None:
-            _context = await AppContext.build(get_settings())
-    return _context

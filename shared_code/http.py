@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 import azure.functions as func
+import psycopg
+import psycopg_pool
+import redis.exceptions
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from shared_code import problems
 from shared_code.auth import Principal, bearer_token, require_role
-from shared_code.context import get_context
+from shared_code.bootstrap import get_context
 from shared_code.json_limits import too_deep
 from shared_code.errors import (
     BadRequest,
@@ -29,11 +34,12 @@ from shared_code.errors import (
     LecternError,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from shared_code.services import users
+from shared_code.platform import idempotency, users
 from shared_code.settings import get_settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,11 +84,6 @@ OPERATIONS: list[Operation] = []
 
 def _dependency_down(exc: BaseException) -> bool:
     """True for the errors that mean a store is unreachable, not that the request is bad."""
-    import psycopg
-    import psycopg_pool
-    import redis.exceptions
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
     return isinstance(
         exc,
         (
@@ -136,8 +137,6 @@ def guarded(name: str, handler: Handler) -> Handler:
 def with_idempotency(name: str, handler: Handler) -> Handler:
     """Honours `Idempotency-Key`: a repeat with the same key and body gets the first
     response again; the same key with another body is a 409."""
-    from shared_code.services import idempotency
-
     @functools.wraps(handler)
     async def run(req: func.HttpRequest) -> func.HttpResponse:
         key = idempotency.check_key(header(req, "idempotency-key"), required=False)
@@ -196,7 +195,7 @@ def endpoint(
 
     `idempotent_key=True` makes the endpoint honour `Idempotency-Key` generically;
     `idempotency_in_service=True` only documents the header, for services that commit the
-    key in their own transaction (`services.idempotency.run_once`). `also` lists other
+    key in their own transaction (`platform.idempotency.run_once`). `also` lists other
     success statuses the endpoint answers with the same body (e.g. 200 for a repeat).
 
     Requests are rate-limited, reads and writes apart: signed-in ones per user and per
@@ -266,7 +265,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
-    """The verified caller with the roles their stored account grants (`services/users.py`:
+    """The verified caller with the roles their stored account grants (`platform/users.py`:
     the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
     429 past the request rate of its address or of its user (reads and writes are counted
     apart, reads far more generously)."""
@@ -345,13 +344,8 @@ async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fa
     they are what an attacker would use. Reads are metered generously and always fail
     open: the limiter's outage must never take reading down with it.
     """
-    from redis.exceptions import RedisError
-
-    from shared_code.adapters.redis import ratelimit
-    from shared_code.errors import RateLimited
-
     try:
-        decision = await ratelimit.allow(ctx.redis, bucket, subject, limit=per_minute, period_ms=60_000)
+        decision = await ctx.rate_limits.allow(bucket, subject, limit=per_minute, period_ms=60_000)
     except RedisError:
         if fail_open:
             return

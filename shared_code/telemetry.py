@@ -16,6 +16,8 @@ def configure_telemetry() -> bool:
     settings = get_settings()
     if _configured or not settings.applicationinsights_connection_string:
         return False
+    # Imported only when telemetry is configured: the exporter pulls in all of OpenTelemetry,
+    # which local runs and tests never need.
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     configure_azure_monitor(

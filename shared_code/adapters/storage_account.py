@@ -44,6 +44,7 @@ class StorageAccount:
 
     def credential(self):  # noqa: ANN201 - an azure.identity credential
         """The managed identity (or developer login); only used when no connection string is set."""
+        # Imported only here: azure.identity is heavy and unused with a connection string.
         from azure.identity.aio import DefaultAzureCredential
 
         return DefaultAzureCredential()

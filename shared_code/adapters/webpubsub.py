@@ -54,6 +54,7 @@ class PubSub:
                 **CLIENT_OPTIONS,
             )
         else:
+            # Imported only for managed identity: azure.identity is heavy and unused with a connection string.
             from azure.identity.aio import DefaultAzureCredential
 
             self.client = WebPubSubServiceClient(

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
+from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
-from shared_code.services import materials
+from shared_code.services.content import materials
 from shared_code.settings import Settings
 from tests.support.content import audit_rows, create_course, enrol, published_course, upload_material
 
@@ -33,7 +34,7 @@ async def blobs(stack):
 @pytest.fixture
 async def ctx(stack):
     """The service layer as the host builds it, against the same PostgreSQL and Azurite."""
-    context = await AppContext.build(Settings())
+    context = await build_context(Settings())
     yield context
     await context.close()
 

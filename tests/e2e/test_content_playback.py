@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from azure.data.tables.aio import TableClient
 
-from shared_code.services.playback import PlaybackRefused, verify_playback_url
+from shared_code.services.content.playback import PlaybackRefused, verify_playback_url
 from shared_code.settings import Settings
 from tests.support.content import add_lesson, create_course, enrol, eventually, published_course
 

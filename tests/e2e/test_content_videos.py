@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code.services.playback import verify_playback_url
+from shared_code.services.content.playback import verify_playback_url
 from shared_code.settings import Settings
 from tests.support.content import add_lesson, audit_rows, create_course, enrol, publish, register_video
 

@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.webpubsub import parse_connection_string
-from shared_code.services.class_access import Member
-from shared_code.services.live_events import encode_state, state_key
+from shared_code.services.live.class_access import Member
+from shared_code.services.live.events import encode_state, state_key
 from shared_code.settings import Settings
 from tests.support.live import (
     close_all,

@@ -10,9 +10,9 @@ from typing import AsyncIterator, Iterator
 import pytest
 
 from shared_code.auth import Principal
+from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
 from shared_code.migrations import apply_migrations
-from shared_code.services import content_cache, outbox, progress
 from shared_code.settings import Settings
 from tests.support.redis_server import RedisServer
 
@@ -31,13 +31,6 @@ def redis_server() -> Iterator[RedisServer]:
     server.kill()
 
 
-def reset_process_state() -> None:
-    """Breakers and memos are per process; each test starts from closed breakers."""
-    content_cache.breaker.reset()
-    content_cache._lesson_course.clear()
-    progress._breaker.reset()
-
-
 @pytest.fixture
 async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
     settings = Settings(
@@ -50,12 +43,11 @@ async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
         jwt_dev_secret="integration-only-secret-integration-only-secret",
         cache_enabled=True,
     )
-    reset_process_state()
-    context = await AppContext.build(settings)
+    # Breakers, memos and stores live in the context, so each test starts as a fresh process.
+    context = await build_context(settings)
     yield context
-    await outbox.drain()
+    await context.background.drain()
     await context.close()
-    reset_process_state()
 
 
 def person(*roles: str, name: str | None = None) -> Principal:

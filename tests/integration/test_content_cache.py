@@ -19,13 +19,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
-from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import cache as cache_redis
 from shared_code.auth import Principal
+from shared_code.concurrency import ReadBatcher
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
-from shared_code.services import access, content_cache, courses, enrollments, videos
+from shared_code.platform import access, content_cache
+from shared_code.services.content import courses, enrollments, videos
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -75,7 +77,7 @@ async def enrol_all(ctx: AppContext, course_id: str, students: list[Principal]) 
 async def make_cold(ctx: AppContext, course_id: str) -> None:
     """Retires every cached metadata entry of the course and this process's lesson mapping."""
     await cache_redis.bump_generation(ctx.redis, course_id)
-    content_cache._lesson_course.clear()
+    ctx.content_cache.lesson_course.clear()
 
 
 async def test_500_concurrent_cold_reads_of_a_lesson_make_one_database_read(ctx, monkeypatch):
@@ -115,7 +117,7 @@ async def test_a_herd_waits_for_the_fill_of_another_process_instead_of_reading_p
         found = await lessons_sql.lesson_with_course(conn, lesson_id)
     lesson_reads = counting(monkeypatch, lessons_sql, "lesson_with_course")
     await make_cold(ctx, course_id)
-    content_cache._lesson_course[lesson_id] = course_id
+    ctx.content_cache.lesson_course[lesson_id] = course_id
     generation = await cache_redis.current_generation(ctx.redis, course_id)
 
     # Another process holds the fill lock and fills the entries a moment later.
@@ -206,7 +208,7 @@ async def test_reads_are_served_from_postgres_while_redis_is_down(ctx, redis_ser
     # The herd protection holds without Redis too: single flight in this process.
     lesson_reads = counting(monkeypatch, lessons_sql, "lesson_with_course")
     member_reads = counting(monkeypatch, enrollments_sql, "is_enrolled")
-    content_cache._lesson_course.clear()
+    ctx.content_cache.lesson_course.clear()
     results = await asyncio.gather(*(courses.get_lesson(ctx, students[0], lesson_id) for _ in range(HERD)))
     assert len(results) == HERD
     assert lesson_reads.calls == 1 and member_reads.calls == 1
@@ -228,7 +230,7 @@ async def test_concurrent_reads_are_coalesced_yet_each_caller_gets_exactly_its_o
     entries = {keys.content_member(c, u): f"{c}/{u}" for c in courses_ids for u in users}
     await cache_redis.store(ctx.redis, entries, 60)
     await ctx.redis.config_resetstat()
-    batcher = cache_redis.ReadBatcher(ctx.redis)
+    batcher = ReadBatcher(ctx.redis)
     asks = [[keys.content_generation(c), keys.content_member(c, u)] for c in courses_ids for u in users]
     answers = await asyncio.gather(*(batcher.read(names) for names in asks))
     for names, values in zip(asks, answers):
@@ -238,7 +240,7 @@ async def test_concurrent_reads_are_coalesced_yet_each_caller_gets_exactly_its_o
 
 
 async def test_a_failed_batch_reaches_every_caller(ctx, redis_server):
-    batcher = cache_redis.ReadBatcher(ctx.redis)
+    batcher = ReadBatcher(ctx.redis)
     redis_server.kill()
     outcomes = await asyncio.gather(*(batcher.read([keys.content_course(str(uuid.uuid4()))]) for _ in range(10)), return_exceptions=True)
     assert all(isinstance(o, RedisConnectionError) for o in outcomes), outcomes

@@ -22,10 +22,12 @@ from azure.storage.queue import BinaryBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from shared_code.adapters.redis import keys
+from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
-from shared_code.services import admin, audit, outbox
+from shared_code.platform import audit, outbox
+from shared_code.services.admin import operations as admin
 from shared_code.settings import Settings
-from tests.integration.conftest import person, reset_process_state
+from tests.integration.conftest import person
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -54,10 +56,9 @@ def _settings(stack, migrated: str, redis_url: str, queue: str, *, storage: str 
 @pytest.fixture
 async def box(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
     """A context with an outbox queue of its own, so no running host takes its messages."""
-    reset_process_state()
-    ctx = await AppContext.build(_settings(stack, migrated, redis_server.url, f"outbox-it-{uuid.uuid4().hex[:10]}"))
+    ctx = await build_context(_settings(stack, migrated, redis_server.url, f"outbox-it-{uuid.uuid4().hex[:10]}"))
     yield ctx
-    await outbox.drain()
+    await ctx.background.drain()
     await ctx.close()
 
 
@@ -191,8 +192,7 @@ async def test_with_storage_unreachable_the_effect_waits_in_postgresql_then_land
     queue = f"outbox-it-{uuid.uuid4().hex[:10]}"
     row_key = f"parked-{uuid.uuid4().hex}"
     payload = {"table": "changelog", "entity": {"PartitionKey": "outbox-test", "RowKey": row_key, "note": "parked"}}
-    reset_process_state()
-    down = await AppContext.build(_settings(stack, migrated, redis_server.url, queue, storage=UNREACHABLE_STORAGE))
+    down = await build_context(_settings(stack, migrated, redis_server.url, queue, storage=UNREACHABLE_STORAGE))
     try:
         started = time.monotonic()
         assert await outbox.perform(down, "table.upsert", payload) is False
@@ -206,8 +206,7 @@ async def test_with_storage_unreachable_the_effect_waits_in_postgresql_then_land
     finally:
         await down.close()
 
-    reset_process_state()
-    up = await AppContext.build(_settings(stack, migrated, redis_server.url, queue))
+    up = await build_context(_settings(stack, migrated, redis_server.url, queue))
     try:
         deadline = time.monotonic() + 15
         while await _parked(up, row_key) and time.monotonic() < deadline:

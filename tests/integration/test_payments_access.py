@@ -13,7 +13,8 @@ from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
-from shared_code.services import access, content_cache, courses, enrollments, outbox, videos
+from shared_code.platform import access, content_cache, outbox
+from shared_code.services.content import courses, enrollments, videos
 from tests.integration.conftest import person
 
 

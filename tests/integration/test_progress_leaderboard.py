@@ -14,7 +14,8 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
 from shared_code.models.progress import AttemptCreate, QuestionCreate, QuizCreate
-from shared_code.services import courses, dashboard, enrollments, leaderboard, quizzes
+from shared_code.services.content import courses, enrollments
+from shared_code.services.progress import dashboard, leaderboard, quizzes
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)

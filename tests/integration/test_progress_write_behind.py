@@ -25,7 +25,10 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.models.progress import Heartbeat, SyncBatch
-from shared_code.services import changelog, content_cache, courses, enrollments, progress, videos
+from shared_code.platform import content_cache
+from shared_code.services.content import courses, enrollments, videos
+from shared_code.services.progress import changelog
+from shared_code.services.progress import watch as progress
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -164,7 +167,7 @@ async def test_a_flush_that_died_half_way_is_picked_up_by_the_next(ctx):
     _, course_id, (lesson_id,) = await course_with_lessons(ctx, [600])
     student = await enrolled_student(ctx, course_id)
     await progress.record_heartbeat(ctx, student, lesson_id, beat(4))
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     shard = keys.progress_shard(student.user_id)
     taken = await store.take(shard, 100)  # a flusher took the batch, then its process died
     assert taken == [progress_redis.member(student.user_id, lesson_id)]
@@ -211,8 +214,8 @@ async def test_completion_is_in_postgres_before_the_answer_and_survives_redis_dy
 
     # Redis comes back empty; the next heartbeat starts from what PostgreSQL holds.
     redis_server.start()
-    progress._breaker.reset()
-    content_cache.breaker.reset()
+    ctx.progress_breaker.reset()
+    ctx.content_cache.breaker.reset()
     status, again = await progress.record_heartbeat(ctx, student, short, beat(9.8, duration=10))
     assert status == 202 and again.completed and again.watched_seconds >= 9.5
 
@@ -309,7 +312,7 @@ async def test_the_redis_script_and_the_python_rule_cap_alike(ctx):
     agree step for step, credit included, or a student's progress would depend on which
     path served them."""
     rng = random.Random(20260101)
-    store = progress_redis.store_for(ctx.redis)
+    store = ctx.progress_store
     for trial in range(40):
         user_id, lesson_id = str(uuid.uuid4()), str(uuid.uuid4())
         duration = rng.choice([30.0, 600.0, 3600.0])

@@ -16,7 +16,8 @@ import pytest
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import accounts as accounts_cache
 from shared_code.auth import Account, Principal
-from shared_code.services import health, users
+from shared_code.platform import users
+from shared_code.services.admin import health
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -27,7 +27,7 @@ def test_keys_of_different_courses_never_collide():
 
 
 def test_the_hash_tag_is_what_redis_cluster_hashes():
-    from shared_code.adapters.redis.cache import hash_tag
+    from shared_code.concurrency import hash_tag
 
     assert hash_tag("lectern:content:{abc}:gen") == "abc"
     assert hash_tag("lectern:content:lesson-course:x") == "lectern:content:lesson-course:x"

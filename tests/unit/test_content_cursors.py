@@ -8,7 +8,7 @@ import pytest
 
 from shared_code.errors import ValidationFailed
 from shared_code.pagination import encode_cursor
-from shared_code.services.content_paging import cursor_after, position_of, split_page
+from shared_code.services.content.paging import cursor_after, position_of, split_page
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 ID = "0b7c5d1e-3f4a-4b6c-9d8e-5a1f2c3b4d6e"

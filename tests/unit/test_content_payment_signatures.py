@@ -8,7 +8,11 @@ import pytest
 
 from localpay import events
 from shared_code.errors import ServiceUnavailable
-from shared_code.services.payments import InvalidSignature, razorpay_fact, stripe_fact, verify_razorpay, verify_stripe
+from shared_code.services.payments.webhooks import InvalidSignature
+from shared_code.services.payments.webhooks import razorpay_fact
+from shared_code.services.payments.webhooks import stripe_fact
+from shared_code.services.payments.webhooks import verify_razorpay
+from shared_code.services.payments.webhooks import verify_stripe
 
 PAYLOAD = b'{"id":"evt_1","type":"checkout.session.completed"}'
 

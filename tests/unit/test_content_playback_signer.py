@@ -7,7 +7,10 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
-from shared_code.services.playback import PlaybackRefused, playback_expiry, sign_playback_url, verify_playback_url
+from shared_code.services.content.playback import PlaybackRefused
+from shared_code.services.content.playback import playback_expiry
+from shared_code.services.content.playback import sign_playback_url
+from shared_code.services.content.playback import verify_playback_url
 
 KEY = "a-signing-key-of-enough-length-for-hs256"
 BASE = "https://stream.example.test/v"

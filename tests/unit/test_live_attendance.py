@@ -4,7 +4,7 @@ the class ended (or now), the tutor is not a student."""
 from datetime import datetime, timedelta, timezone
 
 from shared_code.models.live import AttendanceRow
-from shared_code.services.attendance import Interval, attendance_entity, merged_seconds, row_key, summarize
+from shared_code.services.live.attendance import Interval, attendance_entity, merged_seconds, row_key, summarize
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
 

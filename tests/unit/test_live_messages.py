@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared_code.services.live_messages import ack, envelope, iso_ms
+from shared_code.services.live.messages import ack, envelope, iso_ms
 
 
 def test_envelope_carries_type_class_seq_and_time_first():

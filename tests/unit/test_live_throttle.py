@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 
-from shared_code.services.live_messages import Throttle
+from shared_code.services.live.messages import Throttle
 
 
 class Room:

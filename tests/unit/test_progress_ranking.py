@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from shared_code.services.analytics import bucket_of, completion_rate, distribution
-from shared_code.services.changelog import row_key
-from shared_code.services.leaderboard import competition_ranks
+from shared_code.services.progress.analytics import bucket_of, completion_rate, distribution
+from shared_code.services.progress.changelog import row_key
+from shared_code.services.progress.leaderboard import competition_ranks
 
 
 def test_ties_share_a_rank_and_the_next_rank_skips() -> None:

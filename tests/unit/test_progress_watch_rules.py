@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from shared_code.services.progress import (
+from shared_code.services.progress.watch import (
     ALLOWANCE_SECONDS,
     GAP_LIMIT_SECONDS,
     NEVER,

@@ -1,10 +1,13 @@
-"""The process-wide `redis.asyncio` client."""
+"""The process-wide `redis.asyncio` client, and the Lua scripts it runs."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any, Sequence
+
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from shared_code.circuit import CircuitBreaker
 from shared_code.settings import Settings
@@ -52,3 +55,24 @@ def create_redis(settings: Settings) -> aioredis.Redis:
     )
     pool.breaker = CircuitBreaker("redis", threshold=5, cooldown=2.0)
     return aioredis.Redis.from_pool(pool)
+
+
+class Script:
+    """A Lua script whose SHA is computed once, when its module loads, and that runs on
+    whichever client it is handed.
+
+    A script registered per client would need a cache of registrations keyed by the client;
+    this needs none. A Redis that restarted or failed over forgets its scripts: the call
+    then loads the script and sends it again.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def run(self, r: aioredis.Redis, *, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        try:
+            return await r.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await r.script_load(self.source)
+            return await r.evalsha(self.sha, len(keys), *keys, *args)

@@ -10,7 +10,6 @@ readers rebuild first (one of them, under a short lock). Errors propagate as
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -196,13 +195,3 @@ class LeaderboardStore:
             else:
                 out[course_id] = Standing(points=int(float(res[4])) if res[4] else None, ahead=int(res[5]))
         return out
-
-
-_stores: "weakref.WeakKeyDictionary[aioredis.Redis, LeaderboardStore]" = weakref.WeakKeyDictionary()
-
-
-def store_for(r: aioredis.Redis) -> LeaderboardStore:
-    store = _stores.get(r)
-    if store is None:
-        store = _stores[r] = LeaderboardStore(r)
-    return store

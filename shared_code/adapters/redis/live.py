@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
+from shared_code.adapters.redis.client import Script
 
 # Keys of a class outlive the class by a day, and an abandoned class's keys go in three.
 CLASS_TTL_SECONDS = 3 * 24 * 3600
@@ -37,16 +38,16 @@ local function touch(key) redis.call('EXPIRE', key, ttl) end
 """
 
 # Each script's ARGV[1] is the sequence floor (now in ms) and ARGV[2] the TTL.
-_EMIT = _PRELUDE + "return next_seq(KEYS[1], ARGV[1])"
+_EMIT = Script(_PRELUDE + "return next_seq(KEYS[1], ARGV[1])")
 
-_SET_STATUS = _PRELUDE + """
+_SET_STATUS = Script(_PRELUDE + """
 redis.call('HSET', KEYS[2], 'status', ARGV[3])
 if ARGV[3] == 'ended' then redis.call('HDEL', KEYS[2], 'screenShare') end
 touch(KEYS[2])
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
-_SCREEN_SHARE = _PRELUDE + """
+_SCREEN_SHARE = Script(_PRELUDE + """
 if ARGV[3] == '' then
     if redis.call('HDEL', KEYS[2], 'screenShare') == 0 then return 0 end
 else
@@ -54,18 +55,18 @@ else
 end
 touch(KEYS[2])
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
-_CHAT_POST = _PRELUDE + """
+_CHAT_POST = Script(_PRELUDE + """
 local seq = next_seq(KEYS[1], ARGV[1])
 local item = cjson.encode({id=ARGV[4], userId=ARGV[5], userName=ARGV[6], text=ARGV[7], at=ARGV[8], seq=seq})
 redis.call('LPUSH', KEYS[2], item)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 touch(KEYS[2])
 return seq
-"""
+""")
 
-_CHAT_DELETE = _PRELUDE + """
+_CHAT_DELETE = Script(_PRELUDE + """
 for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     local ok, decoded = pcall(cjson.decode, item)
     if ok and decoded['id'] == ARGV[3] then
@@ -73,44 +74,44 @@ for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     end
 end
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
-_CHAT_FORGET = """
+_CHAT_FORGET = Script("""
 for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     local ok, decoded = pcall(cjson.decode, item)
     if ok and decoded['id'] == ARGV[1] then redis.call('LREM', KEYS[1], 0, item) end
 end
 return 1
-"""
+""")
 
-_HAND_RAISE = _PRELUDE + """
+_HAND_RAISE = Script(_PRELUDE + """
 if redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[3]) == 0 then return 0 end
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 touch(KEYS[2]); touch(KEYS[3])
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
-_HAND_LOWER = _PRELUDE + """
+_HAND_LOWER = Script(_PRELUDE + """
 if redis.call('ZREM', KEYS[2], ARGV[3]) == 0 then return 0 end
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
-_HANDS_CLEAR = _PRELUDE + """
+_HANDS_CLEAR = Script(_PRELUDE + """
 if redis.call('DEL', KEYS[2]) == 0 then return 0 end
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
 # KEYS: seq, poll, votes, counts. ARGV[3..]: id, option count, question, options JSON, openedAt.
-_POLL_OPEN = _PRELUDE + """
+_POLL_OPEN = Script(_PRELUDE + """
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[2], 'id', ARGV[3], 'status', 'open', 'options', ARGV[4],
            'question', ARGV[5], 'optionsJson', ARGV[6], 'openedAt', ARGV[7], 'version', 0)
 touch(KEYS[2])
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
 # Loads an open poll after Redis lost it, keeping whatever is there.
-_POLL_RESTORE = _PRELUDE + """
+_POLL_RESTORE = Script(_PRELUDE + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[3], 'status', ARGV[4], 'options', ARGV[5],
            'question', ARGV[6], 'optionsJson', ARGV[7], 'openedAt', ARGV[8], 'version', 0)
@@ -121,26 +122,26 @@ for i = 9, #ARGV, 2 do
 end
 touch(KEYS[1]); touch(KEYS[2]); touch(KEYS[3])
 return 1
-"""
+""")
 
-_POLL_FREEZE = """
+_POLL_FREEZE = Script("""
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'closed')
 return 1
-"""
+""")
 
 # KEYS: seq, poll. ARGV[3..]: id, final counts JSON.
-_POLL_CLOSED = _PRELUDE + """
+_POLL_CLOSED = Script(_PRELUDE + """
 if redis.call('HGET', KEYS[2], 'id') == ARGV[3] then
     redis.call('HSET', KEYS[2], 'status', 'closed', 'finalCounts', ARGV[4])
 end
 return next_seq(KEYS[1], ARGV[1])
-"""
+""")
 
 # KEYS: poll, votes, counts, seq. ARGV: poll id, user id, option, ttl.
 # Returns {code, version, changed, current seq}; code 'ok', 'cold' (no poll in Redis),
 # 'other' (another poll is current), 'closed', 'option' (no such option).
-_VOTE = """
+_VOTE = Script("""
 local current = redis.call('HGET', KEYS[1], 'id')
 if not current then return {'cold', 0, 0} end
 if current ~= ARGV[1] then return {'other', 0, 0} end
@@ -164,21 +165,21 @@ if previous then redis.call('HINCRBY', KEYS[3], previous, -1) end
 local ttl = tonumber(ARGV[4])
 redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
 return {'ok', version, 1, seq}
-"""
+""")
 
 # KEYS: conns, present, names. ARGV: connection id, user id, name, ttl.
 # Returns {added, first connection of the user, presence count}.
-_JOIN = """
+_JOIN = Script("""
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, 0, redis.call('HLEN', KEYS[2])} end
 local n = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 local ttl = tonumber(ARGV[4])
 redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
 return {1, n == 1 and 1 or 0, redis.call('HLEN', KEYS[2])}
-"""
+""")
 
 # KEYS: conns, present. ARGV: connection id. Returns {removed, user id, last connection, count}.
-_LEAVE = """
+_LEAVE = Script("""
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 if not user then return {0, '', 0, redis.call('HLEN', KEYS[2])} end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -186,14 +187,14 @@ local n = redis.call('HINCRBY', KEYS[2], user, -1)
 local last = 0
 if n <= 0 then redis.call('HDEL', KEYS[2], user); last = 1 end
 return {1, user, last, redis.call('HLEN', KEYS[2])}
-"""
+""")
 
 # Connection caps. KEYS: the class's admitted set, the user's admitted set in the class.
 # ARGV: connection id, now (ms), lease (ms), per-user cap, per-class cap, ttl (s).
 # Entries older than the lease are dropped first: a connection whose `disconnected` was
 # lost stops counting on its own. A connect retried for the same connection counts once.
 # Returns {code, count}: 'ok' (count = the user's connections), 'user' or 'class' (refused).
-_ADMIT = """
+_ADMIT = Script("""
 local now = tonumber(ARGV[2])
 local stale = now - tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', stale)
@@ -208,40 +209,40 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 local ttl = tonumber(ARGV[6])
 redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl)
 return {'ok', mine + 1}
-"""
+""")
 
 # Throttled broadcasts: clear the pending flag and read what to send in one step, so a
 # change made after this read finds no flag and schedules the next broadcast itself.
-_FLUSH_PRESENCE = _PRELUDE + """
+_FLUSH_PRESENCE = Script(_PRELUDE + """
 redis.call('DEL', KEYS[1])
 local seq = next_seq(KEYS[2], ARGV[1])
 return {seq, redis.call('HLEN', KEYS[3])}
-"""
+""")
 
-_FLUSH_TALLY = _PRELUDE + """
+_FLUSH_TALLY = Script(_PRELUDE + """
 redis.call('DEL', KEYS[1])
 if redis.call('HGET', KEYS[3], 'status') ~= 'open' then return {0} end
 local seq = next_seq(KEYS[2], ARGV[1])
 local poll = redis.call('HMGET', KEYS[3], 'id', 'options')
 return {seq, poll[1], poll[2], redis.call('HGETALL', KEYS[4])}
-"""
+""")
 
-_FLUSH_REACTIONS = _PRELUDE + """
+_FLUSH_REACTIONS = Script(_PRELUDE + """
 redis.call('DEL', KEYS[1])
 local counts = redis.call('HGETALL', KEYS[3])
 if #counts == 0 then return {0} end
 redis.call('DEL', KEYS[3])
 return {next_seq(KEYS[2], ARGV[1]), counts}
-"""
+""")
 
-_REACT = """
+_REACT = Script("""
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], 60)
 return 1
-"""
+""")
 
 # KEYS: seq, meta, present, hands, names, chat, poll, counts. ARGV: floor, ttl, recent chat.
-_SNAPSHOT = _PRELUDE + """
+_SNAPSHOT = Script(_PRELUDE + """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]); touch(KEYS[1]) end
 local seq = redis.call('GET', KEYS[1])
 local hands = {}
@@ -262,17 +263,7 @@ return {
     redis.call('HGETALL', KEYS[7]),
     redis.call('HGETALL', KEYS[8]),
 }
-"""
-
-_scripts: dict[tuple[int, str], Any] = {}
-
-
-def _run(r: aioredis.Redis, name: str, source: str):
-    script = _scripts.get((id(r), name))
-    if script is None:
-        script = r.register_script(source)
-        _scripts[(id(r), name)] = script
-    return script
+""")
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
@@ -314,7 +305,7 @@ async def store_meta(r: aioredis.Redis, class_id: str, meta: dict[str, str]) -> 
 
 async def emit(r: aioredis.Redis, class_id: str, now_ms: int) -> int:
     """The next sequence number, for messages that change no Redis state."""
-    return int(await _run(r, "emit", _EMIT)(keys=[keys.live_seq(class_id)], args=_seq_args(now_ms)))
+    return int(await _EMIT.run(r, keys=[keys.live_seq(class_id)], args=_seq_args(now_ms)))
 
 
 async def current_seq(r: aioredis.Redis, class_id: str) -> int:
@@ -324,7 +315,8 @@ async def current_seq(r: aioredis.Redis, class_id: str) -> int:
 
 async def set_status(r: aioredis.Redis, class_id: str, status: str, now_ms: int) -> int:
     return int(
-        await _run(r, "status", _SET_STATUS)(
+        await _SET_STATUS.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_meta(class_id)], args=_seq_args(now_ms, status)
         )
     )
@@ -334,7 +326,8 @@ async def set_screen_share(r: aioredis.Redis, class_id: str, share: dict[str, An
     """Sequence of the change, or 0 when stopping a share that was not running."""
     value = json.dumps(share, separators=(",", ":")) if share else ""
     return int(
-        await _run(r, "share", _SCREEN_SHARE)(
+        await _SCREEN_SHARE.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_meta(class_id)], args=_seq_args(now_ms, value)
         )
     )
@@ -359,7 +352,8 @@ async def post_chat(
     r: aioredis.Redis, class_id: str, *, message_id: str, user_id: str, user_name: str, text: str, at: str, now_ms: int
 ) -> int:
     return int(
-        await _run(r, "chat", _CHAT_POST)(
+        await _CHAT_POST.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_recent_chat(class_id)],
             args=_seq_args(now_ms, RECENT_CHAT, message_id, user_id, user_name, text, at),
         )
@@ -368,7 +362,8 @@ async def post_chat(
 
 async def delete_chat(r: aioredis.Redis, class_id: str, message_id: str, now_ms: int) -> int:
     return int(
-        await _run(r, "chat-delete", _CHAT_DELETE)(
+        await _CHAT_DELETE.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_recent_chat(class_id)], args=_seq_args(now_ms, message_id)
         )
     )
@@ -376,7 +371,7 @@ async def delete_chat(r: aioredis.Redis, class_id: str, message_id: str, now_ms:
 
 async def forget_chat(r: aioredis.Redis, class_id: str, message_id: str) -> None:
     """Takes a message out of the recent list when its write to PostgreSQL failed."""
-    await _run(r, "chat-forget", _CHAT_FORGET)(keys=[keys.live_recent_chat(class_id)], args=[message_id])
+    await _CHAT_FORGET.run(r, keys=[keys.live_recent_chat(class_id)], args=[message_id])
 
 
 async def has_recent_chat(r: aioredis.Redis, class_id: str) -> bool:
@@ -412,7 +407,8 @@ class Leave:
 
 
 async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: str, name: str) -> Join:
-    added, first, count = await _run(r, "join", _JOIN)(
+    added, first, count = await _JOIN.run(
+        r,
         keys=[keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id)],
         args=[connection_id, user_id, name, CLASS_TTL_SECONDS],
     )
@@ -420,7 +416,8 @@ async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: st
 
 
 async def leave(r: aioredis.Redis, class_id: str, connection_id: str) -> Leave:
-    removed, user_id, last, count = await _run(r, "leave", _LEAVE)(
+    removed, user_id, last, count = await _LEAVE.run(
+        r,
         keys=[keys.live_connections(class_id), keys.live_present(class_id)], args=[connection_id]
     )
     return Leave(bool(int(removed)), str(user_id), bool(int(last)), int(count))
@@ -452,7 +449,8 @@ async def admit(
     r: aioredis.Redis, class_id: str, user_id: str, connection_id: str, *, per_user: int, per_class: int, now_ms: int
 ) -> Admission:
     """Counts the connection against the user's and the class's caps, in one step."""
-    code, count = await _run(r, "admit", _ADMIT)(
+    code, count = await _ADMIT.run(
+        r,
         keys=[keys.live_admitted(class_id), keys.live_admitted_user(class_id, user_id)],
         args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, per_user, per_class, CLASS_TTL_SECONDS],
     )
@@ -483,7 +481,8 @@ async def admitted_before(
 async def admit_personal(r: aioredis.Redis, user_id: str, connection_id: str, *, cap: int, now_ms: int) -> Admission:
     """Counts a personal connection against the user's cap (the admit script with one set)."""
     name = keys.live_personal_admitted(user_id)
-    code, count = await _run(r, "admit", _ADMIT)(
+    code, count = await _ADMIT.run(
+        r,
         keys=[name, name], args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, cap, cap, CLASS_TTL_SECONDS]
     )
     return Admission(code == "ok", "" if code == "ok" else "user", int(count))
@@ -507,7 +506,8 @@ async def claim_admission_heal(r: aioredis.Redis, class_id: str, hold_ms: int) -
 async def raise_hand(r: aioredis.Redis, class_id: str, user_id: str, name: str, now_ms: int) -> int:
     """Sequence of the change, or 0 when the hand was already up (its place is kept)."""
     return int(
-        await _run(r, "hand-up", _HAND_RAISE)(
+        await _HAND_RAISE.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_hands(class_id), keys.live_names(class_id)],
             args=_seq_args(now_ms, user_id, name, now_ms),
         )
@@ -516,7 +516,8 @@ async def raise_hand(r: aioredis.Redis, class_id: str, user_id: str, name: str, 
 
 async def lower_hand(r: aioredis.Redis, class_id: str, user_id: str, now_ms: int) -> int:
     return int(
-        await _run(r, "hand-down", _HAND_LOWER)(
+        await _HAND_LOWER.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_hands(class_id)], args=_seq_args(now_ms, user_id)
         )
     )
@@ -524,7 +525,8 @@ async def lower_hand(r: aioredis.Redis, class_id: str, user_id: str, now_ms: int
 
 async def clear_hands(r: aioredis.Redis, class_id: str, now_ms: int) -> int:
     return int(
-        await _run(r, "hands-clear", _HANDS_CLEAR)(
+        await _HANDS_CLEAR.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_hands(class_id)], args=_seq_args(now_ms)
         )
     )
@@ -539,7 +541,8 @@ async def open_poll(
     r: aioredis.Redis, class_id: str, *, poll_id: str, question: str, options: list[str], opened_at: str, now_ms: int
 ) -> int:
     return int(
-        await _run(r, "poll-open", _POLL_OPEN)(
+        await _POLL_OPEN.run(
+            r,
             keys=[keys.live_seq(class_id), *_poll_keys(class_id)],
             args=_seq_args(now_ms, poll_id, len(options), question, json.dumps(options), opened_at),
         )
@@ -562,7 +565,8 @@ async def restore_poll(
     for user_id, option in votes.items():
         flat.extend((user_id, option))
     return bool(
-        await _run(r, "poll-restore", _POLL_RESTORE)(
+        await _POLL_RESTORE.run(
+            r,
             keys=_poll_keys(class_id),
             args=[0, CLASS_TTL_SECONDS, poll_id, status, len(options), question, json.dumps(options), opened_at, *flat],
         )
@@ -571,12 +575,13 @@ async def restore_poll(
 
 async def freeze_poll(r: aioredis.Redis, class_id: str, poll_id: str) -> bool:
     """Refuses every later vote of the poll in Redis (PostgreSQL refuses them too)."""
-    return bool(await _run(r, "poll-freeze", _POLL_FREEZE)(keys=[keys.live_open_poll(class_id)], args=[poll_id]))
+    return bool(await _POLL_FREEZE.run(r, keys=[keys.live_open_poll(class_id)], args=[poll_id]))
 
 
 async def poll_closed(r: aioredis.Redis, class_id: str, poll_id: str, counts: list[int], now_ms: int) -> int:
     return int(
-        await _run(r, "poll-closed", _POLL_CLOSED)(
+        await _POLL_CLOSED.run(
+            r,
             keys=[keys.live_seq(class_id), keys.live_open_poll(class_id)],
             args=_seq_args(now_ms, poll_id, json.dumps(counts)),
         )
@@ -592,7 +597,8 @@ class VoteResult:
 
 
 async def vote(r: aioredis.Redis, class_id: str, poll_id: str, user_id: str, option: int) -> VoteResult:
-    result = await _run(r, "vote", _VOTE)(
+    result = await _VOTE.run(
+        r,
         keys=[*_poll_keys(class_id), keys.live_seq(class_id)], args=[poll_id, user_id, option, CLASS_TTL_SECONDS]
     )
     code, version, changed = result[:3]
@@ -616,7 +622,7 @@ async def user_vote(r: aioredis.Redis, class_id: str, user_id: str) -> int | Non
 
 # --- reactions ------------------------------------------------------------------------
 async def add_reaction(r: aioredis.Redis, class_id: str, emoji: str) -> None:
-    await _run(r, "react", _REACT)(keys=[keys.live_reactions(class_id)], args=[emoji])
+    await _REACT.run(r, keys=[keys.live_reactions(class_id)], args=[emoji])
 
 
 # --- throttled broadcasts -------------------------------------------------------------
@@ -630,7 +636,8 @@ async def claim_broadcast(r: aioredis.Redis, class_id: str, topic: str, hold_ms:
 
 
 async def flush_presence(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, int]:
-    seq, count = await _run(r, "flush-presence", _FLUSH_PRESENCE)(
+    seq, count = await _FLUSH_PRESENCE.run(
+        r,
         keys=[keys.live_broadcast_pending(class_id, "presence"), keys.live_seq(class_id), keys.live_present(class_id)],
         args=_seq_args(now_ms),
     )
@@ -639,7 +646,8 @@ async def flush_presence(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple
 
 async def flush_tally(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, str, list[int]] | None:
     """Sequence, poll id and counts (one per option) of the open poll; None when no poll is open."""
-    result = await _run(r, "flush-tally", _FLUSH_TALLY)(
+    result = await _FLUSH_TALLY.run(
+        r,
         keys=[
             keys.live_broadcast_pending(class_id, "tally"),
             keys.live_seq(class_id),
@@ -654,7 +662,8 @@ async def flush_tally(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[in
 
 
 async def flush_reactions(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, dict[str, int]] | None:
-    result = await _run(r, "flush-reactions", _FLUSH_REACTIONS)(
+    result = await _FLUSH_REACTIONS.run(
+        r,
         keys=[keys.live_broadcast_pending(class_id, "reactions"), keys.live_seq(class_id), keys.live_reactions(class_id)],
         args=_seq_args(now_ms),
     )
@@ -707,7 +716,8 @@ class Snapshot:
 
 
 async def snapshot(r: aioredis.Redis, class_id: str, now_ms: int, recent: int = 20) -> Snapshot:
-    seq, meta, count, hands, chat, poll, counts = await _run(r, "snapshot", _SNAPSHOT)(
+    seq, meta, count, hands, chat, poll, counts = await _SNAPSHOT.run(
+        r,
         keys=[
             keys.live_seq(class_id),
             keys.live_meta(class_id),

@@ -3,7 +3,7 @@ each student's cached course progress.
 
 A heartbeat is one script call: it reads the previous snapshot, lets the watched time grow
 by no more than the watch credit the server's clock has refilled since that snapshot (the
-rule of `services/progress.py`), never lets it move backwards, stores the new snapshot with
+rule of `services/progress/watch.py`), never lets it move backwards, stores the new snapshot with
 the credit left over, marks it dirty and answers with the new total and the cached course
 progress.
 The flush takes a batch of dirty members atomically into a `flushing` set and puts them
@@ -13,14 +13,13 @@ service decides how to degrade.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys, locks
-from shared_code.adapters.redis.batching import ScriptBatcher
+from shared_code.concurrency import ScriptBatcher
 
 # A snapshot outlives many flush intervals; after a day of silence the next heartbeat
 # starts again from the row in PostgreSQL.
@@ -38,7 +37,7 @@ _SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
 # (0 = never heard), baseline completed, baseline credit.
 # Returns {-1} when there is no snapshot and no baseline was given, else
 # {watched, crossed (0/1), completed (0/1), course progress or false}.
-# The rule is `earn` in services/progress.py, step for step (a test holds them together).
+# The rule is `earn` in services/progress/watch.py, step for step (a test holds them together).
 _HEARTBEAT = """
 local a = {}
 for value in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do
@@ -310,17 +309,6 @@ class ProgressStore:
         for shard in shards:
             pipe.scard(keys.progress_dirty(shard))
         return sum(await pipe.execute())
-
-
-_stores: "weakref.WeakKeyDictionary[aioredis.Redis, ProgressStore]" = weakref.WeakKeyDictionary()
-
-
-def store_for(r: aioredis.Redis) -> ProgressStore:
-    """The store of a client, built once (script registration computes the scripts' SHAs)."""
-    store = _stores.get(r)
-    if store is None:
-        store = _stores[r] = ProgressStore(r)
-    return store
 
 
 def member(user_id: str, lesson_id: str) -> str:

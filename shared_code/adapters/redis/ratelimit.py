@@ -1,6 +1,6 @@
 """A generic rate limiter in Redis: GCRA (the generic cell rate algorithm) in one Lua script.
 
-`allow(r, bucket, subject, limit=5, period_ms=10_000)` admits at most `limit` requests per
+`RateLimiter(r).allow(bucket, subject, limit=5, period_ms=10_000)` admits at most `limit` requests per
 `period_ms` for one subject, with bursts up to `limit`, and answers how long to wait when
 it refuses. One key per subject holds only the "theoretical arrival time", so the limiter
 costs one round trip and one small key, and several worker processes share it. Redis'
@@ -12,13 +12,12 @@ bytes it sends.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
-from shared_code.adapters.redis.batching import ScriptBatcher
+from shared_code.concurrency import ScriptBatcher
 
 # KEYS[1] the subject's key; ARGV: emission interval (ms), limit (burst), cost.
 # Returns {allowed (0/1), remaining, retry_after_ms}.
@@ -60,24 +59,17 @@ def emission_interval_ms(limit: int, period_ms: int) -> int:
     return max(1, period_ms // limit)
 
 
-_batchers: "weakref.WeakKeyDictionary[aioredis.Redis, ScriptBatcher]" = weakref.WeakKeyDictionary()
+class RateLimiter:
+    """The limiter of one Redis client; built once per process by the bootstrap, so its
+    calls share one batcher."""
 
+    def __init__(self, r: aioredis.Redis) -> None:
+        self._batcher = ScriptBatcher(r, _GCRA)
 
-def _batcher(r: aioredis.Redis) -> ScriptBatcher:
-    batcher = _batchers.get(r)
-    if batcher is None:
-        batcher = _batchers[r] = ScriptBatcher(r, _GCRA)
-    return batcher
-
-
-async def allow(
-    r: aioredis.Redis, bucket: str, subject: str, *, limit: int, period_ms: int, cost: int = 1
-) -> Decision:
-    """Counts one request (of `cost`) against `subject` in `bucket`; refuses beyond the rate."""
-    interval = emission_interval_ms(limit, period_ms)
-    allowed, remaining, retry_after = await _batcher(r).call([keys.rate_limit(bucket, subject)], [interval, limit, cost])
-    return Decision(bool(int(allowed)), int(remaining), int(retry_after))
-
-
-async def reset(r: aioredis.Redis, bucket: str, subject: str) -> None:
-    await r.delete(keys.rate_limit(bucket, subject))
+    async def allow(self, bucket: str, subject: str, *, limit: int, period_ms: int, cost: int = 1) -> Decision:
+        """Counts one request (of `cost`) against `subject` in `bucket`; refuses beyond the rate."""
+        interval = emission_interval_ms(limit, period_ms)
+        allowed, remaining, retry_after = await self._batcher.call(
+            [keys.rate_limit(bucket, subject)], [interval, limit, cost]
+        )
+        return Decision(bool(int(allowed)), int(remaining), int(retry_after))

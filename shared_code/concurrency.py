@@ -1,0 +1,256 @@
+"""The process's tools for sharing work between concurrent requests, and for not waiting
+on a dependency that just failed.
+
+- `SingleFlight`: concurrent misses of the same key share one load.
+- `Breaker`: after a Redis error, skip Redis for a moment instead of waiting on it per request.
+- `ScriptBatcher`: the script calls of concurrent requests go out as one pipeline.
+- `ReadBatcher`: the MGETs of concurrent requests go out as one pipeline.
+- `BackgroundTasks`: work started off a request's critical path, held and awaited together.
+
+Each is built once per process by `shared_code/bootstrap.py` and reached through the
+context; nothing here keeps state at module level. The batchers exist because under
+load the client-side cost of a round trip (encoding, a socket write, a wake-up) is most of
+a small call, and a pipeline pays it once for the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any, Awaitable, Callable, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+T = TypeVar("T")
+
+logger = logging.getLogger("lectern.concurrency")
+
+
+class SingleFlight:
+    """At most one load per key in this process; concurrent callers await the same task.
+
+    The load runs as its own task, so a caller that is cancelled (its client went away)
+    does not cancel the load the others are waiting for.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task[Any]] = {}
+
+    async def run(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        task = self._running.get(key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(load())
+            self._running[key] = task
+            task.add_done_callback(lambda done, key=key: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a failure nobody awaited is not logged as lost
+
+    def forget(self, *prefixes: str) -> None:
+        """Later callers of keys starting with a prefix start a new load (after a write this process made)."""
+        for key in [k for k in self._running if k.startswith(prefixes)]:
+            del self._running[key]
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+
+class Breaker:
+    """After a Redis error, skip Redis for a moment instead of waiting on it per request."""
+
+    def __init__(self, cooldown_seconds: float) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self._open_until = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self, what: str, exc: BaseException) -> None:
+        if self.closed:
+            logger.warning("redis unavailable during %s, serving from PostgreSQL: %s", what, type(exc).__name__)
+        self._open_until = time.monotonic() + self.cooldown_seconds
+
+    def reset(self) -> None:
+        self._open_until = 0.0
+
+
+class ScriptBatcher:
+    """Sends the script calls of concurrent requests as pipelines: one write and one round
+    trip for many calls, which under load is most of a heartbeat's client-side cost.
+
+    At most `max_in_flight` pipelines are out at once; calls that arrive meanwhile wait for
+    the next one, so the busier the process, the larger the batches (and the cheaper each
+    call), at the price of at most one Redis round trip of waiting. Each call is still sent
+    after its caller asked, and keeps its own keys (one slot), so this works on a cluster.
+    """
+
+    def __init__(self, r: aioredis.Redis, script: str, *, max_batch: int = 512, max_in_flight: int = 1) -> None:
+        self._redis = r
+        self._script = script
+        self._sha = hashlib.sha1(script.encode()).hexdigest()
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._pending: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    async def call(self, names: list[str], args: list[str | int]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((names, args, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending and self._in_flight < self._max_in_flight:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._in_flight += 1
+            asyncio.ensure_future(self._send(batch))
+
+    def _sent(self) -> None:
+        self._in_flight -= 1
+        if self._pending and not self._scheduled:
+            self._flush()
+
+    async def _execute(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for names, args, _ in batch:
+            pipe.evalsha(self._sha, len(names), *names, *args)
+        return await pipe.execute(raise_on_error=False)
+
+    async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+        try:
+            await self._answer(batch)
+        finally:
+            self._sent()
+
+    async def _answer(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+        try:
+            replies = await self._execute(batch)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                # A restarted or failed-over Redis forgot the script: load it and send again.
+                await self._redis.script_load(self._script)
+                replies = await self._execute(batch)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, future), reply in zip(batch, replies):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
+def hash_tag(name: str) -> str:
+    """The part of a key Redis Cluster hashes: the text in its first `{...}`, else the whole key."""
+    start = name.find("{")
+    if start >= 0:
+        end = name.find("}", start + 1)
+        if end > start + 1:
+            return name[start + 1 : end]
+    return name
+
+
+class ReadBatcher:
+    """Coalesces the MGETs that concurrent requests issue in the same moment.
+
+    Under load, dozens of requests want their few keys at once. Requests whose keys share
+    a hash tag (the same course) are merged into one MGET of the distinct keys, and the
+    MGETs of different tags go out as one pipeline: one round trip and a fraction of the
+    client work of one call each. Every read is still sent after its caller asked, so
+    nothing read is older than the request, and each MGET stays within one hash slot, so
+    this works on a cluster too.
+    """
+
+    def __init__(self, r: aioredis.Redis, *, max_batch: int = 256) -> None:
+        self._redis = r
+        self._max_batch = max_batch
+        self._pending: list[tuple[list[str], asyncio.Future[list[str | None]]]] = []
+        self._scheduled = False
+
+    async def read(self, names: list[str]) -> list[str | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[str | None]] = loop.create_future()
+        self._pending.append((names, future))
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if batch:
+            asyncio.ensure_future(self._send(batch))
+
+    async def _send(self, batch: list[tuple[list[str], asyncio.Future[list[str | None]]]]) -> None:
+        groups: dict[str, dict[str, int]] = {}
+        for names, _ in batch:
+            for name in names:
+                group = groups.setdefault(hash_tag(names[0]), {})
+                if name not in group:
+                    group[name] = len(group)
+        try:
+            if len(groups) == 1:
+                (only,) = groups.values()
+                replies = [await self._redis.mget(list(only))]
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                for group in groups.values():
+                    pipe.mget(list(group))
+                replies = await pipe.execute()
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        values = dict(zip(groups, replies))
+        for names, future in batch:
+            tag = hash_tag(names[0])
+            group, reply = groups[tag], values[tag]
+            if not future.done():
+                future.set_result([reply[group[name]] for name in names])
+
+
+class BackgroundTasks:
+    """Tasks started off a request's critical path (deferred effects, releasing an ended
+    class's connections): held by strong references so the event loop does not collect them
+    mid-flight, and awaited together at shutdown and by tests."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Waits until no task is left (tasks started meanwhile included)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

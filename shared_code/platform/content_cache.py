@@ -1,0 +1,446 @@
+"""Cache-aside for course and lesson metadata and enrolment membership.
+
+Why it is shaped this way:
+
+- **Never stale after a write.** Every course has a generation token in Redis. A reader
+  reads the token *before* it reads PostgreSQL and tags what it caches with that token;
+  a writer replaces the token after its commit and before it answers. An entry whose
+  tag is not the current token is ignored, so once the writer has answered, no reader can
+  be served what was read before the commit (a slow reader that fills late only writes
+  an entry nobody will accept).
+- **One round trip when warm.** All keys of a course share a hash tag, so a lesson read
+  fetches the generation, the course row, the lesson row and the caller's membership
+  with one MGET. A lesson's course never changes, so that mapping is also kept in
+  process memory.
+- **No thundering herd.** Concurrent misses of the same entry in one process share one
+  load (an asyncio task per key: single flight); across processes the loader takes a
+  short Redis lock and the others poll the cache briefly before giving up and reading
+  PostgreSQL themselves.
+- **Redis is optional.** Any Redis error is caught here (and only here), trips a short
+  breaker so later requests skip Redis instead of waiting on it, and the read is served
+  from PostgreSQL. A write whose invalidation could not reach Redis queues it through the
+  outbox, so it is applied when Redis returns. (While Redis is down, single flight keys
+  carry no generation, so a read that joins a load started just before another
+  process's write can get the pre-write row: a window as long as one PK lookup.)
+- **Membership** (`is this user enrolled?`) is cached per (course, user): enrolling writes
+  `1` through; readers fill only absent keys, so an old negative answer never overwrites
+  an enrolment.
+
+With `LECTERN_CACHE_ENABLED=false` every read goes straight to PostgreSQL (benchmarks
+compare the two); writes still replace the generation so other processes stay correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Awaitable, Callable, TypeVar
+
+from redis.exceptions import MaxConnectionsError, RedisError
+
+from shared_code.adapters.postgres import access as access_sql
+from shared_code.adapters.postgres import courses as courses_sql
+from shared_code.adapters.postgres import enrollments as enrollments_sql
+from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import cache as cache_redis
+from shared_code.adapters.redis import enrollments as enrollment_redis
+from shared_code.context import AppContext
+from shared_code.platform import outbox
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+logger = logging.getLogger("lectern.content.cache")
+
+FILL_LOCK_MS = 3000
+WAIT_FOR_FILL_SECONDS = 1.0
+POLL_SECONDS = 0.02
+LESSON_COURSE_TTL_SECONDS = 30 * 24 * 3600
+_LESSON_COURSE_MEMORY = 100_000
+
+
+# --- machinery -------------------------------------------------------------------------
+def _cache_on(ctx: AppContext) -> bool:
+    # While the breaker is open the cached paths still run: their Redis calls return at
+    # once, and single flight keeps protecting PostgreSQL from a herd.
+    return ctx.settings.cache_enabled
+
+
+async def _safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
+    """Runs a Redis operation; on failure trips the breaker and returns `default`."""
+    state = ctx.content_cache
+    if not state.breaker.closed:
+        return default
+    try:
+        async with state.redis_slots:
+            return await op()
+    except MaxConnectionsError:
+        return default  # this process is busy, Redis is not down: a miss, not an outage
+    except RedisError as exc:
+        state.breaker.trip(what, exc)
+        return default
+
+
+def plain(value: Any) -> Any:
+    """A row as JSON-safe values, so cached and freshly read rows are the same thing."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _entry(generation: str, data: Any) -> str:
+    return json.dumps({"g": generation, "d": data}, separators=(",", ":"))
+
+
+# Hot entries arrive as the same text again and again; parsing each text once saves the
+# JSON decode on every read. Keyed by the full text, so a changed entry is a new key.
+# Callers treat the parsed values as read-only.
+_PARSED_MAX = 4096
+
+
+def _accept(raw: str | None, generation: str | None, parsed: dict[str, Any]) -> Any | None:
+    """The cached data when it was read under the current generation, else None.
+
+    `parsed` memoises the decoded texts (`ctx.content_cache.parsed`).
+    """
+    if raw is None or generation is None:
+        return None
+    entry = parsed.get(raw)
+    if entry is None:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return None
+        if len(parsed) >= _PARSED_MAX:
+            parsed.clear()
+        parsed[raw] = entry
+    if not isinstance(entry, dict) or entry.get("g") != generation:
+        return None
+    return entry.get("d")
+
+
+def _valid(ctx: AppContext, raw: str | None, generation: str | None) -> Any | None:
+    return _accept(raw, generation, ctx.content_cache.parsed)
+
+
+async def _read(ctx: AppContext, names: list[str]) -> list[str | None]:
+    """The hot path: batched with other requests' reads, so it needs no connection slot of its own."""
+    state = ctx.content_cache
+    if state.breaker.closed:
+        try:
+            return await state.reads.read(names)
+        except MaxConnectionsError:
+            pass
+        except RedisError as exc:
+            state.breaker.trip("cache read", exc)
+    return [None] * len(names)
+
+
+async def _generation(ctx: AppContext, course_id: str, seen: str | None) -> str | None:
+    """The generation to tag a fill with: the one read before the load, or a fresh one."""
+    if seen is not None:
+        return seen
+    return await _safely(ctx, "generation", lambda: cache_redis.current_generation(ctx.redis, course_id), None)
+
+
+async def _store(ctx: AppContext, entries: dict[str, str]) -> None:
+    ttl = ctx.settings.cache_ttl_seconds
+    await _safely(ctx, "cache fill", lambda: cache_redis.store(ctx.redis, entries, ttl), None)
+
+
+async def _fill(
+    ctx: AppContext,
+    lock_name: str,
+    probe: Callable[[], Awaitable[T | None]],
+    load: Callable[[], Awaitable[T]],
+) -> T:
+    """Loads under a short cross-process lock; without the lock, waits briefly for its holder's fill.
+
+    `load` reads PostgreSQL and stores what it read before returning, so the lock is held
+    until the entry is visible to the waiters.
+    """
+    token = await _safely(ctx, "fill lock", lambda: cache_redis.try_lock(ctx.redis, lock_name, FILL_LOCK_MS), "")
+    if token is None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_FOR_FILL_SECONDS
+        while loop.time() < deadline and ctx.content_cache.breaker.closed:
+            await asyncio.sleep(POLL_SECONDS)
+            hit = await probe()
+            if hit is not None:
+                return hit
+    try:
+        return await load()
+    finally:
+        if token:
+            await _safely(ctx, "fill unlock", lambda: cache_redis.release_lock(ctx.redis, lock_name, token), None)
+
+
+# --- courses ---------------------------------------------------------------------------
+async def _load_course(ctx: AppContext, course_id: str, seen_generation: str | None) -> Row | None:
+    async def load() -> Row | None:
+        generation = await _generation(ctx, course_id, seen_generation)
+
+        async def from_db() -> Row | None:
+            async with ctx.db.connection() as conn:
+                row = await courses_sql.get_course(conn, course_id)
+            course = plain(row) if row else None
+            if course is not None and generation is not None:
+                await _store(ctx, {keys.content_course(course_id): _entry(generation, course)})
+            return course
+
+        async def probe() -> Row | None:
+            names = [keys.content_generation(course_id), keys.content_course(course_id)]
+            current, raw = await _read(ctx, names)
+            return _valid(ctx, raw, current)
+
+        return await _fill(ctx, f"course:{course_id}", probe, from_db)
+
+    return await ctx.content_cache.flights.run(f"course:{course_id}:{seen_generation}", load)
+
+
+async def _load_membership(ctx: AppContext, course_id: str, user_id: str) -> bool:
+    async def load() -> bool:
+        async with ctx.db.connection() as conn:
+            enrolled = await enrollments_sql.is_enrolled(conn, course_id, user_id)
+        ttl = ctx.settings.cache_ttl_seconds
+        await _safely(
+            ctx,
+            "membership fill",
+            lambda: enrollment_redis.remember(ctx.redis, course_id, user_id, enrolled, ttl),
+            None,
+        )
+        return enrolled
+
+    return await ctx.content_cache.flights.run(f"member:{course_id}:{user_id}", load)
+
+
+async def course_view(
+    ctx: AppContext, course_id: str, user_id: str, needs_membership: Callable[[Row], bool]
+) -> tuple[Row | None, bool]:
+    """The course row and whether `user_id` is enrolled (looked up only when `needs_membership(course)`)."""
+    if not _cache_on(ctx):
+        async with ctx.db.connection() as conn:
+            row = await access_sql.course_with_enrolment(conn, course_id, user_id)
+        if row is None:
+            return None, False
+        enrolled = bool(row.pop("enrolled"))
+        return plain(row), enrolled
+    names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_member(course_id, user_id)]
+    generation, course_raw, member_raw = await _read(ctx, names)
+    course = _valid(ctx, course_raw, generation)
+    if course is None:
+        course = await _load_course(ctx, course_id, generation)
+        if course is None:
+            return None, False
+    enrolled = enrollment_redis.decode(member_raw)
+    if enrolled is None:
+        enrolled = await _load_membership(ctx, course_id, user_id) if needs_membership(course) else False
+    return course, enrolled
+
+
+async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, list[Row]]:
+    """The course row and its lessons in position order."""
+    if not _cache_on(ctx):
+        async with ctx.db.connection() as conn:
+            row = await courses_sql.get_course(conn, course_id)
+            lessons = await lessons_sql.list_lessons(conn, course_id) if row else []
+        return (plain(row) if row else None), plain(lessons)
+    names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lessons(course_id)]
+    generation, course_raw, lessons_raw = await _read(ctx, names)
+    course, lessons = _valid(ctx, course_raw, generation), _valid(ctx, lessons_raw, generation)
+    if course is not None and lessons is not None:
+        return course, lessons
+
+    async def load() -> tuple[Row | None, list[Row]]:
+        tag = await _generation(ctx, course_id, generation)
+
+        async def from_db() -> tuple[Row | None, list[Row]]:
+            async with ctx.db.connection() as conn:
+                row = await courses_sql.get_course(conn, course_id)
+                rows = await lessons_sql.list_lessons(conn, course_id) if row else []
+            if row is None:
+                return None, []
+            fresh, fresh_lessons = plain(row), plain(rows)
+            if tag is not None:
+                await _store(
+                    ctx,
+                    {
+                        keys.content_course(course_id): _entry(tag, fresh),
+                        keys.content_lessons(course_id): _entry(tag, fresh_lessons),
+                    },
+                )
+            return fresh, fresh_lessons
+
+        async def probe() -> tuple[Row, list[Row]] | None:
+            current, c_raw, l_raw = await _read(ctx, names)
+            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
+            return (c, ls) if c is not None and ls is not None else None
+
+        return await _fill(ctx, f"detail:{course_id}", probe, from_db)
+
+    return await ctx.content_cache.flights.run(f"detail:{course_id}:{generation}", load)
+
+
+# --- lessons ---------------------------------------------------------------------------
+def _remember_lesson_course(ctx: AppContext, lesson_id: str, course_id: str) -> None:
+    memory = ctx.content_cache.lesson_course
+    if len(memory) >= _LESSON_COURSE_MEMORY:
+        memory.clear()  # crude but bounded; the mapping is cheap to relearn
+    memory[lesson_id] = course_id
+
+
+async def _course_of_lesson(ctx: AppContext, lesson_id: str) -> str | None:
+    course_id = ctx.content_cache.lesson_course.get(lesson_id)
+    if course_id is None:
+        course_id = await _safely(
+            ctx, "lesson mapping", lambda: cache_redis.get(ctx.redis, keys.content_lesson_course(lesson_id)), None
+        )
+        if course_id is not None:
+            _remember_lesson_course(ctx, lesson_id, course_id)
+    return course_id
+
+
+async def _load_lesson(
+    ctx: AppContext, lesson_id: str, course_id: str | None, seen_generation: str | None
+) -> tuple[Row, Row] | None:
+    """The lesson and its course from one query, cached when the course was known beforehand.
+
+    When the course is not known yet, its generation could only be read after the query,
+    which would let a concurrent write slip between the two; then only the (immutable)
+    lesson → course mapping is cached and the next read fills the rest.
+    """
+
+    async def load() -> tuple[Row, Row] | None:
+        generation = await _generation(ctx, course_id, seen_generation) if course_id else None
+
+        async def from_db() -> tuple[Row, Row] | None:
+            async with ctx.db.connection() as conn:
+                found = await lessons_sql.lesson_with_course(conn, lesson_id)
+            if found is None:
+                return None
+            lesson, course = plain(found["lesson"]), plain(found["course"])
+            owner_course = course["id"]
+            _remember_lesson_course(ctx, lesson_id, owner_course)
+            entries = {keys.content_lesson_course(lesson_id): owner_course}
+            if generation is not None and owner_course == course_id:
+                entries[keys.content_lesson(owner_course, lesson_id)] = _entry(generation, lesson)
+                entries[keys.content_course(owner_course)] = _entry(generation, course)
+            ttl = LESSON_COURSE_TTL_SECONDS
+            await _safely(ctx, "cache fill", lambda: _store_mixed(ctx, entries, lesson_id, ttl), None)
+            return lesson, course
+
+        async def probe() -> tuple[Row, Row] | None:
+            if course_id is None:
+                return None
+            names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lesson(course_id, lesson_id)]
+            current, c_raw, l_raw = await _read(ctx, names)
+            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
+            return (ls, c) if c is not None and ls is not None else None
+
+        return await _fill(ctx, f"lesson:{lesson_id}", probe, from_db)
+
+    return await ctx.content_cache.flights.run(f"lesson:{lesson_id}:{seen_generation}", load)
+
+
+async def _store_mixed(ctx: AppContext, entries: dict[str, str], lesson_id: str, mapping_ttl: int) -> None:
+    """Metadata entries with the cache TTL; the lesson → course mapping with its own long one."""
+    mapping_key = keys.content_lesson_course(lesson_id)
+    metadata = {k: v for k, v in entries.items() if k != mapping_key}
+    if metadata:
+        await cache_redis.store(ctx.redis, metadata, ctx.settings.cache_ttl_seconds)
+    await cache_redis.store(ctx.redis, {mapping_key: entries[mapping_key]}, mapping_ttl)
+
+
+async def lesson_view(
+    ctx: AppContext, lesson_id: str, user_id: str, needs_membership: Callable[[Row], bool]
+) -> tuple[Row | None, Row | None, bool]:
+    """The lesson, its course and whether `user_id` is enrolled; one Redis round trip when warm."""
+    if not _cache_on(ctx):
+        async with ctx.db.connection() as conn:
+            found = await lessons_sql.lesson_with_course(conn, lesson_id, viewer_id=user_id)
+        if found is None:
+            return None, None, False
+        return plain(found["lesson"]), plain(found["course"]), bool(found["enrolled"])
+    course_id = await _course_of_lesson(ctx, lesson_id)
+    generation = lesson = course = member_raw = None
+    if course_id is not None:
+        names = [
+            keys.content_generation(course_id),
+            keys.content_course(course_id),
+            keys.content_lesson(course_id, lesson_id),
+            keys.content_member(course_id, user_id),
+        ]
+        generation, course_raw, lesson_raw, member_raw = await _read(ctx, names)
+        course, lesson = _valid(ctx, course_raw, generation), _valid(ctx, lesson_raw, generation)
+    if lesson is None or course is None:
+        loaded = await _load_lesson(ctx, lesson_id, course_id, generation)
+        if loaded is None:
+            return None, None, False
+        lesson, course = loaded
+        if course_id is None and needs_membership(course):
+            member_key = keys.content_member(course["id"], user_id)
+            member_raw = await _safely(ctx, "membership read", lambda: cache_redis.get(ctx.redis, member_key), None)
+    enrolled = enrollment_redis.decode(member_raw)
+    if enrolled is None:
+        enrolled = await _load_membership(ctx, course["id"], user_id) if needs_membership(course) else False
+    return lesson, course, enrolled
+
+
+# --- writes ----------------------------------------------------------------------------
+async def course_changed(ctx: AppContext, course_id: str) -> None:
+    """Call after committing any change to a course, its lessons or its materials, before answering."""
+    ctx.content_cache.flights.forget(f"course:{course_id}:", f"detail:{course_id}:", "lesson:")
+    breaker = ctx.content_cache.breaker
+    if breaker.closed:
+        try:
+            await cache_redis.bump_generation(ctx.redis, course_id)
+            return
+        except RedisError as exc:
+            breaker.trip("invalidation", exc)
+    # Until the retry lands, entries read before this write could be served again once
+    # Redis is back; the outbox replaces the generation as soon as it can.
+    await outbox.perform(ctx, "cache.bump_course", {"courseId": course_id})
+
+
+async def enrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
+    """Call after committing an enrolment: writes the membership through to Redis."""
+    ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
+    breaker = ctx.content_cache.breaker
+    if breaker.closed:
+        try:
+            await enrollment_redis.mark_enrolled(ctx.redis, course_id, user_id)
+            return
+        except RedisError as exc:
+            breaker.trip("membership write", exc)
+    await outbox.perform(ctx, "cache.mark_enrolled", {"courseId": course_id, "userId": user_id})
+
+
+async def unenrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
+    """Call after committing the end of an enrolment (a refund): the membership stops counting at once."""
+    ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
+    breaker = ctx.content_cache.breaker
+    if breaker.closed:
+        try:
+            await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
+            return
+        except RedisError as exc:
+            breaker.trip("membership write", exc)
+    await outbox.perform(ctx, "cache.mark_not_enrolled", {"courseId": course_id, "userId": user_id})
+
+
+def lesson_added(ctx: AppContext, lesson_id: str, course_id: str) -> None:
+    _remember_lesson_course(ctx, lesson_id, course_id)

@@ -1,0 +1,73 @@
+"""Side effects that must happen but may fail: each kind is a small async function.
+
+The outbox runs them now, and queues them for retry when they fail. This module holds
+the plumbing's own effects; `shared_code/bootstrap.py` adds the effects services define
+(the leaderboard's, attendance's) and hands the whole table to the outbox as `ctx.effects`,
+so the outbox imports no service that writes through it. Every effect is
+idempotent (upserts with fixed keys, pushes clients de-duplicate by `seq`), so a retry
+that repeats one does no harm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared_code.adapters.redis import cache as cache_redis
+from shared_code.adapters.redis import dashboard as dashboard_redis
+from shared_code.adapters.redis import enrollments as enrollment_redis
+from shared_code.context import AppContext, Effect
+
+
+async def table_upsert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.tables.upsert(payload["table"], payload["entity"])
+
+
+async def table_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # Insert, never upsert: a retry finds its own row and leaves it as it was.
+    await ctx.tables.insert(payload["table"], payload["entity"])
+
+
+async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.pubsub.send_to_group(payload["group"], payload["message"])
+
+
+async def pubsub_user(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await ctx.pubsub.send_to_user(payload["userId"], payload["message"])
+
+
+async def pubsub_close_connection(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # Closing a connection that is already gone succeeds, so a repeat does no harm.
+    await ctx.pubsub.close_connection(payload["connectionId"], payload["reason"])
+
+
+async def cache_bump_course(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # A course write whose cache invalidation failed: replacing the generation later still
+    # retires every entry read before the write.
+    await cache_redis.bump_generation(ctx.redis, payload["courseId"])
+
+
+async def cache_mark_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await enrollment_redis.mark_enrolled(ctx.redis, payload["courseId"], payload["userId"])
+
+
+async def cache_mark_not_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await enrollment_redis.mark_not_enrolled(ctx.redis, payload["courseId"], payload["userId"])
+
+
+async def dashboard_invalidate(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await dashboard_redis.invalidate(ctx.redis, payload["userId"])
+
+
+def plumbing() -> dict[str, Effect]:
+    """The effects of this module by kind (the kinds are what the outbox queue stores)."""
+    return {
+        "table.upsert": table_upsert,
+        "table.insert": table_insert,
+        "pubsub.group": pubsub_group,
+        "pubsub.user": pubsub_user,
+        "pubsub.close_connection": pubsub_close_connection,
+        "cache.bump_course": cache_bump_course,
+        "cache.mark_enrolled": cache_mark_enrolled,
+        "cache.mark_not_enrolled": cache_mark_not_enrolled,
+        "dashboard.invalidate": dashboard_invalidate,
+    }

@@ -1,0 +1,136 @@
+"""The one mechanism for side effects that must not be lost.
+
+`perform` tries an effect now; on failure it puts `{kind, payload, attempt, reason}` on
+the outbox queue, and the queue trigger (`functions/retries.py`) calls `retry` until the
+effect succeeds or the attempts run out, when the message goes to `<queue>-poison` with
+its reason for an admin to read and replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from shared_code.adapters.postgres import pending_effects as pending_sql
+from shared_code.context import AppContext
+
+logger = logging.getLogger("lectern.outbox")
+
+EFFECT_TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 5
+BASE_DELAY_SECONDS = 2
+MAX_DELAY_SECONDS = 300
+
+def poison_queue(ctx: AppContext) -> str:
+    return f"{ctx.settings.outbox_queue}-poison"
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before retry number `attempt` (1-based): 2, 4, 8, ... capped."""
+    return min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)
+
+
+async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
+    handler = ctx.effects.get(kind)
+    if handler is None:
+        raise LookupError(f"unknown effect kind {kind!r}")
+    await asyncio.wait_for(handler(ctx, payload), EFFECT_TIMEOUT_SECONDS)
+
+
+async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason: str, attempt: int = 1) -> str:
+    message = {
+        "id": str(uuid.uuid4()),
+        "kind": kind,
+        "payload": payload,
+        "attempt": attempt,
+        "reason": reason,
+        "queuedAt": datetime.now(timezone.utc).isoformat(),
+    }
+    return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
+
+
+async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
+    """Runs the effect; returns False when it failed and was queued for retry.
+
+    When the queue is down too (Storage unreachable), the effect is parked in PostgreSQL
+    and `drain_parked` retries it. Raises only when all three fail: then the caller must not
+    acknowledge the write that caused it.
+    """
+    try:
+        await _run(ctx, kind, payload)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure is a reason to retry later
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+    logger.warning("effect %s failed, queued for retry: %s", kind, reason)
+    try:
+        await enqueue(ctx, kind, payload, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - Storage itself is down: park in PostgreSQL
+        logger.warning("outbox queue unavailable (%s); effect %s parked in PostgreSQL", type(exc).__name__, kind)
+        async with ctx.db.connection() as conn:
+            await pending_sql.park(conn, str(uuid.uuid4()), kind, payload, reason)
+    return False
+
+
+def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
+    """Runs the effect off the request's critical path (still queued for retry on failure)."""
+
+    async def run() -> None:
+        try:
+            await perform(ctx, kind, payload)
+        except Exception:  # noqa: BLE001
+            logger.exception("effect %s could neither run nor be queued", kind)
+
+    ctx.background.spawn(run())
+
+
+async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
+    """Handles one outbox message; returns `done`, `requeued` or `poisoned`."""
+    kind = message.get("kind", "")
+    payload = message.get("payload") or {}
+    attempt = int(message.get("attempt") or 1)
+    try:
+        await _run(ctx, kind, payload)
+        return "done"
+    except Exception as exc:  # noqa: BLE001
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+    if attempt >= MAX_ATTEMPTS or kind not in ctx.effects:
+        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(timezone.utc).isoformat())
+        await ctx.queues.send(poison_queue(ctx), dead)
+        logger.error("effect %s gave up after %s attempts: %s", kind, attempt, reason)
+        return "poisoned"
+    await enqueue(ctx, kind, payload, reason=reason, attempt=attempt + 1)
+    return "requeued"
+
+
+async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
+    """Runs effects parked in PostgreSQL; returns how many left PostgreSQL (done, or moved
+    to the queue) and how many stay parked. Each row is locked
+    while it runs, so several instances can drain at once without running one twice.
+
+    An effect that fails again while the queue is reachable moves to the queue, so from
+    then on it follows the same back-off and ends in the poison queue an admin sees,
+    instead of being retried from PostgreSQL for ever.
+    """
+    finished = failed = 0
+    async with ctx.db.transaction() as conn:
+        for row in await pending_sql.take_due(conn, limit):
+            try:
+                await _run(ctx, row["kind"], row["payload"])
+            except Exception as exc:  # noqa: BLE001 - stays pending with its reason
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                try:
+                    await enqueue(ctx, row["kind"], row["payload"], reason=reason, attempt=2)
+                except Exception:  # noqa: BLE001 - Storage is still down: stays parked
+                    failed += 1
+                    await pending_sql.postpone(conn, str(row["id"]), reason, backoff_seconds(row["attempts"] + 1))
+                    continue
+            await pending_sql.done(conn, str(row["id"]))
+            finished += 1
+    if finished or failed:
+        logger.info("parked effects: %s left PostgreSQL, %s still parked", finished, failed)
+    else:
+        logger.debug("no parked effects due")
+    return finished, failed

@@ -1,0 +1,74 @@
+"""The content-access log: one Azure Table row per playback URL or download link issued.
+
+Partitioned by course and UTC day (`<courseId>_<yyyymmdd>`). The questions asked of this
+log are about a course's content over a period ("who opened this lesson this week",
+licence and abuse reports, a tutor's view of what was used), which then read a handful
+of partitions instead of scanning the table; the day bucket keeps any partition from
+growing without bound and spreads a large course's writes across partitions over time.
+Row keys start with an inverted timestamp so the newest rows come first in a partition.
+
+Rows are written off the request's critical path through the outbox (`defer`): the
+response never waits for Table storage, and a failed write goes to the retry queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from shared_code.context import AppContext
+from shared_code.platform import outbox
+
+_MAX_MILLIS = 10**13
+MAX_USER_AGENT = 512
+
+AccessKind = Literal["playback", "download"]
+
+
+def access_entity(
+    *,
+    course_id: str,
+    user_id: str,
+    kind: AccessKind,
+    target_id: str,
+    user_agent: str | None,
+    expires_at: datetime,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    moment = at or datetime.now(timezone.utc)
+    inverted = _MAX_MILLIS - int(moment.timestamp() * 1000)
+    return {
+        "PartitionKey": f"{course_id}_{moment:%Y%m%d}",
+        "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
+        "at": moment.isoformat(),
+        "courseId": course_id,
+        "userId": user_id,
+        "kind": kind,
+        "targetId": target_id,
+        "userAgent": (user_agent or "")[:MAX_USER_AGENT],
+        "expiresAt": expires_at.isoformat(),
+    }
+
+
+def record_access(
+    ctx: AppContext,
+    *,
+    course_id: str,
+    user_id: str,
+    kind: AccessKind,
+    target_id: str,
+    user_agent: str | None,
+    expires_at: datetime,
+) -> dict[str, Any]:
+    """Queues the row (never lost: a failed write is retried from the outbox queue)."""
+    entity = access_entity(
+        course_id=course_id,
+        user_id=user_id,
+        kind=kind,
+        target_id=target_id,
+        user_agent=user_agent,
+        expires_at=expires_at,
+    )
+    outbox.defer(ctx, "table.upsert", {"table": ctx.settings.access_log_table, "entity": entity})
+    return entity

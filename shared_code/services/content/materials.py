@@ -1,0 +1,383 @@
+"""Learning materials: upload straight to Blob storage, publish, list, download, delete.
+
+The file never passes through the function app. The tutor gets a SAS that can only
+create one blob (server-chosen name under `uploads/`, minutes long), for a declared type
+whose allow-listed extensions the file name must carry: `notes.html` declared as a PDF
+would otherwise be stored, and served, as whatever a browser sniffs it to be.
+
+Publishing checks the blob's real size and type against the declaration, copies it
+(server side, pinned to the checked version) to its published name under `courses/`, and
+stamps it with the declared type and `Content-Disposition: attachment`, so even a reader
+without our SAS overrides gets a download, never a page rendered on the storage origin.
+Then it tells the course's members over Web PubSub. Keeping pending uploads under their
+own prefix is what lets the storage lifecycle rule (infra/bicep) delete any upload older
+than a day without touching a published file; `discard_stale_uploads`, run by a timer,
+deletes the rows and blobs first, so the rule is only the backstop.
+
+A download is a read-only SAS for that one blob whose response carries the declared type
+and `Content-Disposition: attachment` with the original file name, and leaves a
+content-access log row. Publish and delete leave audit rows with what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+from shared_code.adapters.blobs import BlobChanged
+from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
+from shared_code.models.content import Download, Material, MaterialPage, MaterialUpload, MaterialUploadRequest
+from shared_code.platform import audit, content_cache, outbox
+from shared_code.platform.access import CourseAccess, course_access
+from shared_code.platform.content_cache import plain
+from shared_code.platform.users import ensure_user
+from shared_code.services.content.access_log import record_access
+from shared_code.services.content.paging import position_of, split_page
+
+MAX_BLOB_FILE_NAME = 100
+MAX_DISPLAY_NAME = 255
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# The file name's extension must be one of these for its declared type. A type the settings
+# allow but this table does not know accepts no file at all: a new type needs its extensions.
+EXTENSIONS: dict[str, frozenset[str]] = {
+    "application/pdf": frozenset({"pdf"}),
+    "image/png": frozenset({"png"}),
+    "image/jpeg": frozenset({"jpg", "jpeg"}),
+    "image/gif": frozenset({"gif"}),
+    "image/webp": frozenset({"webp"}),
+    "text/plain": frozenset({"txt", "text", "md"}),
+    "text/csv": frozenset({"csv"}),
+    "application/zip": frozenset({"zip"}),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": frozenset({"pptx"}),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"docx"}),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
+}
+
+# Pending uploads live under their own prefix, which the storage lifecycle rule empties.
+UPLOAD_PREFIX = "uploads/"
+UPLOAD_MAX_AGE = timedelta(days=1)
+CLEANUP_BATCH = 200
+
+logger = logging.getLogger("lectern.materials")
+
+
+# --- file names ------------------------------------------------------------------------
+def display_name(file_name: str) -> str:
+    """The name as the user knows it: the last path segment, without control characters."""
+    base = re.split(r"[\\/]", file_name)[-1]
+    return _shorten(_CONTROL.sub("", unicodedata.normalize("NFC", base)).strip(), MAX_DISPLAY_NAME)
+
+
+def sanitise_file_name(file_name: str) -> str:
+    """A blob-safe version of the name: ASCII letters, digits, '.', '-', '_'; never empty or hidden.
+
+    The extension survives truncation so the blob still says what it is.
+    """
+    ascii_name = unicodedata.normalize("NFKD", display_name(file_name)).encode("ascii", "ignore").decode()
+    stem, dot, ext = ascii_name.rpartition(".")
+    if not dot:
+        stem, ext = ascii_name, ""
+    stem = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", stem)).strip("._-") or "file"
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:16]
+    return _shorten(f"{stem}.{ext}" if ext else stem, MAX_BLOB_FILE_NAME)
+
+
+def _shorten(name: str, limit: int) -> str:
+    """At most `limit` characters, keeping a short extension."""
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 16:
+        return stem[: limit - len(ext) - 1].rstrip("._- ") + "." + ext
+    return name[:limit]
+
+
+def content_disposition(file_name: str) -> str:
+    """`attachment` with the original name: quoted ASCII, plus RFC 6266 `filename*` when it is not ASCII."""
+    name = display_name(file_name) or "file"
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = fallback.replace("\\", "_").replace('"', "'").strip() or "file"
+    value = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
+def normalise_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def extension_of(file_name: str) -> str:
+    stem, dot, ext = display_name(file_name).rpartition(".")
+    return ext.lower() if dot and stem else ""
+
+
+def extension_fits(file_name: str, content_type: str) -> bool:
+    """Whether the name's extension is one the declared type allows."""
+    return extension_of(file_name) in EXTENSIONS.get(content_type, frozenset())
+
+
+def blob_name_for(course_id: str, material_id: str, file_name: str) -> str:
+    """Where a published material lives."""
+    return f"courses/{course_id}/{material_id}/{sanitise_file_name(file_name)}"
+
+
+def upload_blob_name_for(course_id: str, material_id: str, file_name: str) -> str:
+    """Where an upload waits for publishing (the lifecycle rule's prefix)."""
+    return f"{UPLOAD_PREFIX}{course_id}/{material_id}/{sanitise_file_name(file_name)}"
+
+
+def _audited(row: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row records of a material."""
+    return {
+        "fileName": row["file_name"],
+        "contentType": row["content_type"],
+        "sizeBytes": row["size_bytes"],
+        "status": row["status"],
+    }
+
+
+def _material_out(row: dict[str, Any]) -> Material:
+    return Material.model_validate(row)
+
+
+async def _material_and_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], CourseAccess]:
+    async with ctx.db.connection() as conn:
+        row = await materials_sql.get_material(conn, material_id)
+    if row is None:
+        raise NotFound("No such material.")
+    try:
+        access = await course_access(ctx, principal, str(row["course_id"]))
+    except NotFound:
+        raise NotFound("No such material.") from None
+    return plain(row), access
+
+
+# --- upload and publish ----------------------------------------------------------------
+async def start_upload(ctx: AppContext, principal: Principal, course_id: str, body: MaterialUploadRequest) -> MaterialUpload:
+    access = await course_access(ctx, principal, course_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may upload materials.")
+    settings = ctx.settings
+    content_type = normalise_type(body.content_type)
+    errors: list[FieldError] = []
+    if content_type not in settings.allowed_material_types:
+        allowed = ", ".join(sorted(settings.allowed_material_types))
+        errors.append(FieldError("contentType", f"'{content_type}' is not accepted; allowed: {allowed}"))
+    if body.size_bytes > settings.material_max_bytes:
+        errors.append(FieldError("sizeBytes", f"at most {settings.material_max_bytes} bytes"))
+    original = display_name(body.file_name)
+    if not original:
+        errors.append(FieldError("fileName", "needs at least one visible character"))
+    elif content_type in settings.allowed_material_types and not extension_fits(original, content_type):
+        allowed = ", ".join(f".{e}" for e in sorted(EXTENSIONS.get(content_type, ()))) or "none known"
+        errors.append(FieldError("fileName", f"a '{content_type}' file must end in {allowed}"))
+    if errors:
+        raise Invalid("This file cannot be uploaded as course material.", errors=errors)
+
+    await ensure_user(ctx, principal)
+    material_id = str(uuid.uuid4())
+    blob_name = upload_blob_name_for(course_id, material_id, original)
+    async with ctx.db.connection() as conn:
+        await materials_sql.insert_pending(
+            conn,
+            material_id=material_id,
+            course_id=course_id,
+            uploader_id=principal.user_id,
+            blob_name=blob_name,
+            file_name=original,
+            content_type=content_type,
+            size_bytes=body.size_bytes,
+        )
+    await ctx.blobs.ensure_container(settings.materials_container)
+    url, expires_at = await ctx.blobs.sas_url(
+        settings.materials_container, blob_name, permission="c", minutes=settings.sas_minutes
+    )
+    return MaterialUpload(
+        material_id=uuid.UUID(material_id),
+        upload_url=url,
+        expires_at=expires_at,
+        required_headers={"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": content_type},
+    )
+
+
+async def publish_material(ctx: AppContext, principal: Principal, material_id: str) -> Material:
+    row, access = await _material_and_access(ctx, principal, material_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may publish materials.")
+    if row["status"] == "published":
+        return _material_out(row)
+    container = ctx.settings.materials_container
+    info = await ctx.blobs.info(container, row["blob_name"])
+    if info is None:
+        async with ctx.db.connection() as conn:
+            current = await materials_sql.get_material(conn, material_id)
+        if current is not None and current["status"] == "published":
+            return _material_out(plain(current))  # a concurrent publish moved the upload
+        raise Invalid("Nothing has been uploaded for this material yet: PUT the file to its uploadUrl first.")
+    problems: list[FieldError] = []
+    if info.size != row["size_bytes"]:
+        problems.append(FieldError("sizeBytes", f"announced {row['size_bytes']} bytes, uploaded {info.size}"))
+    if normalise_type(info.content_type) != row["content_type"]:
+        problems.append(
+            FieldError("contentType", f"announced '{row['content_type']}', uploaded '{normalise_type(info.content_type)}'")
+        )
+    if problems:
+        raise Invalid("The uploaded file does not match what was announced.", errors=problems)
+
+    source = row["blob_name"]
+    target = blob_name_for(str(row["course_id"]), material_id, row["file_name"])
+    try:
+        etag = info.etag
+        if source != target:
+            copied = await ctx.blobs.copy(container, source, target, source_etag=info.etag)
+            if copied.size != row["size_bytes"]:
+                raise BlobChanged("the copy's size differs")
+            etag = copied.etag
+        await ctx.blobs.set_headers(
+            container, target, content_type=row["content_type"], content_disposition=content_disposition(row["file_name"]),
+            etag=etag,
+        )
+    except BlobChanged as exc:
+        raise Invalid(f"The upload changed while it was being published ({exc}); publish it again.") from None
+
+    async with ctx.db.transaction() as conn:
+        published = await materials_sql.mark_published(conn, material_id, blob_name=target)
+        if published is None:
+            # Another request published it first; its effects already ran.
+            current = await materials_sql.get_material(conn, material_id)
+            if current is None:
+                raise NotFound("No such material.")
+            return _material_out(plain(current))
+    if source != target:
+        # The lifecycle rule would remove it after a day anyway; this frees it now.
+        await ctx.blobs.delete(container, source)
+    material = plain(published)
+    course_id = material["course_id"]
+    await content_cache.course_changed(ctx, course_id)
+    await audit.record(
+        ctx, principal, "material.published", f"material/{material_id}",
+        {"courseId": course_id, "fileName": material["file_name"], "before": _audited(row), "after": _audited(material)},
+    )
+    await outbox.perform(
+        ctx,
+        "pubsub.group",
+        {
+            "group": f"course.{course_id}",
+            "message": {
+                "type": "material.published",
+                "courseId": course_id,
+                "materialId": material_id,
+                "fileName": material["file_name"],
+                "at": material["published_at"],
+            },
+        },
+    )
+    return _material_out(material)
+
+
+# --- delete and clean up ---------------------------------------------------------------
+async def delete_material(ctx: AppContext, principal: Principal, material_id: str) -> None:
+    """Removes a material (published or not) and its blob; audited with what was removed.
+
+    The blob goes first: if storage is down the row stays and the delete can be retried,
+    rather than a row-less blob that nothing would ever find again.
+    """
+    row, access = await _material_and_access(ctx, principal, material_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins may delete materials.")
+    await ctx.blobs.delete(ctx.settings.materials_container, row["blob_name"])
+    async with ctx.db.transaction() as conn:
+        removed = await materials_sql.delete_material(conn, material_id)
+    if removed is None:
+        return  # a concurrent delete won; it leaves the audit row
+    course_id = str(row["course_id"])
+    if row["status"] == "published":
+        await content_cache.course_changed(ctx, course_id)
+    await audit.record(
+        ctx, principal, "material.deleted", f"material/{material_id}",
+        {"courseId": course_id, "fileName": row["file_name"], "before": _audited(plain(removed)), "after": None},
+    )
+
+
+async def discard_stale_uploads(
+    ctx: AppContext, *, now: datetime | None = None, max_age: timedelta = UPLOAD_MAX_AGE
+) -> int:
+    """Deletes uploads started more than `max_age` before `now` and never published; how many.
+
+    Rows go first (in batches, each its own transaction), then their blobs: a blob whose
+    delete fails is still under the upload prefix, where the lifecycle rule finds it.
+    """
+    cutoff = (now or datetime.now(timezone.utc)) - max_age
+    container = ctx.settings.materials_container
+    discarded = 0
+    while True:
+        async with ctx.db.transaction() as conn:
+            rows = await materials_sql.delete_stale_pending(conn, created_before=cutoff, limit=CLEANUP_BATCH)
+        for row in rows:
+            try:
+                await ctx.blobs.delete(container, row["blob_name"])
+            except Exception:  # noqa: BLE001 - the lifecycle rule removes what this misses
+                logger.warning("stale upload blob not deleted", extra={"blob": row["blob_name"]}, exc_info=True)
+            await audit.record(
+                ctx, None, "material.discarded", f"material/{row['id']}",
+                {"courseId": str(row["course_id"]), "fileName": row["file_name"], "before": _audited(plain(row)), "after": None},
+            )
+        discarded += len(rows)
+        if len(rows) < CLEANUP_BATCH:
+            break
+    if discarded:
+        logger.info("unpublished uploads discarded", extra={"count": discarded, "cutoff": cutoff.isoformat()})
+    return discarded
+
+
+# --- list and download -----------------------------------------------------------------
+async def list_materials(
+    ctx: AppContext, principal: Principal, course_id: str, *, limit: int, cursor: str | None
+) -> MaterialPage:
+    after = position_of(cursor)
+    access = await course_access(ctx, principal, course_id)
+    if not access.is_member:
+        raise Forbidden("Only students enrolled in this course, its tutor and admins may see its materials.")
+    async with ctx.db.connection() as conn:
+        rows = await materials_sql.list_published(conn, course_id, after=after, limit=limit + 1)
+    page, next_cursor = split_page(plain(rows), limit, "published_at")
+    return MaterialPage(items=[_material_out(r) for r in page], next_cursor=next_cursor)
+
+
+async def download(ctx: AppContext, principal: Principal, material_id: str, *, user_agent: str | None) -> Download:
+    row, access = await _material_and_access(ctx, principal, material_id)
+    if row["status"] != "published":
+        if not access.can_manage:
+            raise NotFound("No such material.")
+        raise Invalid("This material is not published yet.")
+    if not access.is_member:
+        raise Forbidden("Only students enrolled in this course, its tutor and admins may download its materials.")
+    url, expires_at = await ctx.blobs.sas_url(
+        ctx.settings.materials_container,
+        row["blob_name"],
+        permission="r",
+        minutes=ctx.settings.sas_minutes,
+        content_disposition=content_disposition(row["file_name"]),
+        content_type=row["content_type"],
+    )
+    record_access(
+        ctx,
+        course_id=access.course_id,
+        user_id=principal.user_id,
+        kind="download",
+        target_id=material_id,
+        user_agent=user_agent,
+        expires_at=expires_at,
+    )
+    return Download(url=url, expires_at=expires_at)

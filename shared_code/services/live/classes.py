@@ -1,0 +1,180 @@
+"""The life of a live class: scheduled → live → ended, and the door in (negotiate).
+
+Starting and ending are the owning tutor's. Ending closes the open poll (with its exact
+final counts), lowers every hand, stops the screen share, sends `class.ended` as the last
+message, and only then takes the connections out of the class group: nobody is cut off
+mid-sentence, and their page closes itself on `class.ended`.
+
+Negotiate hands out a Web PubSub client URL whose token grants nothing: no roles (so no
+direct group joins or sends) and no initial groups. The class id rides in the URL's query;
+the connect event checks the user again and puts the connection in its class's groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+from urllib.parse import quote
+
+from redis.exceptions import RedisError
+
+from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.redis import live as live_redis
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, ServiceUnavailable, ValidationFailed
+from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
+from shared_code.pagination import decode_cursor, encode_cursor
+from shared_code.platform import access
+from shared_code.platform.users import ensure_user
+from shared_code.services.live import class_access, hands, polls, presence, stage
+from shared_code.services.live import messages as live_messages
+
+logger = logging.getLogger("lectern.live")
+
+# Group removal after the end runs this many REST calls at a time.
+REMOVAL_CONCURRENCY = 16
+
+
+def class_from_row(row: dict) -> LiveClass:
+    return LiveClass.model_validate(row)
+
+
+async def create_class(ctx: AppContext, principal: Principal, body: ClassCreate) -> LiveClass:
+    course = await access.require_manager(ctx, principal, str(body.course_id))
+    await ensure_user(ctx, principal)
+    async with ctx.db.connection() as conn:
+        # The class's tutor is the course's owner, also when an admin schedules it.
+        row = await classes_sql.insert_class(
+            conn, str(uuid.uuid4()), course.course_id, course.owner_id, body.title, body.scheduled_at
+        )
+    try:
+        await live_redis.init_class(ctx.redis, str(row["id"]), class_access.meta_fields(row))
+    except RedisError as exc:
+        logger.warning("class created without its Redis state (filled on first use): %s", type(exc).__name__)
+    return class_from_row(row)
+
+
+async def get_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
+    found = await class_access.require_member(ctx, principal, class_id)
+    return class_from_row(found.row)
+
+
+async def list_classes(ctx: AppContext, principal: Principal, q: ClassListQuery) -> ClassPage:
+    await access.require_member(ctx, principal, str(q.course_id))
+    cursor = decode_cursor(q.cursor)
+    after = None
+    if cursor is not None:
+        try:
+            after = (datetime.fromisoformat(cursor["at"]), str(uuid.UUID(cursor["id"])))
+        except (KeyError, TypeError, ValueError):
+            raise ValidationFailed(errors=[FieldError("cursor", "not a cursor this API issued")]) from None
+    async with ctx.db.connection() as conn:
+        rows = await classes_sql.list_for_course(conn, str(q.course_id), q.limit + 1, after)
+    items = [class_from_row(r) for r in rows[: q.limit]]
+    next_cursor = None
+    if len(rows) > q.limit and items:
+        last = items[-1]
+        next_cursor = encode_cursor({"at": last.scheduled_at.isoformat(), "id": str(last.id)})
+    return ClassPage(items=items, next_cursor=next_cursor)
+
+
+async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: dict) -> None:
+    at = live_messages.now_ms()
+    try:
+        seq = await live_redis.set_status(ctx.redis, class_id, status, at)
+    except RedisError as exc:
+        logger.warning("%s not sent, no seq: %s", message_type, type(exc).__name__)
+        return
+    await live_messages.to_class(
+        ctx, class_id,
+        live_messages.envelope(message_type, class_id, seq, at, status=status, title=row["title"]),
+    )
+
+
+async def start_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
+    found = await class_access.require_owner(ctx, principal, class_id)
+    async with ctx.db.connection() as conn:
+        row = await classes_sql.change_status(conn, class_id, ["scheduled"], "live")
+    if row is None:
+        if found.status == "live":
+            return class_from_row(found.row)  # started already: starting again changes nothing
+        raise Invalid("The class has ended; schedule a new one.")
+    await _announce_status(ctx, class_id, "live", "class.started", row)
+    return class_from_row(row)
+
+
+async def end_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
+    found = await class_access.require_owner(ctx, principal, class_id)
+    async with ctx.db.connection() as conn:
+        row = await classes_sql.change_status(conn, class_id, ["scheduled", "live"], "ended")
+    if row is None:
+        return class_from_row(found.row)  # ended already
+    await polls.close_open_poll(ctx, class_id)
+    try:
+        await hands.lower_all(ctx, class_id, by=principal.user_id)
+        await stage.stop_share(ctx, class_id, by=principal.user_id)
+    except RedisError as exc:
+        logger.warning("hands and screen share not cleared at the end: %s", type(exc).__name__)
+    await _announce_status(ctx, class_id, "ended", "class.ended", row)
+    ctx.background.spawn(_release_connections(ctx, class_id))
+    return class_from_row(row)
+
+
+async def _release_connections(ctx: AppContext, class_id: str) -> None:
+    """Takes every connection out of the class group once `class.ended` went out."""
+    try:
+        connection_ids = await presence.all_connections(ctx, class_id)
+        gate = asyncio.Semaphore(REMOVAL_CONCURRENCY)
+        group = live_messages.class_group(class_id)
+
+        async def remove(connection_id: str) -> None:
+            async with gate:
+                try:
+                    await ctx.pubsub.remove_connection_from_group(group, connection_id)
+                except Exception as exc:  # noqa: BLE001 - a connection that is gone needs no removal
+                    logger.debug("group removal of %s: %s", connection_id, type(exc).__name__)
+
+        await asyncio.gather(*(remove(c) for c in connection_ids))
+        await live_redis.expire_class(ctx.redis, class_id)
+    except Exception:  # noqa: BLE001
+        logger.exception("releasing the connections of ended class %s failed", class_id)
+
+
+async def negotiate_personal(ctx: AppContext, principal: Principal) -> Negotiated:
+    """A client URL for the caller's own pushes outside any class (see live_events.connect_personal)."""
+    await _limit_negotiate(ctx, principal)
+    await ensure_user(ctx, principal)
+    url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
+    separator = "&" if "?" in url else "?"
+    return Negotiated(url=f"{url}{separator}scope=personal", user_id=principal.user_id, expires_at=expires_at)
+
+
+async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
+    try:
+        decision = await ctx.rate_limits.allow(
+            "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
+            period_ms=60_000,
+        )
+    except RedisError as exc:
+        # Abuse-prone (it hands out connection tokens), so it fails closed; a live class
+        # needs Redis anyway.
+        logger.warning("negotiate refused, its rate limit needs Redis: %s", type(exc).__name__)
+        raise ServiceUnavailable("Joining is unavailable for a moment; retry shortly.", retry_after=5) from None
+    if not decision.allowed:
+        raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
+
+
+async def negotiate(ctx: AppContext, principal: Principal, class_id: str) -> Negotiated:
+    found = await class_access.require_member(ctx, principal, class_id)
+    if found.status == "ended":
+        raise Invalid("The class has ended.")
+    if found.role == "student" and not principal.has_role("student"):
+        raise Forbidden("Only students enrolled in this course, its tutor and admins may join.")
+    await _limit_negotiate(ctx, principal)
+    await ensure_user(ctx, principal)
+    url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
+    separator = "&" if "?" in url else "?"
+    return Negotiated(url=f"{url}{separator}classId={quote(class_id)}", user_id=principal.user_id, expires_at=expires_at)

@@ -1,0 +1,498 @@
+"""The Web PubSub event handler's logic: connect, connected, disconnected, and client events.
+
+`connect` is the gate: the user must still be a member of the class's course, not removed
+from the class, and the class not ended, and neither the user's connections to the class
+nor the class's own may pass their caps (one account must not use up a Web PubSub unit;
+a user's personal connections outside any class have the same per-user cap).
+An accepted connection is put in three groups, `class.{classId}`, `course.{courseId}` and
+`user.{userId}`, and gets a connection state (class, course, role, name) that Web PubSub
+hands back on every later event of that connection, so no event needs a lookup to know
+its class.
+
+That state decides access, and the upstream signature covers only the connection id, so
+the state is signed by the app (HMAC-SHA256, `LECTERN_CONNECTION_STATE_KEY`) and bound to
+the connection and user it was issued to. A state that fails the check is no state: the
+event is refused, never trusted.
+
+Client events answer 200 with an acknowledgement, `{type: "ack", classId, seq, at, event,
+ok, ref?, reason?, detail?, retryAfterMs?, ...}`, which Web PubSub delivers to the sender
+only. A refused event is `ok: false` with a `reason` slug (`muted`, `rate-limited`,
+`poll-closed`, `invalid`, ...), never an error status: the sender always learns why, and
+the service's own ack of the frame reports that the server received it. A hostile frame
+(too large, nested too deep, not UTF-8, the wrong shape) is refused the same way before it
+is parsed, and the connection and the class go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+
+from shared_code import problems
+from shared_code.adapters.postgres import enrollments as enrollments_sql
+from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.redis import live as live_redis
+from shared_code.context import AppContext
+from shared_code.errors import Forbidden, NotFound
+from shared_code.json_limits import too_deep
+from shared_code.models.live import (
+    ChatEvent,
+    LowerHandEvent,
+    RaiseHandEvent,
+    ReactionEvent,
+    ScreenShareEvent,
+    VoteEvent,
+)
+from shared_code.platform import users
+from shared_code.services.live import chat, class_access, hands, polls, presence, stage
+from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import Member
+from shared_code.services.live.messages import Refused
+from shared_code.settings import Settings
+
+logger = logging.getLogger("lectern.live")
+
+SUBPROTOCOLS = ("json.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1")
+TYPE_PREFIX = "azure.webpubsub."
+STATE_HEADER = "ce-connectionState"
+STATE_VERSION = 2
+# No client event needs more: a chat message is at most a few thousand characters.
+MAX_EVENT_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class UpstreamEvent:
+    """One CloudEvents call from Web PubSub, as the handler parsed its headers."""
+
+    ce_type: str
+    event_name: str
+    connection_id: str
+    user_id: str
+    connection_state: str | None
+    body: bytes
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- connection state -------------------------------------------------------------------------
+def state_key(settings: Settings) -> bytes:
+    return settings.connection_state_signing_key
+
+
+def _state_mac(key: bytes, payload: str) -> str:
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def encode_state(member: Member, key: bytes) -> str:
+    """Base64 JSON, as Web PubSub expects: the member's facts and the app's HMAC over them,
+    bound to the connection and the user it was issued to."""
+    payload = json.dumps(
+        {
+            "v": STATE_VERSION, "connectionId": member.connection_id, "userId": member.user_id,
+            "classId": member.class_id, "courseId": member.course_id, "role": member.role, "name": member.name,
+        },
+        separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+    )
+    wrapped = json.dumps({"p": payload, "s": _state_mac(key, payload)}, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(wrapped.encode()).decode()
+
+
+def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes) -> Member | None:
+    """The member a state describes, or None when there is none or it is not one this app
+    signed for this connection and user."""
+    if not value or len(value) > 8192:
+        return None
+    try:
+        wrapped = json.loads(base64.b64decode(value, validate=True))
+        payload, mac = wrapped["p"], wrapped["s"]
+        if not isinstance(payload, str) or not isinstance(mac, str) or not mac.isascii():
+            return None
+        if not hmac.compare_digest(_state_mac(key, payload).encode(), mac.encode()):
+            return None
+        data = json.loads(payload)
+        if data.get("v") != STATE_VERSION or data.get("connectionId") != connection_id or data.get("userId") != user_id:
+            return None
+        return Member(
+            connection_id=connection_id,
+            user_id=user_id,
+            class_id=str(uuid.UUID(data["classId"])),
+            course_id=str(data["courseId"]),
+            role=str(data["role"]),
+            name=str(data.get("name", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
+        return None
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+async def handle(ctx: AppContext, event: UpstreamEvent) -> Reply:
+    if not event.ce_type.startswith(TYPE_PREFIX):
+        return Reply(400, problems.problem_body(400, "Not a Web PubSub event", type_slug="bad-request"))
+    kind = event.ce_type[len(TYPE_PREFIX):]
+    if kind == "sys.connect":
+        return await connect(ctx, event)
+    member = decode_state(event.connection_state, event.connection_id, event.user_id, state_key(ctx.settings))
+    if member is None and event.connection_state:
+        logger.warning("%s with a connection state this app did not sign refused (connection %s)",
+                       kind, event.connection_id[:64])
+        if kind.startswith("user."):
+            return Reply(200, live_messages.ack(_event_name(event), "", 0, ok=False, reason="invalid-state",
+                                                detail="This connection's state was not issued by this server; "
+                                                       "reconnect through negotiate."))
+        return Reply(204)
+    if kind == "sys.connected":
+        if member is not None:
+            await presence.joined(ctx, member.class_id, member.connection_id, member.user_id, member.name)
+        return Reply(204)
+    if kind == "sys.disconnected":
+        if member is not None:
+            await disconnected(ctx, member)
+        return Reply(204)
+    if kind.startswith("user."):
+        return await user_event(ctx, member, event)
+    return Reply(400, problems.problem_body(400, f"Unknown event type {event.ce_type[:100]}", type_slug="bad-request"))
+
+
+def _refuse(status: int, detail: str) -> Reply:
+    return Reply(status, detail)
+
+
+PERSONAL_SCOPE = "personal"
+
+
+def _first(value: Any) -> Any:
+    return (value[0] if value else None) if isinstance(value, list) else value
+
+
+async def connect_personal(ctx: AppContext, event: UpstreamEvent, body: dict[str, Any]) -> Reply:
+    """A connection outside any class: the student's own pushes (`progress.updated`,
+    `quiz.graded`) and their courses' `material.published`. It joins no class, so its
+    client events are refused like any event without a class."""
+    try:
+        user_uuid = str(uuid.UUID(event.user_id))
+    except ValueError:
+        return _refuse(401, "Only users with a negotiated token may connect.")
+    async with ctx.db.connection() as conn:
+        if await users_sql.get_user(conn, user_uuid) is None:
+            return _refuse(401, "Unknown user.")
+        course_ids = await enrollments_sql.course_ids_of(conn, user_uuid)
+    refusal = await admit_personal(ctx, user_uuid, event.connection_id)
+    if refusal is not None:
+        return refusal
+    reply: dict[str, Any] = {
+        "userId": user_uuid,
+        "groups": [live_messages.user_group(user_uuid), *(live_messages.course_group(c) for c in course_ids)],
+    }
+    offered = body.get("subprotocols") or []
+    chosen = next((p for p in offered if p in SUBPROTOCOLS), None) if isinstance(offered, list) else None
+    if chosen:
+        reply["subprotocol"] = chosen
+    return Reply(200, reply)
+
+
+async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
+    if event.connection_state:
+        # Web PubSub has no state for a connection before the handler's answer sets it.
+        return _refuse(400, "A connect event carries no connection state; this one did not come from the service.")
+    if too_deep(event.body, ctx.settings.max_json_depth):
+        return _refuse(400, "The connect event body is nested too deeply.")
+    try:
+        body = json.loads(event.body or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _refuse(400, "The connect event body is not JSON.")
+    if not isinstance(body, dict):
+        return _refuse(400, "The connect event body is not an object.")
+    query = body.get("query") or {}
+    if isinstance(query, dict) and "classId" not in query and _first(query.get("scope")) == PERSONAL_SCOPE:
+        return await connect_personal(ctx, event, body)
+    raw = query.get("classId") if isinstance(query, dict) else None
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        class_id = str(uuid.UUID(str(raw)))
+    except ValueError:
+        return _refuse(400, "Connect with the URL negotiate returned: it names the class.")
+    if not event.user_id:
+        return _refuse(401, "Only users with a negotiated token may connect.")
+    try:
+        user_uuid = str(uuid.UUID(event.user_id))
+    except ValueError:
+        return _refuse(401, "Unknown user.")
+    # The same stored roles HTTP requests get (platform/users.py), so both paths agree.
+    principal = await users.stored_principal(ctx, user_uuid)
+    if principal is None:
+        return _refuse(401, "Unknown user.")
+    try:
+        found = await class_access.require_member(ctx, principal, class_id)
+    except NotFound:
+        return _refuse(404, "No such class.")
+    except Forbidden as exc:
+        return _refuse(403, exc.detail or "Not a member of this class.")
+    if found.status == "ended":
+        return _refuse(403, "The class has ended.")
+    if found.role == "student" and not principal.has_role("student"):
+        return _refuse(403, "Only enrolled students, the tutor and admins may join.")
+    member = Member(
+        connection_id=event.connection_id, user_id=user_uuid, class_id=class_id, course_id=found.course_id,
+        role=found.role, name=principal.name,
+    )
+    refusal = await admit(ctx, member)
+    if refusal is not None:
+        return refusal
+    reply: dict[str, Any] = {
+        "userId": user_uuid,
+        "groups": [
+            live_messages.class_group(class_id),
+            live_messages.course_group(found.course_id),
+            live_messages.user_group(user_uuid),
+        ],
+    }
+    offered = body.get("subprotocols") or []
+    chosen = next((p for p in offered if p in SUBPROTOCOLS), None) if isinstance(offered, list) else None
+    if chosen:
+        reply["subprotocol"] = chosen
+    return Reply(200, reply, {STATE_HEADER: encode_state(member, state_key(ctx.settings))})
+
+
+# --- connection caps ---------------------------------------------------------------------------
+HEAL_CHECKS = 50  # admitted connections asked about per heal
+HEAL_HOLD_MS = 10_000  # at most one heal of a full class in this long
+# A connection admitted this recently has surely not lost its `disconnected` yet; asking
+# about it only costs REST calls (and would let a burst of connects skip the cap).
+HEAL_MIN_AGE_MS = 60_000
+
+
+async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
+    """The connections Web PubSub no longer has: their `disconnected` was lost."""
+    gone: list[str] = []
+    for connection_id in connection_ids:
+        try:
+            if not await ctx.pubsub.connection_exists(connection_id):
+                gone.append(connection_id)
+        except Exception as exc:  # noqa: BLE001 - unknown counts as still there
+            logger.warning("connection check failed: %s", type(exc).__name__)
+            break
+    return gone
+
+
+async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
+    """Forgets admitted connections that Web PubSub no longer has; True when any went.
+
+    Only on a refused connect, and for a full class at most once per HEAL_HOLD_MS, so the
+    REST calls stay few whatever the number of refused connects.
+    """
+    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
+    if refused_by == "user":
+        candidates = await live_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
+        gone = await _gone(ctx, candidates)
+        await live_redis.release(ctx.redis, member.class_id, member.user_id, gone)
+        return bool(gone)
+    if not await live_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
+        return False
+    gone = await _gone(ctx, await live_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
+    await live_redis.release(ctx.redis, member.class_id, None, gone)
+    return bool(gone)
+
+
+async def admit(ctx: AppContext, member: Member) -> Reply | None:
+    """Counts the connection against the per-user and per-class caps; a refusal, or None.
+
+    Without Redis the connection is let in uncounted: the class matters more than the cap.
+    """
+    settings = ctx.settings
+    try:
+        # Up to two heals: the user's cap, then the class's, may each be stale.
+        for attempt in range(3):
+            result = await live_redis.admit(
+                ctx.redis, member.class_id, member.user_id, member.connection_id,
+                per_user=settings.live_max_connections_per_user, per_class=settings.live_max_connections_per_class,
+                now_ms=live_messages.now_ms(),
+            )
+            if result.admitted or attempt == 2 or not await _heal(ctx, member, result.refused_by):
+                break
+    except RedisError as exc:
+        logger.warning("connection caps not applied, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if result.admitted:
+        return None
+    logger.info("connect refused by the %s cap", result.refused_by,
+                extra={"classId": member.class_id, "userId": member.user_id, "count": result.count})
+    if result.refused_by == "user":
+        return _refuse(429, f"You already have {settings.live_max_connections_per_user} connections to this class; "
+                            "close one (another tab or device) before opening another.")
+    return _refuse(429, f"This class is full: it already has {settings.live_max_connections_per_class} connections.")
+
+
+async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> Reply | None:
+    """The per-user cap for connections outside any class. They carry no state, so nothing
+    releases them on `disconnected`: a refused connect asks Web PubSub which of the user's
+    admitted ones still exist (a handful of calls, only when refused) and forgets the rest."""
+    cap = ctx.settings.live_max_connections_per_user
+    try:
+        for attempt in range(2):
+            result = await live_redis.admit_personal(ctx.redis, user_id, connection_id, cap=cap,
+                                                     now_ms=live_messages.now_ms())
+            if result.admitted or attempt:
+                break
+            mine = [c for c in await live_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
+            gone = await _gone(ctx, mine)
+            if not gone:
+                break
+            await live_redis.release_personal(ctx.redis, user_id, gone)
+    except RedisError as exc:
+        logger.warning("connection cap not applied, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if result.admitted:
+        return None
+    logger.info("personal connect refused by the user cap", extra={"userId": user_id, "count": result.count})
+    return _refuse(429, f"You already have {cap} connections open; close one (another tab or device) "
+                        "before opening another.")
+
+
+async def disconnected(ctx: AppContext, member: Member) -> None:
+    try:
+        await live_redis.release(ctx.redis, member.class_id, member.user_id, [member.connection_id])
+    except RedisError as exc:
+        logger.warning("connection not released from the caps, Redis unavailable: %s", type(exc).__name__)
+    last, _ = await presence.left(ctx, member.class_id, member.connection_id, member.user_id, member.name)
+    if last:
+        # Nobody answers a hand whose owner has gone.
+        await hands.lower(ctx, member.class_id, member.user_id, by=member.user_id)
+
+
+ClientHandler = Callable[[AppContext, Member, Any], Awaitable[dict]]
+
+CLIENT_EVENTS: dict[str, tuple[type[BaseModel], ClientHandler]] = {
+    "chat": (ChatEvent, chat.post),
+    "vote": (VoteEvent, polls.vote),
+    "raiseHand": (RaiseHandEvent, hands.raise_hand),
+    "lowerHand": (LowerHandEvent, hands.lower_hand),
+    "reaction": (ReactionEvent, stage.react),
+    "screenShare": (ScreenShareEvent, stage.screen_share),
+}
+
+
+def _invalid_detail(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+    return "; ".join(parts)
+
+
+async def _current_seq(ctx: AppContext, class_id: str) -> int:
+    try:
+        return await live_redis.current_seq(ctx.redis, class_id)
+    except RedisError:
+        return 0
+
+
+def _event_name(event: UpstreamEvent) -> str:
+    return (event.event_name or event.ce_type.rsplit(".", 1)[-1])[:64]
+
+
+def parse_event_data(body: bytes, max_depth: int) -> Any:
+    """A client event's data, checked before it is parsed: the parser recurses per level
+    and holds the whole text, so size and depth are refused first."""
+    if not body or not body.strip():
+        return {}
+    # Depth first (one pass, no recursion; Web PubSub caps a frame at 1 MB), so a deep
+    # frame is told what is wrong with it.
+    if too_deep(body, max_depth):
+        raise Refused("too-deep", f"An event's data may nest at most {max_depth} levels.")
+    if len(body) > MAX_EVENT_BYTES:
+        raise Refused("too-large", f"An event's data may be at most {MAX_EVENT_BYTES} bytes; this was {len(body)}.")
+    try:
+        text = body.decode("utf-8")  # strictly: json.loads would also guess UTF-16 and UTF-32
+    except UnicodeDecodeError:
+        raise Refused("invalid", "Send the event's data as UTF-8 JSON.") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise Refused("invalid", "Send the event's data as JSON.") from None
+
+
+def _ref_of(data: Any) -> str | None:
+    ref = data.get("ref") if isinstance(data, dict) else None
+    return ref[:64] if isinstance(ref, str) else None
+
+
+async def user_event(ctx: AppContext, member: Member | None, event: UpstreamEvent) -> Reply:
+    name = _event_name(event)
+    if member is None:
+        # A personal connection (or a lost state): still answer with an ack, so the
+        # sender learns why instead of waiting for one.
+        try:
+            ref = _ref_of(parse_event_data(event.body, ctx.settings.max_json_depth))
+        except Refused:
+            ref = None
+        return Reply(200, live_messages.ack(name, "", 0, ok=False, ref=ref, reason="no-class",
+                                            detail="This connection is not in a class; join one through negotiate."))
+    ref: str | None = None
+    try:
+        data = parse_event_data(event.body, ctx.settings.max_json_depth)
+        if isinstance(data, dict) and isinstance(data.get("ref"), str):
+            ref = data["ref"][:64]
+        if name not in CLIENT_EVENTS:
+            raise Refused("unknown-event", f"Events are {', '.join(CLIENT_EVENTS)}.")
+        model, handler = CLIENT_EVENTS[name]
+        try:
+            parsed = model.model_validate(data)
+        except ValidationError as exc:
+            raise Refused("invalid", _invalid_detail(exc)) from None
+        result = await handler(ctx, member, parsed)
+        seq = result.pop("seq", None) or await _current_seq(ctx, member.class_id)
+        return Reply(200, live_messages.ack(name, member.class_id, seq, ok=True, ref=ref, **result))
+    except Refused as refusal:
+        fields: dict[str, Any] = {"reason": refusal.reason}
+        if refusal.detail:
+            fields["detail"] = refusal.detail
+        if refusal.retry_after_ms is not None:
+            fields["retryAfterMs"] = refusal.retry_after_ms
+        seq = await _current_seq(ctx, member.class_id)
+        return Reply(200, live_messages.ack(name, member.class_id, seq, ok=False, ref=ref, **fields))
+    except RedisError as exc:
+        logger.warning("%s event refused, Redis unavailable: %s", name, type(exc).__name__)
+        return Reply(
+            200,
+            live_messages.ack(name, member.class_id, 0, ok=False, ref=ref, reason="unavailable",
+                              detail="Live features are briefly unavailable; try again."),
+        )
+
+
+def allowed_origin(requested: str | None, service_host: str | None) -> str | None:
+    """The `WebHook-Allowed-Origin` answer to the abuse-protection handshake, or None to refuse.
+
+    Only the Web PubSub service the app is configured for may deliver events.
+    """
+    if not requested:
+        return None
+    host = requested.strip().lower()
+    if "://" in host:
+        host = host.split("://", 1)[1]
+    host = host.split("/", 1)[0]
+    if service_host is None:
+        return requested.strip()
+    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    expected = service_host.lower()
+    if bare == expected or host == expected or (bare in _LOOPBACK and expected in _LOOPBACK):
+        return requested.strip()
+    return None
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}

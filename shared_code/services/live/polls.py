@@ -1,0 +1,246 @@
+"""Polls in a live class: opened by the tutor, voted on by students, closed with exact counts.
+
+A vote is counted in Redis by one Lua script (the voter's choice and the option counts
+change together, so a changed vote moves rather than adds) and written straight to
+`poll_votes` with a version from Redis' clock, so a late write of an older vote never
+overwrites a newer one. While votes pour in, `poll.tally` goes out at most a few times a
+second per class (the same throttle as presence).
+
+Closing freezes the poll in Redis (later votes are refused there), then closes it in
+PostgreSQL, where the close waits for every vote already being written and refuses every
+later one (`adapters/postgres/polls.py`), and computes the final counts from the stored
+votes. `poll.closed` carries those counts, so they are exactly the votes that were kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import psycopg
+from redis.exceptions import RedisError
+
+from shared_code.adapters.postgres import polls as polls_sql
+from shared_code.adapters.redis import live as live_redis
+from shared_code.auth import Principal
+from shared_code.circuit import CircuitOpen
+from shared_code.context import AppContext
+from shared_code.errors import Conflict, Invalid, NotFound
+from shared_code.models.live import Poll, PollCreate, VoteEvent
+from shared_code.services.live import class_access
+from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import Member
+from shared_code.services.live.messages import Refused, Throttle
+
+logger = logging.getLogger("lectern.live")
+
+RATE_PERIOD_MS = 10_000
+
+
+def poll_from_row(row: dict[str, Any], counts: list[int], my_vote: int | None = None) -> Poll:
+    return Poll(
+        id=row["id"], class_id=row["class_id"], question=row["question"], options=list(row["options"]),
+        status=row["status"], opened_at=row["opened_at"], closed_at=row.get("closed_at"),
+        counts=counts, total=sum(counts), my_vote=my_vote,
+    )
+
+
+def poll_message(poll: Poll) -> dict[str, Any]:
+    return {
+        "id": str(poll.id), "question": poll.question, "options": poll.options, "status": poll.status,
+        "openedAt": poll.opened_at.isoformat(), "counts": poll.counts, "total": poll.total,
+    }
+
+
+# --- tally broadcasts ---------------------------------------------------------------------
+async def _claim(ctx: AppContext, class_id: str) -> bool:
+    return await live_redis.claim_broadcast(ctx.redis, class_id, "tally", live_messages.hold_ms(ctx))
+
+
+async def _flush(ctx: AppContext, class_id: str) -> None:
+    at = live_messages.now_ms()
+    tally = await live_redis.flush_tally(ctx.redis, class_id, at)
+    if tally is None:
+        return  # closed meanwhile: poll.closed has the final word
+    seq, poll_id, counts = tally
+    await live_messages.to_class_now(
+        ctx, class_id,
+        live_messages.envelope("poll.tally", class_id, seq, at, pollId=poll_id, counts=counts, total=sum(counts)),
+    )
+
+
+def tally_throttle() -> Throttle:
+    """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
+    return Throttle("tally", _claim, _flush)
+
+
+# --- opening ------------------------------------------------------------------------------
+async def open_poll(ctx: AppContext, principal: Principal, class_id: str, body: PollCreate) -> Poll:
+    found = await class_access.require_owner(ctx, principal, class_id)
+    if found.status != "live":
+        raise Invalid("Polls open only while the class is live.")
+    poll_id = str(uuid.uuid4())
+    try:
+        async with ctx.db.connection() as conn:
+            row = await polls_sql.insert_poll(conn, poll_id, class_id, body.question, body.options)
+    except psycopg.errors.UniqueViolation:
+        raise Conflict("This class already has an open poll; close it first.") from None
+    poll = poll_from_row(row, [0] * len(body.options))
+    at = live_messages.now_ms()
+    seq = await live_redis.open_poll(
+        ctx.redis, class_id, poll_id=poll_id, question=body.question, options=body.options,
+        opened_at=poll.opened_at.isoformat(), now_ms=at,
+    )
+    await live_messages.to_class(
+        ctx, class_id, live_messages.envelope("poll.opened", class_id, seq, at, poll=poll_message(poll))
+    )
+    return poll
+
+
+# --- voting -------------------------------------------------------------------------------
+async def _restore(ctx: AppContext, class_id: str, poll_id: str) -> None:
+    """Puts the poll back into Redis from PostgreSQL after Redis lost it."""
+    async with ctx.db.connection() as conn:
+        row = await polls_sql.get_poll(conn, class_id, poll_id)
+        if row is None:
+            raise Refused("no-such-poll", "This class has no such poll.")
+        votes = await polls_sql.votes(conn, poll_id) if row["status"] == "open" else {}
+    if row["status"] != "open":
+        raise Refused("poll-closed", "The poll is closed.")
+    await live_redis.restore_poll(
+        ctx.redis, class_id, poll_id=poll_id, status="open", question=row["question"],
+        options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
+    )
+
+
+async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
+    poll_id = str(event.poll_id)
+    decision = await ctx.rate_limits.allow(
+        "vote", f"{member.class_id}:{member.user_id}",
+        limit=ctx.settings.rate_limit_votes_per_10s, period_ms=RATE_PERIOD_MS,
+    )
+    if not decision.allowed:
+        raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=decision.retry_after_ms)
+    result = await live_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
+    if result.code == "cold":
+        await _restore(ctx, member.class_id, poll_id)
+        result = await live_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
+    if result.code == "other":
+        async with ctx.db.connection() as conn:
+            row = await polls_sql.get_poll(conn, member.class_id, poll_id)
+        if row is None:
+            raise Refused("no-such-poll", "This class has no such poll.")
+        raise Refused("poll-closed", "The poll is closed.")
+    if result.code == "closed":
+        raise Refused("poll-closed", "The poll is closed.")
+    if result.code == "option":
+        raise Refused("invalid-option", "The poll has no such option.")
+    if result.code != "ok":
+        raise Refused("no-such-poll", "This class has no such poll.")
+    try:
+        async with ctx.db.connection() as conn:
+            stored = await polls_sql.record_vote(conn, poll_id, member.user_id, event.option, result.version)
+    except (psycopg.Error, OSError, CircuitOpen) as exc:
+        logger.warning("vote not stored: %s", type(exc).__name__)
+        raise Refused("unavailable", "The vote could not be stored; vote again.") from None
+    if not stored:
+        raise Refused("poll-closed", "The poll is closed.")
+    if result.changed:
+        await ctx.throttles.tally.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+    return {"seq": result.seq, "pollId": poll_id, "option": event.option}
+
+
+# --- closing ------------------------------------------------------------------------------
+async def _close(ctx: AppContext, class_id: str, poll_id: str) -> tuple[Poll, bool]:
+    """Closes the poll (idempotent); returns it and whether this call closed it."""
+    try:
+        await live_redis.freeze_poll(ctx.redis, class_id, poll_id)
+    except RedisError as exc:
+        # PostgreSQL refuses late votes on its own; Redis only refuses them sooner.
+        logger.warning("poll frozen in PostgreSQL only: %s", type(exc).__name__)
+    async with ctx.db.transaction() as conn:
+        row = await polls_sql.close_poll(conn, poll_id)
+    closed_now = row is not None
+    if row is None:
+        async with ctx.db.connection() as conn:
+            row = await polls_sql.get_poll(conn, class_id, poll_id)
+        assert row is not None
+    counts = [int(c) for c in (row["final_counts"] or [0] * len(row["options"]))]
+    poll = poll_from_row(row, counts)
+    if closed_now:
+        at = live_messages.now_ms()
+        try:
+            seq = await live_redis.poll_closed(ctx.redis, class_id, poll_id, counts, at)
+        except RedisError as exc:
+            logger.warning("poll.closed not sent, no seq: %s", type(exc).__name__)
+        else:
+            await live_messages.to_class(
+                ctx, class_id,
+                live_messages.envelope(
+                    "poll.closed", class_id, seq, at, pollId=poll_id, counts=counts, total=sum(counts),
+                    poll=poll_message(poll),
+                ),
+            )
+    return poll, closed_now
+
+
+async def close_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
+    await class_access.require_owner(ctx, principal, class_id)
+    async with ctx.db.connection() as conn:
+        row = await polls_sql.get_poll(conn, class_id, poll_id)
+    if row is None:
+        raise NotFound("This class has no such poll.")
+    poll, _ = await _close(ctx, class_id, poll_id)
+    return poll
+
+
+async def close_open_poll(ctx: AppContext, class_id: str) -> Poll | None:
+    """Closes whatever poll is open (the class is ending)."""
+    async with ctx.db.connection() as conn:
+        row = await polls_sql.open_poll_of_class(conn, class_id)
+    if row is None:
+        return None
+    poll, _ = await _close(ctx, class_id, str(row["id"]))
+    return poll
+
+
+# --- reading ------------------------------------------------------------------------------
+async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) -> list[int]:
+    """Live counts of an open poll from Redis, or from the stored votes when Redis cannot say."""
+    options = len(row["options"])
+    if row["status"] == "closed":
+        return [int(c) for c in (row["final_counts"] or [0] * options)]
+    try:
+        poll, counts = await live_redis.read_poll(ctx.redis, class_id)
+        if poll.get("id") == str(row["id"]):
+            return live_redis.counts_list(options, counts)
+    except RedisError as exc:
+        logger.warning("poll counts from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
+    async with ctx.db.connection() as conn:
+        tally = await polls_sql.counts(conn, str(row["id"]))
+    return [tally.get(i, 0) for i in range(options)]
+
+
+async def get_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
+    await class_access.require_member(ctx, principal, class_id)
+    async with ctx.db.connection() as conn:
+        row = await polls_sql.get_poll(conn, class_id, poll_id)
+        if row is None:
+            raise NotFound("This class has no such poll.")
+        mine = await polls_sql.user_vote(conn, poll_id, principal.user_id)
+    counts = await current_counts(ctx, class_id, row)
+    return poll_from_row(row, counts, mine)
+
+
+def poll_from_redis(class_id: str, poll: dict[str, str], counts: dict[str, str]) -> Poll | None:
+    """The open poll as the state snapshot shows it; None when Redis holds no open poll."""
+    if poll.get("status") != "open" or "id" not in poll:
+        return None
+    options = json.loads(poll.get("optionsJson") or "[]")
+    tally = live_redis.counts_list(len(options), counts)
+    return Poll(
+        id=poll["id"], class_id=class_id, question=poll.get("question", ""), options=options, status="open",
+        opened_at=poll["openedAt"], counts=tally, total=sum(tally),
+    )

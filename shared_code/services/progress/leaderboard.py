@@ -1,0 +1,180 @@
+"""Course leaderboards: points are the sum of each student's best score per quiz.
+
+The board lives in Redis (a sorted set fed by a best-per-quiz hash per student) and is
+rebuilt from PostgreSQL with one query whenever it is missing: one process rebuilds under
+a short lock while the others wait for it. Both recording an attempt and rebuilding only
+ever raise a best score, so they converge whatever order they run in. With Redis down the
+same answers come from SQL.
+
+Ranking is competition ranking ("1224"): students with equal points share a rank and the
+next rank skips. Among equal points the order is by user id, descending (the sorted set's
+own order), so pages are stable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Sequence
+
+from redis.exceptions import RedisError
+
+from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.redis import leaderboard as board_redis
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.errors import ServiceUnavailable
+from shared_code.models.progress import Leaderboard, Standing
+from shared_code.platform import access as access_service
+from shared_code.services.progress import changelog
+
+logger = logging.getLogger("lectern.leaderboard")
+
+WAIT_FOR_REBUILD_SECONDS = 3.0
+POLL_SECONDS = 0.05
+
+def competition_ranks(points: Sequence[int]) -> list[int]:
+    """Ranks of `points` sorted best first: ties share a rank, the next one skips (1, 2, 2, 4)."""
+    ranks: list[int] = []
+    for i, p in enumerate(points):
+        ranks.append(ranks[-1] if i > 0 and p == points[i - 1] else i + 1)
+    return ranks
+
+
+# --- the board in Redis ----------------------------------------------------------------
+async def ensure_board(ctx: AppContext, course_id: str) -> bool:
+    """True once the course's board is built (rebuilding it when missing)."""
+    store = ctx.leaderboard_store
+    if await store.is_ready(course_id):
+        return True
+    return await ctx.leaderboard_flights.run(f"board:{course_id}", lambda: _rebuild(ctx, course_id))
+
+
+async def _rebuild(ctx: AppContext, course_id: str) -> bool:
+    store = ctx.leaderboard_store
+    token = await store.try_lock(course_id)
+    if token is None:
+        # Another process is rebuilding: wait for its result rather than query again.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_FOR_REBUILD_SECONDS
+        while loop.time() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            if await store.is_ready(course_id):
+                return True
+        return False
+    try:
+        async with ctx.db.connection() as conn:
+            rows = await quizzes_sql.best_scores(conn, course_id)
+        bests: dict[str, tuple[str, dict[str, int]]] = {}
+        for row in rows:
+            entry = bests.setdefault(str(row["user_id"]), (row["name"] or "", {}))
+            entry[1][str(row["quiz_id"])] = int(row["best"])
+        await store.merge(course_id, bests)
+        await store.mark_ready(course_id)
+        logger.info("leaderboard rebuilt", extra={"courseId": course_id, "students": len(bests)})
+        return True
+    finally:
+        await store.unlock(course_id, token)
+
+
+async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """Puts a committed attempt on the board and logs the student's points change.
+
+    Runs as the outbox effect `leaderboard.record`, so a Redis failure is retried later;
+    repeating it changes nothing (a best score only rises, the log row has a fixed key).
+    """
+    course_id, user_id, quiz_id = payload["courseId"], payload["userId"], payload["quizId"]
+    score = int(payload["score"])
+    previous_best = payload.get("previousBest")
+    store = ctx.leaderboard_store
+    result = await store.record(course_id, user_id, payload.get("name") or "", quiz_id, score)
+    if result is None:
+        # Not built: the rebuild reads PostgreSQL, where this attempt is already committed.
+        if not await ensure_board(ctx, course_id):
+            raise ServiceUnavailable("The leaderboard is being rebuilt; retry shortly.", retry_after=2)
+        result = await store.record(course_id, user_id, payload.get("name") or "", quiz_id, score)
+        if result is None:
+            raise ServiceUnavailable("The leaderboard vanished while being updated; retry shortly.", retry_after=2)
+    _, points = result
+    if previous_best is None or score > int(previous_best):
+        await changelog.record(
+            ctx,
+            user_id,
+            "leaderboard.changed",
+            at=datetime.fromisoformat(payload["at"]),
+            course_id=course_id,
+            subject_id=payload["attemptId"],
+            details={"quizId": quiz_id, "points": points, "gained": score - int(previous_best or 0)},
+        )
+
+
+# --- reading ---------------------------------------------------------------------------
+async def get_leaderboard(ctx: AppContext, principal: Principal, course_id: str, limit: int) -> Leaderboard:
+    """Top `limit` and the caller's own standing (enrolled, owning tutor, admin)."""
+    access = await access_service.require_member(ctx, principal, course_id)
+    is_student = access.relation == "enrolled"
+    board: board_redis.Board | None = None
+    try:
+        store = ctx.leaderboard_store
+        board = await store.read(course_id, principal.user_id, limit)
+        if board is None and await ensure_board(ctx, course_id):
+            board = await store.read(course_id, principal.user_id, limit)
+    except RedisError as exc:
+        logger.warning("leaderboard served from PostgreSQL: %s", type(exc).__name__)
+    if board is None:
+        return await _from_postgres(ctx, principal, course_id, limit, is_student)
+    ranks = competition_ranks([points for _, _, points in board.top])
+    items = [
+        Standing(user_id=user_id, name=name or "", points=points, rank=rank)
+        for (user_id, name, points), rank in zip(board.top, ranks)
+    ]
+    me = None
+    if is_student:
+        me = Standing(
+            user_id=principal.user_id,
+            name=board.my_name or principal.name,
+            points=board.my_points or 0,
+            rank=board.ahead_of_me + 1,
+        )
+    return Leaderboard(course_id=course_id, items=items, me=me, participants=board.participants)
+
+
+async def _from_postgres(ctx: AppContext, principal: Principal, course_id: str, limit: int, is_student: bool) -> Leaderboard:
+    async with ctx.db.connection() as conn:
+        top = await quizzes_sql.top_points(conn, course_id, limit)
+        mine = await quizzes_sql.standing(conn, course_id, principal.user_id)
+    items = [
+        Standing(user_id=r["user_id"], name=r["name"] or "", points=int(r["points"]), rank=int(r["rank"])) for r in top
+    ]
+    me = None
+    if is_student:
+        me = Standing(
+            user_id=principal.user_id, name=principal.name, points=int(mine["points"]), rank=int(mine["ahead"]) + 1
+        )
+    return Leaderboard(course_id=course_id, items=items, me=me, participants=int(mine["participants"]))
+
+
+async def standings(ctx: AppContext, course_ids: Sequence[str], user_id: str) -> dict[str, tuple[int, int | None]]:
+    """(points, rank) of one student in several courses; rank None when it cannot be read."""
+    if not course_ids:
+        return {}
+    try:
+        store = ctx.leaderboard_store
+        found = await store.standings(course_ids, user_id)
+        missing = [c for c, s in found.items() if s is None]
+        if missing:
+            for course_id in missing:
+                await ensure_board(ctx, course_id)
+            found.update(await store.standings(missing, user_id))
+        return {
+            c: ((s.points or 0), s.ahead + 1) if s is not None else (0, None) for c, s in found.items()
+        }
+    except RedisError as exc:
+        logger.warning("leaderboard standings from PostgreSQL: %s", type(exc).__name__)
+    out: dict[str, tuple[int, int | None]] = {}
+    async with ctx.db.connection() as conn:
+        for course_id in course_ids:
+            row = await quizzes_sql.standing(conn, course_id, user_id)
+            out[course_id] = (int(row["points"]), int(row["ahead"]) + 1)
+    return out

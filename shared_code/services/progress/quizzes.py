@@ -1,0 +1,306 @@
+"""Quizzes: written by the course's tutor, answered by enrolled students, graded here.
+
+Answer keys never leave the server except back to the tutor who wrote them. Grading is
+exact-set: a question earns its points when the chosen options are exactly its correct
+options, and nothing otherwise. There is no partial credit, because for a multiple-choice
+question "some right, some wrong" would otherwise reward ticking everything.
+
+An attempt is stored with its answers and its `Idempotency-Key` in one transaction, so a
+client retrying after a lost response gets the same attempt back (201, same id) and never
+a second one; the same key with other answers is a 409. Each student has at most the
+quiz's `maxAttempts`; the next one is a 422.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, Sequence
+
+from psycopg import AsyncConnection
+
+from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
+from shared_code.models.progress import (
+    AttemptCreate,
+    AttemptResult,
+    Question,
+    QuestionCreate,
+    QuestionResult,
+    QuestionWithKey,
+    Quiz,
+    QuizCreate,
+    QuizWithKeys,
+)
+from shared_code.platform import audit, idempotency, outbox
+from shared_code.platform import access as access_service
+from shared_code.services.progress import changelog, dashboard
+
+logger = logging.getLogger("lectern.quizzes")
+
+
+# --- the rules (pure) ------------------------------------------------------------------
+def question_errors(questions: Sequence[QuestionCreate]) -> list[FieldError]:
+    """What is wrong with the questions' answer keys (indexes are checked against options)."""
+    errors: list[FieldError] = []
+    for i, q in enumerate(questions):
+        where = f"questions[{i}].correct"
+        bad = [c for c in q.correct if c < 0 or c >= len(q.options)]
+        if bad:
+            errors.append(FieldError(where, f"indexes {bad} are not options 0..{len(q.options) - 1}"))
+        if len(set(q.correct)) != len(q.correct):
+            errors.append(FieldError(where, "an option is listed twice"))
+        if q.multiple is False and len(set(q.correct)) > 1:
+            errors.append(FieldError(f"questions[{i}].multiple", "a single-choice question has exactly one correct option"))
+    return errors
+
+
+def stored_questions(questions: Sequence[QuestionCreate]) -> list[dict[str, Any]]:
+    return [
+        {
+            "prompt": q.prompt,
+            "options": list(q.options),
+            "correct": sorted(set(q.correct)),
+            "points": q.points,
+            "multiple": q.multiple if q.multiple is not None else len(set(q.correct)) > 1,
+        }
+        for q in questions
+    ]
+
+
+def answer_errors(questions: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]) -> list[FieldError]:
+    if len(answers) != len(questions):
+        return [FieldError("answers", f"expected {len(questions)} answers, one per question ([] leaves one unanswered)")]
+    errors: list[FieldError] = []
+    for i, (q, chosen) in enumerate(zip(questions, answers)):
+        where = f"answers[{i}]"
+        if any(c < 0 or c >= len(q["options"]) for c in chosen):
+            errors.append(FieldError(where, f"choose among options 0..{len(q['options']) - 1}"))
+        elif len(set(chosen)) != len(chosen):
+            errors.append(FieldError(where, "an option is chosen twice"))
+        elif not q["multiple"] and len(chosen) > 1:
+            errors.append(FieldError(where, "a single-choice question takes one option"))
+    return errors
+
+
+def grade(questions: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]) -> tuple[int, int, list[QuestionResult]]:
+    """(score, max score, per question): exact set match earns the points, anything else 0."""
+    results: list[QuestionResult] = []
+    for i, q in enumerate(questions):
+        chosen = set(answers[i]) if i < len(answers) else set()
+        right = chosen == set(q["correct"])
+        results.append(QuestionResult(index=i, correct=right, points=q["points"], awarded=q["points"] if right else 0))
+    return sum(r.awarded for r in results), sum(r.points for r in results), results
+
+
+def _public(questions: Sequence[dict[str, Any]]) -> list[Question]:
+    return [
+        Question(index=i, prompt=q["prompt"], options=q["options"], multiple=q["multiple"], points=q["points"])
+        for i, q in enumerate(questions)
+    ]
+
+
+def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
+    return QuizWithKeys(
+        id=row["id"],
+        course_id=row["course_id"],
+        lesson_id=row["lesson_id"],
+        title=row["title"],
+        max_score=row["max_score"],
+        max_attempts=row["max_attempts"],
+        created_at=row["created_at"],
+        questions=[
+            QuestionWithKey(
+                index=i,
+                prompt=q["prompt"],
+                options=q["options"],
+                multiple=q["multiple"],
+                points=q["points"],
+                correct=q["correct"],
+            )
+            for i, q in enumerate(row["questions"])
+        ],
+    )
+
+
+# --- operations ------------------------------------------------------------------------
+async def create_quiz(ctx: AppContext, principal: Principal, body: QuizCreate) -> QuizWithKeys:
+    """The owning tutor or an admin adds a quiz to a lesson; 201 with the keys, for them."""
+    lesson_id = str(body.lesson_id)
+    _, access = await access_service.lesson_access(ctx, principal, lesson_id)
+    if not access.can_manage:
+        raise Forbidden("Only the course's tutor and admins add quizzes.")
+    errors = question_errors(body.questions)
+    if errors:
+        raise Invalid("Some answer keys do not fit their questions.", errors=errors)
+    questions = stored_questions(body.questions)
+    async with ctx.db.transaction() as conn:
+        row = await quizzes_sql.insert_quiz(
+            conn,
+            quiz_id=str(uuid.uuid4()),
+            course_id=access.course_id,
+            lesson_id=lesson_id,
+            title=body.title,
+            questions=questions,
+            max_score=sum(q["points"] for q in questions),
+            max_attempts=body.max_attempts or ctx.settings.quiz_max_attempts,
+        )
+    await audit.record(
+        ctx, principal, "quiz.created", f"quiz/{row['id']}", {"courseId": access.course_id, "lessonId": lesson_id}
+    )
+    return _with_keys(row)
+
+
+async def _load(ctx: AppContext, quiz_id: str) -> dict[str, Any]:
+    async with ctx.db.connection() as conn:
+        row = await quizzes_sql.get_quiz(conn, quiz_id)
+    if row is None:
+        raise NotFound("No such quiz.")
+    return row
+
+
+async def get_quiz(ctx: AppContext, principal: Principal, quiz_id: str) -> Quiz:
+    """Questions without keys, for members of the course (a hidden course's quiz is a 404)."""
+    row = await _load(ctx, quiz_id)
+    try:
+        access = await access_service.require_member(ctx, principal, str(row["course_id"]))
+    except NotFound:
+        raise NotFound("No such quiz.") from None
+    used = None
+    if access.relation == "enrolled":
+        async with ctx.db.connection() as conn:
+            used = await quizzes_sql.count_attempts(conn, quiz_id, principal.user_id)
+    return Quiz(
+        id=row["id"],
+        course_id=row["course_id"],
+        lesson_id=row["lesson_id"],
+        title=row["title"],
+        max_score=row["max_score"],
+        max_attempts=row["max_attempts"],
+        created_at=row["created_at"],
+        questions=_public(row["questions"]),
+        attempts_used=used,
+    )
+
+
+async def submit_attempt(
+    ctx: AppContext, principal: Principal, quiz_id: str, body: AttemptCreate, idempotency_key: str | None
+) -> tuple[int, dict[str, Any], bool]:
+    """(status, body, replayed): a graded, stored attempt, or the stored answer to this key."""
+    key = idempotency.check_key(idempotency_key, required=True)
+    quiz = await _load(ctx, quiz_id)
+    course_id = str(quiz["course_id"])
+    try:
+        await access_service.require_enrolled_student(ctx, principal, course_id)
+    except NotFound:
+        raise NotFound("No such quiz.") from None
+    errors = answer_errors(quiz["questions"], body.answers)
+    if errors:
+        raise Invalid("The answers do not fit the quiz.", errors=errors)
+    score, max_score, per_question = grade(quiz["questions"], body.answers)
+    user_id = principal.user_id
+    previous: dict[str, int | None] = {}
+
+    async def store(conn: AsyncConnection) -> tuple[int, Any]:
+        await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
+        used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
+        if used >= quiz["max_attempts"]:
+            raise Invalid(f"All {quiz['max_attempts']} attempts at this quiz are used.", title="Attempt limit reached")
+        previous["best"] = await quizzes_sql.best_score(conn, quiz_id, user_id)
+        attempt_id = str(uuid.uuid4())
+        row = await quizzes_sql.insert_attempt(
+            conn,
+            attempt_id=attempt_id,
+            quiz_id=quiz_id,
+            course_id=course_id,
+            user_id=user_id,
+            attempt_no=used + 1,
+            answers=[list(a) for a in body.answers],
+            score=score,
+            max_score=max_score,
+            per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
+        )
+        await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
+        result = AttemptResult(
+            id=attempt_id,
+            attempt_id=attempt_id,
+            quiz_id=quiz_id,
+            attempt_no=row["attempt_no"],
+            score=score,
+            max_score=max_score,
+            per_question=per_question,
+            created_at=row["created_at"],
+        )
+        return 201, result.model_dump(mode="json", by_alias=True)
+
+    outcome = await idempotency.run_once(
+        ctx,
+        user_id=user_id,
+        scope=f"quiz-attempt {quiz_id}",
+        key=key,
+        body=body.model_dump(mode="json"),
+        action=store,
+    )
+    if not outcome.replayed:
+        await _after_attempt(ctx, principal, quiz, outcome.body, previous.get("best"))
+    return outcome.status, outcome.body, outcome.replayed
+
+
+async def _after_attempt(
+    ctx: AppContext, principal: Principal, quiz: dict[str, Any], result: dict[str, Any], previous_best: int | None
+) -> None:
+    """The push, the change log and the leaderboard; each runs now or is queued for retry."""
+    user_id, course_id, quiz_id = principal.user_id, str(quiz["course_id"]), str(quiz["id"])
+    attempt_id, at = result["attemptId"], result["createdAt"]
+    message = {
+        "type": "quiz.graded",
+        "quizId": quiz_id,
+        "courseId": course_id,
+        "attemptId": attempt_id,
+        "attemptNo": result["attemptNo"],
+        "score": result["score"],
+        "maxScore": result["maxScore"],
+        "at": at,
+    }
+
+    async def board_then_dashboard() -> None:
+        # The dashboard shows the rank, so it is invalidated after the board moved.
+        try:
+            await outbox.perform(
+                ctx,
+                "leaderboard.record",
+                {
+                    "courseId": course_id,
+                    "userId": user_id,
+                    "name": principal.name,
+                    "quizId": quiz_id,
+                    "score": result["score"],
+                    "attemptId": attempt_id,
+                    "at": at,
+                    "previousBest": previous_best,
+                },
+            )
+        finally:
+            await dashboard.invalidate_dashboard(ctx, user_id)
+
+    outcomes = await asyncio.gather(
+        outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
+        changelog.record(
+            ctx,
+            user_id,
+            "quiz.attempted",
+            at=datetime.fromisoformat(at),
+            course_id=course_id,
+            subject_id=attempt_id,
+            details={"quizId": quiz_id, "attemptNo": result["attemptNo"], "score": result["score"], "maxScore": result["maxScore"]},
+        ),
+        board_then_dashboard(),
+        return_exceptions=True,
+    )
+    for failure in (o for o in outcomes if isinstance(o, BaseException)):
+        logger.error("an attempt effect could neither run nor be queued: %s", failure)
+    logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})
