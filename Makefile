@@ -77,3 +77,4 @@ bench: bootstrap
 # committed files differ from what this writes.
 openapi:
 	@$(PY) scripts/contracts.py
+	@npm run --silent generate -w @lectern/client
