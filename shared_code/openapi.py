@@ -55,7 +55,10 @@ def _path(route: str, prefix: str) -> tuple[str, list[str]]:
 
 
 # Path parameters that are not UUIDs (a queue message id is the queue service's own).
-NON_UUID_PATH_PARAMETERS = {"messageId": {"type": "string", "minLength": 1, "maxLength": 100}}
+NON_UUID_PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "messageId": {"type": "string", "minLength": 1, "maxLength": 100},
+    "name": {"type": "string", "minLength": 1, "maxLength": 100},  # the API reference page's asset files
+}
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
