@@ -30,7 +30,8 @@ interface LiveEvents {
   state: ClassState;
   /** Messages were missed between `from` and `to`; a snapshot is on its way. */
   gap: { from: number; to: number };
-  connected: { connectionId: string };
+  /** `resumed`: the same connection came back after a dropped socket, nothing missed. */
+  connected: { connectionId: string; resumed: boolean };
   disconnected: { message?: string };
   stopped: Record<string, never>;
 }
@@ -63,7 +64,7 @@ export class LiveClass {
   #refs = 0;
   #gapTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshing: Promise<void> | undefined;
-  #connections = 0;
+  #connectionId: string | undefined;
 
   constructor(api: LecternClient, classId: string, options: LiveClassOptions = {}) {
     this.#api = api;
@@ -88,9 +89,13 @@ export class LiveClass {
     client.on("group-message", (e: OnGroupDataMessageArgs) => this.#receive(e.message.data));
     client.on("server-message", (e: OnServerDataMessageArgs) => this.#receive(e.message.data));
     client.on("connected", (e) => {
-      this.#emit("connected", { connectionId: e.connectionId });
-      // A new connection (not a resumed one) may have missed messages: be whole again.
-      if (++this.#connections > 1) void this.refresh();
+      const resumed = e.connectionId === this.#connectionId;
+      const first = this.#connectionId === undefined;
+      this.#connectionId = e.connectionId;
+      this.#emit("connected", { connectionId: e.connectionId, resumed });
+      // A new connection (not the reliable protocol resuming the same one, which replays what
+      // it missed) may have missed messages: be whole again.
+      if (!first && !resumed) void this.refresh().catch(() => undefined);
     });
     client.on("disconnected", (e) => this.#emit("disconnected", { message: e.message }));
     client.on("stopped", () => {
@@ -161,6 +166,11 @@ export class LiveClass {
     });
     await this.#client.sendEvent(String(event), { ...data, ref } as Record<string, unknown>, "json");
     return acked;
+  }
+
+  /** The underlying Web PubSub client, for what this class does not wrap. */
+  get transport(): WebPubSubClient | undefined {
+    return this.#client;
   }
 
   /** Closes the connection for good. */

@@ -84,6 +84,31 @@ test("a student who reconnects loses nothing: the snapshot has what was said whi
   assert.equal(benAgain.gaps, 0);
 });
 
+test("a dropped socket resumes the same connection and loses nothing", { timeout: 60_000 }, async () => {
+  const tutor = await signIn("tutor");
+  const [ada, ben] = [await signIn("student"), await signIn("student")];
+  const { classId } = await runningClass(tutor, [ada, ben]);
+  const adaLive = await join(ada.api, classId);
+  const benLive = await join(ben.api, classId);
+  const connections: { connectionId: string; resumed: boolean }[] = [];
+  benLive.on("connected", (c) => connections.push(c));
+
+  const texts = ["one", "two", "three"];
+  const heard = texts.map((text) => benLive.next("chat.message", (m) => m.text === text, 30_000));
+  // The network drops Ben's socket (not a close by the service): the reliable protocol
+  // reconnects to the same connection and the service replays what it had not acknowledged.
+  type Transport = { _wsClient: { _socket: { terminate(): void } } };
+  const transport = benLive.transport as unknown as Transport;
+  const dropped = transport._wsClient;
+  dropped._socket.terminate();
+  for (const text of texts) assert.ok((await adaLive.send("chat", { text })).ok);
+  const messages = await Promise.all(heard);
+  assert.deepEqual(messages.map((m) => m.text), texts);
+  assert.equal(benLive.gaps, 0);
+  assert.notEqual(transport._wsClient, dropped, "a new socket carried the rest");
+  assert.ok(connections.every((c) => c.resumed), "no new connection was needed");
+});
+
 test("a gap in seq is healed from the state snapshot", { timeout: 60_000 }, async () => {
   const tutor = await signIn("tutor");
   const ada = await signIn("student");
