@@ -7,7 +7,7 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench
+.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench openapi
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
@@ -15,6 +15,7 @@ help:
 	@echo "  make tokens                            the URLs and development tokens again (stack up)"
 	@echo "  make test-unit / test-integration / test-e2e / test-fault   one ring of tests (by marker)"
 	@echo "  make migrate                           create the database and apply migrations"
+	@echo "  make openapi                           write docs/openapi.json, docs/asyncapi.json, docs/problems.md and the TypeScript client's types from the code"
 	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
 	@echo "  make bench [ONLY=api,stores]           run the benchmarks on their own profile, write bench/results.json and docs/BENCHMARKS.md"
 
@@ -70,3 +71,10 @@ bench: bootstrap
 	fi
 	@status=0; $(PY) bench/run_all.py $(if $(ONLY),--only $(ONLY)) || status=$$?; \
 	$(PY) -m devstack stop --profile bench; exit $$status
+
+# The contracts from the code alone (no service runs): the OpenAPI and AsyncAPI documents,
+# the problem types page, then the TypeScript client's generated types. Tests fail when the
+# committed files differ from what this writes.
+openapi:
+	@$(PY) scripts/contracts.py
+	@npm run --silent generate -w @lectern/client

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import admin, content, live, payments, progress, realtime_events, retries, schedules, system
+from functions import admin, content, docs, live, payments, progress, realtime_events, retries, schedules, system
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -24,5 +24,6 @@ for blueprint in (
     admin.bp,
     retries.bp,
     schedules.bp,
+    docs.bp,
 ):
     app.register_functions(blueprint)

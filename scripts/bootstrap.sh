@@ -57,7 +57,7 @@ step "✓ .venv matches requirements.lock"
 
 # --- Azurite (npm) -----------------------------------------------------------------------
 npm_stamp=node_modules/.lectern-lock.sha256
-npm_wanted=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+npm_wanted=$(cat package.json package-lock.json clients/typescript/package.json | sha256sum | cut -d' ' -f1)
 pinned=$(node -p 'require("./package.json").devDependencies.azurite')
 installed=$(node -p 'try { require("./node_modules/azurite/package.json").version } catch (e) { "" }')
 if [ ! -f "$npm_stamp" ] && [ "$installed" = "$pinned" ]; then
@@ -66,7 +66,7 @@ if [ ! -f "$npm_stamp" ] && [ "$installed" = "$pinned" ]; then
   printf '%s\n' "$npm_wanted" > "$npm_stamp"
 fi
 if [ ! -x node_modules/.bin/azurite ] || [ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$npm_wanted" ]; then
-  step "… npm ci (Azurite)"
+  step "… npm ci (Azurite, the AsyncAPI schema, the TypeScript client's workspace)"
   npm ci --no-audit --no-fund --loglevel=error
   printf '%s\n' "$npm_wanted" > "$npm_stamp"
 fi

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared_code.models.base import ApiModel, StrictInput
 from shared_code.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -68,6 +68,8 @@ class ReplayResult(ApiModel):
 
 
 class RolesUpdate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"roles": ["tutor", "admin"]}]})
+
     roles: list[Literal["student", "tutor", "admin"]] = Field(max_length=3)
 
 

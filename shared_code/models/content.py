@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared_code.models.base import ApiModel, StrictInput
 
@@ -21,6 +21,8 @@ CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
 # --- courses ---------------------------------------------------------------------------
 class CourseCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Algebra I", "description": "Equations, step by step.", "priceCents": 4900, "currency": "EUR"}]})
+
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=10_000)
     price_cents: int = Field(0, ge=0, le=MAX_PRICE_CENTS)
@@ -29,6 +31,8 @@ class CourseCreate(StrictInput):
 
 class CourseUpdate(StrictInput):
     """Every field optional; only those sent change. `published: true` publishes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"published": True}]})
 
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
@@ -58,6 +62,8 @@ class CoursePage(ApiModel):
 
 # --- lessons ---------------------------------------------------------------------------
 class LessonCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Linear equations", "kind": "video", "videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11", "durationSeconds": 600}]})
+
     title: str = Field(min_length=1, max_length=200)
     kind: LessonKind
     video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
@@ -67,6 +73,8 @@ class LessonCreate(StrictInput):
 
 class LessonUpdate(StrictInput):
     """Every field optional; only those sent change. The kind and the position stay."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Linear equations, part 1"}]})
 
     title: str | None = Field(None, min_length=1, max_length=200)
     video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
@@ -97,6 +105,8 @@ VideoProvider = Literal["cdn", "mux"]
 class VideoCreate(StrictInput):
     """Registers a video; the caller owns it, and only their courses' lessons may use it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Linear equations", "durationSeconds": 600, "provider": "cdn"}]})
+
     title: str = Field(min_length=1, max_length=200)
     duration_seconds: int | None = Field(None, gt=0, le=86_400)
     provider: VideoProvider = Field("cdn", description="Who streams it; both sign playback the Mux way.")
@@ -121,6 +131,8 @@ class Playback(ApiModel):
 
 # --- materials -------------------------------------------------------------------------
 class MaterialUploadRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"fileName": "worksheet.pdf", "contentType": "application/pdf", "sizeBytes": 48213}]})
+
     file_name: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=3, max_length=200)
     size_bytes: int = Field(gt=0)
@@ -158,6 +170,8 @@ class Download(ApiModel):
 
 # --- enrolment and payments ------------------------------------------------------------
 class EnrollmentRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
     user_id: uuid.UUID | None = Field(None, description="Admins only: whom to enrol (default: the caller).")
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared_code.models.base import ApiModel, StrictInput
 
@@ -20,6 +20,8 @@ REACTION_EMOJI = ("👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "�
 
 # --- classes --------------------------------------------------------------------------
 class ClassCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"courseId": "6a1f0c52-8d3e-4b0a-9c71-5e2d4f8a1b33", "title": "Office hours", "scheduledAt": "2026-01-15T16:00:00Z"}]})
+
     course_id: uuid.UUID
     title: str = Field(min_length=1, max_length=200)
     scheduled_at: datetime
@@ -84,6 +86,8 @@ class ChatPage(ApiModel):
 
 # --- polls ----------------------------------------------------------------------------
 class PollCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"question": "Ready for the quiz?", "options": ["Yes", "Not yet"]}]})
+
     question: str = Field(min_length=1, max_length=500)
     options: list[str] = Field(min_length=2, max_length=10)
 
@@ -114,6 +118,8 @@ ModerationAction = Literal["mute", "unmute", "remove", "deleteMessage", "lowerHa
 
 
 class ModerationRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"action": "mute", "userId": "0b7e4c1d-2f3a-4e5b-8c6d-7e8f9a0b1c2d"}]})
+
     action: ModerationAction
     user_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared_code.models.base import ApiModel, StrictInput
 
@@ -15,6 +15,8 @@ PurchaseStatus = Literal["pending", "paid", "failed", "refunded", "disputed"]
 
 
 class CheckoutRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"provider": "stripe"}]})
+
     provider: Provider | None = Field(None, description="Omitted means the server's default provider.")
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared_code.models.base import ApiModel, StrictInput
 from shared_code.pagination import MAX_LIMIT
@@ -23,6 +23,8 @@ MAX_OPTIONS = 20
 
 # --- heartbeats ------------------------------------------------------------------------
 class Heartbeat(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"positionSeconds": 125.5, "watchedSeconds": 120.0, "durationSeconds": 600.0, "clientTime": "2026-01-15T16:02:05Z"}]})
+
     position_seconds: float = Field(ge=0, le=MAX_WATCHED_SECONDS, description="Where the player is now.")
     watched_seconds: float = Field(
         ge=0, le=MAX_WATCHED_SECONDS, description="Seconds actually played so far (the player's own count)."
@@ -67,6 +69,8 @@ class SyncRequest(StrictInput):
     """What the offline queue sends. An event that does not fit `SyncEvent` is refused on
     its own (with the reason) rather than failing the whole batch."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [{"lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "positionSeconds": 300.0, "watchedSeconds": 290.0, "durationSeconds": 600.0, "clientTime": "2026-01-15T08:30:00Z"}]}]})
+
     events: list[SyncEvent] = Field(min_length=1, max_length=MAX_SYNC_EVENTS)
 
 
@@ -109,6 +113,8 @@ class QuestionCreate(StrictInput):
 
 
 class QuizCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "title": "Check your understanding", "questions": [{"prompt": "2x + 3 = 7. What is x?", "options": ["1", "2", "5"], "correct": [1], "points": 1}]}]})
+
     lesson_id: uuid.UUID
     title: str = Field(min_length=1, max_length=200)
     questions: list[QuestionCreate] = Field(min_length=1, max_length=MAX_QUESTIONS)
@@ -151,6 +157,8 @@ class Quiz(QuizBase):
 
 
 class AttemptCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"answers": [[1]]}]})
+
     answers: list[list[int]] = Field(
         max_length=MAX_QUESTIONS, description="One list of chosen option indexes per question, in order."
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared_code.models.base import ApiModel, StrictInput
 
@@ -30,6 +30,8 @@ class Health(ApiModel):
 
 
 class DevTokenRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ada Tutor", "roles": ["tutor"]}]})
+
     user_id: uuid.UUID | None = None
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1, max_length=3)

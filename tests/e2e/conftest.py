@@ -7,7 +7,17 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
+from tests.support import live_contract
 from tests.support.actors import Actor, new_actor
+
+
+@pytest.fixture(autouse=True)
+def live_messages_fit_the_contract():
+    """Every live message a test received fits docs/asyncapi.json (checked as received)."""
+    live_contract.VIOLATIONS.clear()
+    yield
+    found, live_contract.VIOLATIONS[:] = list(live_contract.VIOLATIONS), []
+    assert not found, "live messages outside the contract:\n" + "\n".join(found[:10])
 
 
 @pytest.fixture(scope="session")

@@ -305,7 +305,8 @@ def test_azd_project_deploys_the_app_with_this_infrastructure() -> None:
 def test_deployment_package_leaves_out_local_tooling_but_keeps_the_app() -> None:
     ignored = {line.strip() for line in (REPO / ".funcignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    for path in ("tests", "bench", "devhost", "localpubsub", "localpay", "devstack", "node_modules", ".venv", ".stack", "docs"):
+    for path in ("tests", "bench", "devhost", "localpubsub", "localpay", "devstack", "node_modules", ".venv", ".stack", "docs",
+                 "clients"):
         assert path in ignored, f".funcignore does not exclude {path}"
     for path in ("function_app.py", "functions", "shared_code", "host.json", "requirements.txt"):
         assert path not in ignored, f".funcignore would drop {path} from the package"

@@ -22,6 +22,7 @@ import httpx
 
 from tests.support.actors import Actor
 from tests.support.content import enrol, published_course
+from tests.support.live_contract import check as check_contract
 
 SUBPROTOCOL = "json.webpubsub.azure.v1"
 
@@ -125,6 +126,7 @@ class LiveClient:
             packet = json.loads(frame.data)
             if packet.get("type") == "message" and isinstance(packet.get("data"), dict):
                 data = packet["data"]
+                check_contract(data)  # every message the server sends fits docs/asyncapi.json
                 if data.get("type") == "ack" and packet.get("from") == "server":
                     future = self._acks.pop(str(data.get("ref")), None)
                     if future is not None and not future.done():
