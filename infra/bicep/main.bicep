@@ -163,6 +163,12 @@ param postgresZoneRedundantHa bool = false
 @description('Geo-redundant PostgreSQL backups (fixed when the server is created).')
 param postgresGeoRedundantBackup bool = false
 
+@description('A read replica of PostgreSQL (asynchronous; for reporting and as a promotable copy in a disaster). The app does not route reads to it.')
+param postgresReadReplica bool = false
+
+@description('Region of the read replica; empty means the primary\'s region. With private access (postgresPublicNetworkAccess = Disabled) it must stay in the primary\'s region.')
+param postgresReadReplicaLocation string = ''
+
 @minValue(7)
 @maxValue(35)
 @description('Days of PostgreSQL point-in-time restore.')
@@ -205,6 +211,9 @@ param redisSkuName string = 'Standard'
 @maxValue(6)
 @description('Azure Cache for Redis size within the tier (C0-C6, P1-P5).')
 param redisCapacity int = 1
+
+@description('Spread Redis across availability zones (Azure Cache for Redis: Premium only).')
+param redisZoneRedundant bool = false
 
 // Web PubSub
 @allowed([
@@ -384,6 +393,8 @@ module postgres 'modules/postgres.bicep' = {
     zoneRedundantHa: postgresZoneRedundantHa
     geoRedundantBackup: postgresGeoRedundantBackup
     backupRetentionDays: postgresBackupRetentionDays
+    readReplica: postgresReadReplica
+    readReplicaLocation: postgresReadReplicaLocation
     publicNetworkAccess: postgresPublicNetworkAccess
     delegatedSubnetId: usePrivatePostgres ? network.outputs.postgresSubnetId : ''
     privateDnsZoneId: usePrivatePostgres ? network.outputs.privateDnsZoneId : ''
@@ -402,6 +413,7 @@ module redis 'modules/redis.bicep' = {
     tags: tags
     skuName: redisSkuName
     capacity: redisCapacity
+    zoneRedundant: redisZoneRedundant
     keyVaultName: keyVault.outputs.name
   }
 }

@@ -37,6 +37,12 @@ param geoRedundantBackup bool
 @maxValue(35)
 param backupRetentionDays int
 
+@description('Deploy one read replica (asynchronous streaming replication) beside the primary.')
+param readReplica bool = false
+
+@description('Region of the read replica; empty for the primary\'s region.')
+param readReplicaLocation string = ''
+
 @description('Enabled: public endpoint with a firewall rule for Azure services. Disabled: private access through delegatedSubnetId and privateDnsZoneId.')
 @allowed([
   'Enabled'
@@ -106,6 +112,35 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
     }
     network: isPublic ? publicNetwork : privateNetwork
   }
+}
+
+// A replica copies the primary's data, network and authentication settings; high
+// availability and backups belong to the primary (a promoted replica gets its own).
+resource replica 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (readReplica) {
+  name: '${name}-replica'
+  location: empty(readReplicaLocation) ? location : readReplicaLocation
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    createMode: 'Replica'
+    sourceServerResourceId: server.id
+    version: '16'
+    storage: {
+      storageSizeGB: storageSizeGB
+      autoGrow: 'Enabled'
+    }
+    backup: {
+      backupRetentionDays: backupRetentionDays
+      geoRedundantBackup: geoRedundantBackup ? 'Enabled' : 'Disabled'
+    }
+    network: isPublic ? publicNetwork : privateNetwork
+  }
+  dependsOn: [
+    database
+  ]
 }
 
 // 0.0.0.0-0.0.0.0 is the documented spelling of "allow connections from Azure services":
@@ -191,3 +226,4 @@ output name string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name
 output urlSecretUri string = urlSecret.properties.secretUri
+output replicaHost string = readReplica ? replica.properties.fullyQualifiedDomainName : ''

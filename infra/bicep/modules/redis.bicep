@@ -19,9 +19,12 @@ param skuName string
 @description('Cache size within the tier: C0-C6 for Basic/Standard, P1-P5 for Premium.')
 param capacity int
 
+@description('Spread the cache across availability zones (Premium only; ignored otherwise).')
+param zoneRedundant bool = false
+
 param keyVaultName string
 
-resource redis 'Microsoft.Cache/redis@2024-03-01' = {
+resource redis 'Microsoft.Cache/redis@2024-11-01' = {
   //checkov:skip=CKV_AZURE_89:The Flex Consumption app has no virtual network in the default layout, so it reaches Redis over the public endpoint: TLS 1.2 only, the non-TLS port off, and the access key only in Key Vault. A private endpoint needs the network layout (postgresPublicNetworkAccess = Disabled) plus a Premium-tier or private-endpoint setup not built here.
   name: name
   location: location
@@ -36,6 +39,8 @@ resource redis 'Microsoft.Cache/redis@2024-03-01' = {
     minimumTlsVersion: '1.2'
     publicNetworkAccess: 'Enabled'
     redisVersion: '6'
+    // Premium places its primary and replica in different zones chosen by the platform.
+    zonalAllocationPolicy: zoneRedundant && skuName == 'Premium' ? 'Automatic' : 'NoZones'
     redisConfiguration: {
       // Only keys with a TTL (caches, rate-limit windows) may be evicted under memory
       // pressure; dirty progress snapshots waiting for the PostgreSQL flush carry none.
