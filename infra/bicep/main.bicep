@@ -200,19 +200,48 @@ param postgresEntraAdminType string = 'User'
 
 // Redis
 @allowed([
+  'managed'
+  'cache'
+])
+@description('managed: Azure Managed Redis (Microsoft.Cache/redisEnterprise, port 10000). cache: the retiring Azure Cache for Redis (Basic/Standard/Premium, port 6380).')
+param redisKind string = 'managed'
+
+@allowed([
+  'Balanced_B0'
+  'Balanced_B1'
+  'Balanced_B3'
+  'Balanced_B5'
+  'Balanced_B10'
+  'Balanced_B20'
+  'MemoryOptimized_M10'
+  'MemoryOptimized_M20'
+  'ComputeOptimized_X3'
+  'ComputeOptimized_X5'
+])
+@description('Azure Managed Redis SKU (redisKind managed).')
+param redisManagedSku string = 'Balanced_B1'
+
+@allowed([
+  'NoCluster'
+  'EnterpriseCluster'
+])
+@description('Azure Managed Redis clustering policy. NoCluster (caches up to 25 GB) runs the app\'s multi-key Lua scripts unchanged; EnterpriseCluster would refuse those whose keys span hash slots.')
+param redisClusteringPolicy string = 'NoCluster'
+
+@allowed([
   'Basic'
   'Standard'
   'Premium'
 ])
-@description('Azure Cache for Redis tier.')
+@description('Azure Cache for Redis tier (redisKind cache).')
 param redisSkuName string = 'Standard'
 
 @minValue(0)
 @maxValue(6)
-@description('Azure Cache for Redis size within the tier (C0-C6, P1-P5).')
+@description('Azure Cache for Redis size within the tier (C0-C6, P1-P5; redisKind cache).')
 param redisCapacity int = 1
 
-@description('Spread Redis across availability zones (Azure Cache for Redis: Premium only).')
+@description('Redis replicas across availability zones (Azure Managed Redis: high availability on; Azure Cache for Redis: Premium only).')
 param redisZoneRedundant bool = false
 
 // Web PubSub
@@ -283,7 +312,7 @@ var functionPlanName = '${abbrs.webServerFarms}${resourceToken}'
 var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var postgresServerName = '${abbrs.dBforPostgreSQLServers}${resourceToken}'
-var redisName = '${abbrs.cacheRedis}${resourceToken}'
+var redisName = '${redisKind == 'managed' ? abbrs.cacheRedisEnterprise : abbrs.cacheRedis}${resourceToken}'
 var webPubSubName = '${abbrs.signalRServiceWebPubSub}${resourceToken}'
 var logAnalyticsName = '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
@@ -411,6 +440,9 @@ module redis 'modules/redis.bicep' = {
     name: redisName
     location: location
     tags: tags
+    kind: redisKind
+    managedSku: redisManagedSku
+    clusteringPolicy: redisClusteringPolicy
     skuName: redisSkuName
     capacity: redisCapacity
     zoneRedundant: redisZoneRedundant
@@ -573,6 +605,7 @@ module alerts 'modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     postgresServerId: postgres.outputs.id
     redisId: redis.outputs.id
+    redisMetricNamespace: redis.outputs.metricNamespace
     webPubSubId: webPubSub.outputs.id
     healthUrl: 'https://${functionApp.outputs.defaultHostName}/api/health'
     poisonQueueName: '${outboxQueueName}-poison'
@@ -602,5 +635,6 @@ output AZURE_POSTGRES_HOST string = postgres.outputs.host
 output AZURE_POSTGRES_DATABASE string = postgres.outputs.databaseName
 output AZURE_REDIS_NAME string = redis.outputs.name
 output AZURE_REDIS_HOST string = redis.outputs.host
+output AZURE_REDIS_PORT int = redis.outputs.port
 output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output AZURE_LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName

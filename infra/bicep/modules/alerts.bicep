@@ -16,6 +16,9 @@ param alertEmail string
 param applicationInsightsId string
 param postgresServerId string
 param redisId string
+
+@description('Metric namespace of the Redis resource (Microsoft.Cache/redisEnterprise or Microsoft.Cache/redis).')
+param redisMetricNamespace string = 'Microsoft.Cache/redisEnterprise'
 param webPubSubId string
 
 @description('URL of the app\'s health endpoint, probed by an availability test.')
@@ -239,7 +242,7 @@ var metricAlerts = [
     name: 'redis-memory'
     description: 'Redis memory above ${usagePercentThreshold}%: cached keys are being evicted and write-behind state is at risk.'
     scope: redisId
-    namespace: 'Microsoft.Cache/redis'
+    namespace: redisMetricNamespace
     metric: 'usedmemorypercentage'
     aggregation: 'Maximum'
     window: 'PT5M'
