@@ -178,8 +178,11 @@ param postgresBackupRetentionDays int = 14
   'Enabled'
   'Disabled'
 ])
-@description('Enabled: public endpoint, firewall open to Azure services only. Disabled: private access in a virtual network the function app joins.')
-param postgresPublicNetworkAccess string = 'Enabled'
+@description('The private-network layout: Disabled (default) puts PostgreSQL in a virtual network the function app joins; Enabled gives it a public endpoint that admits only postgresAllowedIpRanges (the app cannot reach it then: Flex Consumption has no fixed outbound addresses).')
+param postgresPublicNetworkAccess string = 'Disabled'
+
+@description('With postgresPublicNetworkAccess Enabled: address ranges [{start, end}] the PostgreSQL firewall admits (operators, migrations).')
+param postgresAllowedIpRanges array = []
 
 @minValue(1)
 @description('Connections each app instance may hold (POSTGRES_POOL_MAX).')
@@ -329,9 +332,18 @@ var accessLogTableName = 'contentaccess'
 var changeLogTableName = 'changelog'
 var attendanceTableName = 'attendance'
 
+// The Functions host's own containers, created here so its role can be scoped to them.
+var hostLeasesContainerName = 'azure-webjobs-hosts'
+var hostSecretsContainerName = 'azure-webjobs-secrets'
+var hostContainerNames = [
+  hostLeasesContainerName
+  hostSecretsContainerName
+]
 var blobContainerNames = [
   materialsContainerName
   deploymentContainerName
+  hostLeasesContainerName
+  hostSecretsContainerName
 ]
 var queueNames = [
   outboxQueueName
@@ -425,6 +437,7 @@ module postgres 'modules/postgres.bicep' = {
     readReplica: postgresReadReplica
     readReplicaLocation: postgresReadReplicaLocation
     publicNetworkAccess: postgresPublicNetworkAccess
+    allowedIpRanges: postgresAllowedIpRanges
     delegatedSubnetId: usePrivatePostgres ? network.outputs.postgresSubnetId : ''
     privateDnsZoneId: usePrivatePostgres ? network.outputs.privateDnsZoneId : ''
     entraAdminObjectId: postgresEntraAdminObjectId
@@ -446,7 +459,7 @@ module redis 'modules/redis.bicep' = {
     skuName: redisSkuName
     capacity: redisCapacity
     zoneRedundant: redisZoneRedundant
-    keyVaultName: keyVault.outputs.name
+    appPrincipalId: functionApp.outputs.principalId
   }
 }
 
@@ -490,6 +503,11 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     webPubSubName: webPubSub.outputs.name
+    hostContainerNames: hostContainerNames
+    materialsContainerName: materialsContainerName
+    deploymentContainerName: deploymentContainerName
+    queueNames: queueNames
+    tableNames: tableNames
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
   }
@@ -508,18 +526,21 @@ var appSettings = {
   LECTERN_CORS_ALLOWED_ORIGINS: corsAllowedOrigins
   LECTERN_MAX_BODY_BYTES: '1048576'
   LECTERN_MAX_JSON_DEPTH: '32'
-  POSTGRES_URL: '@Microsoft.KeyVault(SecretUri=${postgres.outputs.urlSecretUri})'
+  // The managed identity signs in to PostgreSQL and Redis with Entra tokens: the URLs
+  // name its role and object id and carry no password (shared_code/adapters/identity.py).
+  LECTERN_AUTH_MODE: 'identity'
+  POSTGRES_URL: 'postgresql://${uriComponent(functionApp.outputs.name)}@${postgres.outputs.host}:5432/${postgres.outputs.databaseName}?sslmode=require'
   POSTGRES_POOL_MIN: '1'
   POSTGRES_POOL_MAX: string(postgresPoolMax)
-  REDIS_URL: '@Microsoft.KeyVault(SecretUri=${redis.outputs.urlSecretUri})'
+  REDIS_URL: redis.outputs.appUrl
   LECTERN_MATERIALS_CONTAINER: materialsContainerName
   LECTERN_OUTBOX_QUEUE: outboxQueueName
   LECTERN_AUDIT_TABLE: auditTableName
   LECTERN_ACCESS_LOG_TABLE: accessLogTableName
   LECTERN_CHANGE_LOG_TABLE: changeLogTableName
   LECTERN_ATTENDANCE_TABLE: attendanceTableName
-  // The connection string carries the access key that checks upstream signatures; the
-  // endpoint is what the app falls back to (with its managed identity) without it.
+  // The REST API is called with the managed identity (LECTERN_AUTH_MODE); the connection
+  // string only lends its access key to check the signatures of upstream calls.
   WebPubSubConnectionString: '@Microsoft.KeyVault(SecretUri=${webPubSub.outputs.connectionStringSecretUri})'
   WebPubSubEndpoint: webPubSub.outputs.endpoint
   WebPubSubHub: webPubSubHubName
@@ -623,6 +644,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output API_BASE_URL string = 'https://${functionApp.outputs.defaultHostName}/api'
 output SERVICE_API_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
 output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

@@ -36,8 +36,10 @@ def test_the_managed_database_is_default_tls_on_port_10000_and_the_url_says_so()
     assert "clientProtocol: 'Encrypted'" in database
     assert "var managedPort = 10000" in text and "port: managedPort" in database
     assert "minimumTlsVersion: '1.2'" in text
-    # rediss:// (TLS), the resource's port, database 0: the only one Azure Managed Redis has.
-    assert "value: 'rediss://:${uriComponent(accessKey)}@${host}:${port}/0'" in text
+    # rediss:// (TLS), the identity as the user and no password (an Entra token), the
+    # resource's port, database 0: the only one Azure Managed Redis has.
+    assert "output appUrl string = 'rediss://${appPrincipalId}@${host}:${port}/0'" in text
+    assert "REDIS_URL: redis.outputs.appUrl" in (BICEP_DIR / "main.bicep").read_text()
 
 
 def test_the_default_clustering_policy_runs_multi_key_scripts_unchanged() -> None:

@@ -1,7 +1,7 @@
 // Azure Database for PostgreSQL Flexible Server holding Lectern's core data (database
-// `lectern`). Password authentication serves the app (its POSTGRES_URL, with the password,
-// lives in Key Vault); Entra ID authentication is on as well so operators can sign in with
-// their own identities instead of sharing the admin password.
+// `lectern`). The app signs in with its managed identity (Entra ID authentication), as a
+// role that owns only the app's schema (created after provisioning, docs/DEPLOY.md); the
+// administrator password stays in Key Vault for break-glass use and first setup.
 
 param name string
 param location string
@@ -49,6 +49,9 @@ param readReplicaLocation string = ''
   'Disabled'
 ])
 param publicNetworkAccess string
+
+@description('Public access only: address ranges ({start, end}) the firewall admits; Azure services as a whole never.')
+param allowedIpRanges array = []
 
 @description('Subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers (private access only).')
 param delegatedSubnetId string = ''
@@ -143,16 +146,20 @@ resource replica 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (re
   ]
 }
 
-// 0.0.0.0-0.0.0.0 is the documented spelling of "allow connections from Azure services":
-// Flex Consumption has no fixed outbound addresses to list instead.
-resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (isPublic) {
-  parent: server
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: {
-    startIpAddress: '0.0.0.0'
-    endIpAddress: '0.0.0.0'
+// No rule admits all of Azure any more: with public access the server answers only the
+// addresses listed (operators' machines for migrations). The app reaches the server
+// privately (publicNetworkAccess Disabled, the default layout), since Flex Consumption has
+// no fixed outbound addresses to list.
+resource allowedRanges 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = [
+  for (range, i) in (isPublic ? allowedIpRanges : []): {
+    parent: server
+    name: 'allowed-${i}'
+    properties: {
+      startIpAddress: range.start
+      endIpAddress: range.end
+    }
   }
-}
+]
 
 // Server parameters are applied one after another (dependsOn): the server rejects
 // concurrent configuration updates.
@@ -164,7 +171,7 @@ resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/confi
     source: 'user-override'
   }
   dependsOn: [
-    allowAzureServices
+    allowedRanges
   ]
 }
 

@@ -1,6 +1,7 @@
 // Redis: hot state (progress snapshots awaiting write-behind, presence, poll tallies,
-// rate-limit counters, cached metadata). TLS only; the app's REDIS_URL, carrying the
-// access key, lives in Key Vault.
+// rate-limit counters, cached metadata). TLS only, and no access keys: the function app
+// signs in with its managed identity (an Entra token as the password, its object id as
+// the user), granted by an access policy assignment on the database.
 //
 // kind 'managed' (the default) is Azure Managed Redis (Microsoft.Cache/redisEnterprise with
 // its one database, 'default'); kind 'cache' is the retiring Azure Cache for Redis
@@ -50,7 +51,8 @@ param capacity int = 1
 @description('Replicas in other availability zones: high availability for Azure Managed Redis (its replicas are spread across zones where the region has them); zonal allocation for Premium.')
 param zoneRedundant bool = false
 
-param keyVaultName string
+@description('Object id of the function app\'s managed identity: the one Redis user.')
+param appPrincipalId string
 
 var isManaged = kind == 'managed'
 var managedPort = 10000
@@ -79,7 +81,20 @@ resource managedDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' 
     // Only keys with a TTL (caches, rate-limit windows) may be evicted under memory
     // pressure; dirty progress snapshots waiting for the PostgreSQL flush carry none.
     evictionPolicy: 'VolatileLRU'
-    accessKeysAuthentication: 'Enabled'
+    // Entra ID only: the app's identity through the assignment below, nobody with a key.
+    accessKeysAuthentication: 'Disabled'
+  }
+}
+
+// 'default' is the database's one access policy: every data command, no administration.
+resource managedAppAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01' = if (isManaged) {
+  parent: managedDatabase
+  name: 'lecternapi'
+  properties: {
+    accessPolicyName: 'default'
+    user: {
+      objectId: appPrincipalId
+    }
   }
 }
 
@@ -100,30 +115,27 @@ resource cache 'Microsoft.Cache/redis@2024-11-01' = if (!isManaged) {
     redisVersion: '6'
     // Premium places its primary and replica in different zones chosen by the platform.
     zonalAllocationPolicy: zoneRedundant && skuName == 'Premium' ? 'Automatic' : 'NoZones'
+    disableAccessKeyAuthentication: true
     redisConfiguration: {
       'maxmemory-policy': 'volatile-lru'
+      'aad-enabled': 'true'
     }
   }
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
+// Data Contributor: reads, writes and scripts, none of the dangerous administration commands.
+resource cacheAppAccess 'Microsoft.Cache/redis/accessPolicyAssignments@2024-11-01' = if (!isManaged) {
+  parent: cache
+  name: 'lecternapi'
+  properties: {
+    accessPolicyName: 'Data Contributor'
+    objectId: appPrincipalId
+    objectIdAlias: 'lectern-api'
+  }
 }
 
 var host = isManaged ? managed!.properties.hostName : cache!.properties.hostName
 var port = isManaged ? managedPort : cache!.properties.sslPort
-var accessKey = isManaged ? managedDatabase!.listKeys().primaryKey : cache!.listKeys().primaryKey
-
-// The key is percent-encoded: access keys contain '/', '+' and '='.
-resource urlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
-  parent: vault
-  name: 'redis-url'
-  properties: {
-    value: 'rediss://:${uriComponent(accessKey)}@${host}:${port}/0'
-    contentType: 'text/plain; Redis connection URL (TLS) for the app'
-  }
-}
 
 output id string = isManaged ? managed.id : cache.id
 output name string = name
@@ -131,4 +143,5 @@ output host string = host
 output port int = port
 // The metric namespace of the resource, for the memory alert.
 output metricNamespace string = isManaged ? 'Microsoft.Cache/redisEnterprise' : 'Microsoft.Cache/redis'
-output urlSecretUri string = urlSecret.properties.secretUri
+// What the app's REDIS_URL names: TLS, its identity as the user, no password (the token).
+output appUrl string = 'rediss://${appPrincipalId}@${host}:${port}/0'
