@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     # Storage and Web PubSub clients take the credential, and a Web PubSub connection
     # string, if set, only lends its access key to check upstream signatures.
     auth_mode: Literal["keys", "identity"] = Field("keys", validation_alias=_alias("LECTERN_AUTH_MODE"))
+    # Id of the Mux URL signing key whose private half is VIDEO_SIGNING_KEY (base64 PEM, as
+    # Mux hands it out; Key Vault in Azure). With an RSA key the playback tokens are RS256
+    # with this `kid`; a shared secret (HS256) is accepted in development only.
+    video_signing_key_id: str = Field("", validation_alias=_alias("VIDEO_SIGNING_KEY_ID"))
 
     @property
     def uses_identity(self) -> bool:

@@ -73,8 +73,12 @@ param videoCdnBaseUrl string
 
 @secure()
 @minLength(1)
-@description('Key that signs video playback URLs; stored in Key Vault.')
+@description('Private key of the Mux URL signing key (base64 PEM, as Mux returns it once); signs playback URLs (RS256); stored in Key Vault.')
 param videoSigningKey string
+
+@minLength(1)
+@description('Id of that Mux URL signing key (the `kid` of every playback token; not a secret).')
+param videoSigningKeyId string
 
 @secure()
 @minLength(1)
@@ -557,6 +561,7 @@ var appSettings = {
   LECTERN_ROLES_CACHE_SECONDS: '30'
   VIDEO_CDN_BASE_URL: videoCdnBaseUrl
   VIDEO_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.videoSigningKeyUri})'
+  VIDEO_SIGNING_KEY_ID: videoSigningKeyId
   VIDEO_URL_MINUTES: '60'
   LECTERN_SAS_MINUTES: '10'
   LECTERN_MATERIAL_MAX_BYTES: '209715200'
