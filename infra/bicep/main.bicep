@@ -43,6 +43,11 @@ param functionMaximumInstanceCount int = 40
 @description('Memory per instance in MB.')
 param functionInstanceMemoryMB int = 2048
 
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests one instance serves at once (functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency). Python defaults to 1; the default here is measured by bench/concurrency.py (docs/CAPACITY.md).')
+param functionHttpPerInstanceConcurrency int = 32
+
 @description('Spread function app instances across availability zones (only where Flex Consumption offers it).')
 param functionZoneRedundant bool = false
 
@@ -481,6 +486,7 @@ module functionApp 'modules/function-app.bicep' = {
     alwaysReadyInstances: functionAlwaysReadyInstances
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+    httpPerInstanceConcurrency: functionHttpPerInstanceConcurrency
     zoneRedundant: functionZoneRedundant
     subnetId: usePrivatePostgres ? network.outputs.appSubnetId : ''
     corsAllowedOrigins: split(replace(corsAllowedOrigins, ' ', ''), ',')
