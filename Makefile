@@ -7,7 +7,7 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench openapi
+.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench openapi infra-check
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
@@ -17,6 +17,7 @@ help:
 	@echo "  make migrate                           create the database and apply migrations"
 	@echo "  make openapi                           write docs/openapi.json, docs/asyncapi.json, docs/problems.md and the TypeScript client's types from the code"
 	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
+	@echo "  make infra-check                       parse the Bicep, lint its parameter files, run checkov and tests/infra (no Azure login)"
 	@echo "  make bench [ONLY=api,stores]           run the benchmarks on their own profile, write bench/results.json and docs/BENCHMARKS.md"
 
 bootstrap:
@@ -78,3 +79,13 @@ bench: bootstrap
 openapi:
 	@$(PY) scripts/contracts.py
 	@npm run --silent generate -w @lectern/client
+
+# What can be checked of infra/bicep without a subscription: every template parses and each
+# main*.parameters.json fits main.bicep (infra/check.py), checkov's rules, then tests/infra,
+# which tie the templates to the code. checkov lives in .venv-infra (scripts/ensure_checkov.sh).
+# `azd provision --preview` or `az deployment group what-if` (docs/DEPLOY.md) go further.
+infra-check: bootstrap
+	@checkov=$$(scripts/ensure_checkov.sh); \
+	.venv-infra/bin/python infra/check.py && \
+	PYTHONHASHSEED=0 $$checkov --framework bicep -d infra/bicep --compact --quiet --skip-download && \
+	$(PY) -m pytest -q -p no:cacheprovider tests/infra

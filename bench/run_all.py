@@ -44,6 +44,7 @@ BENCHMARKS: list[tuple[str, list[str], int, bool]] = [
     ("flush", ["--rounds", "2"], 120, False),
     ("analytics", ["--runs", "5", "--warmup", "1"], 240, True),
     ("pubsub_broadcast", ["--sizes", "100,1000,2500,5000", "--messages", "10"], 180, False),
+    ("concurrency", ["--caps", "1,4,16,32,64", "--seconds", "6", "--warmup", "2"], 300, True),
     ("live_class", ["--sizes", "100,1000,2500,5000", "--targets", "lectern,peer", "--profile", "bench",
                     "--fresh-stack", "--py-spy-dir", PROFILES], 600, True),
 ]

@@ -7,6 +7,7 @@ settings do. Nothing else in the code reads os.environ.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -168,6 +169,23 @@ class Settings(BaseSettings):
     # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
     # connect (user, class, role); required outside development.
     connection_state_key: str = Field("", validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
+
+    # --- how the app signs in to its stores (deployment identity) ----------------------
+    # `keys` (local development): the connection strings and passwords as given.
+    # `identity` (Azure): the app's Microsoft Entra identity (DefaultAzureCredential: the
+    # function app's managed identity) signs in everywhere. POSTGRES_URL and REDIS_URL then
+    # carry the user name and no password (a token is fetched for each new connection);
+    # Storage and Web PubSub clients take the credential, and a Web PubSub connection
+    # string, if set, only lends its access key to check upstream signatures.
+    auth_mode: Literal["keys", "identity"] = Field("keys", validation_alias=_alias("LECTERN_AUTH_MODE"))
+    # Id of the Mux URL signing key whose private half is VIDEO_SIGNING_KEY (base64 PEM, as
+    # Mux hands it out; Key Vault in Azure). With an RSA key the playback tokens are RS256
+    # with this `kid`; a shared secret (HS256) is accepted in development only.
+    video_signing_key_id: str = Field("", validation_alias=_alias("VIDEO_SIGNING_KEY_ID"))
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.auth_mode == "identity"
 
     @property
     def is_development(self) -> bool:

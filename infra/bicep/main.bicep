@@ -43,6 +43,11 @@ param functionMaximumInstanceCount int = 40
 @description('Memory per instance in MB.')
 param functionInstanceMemoryMB int = 2048
 
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests one instance serves at once (functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency). Python defaults to 1; the default here is measured by bench/concurrency.py (docs/CAPACITY.md).')
+param functionHttpPerInstanceConcurrency int = 32
+
 @description('Spread function app instances across availability zones (only where Flex Consumption offers it).')
 param functionZoneRedundant bool = false
 
@@ -73,8 +78,12 @@ param videoCdnBaseUrl string
 
 @secure()
 @minLength(1)
-@description('Key that signs video playback URLs; stored in Key Vault.')
+@description('Private key of the Mux URL signing key (base64 PEM, as Mux returns it once); signs playback URLs (RS256); stored in Key Vault.')
 param videoSigningKey string
+
+@minLength(1)
+@description('Id of that Mux URL signing key (the `kid` of every playback token; not a secret).')
+param videoSigningKeyId string
 
 @secure()
 @minLength(1)
@@ -163,6 +172,12 @@ param postgresZoneRedundantHa bool = false
 @description('Geo-redundant PostgreSQL backups (fixed when the server is created).')
 param postgresGeoRedundantBackup bool = false
 
+@description('A read replica of PostgreSQL (asynchronous; for reporting and as a promotable copy in a disaster). The app does not route reads to it.')
+param postgresReadReplica bool = false
+
+@description('Region of the read replica; empty means the primary\'s region. With private access (postgresPublicNetworkAccess = Disabled) it must stay in the primary\'s region.')
+param postgresReadReplicaLocation string = ''
+
 @minValue(7)
 @maxValue(35)
 @description('Days of PostgreSQL point-in-time restore.')
@@ -172,8 +187,11 @@ param postgresBackupRetentionDays int = 14
   'Enabled'
   'Disabled'
 ])
-@description('Enabled: public endpoint, firewall open to Azure services only. Disabled: private access in a virtual network the function app joins.')
-param postgresPublicNetworkAccess string = 'Enabled'
+@description('The private-network layout: Disabled (default) puts PostgreSQL in a virtual network the function app joins; Enabled gives it a public endpoint that admits only postgresAllowedIpRanges (the app cannot reach it then: Flex Consumption has no fixed outbound addresses).')
+param postgresPublicNetworkAccess string = 'Disabled'
+
+@description('With postgresPublicNetworkAccess Enabled: address ranges [{start, end}] the PostgreSQL firewall admits (operators, migrations).')
+param postgresAllowedIpRanges array = []
 
 @minValue(1)
 @description('Connections each app instance may hold (POSTGRES_POOL_MAX).')
@@ -194,17 +212,49 @@ param postgresEntraAdminType string = 'User'
 
 // Redis
 @allowed([
+  'managed'
+  'cache'
+])
+@description('managed: Azure Managed Redis (Microsoft.Cache/redisEnterprise, port 10000). cache: the retiring Azure Cache for Redis (Basic/Standard/Premium, port 6380).')
+param redisKind string = 'managed'
+
+@allowed([
+  'Balanced_B0'
+  'Balanced_B1'
+  'Balanced_B3'
+  'Balanced_B5'
+  'Balanced_B10'
+  'Balanced_B20'
+  'MemoryOptimized_M10'
+  'MemoryOptimized_M20'
+  'ComputeOptimized_X3'
+  'ComputeOptimized_X5'
+])
+@description('Azure Managed Redis SKU (redisKind managed).')
+param redisManagedSku string = 'Balanced_B1'
+
+@allowed([
+  'NoCluster'
+  'EnterpriseCluster'
+])
+@description('Azure Managed Redis clustering policy. NoCluster (caches up to 25 GB) runs the app\'s multi-key Lua scripts unchanged; EnterpriseCluster would refuse those whose keys span hash slots.')
+param redisClusteringPolicy string = 'NoCluster'
+
+@allowed([
   'Basic'
   'Standard'
   'Premium'
 ])
-@description('Azure Cache for Redis tier.')
+@description('Azure Cache for Redis tier (redisKind cache).')
 param redisSkuName string = 'Standard'
 
 @minValue(0)
 @maxValue(6)
-@description('Azure Cache for Redis size within the tier (C0-C6, P1-P5).')
+@description('Azure Cache for Redis size within the tier (C0-C6, P1-P5; redisKind cache).')
 param redisCapacity int = 1
+
+@description('Redis replicas across availability zones (Azure Managed Redis: high availability on; Azure Cache for Redis: Premium only).')
+param redisZoneRedundant bool = false
 
 // Web PubSub
 @allowed([
@@ -274,7 +324,7 @@ var functionPlanName = '${abbrs.webServerFarms}${resourceToken}'
 var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var postgresServerName = '${abbrs.dBforPostgreSQLServers}${resourceToken}'
-var redisName = '${abbrs.cacheRedis}${resourceToken}'
+var redisName = '${redisKind == 'managed' ? abbrs.cacheRedisEnterprise : abbrs.cacheRedis}${resourceToken}'
 var webPubSubName = '${abbrs.signalRServiceWebPubSub}${resourceToken}'
 var logAnalyticsName = '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
@@ -291,9 +341,18 @@ var accessLogTableName = 'contentaccess'
 var changeLogTableName = 'changelog'
 var attendanceTableName = 'attendance'
 
+// The Functions host's own containers, created here so its role can be scoped to them.
+var hostLeasesContainerName = 'azure-webjobs-hosts'
+var hostSecretsContainerName = 'azure-webjobs-secrets'
+var hostContainerNames = [
+  hostLeasesContainerName
+  hostSecretsContainerName
+]
 var blobContainerNames = [
   materialsContainerName
   deploymentContainerName
+  hostLeasesContainerName
+  hostSecretsContainerName
 ]
 var queueNames = [
   outboxQueueName
@@ -384,7 +443,10 @@ module postgres 'modules/postgres.bicep' = {
     zoneRedundantHa: postgresZoneRedundantHa
     geoRedundantBackup: postgresGeoRedundantBackup
     backupRetentionDays: postgresBackupRetentionDays
+    readReplica: postgresReadReplica
+    readReplicaLocation: postgresReadReplicaLocation
     publicNetworkAccess: postgresPublicNetworkAccess
+    allowedIpRanges: postgresAllowedIpRanges
     delegatedSubnetId: usePrivatePostgres ? network.outputs.postgresSubnetId : ''
     privateDnsZoneId: usePrivatePostgres ? network.outputs.privateDnsZoneId : ''
     entraAdminObjectId: postgresEntraAdminObjectId
@@ -400,9 +462,13 @@ module redis 'modules/redis.bicep' = {
     name: redisName
     location: location
     tags: tags
+    kind: redisKind
+    managedSku: redisManagedSku
+    clusteringPolicy: redisClusteringPolicy
     skuName: redisSkuName
     capacity: redisCapacity
-    keyVaultName: keyVault.outputs.name
+    zoneRedundant: redisZoneRedundant
+    appPrincipalId: functionApp.outputs.principalId
   }
 }
 
@@ -420,6 +486,7 @@ module functionApp 'modules/function-app.bicep' = {
     alwaysReadyInstances: functionAlwaysReadyInstances
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+    httpPerInstanceConcurrency: functionHttpPerInstanceConcurrency
     zoneRedundant: functionZoneRedundant
     subnetId: usePrivatePostgres ? network.outputs.appSubnetId : ''
     corsAllowedOrigins: split(replace(corsAllowedOrigins, ' ', ''), ',')
@@ -446,6 +513,11 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     webPubSubName: webPubSub.outputs.name
+    hostContainerNames: hostContainerNames
+    materialsContainerName: materialsContainerName
+    deploymentContainerName: deploymentContainerName
+    queueNames: queueNames
+    tableNames: tableNames
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
   }
@@ -464,18 +536,21 @@ var appSettings = {
   LECTERN_CORS_ALLOWED_ORIGINS: corsAllowedOrigins
   LECTERN_MAX_BODY_BYTES: '1048576'
   LECTERN_MAX_JSON_DEPTH: '32'
-  POSTGRES_URL: '@Microsoft.KeyVault(SecretUri=${postgres.outputs.urlSecretUri})'
+  // The managed identity signs in to PostgreSQL and Redis with Entra tokens: the URLs
+  // name its role and object id and carry no password (shared_code/adapters/identity.py).
+  LECTERN_AUTH_MODE: 'identity'
+  POSTGRES_URL: 'postgresql://${uriComponent(functionApp.outputs.name)}@${postgres.outputs.host}:5432/${postgres.outputs.databaseName}?sslmode=require'
   POSTGRES_POOL_MIN: '1'
   POSTGRES_POOL_MAX: string(postgresPoolMax)
-  REDIS_URL: '@Microsoft.KeyVault(SecretUri=${redis.outputs.urlSecretUri})'
+  REDIS_URL: redis.outputs.appUrl
   LECTERN_MATERIALS_CONTAINER: materialsContainerName
   LECTERN_OUTBOX_QUEUE: outboxQueueName
   LECTERN_AUDIT_TABLE: auditTableName
   LECTERN_ACCESS_LOG_TABLE: accessLogTableName
   LECTERN_CHANGE_LOG_TABLE: changeLogTableName
   LECTERN_ATTENDANCE_TABLE: attendanceTableName
-  // The connection string carries the access key that checks upstream signatures; the
-  // endpoint is what the app falls back to (with its managed identity) without it.
+  // The REST API is called with the managed identity (LECTERN_AUTH_MODE); the connection
+  // string only lends its access key to check the signatures of upstream calls.
   WebPubSubConnectionString: '@Microsoft.KeyVault(SecretUri=${webPubSub.outputs.connectionStringSecretUri})'
   WebPubSubEndpoint: webPubSub.outputs.endpoint
   WebPubSubHub: webPubSubHubName
@@ -492,6 +567,7 @@ var appSettings = {
   LECTERN_ROLES_CACHE_SECONDS: '30'
   VIDEO_CDN_BASE_URL: videoCdnBaseUrl
   VIDEO_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.videoSigningKeyUri})'
+  VIDEO_SIGNING_KEY_ID: videoSigningKeyId
   VIDEO_URL_MINUTES: '60'
   LECTERN_SAS_MINUTES: '10'
   LECTERN_MATERIAL_MAX_BYTES: '209715200'
@@ -561,6 +637,7 @@ module alerts 'modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     postgresServerId: postgres.outputs.id
     redisId: redis.outputs.id
+    redisMetricNamespace: redis.outputs.metricNamespace
     webPubSubId: webPubSub.outputs.id
     healthUrl: 'https://${functionApp.outputs.defaultHostName}/api/health'
     poisonQueueName: '${outboxQueueName}-poison'
@@ -578,6 +655,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output API_BASE_URL string = 'https://${functionApp.outputs.defaultHostName}/api'
 output SERVICE_API_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
 output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
@@ -590,5 +668,6 @@ output AZURE_POSTGRES_HOST string = postgres.outputs.host
 output AZURE_POSTGRES_DATABASE string = postgres.outputs.databaseName
 output AZURE_REDIS_NAME string = redis.outputs.name
 output AZURE_REDIS_HOST string = redis.outputs.host
+output AZURE_REDIS_PORT int = redis.outputs.port
 output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output AZURE_LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName

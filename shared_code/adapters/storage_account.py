@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from shared_code.adapters.identity import app_credential
 from shared_code.settings import Settings, expand_storage_connection
 
 
@@ -19,6 +20,9 @@ class StorageAccount:
         name = settings.storage_account_name
         if conn and not name:
             name = cls._parse(conn).get("accountname", "")
+        if settings.uses_identity:
+            # The identity signs in; a key in a connection string is never used.
+            conn = ""
         return cls(connection_string=conn, account_name=name)
 
     @staticmethod
@@ -43,8 +47,7 @@ class StorageAccount:
         return f"https://{self.account_name}.{service}.core.windows.net"
 
     def credential(self):  # noqa: ANN201 - an azure.identity credential
-        """The managed identity (or developer login); only used when no connection string is set."""
-        # Imported only here: azure.identity is heavy and unused with a connection string.
-        from azure.identity.aio import DefaultAzureCredential
+        """The process's identity (managed identity in Azure, developer login elsewhere); only
+        used when no connection string is set. One credential serves blobs, queues and tables."""
 
-        return DefaultAzureCredential()
+        return app_credential()

@@ -10,9 +10,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
+from shared_code.adapters.identity import app_credential
 from shared_code.circuit import CircuitBreaker, remote_failure
 from shared_code.settings import Settings
 
@@ -32,7 +34,7 @@ def _json_value(message: dict[str, Any]) -> Any:
 
 
 class PubSub:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, credential: AsyncTokenCredential | None = None) -> None:
         self.hub = settings.webpubsub_hub
         self.token_minutes = settings.webpubsub_token_minutes
         # The event handler signs connection states with it: no app without one.
@@ -45,6 +47,7 @@ class PubSub:
             if parsed.get("accesskey"):
                 self._access_keys.append(parsed["accesskey"])
             self.endpoint_host = urlsplit(parsed.get("endpoint", "")).hostname or self.endpoint_host
+        if settings.webpubsub_connection_string and not settings.uses_identity:
             self.client = WebPubSubServiceClient.from_connection_string(
                 settings.webpubsub_connection_string,
                 hub=self.hub,
@@ -54,13 +57,14 @@ class PubSub:
                 **CLIENT_OPTIONS,
             )
         else:
-            # Imported only for managed identity: azure.identity is heavy and unused with a connection string.
-            from azure.identity.aio import DefaultAzureCredential
+            # The identity calls the REST API and signs client tokens (through the service);
+            # a connection string, if any, only lends its key to check upstream signatures.
 
+            endpoint = settings.webpubsub_endpoint or f"https://{self.endpoint_host}"
             self.client = WebPubSubServiceClient(
-                endpoint=settings.webpubsub_endpoint,
+                endpoint=endpoint,
                 hub=self.hub,
-                credential=DefaultAzureCredential(),
+                credential=credential or app_credential(),
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
                 retry_total=0,

@@ -26,8 +26,6 @@ MAIN = BICEP_DIR / "main.bicep"
 
 # Secrets reach the app only through Key Vault references.
 SECRET_SETTINGS = (
-    "POSTGRES_URL",
-    "REDIS_URL",
     "WebPubSubConnectionString",
     "VIDEO_SIGNING_KEY",
     "PAYMENT_WEBHOOK_SECRETS",
@@ -310,3 +308,33 @@ def test_deployment_package_leaves_out_local_tooling_but_keeps_the_app() -> None
         assert path in ignored, f".funcignore does not exclude {path}"
     for path in ("function_app.py", "functions", "shared_code", "host.json", "requirements.txt"):
         assert path not in ignored, f".funcignore would drop {path} from the package"
+
+
+# --- (d) identities instead of keys -------------------------------------------------------
+
+
+def test_app_signs_in_to_postgresql_and_redis_with_its_identity_not_a_password(app_settings: dict[str, str]) -> None:
+    assert app_settings["LECTERN_AUTH_MODE"] == "'identity'"
+    # A user and no password in either URL: the adapters add an Entra token per connection.
+    assert re.fullmatch(r"'postgresql://\$\{uriComponent\(functionApp\.outputs\.name\)\}@\$\{[^}]+\}:5432/\$\{[^}]+\}\?sslmode=require'",
+                        app_settings["POSTGRES_URL"]), app_settings["POSTGRES_URL"]
+    assert app_settings["REDIS_URL"] == "redis.outputs.appUrl"
+    redis = (BICEP_DIR / "modules" / "redis.bicep").read_text()
+    assert "accessKeysAuthentication: 'Disabled'" in redis and "disableAccessKeyAuthentication: true" in redis
+    assert "listKeys" not in redis, "no Redis key is read any more"
+    assert re.search(r"accessPolicyAssignments@[\d-]+' = if \(isManaged\)[\s\S]*?objectId: appPrincipalId", redis)
+    postgres = (BICEP_DIR / "modules" / "postgres.bicep").read_text()
+    assert "0.0.0.0" not in postgres, "the PostgreSQL firewall admits all of Azure"
+
+
+def test_storage_roles_are_scoped_to_the_containers_queues_and_tables_the_app_uses() -> None:
+    text = (BICEP_DIR / "modules" / "role-assignments.bicep").read_text()
+    assignments = re.findall(r"^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = [\s\S]*?^\s*scope: ([\w\[\]]+)$", text, re.M)
+    scopes = dict(assignments)
+    assert scopes["appMaterials"] == "materialsContainer"
+    assert scopes["appHostBlobs"] == "hostContainers[i]"
+    assert scopes["appQueues"] == "queues[i]"
+    assert scopes["appTables"] == "tables[i]"
+    assert scopes["appDelegator"] == "blobService"
+    # No data role on the whole account.
+    assert "storage" not in scopes.values(), "a role is assigned on the whole storage account"

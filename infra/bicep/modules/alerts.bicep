@@ -16,6 +16,9 @@ param alertEmail string
 param applicationInsightsId string
 param postgresServerId string
 param redisId string
+
+@description('Metric namespace of the Redis resource (Microsoft.Cache/redisEnterprise or Microsoft.Cache/redis).')
+param redisMetricNamespace string = 'Microsoft.Cache/redisEnterprise'
 param webPubSubId string
 
 @description('URL of the app\'s health endpoint, probed by an availability test.')
@@ -75,13 +78,15 @@ var logAlerts = [
   {
     // Storage publishes queue length only for the whole account (QueueMessageCount has
     // no per-queue dimension), so a metric alert cannot single out the poison queue while
-    // the outbox queue is busy. The Functions host logs one warning each time it moves a
-    // message to '<queue>-poison'; counting those warnings fires within minutes of the
-    // first poisoned message.
+    // the outbox queue is busy. The app moves a failed effect to '<queue>-poison' itself
+    // (the host's own MaxDequeueCount move never happens: the outbox trigger does not
+    // throw) and logs one error "effect <kind> gave up after <n> attempts" through the
+    // lectern.* loggers that telemetry.py exports; counting those fires within minutes of
+    // the first poisoned message. tests/infra/test_alerts.py ties this text to the code.
     name: 'poison-queue-messages'
     description: 'A message was moved to ${poisonQueueName}: a side effect failed after every retry. See GET /api/admin/deadletters.'
     severity: 1
-    query: 'traces | where message has "MaxDequeueCount" and message contains "${poisonQueueName}" | summarize moved = count() | project moved'
+    query: 'traces | where severityLevel >= 3 and message contains "gave up after" | summarize moved = count() | project moved'
     measure: 'moved'
     aggregation: 'Total'
     threshold: 0
@@ -237,7 +242,7 @@ var metricAlerts = [
     name: 'redis-memory'
     description: 'Redis memory above ${usagePercentThreshold}%: cached keys are being evicted and write-behind state is at risk.'
     scope: redisId
-    namespace: 'Microsoft.Cache/redis'
+    namespace: redisMetricNamespace
     metric: 'usedmemorypercentage'
     aggregation: 'Maximum'
     window: 'PT5M'

@@ -31,6 +31,11 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
+@description('HTTP requests one instance serves at a time (Python\'s platform default is 1); the platform scales out past it.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
 @description('Spread instances across availability zones (only in regions where Flex Consumption supports it).')
 param zoneRedundant bool = false
 
@@ -111,6 +116,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         alwaysReady: alwaysReady
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // The app is async throughout: one instance serves many requests at once. Without
+        // this, Python apps get one request per instance and scale out for every second
+        // concurrent caller. The value comes from bench/concurrency.py (docs/CAPACITY.md).
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

@@ -1,7 +1,7 @@
 // Azure Database for PostgreSQL Flexible Server holding Lectern's core data (database
-// `lectern`). Password authentication serves the app (its POSTGRES_URL, with the password,
-// lives in Key Vault); Entra ID authentication is on as well so operators can sign in with
-// their own identities instead of sharing the admin password.
+// `lectern`). The app signs in with its managed identity (Entra ID authentication), as a
+// role that owns only the app's schema (created after provisioning, docs/DEPLOY.md); the
+// administrator password stays in Key Vault for break-glass use and first setup.
 
 param name string
 param location string
@@ -37,12 +37,21 @@ param geoRedundantBackup bool
 @maxValue(35)
 param backupRetentionDays int
 
+@description('Deploy one read replica (asynchronous streaming replication) beside the primary.')
+param readReplica bool = false
+
+@description('Region of the read replica; empty for the primary\'s region.')
+param readReplicaLocation string = ''
+
 @description('Enabled: public endpoint with a firewall rule for Azure services. Disabled: private access through delegatedSubnetId and privateDnsZoneId.')
 @allowed([
   'Enabled'
   'Disabled'
 ])
 param publicNetworkAccess string
+
+@description('Public access only: address ranges ({start, end}) the firewall admits; Azure services as a whole never.')
+param allowedIpRanges array = []
 
 @description('Subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers (private access only).')
 param delegatedSubnetId string = ''
@@ -108,16 +117,49 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
 }
 
-// 0.0.0.0-0.0.0.0 is the documented spelling of "allow connections from Azure services":
-// Flex Consumption has no fixed outbound addresses to list instead.
-resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (isPublic) {
-  parent: server
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: {
-    startIpAddress: '0.0.0.0'
-    endIpAddress: '0.0.0.0'
+// A replica copies the primary's data, network and authentication settings; high
+// availability and backups belong to the primary (a promoted replica gets its own).
+resource replica 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (readReplica) {
+  name: '${name}-replica'
+  location: empty(readReplicaLocation) ? location : readReplicaLocation
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
   }
+  properties: {
+    createMode: 'Replica'
+    sourceServerResourceId: server.id
+    version: '16'
+    storage: {
+      storageSizeGB: storageSizeGB
+      autoGrow: 'Enabled'
+    }
+    backup: {
+      backupRetentionDays: backupRetentionDays
+      geoRedundantBackup: geoRedundantBackup ? 'Enabled' : 'Disabled'
+    }
+    network: isPublic ? publicNetwork : privateNetwork
+  }
+  dependsOn: [
+    database
+  ]
 }
+
+// No rule admits all of Azure any more: with public access the server answers only the
+// addresses listed (operators' machines for migrations). The app reaches the server
+// privately (publicNetworkAccess Disabled, the default layout), since Flex Consumption has
+// no fixed outbound addresses to list.
+resource allowedRanges 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = [
+  for (range, i) in (isPublic ? allowedIpRanges : []): {
+    parent: server
+    name: 'allowed-${i}'
+    properties: {
+      startIpAddress: range.start
+      endIpAddress: range.end
+    }
+  }
+]
 
 // Server parameters are applied one after another (dependsOn): the server rejects
 // concurrent configuration updates.
@@ -129,7 +171,7 @@ resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/confi
     source: 'user-override'
   }
   dependsOn: [
-    allowAzureServices
+    allowedRanges
   ]
 }
 
@@ -191,3 +233,4 @@ output name string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name
 output urlSecretUri string = urlSecret.properties.secretUri
+output replicaHost string = readReplica ? replica.properties.fullyQualifiedDomainName : ''

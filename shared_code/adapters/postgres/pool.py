@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
+
+from azure.core.credentials_async import AsyncTokenCredential
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shared_code.adapters.identity import POSTGRES_SCOPE, EntraToken, app_credential, postgres_connect_kwargs
 from shared_code.circuit import CircuitBreaker, database_failure
 from shared_code.settings import Settings
 
@@ -20,12 +23,19 @@ POOL_TIMEOUT_SECONDS = 5.0
 class Database:
     """Owns the pool; every query goes through `connection()` or `transaction()`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, credential: AsyncTokenCredential | None = None) -> None:
+        """With LECTERN_AUTH_MODE=identity each new connection signs in with an Entra token
+        of `credential` (the process's managed identity unless given) as its password."""
+        connect_kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": True, "connect_timeout": 5}
+        kwargs: Any = connect_kwargs
+        if settings.uses_identity:
+            token = EntraToken(credential or app_credential(), POSTGRES_SCOPE)
+            kwargs = postgres_connect_kwargs(connect_kwargs, token)
         self.pool = AsyncConnectionPool(
             settings.postgres_url,
             min_size=settings.postgres_pool_min,
             max_size=settings.postgres_pool_max,
-            kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": 5},
+            kwargs=kwargs,
             timeout=POOL_TIMEOUT_SECONDS,
             open=False,
             name="lectern",

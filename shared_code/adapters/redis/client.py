@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any, Sequence
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
+from azure.core.credentials_async import AsyncTokenCredential
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
+from shared_code.adapters.identity import REDIS_SCOPE, EntraToken, RedisEntraCredentials, app_credential
 from shared_code.circuit import CircuitBreaker
 from shared_code.settings import Settings
 
@@ -41,11 +44,25 @@ class GuardedPool(aioredis.BlockingConnectionPool):
         self.breaker.record_success()
 
 
-def create_redis(settings: Settings) -> aioredis.Redis:
+def create_redis(settings: Settings, *, credential: AsyncTokenCredential | None = None) -> aioredis.Redis:
+    """With LECTERN_AUTH_MODE=identity, REDIS_URL names the identity's object id as its user
+    and each new connection authenticates with an Entra token of `credential` (the process's
+    managed identity unless given)."""
+    url = settings.redis_url
+    identity: dict[str, Any] = {}
+    if settings.uses_identity:
+        parts = urlsplit(url)
+        if not parts.username:
+            raise ValueError("REDIS_URL must name the identity's object id as its user when LECTERN_AUTH_MODE=identity")
+        token = EntraToken(credential or app_credential(), REDIS_SCOPE)
+        identity["credential_provider"] = RedisEntraCredentials(unquote(parts.username), token)
+        # The provider supplies user and token; redis refuses a URL user beside it.
+        url = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
     # A blocking pool: in a burst (a thousand students joining a class at once) a command
     # waits briefly for a free connection instead of failing with "Too many connections".
     pool = GuardedPool.from_url(
-        settings.redis_url,
+        url,
+        **identity,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,

@@ -1,7 +1,8 @@
 """Signed playback URLs for the external video CDN.
 
 The URL is `<VIDEO_CDN_BASE_URL>/<playbackId>.m3u8?token=<JWT>`, the shape Mux signed
-playback uses: an HS256 (HMAC-SHA256) token whose claims carry the asset (`sub`), the
+playback uses: an RS256 token naming its key (`kid`; adapters/mux_signing.py; HS256 only in
+development) whose claims carry the asset (`sub`), the
 viewer (`vid`), the audience `v` (video) and the expiry (`exp`). The CDN edge holds the
 same key and runs `verify_playback_url`; nothing else is needed to check a URL, so a
 copied link stops working at its expiry and cannot be moved to another asset. The
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from shared_code.adapters import mux_signing
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, Invalid, ServiceUnavailable
@@ -46,12 +48,16 @@ class PlaybackGrant:
 
 
 def sign_playback_url(
-    *, base_url: str, signing_key: str, asset_id: str, viewer_id: str, expires_at: datetime
+    *, base_url: str, signing_key: str, asset_id: str, viewer_id: str, expires_at: datetime,
+    key_id: str = "", allow_shared_secret: bool = True,
 ) -> str:
-    if len(signing_key.encode()) < MIN_KEY_BYTES:
-        raise ValueError("the video signing key is missing or too short")
     if not _ASSET.match(asset_id):
         raise ValueError("asset ids are letters, digits, '-' and '_' only")
+    if mux_signing.is_signing_key(signing_key):  # RS256 with `kid`, as Mux verifies (adapters/mux_signing.py)
+        token = mux_signing.sign_token(key_id=key_id, private_key_value=signing_key, playback_id=asset_id, expires_at=expires_at, claims={"vid": viewer_id})
+        return f"{base_url.rstrip('/')}/{asset_id}.m3u8?token={token}"
+    if not allow_shared_secret or len(signing_key.encode()) < MIN_KEY_BYTES:
+        raise ValueError("the video signing key is missing or too short")
     claims = {"sub": asset_id, "aud": AUDIENCE, "vid": viewer_id, "exp": int(expires_at.timestamp())}
     token = jwt.encode(claims, signing_key, algorithm=ALGORITHM)
     return f"{base_url.rstrip('/')}/{asset_id}.m3u8?token={token}"
@@ -63,7 +69,7 @@ def playback_expiry(minutes: int, *, now: datetime | None = None) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float | None = None) -> PlaybackGrant:
+def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float | None = None, key_id: str = "") -> PlaybackGrant:
     """What the CDN edge runs: the grant a URL carries, or PlaybackRefused."""
     parts = urlsplit(url)
     base = urlsplit(base_url.rstrip("/"))
@@ -76,6 +82,13 @@ def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float
     tokens = parse_qs(parts.query).get("token", [])
     if len(tokens) != 1:
         raise PlaybackRefused("the URL must carry exactly one token")
+    current = time.time() if now is None else now
+    if mux_signing.is_signing_key(signing_key):
+        try:
+            claims = mux_signing.verify_token(tokens[0], public_keys=mux_signing.public_keys_for(key_id, signing_key), playback_id=asset_id, now=current)
+        except mux_signing.TokenRefused as exc:
+            raise PlaybackRefused(str(exc)) from None
+        return PlaybackGrant(asset_id=asset_id, viewer_id=str(claims.get("vid", "")), expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc))
     try:
         claims = jwt.decode(
             tokens[0],
@@ -120,6 +133,8 @@ async def issue_playback(ctx: AppContext, principal: Principal, lesson_id: str, 
             asset_id=asset.playback_id,
             viewer_id=principal.user_id,
             expires_at=expires_at,
+            key_id=settings.video_signing_key_id,
+            allow_shared_secret=settings.is_development,
         )
     except ValueError:
         raise ServiceUnavailable("Video playback is not configured on this server.", retry_after=60) from None
