@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from shared_code.adapters import mux_signing
-from shared_code.services.playback import PlaybackRefused, sign_playback_url, verify_playback_url
+from shared_code.services.content.playback import PlaybackRefused, sign_playback_url, verify_playback_url
 
 BASE = "https://stream.example-cdn.test"
 KEY_ID = "mux-signing-key-id-0001"
