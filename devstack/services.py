@@ -305,7 +305,32 @@ class Azurite(Service):
             command += ["--location", str(data)]
         process = processes.spawn(command, log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.state_dir)
         self._wait(lambda: all(processes.port_open(p) for p in self.ports), 30, process)
+        origins = [o.strip() for o in self.ctx.app_env().get("LECTERN_CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+        apply_blob_cors(self.ctx.profile.storage_connection_string, origins)
         return f"started, pid {process.pid}" + (", in memory" if self.ctx.profile.azurite_in_memory else "")
+
+
+# The blob CORS rule infra/bicep/modules/storage.bicep gives the storage account, so a
+# browser PUTs uploads and GETs downloads with SAS URLs locally as it does in Azure.
+BLOB_CORS_METHODS = ("GET", "HEAD", "PUT", "OPTIONS")
+BLOB_CORS_HEADERS = (
+    "content-type", "content-length", "x-ms-blob-type", "x-ms-blob-content-type",
+    "x-ms-client-request-id", "x-ms-date", "x-ms-version",
+)
+BLOB_CORS_EXPOSED = ("etag", "content-length", "x-ms-request-id")
+
+
+def apply_blob_cors(connection_string: str, origins: list[str]) -> None:
+    """Sets the blob service's CORS rule for `origins` (none: no rule, as in Bicep)."""
+    # Imported here: `python -m devstack status` and `stop` should not load the Storage SDK.
+    from azure.storage.blob import BlobServiceClient, CorsRule
+
+    rules = [CorsRule(
+        allowed_origins=origins, allowed_methods=list(BLOB_CORS_METHODS), allowed_headers=list(BLOB_CORS_HEADERS),
+        exposed_headers=list(BLOB_CORS_EXPOSED), max_age_in_seconds=3600,
+    )] if origins else []
+    with BlobServiceClient.from_connection_string(connection_string) as service:
+        service.set_service_properties(cors=rules)
 
 
 class WebPubSub(Service):

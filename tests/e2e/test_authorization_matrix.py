@@ -65,6 +65,8 @@ def rows(w: dict) -> list[Row]:
         Row("POST", "dev/token", PUBLIC, {"name": "matrix", "roles": ["student"]}),
         Row("GET", "system/noop", PUBLIC),
         Row("GET", "live/app", PUBLIC),
+        Row("GET", "docs", PUBLIC),
+        Row("GET", "docs/assets/init.js", PUBLIC),
         Row("POST", "payments/webhook", (400,) * 6, {"id": "evt_matrix", "type": "checkout.session.completed"}),
         Row("POST", "payments/razorpay/webhook", (400,) * 6, {"event": "payment.captured", "payload": {}}),
         Row("OPTIONS", "webpubsub/events", (401,) * 6, headers={"WebHook-Request-Origin": "evil.example"}),
