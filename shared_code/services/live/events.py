@@ -42,6 +42,7 @@ from shared_code import problems
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_admission as admission_redis
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, NotFound
 from shared_code.json_limits import too_deep
@@ -298,14 +299,14 @@ async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
     """
     before = live_messages.now_ms() - HEAL_MIN_AGE_MS
     if refused_by == "user":
-        candidates = await live_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
+        candidates = await admission_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
         gone = await _gone(ctx, candidates)
-        await live_redis.release(ctx.redis, member.class_id, member.user_id, gone)
+        await admission_redis.release(ctx.redis, member.class_id, member.user_id, gone)
         return bool(gone)
-    if not await live_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
+    if not await admission_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
         return False
-    gone = await _gone(ctx, await live_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
-    await live_redis.release(ctx.redis, member.class_id, None, gone)
+    gone = await _gone(ctx, await admission_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
+    await admission_redis.release(ctx.redis, member.class_id, None, gone)
     return bool(gone)
 
 
@@ -318,7 +319,7 @@ async def admit(ctx: AppContext, member: Member) -> Reply | None:
     try:
         # Up to two heals: the user's cap, then the class's, may each be stale.
         for attempt in range(3):
-            result = await live_redis.admit(
+            result = await admission_redis.admit(
                 ctx.redis, member.class_id, member.user_id, member.connection_id,
                 per_user=settings.live_max_connections_per_user, per_class=settings.live_max_connections_per_class,
                 now_ms=live_messages.now_ms(),
@@ -345,15 +346,15 @@ async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> R
     cap = ctx.settings.live_max_connections_per_user
     try:
         for attempt in range(2):
-            result = await live_redis.admit_personal(ctx.redis, user_id, connection_id, cap=cap,
+            result = await admission_redis.admit_personal(ctx.redis, user_id, connection_id, cap=cap,
                                                      now_ms=live_messages.now_ms())
             if result.admitted or attempt:
                 break
-            mine = [c for c in await live_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
+            mine = [c for c in await admission_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
             gone = await _gone(ctx, mine)
             if not gone:
                 break
-            await live_redis.release_personal(ctx.redis, user_id, gone)
+            await admission_redis.release_personal(ctx.redis, user_id, gone)
     except RedisError as exc:
         logger.warning("connection cap not applied, Redis unavailable: %s", type(exc).__name__)
         return None
@@ -366,7 +367,7 @@ async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> R
 
 async def disconnected(ctx: AppContext, member: Member) -> None:
     try:
-        await live_redis.release(ctx.redis, member.class_id, member.user_id, [member.connection_id])
+        await admission_redis.release(ctx.redis, member.class_id, member.user_id, [member.connection_id])
     except RedisError as exc:
         logger.warning("connection not released from the caps, Redis unavailable: %s", type(exc).__name__)
     last, _ = await presence.left(ctx, member.class_id, member.connection_id, member.user_id, member.name)

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timezone
 
 from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
 from shared_code.services.live import attendance
 from shared_code.services.live import messages as live_messages
@@ -26,7 +27,7 @@ async def _claim(ctx: AppContext, class_id: str) -> bool:
 
 async def _flush(ctx: AppContext, class_id: str) -> None:
     at = live_messages.now_ms()
-    seq, count = await live_redis.flush_presence(ctx.redis, class_id, at)
+    seq, count = await presence_redis.flush_presence(ctx.redis, class_id, at)
     await live_messages.to_class_now(
         ctx, class_id, live_messages.envelope("presence.updated", class_id, seq, at, count=count)
     )
@@ -39,7 +40,7 @@ def presence_throttle() -> Throttle:
 
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
     """A connection entered the class; returns the presence count."""
-    result = await live_redis.join(ctx.redis, class_id, connection_id, user_id, name)
+    result = await presence_redis.join(ctx.redis, class_id, connection_id, user_id, name)
     if result.added:
         attendance.record(
             ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="join",
@@ -52,7 +53,7 @@ async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: st
 
 async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str, name: str) -> tuple[bool, int]:
     """A connection left; returns (whether it was the user's last one, the presence count)."""
-    result = await live_redis.leave(ctx.redis, class_id, connection_id)
+    result = await presence_redis.leave(ctx.redis, class_id, connection_id)
     user_id = result.user_id or fallback_user_id
     if result.removed:
         attendance.record(
@@ -65,8 +66,8 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
 
 
 async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[str]:
-    return [c for c, u in (await live_redis.connections(ctx.redis, class_id)).items() if u == user_id]
+    return [c for c, u in (await presence_redis.connections(ctx.redis, class_id)).items() if u == user_id]
 
 
 async def all_connections(ctx: AppContext, class_id: str) -> list[str]:
-    return list(await live_redis.connections(ctx.redis, class_id))
+    return list(await presence_redis.connections(ctx.redis, class_id))
