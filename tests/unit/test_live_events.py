@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared_code.domain.polls import counts_list
-from shared_code.adapters.redis.ratelimit import Decision, emission_interval_ms
+from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ChatEvent, ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent
 from shared_code.services.live.chat import check_text
 from shared_code.services.live.class_access import Member
