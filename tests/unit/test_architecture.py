@@ -240,8 +240,6 @@ TOO_LONG_FOR_NOW = {
     "shared_code/services/live/events.py",
     "shared_code/services/payments/webhooks.py",
     "devhost/routing.py",
-    "bench/live_class.py",
-    "bench/report.py",
 }
 
 
