@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import live_admission as admission_redis
 from shared_code.adapters.webpubsub import parse_connection_string
 from shared_code.services.live.class_access import Member
-from shared_code.services.live.events import encode_state, state_key
+from shared_code.services.live.connection_state import encode_state, state_key
 from shared_code.settings import Settings
 from tests.support.live import (
     close_all,

@@ -237,7 +237,6 @@ TOO_LONG_FOR_NOW = {
     # with issue 18's step 2, which reshapes every handler along with it.
     "shared_code/http.py",
     # Not yet split (issue 18, step 4).
-    "shared_code/services/live/events.py",
     "shared_code/services/payments/webhooks.py",
 }
 
