@@ -236,8 +236,6 @@ TOO_LONG_FOR_NOW = {
     # Becomes a package (request parsing, responses, problems, idempotency, the decorator)
     # with issue 18's step 2, which reshapes every handler along with it.
     "shared_code/http.py",
-    # Not yet split (issue 18, step 4).
-    "shared_code/services/payments/webhooks.py",
 }
 
 
