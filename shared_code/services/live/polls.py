@@ -28,7 +28,7 @@ from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
 from shared_code.context import AppContext
-from shared_code.domain.polls import counts_list
+from shared_code.domain.polls import counts_list, final_counts, tally_counts
 from shared_code.errors import Conflict, Invalid, NotFound
 from shared_code.models.live import Poll, PollCreate, VoteEvent
 from shared_code.services.live import class_access
@@ -213,7 +213,7 @@ async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) ->
     """Live counts of an open poll from Redis, or from the stored votes when Redis cannot say."""
     options = len(row["options"])
     if row["status"] == "closed":
-        return [int(c) for c in (row["final_counts"] or [0] * options)]
+        return final_counts(options, row["final_counts"])
     try:
         poll, counts = await polls_redis.read_poll(ctx.redis, class_id)
         if poll.get("id") == str(row["id"]):
@@ -222,7 +222,7 @@ async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) ->
         logger.warning("poll counts from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
     async with ctx.db.connection() as conn:
         tally = await polls_sql.counts(conn, str(row["id"]))
-    return [tally.get(i, 0) for i in range(options)]
+    return tally_counts(options, tally)
 
 
 async def get_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
