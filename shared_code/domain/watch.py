@@ -119,7 +119,6 @@ def millis(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-
 def stored_watch(row: dict[str, Any] | None) -> Watch:
     """The rule's state as PostgreSQL holds it (a row without a credit has none left)."""
     if row is None:

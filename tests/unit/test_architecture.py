@@ -210,7 +210,6 @@ def foreign_imports(module: str, imported: list[str]) -> list[str]:
     return wrong
 
 
-
 def test_domain_modules_import_only_the_standard_library_pydantic_and_each_other() -> None:
     domain = {name: path for name, path in MODULES.items() if name == DOMAIN or name.startswith(DOMAIN + ".")}
     assert len(domain) > 1, "the domain package holds the rules"

@@ -36,7 +36,6 @@ async def enrolled_lesson(ctx: AppContext, principal: Principal, lesson_id: str)
     return lesson, access.course_id
 
 
-
 async def cached_course_progress(ctx: AppContext, user_id: str, course_id: str) -> float:
     async with ctx.db.connection() as conn:
         completed, total = await progress_sql.course_progress(conn, user_id, course_id)
@@ -102,7 +101,6 @@ async def after_completion(ctx: AppContext, row: dict[str, Any], course_progress
         if isinstance(result, BaseException):
             logger.error("a completion effect could neither run nor be queued: %s", result)
     logger.info("lesson completed", extra={"userId": user_id, "lessonId": lesson_id, "courseId": course_id})
-
 
 
 async def late_completion(ctx: AppContext, row: dict[str, Any]) -> None:

@@ -127,7 +127,6 @@ async def _flush_shard(
             pass
 
 
-
 async def dirty_snapshots(ctx: AppContext) -> int:
     """How many snapshots wait for the flush (for health and benchmarks)."""
     return await ctx.progress_store.dirty_count()

@@ -190,5 +190,3 @@ async def _merge_into_redis(
     except RedisError as exc:
         # PostgreSQL has it all; a stale snapshot only flushes lower values, which GREATEST ignores.
         ctx.progress_breaker.trip("sync merge", exc)
-
-
