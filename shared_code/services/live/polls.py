@@ -23,7 +23,6 @@ import psycopg
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
-from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
@@ -57,10 +56,6 @@ def poll_message(poll: Poll) -> dict[str, Any]:
 
 
 # --- tally broadcasts ---------------------------------------------------------------------
-async def _claim(ctx: AppContext, class_id: str) -> bool:
-    return await live_redis.claim_broadcast(ctx.redis, class_id, "tally", live_messages.hold_ms(ctx))
-
-
 async def _flush(ctx: AppContext, class_id: str) -> None:
     at = live_messages.now_ms()
     tally = await polls_redis.flush_tally(ctx.redis, class_id, at)
@@ -75,7 +70,7 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
 
 def tally_throttle() -> Throttle:
     """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
-    return Throttle("tally", _claim, _flush)
+    return Throttle("tally", live_messages.pending_flag("tally"), _flush)
 
 
 # --- opening ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
 from shared_code.services.live import attendance
@@ -19,10 +18,6 @@ from shared_code.services.live import messages as live_messages
 from shared_code.services.live.messages import Throttle
 
 logger = logging.getLogger("lectern.live")
-
-
-async def _claim(ctx: AppContext, class_id: str) -> bool:
-    return await live_redis.claim_broadcast(ctx.redis, class_id, "presence", live_messages.hold_ms(ctx))
 
 
 async def _flush(ctx: AppContext, class_id: str) -> None:
@@ -35,7 +30,7 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
 
 def presence_throttle() -> Throttle:
     """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
-    return Throttle("presence", _claim, _flush)
+    return Throttle("presence", live_messages.pending_flag("presence"), _flush)
 
 
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
