@@ -5,13 +5,7 @@ Each error carries a stable `type` slug so clients can branch on it without pars
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass
-class FieldError:
-    field: str
-    message: str
+from shared_code.domain.fields import FieldError  # the rules' value, carried out by `Invalid`
 
 
 class LecternError(Exception):

@@ -33,12 +33,8 @@ compare the two); writes still replace the generation so other processes stay co
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Awaitable, Callable, TypeVar
 
 from redis.exceptions import MaxConnectionsError, RedisError
@@ -51,6 +47,7 @@ from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
 from shared_code.context import AppContext
+from shared_code.domain.cache_entries import accept, entry, plain
 from shared_code.platform import outbox
 
 T = TypeVar("T")
@@ -87,54 +84,8 @@ async def _safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], de
         return default
 
 
-def plain(value: Any) -> Any:
-    """A row as JSON-safe values, so cached and freshly read rows are the same thing."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-def _entry(generation: str, data: Any) -> str:
-    return json.dumps({"g": generation, "d": data}, separators=(",", ":"))
-
-
-# Hot entries arrive as the same text again and again; parsing each text once saves the
-# JSON decode on every read. Keyed by the full text, so a changed entry is a new key.
-# Callers treat the parsed values as read-only.
-_PARSED_MAX = 4096
-
-
-def _accept(raw: str | None, generation: str | None, parsed: dict[str, Any]) -> Any | None:
-    """The cached data when it was read under the current generation, else None.
-
-    `parsed` memoises the decoded texts (`ctx.content_cache.parsed`).
-    """
-    if raw is None or generation is None:
-        return None
-    entry = parsed.get(raw)
-    if entry is None:
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            return None
-        if len(parsed) >= _PARSED_MAX:
-            parsed.clear()
-        parsed[raw] = entry
-    if not isinstance(entry, dict) or entry.get("g") != generation:
-        return None
-    return entry.get("d")
-
-
 def _valid(ctx: AppContext, raw: str | None, generation: str | None) -> Any | None:
-    return _accept(raw, generation, ctx.content_cache.parsed)
+    return accept(raw, generation, ctx.content_cache.parsed)
 
 
 async def _read(ctx: AppContext, names: list[str]) -> list[str | None]:
@@ -199,7 +150,7 @@ async def _load_course(ctx: AppContext, course_id: str, seen_generation: str | N
                 row = await courses_sql.get_course(conn, course_id)
             course = plain(row) if row else None
             if course is not None and generation is not None:
-                await _store(ctx, {keys.content_course(course_id): _entry(generation, course)})
+                await _store(ctx, {keys.content_course(course_id): entry(generation, course)})
             return course
 
         async def probe() -> Row | None:
@@ -279,8 +230,8 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
                 await _store(
                     ctx,
                     {
-                        keys.content_course(course_id): _entry(tag, fresh),
-                        keys.content_lessons(course_id): _entry(tag, fresh_lessons),
+                        keys.content_course(course_id): entry(tag, fresh),
+                        keys.content_lessons(course_id): entry(tag, fresh_lessons),
                     },
                 )
             return fresh, fresh_lessons
@@ -337,8 +288,8 @@ async def _load_lesson(
             _remember_lesson_course(ctx, lesson_id, owner_course)
             entries = {keys.content_lesson_course(lesson_id): owner_course}
             if generation is not None and owner_course == course_id:
-                entries[keys.content_lesson(owner_course, lesson_id)] = _entry(generation, lesson)
-                entries[keys.content_course(owner_course)] = _entry(generation, course)
+                entries[keys.content_lesson(owner_course, lesson_id)] = entry(generation, lesson)
+                entries[keys.content_course(owner_course)] = entry(generation, course)
             ttl = LESSON_COURSE_TTL_SECONDS
             await _safely(ctx, "cache fill", lambda: _store_mixed(ctx, entries, lesson_id, ttl), None)
             return lesson, course

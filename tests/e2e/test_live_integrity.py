@@ -15,10 +15,10 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_admission as admission_redis
 from shared_code.adapters.webpubsub import parse_connection_string
 from shared_code.services.live.class_access import Member
-from shared_code.services.live.events import encode_state, state_key
+from shared_code.services.live.connection_state import encode_state, state_key
 from shared_code.settings import Settings
 from tests.support.live import (
     close_all,
@@ -62,7 +62,7 @@ async def _fill(redis, class_id: str, count: int, *, cap: int, age_ms: int) -> l
     ids = [f"lost-{uuid.uuid4().hex}" for _ in range(count)]
     for start in range(0, count, 100):
         results = await asyncio.gather(*(
-            live_redis.admit(redis, class_id, f"user-{c}", c, per_user=1, per_class=cap, now_ms=at)
+            admission_redis.admit(redis, class_id, f"user-{c}", c, per_user=1, per_class=cap, now_ms=at)
             for c in ids[start:start + 100]
         ))
         assert all(r.admitted for r in results)
@@ -152,8 +152,8 @@ async def test_connections_whose_disconnected_event_was_lost_stop_counting(api, 
     await _fill(redis, klass["id"], cap, cap=cap, age_ms=120_000)
     before = int(time.time() * 1000) - 120_000
     for n in range(settings.live_max_connections_per_user):
-        assert (await live_redis.admit(redis, klass["id"], student.user_id, f"lost-tab-{n}", per_user=cap,
-                                       per_class=cap + 10, now_ms=before)).admitted
+        assert (await admission_redis.admit(redis, klass["id"], student.user_id, f"lost-tab-{n}", per_user=cap,
+                                            per_class=cap + 10, now_ms=before)).admitted
     session = new_session()
     try:
         client = await join(api, session, student, klass["id"])

@@ -15,7 +15,7 @@ from tests.support.progress import enrolled_earlier
 
 pytestmark = pytest.mark.timeout(120)
 
-RATE = 1.5  # services/progress/watch.py
+RATE = 1.5  # domain/watch.py
 ALLOWANCE = 5.0
 HEARTBEATS_PER_MINUTE = 120  # LECTERN_RATE_HEARTBEATS_PER_MINUTE in local.settings.sample.json
 

@@ -24,6 +24,7 @@ from shared_code.adapters.redis import cache as cache_redis
 from shared_code.auth import Principal
 from shared_code.concurrency import ReadBatcher
 from shared_code.context import AppContext
+from shared_code.domain import cache_entries
 from shared_code.errors import Forbidden, NotFound
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.platform import access, content_cache
@@ -128,8 +129,8 @@ async def test_a_herd_waits_for_the_fill_of_another_process_instead_of_reading_p
         await cache_redis.store(
             ctx.redis,
             {
-                keys.content_lesson(course_id, lesson_id): content_cache._entry(generation, content_cache.plain(found["lesson"])),
-                keys.content_course(course_id): content_cache._entry(generation, content_cache.plain(found["course"])),
+                keys.content_lesson(course_id, lesson_id): cache_entries.entry(generation, cache_entries.plain(found["lesson"])),
+                keys.content_course(course_id): cache_entries.entry(generation, cache_entries.plain(found["course"])),
             },
             60,
         )
@@ -160,10 +161,10 @@ async def test_a_late_fill_read_before_a_write_is_never_served(ctx):
     course_id, _ = await published_course_with_lesson(ctx, tutor, title="Old")
     old_generation = await cache_redis.current_generation(ctx.redis, course_id)
     async with ctx.db.connection() as conn:
-        old_row = content_cache.plain(await courses_sql.get_course(conn, course_id))
+        old_row = cache_entries.plain(await courses_sql.get_course(conn, course_id))
     await courses.update_course(ctx, tutor, course_id, CourseUpdate(title="New"))
     # A slow reader that read PostgreSQL before the write stores its row only now.
-    await cache_redis.store(ctx.redis, {keys.content_course(course_id): content_cache._entry(old_generation, old_row)}, 60)
+    await cache_redis.store(ctx.redis, {keys.content_course(course_id): cache_entries.entry(old_generation, old_row)}, 60)
     assert (await access.course_access(ctx, tutor, course_id)).title == "New"
 
 

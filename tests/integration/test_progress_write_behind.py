@@ -27,7 +27,7 @@ from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentReq
 from shared_code.models.progress import Heartbeat, SyncBatch
 from shared_code.platform import content_cache
 from shared_code.services.content import courses, enrollments, videos
-from shared_code.services.progress import changelog
+from shared_code.services.progress import changelog, completion
 from shared_code.services.progress import watch as progress
 from tests.integration.conftest import person
 
@@ -263,13 +263,13 @@ async def test_concurrent_heartbeats_crossing_the_threshold_complete_the_lesson_
     await progress.record_heartbeat(ctx, student, lesson_id, beat(5, duration=10))
     await asyncio.sleep(3.0)  # 3 s × 1.5 pays for the remaining 4.5 s
     completions: list[str] = []
-    original = progress.after_completion
+    original = completion.after_completion
 
     async def counting(ctx_, row, value):
         completions.append(str(row["lesson_id"]))
         await original(ctx_, row, value)
 
-    monkeypatch.setattr(progress, "after_completion", counting)
+    monkeypatch.setattr(completion, "after_completion", counting)
     results = await asyncio.gather(
         *(progress.record_heartbeat(ctx, student, lesson_id, beat(9.5, duration=10)) for _ in range(20))
     )

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from localpay import events
+from shared_code.domain.payment_events import razorpay_fact
+from shared_code.domain.payment_events import stripe_fact
 from shared_code.errors import ServiceUnavailable
 from shared_code.services.payments.webhooks import InvalidSignature
-from shared_code.services.payments.webhooks import razorpay_fact
-from shared_code.services.payments.webhooks import stripe_fact
 from shared_code.services.payments.webhooks import verify_razorpay
 from shared_code.services.payments.webhooks import verify_stripe
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from shared_code.concurrency import Breaker, SingleFlight
-from shared_code.platform.content_cache import _accept, _entry
+from shared_code.domain.cache_entries import accept, entry
 
 
 async def test_concurrent_callers_of_one_key_share_one_load():
@@ -73,11 +73,11 @@ async def test_a_cancelled_caller_does_not_cancel_the_load_others_wait_for():
 
 
 def test_entries_are_accepted_only_under_the_generation_they_were_read_in():
-    raw = _entry("g1", {"id": "x"})
-    assert _accept(raw, "g1", {}) == {"id": "x"}
-    assert _accept(raw, "g2", {}) is None
-    assert _accept(raw, None, {}) is None
-    assert _accept("not json", "g1", {}) is None
+    raw = entry("g1", {"id": "x"})
+    assert accept(raw, "g1", {}) == {"id": "x"}
+    assert accept(raw, "g2", {}) is None
+    assert accept(raw, None, {}) is None
+    assert accept("not json", "g1", {}) is None
 
 
 def test_the_breaker_opens_on_a_failure_and_closes_after_its_cooldown():

@@ -8,15 +8,15 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared_code.adapters.redis.live import counts_list
-from shared_code.adapters.redis.ratelimit import Decision, emission_interval_ms
+from shared_code.domain.polls import counts_list
+from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ChatEvent, ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent
 from shared_code.services.live.chat import check_text
 from shared_code.services.live.class_access import Member
+from shared_code.services.live.connection_state import decode_state
+from shared_code.services.live.connection_state import encode_state
 from shared_code.services.live.events import MAX_EVENT_BYTES
 from shared_code.services.live.events import allowed_origin
-from shared_code.services.live.events import decode_state
-from shared_code.services.live.events import encode_state
 from shared_code.services.live.events import parse_event_data
 from shared_code.services.live.messages import Refused
 

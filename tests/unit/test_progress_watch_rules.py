@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from shared_code.services.progress.watch import (
+from shared_code.domain.watch import (
     ALLOWANCE_SECONDS,
     GAP_LIMIT_SECONDS,
     NEVER,

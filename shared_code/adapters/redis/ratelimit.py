@@ -12,12 +12,11 @@ bytes it sends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
 from shared_code.concurrency import ScriptBatcher
+from shared_code.domain.ratelimit import Decision, emission_interval_ms
 
 # KEYS[1] the subject's key; ARGV: emission interval (ms), limit (burst), cost.
 # Returns {allowed (0/1), remaining, retry_after_ms}.
@@ -38,25 +37,6 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
 local remaining = math.floor((now - allow_at) / interval)
 return {1, remaining, 0}
 """
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    remaining: int
-    retry_after_ms: int
-
-    @property
-    def retry_after_seconds(self) -> int:
-        """Whole seconds for a `Retry-After` header (at least 1 when refused)."""
-        return 0 if self.allowed else max(1, -(-self.retry_after_ms // 1000))
-
-
-def emission_interval_ms(limit: int, period_ms: int) -> int:
-    """The spacing that lets `limit` requests through per `period_ms` once the burst is spent."""
-    if limit <= 0 or period_ms <= 0:
-        raise ValueError("limit and period must be positive")
-    return max(1, period_ms // limit)
 
 
 class RateLimiter:

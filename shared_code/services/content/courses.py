@@ -18,6 +18,7 @@ from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.cache_entries import plain
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
 from shared_code.models.content import (
     Course,
@@ -31,7 +32,6 @@ from shared_code.models.content import (
 )
 from shared_code.platform import audit, content_cache, idempotency
 from shared_code.platform.access import lesson_access, require_manager
-from shared_code.platform.content_cache import plain
 from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
 from shared_code.services.content.paging import position_of, split_page

@@ -17,11 +17,11 @@ from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.cache_entries import plain
 from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.content import Enrollment, EnrollmentRequest
 from shared_code.platform import audit, content_cache
 from shared_code.platform.access import course_access
-from shared_code.platform.content_cache import plain
 from shared_code.platform.users import ensure_user
 from shared_code.services.progress import dashboard
 

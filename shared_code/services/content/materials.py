@@ -33,11 +33,11 @@ from shared_code.adapters.blobs import BlobChanged
 from shared_code.adapters.postgres import materials as materials_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.cache_entries import plain
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
 from shared_code.models.content import Download, Material, MaterialPage, MaterialUpload, MaterialUploadRequest
 from shared_code.platform import audit, content_cache, outbox
 from shared_code.platform.access import CourseAccess, course_access
-from shared_code.platform.content_cache import plain
 from shared_code.platform.users import ensure_user
 from shared_code.services.content.access_log import record_access
 from shared_code.services.content.paging import position_of, split_page

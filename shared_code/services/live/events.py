@@ -9,10 +9,9 @@ An accepted connection is put in three groups, `class.{classId}`, `course.{cours
 hands back on every later event of that connection, so no event needs a lookup to know
 its class.
 
-That state decides access, and the upstream signature covers only the connection id, so
-the state is signed by the app (HMAC-SHA256, `LECTERN_CONNECTION_STATE_KEY`) and bound to
-the connection and user it was issued to. A state that fails the check is no state: the
-event is refused, never trusted.
+That state decides access, so it is signed by the app and bound to the connection and
+user it was issued to (`connection_state.py`); a state that fails the check is no state:
+the event is refused, never trusted. The caps are counted in `admission.py`.
 
 Client events answer 200 with an acknowledgement, `{type: "ack", classId, seq, at, event,
 ok, ref?, reason?, detail?, retryAfterMs?, ...}`, which Web PubSub delivers to the sender
@@ -25,10 +24,6 @@ is parsed, and the connection and the class go on.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -54,18 +49,17 @@ from shared_code.models.live import (
     VoteEvent,
 )
 from shared_code.platform import users
-from shared_code.services.live import chat, class_access, hands, polls, presence, stage
+from shared_code.services.live import admission, chat, class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import Member
+from shared_code.services.live.connection_state import decode_state, encode_state, state_key
 from shared_code.services.live.messages import Refused
-from shared_code.settings import Settings
 
 logger = logging.getLogger("lectern.live")
 
 SUBPROTOCOLS = ("json.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1")
 TYPE_PREFIX = "azure.webpubsub."
 STATE_HEADER = "ce-connectionState"
-STATE_VERSION = 2
 # No client event needs more: a chat message is at most a few thousand characters.
 MAX_EVENT_BYTES = 16 * 1024
 
@@ -87,56 +81,6 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-# --- connection state -------------------------------------------------------------------------
-def state_key(settings: Settings) -> bytes:
-    return settings.connection_state_signing_key
-
-
-def _state_mac(key: bytes, payload: str) -> str:
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-
-
-def encode_state(member: Member, key: bytes) -> str:
-    """Base64 JSON, as Web PubSub expects: the member's facts and the app's HMAC over them,
-    bound to the connection and the user it was issued to."""
-    payload = json.dumps(
-        {
-            "v": STATE_VERSION, "connectionId": member.connection_id, "userId": member.user_id,
-            "classId": member.class_id, "courseId": member.course_id, "role": member.role, "name": member.name,
-        },
-        separators=(",", ":"), sort_keys=True, ensure_ascii=False,
-    )
-    wrapped = json.dumps({"p": payload, "s": _state_mac(key, payload)}, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(wrapped.encode()).decode()
-
-
-def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes) -> Member | None:
-    """The member a state describes, or None when there is none or it is not one this app
-    signed for this connection and user."""
-    if not value or len(value) > 8192:
-        return None
-    try:
-        wrapped = json.loads(base64.b64decode(value, validate=True))
-        payload, mac = wrapped["p"], wrapped["s"]
-        if not isinstance(payload, str) or not isinstance(mac, str) or not mac.isascii():
-            return None
-        if not hmac.compare_digest(_state_mac(key, payload).encode(), mac.encode()):
-            return None
-        data = json.loads(payload)
-        if data.get("v") != STATE_VERSION or data.get("connectionId") != connection_id or data.get("userId") != user_id:
-            return None
-        return Member(
-            connection_id=connection_id,
-            user_id=user_id,
-            class_id=str(uuid.UUID(data["classId"])),
-            course_id=str(data["courseId"]),
-            role=str(data["role"]),
-            name=str(data.get("name", "")),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
-        return None
 
 
 # --- dispatch ---------------------------------------------------------------------------------
@@ -191,9 +135,9 @@ async def connect_personal(ctx: AppContext, event: UpstreamEvent, body: dict[str
         if await users_sql.get_user(conn, user_uuid) is None:
             return _refuse(401, "Unknown user.")
         course_ids = await enrollments_sql.course_ids_of(conn, user_uuid)
-    refusal = await admit_personal(ctx, user_uuid, event.connection_id)
+    refusal = await admission.admit_personal(ctx, user_uuid, event.connection_id)
     if refusal is not None:
-        return refusal
+        return _refuse(429, refusal)
     reply: dict[str, Any] = {
         "userId": user_uuid,
         "groups": [live_messages.user_group(user_uuid), *(live_messages.course_group(c) for c in course_ids)],
@@ -251,9 +195,9 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
         connection_id=event.connection_id, user_id=user_uuid, class_id=class_id, course_id=found.course_id,
         role=found.role, name=principal.name,
     )
-    refusal = await admit(ctx, member)
+    refusal = await admission.admit(ctx, member)
     if refusal is not None:
-        return refusal
+        return _refuse(429, refusal)
     reply: dict[str, Any] = {
         "userId": user_uuid,
         "groups": [
@@ -269,106 +213,8 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     return Reply(200, reply, {STATE_HEADER: encode_state(member, state_key(ctx.settings))})
 
 
-# --- connection caps ---------------------------------------------------------------------------
-HEAL_CHECKS = 50  # admitted connections asked about per heal
-HEAL_HOLD_MS = 10_000  # at most one heal of a full class in this long
-# A connection admitted this recently has surely not lost its `disconnected` yet; asking
-# about it only costs REST calls (and would let a burst of connects skip the cap).
-HEAL_MIN_AGE_MS = 60_000
-
-
-async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
-    """The connections Web PubSub no longer has: their `disconnected` was lost."""
-    gone: list[str] = []
-    for connection_id in connection_ids:
-        try:
-            if not await ctx.pubsub.connection_exists(connection_id):
-                gone.append(connection_id)
-        except Exception as exc:  # noqa: BLE001 - unknown counts as still there
-            logger.warning("connection check failed: %s", type(exc).__name__)
-            break
-    return gone
-
-
-async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
-    """Forgets admitted connections that Web PubSub no longer has; True when any went.
-
-    Only on a refused connect, and for a full class at most once per HEAL_HOLD_MS, so the
-    REST calls stay few whatever the number of refused connects.
-    """
-    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
-    if refused_by == "user":
-        candidates = await live_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
-        gone = await _gone(ctx, candidates)
-        await live_redis.release(ctx.redis, member.class_id, member.user_id, gone)
-        return bool(gone)
-    if not await live_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
-        return False
-    gone = await _gone(ctx, await live_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
-    await live_redis.release(ctx.redis, member.class_id, None, gone)
-    return bool(gone)
-
-
-async def admit(ctx: AppContext, member: Member) -> Reply | None:
-    """Counts the connection against the per-user and per-class caps; a refusal, or None.
-
-    Without Redis the connection is let in uncounted: the class matters more than the cap.
-    """
-    settings = ctx.settings
-    try:
-        # Up to two heals: the user's cap, then the class's, may each be stale.
-        for attempt in range(3):
-            result = await live_redis.admit(
-                ctx.redis, member.class_id, member.user_id, member.connection_id,
-                per_user=settings.live_max_connections_per_user, per_class=settings.live_max_connections_per_class,
-                now_ms=live_messages.now_ms(),
-            )
-            if result.admitted or attempt == 2 or not await _heal(ctx, member, result.refused_by):
-                break
-    except RedisError as exc:
-        logger.warning("connection caps not applied, Redis unavailable: %s", type(exc).__name__)
-        return None
-    if result.admitted:
-        return None
-    logger.info("connect refused by the %s cap", result.refused_by,
-                extra={"classId": member.class_id, "userId": member.user_id, "count": result.count})
-    if result.refused_by == "user":
-        return _refuse(429, f"You already have {settings.live_max_connections_per_user} connections to this class; "
-                            "close one (another tab or device) before opening another.")
-    return _refuse(429, f"This class is full: it already has {settings.live_max_connections_per_class} connections.")
-
-
-async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> Reply | None:
-    """The per-user cap for connections outside any class. They carry no state, so nothing
-    releases them on `disconnected`: a refused connect asks Web PubSub which of the user's
-    admitted ones still exist (a handful of calls, only when refused) and forgets the rest."""
-    cap = ctx.settings.live_max_connections_per_user
-    try:
-        for attempt in range(2):
-            result = await live_redis.admit_personal(ctx.redis, user_id, connection_id, cap=cap,
-                                                     now_ms=live_messages.now_ms())
-            if result.admitted or attempt:
-                break
-            mine = [c for c in await live_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
-            gone = await _gone(ctx, mine)
-            if not gone:
-                break
-            await live_redis.release_personal(ctx.redis, user_id, gone)
-    except RedisError as exc:
-        logger.warning("connection cap not applied, Redis unavailable: %s", type(exc).__name__)
-        return None
-    if result.admitted:
-        return None
-    logger.info("personal connect refused by the user cap", extra={"userId": user_id, "count": result.count})
-    return _refuse(429, f"You already have {cap} connections open; close one (another tab or device) "
-                        "before opening another.")
-
-
 async def disconnected(ctx: AppContext, member: Member) -> None:
-    try:
-        await live_redis.release(ctx.redis, member.class_id, member.user_id, [member.connection_id])
-    except RedisError as exc:
-        logger.warning("connection not released from the caps, Redis unavailable: %s", type(exc).__name__)
+    await admission.release(ctx, member)
     last, _ = await presence.left(ctx, member.class_id, member.connection_id, member.user_id, member.name)
     if last:
         # Nobody answers a hand whose owner has gone.

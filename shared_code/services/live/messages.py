@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
+from shared_code.adapters.redis import live as live_redis
 from shared_code.context import AppContext
 from shared_code.platform import outbox
 
@@ -131,6 +132,16 @@ class Throttle:
 def hold_ms(ctx: AppContext) -> int:
     """How long a pending flag may outlive a worker that died before flushing."""
     return max(1000, ctx.settings.broadcast_interval_ms * 8)
+
+
+def pending_flag(topic: str) -> Claim:
+    """The claim every class broadcast throttle uses: the class's pending flag for `topic`
+    in Redis, shared by every worker process."""
+
+    async def claim(ctx: AppContext, class_id: str) -> bool:
+        return await live_redis.claim_broadcast(ctx.redis, class_id, topic, hold_ms(ctx))
+
+    return claim
 
 
 def interval_seconds(ctx: AppContext) -> float:

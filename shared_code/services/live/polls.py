@@ -23,10 +23,11 @@ import psycopg
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
-from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
 from shared_code.context import AppContext
+from shared_code.domain.polls import counts_list, final_counts, tally_counts
 from shared_code.errors import Conflict, Invalid, NotFound
 from shared_code.models.live import Poll, PollCreate, VoteEvent
 from shared_code.services.live import class_access
@@ -55,13 +56,9 @@ def poll_message(poll: Poll) -> dict[str, Any]:
 
 
 # --- tally broadcasts ---------------------------------------------------------------------
-async def _claim(ctx: AppContext, class_id: str) -> bool:
-    return await live_redis.claim_broadcast(ctx.redis, class_id, "tally", live_messages.hold_ms(ctx))
-
-
 async def _flush(ctx: AppContext, class_id: str) -> None:
     at = live_messages.now_ms()
-    tally = await live_redis.flush_tally(ctx.redis, class_id, at)
+    tally = await polls_redis.flush_tally(ctx.redis, class_id, at)
     if tally is None:
         return  # closed meanwhile: poll.closed has the final word
     seq, poll_id, counts = tally
@@ -73,7 +70,7 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
 
 def tally_throttle() -> Throttle:
     """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
-    return Throttle("tally", _claim, _flush)
+    return Throttle("tally", live_messages.pending_flag("tally"), _flush)
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -89,7 +86,7 @@ async def open_poll(ctx: AppContext, principal: Principal, class_id: str, body: 
         raise Conflict("This class already has an open poll; close it first.") from None
     poll = poll_from_row(row, [0] * len(body.options))
     at = live_messages.now_ms()
-    seq = await live_redis.open_poll(
+    seq = await polls_redis.open_poll(
         ctx.redis, class_id, poll_id=poll_id, question=body.question, options=body.options,
         opened_at=poll.opened_at.isoformat(), now_ms=at,
     )
@@ -109,7 +106,7 @@ async def _restore(ctx: AppContext, class_id: str, poll_id: str) -> None:
         votes = await polls_sql.votes(conn, poll_id) if row["status"] == "open" else {}
     if row["status"] != "open":
         raise Refused("poll-closed", "The poll is closed.")
-    await live_redis.restore_poll(
+    await polls_redis.restore_poll(
         ctx.redis, class_id, poll_id=poll_id, status="open", question=row["question"],
         options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
     )
@@ -123,10 +120,10 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
     )
     if not decision.allowed:
         raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=decision.retry_after_ms)
-    result = await live_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
+    result = await polls_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
     if result.code == "cold":
         await _restore(ctx, member.class_id, poll_id)
-        result = await live_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
+        result = await polls_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
     if result.code == "other":
         async with ctx.db.connection() as conn:
             row = await polls_sql.get_poll(conn, member.class_id, poll_id)
@@ -156,7 +153,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
 async def _close(ctx: AppContext, class_id: str, poll_id: str) -> tuple[Poll, bool]:
     """Closes the poll (idempotent); returns it and whether this call closed it."""
     try:
-        await live_redis.freeze_poll(ctx.redis, class_id, poll_id)
+        await polls_redis.freeze_poll(ctx.redis, class_id, poll_id)
     except RedisError as exc:
         # PostgreSQL refuses late votes on its own; Redis only refuses them sooner.
         logger.warning("poll frozen in PostgreSQL only: %s", type(exc).__name__)
@@ -172,7 +169,7 @@ async def _close(ctx: AppContext, class_id: str, poll_id: str) -> tuple[Poll, bo
     if closed_now:
         at = live_messages.now_ms()
         try:
-            seq = await live_redis.poll_closed(ctx.redis, class_id, poll_id, counts, at)
+            seq = await polls_redis.poll_closed(ctx.redis, class_id, poll_id, counts, at)
         except RedisError as exc:
             logger.warning("poll.closed not sent, no seq: %s", type(exc).__name__)
         else:
@@ -211,16 +208,16 @@ async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) ->
     """Live counts of an open poll from Redis, or from the stored votes when Redis cannot say."""
     options = len(row["options"])
     if row["status"] == "closed":
-        return [int(c) for c in (row["final_counts"] or [0] * options)]
+        return final_counts(options, row["final_counts"])
     try:
-        poll, counts = await live_redis.read_poll(ctx.redis, class_id)
+        poll, counts = await polls_redis.read_poll(ctx.redis, class_id)
         if poll.get("id") == str(row["id"]):
-            return live_redis.counts_list(options, counts)
+            return counts_list(options, counts)
     except RedisError as exc:
         logger.warning("poll counts from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
     async with ctx.db.connection() as conn:
         tally = await polls_sql.counts(conn, str(row["id"]))
-    return [tally.get(i, 0) for i in range(options)]
+    return tally_counts(options, tally)
 
 
 async def get_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
@@ -239,7 +236,7 @@ def poll_from_redis(class_id: str, poll: dict[str, str], counts: dict[str, str])
     if poll.get("status") != "open" or "id" not in poll:
         return None
     options = json.loads(poll.get("optionsJson") or "[]")
-    tally = live_redis.counts_list(len(options), counts)
+    tally = counts_list(len(options), counts)
     return Poll(
         id=poll["id"], class_id=class_id, question=poll.get("question", ""), options=options, status="open",
         opened_at=poll["openedAt"], counts=tally, total=sum(tally),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
 from shared_code.services.live import attendance
 from shared_code.services.live import messages as live_messages
@@ -20,13 +20,9 @@ from shared_code.services.live.messages import Throttle
 logger = logging.getLogger("lectern.live")
 
 
-async def _claim(ctx: AppContext, class_id: str) -> bool:
-    return await live_redis.claim_broadcast(ctx.redis, class_id, "presence", live_messages.hold_ms(ctx))
-
-
 async def _flush(ctx: AppContext, class_id: str) -> None:
     at = live_messages.now_ms()
-    seq, count = await live_redis.flush_presence(ctx.redis, class_id, at)
+    seq, count = await presence_redis.flush_presence(ctx.redis, class_id, at)
     await live_messages.to_class_now(
         ctx, class_id, live_messages.envelope("presence.updated", class_id, seq, at, count=count)
     )
@@ -34,12 +30,12 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
 
 def presence_throttle() -> Throttle:
     """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
-    return Throttle("presence", _claim, _flush)
+    return Throttle("presence", live_messages.pending_flag("presence"), _flush)
 
 
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
     """A connection entered the class; returns the presence count."""
-    result = await live_redis.join(ctx.redis, class_id, connection_id, user_id, name)
+    result = await presence_redis.join(ctx.redis, class_id, connection_id, user_id, name)
     if result.added:
         attendance.record(
             ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="join",
@@ -52,7 +48,7 @@ async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: st
 
 async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str, name: str) -> tuple[bool, int]:
     """A connection left; returns (whether it was the user's last one, the presence count)."""
-    result = await live_redis.leave(ctx.redis, class_id, connection_id)
+    result = await presence_redis.leave(ctx.redis, class_id, connection_id)
     user_id = result.user_id or fallback_user_id
     if result.removed:
         attendance.record(
@@ -65,8 +61,8 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
 
 
 async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[str]:
-    return [c for c, u in (await live_redis.connections(ctx.redis, class_id)).items() if u == user_id]
+    return [c for c, u in (await presence_redis.connections(ctx.redis, class_id)).items() if u == user_id]
 
 
 async def all_connections(ctx: AppContext, class_id: str) -> list[str]:
-    return list(await live_redis.connections(ctx.redis, class_id))
+    return list(await presence_redis.connections(ctx.redis, class_id))

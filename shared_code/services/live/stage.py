@@ -21,10 +21,6 @@ REACTION_LIMIT = 10
 REACTION_PERIOD_MS = 10_000
 
 
-async def _claim(ctx: AppContext, class_id: str) -> bool:
-    return await live_redis.claim_broadcast(ctx.redis, class_id, "reactions", live_messages.hold_ms(ctx))
-
-
 async def _flush(ctx: AppContext, class_id: str) -> None:
     at = live_messages.now_ms()
     batch = await live_redis.flush_reactions(ctx.redis, class_id, at)
@@ -38,7 +34,7 @@ async def _flush(ctx: AppContext, class_id: str) -> None:
 
 def reaction_throttle() -> Throttle:
     """This module's broadcast throttle; the bootstrap builds one per process (`ctx.throttles`)."""
-    return Throttle("reactions", _claim, _flush)
+    return Throttle("reactions", live_messages.pending_flag("reactions"), _flush)
 
 
 async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict:

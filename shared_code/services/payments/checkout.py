@@ -22,11 +22,11 @@ from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.cache_entries import plain
 from shared_code.errors import Conflict, Forbidden, Invalid, LecternError, NotFound, ServiceUnavailable
 from shared_code.models.payments import Checkout, CheckoutRequest, Purchase, PurchasePage
 from shared_code.platform import idempotency
 from shared_code.platform.access import course_access
-from shared_code.platform.content_cache import plain
 from shared_code.platform.users import ensure_user
 from shared_code.services.content.paging import position_of, split_page
 

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from shared_code.adapters.postgres import analytics as analytics_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.ranking import BUCKETS, bucket_of, completion_rate
 from shared_code.models.progress import ClassAttendance, CourseAnalytics, LessonFunnel, QuizDistribution, ScoreBucket
 from shared_code.platform import access as access_service
 from shared_code.services.live import attendance
@@ -27,20 +28,8 @@ logger = logging.getLogger("lectern.analytics")
 
 T = TypeVar("T")
 
-BUCKETS = 10
 MAX_CLASSES = 50
 ATTENDANCE_PARALLEL = 8
-
-
-def completion_rate(started: int, completed: int) -> float:
-    return round(completed / started, 4) if started > 0 else 0.0
-
-
-def bucket_of(best: int, max_score: int) -> int:
-    """Tenths of the maximum score; a full score belongs to the last bucket, not an eleventh."""
-    if max_score <= 0:
-        return BUCKETS - 1
-    return max(0, min(BUCKETS - 1, best * BUCKETS // max_score))
 
 
 def distribution(quizzes: list[dict[str, Any]], score_counts: list[dict[str, Any]]) -> list[QuizDistribution]:

@@ -24,6 +24,7 @@ from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.adapters.redis import leaderboard as board_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.ranking import competition_ranks
 from shared_code.errors import ServiceUnavailable
 from shared_code.models.progress import Leaderboard, Standing
 from shared_code.platform import access as access_service
@@ -33,13 +34,6 @@ logger = logging.getLogger("lectern.leaderboard")
 
 WAIT_FOR_REBUILD_SECONDS = 3.0
 POLL_SECONDS = 0.05
-
-def competition_ranks(points: Sequence[int]) -> list[int]:
-    """Ranks of `points` sorted best first: ties share a rank, the next one skips (1, 2, 2, 4)."""
-    ranks: list[int] = []
-    for i, p in enumerate(points):
-        ranks.append(ranks[-1] if i > 0 and p == points[i - 1] else i + 1)
-    return ranks
 
 
 # --- the board in Redis ----------------------------------------------------------------

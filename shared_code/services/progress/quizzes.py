@@ -1,9 +1,7 @@
-"""Quizzes: written by the course's tutor, answered by enrolled students, graded here.
+"""Quizzes: written by the course's tutor, answered by enrolled students, graded by the
+rules in `domain/quizzes.py` (exact-set, no partial credit).
 
-Answer keys never leave the server except back to the tutor who wrote them. Grading is
-exact-set: a question earns its points when the chosen options are exactly its correct
-options, and nothing otherwise. There is no partial credit, because for a multiple-choice
-question "some right, some wrong" would otherwise reward ticking everything.
+Answer keys never leave the server except back to the tutor who wrote them.
 
 An attempt is stored with its answers and its `Idempotency-Key` in one transaction, so a
 client retrying after a lost response gets the same attempt back (201, same id) and never
@@ -24,12 +22,12 @@ from psycopg import AsyncConnection
 from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
+from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
+from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
     AttemptCreate,
     AttemptResult,
     Question,
-    QuestionCreate,
     QuestionResult,
     QuestionWithKey,
     Quiz,
@@ -43,60 +41,7 @@ from shared_code.services.progress import changelog, dashboard
 logger = logging.getLogger("lectern.quizzes")
 
 
-# --- the rules (pure) ------------------------------------------------------------------
-def question_errors(questions: Sequence[QuestionCreate]) -> list[FieldError]:
-    """What is wrong with the questions' answer keys (indexes are checked against options)."""
-    errors: list[FieldError] = []
-    for i, q in enumerate(questions):
-        where = f"questions[{i}].correct"
-        bad = [c for c in q.correct if c < 0 or c >= len(q.options)]
-        if bad:
-            errors.append(FieldError(where, f"indexes {bad} are not options 0..{len(q.options) - 1}"))
-        if len(set(q.correct)) != len(q.correct):
-            errors.append(FieldError(where, "an option is listed twice"))
-        if q.multiple is False and len(set(q.correct)) > 1:
-            errors.append(FieldError(f"questions[{i}].multiple", "a single-choice question has exactly one correct option"))
-    return errors
-
-
-def stored_questions(questions: Sequence[QuestionCreate]) -> list[dict[str, Any]]:
-    return [
-        {
-            "prompt": q.prompt,
-            "options": list(q.options),
-            "correct": sorted(set(q.correct)),
-            "points": q.points,
-            "multiple": q.multiple if q.multiple is not None else len(set(q.correct)) > 1,
-        }
-        for q in questions
-    ]
-
-
-def answer_errors(questions: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]) -> list[FieldError]:
-    if len(answers) != len(questions):
-        return [FieldError("answers", f"expected {len(questions)} answers, one per question ([] leaves one unanswered)")]
-    errors: list[FieldError] = []
-    for i, (q, chosen) in enumerate(zip(questions, answers)):
-        where = f"answers[{i}]"
-        if any(c < 0 or c >= len(q["options"]) for c in chosen):
-            errors.append(FieldError(where, f"choose among options 0..{len(q['options']) - 1}"))
-        elif len(set(chosen)) != len(chosen):
-            errors.append(FieldError(where, "an option is chosen twice"))
-        elif not q["multiple"] and len(chosen) > 1:
-            errors.append(FieldError(where, "a single-choice question takes one option"))
-    return errors
-
-
-def grade(questions: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]) -> tuple[int, int, list[QuestionResult]]:
-    """(score, max score, per question): exact set match earns the points, anything else 0."""
-    results: list[QuestionResult] = []
-    for i, q in enumerate(questions):
-        chosen = set(answers[i]) if i < len(answers) else set()
-        right = chosen == set(q["correct"])
-        results.append(QuestionResult(index=i, correct=right, points=q["points"], awarded=q["points"] if right else 0))
-    return sum(r.awarded for r in results), sum(r.points for r in results), results
-
-
+# --- mapping to the wire ------------------------------------------------------------
 def _public(questions: Sequence[dict[str, Any]]) -> list[Question]:
     return [
         Question(index=i, prompt=q["prompt"], options=q["options"], multiple=q["multiple"], points=q["points"])
@@ -201,7 +146,8 @@ async def submit_attempt(
     errors = answer_errors(quiz["questions"], body.answers)
     if errors:
         raise Invalid("The answers do not fit the quiz.", errors=errors)
-    score, max_score, per_question = grade(quiz["questions"], body.answers)
+    score, max_score, graded = grade(quiz["questions"], body.answers)
+    per_question = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in graded]
     user_id = principal.user_id
     previous: dict[str, int | None] = {}
 

@@ -1,0 +1,199 @@
+"""Redis side of a class's poll: the open poll, its votes and tally, and the throttled tally
+broadcast's read. One poll is current per class; a vote is one script call that checks the
+poll, records the vote, moves the counts and stamps a version from Redis' clock, so the
+tally is never read half-moved. A poll Redis lost is restored from PostgreSQL by the
+service (`restore_poll`) before the vote is retried.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared_code.adapters.redis import keys
+from shared_code.adapters.redis.client import Script
+from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, pairs, seq_args
+from shared_code.domain.polls import counts_list
+
+# KEYS: seq, poll, votes, counts. ARGV[3..]: id, option count, question, options JSON, openedAt.
+_POLL_OPEN = Script(SEQ_PRELUDE + """
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[2], 'id', ARGV[3], 'status', 'open', 'options', ARGV[4],
+           'question', ARGV[5], 'optionsJson', ARGV[6], 'openedAt', ARGV[7], 'version', 0)
+touch(KEYS[2])
+return next_seq(KEYS[1], ARGV[1])
+""")
+
+# Loads an open poll after Redis lost it, keeping whatever is there.
+_POLL_RESTORE = Script(SEQ_PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[3], 'status', ARGV[4], 'options', ARGV[5],
+           'question', ARGV[6], 'optionsJson', ARGV[7], 'openedAt', ARGV[8], 'version', 0)
+redis.call('DEL', KEYS[2], KEYS[3])
+for i = 9, #ARGV, 2 do
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1)
+end
+touch(KEYS[1]); touch(KEYS[2]); touch(KEYS[3])
+return 1
+""")
+
+_POLL_FREEZE = Script("""
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'closed')
+return 1
+""")
+
+# KEYS: seq, poll. ARGV[3..]: id, final counts JSON.
+_POLL_CLOSED = Script(SEQ_PRELUDE + """
+if redis.call('HGET', KEYS[2], 'id') == ARGV[3] then
+    redis.call('HSET', KEYS[2], 'status', 'closed', 'finalCounts', ARGV[4])
+end
+return next_seq(KEYS[1], ARGV[1])
+""")
+
+# KEYS: poll, votes, counts, seq. ARGV: poll id, user id, option, ttl.
+# Returns {code, version, changed, current seq}; code 'ok', 'cold' (no poll in Redis),
+# 'other' (another poll is current), 'closed', 'option' (no such option).
+_VOTE = Script("""
+local current = redis.call('HGET', KEYS[1], 'id')
+if not current then return {'cold', 0, 0} end
+if current ~= ARGV[1] then return {'other', 0, 0} end
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return {'closed', 0, 0} end
+local option = tonumber(ARGV[3])
+if option < 0 or option >= tonumber(redis.call('HGET', KEYS[1], 'options')) then return {'option', 0, 0} end
+-- Versions come from Redis' clock, kept increasing, so they stay ahead of the versions
+-- PostgreSQL holds even after this hash was lost and restored.
+local t = redis.call('TIME')
+local version = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version <= last then version = last + 1 end
+-- string.format: Lua's default number formatting would round to 14 digits.
+redis.call('HSET', KEYS[1], 'version', string.format('%d', version))
+local previous = redis.call('HGET', KEYS[2], ARGV[2])
+local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
+if previous == ARGV[3] then return {'ok', version, 0, seq} end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+if previous then redis.call('HINCRBY', KEYS[3], previous, -1) end
+local ttl = tonumber(ARGV[4])
+redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
+return {'ok', version, 1, seq}
+""")
+
+# Throttled tally broadcast: clear the pending flag and read the tally in one step.
+_FLUSH_TALLY = Script(SEQ_PRELUDE + """
+redis.call('DEL', KEYS[1])
+if redis.call('HGET', KEYS[3], 'status') ~= 'open' then return {0} end
+local seq = next_seq(KEYS[2], ARGV[1])
+local poll = redis.call('HMGET', KEYS[3], 'id', 'options')
+return {seq, poll[1], poll[2], redis.call('HGETALL', KEYS[4])}
+""")
+
+
+# --- polls ----------------------------------------------------------------------------
+def _poll_keys(class_id: str) -> list[str]:
+    return [keys.live_open_poll(class_id), keys.live_poll_votes(class_id), keys.live_poll_counts(class_id)]
+
+
+async def open_poll(
+    r: aioredis.Redis, class_id: str, *, poll_id: str, question: str, options: list[str], opened_at: str, now_ms: int
+) -> int:
+    return int(
+        await _POLL_OPEN.run(
+            r,
+            keys=[keys.live_seq(class_id), *_poll_keys(class_id)],
+            args=seq_args(now_ms, poll_id, len(options), question, json.dumps(options), opened_at),
+        )
+    )
+
+
+async def restore_poll(
+    r: aioredis.Redis,
+    class_id: str,
+    *,
+    poll_id: str,
+    status: str,
+    question: str,
+    options: list[str],
+    opened_at: str,
+    votes: dict[str, int],
+) -> bool:
+    """Puts a poll read from PostgreSQL back into Redis, unless one is already there."""
+    flat: list[Any] = []
+    for user_id, option in votes.items():
+        flat.extend((user_id, option))
+    return bool(
+        await _POLL_RESTORE.run(
+            r,
+            keys=_poll_keys(class_id),
+            args=[0, CLASS_TTL_SECONDS, poll_id, status, len(options), question, json.dumps(options), opened_at, *flat],
+        )
+    )
+
+
+async def freeze_poll(r: aioredis.Redis, class_id: str, poll_id: str) -> bool:
+    """Refuses every later vote of the poll in Redis (PostgreSQL refuses them too)."""
+    return bool(await _POLL_FREEZE.run(r, keys=[keys.live_open_poll(class_id)], args=[poll_id]))
+
+
+async def poll_closed(r: aioredis.Redis, class_id: str, poll_id: str, counts: list[int], now_ms: int) -> int:
+    return int(
+        await _POLL_CLOSED.run(
+            r,
+            keys=[keys.live_seq(class_id), keys.live_open_poll(class_id)],
+            args=seq_args(now_ms, poll_id, json.dumps(counts)),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    code: str
+    version: int
+    changed: bool
+    seq: int = 0  # the class's current seq, for the voter's acknowledgement
+
+
+async def vote(r: aioredis.Redis, class_id: str, poll_id: str, user_id: str, option: int) -> VoteResult:
+    result = await _VOTE.run(
+        r,
+        keys=[*_poll_keys(class_id), keys.live_seq(class_id)], args=[poll_id, user_id, option, CLASS_TTL_SECONDS]
+    )
+    code, version, changed = result[:3]
+    seq = int(result[3]) if len(result) > 3 else 0
+    return VoteResult(str(code), int(version), bool(int(changed)), seq)
+
+
+async def read_poll(r: aioredis.Redis, class_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The current poll's hash and its counts hash."""
+    pipe = r.pipeline(transaction=True)
+    pipe.hgetall(keys.live_open_poll(class_id))
+    pipe.hgetall(keys.live_poll_counts(class_id))
+    poll, counts = await pipe.execute()
+    return poll, counts
+
+
+async def user_vote(r: aioredis.Redis, class_id: str, user_id: str) -> int | None:
+    value = await r.hget(keys.live_poll_votes(class_id), user_id)
+    return int(value) if value is not None else None
+
+
+async def flush_tally(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, str, list[int]] | None:
+    """Sequence, poll id and counts (one per option) of the open poll; None when no poll is open."""
+    result = await _FLUSH_TALLY.run(
+        r,
+        keys=[
+            keys.live_broadcast_pending(class_id, "tally"),
+            keys.live_seq(class_id),
+            keys.live_open_poll(class_id),
+            keys.live_poll_counts(class_id),
+        ],
+        args=seq_args(now_ms),
+    )
+    if not result or int(result[0]) == 0:
+        return None
+    return int(result[0]), str(result[1]), counts_list(int(result[2]), pairs(result[3]))

@@ -1,0 +1,93 @@
+"""Redis side of who is in a class: its connections, the users present (a user with two
+tabs is present once) and their display names, and the throttled presence broadcast's read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from shared_code.adapters.redis import keys
+from shared_code.adapters.redis.client import Script
+from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, seq_args
+
+# KEYS: conns, present, names. ARGV: connection id, user id, name, ttl.
+# Returns {added, first connection of the user, presence count}.
+_JOIN = Script("""
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, 0, redis.call('HLEN', KEYS[2])} end
+local n = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[4])
+redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
+return {1, n == 1 and 1 or 0, redis.call('HLEN', KEYS[2])}
+""")
+
+# KEYS: conns, present. ARGV: connection id. Returns {removed, user id, last connection, count}.
+_LEAVE = Script("""
+local user = redis.call('HGET', KEYS[1], ARGV[1])
+if not user then return {0, '', 0, redis.call('HLEN', KEYS[2])} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local n = redis.call('HINCRBY', KEYS[2], user, -1)
+local last = 0
+if n <= 0 then redis.call('HDEL', KEYS[2], user); last = 1 end
+return {1, user, last, redis.call('HLEN', KEYS[2])}
+""")
+
+# Throttled presence broadcast: clear the pending flag and read the count in one step.
+_FLUSH_PRESENCE = Script(SEQ_PRELUDE + """
+redis.call('DEL', KEYS[1])
+local seq = next_seq(KEYS[2], ARGV[1])
+return {seq, redis.call('HLEN', KEYS[3])}
+""")
+
+
+# --- presence -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Join:
+    added: bool
+    first_connection: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class Leave:
+    removed: bool
+    user_id: str
+    last_connection: bool
+    count: int
+
+
+async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: str, name: str) -> Join:
+    added, first, count = await _JOIN.run(
+        r,
+        keys=[keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id)],
+        args=[connection_id, user_id, name, CLASS_TTL_SECONDS],
+    )
+    return Join(bool(int(added)), bool(int(first)), int(count))
+
+
+async def leave(r: aioredis.Redis, class_id: str, connection_id: str) -> Leave:
+    removed, user_id, last, count = await _LEAVE.run(
+        r,
+        keys=[keys.live_connections(class_id), keys.live_present(class_id)], args=[connection_id]
+    )
+    return Leave(bool(int(removed)), str(user_id), bool(int(last)), int(count))
+
+
+async def connections(r: aioredis.Redis, class_id: str) -> dict[str, str]:
+    """connectionId → userId of every connection in the class."""
+    return await r.hgetall(keys.live_connections(class_id))
+
+
+async def presence_count(r: aioredis.Redis, class_id: str) -> int:
+    return int(await r.hlen(keys.live_present(class_id)))
+
+
+async def flush_presence(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, int]:
+    seq, count = await _FLUSH_PRESENCE.run(
+        r,
+        keys=[keys.live_broadcast_pending(class_id, "presence"), keys.live_seq(class_id), keys.live_present(class_id)],
+        args=seq_args(now_ms),
+    )
+    return int(seq), int(count)

@@ -1,0 +1,125 @@
+"""Connection caps: how many connections one user and one class may hold.
+
+One account must not use up a Web PubSub unit, so `connect` counts every connection
+against the user's cap in the class and the class's own (a user's personal connections
+outside any class have the same per-user cap). A connection whose `disconnected` was lost
+would count for ever; a refused connect therefore asks Web PubSub which admitted
+connections still exist and forgets the rest (a heal), at most once per `HEAL_HOLD_MS` for a
+full class. Without Redis the connection is let in uncounted: the class matters more
+than the cap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+
+from shared_code.adapters.redis import live_admission as admission_redis
+from shared_code.context import AppContext
+from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import Member
+
+logger = logging.getLogger("lectern.live")
+
+HEAL_CHECKS = 50  # admitted connections asked about per heal
+HEAL_HOLD_MS = 10_000  # at most one heal of a full class in this long
+# A connection admitted this recently has surely not lost its `disconnected` yet; asking
+# about it only costs REST calls (and would let a burst of connects skip the cap).
+HEAL_MIN_AGE_MS = 60_000
+
+
+async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
+    """The connections Web PubSub no longer has: their `disconnected` was lost."""
+    gone: list[str] = []
+    for connection_id in connection_ids:
+        try:
+            if not await ctx.pubsub.connection_exists(connection_id):
+                gone.append(connection_id)
+        except Exception as exc:  # noqa: BLE001 - unknown counts as still there
+            logger.warning("connection check failed: %s", type(exc).__name__)
+            break
+    return gone
+
+
+async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
+    """Forgets admitted connections that Web PubSub no longer has; True when any went.
+
+    Only on a refused connect, and for a full class at most once per HEAL_HOLD_MS, so the
+    REST calls stay few whatever the number of refused connects.
+    """
+    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
+    if refused_by == "user":
+        candidates = await admission_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
+        gone = await _gone(ctx, candidates)
+        await admission_redis.release(ctx.redis, member.class_id, member.user_id, gone)
+        return bool(gone)
+    if not await admission_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
+        return False
+    gone = await _gone(ctx, await admission_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
+    await admission_redis.release(ctx.redis, member.class_id, None, gone)
+    return bool(gone)
+
+
+async def admit(ctx: AppContext, member: Member) -> str | None:
+    """Counts the connection against the per-user and per-class caps; why it is refused (a
+    429), or None.
+
+    Without Redis the connection is let in uncounted: the class matters more than the cap.
+    """
+    settings = ctx.settings
+    try:
+        # Up to two heals: the user's cap, then the class's, may each be stale.
+        for attempt in range(3):
+            result = await admission_redis.admit(
+                ctx.redis, member.class_id, member.user_id, member.connection_id,
+                per_user=settings.live_max_connections_per_user, per_class=settings.live_max_connections_per_class,
+                now_ms=live_messages.now_ms(),
+            )
+            if result.admitted or attempt == 2 or not await _heal(ctx, member, result.refused_by):
+                break
+    except RedisError as exc:
+        logger.warning("connection caps not applied, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if result.admitted:
+        return None
+    logger.info("connect refused by the %s cap", result.refused_by,
+                extra={"classId": member.class_id, "userId": member.user_id, "count": result.count})
+    if result.refused_by == "user":
+        return (f"You already have {settings.live_max_connections_per_user} connections to this class; "
+                "close one (another tab or device) before opening another.")
+    return f"This class is full: it already has {settings.live_max_connections_per_class} connections."
+
+
+async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> str | None:
+    """The per-user cap for connections outside any class. They carry no state, so nothing
+    releases them on `disconnected`: a refused connect asks Web PubSub which of the user's
+    admitted ones still exist (a handful of calls, only when refused) and forgets the rest."""
+    cap = ctx.settings.live_max_connections_per_user
+    try:
+        for attempt in range(2):
+            result = await admission_redis.admit_personal(
+                ctx.redis, user_id, connection_id, cap=cap, now_ms=live_messages.now_ms()
+            )
+            if result.admitted or attempt:
+                break
+            mine = [c for c in await admission_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
+            gone = await _gone(ctx, mine)
+            if not gone:
+                break
+            await admission_redis.release_personal(ctx.redis, user_id, gone)
+    except RedisError as exc:
+        logger.warning("connection cap not applied, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if result.admitted:
+        return None
+    logger.info("personal connect refused by the user cap", extra={"userId": user_id, "count": result.count})
+    return f"You already have {cap} connections open; close one (another tab or device) before opening another."
+
+
+async def release(ctx: AppContext, member: Member) -> None:
+    """The connection is gone: it no longer counts against the caps."""
+    try:
+        await admission_redis.release(ctx.redis, member.class_id, member.user_id, [member.connection_id])
+    except RedisError as exc:
+        logger.warning("connection not released from the caps, Redis unavailable: %s", type(exc).__name__)
