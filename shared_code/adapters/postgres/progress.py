@@ -27,7 +27,7 @@ class ProgressWrite:
     completed: bool
     heard_at_ms: int
     client_ms: int | None
-    credit_seconds: float = 0.0  # the watch credit left after this write (services/progress/watch.py)
+    credit_seconds: float = 0.0  # the watch credit left after this write (domain/watch.py)
 
 
 @dataclass

@@ -3,7 +3,7 @@ each student's cached course progress.
 
 A heartbeat is one script call: it reads the previous snapshot, lets the watched time grow
 by no more than the watch credit the server's clock has refilled since that snapshot (the
-rule of `services/progress/watch.py`), never lets it move backwards, stores the new snapshot with
+rule of `domain/watch.py`), never lets it move backwards, stores the new snapshot with
 the credit left over, marks it dirty and answers with the new total and the cached course
 progress.
 The flush takes a batch of dirty members atomically into a `flushing` set and puts them
@@ -37,7 +37,7 @@ _SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
 # (0 = never heard), baseline completed, baseline credit.
 # Returns {-1} when there is no snapshot and no baseline was given, else
 # {watched, crossed (0/1), completed (0/1), course progress or false}.
-# The rule is `earn` in services/progress/watch.py, step for step (a test holds them together).
+# The rule is `earn` in domain/watch.py, step for step (a test holds them together).
 _HEARTBEAT = """
 local a = {}
 for value in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do
