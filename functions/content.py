@@ -1,16 +1,30 @@
 """Content endpoints: courses, lessons, playback, materials, enrolment.
 
 `endpoint` checks the caller before a handler runs (a caller without a token gets 401
-whatever it sent); the handler parses, calls one service function and responds. Course and
-lesson relations (owning tutor, enrolled) are checked by the services, which read the rows
-they check against anyway.
+whatever it sent), and the relation to the course or lesson its route names; the handler
+parses, calls one service function and responds. Material lists and downloads and
+enrolment still check their relation in the service (a download tells an unpublished
+material from a forbidden one first; enrolment depends on the course's price).
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.http import COURSE_MANAGER, Call, endpoint, header, json_body, query, respond, route_id
+from shared_code.http import (
+    COURSE_MANAGER,
+    MEMBER_ROLES,
+    Call,
+    course_id_relation,
+    endpoint,
+    header,
+    json_body,
+    lesson_relation,
+    material_relation,
+    query,
+    respond,
+    route_id,
+)
 from shared_code.models.content import (
     Course,
     CourseCreate,
@@ -38,6 +52,32 @@ bp = func.Blueprint()
 
 TAG = "content"
 MANAGERS = ("tutor", "admin")
+
+# The lesson relations, each refused in this area's words.
+LESSON_READER = lesson_relation(
+    "enrolled, owning tutor, admin", MEMBER_ROLES, lambda access: access.is_member,
+    "Only students enrolled in this course, its tutor and admins may read its lessons.",
+)
+LESSON_VIEWER = lesson_relation(
+    "enrolled, owning tutor, admin", MEMBER_ROLES, lambda access: access.is_member,
+    "Only students enrolled in this course, its tutor and admins may watch its videos.",
+)
+LESSON_EDITOR = lesson_relation(
+    "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
+    "Only the course's tutor and admins may edit its lessons.",
+)
+UPLOADER = course_id_relation(
+    "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
+    "Only the course's tutor and admins may upload materials.",
+)
+PUBLISHER = material_relation(
+    "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
+    "Only the course's tutor and admins may publish materials.",
+)
+REMOVER = material_relation(
+    "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
+    "Only the course's tutor and admins may delete materials.",
+)
 
 
 # --- courses ---------------------------------------------------------------------------
@@ -88,29 +128,31 @@ async def add_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     return respond(lesson, status=status)
 
 
-@endpoint(bp, "lessons/{lessonId}", ["GET"], summary="Lesson metadata (enrolled, owning tutor, admin)", tag=TAG, response=Lesson)
+@endpoint(bp, "lessons/{lessonId}", ["GET"], summary="Lesson metadata (enrolled, owning tutor, admin)", tag=TAG, response=Lesson,
+          relation=LESSON_READER)
 async def get_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
-    return respond(await courses.get_lesson(call.ctx, call.principal, lesson_id))
+    return respond(await courses.get_lesson(call.ctx, call.principal, lesson_id, found=call.access))
 
 
 @endpoint(
     bp, "lessons/{lessonId}", ["PATCH"], summary="Edit a lesson's title, video or duration (audited)", tag=TAG,
-    request=LessonUpdate, response=Lesson, roles=MANAGERS, errors=(422,),
+    request=LessonUpdate, response=Lesson, roles=MANAGERS, relation=LESSON_EDITOR, errors=(422,),
 )
 async def update_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     body = json_body(req, LessonUpdate)
-    return respond(await courses.update_lesson(call.ctx, call.principal, lesson_id, body))
+    return respond(await courses.update_lesson(call.ctx, call.principal, lesson_id, body, found=call.access))
 
 
 @endpoint(
     bp, "lessons/{lessonId}/playback", ["GET"], summary="A signed, expiring CDN playback URL", tag=TAG,
-    response=Playback, errors=(422,),
+    response=Playback, relation=LESSON_VIEWER, errors=(422,),
 )
 async def lesson_playback(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
-    return respond(await playback.issue_playback(call.ctx, call.principal, lesson_id, user_agent=header(req, "user-agent")))
+    user_agent = header(req, "user-agent")
+    return respond(await playback.issue_playback(call.ctx, call.principal, lesson_id, user_agent=user_agent, found=call.access))
 
 
 # --- video assets ----------------------------------------------------------------------
@@ -126,31 +168,31 @@ async def register_video(req: func.HttpRequest, call: Call) -> func.HttpResponse
 # --- materials -------------------------------------------------------------------------
 @endpoint(
     bp, "courses/{courseId}/materials/uploads", ["POST"], summary="Start an upload: a create-only SAS for one blob",
-    tag=TAG, request=MaterialUploadRequest, response=MaterialUpload, status=201, roles=MANAGERS, errors=(422,),
-    idempotent_key=True,
+    tag=TAG, request=MaterialUploadRequest, response=MaterialUpload, status=201, roles=MANAGERS, relation=UPLOADER,
+    errors=(422,), idempotent_key=True,
 )
 async def start_material_upload(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    course_id = route_id(req, "courseId")
+    access = call.access
     body = json_body(req, MaterialUploadRequest)
-    return respond(await materials.start_upload(call.ctx, call.principal, course_id, body), status=201)
+    return respond(await materials.start_upload(call.ctx, call.principal, access.course_id, body, access=access), status=201)
 
 
 @endpoint(
     bp, "materials/{materialId}/publish", ["POST"], summary="Publish an uploaded material (checks the blob)",
-    tag=TAG, response=Material, roles=MANAGERS, errors=(422,),
+    tag=TAG, response=Material, roles=MANAGERS, relation=PUBLISHER, errors=(422,),
 )
 async def publish_material(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     material_id = route_id(req, "materialId")
-    return respond(await materials.publish_material(call.ctx, call.principal, material_id))
+    return respond(await materials.publish_material(call.ctx, call.principal, material_id, found=call.access))
 
 
 @endpoint(
     bp, "materials/{materialId}", ["DELETE"], summary="Delete a material and its file (audited)", tag=TAG,
-    status=204, roles=MANAGERS,
+    status=204, roles=MANAGERS, relation=REMOVER,
 )
 async def delete_material(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     material_id = route_id(req, "materialId")
-    await materials.delete_material(call.ctx, call.principal, material_id)
+    await materials.delete_material(call.ctx, call.principal, material_id, found=call.access)
     return respond(status=204)
 
 

@@ -21,11 +21,12 @@ import azure.functions as func
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
-from shared_code.errors import Unauthorized
+from shared_code.errors import Forbidden, Unauthorized
 from shared_code.http.limits import limit_rate
 from shared_code.http.parsing import READ_METHODS, client_ip, route_id
 from shared_code.platform import access as course_access
 from shared_code.platform import users
+from shared_code.services.content import materials
 from shared_code.services.live import class_access
 
 
@@ -53,6 +54,62 @@ MANAGER_ROLES = ("tutor", "admin")
 # Course relations (platform/access.py): the answer is a `CourseAccess`.
 COURSE_MEMBER = Relation("enrolled, owning tutor, admin", "courseId", MEMBER_ROLES, course_access.require_member)
 COURSE_MANAGER = Relation("owning tutor, admin", "courseId", MANAGER_ROLES, course_access.require_manager)
+
+
+def course_id_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course `courseId` names, refused in the endpoint's own words; the
+    answer is the `CourseAccess`."""
+
+    async def check(ctx: AppContext, principal: Principal, course_id: str) -> Any:
+        found = await course_access.course_access(ctx, principal, course_id)
+        if not allows(found):
+            raise Forbidden(refusal)
+        return found
+
+    return Relation(name, "courseId", roles, check)
+
+
+Lookup = Callable[[AppContext, Principal, str], Awaitable[tuple[dict[str, Any], course_access.CourseAccess]]]
+
+
+def course_relation(
+    name: str,
+    param: str,
+    roles: tuple[str, ...],
+    lookup: Lookup,
+    allows: Callable[[course_access.CourseAccess], bool],
+    refusal: str,
+) -> Relation:
+    """A relation to the course of the lesson or material `param` names. `lookup` reads the
+    row and the caller's `CourseAccess` (404 when the caller may not see it); the answer is
+    that pair, which the service takes instead of reading it again. Each area words its own
+    refusal, so the endpoint passes it."""
+
+    async def check(ctx: AppContext, principal: Principal, resource_id: str) -> Any:
+        row, found = await lookup(ctx, principal, resource_id)
+        if not allows(found):
+            raise Forbidden(refusal)
+        return row, found
+
+    return Relation(name, param, roles, check)
+
+
+def lesson_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course of the lesson `lessonId` names (`platform/access.py` `lesson_access`)."""
+    return course_relation(name, "lessonId", roles, course_access.lesson_access, allows, refusal)
+
+
+def material_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course of the material `materialId` names (`services/content/materials.py`)."""
+    return course_relation(name, "materialId", roles, materials.material_access, allows, refusal)
+
+
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
 CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member)
 CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner)
