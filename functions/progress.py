@@ -13,6 +13,7 @@ from shared_code.http import (
     COURSE_MANAGER,
     COURSE_MEMBER,
     HEARTBEATS_PER_USER,
+    QUIZ_MEMBER,
     Call,
     endpoint,
     header,
@@ -86,11 +87,11 @@ async def create_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 
 @endpoint(
     bp, "quizzes/{quizId}", ["GET"], summary="A quiz's questions, without answer keys",
-    tag=TAG, response=Quiz, errors=(403, 404),
+    tag=TAG, response=Quiz, relation=QUIZ_MEMBER, errors=(403, 404),
 )
 async def get_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     quiz_id = route_id(req, "quizId")
-    return respond(await quizzes.get_quiz(call.ctx, call.principal, quiz_id))
+    return respond(await quizzes.get_quiz(call.ctx, call.principal, quiz_id, found=call.access))
 
 
 @endpoint(

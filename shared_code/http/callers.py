@@ -28,6 +28,7 @@ from shared_code.platform import access as course_access
 from shared_code.platform import users
 from shared_code.services.content import materials
 from shared_code.services.live import class_access
+from shared_code.services.progress import quizzes
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,12 @@ def material_relation(
     """A relation to the course of the material `materialId` names (`services/content/materials.py`)."""
     return course_relation(name, "materialId", roles, materials.material_access, allows, refusal)
 
+
+# A quiz's course, for its readers (services/progress/quizzes.py `quiz_access`).
+QUIZ_MEMBER = course_relation(
+    "enrolled, owning tutor, admin", "quizId", MEMBER_ROLES, quizzes.quiz_access, lambda access: access.is_member,
+    course_access.MEMBERS_ONLY,
+)
 
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
 CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member)
