@@ -2,9 +2,10 @@
 
 `endpoint` checks the caller before a handler runs (a caller without a token gets 401
 whatever it sent), and the relation to the course or lesson its route names; the handler
-parses, calls one service function and responds. Material lists and downloads and
-enrolment still check their relation in the service (a download tells an unpublished
-material from a forbidden one first; enrolment depends on the course's price).
+parses, calls one service function and responds. Downloads and enrolment still check
+their relation in the service (a download answers 404 for an unpublished material before
+it asks about membership, so its existence does not leak; enrolment depends on the
+course's price).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ UPLOADER = course_id_relation(
 PUBLISHER = material_relation(
     "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
     "Only the course's tutor and admins may publish materials.",
+)
+READER = course_id_relation(
+    "enrolled, owning tutor, admin", MEMBER_ROLES, lambda access: access.is_member,
+    "Only students enrolled in this course, its tutor and admins may see its materials.",
 )
 REMOVER = material_relation(
     "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
@@ -196,11 +201,14 @@ async def delete_material(req: func.HttpRequest, call: Call) -> func.HttpRespons
     return respond(status=204)
 
 
-@endpoint(bp, "courses/{courseId}/materials", ["GET"], summary="Published materials of a course", tag=TAG, query=PageQuery, response=MaterialPage)
+@endpoint(bp, "courses/{courseId}/materials", ["GET"], summary="Published materials of a course", tag=TAG, query=PageQuery,
+          response=MaterialPage, relation=READER)
 async def list_materials(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    course_id = route_id(req, "courseId")
+    access = call.access
     page = query(req, PageQuery)
-    return respond(await materials.list_materials(call.ctx, call.principal, course_id, limit=page.limit, cursor=page.cursor))
+    return respond(await materials.list_materials(
+        call.ctx, call.principal, access.course_id, limit=page.limit, cursor=page.cursor, access=access
+    ))
 
 
 @endpoint(

@@ -363,10 +363,16 @@ async def discard_stale_uploads(
 
 # --- list and download -----------------------------------------------------------------
 async def list_materials(
-    ctx: AppContext, principal: Principal, course_id: str, *, limit: int, cursor: str | None
+    ctx: AppContext,
+    principal: Principal,
+    course_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    access: CourseAccess | None = None,
 ) -> MaterialPage:
     after = position_of(cursor)
-    access = await course_access(ctx, principal, course_id)
+    access = access or await course_access(ctx, principal, course_id)
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may see its materials.")
     async with ctx.db.connection() as conn:
