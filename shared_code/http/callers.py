@@ -6,8 +6,8 @@ holds the context, the caller and (when a relation is declared) the access the r
 check found, and only parses, calls one service and responds. The relation checks are the
 platform's own (`platform/access.py`, `services/live/class_access.py`): the same rows, the
 same 404 for what the caller may not see and 403 for the wrong relation. The services keep
-their own check for the callers that reach them without HTTP (the live event handler, the
-integration tests); an endpoint hands them the access it found so it is not looked up twice.
+their own check for callers that reach them without HTTP (the integration tests call them
+directly); an endpoint hands them the access it found so it is not looked up twice.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ class Relation:
     """A relation the caller must hold to what the route parameter `param` names.
 
     `roles` are the roles that can hold it (what the API reference lists as "who"); the
-    relation itself is the check, so an endpoint that declares one needs no role gate of
-    its own.
+    relation itself is the check, so an endpoint that declares one needs a role gate of its
+    own only to refuse other roles before anything is looked up (as content's
+    managers-only writes always have: 403 even for a course the caller cannot see).
     """
 
     name: str
