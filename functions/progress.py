@@ -1,15 +1,27 @@
 """Progress and portfolio endpoints: heartbeats, offline sync, quizzes, leaderboards, the
 dashboard, course analytics and the change log.
 
-Each handler authenticates first, then parses, calls one service function and responds.
+`endpoint` checks who may call (roles, relation, the heartbeat rate) before a handler runs;
+the handler parses, calls one service function and responds.
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.bootstrap import get_context
-from shared_code.http import authenticate, endpoint, header, json_body, limit_rate, query, respond, route_id
+from shared_code.http import (
+    COURSE_MANAGER,
+    COURSE_MEMBER,
+    HEARTBEATS_PER_USER,
+    QUIZ_MEMBER,
+    Call,
+    endpoint,
+    header,
+    json_body,
+    query,
+    respond,
+    route_id,
+)
 from shared_code.models.progress import (
     AttemptCreate,
     AttemptResult,
@@ -42,16 +54,13 @@ MANAGERS = ("tutor", "admin")
     bp, "progress/lessons/{lessonId}", ["PUT"],
     summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); "
     "429 beyond the per-student heartbeat rate",
-    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), errors=(403, 404), also=(200,),
+    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), limits=(HEARTBEATS_PER_USER,),
+    errors=(403, 404), also=(200,),
 )
-async def record_progress(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req, "student")
-    ctx = await get_context()
-    # Per student, on top of the general write limit: a player beats every few seconds.
-    await limit_rate(ctx, "heartbeats", principal.user_id, ctx.settings.rate_limit_heartbeats_per_minute, fail_open=True)
+async def record_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     beat = json_body(req, Heartbeat)
-    status, result = await progress.record_heartbeat(ctx, principal, lesson_id, beat)
+    status, result = await progress.record_heartbeat(call.ctx, call.principal, lesson_id, beat)
     return respond(result, status=status)
 
 
@@ -60,10 +69,9 @@ async def record_progress(req: func.HttpRequest) -> func.HttpResponse:
     summary="Offline queue: events applied idempotently in client-time order; bad events refused one by one",
     tag=TAG, request=SyncRequest, response=SyncResult, roles=("student",),
 )
-async def sync_progress(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req, "student")
+async def sync_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     batch = json_body(req, SyncBatch)
-    return respond(await progress.sync_events(await get_context(), principal, batch))
+    return respond(await progress.sync_events(call.ctx, call.principal, batch))
 
 
 # --- quizzes -----------------------------------------------------------------------------
@@ -72,20 +80,18 @@ async def sync_progress(req: func.HttpRequest) -> func.HttpResponse:
     tag=TAG, request=QuizCreate, response=QuizWithKeys, status=201, roles=MANAGERS, errors=(403, 404, 409, 422),
     idempotent_key=True,
 )
-async def create_quiz(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req, *MANAGERS)
+async def create_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     body = json_body(req, QuizCreate)
-    return respond(await quizzes.create_quiz(await get_context(), principal, body), status=201)
+    return respond(await quizzes.create_quiz(call.ctx, call.principal, body), status=201)
 
 
 @endpoint(
     bp, "quizzes/{quizId}", ["GET"], summary="A quiz's questions, without answer keys",
-    tag=TAG, response=Quiz, errors=(403, 404),
+    tag=TAG, response=Quiz, relation=QUIZ_MEMBER, errors=(403, 404),
 )
-async def get_quiz(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req)
+async def get_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     quiz_id = route_id(req, "quizId")
-    return respond(await quizzes.get_quiz(await get_context(), principal, quiz_id))
+    return respond(await quizzes.get_quiz(call.ctx, call.principal, quiz_id, found=call.access))
 
 
 @endpoint(
@@ -94,12 +100,11 @@ async def get_quiz(req: func.HttpRequest) -> func.HttpResponse:
     tag=TAG, request=AttemptCreate, response=AttemptResult, status=201, roles=("student",),
     errors=(403, 404, 409, 422), idempotency_in_service=True,
 )
-async def submit_quiz_attempt(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req, "student")
+async def submit_quiz_attempt(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     quiz_id = route_id(req, "quizId")
     body = json_body(req, AttemptCreate)
     status, result, replayed = await quizzes.submit_attempt(
-        await get_context(), principal, quiz_id, body, header(req, "idempotency-key")
+        call.ctx, call.principal, quiz_id, body, header(req, "idempotency-key")
     )
     return respond(result, status=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -108,13 +113,12 @@ async def submit_quiz_attempt(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint(
     bp, "courses/{courseId}/leaderboard", ["GET"],
     summary="Top students by points (competition ranking: ties share a rank) and the caller's own standing",
-    tag=TAG, query=LeaderboardQuery, response=Leaderboard, errors=(403, 404),
+    tag=TAG, query=LeaderboardQuery, response=Leaderboard, relation=COURSE_MEMBER, errors=(403, 404),
 )
-async def course_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req)
-    course_id = route_id(req, "courseId")
+async def course_leaderboard(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    access = call.access
     q = query(req, LeaderboardQuery)
-    return respond(await leaderboard.get_leaderboard(await get_context(), principal, course_id, q.limit))
+    return respond(await leaderboard.get_leaderboard(call.ctx, call.principal, access.course_id, q.limit, access=access))
 
 
 @endpoint(
@@ -122,9 +126,8 @@ async def course_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
     summary="Portfolio: per enrolled course progress, recent scores, rank and upcoming classes",
     tag=TAG, response=Dashboard,
 )
-async def my_dashboard(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req)
-    return respond(await dashboard.get_dashboard(await get_context(), principal))
+async def my_dashboard(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    return respond(await dashboard.get_dashboard(call.ctx, call.principal))
 
 
 @endpoint(
@@ -132,11 +135,10 @@ async def my_dashboard(req: func.HttpRequest) -> func.HttpResponse:
     summary="The caller's change log (completions, attempts, leaderboard changes), oldest first, by time range",
     tag=TAG, query=ChangeQuery, response=ChangePage,
 )
-async def my_changes(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req)
+async def my_changes(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     q = query(req, ChangeQuery)
     items, next_cursor = await changelog.read_changes(
-        await get_context(), principal.user_id, since=q.from_, until=q.to, limit=q.limit, cursor=q.cursor
+        call.ctx, call.principal.user_id, since=q.from_, until=q.to, limit=q.limit, cursor=q.cursor
     )
     return respond(ChangePage(items=items, next_cursor=next_cursor))
 
@@ -144,9 +146,8 @@ async def my_changes(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint(
     bp, "courses/{courseId}/analytics", ["GET"],
     summary="Completion funnel per lesson, score distribution per quiz, attendance per class",
-    tag=TAG, response=CourseAnalytics, roles=MANAGERS, errors=(403, 404),
+    tag=TAG, response=CourseAnalytics, roles=MANAGERS, relation=COURSE_MANAGER, errors=(403, 404),
 )
-async def course_analytics(req: func.HttpRequest) -> func.HttpResponse:
-    principal = await authenticate(req, *MANAGERS)
-    course_id = route_id(req, "courseId")
-    return respond(await analytics.course_analytics(await get_context(), principal, course_id))
+async def course_analytics(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    access = call.access
+    return respond(await analytics.course_analytics(call.ctx, call.principal, access.course_id, access=access))

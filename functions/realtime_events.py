@@ -12,9 +12,8 @@ import json
 
 import azure.functions as func
 
-from shared_code.bootstrap import get_context
 from shared_code.errors import BadRequest, Unauthorized
-from shared_code.http import endpoint, header
+from shared_code.http import Call, endpoint, header
 from shared_code.services.live import events as live_events
 
 bp = func.Blueprint()
@@ -42,9 +41,8 @@ def _response(reply: live_events.Reply) -> func.HttpResponse:
 
 @endpoint(bp, "webpubsub/events", ["OPTIONS"], summary="Web PubSub abuse-protection handshake", tag="live",
           auth=False, errors=(401,))
-async def webpubsub_handshake(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = await get_context()
-    origin = live_events.allowed_origin(header(req, "webhook-request-origin"), ctx.pubsub.endpoint_host)
+async def webpubsub_handshake(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    origin = live_events.allowed_origin(header(req, "webhook-request-origin"), call.ctx.pubsub.endpoint_host)
     if origin is None:
         raise Unauthorized("This event handler serves only its own Web PubSub service.")
     return func.HttpResponse(status_code=200, headers={"WebHook-Allowed-Origin": origin})
@@ -53,10 +51,9 @@ async def webpubsub_handshake(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint(bp, "webpubsub/events", ["POST"], summary="Web PubSub events (CloudEvents): connect, connected, "
           "disconnected, client events", tag="live", auth=False, errors=(400, 401, 403, 404),
           limit_ip_writes=False)  # every student's events come from the service's address
-async def webpubsub_events(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = await get_context()
+async def webpubsub_events(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     connection_id = _ce(req, "ce-connectionid")
-    if not ctx.pubsub.signature_valid(connection_id, _ce(req, "ce-signature")):
+    if not call.ctx.pubsub.signature_valid(connection_id, _ce(req, "ce-signature")):
         raise Unauthorized("The event's signature does not match this service's access key.")
     event = live_events.UpstreamEvent(
         ce_type=_ce(req, "ce-type"),
@@ -66,4 +63,4 @@ async def webpubsub_events(req: func.HttpRequest) -> func.HttpResponse:
         connection_state=_ce(req, "ce-connectionstate") or None,
         body=req.get_body() or b"",
     )
-    return _response(await live_events.handle(ctx, event))
+    return _response(await live_events.handle(call.ctx, event))

@@ -10,8 +10,7 @@ from datetime import datetime, timezone
 import azure.functions as func
 
 from shared_code.auth import Principal, issue_dev_token
-from shared_code.bootstrap import get_context
-from shared_code.http import client_ip, endpoint, json_body, limit_rate, register_unknown_paths, respond
+from shared_code.http import TOKENS_PER_ADDRESS, Call, endpoint, json_body, register_unknown_paths, respond
 from shared_code.models.system import DevToken, DevTokenRequest, Health
 from shared_code.openapi import build_document
 from shared_code.platform.users import ensure_user
@@ -22,9 +21,8 @@ register_unknown_paths(bp)
 
 @endpoint(bp, "health", ["GET"], summary="Health of every dependency", tag="system", response=Health, auth=False,
           errors=(503,), also=(503,))
-async def health(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = await get_context()
-    report = await ctx.health.report(ctx)
+async def health(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    report = await call.ctx.health.report(call.ctx)
     status = 200 if report.ok else 503
     headers = {} if report.ok else {"Retry-After": "5"}
     return respond(Health.model_validate({"status": "ok" if report.ok else "degraded", "checks": report.checks,
@@ -33,7 +31,7 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 
 @endpoint(bp, "system/noop", ["GET"], summary="Does nothing: the host's own ceiling for benchmarks", tag="system",
           status=204, auth=False, development_only=True)
-async def noop(req: func.HttpRequest) -> func.HttpResponse:
+async def noop(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     # Answers without touching any store, so a benchmark can tell host overhead from app work.
     return respond(status=204)
 
@@ -42,7 +40,7 @@ _document_cache: dict[str, str] = {}
 
 
 @endpoint(bp, "openapi.json", ["GET"], summary="The OpenAPI 3.1 document", tag="system", auth=False)
-async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+async def openapi_document(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     if "doc" not in _document_cache:
         _document_cache["doc"] = json.dumps(build_document())
     return func.HttpResponse(_document_cache["doc"], mimetype="application/json")
@@ -58,16 +56,15 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     response=DevToken,
     auth=False,
     errors=(429,),
+    limits=(TOKENS_PER_ADDRESS,),
     development_only=True,  # anywhere else it is not registered at all: 404
 )
-async def dev_token(req: func.HttpRequest) -> func.HttpResponse:
+async def dev_token(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     settings = get_settings()
-    ctx = await get_context()
-    await limit_rate(ctx, "dev-token", client_ip(req), settings.rate_limit_tokens_per_ip_per_minute, fail_open=False)
     body = json_body(req, DevTokenRequest)
     user_id = str(body.user_id or uuid.uuid4())
     token, exp = issue_dev_token(settings, user_id=user_id, name=body.name, roles=body.roles)
-    await ensure_user(ctx, Principal(user_id=user_id, name=body.name, roles=frozenset(body.roles)))
+    await ensure_user(call.ctx, Principal(user_id=user_id, name=body.name, roles=frozenset(body.roles)))
     return respond(
         DevToken(token=token, expires_at=datetime.fromtimestamp(exp, tz=timezone.utc), user_id=uuid.UUID(user_id))
     )

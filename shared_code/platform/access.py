@@ -22,6 +22,9 @@ from shared_code.platform import content_cache
 
 Relation = Literal["admin", "owner", "enrolled", "none"]
 
+# The refusal for a caller who is not a member (enrolled, owning tutor, admin).
+MEMBERS_ONLY = "Only students enrolled in this course, its tutor and admins may do this."
+
 
 @dataclass(frozen=True)
 class CourseAccess:
@@ -97,7 +100,7 @@ async def require_member(ctx: AppContext, principal: Principal, course_id: str) 
     """Enrolled students, the owning tutor and admins; everyone else 403."""
     access = await course_access(ctx, principal, course_id)
     if not access.is_member:
-        raise Forbidden("Only students enrolled in this course, its tutor and admins may do this.")
+        raise Forbidden(MEMBERS_ONLY)
     return access
 
 

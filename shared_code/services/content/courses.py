@@ -31,7 +31,7 @@ from shared_code.models.content import (
     LessonUpdate,
 )
 from shared_code.platform import audit, content_cache, idempotency
-from shared_code.platform.access import lesson_access, require_manager
+from shared_code.platform.access import CourseAccess, lesson_access, require_manager
 from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
 from shared_code.services.content.paging import position_of, split_page
@@ -84,8 +84,10 @@ async def get_course(ctx: AppContext, principal: Principal, course_id: str) -> C
     return CourseDetail(**_course_out(course).model_dump(), lessons=[lesson_out(r, show_asset=show) for r in lessons])
 
 
-async def get_lesson(ctx: AppContext, principal: Principal, lesson_id: str) -> Lesson:
-    lesson, access = await lesson_access(ctx, principal, lesson_id)
+async def get_lesson(
+    ctx: AppContext, principal: Principal, lesson_id: str, *, found: tuple[dict[str, Any], CourseAccess] | None = None
+) -> Lesson:
+    lesson, access = found or await lesson_access(ctx, principal, lesson_id)
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may read its lessons.")
     return lesson_out(lesson, show_asset=access.can_manage)
@@ -120,8 +122,11 @@ async def create_course(
     return outcome.status, outcome.body
 
 
-async def update_course(ctx: AppContext, principal: Principal, course_id: str, body: CourseUpdate) -> Course:
-    await require_manager(ctx, principal, course_id)
+async def update_course(
+    ctx: AppContext, principal: Principal, course_id: str, body: CourseUpdate, *, access: CourseAccess | None = None
+) -> Course:
+    if access is None:  # the endpoint hands in what its relation check found
+        await require_manager(ctx, principal, course_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "currency" in changes:
         changes["currency"] = changes["currency"].upper()
@@ -169,9 +174,16 @@ def _before_after(before: dict[str, Any], after: dict[str, Any], fields: list[st
 
 
 async def add_lesson(
-    ctx: AppContext, principal: Principal, course_id: str, body: LessonCreate, *, idempotency_key: str | None
+    ctx: AppContext,
+    principal: Principal,
+    course_id: str,
+    body: LessonCreate,
+    *,
+    idempotency_key: str | None,
+    access: CourseAccess | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    await require_manager(ctx, principal, course_id)
+    if access is None:  # the endpoint hands in what its relation check found
+        await require_manager(ctx, principal, course_id)
     if body.video_asset_id is not None and body.kind != "video":
         raise Invalid(
             "Only video lessons carry a video asset.",
@@ -230,13 +242,20 @@ async def add_lesson(
 _AUDITED_LESSON = {"title": "title", "video_asset_id": "videoAssetId", "duration_seconds": "durationSeconds"}
 
 
-async def update_lesson(ctx: AppContext, principal: Principal, lesson_id: str, body: LessonUpdate) -> Lesson:
+async def update_lesson(
+    ctx: AppContext,
+    principal: Principal,
+    lesson_id: str,
+    body: LessonUpdate,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> Lesson:
     """Edits a lesson's title, video or duration; audited with what changed before and after.
 
     A new video passes the same registry check as on create, and a video lesson left
     without a duration takes the new video's, so a lesson never loses its server-known length.
     """
-    _, access = await lesson_access(ctx, principal, lesson_id)
+    _, access = found or await lesson_access(ctx, principal, lesson_id)
     if not access.can_manage:
         raise Forbidden("Only the course's tutor and admins may edit its lessons.")
     changes = body.model_dump(exclude_unset=True, exclude_none=True)

@@ -151,7 +151,8 @@ def _material_out(row: dict[str, Any]) -> Material:
     return Material.model_validate(row)
 
 
-async def _material_and_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], CourseAccess]:
+async def material_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], CourseAccess]:
+    """The material row and the caller's access to its course; 404 when either is hidden."""
     async with ctx.db.connection() as conn:
         row = await materials_sql.get_material(conn, material_id)
     if row is None:
@@ -164,8 +165,15 @@ async def _material_and_access(ctx: AppContext, principal: Principal, material_i
 
 
 # --- upload and publish ----------------------------------------------------------------
-async def start_upload(ctx: AppContext, principal: Principal, course_id: str, body: MaterialUploadRequest) -> MaterialUpload:
-    access = await course_access(ctx, principal, course_id)
+async def start_upload(
+    ctx: AppContext,
+    principal: Principal,
+    course_id: str,
+    body: MaterialUploadRequest,
+    *,
+    access: CourseAccess | None = None,
+) -> MaterialUpload:
+    access = access or await course_access(ctx, principal, course_id)
     if not access.can_manage:
         raise Forbidden("Only the course's tutor and admins may upload materials.")
     settings = ctx.settings
@@ -211,8 +219,14 @@ async def start_upload(ctx: AppContext, principal: Principal, course_id: str, bo
     )
 
 
-async def publish_material(ctx: AppContext, principal: Principal, material_id: str) -> Material:
-    row, access = await _material_and_access(ctx, principal, material_id)
+async def publish_material(
+    ctx: AppContext,
+    principal: Principal,
+    material_id: str,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> Material:
+    row, access = found or await material_access(ctx, principal, material_id)
     if not access.can_manage:
         raise Forbidden("Only the course's tutor and admins may publish materials.")
     if row["status"] == "published":
@@ -287,13 +301,19 @@ async def publish_material(ctx: AppContext, principal: Principal, material_id: s
 
 
 # --- delete and clean up ---------------------------------------------------------------
-async def delete_material(ctx: AppContext, principal: Principal, material_id: str) -> None:
+async def delete_material(
+    ctx: AppContext,
+    principal: Principal,
+    material_id: str,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> None:
     """Removes a material (published or not) and its blob; audited with what was removed.
 
     The blob goes first: if storage is down the row stays and the delete can be retried,
     rather than a row-less blob that nothing would ever find again.
     """
-    row, access = await _material_and_access(ctx, principal, material_id)
+    row, access = found or await material_access(ctx, principal, material_id)
     if not access.can_manage:
         raise Forbidden("Only the course's tutor and admins may delete materials.")
     await ctx.blobs.delete(ctx.settings.materials_container, row["blob_name"])
@@ -343,10 +363,16 @@ async def discard_stale_uploads(
 
 # --- list and download -----------------------------------------------------------------
 async def list_materials(
-    ctx: AppContext, principal: Principal, course_id: str, *, limit: int, cursor: str | None
+    ctx: AppContext,
+    principal: Principal,
+    course_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    access: CourseAccess | None = None,
 ) -> MaterialPage:
     after = position_of(cursor)
-    access = await course_access(ctx, principal, course_id)
+    access = access or await course_access(ctx, principal, course_id)
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may see its materials.")
     async with ctx.db.connection() as conn:
@@ -356,7 +382,7 @@ async def list_materials(
 
 
 async def download(ctx: AppContext, principal: Principal, material_id: str, *, user_agent: str | None) -> Download:
-    row, access = await _material_and_access(ctx, principal, material_id)
+    row, access = await material_access(ctx, principal, material_id)
     if row["status"] != "published":
         if not access.can_manage:
             raise NotFound("No such material.")

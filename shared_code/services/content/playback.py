@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +26,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, Invalid, ServiceUnavailable
 from shared_code.models.content import Playback
-from shared_code.platform.access import lesson_access
+from shared_code.platform.access import CourseAccess, lesson_access
 from shared_code.services.content.access_log import record_access
 from shared_code.services.content.videos import registered_asset
 
@@ -112,9 +113,18 @@ def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float
     )
 
 
-async def issue_playback(ctx: AppContext, principal: Principal, lesson_id: str, *, user_agent: str | None) -> Playback:
-    """A signed URL for an enrolled student, the owning tutor or an admin; logged as content access."""
-    lesson, access = await lesson_access(ctx, principal, lesson_id)
+async def issue_playback(
+    ctx: AppContext,
+    principal: Principal,
+    lesson_id: str,
+    *,
+    user_agent: str | None,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> Playback:
+    """A signed URL for an enrolled student, the owning tutor or an admin; logged as content access.
+
+    `found` is what the endpoint's relation check read (the lesson and the caller's access)."""
+    lesson, access = found or await lesson_access(ctx, principal, lesson_id)
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may watch its videos.")
     if lesson["kind"] != "video" or not lesson["video_asset_id"]:

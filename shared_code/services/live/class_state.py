@@ -26,6 +26,7 @@ from shared_code.errors import ServiceUnavailable
 from shared_code.models.live import ChatMessage, ClassState, RaisedHand, ScreenShareState
 from shared_code.services.live import class_access, polls
 from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
 
@@ -109,8 +110,9 @@ async def snapshot(ctx: AppContext, class_id: str, *, user_id: str | None = None
     )
 
 
-async def state(ctx: AppContext, principal: Principal, class_id: str) -> ClassState:
+async def state(ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None) -> ClassState:
     """`GET /api/classes/{classId}/state`: class members only."""
-    await class_access.require_member(ctx, principal, class_id)
+    if found is None:
+        await class_access.require_member(ctx, principal, class_id)
     return await snapshot(ctx, class_id, user_id=principal.user_id)
 

@@ -31,6 +31,7 @@ from shared_code.platform import access
 from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
 
@@ -57,8 +58,10 @@ async def create_class(ctx: AppContext, principal: Principal, body: ClassCreate)
     return class_from_row(row)
 
 
-async def get_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
-    found = await class_access.require_member(ctx, principal, class_id)
+async def get_class(
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+) -> LiveClass:
+    found = found or await class_access.require_member(ctx, principal, class_id)
     return class_from_row(found.row)
 
 
@@ -94,8 +97,10 @@ async def _announce_status(ctx: AppContext, class_id: str, status: str, message_
     )
 
 
-async def start_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
-    found = await class_access.require_owner(ctx, principal, class_id)
+async def start_class(
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+) -> LiveClass:
+    found = found or await class_access.require_owner(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
         row = await classes_sql.change_status(conn, class_id, ["scheduled"], "live")
     if row is None:
@@ -106,8 +111,10 @@ async def start_class(ctx: AppContext, principal: Principal, class_id: str) -> L
     return class_from_row(row)
 
 
-async def end_class(ctx: AppContext, principal: Principal, class_id: str) -> LiveClass:
-    found = await class_access.require_owner(ctx, principal, class_id)
+async def end_class(
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+) -> LiveClass:
+    found = found or await class_access.require_owner(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
         row = await classes_sql.change_status(conn, class_id, ["scheduled", "live"], "ended")
     if row is None:
@@ -167,8 +174,10 @@ async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
         raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
 
 
-async def negotiate(ctx: AppContext, principal: Principal, class_id: str) -> Negotiated:
-    found = await class_access.require_member(ctx, principal, class_id)
+async def negotiate(
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+) -> Negotiated:
+    found = found or await class_access.require_member(ctx, principal, class_id)
     if found.status == "ended":
         raise Invalid("The class has ended.")
     if found.role == "student" and not principal.has_role("student"):

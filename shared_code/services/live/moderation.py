@@ -25,6 +25,7 @@ from shared_code.models.live import ModerationRequest, ModerationResult
 from shared_code.platform import audit, outbox
 from shared_code.services.live import class_access, hands, presence
 from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
 
@@ -72,8 +73,11 @@ async def _close_connections(ctx: AppContext, class_id: str, user_id: str) -> in
     return len(connection_ids)
 
 
-async def moderate(ctx: AppContext, principal: Principal, class_id: str, body: ModerationRequest) -> ModerationResult:
-    await class_access.require_manager(ctx, principal, class_id)
+async def moderate(
+    ctx: AppContext, principal: Principal, class_id: str, body: ModerationRequest, *, found: ClassAccess | None = None
+) -> ModerationResult:
+    if found is None:
+        await class_access.require_manager(ctx, principal, class_id)
     by = principal.user_id
     user_id = str(body.user_id) if body.user_id else None
     target = f"class:{class_id}"

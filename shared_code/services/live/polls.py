@@ -32,7 +32,7 @@ from shared_code.errors import Conflict, Invalid, NotFound
 from shared_code.models.live import Poll, PollCreate, VoteEvent
 from shared_code.services.live import class_access
 from shared_code.services.live import messages as live_messages
-from shared_code.services.live.class_access import Member
+from shared_code.services.live.class_access import ClassAccess, Member
 from shared_code.services.live.messages import Refused, Throttle
 
 logger = logging.getLogger("lectern.live")
@@ -74,8 +74,10 @@ def tally_throttle() -> Throttle:
 
 
 # --- opening ------------------------------------------------------------------------------
-async def open_poll(ctx: AppContext, principal: Principal, class_id: str, body: PollCreate) -> Poll:
-    found = await class_access.require_owner(ctx, principal, class_id)
+async def open_poll(
+    ctx: AppContext, principal: Principal, class_id: str, body: PollCreate, *, found: ClassAccess | None = None
+) -> Poll:
+    found = found or await class_access.require_owner(ctx, principal, class_id)
     if found.status != "live":
         raise Invalid("Polls open only while the class is live.")
     poll_id = str(uuid.uuid4())
@@ -183,8 +185,11 @@ async def _close(ctx: AppContext, class_id: str, poll_id: str) -> tuple[Poll, bo
     return poll, closed_now
 
 
-async def close_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
-    await class_access.require_owner(ctx, principal, class_id)
+async def close_poll(
+    ctx: AppContext, principal: Principal, class_id: str, poll_id: str, *, found: ClassAccess | None = None
+) -> Poll:
+    if found is None:
+        await class_access.require_owner(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
         row = await polls_sql.get_poll(conn, class_id, poll_id)
     if row is None:
@@ -220,8 +225,11 @@ async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) ->
     return tally_counts(options, tally)
 
 
-async def get_poll(ctx: AppContext, principal: Principal, class_id: str, poll_id: str) -> Poll:
-    await class_access.require_member(ctx, principal, class_id)
+async def get_poll(
+    ctx: AppContext, principal: Principal, class_id: str, poll_id: str, *, found: ClassAccess | None = None
+) -> Poll:
+    if found is None:
+        await class_access.require_member(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
         row = await polls_sql.get_poll(conn, class_id, poll_id)
         if row is None:

@@ -28,6 +28,7 @@ from shared_code.domain.ranking import competition_ranks
 from shared_code.errors import ServiceUnavailable
 from shared_code.models.progress import Leaderboard, Standing
 from shared_code.platform import access as access_service
+from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import changelog
 
 logger = logging.getLogger("lectern.leaderboard")
@@ -104,9 +105,11 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
 
 
 # --- reading ---------------------------------------------------------------------------
-async def get_leaderboard(ctx: AppContext, principal: Principal, course_id: str, limit: int) -> Leaderboard:
+async def get_leaderboard(
+    ctx: AppContext, principal: Principal, course_id: str, limit: int, *, access: CourseAccess | None = None
+) -> Leaderboard:
     """Top `limit` and the caller's own standing (enrolled, owning tutor, admin)."""
-    access = await access_service.require_member(ctx, principal, course_id)
+    access = access or await access_service.require_member(ctx, principal, course_id)
     is_student = access.relation == "enrolled"
     board: board_redis.Board | None = None
     try:

@@ -36,6 +36,7 @@ from shared_code.models.progress import (
 )
 from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform import access as access_service
+from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import changelog, dashboard
 
 logger = logging.getLogger("lectern.quizzes")
@@ -108,13 +109,27 @@ async def _load(ctx: AppContext, quiz_id: str) -> dict[str, Any]:
     return row
 
 
-async def get_quiz(ctx: AppContext, principal: Principal, quiz_id: str) -> Quiz:
-    """Questions without keys, for members of the course (a hidden course's quiz is a 404)."""
+async def quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[dict[str, Any], CourseAccess]:
+    """The quiz row and the caller's access to its course; 404 when either is hidden."""
     row = await _load(ctx, quiz_id)
     try:
-        access = await access_service.require_member(ctx, principal, str(row["course_id"]))
+        access = await access_service.course_access(ctx, principal, str(row["course_id"]))
     except NotFound:
         raise NotFound("No such quiz.") from None
+    return row, access
+
+
+async def get_quiz(
+    ctx: AppContext,
+    principal: Principal,
+    quiz_id: str,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> Quiz:
+    """Questions without keys, for members of the course (a hidden course's quiz is a 404)."""
+    row, access = found or await quiz_access(ctx, principal, quiz_id)
+    if not access.is_member:
+        raise Forbidden(access_service.MEMBERS_ONLY)
     used = None
     if access.relation == "enrolled":
         async with ctx.db.connection() as conn:

@@ -1,0 +1,215 @@
+"""Who is calling and whether they may: the verified caller, the role gate, and the
+relation an endpoint declares to the course, lesson or class its route names.
+
+`endpoint` runs `resolve` before the handler, so a handler receives a `Call` that already
+holds the context, the caller and (when a relation is declared) the access the relation
+check found, and only parses, calls one service and responds. The relation checks are the
+platform's own (`platform/access.py`, `services/live/class_access.py`): the same rows, the
+same 404 for what the caller may not see and 403 for the wrong relation. The services keep
+their own check for callers that reach them without HTTP (the integration tests call them
+directly); an endpoint hands them the access it found so it is not looked up twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Literal
+
+import azure.functions as func
+
+from shared_code.auth import Principal, bearer_token, require_role
+from shared_code.bootstrap import get_context
+from shared_code.context import AppContext
+from shared_code.errors import Forbidden, Unauthorized
+from shared_code.http.limits import limit_rate
+from shared_code.http.parsing import READ_METHODS, client_ip, route_id
+from shared_code.platform import access as course_access
+from shared_code.platform import users
+from shared_code.services.content import materials
+from shared_code.services.live import class_access
+from shared_code.services.progress import quizzes
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A relation the caller must hold to what the route parameter `param` names.
+
+    `roles` are the roles that can hold it (what the API reference lists as "who"); the
+    relation itself is the check, so an endpoint that declares one needs a role gate of its
+    own only to refuse other roles before anything is looked up (as content's
+    managers-only writes always have: 403 even for a course the caller cannot see).
+    """
+
+    name: str
+    param: str
+    roles: tuple[str, ...]
+    check: Callable[[AppContext, Principal, str], Awaitable[Any]]
+
+    async def resolve(self, ctx: AppContext, principal: Principal, req: func.HttpRequest) -> Any:
+        return await self.check(ctx, principal, route_id(req, self.param))
+
+
+MEMBER_ROLES = ("student", "tutor", "admin")
+MANAGER_ROLES = ("tutor", "admin")
+
+# Course relations (platform/access.py): the answer is a `CourseAccess`.
+COURSE_MEMBER = Relation("enrolled, owning tutor, admin", "courseId", MEMBER_ROLES, course_access.require_member)
+COURSE_MANAGER = Relation("owning tutor, admin", "courseId", MANAGER_ROLES, course_access.require_manager)
+
+
+def course_id_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course `courseId` names, refused in the endpoint's own words; the
+    answer is the `CourseAccess`."""
+
+    async def check(ctx: AppContext, principal: Principal, course_id: str) -> Any:
+        found = await course_access.course_access(ctx, principal, course_id)
+        if not allows(found):
+            raise Forbidden(refusal)
+        return found
+
+    return Relation(name, "courseId", roles, check)
+
+
+Lookup = Callable[[AppContext, Principal, str], Awaitable[tuple[dict[str, Any], course_access.CourseAccess]]]
+
+
+def course_relation(
+    name: str,
+    param: str,
+    roles: tuple[str, ...],
+    lookup: Lookup,
+    allows: Callable[[course_access.CourseAccess], bool],
+    refusal: str,
+) -> Relation:
+    """A relation to the course of the lesson or material `param` names. `lookup` reads the
+    row and the caller's `CourseAccess` (404 when the caller may not see it); the answer is
+    that pair, which the service takes instead of reading it again. Each area words its own
+    refusal, so the endpoint passes it."""
+
+    async def check(ctx: AppContext, principal: Principal, resource_id: str) -> Any:
+        row, found = await lookup(ctx, principal, resource_id)
+        if not allows(found):
+            raise Forbidden(refusal)
+        return row, found
+
+    return Relation(name, param, roles, check)
+
+
+def lesson_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course of the lesson `lessonId` names (`platform/access.py` `lesson_access`)."""
+    return course_relation(name, "lessonId", roles, course_access.lesson_access, allows, refusal)
+
+
+def material_relation(
+    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+) -> Relation:
+    """A relation to the course of the material `materialId` names (`services/content/materials.py`)."""
+    return course_relation(name, "materialId", roles, materials.material_access, allows, refusal)
+
+
+# A quiz's course, for its readers (services/progress/quizzes.py `quiz_access`).
+QUIZ_MEMBER = course_relation(
+    "enrolled, owning tutor, admin", "quizId", MEMBER_ROLES, quizzes.quiz_access, lambda access: access.is_member,
+    course_access.MEMBERS_ONLY,
+)
+
+# Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
+CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member)
+CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner)
+CLASS_MANAGER = Relation("owning tutor, admin", "classId", MANAGER_ROLES, class_access.require_manager)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A request rate of an endpoint's own, on top of the general read and write limits:
+    counted per `address` or per `user` against the setting named `setting` (per minute).
+
+    `fail_open=False` for abuse-prone calls (joining a class, issuing tokens): while Redis
+    is down they are refused with a 503 rather than served unmetered.
+    """
+
+    bucket: str
+    per: Literal["address", "user"]
+    setting: str
+    fail_open: bool = True
+
+    async def apply(self, ctx: AppContext, req: func.HttpRequest, principal: Principal | None) -> None:
+        subject = client_ip(req) if self.per == "address" or principal is None else principal.user_id
+        await limit_rate(ctx, self.bucket, subject, getattr(ctx.settings, self.setting), fail_open=self.fail_open)
+
+
+# A player beats every few seconds: counted per student, on top of the general write limit.
+HEARTBEATS_PER_USER = Limit("heartbeats", "user", "rate_limit_heartbeats_per_minute")
+# Joining hands out connection tokens, so it is abuse-prone: limited per address as well as
+# per user, and refused (503) rather than unmetered while Redis is down.
+JOINS_PER_ADDRESS = Limit("negotiate-ip", "address", "rate_limit_negotiate_per_ip_per_minute", fail_open=False)
+# Development tokens are free to mint, so their address pays for them (and fails closed).
+TOKENS_PER_ADDRESS = Limit("dev-token", "address", "rate_limit_tokens_per_ip_per_minute", fail_open=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler receives beside the request: the process's context, the verified
+    caller (None on anonymous endpoints) and the access its declared relation found."""
+
+    ctx: AppContext
+    caller: Principal | None = None
+    access: Any = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:  # only an endpoint declared `auth=False` has none
+            raise Unauthorized("This endpoint needs a signed-in caller.")
+        return self.caller
+
+
+async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
+    """The verified caller with the roles their stored account grants (`platform/users.py`:
+    the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
+    429 past the request rate of its address or of its user (reads and writes are counted
+    apart, reads far more generously)."""
+    ctx = await get_context()
+    s = ctx.settings
+    write = req.method.upper() not in READ_METHODS
+    if write:
+        ip_bucket, ip_rate, user_bucket, user_rate = (
+            "writes-ip", s.rate_limit_writes_per_ip_per_minute, "writes", s.rate_limit_writes_per_minute)
+    else:
+        ip_bucket, ip_rate, user_bucket, user_rate = (
+            "reads-ip", s.rate_limit_reads_per_ip_per_minute, "reads", s.rate_limit_reads_per_minute)
+    # The address first, so requests with forged or expired tokens are counted too.
+    await limit_rate(ctx, ip_bucket, client_ip(req), ip_rate, fail_open=True)
+    claimed = await ctx.tokens.verify(bearer_token(req.headers))
+    # Both are one Redis round trip when warm; sent together they cost one wait.
+    _, principal = await asyncio.gather(
+        limit_rate(ctx, user_bucket, claimed.user_id, user_rate, fail_open=True),
+        users.authorize(ctx, claimed),
+    )
+    require_role(principal, roles)
+    return principal
+
+
+async def resolve(
+    req: func.HttpRequest,
+    *,
+    auth: bool,
+    roles: tuple[str, ...],
+    relation: Relation | None,
+    limits: tuple[Limit, ...] = (),
+) -> Call:
+    """The `Call` for one request, in the order the checks cost: 401/403/429 from
+    `authenticate`, the endpoint's own limits, then 404 or 403 from the relation, all
+    before the handler reads anything else of the request."""
+    ctx = await get_context()
+    principal = await authenticate(req, *roles) if auth else None
+    for limit in limits:
+        await limit.apply(ctx, req, principal)
+    if principal is None:
+        return Call(ctx)
+    found = await relation.resolve(ctx, principal, req) if relation is not None else None
+    return Call(ctx, principal, found)
