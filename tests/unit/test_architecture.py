@@ -183,6 +183,8 @@ DOMAIN = f"{PACKAGE}.domain"
 DOMAIN_MAY_IMPORT = {"__future__", "pydantic", "pydantic_core", "annotated_types"}
 # Standard-library modules that reach the network, the disk, other processes or the clock:
 # a rule that needs one is not a rule apart from I/O (times come in as arguments).
+# Modules of those packages that only transform text (percent-encoding a file name).
+PURE_IN_IO_PACKAGES = {"urllib.parse"}
 IO_STDLIB = {"asyncio", "socket", "ssl", "http", "urllib", "subprocess", "sqlite3", "shutil", "tempfile", "os", "time"}
 
 
@@ -205,6 +207,8 @@ def foreign_imports(module: str, imported: list[str]) -> list[str]:
         if name == DOMAIN or name.startswith(DOMAIN + "."):
             continue
         if top in DOMAIN_MAY_IMPORT or (top in sys.stdlib_module_names and top not in IO_STDLIB):
+            continue
+        if name in PURE_IN_IO_PACKAGES:
             continue
         wrong.append(f"{module} imports {name}")
     return wrong
@@ -231,11 +235,7 @@ MAX_LINES = 400
 SIZED_FOLDERS = ("shared_code", "functions", "devhost", "bench")
 
 # Over the limit today, each with the reason it is not split yet. Shrink this, never grow it.
-TOO_LONG_FOR_NOW = {
-    # Becomes a package (request parsing, responses, problems, idempotency, the decorator)
-    # with issue 18's step 2, which reshapes every handler along with it.
-    "shared_code/http.py",
-}
+TOO_LONG_FOR_NOW: set[str] = set()
 
 
 def long_modules() -> dict[str, int]:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from shared_code.adapters.blobs import BlobStore
-from shared_code.services.content.materials import EXTENSIONS, extension_fits
+from shared_code.domain.material_files import EXTENSIONS, extension_fits
 from shared_code.settings import AZURITE_KEY, Settings
 
 # A key-signed account, so the SAS is built without any service (the key is Azurite's public one).

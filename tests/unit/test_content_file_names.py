@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code.services.content.materials import (
+from shared_code.domain.material_files import (
     MAX_BLOB_FILE_NAME,
     blob_name_for,
     content_disposition,
