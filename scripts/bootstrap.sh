@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a machine for Lectern: system packages, the Python virtualenv (from the hashed
-# requirements.lock), Azurite from npm.
+# requirements.lock), Azurite and the other Node tools from npm, then the live page's script.
 # Idempotent and quick when nothing changed: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
