@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import admin, content, docs, live, payments, progress, realtime_events, retries, schedules, system
+from functions import admin, content, demo, docs, live, payments, progress, realtime_events, retries, schedules, system
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -25,5 +25,6 @@ for blueprint in (
     retries.bp,
     schedules.bp,
     docs.bp,
+    demo.bp,
 ):
     app.register_functions(blueprint)

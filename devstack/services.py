@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from devstack import processes
 from devstack.profiles import LOOPBACK, Profile
@@ -306,6 +307,11 @@ class Azurite(Service):
         process = processes.spawn(command, log_file=self.log_file, pid_file=self.pid_file, cwd=self.ctx.state_dir)
         self._wait(lambda: all(processes.port_open(p) for p in self.ports), 30, process)
         origins = [o.strip() for o in self.ctx.app_env().get("LECTERN_CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+        # The app's own origin too: its live page (/api/live/app) uploads and downloads from
+        # there, and the test and bench profiles run the host on ports the allow-list lacks.
+        own = urlsplit(self.ctx.profile.base_url)
+        if f"{own.scheme}://{own.netloc}" not in origins:
+            origins.append(f"{own.scheme}://{own.netloc}")
         apply_blob_cors(self.ctx.profile.storage_connection_string, origins)
         return f"started, pid {process.pid}" + (", in memory" if self.ctx.profile.azurite_in_memory else "")
 

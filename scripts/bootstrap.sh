@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a machine for Lectern: system packages, the Python virtualenv (from the hashed
-# requirements.lock), Azurite from npm.
+# requirements.lock), Azurite and the other Node tools from npm, then the live page's script.
 # Idempotent and quick when nothing changed: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,3 +71,15 @@ if [ ! -x node_modules/.bin/azurite ] || [ "$(cat "$npm_stamp" 2>/dev/null || tr
   printf '%s\n' "$npm_wanted" > "$npm_stamp"
 fi
 step "✓ node_modules matches package-lock.json (azurite $pinned)"
+
+# --- the live page's script (esbuild bundle of shared_code/static/live.ts on @lectern/client) ---
+# Built, not committed: rebuilt when the page's source, the client's source or the lock changed.
+bundle=shared_code/static/build/live.js
+bundle_stamp=shared_code/static/build/.sources.sha256
+bundle_wanted=$(cat package-lock.json shared_code/static/live.ts $(find clients/typescript/src -type f | sort) | sha256sum | cut -d' ' -f1)
+if [ ! -f "$bundle" ] || [ "$(cat "$bundle_stamp" 2>/dev/null || true)" != "$bundle_wanted" ]; then
+  step "… npm run build (the TypeScript client, then the live page's script)"
+  npm run build --silent
+  printf '%s\n' "$bundle_wanted" > "$bundle_stamp"
+fi
+step "✓ live page script built ($bundle)"

@@ -15,6 +15,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    # Platform CORS (siteConfig.cors, Host.CORS) cannot name exposed headers; without this a browser hides them.
+    "Access-Control-Expose-Headers": "Retry-After, Idempotent-Replayed, Location",
 }
 
 

@@ -226,3 +226,15 @@ def test_host_cors_leaves_responses_that_carry_their_own_cors_alone():
         "Access-Control-Allow-Methods": "PUT",
         "Access-Control-Allow-Headers": "content-type",
     }
+
+
+def test_host_cors_keeps_the_headers_the_app_exposes():
+    """The host adds the allowed origin but never touches the app's Access-Control-Expose-Headers
+    (Core Tools and the platform cannot set it; the app names Retry-After and friends)."""
+    from multidict import CIMultiDict
+
+    exposed = "Retry-After, Idempotent-Replayed, Location"
+    headers: CIMultiDict[str] = CIMultiDict({"Access-Control-Expose-Headers": exposed})
+    HostCors.parse("http://a.example").decorate(headers, "http://a.example")
+    assert headers["Access-Control-Allow-Origin"] == "http://a.example"
+    assert headers.getall("Access-Control-Expose-Headers") == [exposed]

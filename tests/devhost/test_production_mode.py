@@ -24,7 +24,8 @@ pytestmark = pytest.mark.timeout(90)
 
 REPO = Path(__file__).resolve().parents[2]
 JWKS = "https://login.example.test/discovery/v2.0/keys"
-DEVELOPMENT_ONLY = {"dev_token": "dev/token", "noop": "system/noop", "live_app": "live/app"}
+DEVELOPMENT_ONLY = {"dev_token": "dev/token", "noop": "system/noop", "live_app": "live/app",
+                    "live_app_script": "live/app.js"}
 
 INDEX = """
 import json, sys

@@ -65,6 +65,7 @@ def rows(w: dict) -> list[Row]:
         Row("POST", "dev/token", PUBLIC, {"name": "matrix", "roles": ["student"]}),
         Row("GET", "system/noop", PUBLIC),
         Row("GET", "live/app", PUBLIC),
+        Row("GET", "live/app.js", PUBLIC),
         Row("GET", "docs", PUBLIC),
         Row("GET", "docs/assets/init.js", PUBLIC),
         Row("POST", "payments/webhook", (400,) * 6, {"id": "evt_matrix", "type": "checkout.session.completed"}),

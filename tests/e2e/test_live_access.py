@@ -172,6 +172,7 @@ async def test_who_may_run_a_class(api, actor):
 async def test_the_live_page_is_served(api):
     resp = await api.get("live/app")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
-    assert "json.webpubsub.azure.v1" in resp.text
-    assert "script-src 'unsafe-inline'" in resp.headers["content-security-policy"]
+    # Its script is the bundle beside it (tests/e2e/test_demo_page.py), never inline.
+    assert '<script type="module" src="app.js"></script>' in resp.text
+    assert "script-src 'self';" in resp.headers["content-security-policy"]
 
