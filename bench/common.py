@@ -333,7 +333,7 @@ async def drive(
                     async with session.request(method, url, json=body, headers=headers) as resp:
                         await resp.read()
                         kind = None if resp.status == expect else str(resp.status)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     kind = "connection"
                 if started >= measure_from:
                     record(latencies, counts, errors, kind, (time.perf_counter() - started) * 1000)

@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
 from common import Profiler, percentile, raise_fd_limit, rounded
 from live_sides import (
     PROFILE_BASE_URLS,

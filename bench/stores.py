@@ -34,9 +34,8 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import redis
-from psycopg import sql
-
 from common import percentile, profile_environment, rounded
+from psycopg import sql
 
 REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
 PGBENCH = "/usr/bin/pgbench"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import jwt
 from jwt import PyJWKClient
@@ -57,14 +57,14 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    def narrowed_to(self, account: Account) -> "Principal":
+    def narrowed_to(self, account: Account) -> Principal:
         """The caller with the roles both the account and the token grant: the stored roles
         decide, the token may only give some of them up."""
         roles = account.roles & self.roles if self.roles_claimed else account.roles
         return Principal(user_id=self.user_id, name=self.name or account.name, roles=frozenset(roles))
 
     @classmethod
-    def of_account(cls, account: Account) -> "Principal":
+    def of_account(cls, account: Account) -> Principal:
         """The stored user acting without a token of ours (a live connection's events)."""
         return cls(user_id=account.user_id, name=account.name, roles=account.roles)
 

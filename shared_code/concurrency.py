@@ -19,7 +19,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -149,7 +150,7 @@ class ScriptBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (*_, future), reply in zip(batch, replies):
+        for (*_, future), reply in zip(batch, replies, strict=False):
             if future.done():
                 continue
             if isinstance(reply, Exception):
@@ -225,7 +226,7 @@ class ReadBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        values = dict(zip(groups, replies))
+        values = dict(zip(groups, replies, strict=False))
         for names, future in batch:
             tag = hash_tag(names[0])
             group, reply = groups[tag], values[tag]

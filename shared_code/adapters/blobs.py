@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -67,7 +67,7 @@ class BlobStore:
         self.breaker = CircuitBreaker("blob storage", is_failure=remote_failure)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "BlobStore":
+    def from_settings(cls, settings: Settings) -> BlobStore:
         """The store the app uses: SAS URLs allow plain http only in development (Azurite)."""
         return cls(StorageAccount.from_settings(settings), https_only=not settings.is_development)
 
@@ -152,7 +152,7 @@ class BlobStore:
     async def _signing(self, expiry: datetime) -> dict:
         if self.account.account_key:
             return {"account_key": self.account.account_key}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self._delegation_key is None or self._delegation_expiry is None or self._delegation_expiry < expiry:
             self._delegation_expiry = now + timedelta(hours=6)
             self._delegation_key = await self.service.get_user_delegation_key(now - timedelta(minutes=5), self._delegation_expiry)
@@ -173,7 +173,7 @@ class BlobStore:
         `content_disposition` and `content_type` are response overrides a reader gets
         whatever headers the blob carries.
         """
-        expiry = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+        expiry = datetime.now(UTC) + timedelta(minutes=minutes)
         perms = BlobSasPermissions(
             read=permission == "r", create=permission == "c", write=permission == "w"
         )
@@ -183,7 +183,7 @@ class BlobStore:
             blob_name=blob,
             permission=perms,
             expiry=expiry,
-            start=datetime.now(timezone.utc) - timedelta(minutes=2),
+            start=datetime.now(UTC) - timedelta(minutes=2),
             protocol="https" if self.https_only else None,
             content_disposition=content_disposition,
             content_type=content_type,

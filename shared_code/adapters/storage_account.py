@@ -15,7 +15,7 @@ class StorageAccount:
     account_name: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StorageAccount":
+    def from_settings(cls, settings: Settings) -> StorageAccount:
         conn = expand_storage_connection(settings.storage_connection_string)
         name = settings.storage_account_name
         if conn and not name:

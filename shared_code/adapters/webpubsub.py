@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,7 +82,7 @@ class PubSub:
         token = await self.client.get_client_access_token(
             user_id=user_id, roles=roles or [], groups=groups or [], minutes_to_expire=minutes
         )
-        return token["url"], datetime.now(timezone.utc) + timedelta(minutes=minutes)
+        return token["url"], datetime.now(UTC) + timedelta(minutes=minutes)
 
     # --- pushes ---------------------------------------------------------------------
     async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 

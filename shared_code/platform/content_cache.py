@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from redis.exceptions import MaxConnectionsError, RedisError
 
@@ -43,9 +43,9 @@ from shared_code.adapters.postgres import access as access_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
-from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
+from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import accept, entry, plain
 from shared_code.platform import outbox

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import pending_effects as pending_sql
@@ -47,7 +47,7 @@ async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason
         "payload": payload,
         "attempt": attempt,
         "reason": reason,
-        "queuedAt": datetime.now(timezone.utc).isoformat(),
+        "queuedAt": datetime.now(UTC).isoformat(),
     }
     return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
 
@@ -97,7 +97,7 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
     except Exception as exc:  # noqa: BLE001
         reason = f"{type(exc).__name__}: {exc}"[:500]
     if attempt >= MAX_ATTEMPTS or kind not in ctx.effects:
-        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(timezone.utc).isoformat())
+        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(UTC).isoformat())
         await ctx.queues.send(poison_queue(ctx), dead)
         logger.error("effect %s gave up after %s attempts: %s", kind, attempt, reason)
         return "poisoned"

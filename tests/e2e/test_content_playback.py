@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -19,7 +19,7 @@ def app_settings(stack) -> Settings:
 
 
 async def access_rows(stack, settings: Settings, course_id: str, target_id: str) -> list[dict] | None:
-    partition = f"{course_id}_{datetime.now(timezone.utc):%Y%m%d}"
+    partition = f"{course_id}_{datetime.now(UTC):%Y%m%d}"
     async with TableClient.from_connection_string(stack.storage_connection_string, settings.access_log_table) as table:
         rows = [
             dict(e)
@@ -42,7 +42,7 @@ async def test_enrolled_student_gets_a_signed_url_the_cdn_accepts_and_the_access
     assert grant.asset_id == lesson["videoAssetId"] and grant.viewer_id == student.user_id
     expires_at = datetime.fromisoformat(body["expiresAt"])
     assert grant.expires_at == expires_at
-    assert timedelta(0) < expires_at - datetime.now(timezone.utc) <= timedelta(minutes=app_settings.video_url_minutes)
+    assert timedelta(0) < expires_at - datetime.now(UTC) <= timedelta(minutes=app_settings.video_url_minutes)
     with pytest.raises(PlaybackRefused):
         verify_playback_url(body["url"], signing_key=app_settings.video_signing_key, base_url=app_settings.video_cdn_base_url,
                             now=expires_at.timestamp() + 1)

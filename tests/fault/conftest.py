@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
-import socket
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -224,7 +224,7 @@ async def queue_length(connection_string: str, name: str) -> int:
             return 0
 
 
-async def outbox_settled(host: "FaultHost", *, timeout: float = 60) -> tuple[int, int]:
+async def outbox_settled(host: FaultHost, *, timeout: float = 60) -> tuple[int, int]:
     """Waits until the host's outbox queue is empty: every queued effect ran (or gave up).
     Returns (still queued, poisoned)."""
     deadline = time.monotonic() + timeout
@@ -235,7 +235,7 @@ async def outbox_settled(host: "FaultHost", *, timeout: float = 60) -> tuple[int
     return waiting, await queue_length(host.azurite.connection_string, f"{host.outbox_queue}-poison")
 
 
-async def change_log(host: "FaultHost", user_id: str, kind: str) -> list[dict]:
+async def change_log(host: FaultHost, user_id: str, kind: str) -> list[dict]:
     """The user's change-log rows of one kind, from the fault host's own Table storage."""
     async with TableClient.from_connection_string(host.azurite.connection_string, "changelog") as table:
         try:
@@ -263,7 +263,7 @@ def _record(line: str) -> None:
     """Appends one line to this session's report, starting the file afresh on the first."""
     if not _lines:
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         REPORT.write_text(f"# fault drills, session started {started}; see docs/reliability.md\n")
     _lines.append(line)
     with REPORT.open("a") as report:

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+
 async def enrolled_students(conn: AsyncConnection, course_id: str) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM enrollments WHERE course_id = %s", (course_id,))
     row = await cur.fetchone()

@@ -7,7 +7,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-
 # A claim with no outcome this old belongs to a request that died between its write and
 # recording the outcome (a crash, the database going away): longer than any request may
 # run, so a live request never loses its key, and short enough that a client's retry with

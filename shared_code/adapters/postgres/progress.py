@@ -10,9 +10,10 @@ share it. The same statement keeps the per-lesson counters of `lesson_progress_s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -55,7 +56,7 @@ class ProgressColumns:
         return len(self.users)
 
     @classmethod
-    def of(cls, rows: Sequence[ProgressWrite]) -> "ProgressColumns":
+    def of(cls, rows: Sequence[ProgressWrite]) -> ProgressColumns:
         return cls(
             users=[r.user_id for r in rows],
             lessons=[r.lesson_id for r in rows],

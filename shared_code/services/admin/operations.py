@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared_code.adapters.postgres import users as users_sql
@@ -32,7 +32,7 @@ def _months_newest_first(start: datetime, end: datetime) -> list[str]:
 
 async def read_audit(ctx: AppContext, q: AuditQuery) -> tuple[list[AuditEntry], str | None]:
     """Newest first; each month is one partition, so a time range reads only its months."""
-    end = q.to or datetime.now(timezone.utc)
+    end = q.to or datetime.now(UTC)
     start = q.from_ or end - timedelta(days=AUDIT_DEFAULT_DAYS)
     cursor = decode_cursor(q.cursor) or {}
     after_pk, after_rk = cursor.get("pk"), cursor.get("rk")

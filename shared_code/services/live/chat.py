@@ -11,7 +11,7 @@ one sender's messages reach everyone in the order they were acknowledged.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.redis import live as live_redis
@@ -66,7 +66,7 @@ async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
         async with ctx.db.connection() as conn:
             await chat_sql.insert_message(
                 conn, message_id, member.class_id, member.user_id, member.name, text, seq,
-                datetime.fromtimestamp(at / 1000, tz=timezone.utc),
+                datetime.fromtimestamp(at / 1000, tz=UTC),
             )
     except Exception:
         # Not stored means not sent: take it back out of the snapshot's recent list.

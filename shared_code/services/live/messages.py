@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from shared_code.adapters.redis import live as live_redis
 from shared_code.context import AppContext
@@ -29,7 +30,7 @@ def now_ms() -> int:
 
 def iso_ms(ms: int) -> str:
     """UTC ISO-8601 with milliseconds, the `at` of every message."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def class_group(class_id: str) -> str:

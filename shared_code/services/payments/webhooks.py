@@ -31,7 +31,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import razorpay
@@ -156,7 +156,7 @@ async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) ->
         return _mismatch(f"not paid ({fact.status or 'no status'})", purchase, status=fact.status)
     if purchase["status"] not in ("pending", "failed"):
         return Applied(f"already {purchase['status']}", purchase)
-    changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(timezone.utc)}
+    changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(UTC)}
     if fact.payment_ref:
         other = await purchases_sql.lock_by_payment(conn, fact.provider, fact.payment_ref)
         if other is not None and other["id"] != purchase["id"]:
@@ -318,7 +318,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
         await enrollments.after_enrolment(ctx, None, applied.enrolment, {**base, "purchaseId": purchase["id"]})
         # The checkout page waits for this rather than polling: the course is open now.
         paid = {"type": "purchase.completed", "purchaseId": purchase["id"], "courseId": purchase["course_id"],
-                "at": datetime.now(timezone.utc).isoformat()}
+                "at": datetime.now(UTC).isoformat()}
         await outbox.perform(ctx, "pubsub.user", {"userId": purchase["user_id"], "message": paid})
     if applied.disputed and purchase:
         await audit.record(ctx, None, "payment.disputed", target, {**base, **applied.details})
@@ -339,7 +339,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             "courseId": course_id,
             "amountCents": purchase["amount_cents"],
             "currency": purchase["currency"],
-            "at": datetime.now(timezone.utc).isoformat(),
+            "at": datetime.now(UTC).isoformat(),
         }
         await outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message})
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 
@@ -91,7 +92,7 @@ async def course_analytics(
         ],
         quizzes=distribution(quizzes, buckets),
         classes=await _attendance(ctx, classes),
-        generated_at=datetime.now(timezone.utc),
+        generated_at=datetime.now(UTC),
     )
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -34,8 +35,8 @@ from shared_code.models.progress import (
     QuizCreate,
     QuizWithKeys,
 )
-from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform import access as access_service
+from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import changelog, dashboard
 

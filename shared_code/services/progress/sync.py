@@ -10,8 +10,9 @@ PostgreSQL then holds is merged into the Redis snapshots so the next heartbeat b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -51,7 +52,7 @@ def _raw_lesson_id(raw: Any) -> str | None:
 async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -> SyncResult:
     """Applies an offline queue: each event on its own merits, the whole batch in one transaction."""
     user_id = principal.user_id
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     refused: list[Refusal] = []
     events: list[tuple[int, SyncEvent]] = []
     for index, raw in enumerate(batch.events):
