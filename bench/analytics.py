@@ -37,9 +37,11 @@ sys.path.insert(0, str(ROOT))
 from common import scratch_database  # noqa: E402
 
 from devstack.profiles import PROFILES  # noqa: E402
+
 from shared_code.adapters.postgres import analytics as analytics_sql  # noqa: E402
 from shared_code.auth import Principal  # noqa: E402
 from shared_code.bootstrap import build_context  # noqa: E402
+from shared_code.context import AppContext  # noqa: E402
 from shared_code.services.progress import analytics  # noqa: E402
 from shared_code.settings import Settings  # noqa: E402
 

@@ -32,10 +32,11 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from collections.abc import Callable
 
 import aiohttp
+
 from common import MAX_FAILURE_RATE, OUT, Course, Host, Phase, Profiler, Request, cycling, drive, free_port, profile_environment, seed
 
 SEED = 20260303
@@ -170,9 +171,7 @@ async def main() -> int:
             ("quiz_submit", attempts(cached.base, course, rng), 201, cached),
         ]
         print(f"… {len(plans)} phases of {args.warmup:g} s warm-up + {args.seconds:g} s, {args.workers} workers", flush=True)
-        print(
-            f"{'phase':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'failed':>7} {'CPU µs':>8} {'/noop':>6}"
-        )
+        print(f"{'phase':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'failed':>7} {'CPU µs':>8} {'/noop':>6}")
         for name, plan, expect, host in plans:
             profiler = Profiler(Path(args.py_spy_dir), f"api-{name}", {"host": [host.pid]}) if args.py_spy_dir else None
             try:

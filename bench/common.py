@@ -333,7 +333,7 @@ async def drive(
                     async with session.request(method, url, json=body, headers=headers) as resp:
                         await resp.read()
                         kind = None if resp.status == expect else str(resp.status)
-                except (TimeoutError, aiohttp.ClientError):
+                except (aiohttp.ClientError, asyncio.TimeoutError):
                     kind = "connection"
                 if started >= measure_from:
                     record(latencies, counts, errors, kind, (time.perf_counter() - started) * 1000)

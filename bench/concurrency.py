@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+
 from api import DURATION, heartbeats, lesson_reads, warm
 from common import OUT, ROOT, Host, Phase, cycling, drive, free_port, profile_environment, seed
 
@@ -130,9 +131,7 @@ async def main() -> int:
                 phases[name] = await drive(name, plan, workers=cap, seconds=args.seconds, warmup=args.warmup,
                                            expect=expect, host_pid=host.pid)
                 s = phases[name].summary()
-                print(
-                    f"{cap:>4} {name:<14} {s['rps']:>9} {s['p50Ms']!s:>8} {s['p99Ms']!s:>8} {s['requests']:>9} {s['errors']:>7}", flush=True
-                )
+                print(f"{cap:>4} {name:<14} {s['rps']:>9} {s['p50Ms']!s:>8} {s['p99Ms']!s:>8} {s['requests']:>9} {s['errors']:>7}", flush=True)
             results[cap] = {name: phase.summary() for name, phase in phases.items()}
         finally:
             host.stop()
@@ -146,10 +145,7 @@ async def main() -> int:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "concurrency.json").write_text(json.dumps(figures, indent=2))
-    print(
-        f"chosen perInstanceConcurrency: {chosen} (smallest cap within {1 - WITHIN_BEST:.0%} of the best heartbeat throughput,"
-        f" p99 < {P99_LIMIT_MS:g} ms)"
-    )
+    print(f"chosen perInstanceConcurrency: {chosen} (smallest cap within {1 - WITHIN_BEST:.0%} of the best heartbeat throughput, p99 < {P99_LIMIT_MS:g} ms)")
     # The last line is what bench/run_all.py records in results.json.
     print(json.dumps(figures))
     return 0 if chosen is not None else 1

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from common import Profiler, percentile, raise_fd_limit, rounded
 from live_sides import (
     PROFILE_BASE_URLS,

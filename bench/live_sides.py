@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
+
 from common import api
 from live_students import PEER_AUDIENCE
 
@@ -184,7 +185,7 @@ class LecternSide:
     async def start_run(self, size: int, label: str) -> tuple[list[tuple[str, str]], dict]:
         klass = await api(self.session, "POST", f"{self.base}/classes", self.tutor["token"],
                           {"courseId": self.course["id"], "title": f"Bench class {label}",
-                           "scheduledAt": datetime.now(UTC).isoformat()})
+                           "scheduledAt": datetime.now(timezone.utc).isoformat()})
         await api(self.session, "POST", f"{self.base}/classes/{klass['id']}/start", self.tutor["token"])
         self.class_id = klass["id"]
         return self.students[:size], {"baseUrl": self.base, "classId": self.class_id}
@@ -228,7 +229,7 @@ class PeerSide:
         self.rss_baseline: dict[str, int] | None = None
 
     def token(self, user_id: str, name: str, role: str) -> str:
-        exp = datetime.now(UTC) + timedelta(hours=2)
+        exp = datetime.now(timezone.utc) + timedelta(hours=2)
         return self.jwt.encode({"sub": user_id, "name": name, "role": role, "aud": PEER_AUDIENCE, "exp": exp},
                                self.secret, algorithm="HS256")
 

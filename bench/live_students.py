@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+
 from common import raise_fd_limit
 
 SUBPROTOCOL = "json.webpubsub.azure.v1"
@@ -91,7 +92,7 @@ class Student:
         """
         ordered = sorted(self.seqs)
         lost = storm = restarts = 0
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in zip(ordered, ordered[1:]):
             if after - before > SEQ_RESTART_JUMP:
                 restarts += 1
             elif self.floor is not None and after <= self.floor:

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as AioServiceClient
+
 from common import free_port, percentile, raise_fd_limit, rounded
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,10 +152,8 @@ async def _worker(
         async with gate:
             for _ in range(3):
                 try:
-                    return await session.ws_connect(
-                        url, protocols=protocols, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2)
-                    )
-                except (TimeoutError, aiohttp.ClientError, OSError):
+                    return await session.ws_connect(url, protocols=protocols, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2))
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
                     await asyncio.sleep(0.2)
             return None
 
@@ -174,7 +173,7 @@ async def _worker(
                 return
             try:
                 message = await ws.receive(timeout=remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 return
             if message.type is not aiohttp.WSMsgType.TEXT:
                 if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):

@@ -34,8 +34,9 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import redis
-from common import percentile, profile_environment, rounded
 from psycopg import sql
+
+from common import percentile, profile_environment, rounded
 
 REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
 PGBENCH = "/usr/bin/pgbench"
