@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from jwt import PyJWKClient
@@ -126,7 +127,7 @@ class TokenVerifier:
         return principal_from_claims(claims), float(claims["exp"]) + _LEEWAY_SECONDS
 
 
-def principal_from_claims(claims: dict) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     sub = str(claims.get("sub", ""))
     try:
         user_id = str(uuid.UUID(sub))

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 
@@ -31,7 +32,9 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base.rstrip("/")
 
-    async def call(self, method: str, path: str, token: str | None = None, json: object = None, ok=(200, 201, 202, 204)):
+    async def call(
+        self, method: str, path: str, token: str | None = None, json: object = None, ok: tuple[int, ...] = (200, 201, 202, 204)
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.session.request(method, f"{self.base}/{path}", json=json, headers=headers) as resp:
             body = await resp.json(content_type=None) if resp.status != 204 else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from azure.core.credentials_async import AsyncTokenCredential
+
 from shared_code.adapters.identity import app_credential
 from shared_code.settings import Settings, expand_storage_connection
 
@@ -46,7 +48,7 @@ class StorageAccount:
             return f"{protocol}://{self.account_name}.{service}.{suffix}"
         return f"https://{self.account_name}.{service}.core.windows.net"
 
-    def credential(self):  # noqa: ANN201 - an azure.identity credential
+    def credential(self) -> AsyncTokenCredential:
         """The process's identity (managed identity in Azure, developer login elsewhere); only
         used when no connection string is set. One credential serves blobs, queues and tables."""
 

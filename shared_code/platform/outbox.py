@@ -30,7 +30,7 @@ def poison_queue(ctx: AppContext) -> str:
 
 def backoff_seconds(attempt: int) -> int:
     """Delay before retry number `attempt` (1-based): 2, 4, 8, ... capped."""
-    return min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)
+    return int(min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS))
 
 
 async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:

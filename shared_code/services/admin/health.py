@@ -40,7 +40,7 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
 
 
 async def check_all(ctx: AppContext) -> dict[str, str]:
-    probes = {
+    probes: dict[str, Callable[[], Awaitable[object]]] = {
         "postgres": ctx.db.ping,
         "redis": ctx.redis.ping,
         "tables": ctx.tables.ping,

@@ -64,7 +64,7 @@ class RowBuffer:
     def __init__(self, delay_seconds: float = 0.5) -> None:
         self.delay_seconds = delay_seconds
         self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def add(self, ctx: AppContext, table: str, entity: dict[str, Any]) -> None:
         self._rows.setdefault((table, entity["PartitionKey"]), []).append(entity)

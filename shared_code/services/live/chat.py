@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.redis import live as live_redis
@@ -38,7 +39,7 @@ def check_text(text: str, max_length: int) -> str:
     return cleaned
 
 
-async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
+async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict[str, Any]:
     text = check_text(event.text, ctx.settings.chat_max_length)
     meta = await class_access.class_meta(ctx, member.class_id)
     if meta.status == "ended":
@@ -83,7 +84,7 @@ async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
     return {"seq": seq, "messageId": message_id}
 
 
-def message_from_row(row: dict) -> ChatMessage:
+def message_from_row(row: dict[str, Any]) -> ChatMessage:
     return ChatMessage(
         id=row["id"], class_id=row["class_id"], user_id=row["user_id"], user_name=row["user_name"],
         text=row["text"], seq=row["seq"], at=row["created_at"],

@@ -97,7 +97,7 @@ class Throttle:
         self._claim = claim
         self._flush = flush
         self._sleep = sleep
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._scheduled: set[str] = set()
 
     async def changed(self, ctx: Any, key: str, interval_seconds: float) -> bool:

@@ -36,12 +36,12 @@ from typing import Any
 
 import razorpay
 import stripe
-from psycopg import AsyncConnection
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
 from shared_code.domain.payment_events import Fact, razorpay_fact, stripe_fact
@@ -126,10 +126,10 @@ def _mismatch(reason: str, purchase: dict[str, Any] | None = None, **details: An
 
 
 def _same_currency(fact: Fact, purchase: dict[str, Any]) -> bool:
-    return (fact.currency or "").upper() == purchase["currency"]
+    return (fact.currency or "").upper() == str(purchase["currency"])
 
 
-async def _apply(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     if fact.kind == "checkout":
         return await _apply_checkout(ctx, conn, fact)
     if fact.kind == "failed":
@@ -139,7 +139,7 @@ async def _apply(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
     return Applied("ignored")
 
 
-async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_checkout(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     purchase = await purchases_sql.lock_by_ref(conn, fact.provider, fact.ref) if fact.ref else None
     if purchase is None:
         return _mismatch("unknown purchase", ref=fact.ref)
@@ -187,7 +187,7 @@ async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) ->
     return applied
 
 
-async def _apply_failed(conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_failed(conn: Conn, fact: Fact) -> Applied:
     purchase = await purchases_sql.lock_by_ref(conn, fact.provider, fact.ref) if fact.ref else None
     if purchase is None:
         return _mismatch("unknown purchase", ref=fact.ref)
@@ -197,7 +197,7 @@ async def _apply_failed(conn: AsyncConnection, fact: Fact) -> Applied:
     return Applied(f"payment {fact.status}", purchase)
 
 
-async def _apply_after_payment(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_after_payment(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     if fact.payment_ref is None:
         return _mismatch(f"{fact.kind} names no payment")
     if fact.provider == "stripe" and fact.livemode is not None and fact.livemode is not ctx.settings.stripe_livemode:
@@ -208,7 +208,7 @@ async def _apply_after_payment(ctx: AppContext, conn: AsyncConnection, fact: Fac
     return await _settle_after_payment(conn, fact, purchase)
 
 
-async def _settle_after_payment(conn: AsyncConnection, fact: Fact, purchase: dict[str, Any]) -> Applied:
+async def _settle_after_payment(conn: Conn, fact: Fact, purchase: dict[str, Any]) -> Applied:
     """A refund or dispute of a recorded payment (inside its transaction)."""
     if not _same_currency(fact, purchase):
         return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase["currency"])

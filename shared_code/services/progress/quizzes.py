@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
-
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
@@ -167,7 +166,7 @@ async def submit_attempt(
     user_id = principal.user_id
     previous: dict[str, int | None] = {}
 
-    async def store(conn: AsyncConnection) -> tuple[int, Any]:
+    async def store(conn: Conn) -> tuple[int, Any]:
         await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
         used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
         if used >= quiz["max_attempts"]:

@@ -115,7 +115,11 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
             merged = merge_offline(stored, timed, duration)
             if row is not None and merged.position is None and merged.watched <= stored.watched:
                 continue  # nothing the database does not already know: a replay
-            position = merged.position if merged.position is not None else float(row["position_seconds"])
+            if merged.position is not None:
+                position = merged.position
+            else:
+                assert row is not None  # with nothing stored every kept event is newer and sets a position
+                position = float(row["position_seconds"])
             writes.append(
                 ProgressWrite(
                     user_id=user_id,
