@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     materials_container: str = Field("materials", validation_alias=_alias("LECTERN_MATERIALS_CONTAINER"))
     outbox_queue: str = Field("outbox", validation_alias=_alias("LECTERN_OUTBOX_QUEUE"))
+    # NCRONTAB (six fields) of the timer that retries side effects parked in PostgreSQL while
+    # Storage (and so the outbox queue) was down (functions/retries.py).
+    parked_drain_schedule: str = Field("*/10 * * * * *", validation_alias=_alias("LECTERN_PARKED_DRAIN_SCHEDULE"))
     audit_table: str = Field("audit", validation_alias=_alias("LECTERN_AUDIT_TABLE"))
     access_log_table: str = Field("contentaccess", validation_alias=_alias("LECTERN_ACCESS_LOG_TABLE"))
     change_log_table: str = Field("changelog", validation_alias=_alias("LECTERN_CHANGE_LOG_TABLE"))
