@@ -102,9 +102,10 @@ class TokenVerifier:
             else:
                 # Outside development the app refuses to start without a JWKS URL; this
                 # keeps a development secret from ever being trusted there all the same.
-                if not s.jwt_dev_secret or not s.is_development:
+                dev_secret = s.jwt_dev_secret.get_secret_value()
+                if not dev_secret or not s.is_development:
                     raise Unauthorized("No token issuer is configured.")
-                key, algorithms = s.jwt_dev_secret, ["HS256"]
+                key, algorithms = dev_secret, ["HS256"]
             claims = jwt.decode(
                 token,
                 key,
@@ -173,4 +174,4 @@ def issue_dev_token(
         "iat": now,
         "exp": exp,
     }
-    return jwt.encode(claims, settings.jwt_dev_secret, algorithm="HS256"), exp
+    return jwt.encode(claims, settings.jwt_dev_secret.get_secret_value(), algorithm="HS256"), exp

@@ -18,7 +18,7 @@ class StorageAccount:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StorageAccount:
-        conn = expand_storage_connection(settings.storage_connection_string)
+        conn = expand_storage_connection(settings.storage_connection_string.get_secret_value())
         name = settings.storage_account_name
         if conn and not name:
             name = cls._parse(conn).get("accountname", "")

@@ -145,7 +145,7 @@ async def issue_playback(
     try:
         url = sign_playback_url(
             base_url=settings.video_cdn_base_url,
-            signing_key=settings.video_signing_key,
+            signing_key=settings.video_signing_key.get_secret_value(),
             asset_id=asset.playback_id,
             viewer_id=principal.user_id,
             expires_at=expires_at,
