@@ -80,7 +80,7 @@ def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
     async def run() -> None:
         try:
             await perform(ctx, kind, payload)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a background task has no caller to raise to; logged instead
             logger.exception("effect %s could neither run nor be queued", kind)
 
     ctx.background.spawn(run())
@@ -94,7 +94,7 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
     try:
         await _run(ctx, kind, payload)
         return "done"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure of an effect is requeued or poisoned, never lost
         reason = f"{type(exc).__name__}: {exc}"[:500]
     if attempt >= MAX_ATTEMPTS or kind not in ctx.effects:
         dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(UTC).isoformat())

@@ -85,7 +85,7 @@ async def list_purchases(
         where += " AND (created_at, id) < (%(after_time)s, %(after_id)s)"
         params["after_time"], params["after_id"] = after
     cur = await conn.execute(
-        f"SELECT {COLUMNS} FROM purchases WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",  # noqa: S608
+        f"SELECT {COLUMNS} FROM purchases WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",  # noqa: S608 - `where` is one of two fixed strings; values are parameters
         params,
     )
     return await cur.fetchall()

@@ -147,7 +147,7 @@ async def _release_connections(ctx: AppContext, class_id: str) -> None:
 
         await asyncio.gather(*(remove(c) for c in connection_ids))
         await live_redis.expire_class(ctx.redis, class_id)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - best effort once the class has ended: logged, the end stands either way
         logger.exception("releasing the connections of ended class %s failed", class_id)
 
 

@@ -69,7 +69,7 @@ async def to_class_now(ctx: AppContext, class_id: str, message: dict[str, Any]) 
     """A group send that is not retried: for throttled snapshots that the next one supersedes."""
     try:
         await ctx.pubsub.send_to_group(class_group(class_id), message)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - not retried on purpose: the next snapshot supersedes this one
         logger.warning("%s for class %s not sent: %s", message.get("type"), class_id, type(exc).__name__)
 
 
