@@ -49,8 +49,9 @@ class PubSubServer:
         return f"Endpoint=http://127.0.0.1;Port={self.port};AccessKey={access_key};Version=1.0;"
 
     def start(self) -> None:
-        log = open(self._log_path, "ab")
-        self.process = subprocess.Popen(self._cmd, cwd=self._repo, stdout=log, stderr=subprocess.STDOUT)
+        # The child keeps its own copy of the log's descriptor; ours closes once it has started.
+        with open(self._log_path, "ab") as log:
+            self.process = subprocess.Popen(self._cmd, cwd=self._repo, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -86,14 +87,14 @@ class AzuriteServer:
 
     def start(self) -> None:
         blob, queue, table = self.ports
-        log = open(self._log_path, "ab")
-        self.process = subprocess.Popen(
-            [str(self._repo / "node_modules" / ".bin" / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
-             "--silent", "--location", str(self._data),
-             "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-             "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-            cwd=self._repo, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self._log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [str(self._repo / "node_modules" / ".bin" / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
+                 "--silent", "--location", str(self._data),
+                 "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+                 "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+                cwd=self._repo, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
