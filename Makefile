@@ -7,7 +7,7 @@ PY := .venv/bin/python
 PROFILE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap lock up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench openapi infra-check
+.PHONY: help bootstrap lock lint up start stop status tokens test test-unit test-integration test-e2e test-fault migrate bench openapi infra-check
 
 help:
 	@sed -n '2,3p' Makefile | sed 's/^# //'
@@ -17,6 +17,7 @@ help:
 	@echo "  make migrate                           create the database and apply migrations"
 	@echo "  make openapi                           write docs/openapi.json, docs/asyncapi.json, docs/problems.md and the TypeScript client's types from the code"
 	@echo "  make lock                              re-resolve requirements.lock after editing requirements*.txt"
+	@echo "  make lint                              ruff over the code, mypy (strict) over shared_code and functions"
 	@echo "  make infra-check                       parse the Bicep, lint its parameter files, run checkov and tests/infra (no Azure login)"
 	@echo "  make bench [ONLY=api,stores]           run the benchmarks on their own profile, write bench/results.json and docs/BENCHMARKS.md"
 
@@ -27,6 +28,12 @@ bootstrap:
 # requirements-dev.txt; the bootstrap installs only from it and refuses a stale one.
 lock:
 	@scripts/lock.sh
+
+# Settings in pyproject.toml: ruff's rule sets and the modules mypy checks strictly. CI runs
+# this before the tests and fails on any finding.
+lint: bootstrap
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 up: bootstrap
 	@$(PY) -m devstack up --profile $(PROFILE)

@@ -5,10 +5,10 @@ bench/results.json, so no figure in the documents is typed by hand.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from report_format import NOT_MEASURED, Results, fmt, ratio
-
 
 # --- figures in the prose -------------------------------------------------------------------
 # `<!-- fig:KEY=SPEC -->text<!-- /fig -->`: SPEC is a format spec (`,.0f`). Keys are dotted

@@ -9,8 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from report_format import LIVE_P99_LIMITS, PLOTS, Results, ROOT, TARGETS, table
-
+from report_format import LIVE_P99_LIMITS, PLOTS, ROOT, TARGETS, Results, table
 
 # --- profiles -------------------------------------------------------------------------------
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -166,16 +165,16 @@ def plot_live(results: Results) -> list[str]:
     styles = {"lectern": {"color": "#1f77b4", "marker": "o"}, "peer": {"color": "#d62728", "marker": "s"}}
     for filename, title, figures in panels:
         fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-        for ax, (key, label) in zip(axes.flat, figures):
+        for ax, (key, label) in zip(axes.flat, figures, strict=False):
             for target in TARGETS:
                 points = [(s, (runs.get((target, s)) or {}).get(key)) for s in sizes]
                 points = [(s, v) for s, v in points if isinstance(v, (int, float))]
                 if points:
-                    ax.plot(*zip(*points), label=target, **styles[target])
+                    ax.plot(*zip(*points, strict=False), label=target, **styles[target])
             if key == "pollOpenedP99Ms":
                 limits = [(s, v) for s, v in LIVE_P99_LIMITS.items() if s in sizes]
                 if limits:
-                    ax.scatter(*zip(*limits), marker="_", s=400, color="black", label="target")
+                    ax.scatter(*zip(*limits, strict=False), marker="_", s=400, color="black", label="target")
             ax.set_xscale("log")
             ax.set_yscale("log")
             plain = FuncFormatter(lambda value, _: f"{value:g}")

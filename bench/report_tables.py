@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from common import MAX_FAILURE_RATE
-from report_format import NOT_MEASURED, Results, TARGETS, fmt, ratio, table
+from report_format import NOT_MEASURED, TARGETS, Results, fmt, ratio, table
 from report_targets import LIVE_FIGURES, phase_failed, run_problems
 
 
@@ -38,8 +38,13 @@ def block_live(results: Results) -> str:
             busy = {role: sum(phase.get(role, 0.0) for phase in cpu.values()) for role in peak}
             processes.append(f"{t} {s:,}: " + ", ".join(f"{role} {fmt(peak[role])} MiB / {fmt(busy[role], 2)} s CPU"
                                                         for role in peak))
-    return (results.provenance_line("live_class") + "\n\n" + table(headers, rows) + "\n\nPer process (peak memory / CPU seconds over storm, fan-out and votes):\n\n"
-            + "\n".join(f"- {p}" for p in processes))
+    return (
+        results.provenance_line("live_class")
+        + "\n\n"
+        + table(headers, rows)
+        + "\n\nPer process (peak memory / CPU seconds over storm, fan-out and votes):\n\n"
+        + "\n".join(f"- {p}" for p in processes)
+    )
 
 
 RATIO_FIGURES = [

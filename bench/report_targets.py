@@ -8,7 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from common import MAX_FAILURE_RATE
-from report_format import API_TARGET_PHASES, LIVE_P99_LIMITS, NOT_MEASURED, PEER_CPU_RATIO_LIMIT, PEER_P99_RATIO_LIMIT, Results, fmt, ratio, table, verdict
+from report_format import (
+    API_TARGET_PHASES,
+    LIVE_P99_LIMITS,
+    NOT_MEASURED,
+    PEER_CPU_RATIO_LIMIT,
+    PEER_P99_RATIO_LIMIT,
+    Results,
+    fmt,
+    ratio,
+    table,
+    verdict,
+)
 
 
 # --- blocks ---------------------------------------------------------------------------------

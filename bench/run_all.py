@@ -26,7 +26,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from provenance import code_of, head_commit, uncommitted
@@ -112,7 +112,7 @@ def reused(previous: dict) -> dict[str, dict]:
 def measure(name: str, args: list[str], limit: int) -> dict:
     """One benchmark's entry for results.json: how it ended, its figures, and what it ran on."""
     commit, dirty = head_commit(), uncommitted(code_of(name))
-    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    measured_at = datetime.now(UTC).isoformat(timespec="seconds")
     code, out, elapsed = run(name, args, limit)
     figures = embed_profiles(last_json_line(out))
     ok = code == 0 and figures is not None
@@ -139,7 +139,7 @@ def main() -> int:
         print("… bench stack (its own ports, database and Redis db: the dev stack is left alone)", flush=True)
         subprocess.run([sys.executable, "-m", "devstack", "start", "--profile", "bench"], cwd=ROOT, check=True)
     previous = json.loads(results_path.read_text()) if only and results_path.exists() else {}
-    results: dict = {"startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+    results: dict = {"startedAt": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                      **({"only": [name for name, _, _, _ in chosen]} if only else {}),
                      "benchmarks": reused(previous)}
     failed = 0
@@ -149,7 +149,7 @@ def main() -> int:
         failed += 0 if entry["ok"] else 1
         print(f"    {'✓' if entry['ok'] else '✗ FAILED'} {name} in {entry['seconds']} s (exit {entry['exitCode']})",
               flush=True)
-    results["finishedAt"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["finishedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {results_path} ({failed} failed)", flush=True)
     subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--results", str(results_path),

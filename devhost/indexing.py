@@ -13,11 +13,12 @@ import importlib
 import inspect
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions as func
 from azure.functions.decorators.function_app import Function

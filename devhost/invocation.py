@@ -17,9 +17,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as func_abc

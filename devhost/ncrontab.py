@@ -127,7 +127,7 @@ def parse_schedule(expression: str) -> Schedule:
     if len(tokens) in (5, 6):
         if len(tokens) == 5:
             tokens = ["0", *tokens]
-        fields = [_normalise_field(field, token, text) for field, token in zip(_FIELDS, tokens)]
+        fields = [_normalise_field(field, token, text) for field, token in zip(_FIELDS, tokens, strict=False)]
         return CronSchedule(expression=text, normalised=" ".join(fields))
     if len(tokens) == 1 and ":" in text:
         try:

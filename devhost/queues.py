@@ -166,7 +166,12 @@ class QueueListener:
                 self.clients.forget(self.connection_string, self.queue_name)
                 messages = []
             except (AzureError, OSError) as exc:
-                logger.warning("queue '%s': polling failed (%s); retrying in %.1fs", self.queue_name, exc.__class__.__name__, self.options.max_polling_interval)
+                logger.warning(
+                    "queue '%s': polling failed (%s); retrying in %.1fs",
+                    self.queue_name,
+                    exc.__class__.__name__,
+                    self.options.max_polling_interval,
+                )
                 await self._sleep(self.options.max_polling_interval)
                 continue
             if not messages:

@@ -17,8 +17,9 @@ answer is 404 (the host never answers 405). Parameter constraints are checked by
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 from devhost.route_constraints import Constraint, RouteTemplateError, build_constraint
@@ -193,7 +194,7 @@ def _parse_segment(text: str, template: str) -> Segment:
         parts.append("".join(literal))
     if not parts:
         raise RouteTemplateError(f"empty segment in route template '{template}'")
-    for a, b in zip(parts, parts[1:]):
+    for a, b in zip(parts, parts[1:], strict=False):
         if isinstance(a, Parameter) and isinstance(b, Parameter):
             raise RouteTemplateError(f"two parameters must be separated by literal text: '{template}'")
     pattern = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from azure.functions.timer import TimerRequest
@@ -38,7 +38,7 @@ PAST_DUE_TOLERANCE = timedelta(milliseconds=500)
 def timer_zone(environ: Mapping[str, str]) -> tzinfo:
     name = environ.get("WEBSITE_TIME_ZONE", "").strip()
     if not name:
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -46,7 +46,7 @@ def timer_zone(environ: Mapping[str, str]) -> tzinfo:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
+    return moment.astimezone(UTC).isoformat()
 
 
 class TimerRunner:

@@ -15,8 +15,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # Children started by this process; kept so they are reaped and never linger as zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}

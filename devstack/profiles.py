@@ -59,7 +59,7 @@ class Profile:
     postgres_server: str | None = None
     redis_server: str | None = None
 
-    def with_environment(self, environ: Mapping[str, str]) -> "Profile":
+    def with_environment(self, environ: Mapping[str, str]) -> Profile:
         """This profile on the servers `POSTGRES_URL` / `REDIS_URL` name, when they are set."""
         return replace(
             self,

@@ -86,7 +86,15 @@ REMOVER = material_relation(
 
 
 # --- courses ---------------------------------------------------------------------------
-@endpoint(bp, "courses", ["GET"], summary="Published courses (tutors also see their drafts; admins see all)", tag=TAG, query=PageQuery, response=CoursePage)
+@endpoint(
+    bp,
+    "courses",
+    ["GET"],
+    summary="Published courses (tutors also see their drafts; admins see all)",
+    tag=TAG,
+    query=PageQuery,
+    response=CoursePage,
+)
 async def list_courses(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     page = query(req, PageQuery)
     return respond(await courses.list_courses(call.ctx, call.principal, limit=page.limit, cursor=page.cursor))

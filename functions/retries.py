@@ -26,7 +26,7 @@ async def outbox_retry(msg: func.QueueMessage) -> None:
     logger.info("outbox message %s (%s): %s", msg.id, message.get("kind"), outcome)
 
 
-@bp.timer_trigger(schedule="*/10 * * * * *", arg_name="timer", run_on_startup=False)
+@bp.timer_trigger(schedule="%LECTERN_PARKED_DRAIN_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def drain_parked_effects(timer: func.TimerRequest) -> None:
     """Retries side effects parked in PostgreSQL while Storage (and so the queue) was down."""
     await outbox.drain_parked(await get_context())

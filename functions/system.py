@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -66,5 +66,5 @@ async def dev_token(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     token, exp = issue_dev_token(settings, user_id=user_id, name=body.name, roles=body.roles)
     await ensure_user(call.ctx, Principal(user_id=user_id, name=body.name, roles=frozenset(body.roles)))
     return respond(
-        DevToken(token=token, expires_at=datetime.fromtimestamp(exp, tz=timezone.utc), user_id=uuid.UUID(user_id))
+        DevToken(token=token, expires_at=datetime.fromtimestamp(exp, tz=UTC), user_id=uuid.UUID(user_id))
     )

@@ -63,7 +63,9 @@ def lint_parameters_file(path: Path, declared: dict[str, dict[str, Any]]) -> lis
     production = ".prod." in name
     wanted = set(declared) if production else {p for p, d in declared.items() if d.get("default") is None}
     for missing in sorted(wanted - set(values)):
-        problems.append(f"{name}: {missing} is not given" + (" (a production file sets every parameter)" if production else " and has no default"))
+        problems.append(
+            f"{name}: {missing} is not given" + (" (a production file sets every parameter)" if production else " and has no default")
+        )
     for param, entry in sorted(values.items()):
         if param not in declared:
             continue

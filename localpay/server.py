@@ -191,7 +191,11 @@ def stripe_events(session: dict[str, Any], action: str) -> list[dict[str, Any]]:
     if action in ("refund", "partial_refund"):
         amount = int(session["amount_total"])
         refunded = amount if action == "refund" else amount // 2
-        return [events.stripe_event("charge.refunded", events.stripe_charge(public, amount_refunded=refunded), livemode=bool(session["livemode"]))]
+        return [
+            events.stripe_event(
+                "charge.refunded", events.stripe_charge(public, amount_refunded=refunded), livemode=bool(session["livemode"])
+            )
+        ]
     return [events.stripe_event("charge.dispute.created", events.stripe_dispute(public), livemode=bool(session["livemode"]))]
 
 

@@ -64,7 +64,7 @@ def build_app(settings: Settings) -> web.Application:
                 registry.close(conn, "The service is shutting down.", 1001)
         try:
             await asyncio.wait_for(registry.shutdown(), SHUTDOWN_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.warning("some clients did not finish the closing handshake in time")
 
     async def close_upstream(app: web.Application) -> None:

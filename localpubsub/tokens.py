@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -121,7 +121,7 @@ def issue_client_token(
     minutes_to_expire: int = 60,
 ) -> str:
     """A client token with the claims the service itself puts in generated tokens."""
-    now = datetime.now(tz=timezone.utc)
+    now = datetime.now(tz=UTC)
     payload: dict[str, Any] = {"aud": audience, "iat": now, "exp": now + timedelta(minutes=minutes_to_expire)}
     if user_id:
         payload["sub"] = user_id

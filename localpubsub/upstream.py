@@ -15,7 +15,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -97,7 +97,7 @@ class _Caller:
 
 
 def _timestamp() -> str:
-    return datetime.now(tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _as_lists(values: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -145,7 +145,7 @@ class Upstream:
             async with self.session.options(url, headers={"WebHook-Request-Origin": origin}) as response:
                 allowed = response.headers.get("WebHook-Allowed-Origin", "")
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             logger.warning("upstream %s unreachable for the abuse-protection handshake: %s", url, exc or type(exc).__name__)
             return False
         origins = {part.strip().lower() for part in allowed.split(",")}
@@ -224,7 +224,7 @@ class Upstream:
             status, response_headers, payload = await self._post(url, caller, "sys", "connect", "application/json", body)
         except PermissionError as exc:
             return ConnectOutcome(accepted=False, status=500, reason=str(exc))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             logger.warning("connect event for %s failed: %s", connection_id, exc or type(exc).__name__)
             return ConnectOutcome(accepted=False, status=500, reason="The connect event handler could not be reached.")
         if status not in (200, 204):
@@ -266,7 +266,7 @@ class Upstream:
         async def job() -> None:
             try:
                 status, _, _ = await self._post(url, self._caller(conn), "sys", event, "application/json", payload)
-            except (PermissionError, aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+            except (TimeoutError, PermissionError, aiohttp.ClientError, RuntimeError) as exc:
                 # RuntimeError: the session closed under a late `disconnected` at shutdown.
                 logger.warning("%s event for %s failed: %s", event, conn.connection_id, exc or type(exc).__name__)
                 return
@@ -291,7 +291,7 @@ class Upstream:
             status, headers, body = await self._post(url, self._caller(conn), "user", event, content_type, payload)
         except PermissionError as exc:
             return EventOutcome(ok=False, reason=str(exc))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             logger.warning("%s event for %s failed: %s", event, conn.connection_id, exc or type(exc).__name__)
             return EventOutcome(ok=False, reason="The event handler could not be reached.")
         if "ce-connectionState" in headers:

@@ -34,7 +34,6 @@ def documents() -> dict[str, str]:
     for name, value in load_settings(REPO).values.items():
         os.environ.setdefault(name, value)
     import function_app  # noqa: F401 - registers every operation
-
     from shared_code.asyncapi import build_asyncapi
     from shared_code.openapi import build_document
     from shared_code.problem_types import problems_markdown

@@ -27,7 +27,7 @@ def _schemas() -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
     mapping, defs = generator.generate_definitions(
         [(m, "validation", TypeAdapter(m).core_schema) for m in models]
     )
-    return {m: ref for (m, _mode), ref in mapping.items()}, defs
+    return {m: ref for (m, _mode), ref in mapping.items()}, {str(name): schema for name, schema in defs.items()}
 
 
 def _message(key: str, name: str, model: type, ref: dict[str, Any]) -> dict[str, Any]:
@@ -47,11 +47,11 @@ def build_asyncapi(*, version: str = "1.0.0") -> dict[str, Any]:
         key = _camel_key(name) if name != "ack" else "ack"
         keys[model] = key
         messages[key] = _message(key, name, model, refs[model])
-    for model in lm.CLIENT_FRAMES:
-        name = lm.event_name(model)
+    for frame in lm.CLIENT_FRAMES:
+        name = lm.event_name(frame)
         key = name + "Event"
-        keys[model] = key
-        messages[key] = _message(key, name, model, refs[model])
+        keys[frame] = key
+        messages[key] = _message(key, name, frame, refs[frame])
 
     def message_refs(models: tuple[type, ...]) -> dict[str, Any]:
         return {keys[m]: {"$ref": f"#/components/messages/{keys[m]}"} for m in models}

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 import jwt
 from jwt import PyJWKClient
@@ -57,14 +58,14 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    def narrowed_to(self, account: Account) -> "Principal":
+    def narrowed_to(self, account: Account) -> Principal:
         """The caller with the roles both the account and the token grant: the stored roles
         decide, the token may only give some of them up."""
         roles = account.roles & self.roles if self.roles_claimed else account.roles
         return Principal(user_id=self.user_id, name=self.name or account.name, roles=frozenset(roles))
 
     @classmethod
-    def of_account(cls, account: Account) -> "Principal":
+    def of_account(cls, account: Account) -> Principal:
         """The stored user acting without a token of ours (a live connection's events)."""
         return cls(user_id=account.user_id, name=account.name, roles=account.roles)
 
@@ -101,9 +102,10 @@ class TokenVerifier:
             else:
                 # Outside development the app refuses to start without a JWKS URL; this
                 # keeps a development secret from ever being trusted there all the same.
-                if not s.jwt_dev_secret or not s.is_development:
+                dev_secret = s.jwt_dev_secret.get_secret_value()
+                if not dev_secret or not s.is_development:
                     raise Unauthorized("No token issuer is configured.")
-                key, algorithms = s.jwt_dev_secret, ["HS256"]
+                key, algorithms = dev_secret, ["HS256"]
             claims = jwt.decode(
                 token,
                 key,
@@ -126,7 +128,7 @@ class TokenVerifier:
         return principal_from_claims(claims), float(claims["exp"]) + _LEEWAY_SECONDS
 
 
-def principal_from_claims(claims: dict) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     sub = str(claims.get("sub", ""))
     try:
         user_id = str(uuid.UUID(sub))
@@ -172,4 +174,4 @@ def issue_dev_token(
         "iat": now,
         "exp": exp,
     }
-    return jwt.encode(claims, settings.jwt_dev_secret, algorithm="HS256"), exp
+    return jwt.encode(claims, settings.jwt_dev_secret.get_secret_value(), algorithm="HS256"), exp

@@ -16,10 +16,12 @@ a small call, and a pipeline pays it once for the whole batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -44,7 +46,7 @@ class SingleFlight:
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             task = asyncio.ensure_future(load())
             self._running[key] = task
-            task.add_done_callback(lambda done, key=key: self._finished(key, done))
+            task.add_done_callback(functools.partial(self._finished, key))
         return await asyncio.shield(task)
 
     def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
@@ -149,7 +151,7 @@ class ScriptBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (*_, future), reply in zip(batch, replies):
+        for (*_, future), reply in zip(batch, replies, strict=False):
             if future.done():
                 continue
             if isinstance(reply, Exception):
@@ -212,7 +214,8 @@ class ReadBatcher:
         try:
             if len(groups) == 1:
                 (only,) = groups.values()
-                replies = [await self._redis.mget(list(only))]
+                # The client decodes replies (decode_responses=True): values are str, not bytes.
+                replies = [cast("list[str | None]", await self._redis.mget(list(only)))]
             else:
                 pipe = self._redis.pipeline(transaction=False)
                 for group in groups.values():
@@ -225,7 +228,7 @@ class ReadBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        values = dict(zip(groups, replies))
+        values = dict(zip(groups, replies, strict=False))
         for names, future in batch:
             tag = hash_tag(names[0])
             group, reply = groups[tag], values[tag]

@@ -11,8 +11,9 @@ process's state, and no module needs another one just to reach a shared object.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
+from pydantic_core import CoreSchema
 
 from shared_code.http import OPERATIONS, Operation
 from shared_code.problem_types import PROBLEM_TYPES, for_status
@@ -80,7 +81,7 @@ def _definitions(operations: list[Operation]) -> tuple[dict[tuple[str, Any], dic
     components. Responses are described in serialization mode with every field required:
     the server always sends each field, `null` where it has no value (`nextCursor: null`),
     so clients need not treat them as optional."""
-    inputs: dict[tuple[str, Any], Any] = {}
+    inputs: dict[tuple[JsonSchemaMode, Any], CoreSchema] = {}
     for op in operations:
         if op.request is not None:
             inputs.setdefault(("validation", op.request), TypeAdapter(op.request).core_schema)
@@ -88,7 +89,7 @@ def _definitions(operations: list[Operation]) -> tuple[dict[tuple[str, Any], dic
             inputs.setdefault(("serialization", op.response), TypeAdapter(op.response).core_schema)
     generator = GenerateJsonSchema(by_alias=True, ref_template=REF_TEMPLATE)
     mapping, defs = generator.generate_definitions([(key, key[0], core) for key, core in inputs.items()])
-    return {key: schema for (key, _mode), schema in mapping.items()}, defs
+    return {key: schema for (key, _mode), schema in mapping.items()}, {str(name): schema for name, schema in defs.items()}
 
 
 def build_document(*, route_prefix: str = "api", version: str = "1.0.0") -> dict[str, Any]:
@@ -141,7 +142,7 @@ def _path_parameter(name: str) -> dict[str, Any]:
 def _request_example(model: type[BaseModel]) -> Any | None:
     examples = (model.model_config.get("json_schema_extra") or {})
     found = examples.get("examples") if isinstance(examples, dict) else None
-    return found[0] if found else None
+    return found[0] if isinstance(found, list) and found else None
 
 
 def _problem_content(code: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 
@@ -31,7 +32,9 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base.rstrip("/")
 
-    async def call(self, method: str, path: str, token: str | None = None, json: object = None, ok=(200, 201, 202, 204)):
+    async def call(
+        self, method: str, path: str, token: str | None = None, json: object = None, ok: tuple[int, ...] = (200, 201, 202, 204)
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.session.request(method, f"{self.base}/{path}", json=json, headers=headers) as resp:
             body = await resp.json(content_type=None) if resp.status != 204 else None
@@ -65,19 +68,29 @@ async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
                            {"title": "Welcome and tour", "kind": "video", "videoAssetId": video["id"]})
             await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Reading: the notebook", "kind": "document"})
             quiz_lesson = await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Check yourself", "kind": "quiz"})
-            await api.call("POST", "quizzes", tutor, {
-                "lessonId": quiz_lesson["id"],
-                "title": "Basics",
-                "questions": [
-                    {"prompt": "What is the mean of 2, 4 and 6?", "options": ["3", "4", "6"], "correct": [1], "points": 1},
-                    {"prompt": "Which are Python data structures?", "options": ["list", "tuple", "spreadsheet"], "correct": [0, 1], "points": 2},
-                ],
-            })
+            await api.call(
+                "POST",
+                "quizzes",
+                tutor,
+                {
+                    "lessonId": quiz_lesson["id"],
+                    "title": "Basics",
+                    "questions": [
+                        {"prompt": "What is the mean of 2, 4 and 6?", "options": ["3", "4", "6"], "correct": [1], "points": 1},
+                        {
+                            "prompt": "Which are Python data structures?",
+                            "options": ["list", "tuple", "spreadsheet"],
+                            "correct": [0, 1],
+                            "points": 2,
+                        },
+                    ],
+                },
+            )
             await api.call("PATCH", f"courses/{cid}", tutor, {"published": True})
             await api.call("POST", "classes", tutor, {
                 "courseId": cid,
                 "title": "Live Q&A",
-                "scheduledAt": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+                "scheduledAt": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
             })
         cid = course["id"]
         for student in ("student1", "student2"):

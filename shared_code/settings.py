@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,9 @@ def _alias(*names: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
+    """Secrets, and connection strings that carry a key, are SecretStr: they print as '**********'
+    in a repr, a log line or a traceback, and code reads them with `.get_secret_value()`."""
+
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     # --- runtime mode -------------------------------------------------------------
@@ -32,8 +35,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, validation_alias=_alias("LECTERN_MAX_BODY_BYTES"))
     max_json_depth: int = Field(32, validation_alias=_alias("LECTERN_MAX_JSON_DEPTH"))
 
-    applicationinsights_connection_string: str = Field(
-        "", validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    applicationinsights_connection_string: SecretStr = Field(
+        SecretStr(""), validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     )
 
     # --- stores ---------------------------------------------------------------------
@@ -45,22 +48,25 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_alias("REDIS_URL"))
     # Storage: a connection string locally (Azurite); in Azure the account name plus the
     # managed identity (AzureWebJobsStorage__accountName), never a key.
-    storage_connection_string: str = Field(
-        "", validation_alias=_alias("LECTERN_STORAGE_CONNECTION", "AzureWebJobsStorage")
+    storage_connection_string: SecretStr = Field(
+        SecretStr(""), validation_alias=_alias("LECTERN_STORAGE_CONNECTION", "AzureWebJobsStorage")
     )
     storage_account_name: str = Field(
         "", validation_alias=_alias("LECTERN_STORAGE_ACCOUNT", "AzureWebJobsStorage__accountName")
     )
     materials_container: str = Field("materials", validation_alias=_alias("LECTERN_MATERIALS_CONTAINER"))
     outbox_queue: str = Field("outbox", validation_alias=_alias("LECTERN_OUTBOX_QUEUE"))
+    # NCRONTAB (six fields) of the timer that retries side effects parked in PostgreSQL while
+    # Storage (and so the outbox queue) was down (functions/retries.py).
+    parked_drain_schedule: str = Field("*/10 * * * * *", validation_alias=_alias("LECTERN_PARKED_DRAIN_SCHEDULE"))
     audit_table: str = Field("audit", validation_alias=_alias("LECTERN_AUDIT_TABLE"))
     access_log_table: str = Field("contentaccess", validation_alias=_alias("LECTERN_ACCESS_LOG_TABLE"))
     change_log_table: str = Field("changelog", validation_alias=_alias("LECTERN_CHANGE_LOG_TABLE"))
     attendance_table: str = Field("attendance", validation_alias=_alias("LECTERN_ATTENDANCE_TABLE"))
 
     # --- Web PubSub -----------------------------------------------------------------
-    webpubsub_connection_string: str = Field(
-        "", validation_alias=_alias("WebPubSubConnectionString")
+    webpubsub_connection_string: SecretStr = Field(
+        SecretStr(""), validation_alias=_alias("WebPubSubConnectionString")
     )
     webpubsub_endpoint: str = Field("", validation_alias=_alias("WebPubSubEndpoint"))
     webpubsub_hub: str = Field("live", validation_alias=_alias("WebPubSubHub"))
@@ -69,7 +75,7 @@ class Settings(BaseSettings):
     # --- auth -----------------------------------------------------------------------
     jwt_issuer: str = Field("https://dev.lectern.local", validation_alias=_alias("JWT_ISSUER"))
     jwt_audience: str = Field("lectern-api", validation_alias=_alias("JWT_AUDIENCE"))
-    jwt_dev_secret: str = Field("", validation_alias=_alias("JWT_DEV_SECRET"))
+    jwt_dev_secret: SecretStr = Field(SecretStr(""), validation_alias=_alias("JWT_DEV_SECRET"))
     jwt_jwks_url: str = Field("", validation_alias=_alias("JWT_JWKS_URL"))
     jwt_dev_token_minutes: int = Field(720, validation_alias=_alias("JWT_DEV_TOKEN_MINUTES"))
     # How long a user's stored roles may be served from Redis; a role change rewrites the
@@ -78,7 +84,7 @@ class Settings(BaseSettings):
 
     # --- content --------------------------------------------------------------------
     video_cdn_base_url: str = Field("https://stream.lectern.local", validation_alias=_alias("VIDEO_CDN_BASE_URL"))
-    video_signing_key: str = Field("", validation_alias=_alias("VIDEO_SIGNING_KEY"))
+    video_signing_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("VIDEO_SIGNING_KEY"))
     video_url_minutes: int = Field(60, validation_alias=_alias("VIDEO_URL_MINUTES"))
     sas_minutes: int = Field(10, validation_alias=_alias("LECTERN_SAS_MINUTES"))
     material_max_bytes: int = Field(200 * 1024 * 1024, validation_alias=_alias("LECTERN_MATERIAL_MAX_BYTES"))
@@ -101,16 +107,16 @@ class Settings(BaseSettings):
     # Stripe: the secret API key, comma-separated webhook signing secrets (two during a
     # rotation), whether events must be live-mode ones, and the API base (empty: Stripe's own;
     # locally the stand-in in localpay/).
-    stripe_secret_key: str = Field("", validation_alias=_alias("STRIPE_SECRET_KEY"))
-    payment_webhook_secrets: str = Field("", validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
+    stripe_secret_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("STRIPE_SECRET_KEY"))
+    payment_webhook_secrets: SecretStr = Field(SecretStr(""), validation_alias=_alias("PAYMENT_WEBHOOK_SECRETS"))
     payment_webhook_tolerance_seconds: int = Field(300, validation_alias=_alias("PAYMENT_WEBHOOK_TOLERANCE_SECONDS"))
     stripe_livemode: bool = Field(False, validation_alias=_alias("STRIPE_LIVEMODE"))
     stripe_api_base: str = Field("", validation_alias=_alias("STRIPE_API_BASE"))
     # Razorpay: the key pair, comma-separated webhook secrets, and the API base (empty:
     # Razorpay's own).
     razorpay_key_id: str = Field("", validation_alias=_alias("RAZORPAY_KEY_ID"))
-    razorpay_key_secret: str = Field("", validation_alias=_alias("RAZORPAY_KEY_SECRET"))
-    razorpay_webhook_secrets: str = Field("", validation_alias=_alias("RAZORPAY_WEBHOOK_SECRETS"))
+    razorpay_key_secret: SecretStr = Field(SecretStr(""), validation_alias=_alias("RAZORPAY_KEY_SECRET"))
+    razorpay_webhook_secrets: SecretStr = Field(SecretStr(""), validation_alias=_alias("RAZORPAY_WEBHOOK_SECRETS"))
     razorpay_api_base: str = Field("", validation_alias=_alias("RAZORPAY_API_BASE"))
 
     # --- progress -------------------------------------------------------------------
@@ -168,7 +174,7 @@ class Settings(BaseSettings):
     )
     # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
     # connect (user, class, role); required outside development.
-    connection_state_key: str = Field("", validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
+    connection_state_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
 
     # --- how the app signs in to its stores (deployment identity) ----------------------
     # `keys` (local development): the connection strings and passwords as given.
@@ -197,7 +203,7 @@ class Settings(BaseSettings):
         if self.is_development:
             return []
         problems = []
-        if self.jwt_dev_secret:
+        if self.jwt_dev_secret.get_secret_value():
             problems.append(
                 "JWT_DEV_SECRET is set: whoever holds it can sign a token for any user and role; "
                 "leave it empty outside development."
@@ -220,8 +226,9 @@ class Settings(BaseSettings):
         """The key that signs Web PubSub connection states. Development falls back to a
         fixed key; anywhere else a missing key stops the app at start (the context that
         builds the Web PubSub client asks for it) rather than signing with a known one."""
-        if self.connection_state_key.strip():
-            return self.connection_state_key.encode()
+        key = self.connection_state_key.get_secret_value()
+        if key.strip():
+            return key.encode()
         if self.is_development:
             return b"lectern-development-connection-state-key"
         raise RuntimeError(
@@ -235,11 +242,11 @@ class Settings(BaseSettings):
 
     @property
     def payment_secrets(self) -> list[str]:
-        return [s.strip() for s in self.payment_webhook_secrets.split(",") if s.strip()]
+        return [s.strip() for s in self.payment_webhook_secrets.get_secret_value().split(",") if s.strip()]
 
     @property
     def razorpay_secrets(self) -> list[str]:
-        return [s.strip() for s in self.razorpay_webhook_secrets.split(",") if s.strip()]
+        return [s.strip() for s in self.razorpay_webhook_secrets.get_secret_value().split(",") if s.strip()]
 
 
 @lru_cache(maxsize=1)

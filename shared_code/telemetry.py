@@ -14,14 +14,15 @@ _configured = False
 def configure_telemetry() -> bool:
     global _configured
     settings = get_settings()
-    if _configured or not settings.applicationinsights_connection_string:
+    connection_string = settings.applicationinsights_connection_string.get_secret_value()
+    if _configured or not connection_string:
         return False
     # Imported only when telemetry is configured: the exporter pulls in all of OpenTelemetry,
     # which local runs and tests never need.
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     configure_azure_monitor(
-        connection_string=settings.applicationinsights_connection_string,
+        connection_string=connection_string,
         logger_name="lectern",
     )
     _configured = True

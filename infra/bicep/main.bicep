@@ -545,6 +545,8 @@ var appSettings = {
   REDIS_URL: redis.outputs.appUrl
   LECTERN_MATERIALS_CONTAINER: materialsContainerName
   LECTERN_OUTBOX_QUEUE: outboxQueueName
+  // Every ten seconds: retries side effects parked in PostgreSQL while Storage was down.
+  LECTERN_PARKED_DRAIN_SCHEDULE: '*/10 * * * * *'
   LECTERN_AUDIT_TABLE: auditTableName
   LECTERN_ACCESS_LOG_TABLE: accessLogTableName
   LECTERN_CHANGE_LOG_TABLE: changeLogTableName

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
+from azure.storage.blob import BlobSasPermissions, ContentSettings, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
@@ -40,7 +41,7 @@ class BlobChanged(Exception):
 
 # One retry about a second later: the Storage SDK's own back-off starts at 15 s, which
 # would hold a request that long for every call while Storage is down.
-QUICK_RETRY = {"retry_total": 1, "initial_backoff": 0.3, "increment_base": 1, "random_jitter_range": 0.2}
+QUICK_RETRY: dict[str, Any] = {"retry_total": 1, "initial_backoff": 0.3, "increment_base": 1, "random_jitter_range": 0.2}
 
 
 class BlobStore:
@@ -62,12 +63,12 @@ class BlobStore:
             )
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
-        self._delegation_key = None
+        self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry: datetime | None = None
         self.breaker = CircuitBreaker("blob storage", is_failure=remote_failure)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "BlobStore":
+    def from_settings(cls, settings: Settings) -> BlobStore:
         """The store the app uses: SAS URLs allow plain http only in development (Azurite)."""
         return cls(StorageAccount.from_settings(settings), https_only=not settings.is_development)
 
@@ -127,7 +128,7 @@ class BlobStore:
         """
         source_url, _ = await self.sas_url(container, source, permission="r", minutes=10)
         client = self.service.get_blob_client(container, target)
-        extra = {"source_etag": source_etag, "source_match_condition": MatchConditions.IfNotModified} if source_etag else {}
+        extra: dict[str, Any] = {"source_etag": source_etag, "source_match_condition": MatchConditions.IfNotModified} if source_etag else {}
         try:
             async with self.breaker.guard():
                 started = await client.start_copy_from_url(source_url, **extra)
@@ -137,7 +138,7 @@ class BlobStore:
         deadline = asyncio.get_running_loop().time() + COPY_WAIT_SECONDS
         while status == "pending":
             if asyncio.get_running_loop().time() > deadline:
-                await client.abort_copy(started["copy_id"])
+                await client.abort_copy(str(started["copy_id"]))
                 raise ServiceUnavailable("Blob storage is slow to copy the upload; publish it again.", retry_after=30)
             await asyncio.sleep(0.2)
             props = await client.get_blob_properties()
@@ -149,10 +150,10 @@ class BlobStore:
             raise BlobChanged("the copy is gone")
         return info
 
-    async def _signing(self, expiry: datetime) -> dict:
+    async def _signing(self, expiry: datetime) -> dict[str, Any]:
         if self.account.account_key:
             return {"account_key": self.account.account_key}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self._delegation_key is None or self._delegation_expiry is None or self._delegation_expiry < expiry:
             self._delegation_expiry = now + timedelta(hours=6)
             self._delegation_key = await self.service.get_user_delegation_key(now - timedelta(minutes=5), self._delegation_expiry)
@@ -173,7 +174,7 @@ class BlobStore:
         `content_disposition` and `content_type` are response overrides a reader gets
         whatever headers the blob carries.
         """
-        expiry = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+        expiry = datetime.now(UTC) + timedelta(minutes=minutes)
         perms = BlobSasPermissions(
             read=permission == "r", create=permission == "c", write=permission == "w"
         )
@@ -183,7 +184,7 @@ class BlobStore:
             blob_name=blob,
             permission=perms,
             expiry=expiry,
-            start=datetime.now(timezone.utc) - timedelta(minutes=2),
+            start=datetime.now(UTC) - timedelta(minutes=2),
             protocol="https" if self.https_only else None,
             content_disposition=content_disposition,
             content_type=content_type,

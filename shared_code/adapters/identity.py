@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from azure.core.credentials import AccessToken
@@ -58,7 +59,7 @@ class EntraToken:
         return self._token is not None and self._token.expires_on - time.time() > REFRESH_MARGIN_SECONDS
 
 
-def postgres_connect_kwargs(base: dict[str, Any], token: EntraToken):  # noqa: ANN201 - psycopg_pool's kwargs callable
+def postgres_connect_kwargs(base: dict[str, Any], token: EntraToken) -> Callable[[], Awaitable[dict[str, Any]]]:
     """psycopg_pool calls this for each new connection: the fixed options plus a token as
     the password."""
 
@@ -76,7 +77,7 @@ class RedisEntraCredentials(CredentialProvider):
         self.username = username
         self.token = token
 
-    def get_credentials(self):  # noqa: ANN201 - redis' tuple
+    def get_credentials(self) -> tuple[str, str]:
         raise RuntimeError("the asyncio client asks for credentials with get_credentials_async")
 
     async def get_credentials_async(self) -> tuple[str, str]:

@@ -39,18 +39,20 @@ class PaymentProviders:
         self._stripe: stripe.StripeClient | None = None
         # Kept to close its aiohttp session with the context.
         self._stripe_http = stripe.AIOHTTPClient(timeout=CALL_TIMEOUT_SECONDS)
-        if settings.stripe_secret_key:
+        stripe_key = settings.stripe_secret_key.get_secret_value()
+        if stripe_key:
             bases = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
             self._stripe = stripe.StripeClient(
-                settings.stripe_secret_key,
+                stripe_key,
                 base_addresses=bases,  # type: ignore[arg-type]
                 http_client=self._stripe_http,
                 max_network_retries=1,
             )
         self._razorpay: razorpay.Client | None = None
-        if settings.razorpay_key_id and settings.razorpay_key_secret:
+        razorpay_secret = settings.razorpay_key_secret.get_secret_value()
+        if settings.razorpay_key_id and razorpay_secret:
             options = {"base_url": settings.razorpay_api_base} if settings.razorpay_api_base else {}
-            self._razorpay = razorpay.Client(auth=(settings.razorpay_key_id, settings.razorpay_key_secret), **options)
+            self._razorpay = razorpay.Client(auth=(settings.razorpay_key_id, razorpay_secret), **options)
 
     def configured(self, provider: str) -> bool:
         return (self._stripe if provider == "stripe" else self._razorpay) is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
-from azure.storage.queue.aio import QueueServiceClient
+from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
@@ -59,7 +59,7 @@ class QueueStore:
     async def close(self) -> None:
         await self.service.close()
 
-    def _client(self, queue: str):  # noqa: ANN202 - an azure.storage.queue.aio.QueueClient
+    def _client(self, queue: str) -> QueueClient:
         # The service client does not hand its encode/decode policies to the queue clients
         # it makes, so every queue client gets them explicitly.
         return self.service.get_queue_client(
@@ -81,7 +81,7 @@ class QueueStore:
         async with self.breaker.guard():
             await self.ensure(queue)
             sent = await self._client(queue).send_message(data, visibility_timeout=delay_seconds or None)
-        return sent.id
+        return str(sent.id)
 
     async def peek_all(self, queue: str, *, limit: int = 32) -> list[QueuedMessage]:
         """Messages without hiding them (the admin view of a poison queue)."""

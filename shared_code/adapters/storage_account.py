@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from azure.core.credentials_async import AsyncTokenCredential
+
 from shared_code.adapters.identity import app_credential
 from shared_code.settings import Settings, expand_storage_connection
 
@@ -15,8 +17,8 @@ class StorageAccount:
     account_name: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StorageAccount":
-        conn = expand_storage_connection(settings.storage_connection_string)
+    def from_settings(cls, settings: Settings) -> StorageAccount:
+        conn = expand_storage_connection(settings.storage_connection_string.get_secret_value())
         name = settings.storage_account_name
         if conn and not name:
             name = cls._parse(conn).get("accountname", "")
@@ -46,7 +48,7 @@ class StorageAccount:
             return f"{protocol}://{self.account_name}.{service}.{suffix}"
         return f"https://{self.account_name}.{service}.core.windows.net"
 
-    def credential(self):  # noqa: ANN201 - an azure.identity credential
+    def credential(self) -> AsyncTokenCredential:
         """The process's identity (managed identity in Azure, developer login elsewhere); only
         used when no connection string is set. One credential serves blobs, queues and tables."""
 

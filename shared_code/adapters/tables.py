@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableServiceClient

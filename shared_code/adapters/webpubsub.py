@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,14 +42,15 @@ class PubSub:
         self._access_keys: list[str] = []
         self.breaker = CircuitBreaker("web pubsub", is_failure=remote_failure)
         self.endpoint_host: str | None = urlsplit(settings.webpubsub_endpoint).hostname if settings.webpubsub_endpoint else None
-        if settings.webpubsub_connection_string:
-            parsed = parse_connection_string(settings.webpubsub_connection_string)
+        connection_string = settings.webpubsub_connection_string.get_secret_value()
+        if connection_string:
+            parsed = parse_connection_string(connection_string)
             if parsed.get("accesskey"):
                 self._access_keys.append(parsed["accesskey"])
             self.endpoint_host = urlsplit(parsed.get("endpoint", "")).hostname or self.endpoint_host
-        if settings.webpubsub_connection_string and not settings.uses_identity:
+        if connection_string and not settings.uses_identity:
             self.client = WebPubSubServiceClient.from_connection_string(
-                settings.webpubsub_connection_string,
+                connection_string,
                 hub=self.hub,
                 connection_timeout=TIMEOUT_SECONDS,
                 read_timeout=TIMEOUT_SECONDS,
@@ -82,7 +83,7 @@ class PubSub:
         token = await self.client.get_client_access_token(
             user_id=user_id, roles=roles or [], groups=groups or [], minutes_to_expire=minutes
         )
-        return token["url"], datetime.now(timezone.utc) + timedelta(minutes=minutes)
+        return token["url"], datetime.now(UTC) + timedelta(minutes=minutes)
 
     # --- pushes ---------------------------------------------------------------------
     async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:

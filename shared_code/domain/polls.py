@@ -7,7 +7,7 @@ when it closed. Each reading gives every option a count, zero for options nobody
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def counts_list(options: int, counts: dict[str, str]) -> list[int]:

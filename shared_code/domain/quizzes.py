@@ -9,8 +9,9 @@ against the stored questions when an attempt arrives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from shared_code.domain.fields import FieldError
 
@@ -67,7 +68,7 @@ def answer_errors(questions: Sequence[dict[str, Any]], answers: Sequence[Sequenc
     if len(answers) != len(questions):
         return [FieldError("answers", f"expected {len(questions)} answers, one per question ([] leaves one unanswered)")]
     errors: list[FieldError] = []
-    for i, (q, chosen) in enumerate(zip(questions, answers)):
+    for i, (q, chosen) in enumerate(zip(questions, answers, strict=False)):
         where = f"answers[{i}]"
         if any(c < 0 or c >= len(q["options"]) for c in chosen):
             errors.append(FieldError(where, f"choose among options 0..{len(q['options']) - 1}"))

@@ -3,7 +3,7 @@ course's analytics. Pure arithmetic over numbers the stores hand in."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 BUCKETS = 10
 

@@ -14,9 +14,10 @@ write-through path and the offline sync call it here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 RATE = 1.5
 ALLOWANCE_SECONDS = 5.0

@@ -13,8 +13,9 @@ directly); an endpoint hands them the access it found so it is not looked up twi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 import azure.functions as func
 

@@ -11,8 +11,9 @@ caller check (`callers.resolve`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import azure.functions as func
 from pydantic import BaseModel

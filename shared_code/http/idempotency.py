@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
@@ -37,9 +37,9 @@ def with_idempotency(name: str, handler: Handler) -> Handler:
         body = (req.get_body() or b"").decode("utf-8", "replace")
         previous = await idempotency.replay_or_claim(ctx, user_id=principal.user_id, scope=scope, key=key, body=body)
         if previous is not None:
-            resp = respond(previous.body, status=previous.status)
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp
+            replayed = respond(previous.body, status=previous.status)
+            replayed.headers["Idempotent-Replayed"] = "true"
+            return replayed
         resp: func.HttpResponse | None = None
         try:
             resp = await handler(req)

@@ -4,7 +4,8 @@ helper handlers use for the few limits of their own (heartbeats, joins, tokens).
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import azure.functions as func
 from redis.exceptions import RedisError

@@ -105,7 +105,7 @@ def route_id(req: func.HttpRequest, name: str) -> str:
 def header(req: func.HttpRequest, name: str) -> str | None:
     """A header's value, stripped; 400 when its bytes are not text (a header the host
     could only decode with escapes would otherwise fail deep in a store's encoder)."""
-    value = req.headers.get(name)
+    value: str | None = req.headers.get(name)
     if not value:
         return None
     if _unstorable(value):

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 import psycopg

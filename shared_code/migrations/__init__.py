@@ -34,7 +34,7 @@ def ensure_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(dbname))))
                 logger.info("created database %s", dbname)
             except psycopg.errors.DuplicateDatabase:
                 pass

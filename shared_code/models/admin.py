@@ -21,7 +21,7 @@ class AuditQuery(ApiModel):
     cursor: str | None = Field(None, max_length=512)
 
     @model_validator(mode="after")
-    def _range(self) -> "AuditQuery":
+    def _range(self) -> AuditQuery:
         if self.from_ and self.to and self.from_ > self.to:
             raise ValueError("'from' must not be after 'to'")
         for value in (self.from_, self.to):

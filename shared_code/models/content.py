@@ -21,7 +21,11 @@ CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
 # --- courses ---------------------------------------------------------------------------
 class CourseCreate(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Algebra I", "description": "Equations, step by step.", "priceCents": 4900, "currency": "EUR"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"title": "Algebra I", "description": "Equations, step by step.", "priceCents": 4900, "currency": "EUR"}]
+        }
+    )
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=10_000)
@@ -62,7 +66,18 @@ class CoursePage(ApiModel):
 
 # --- lessons ---------------------------------------------------------------------------
 class LessonCreate(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Linear equations", "kind": "video", "videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11", "durationSeconds": 600}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Linear equations",
+                    "kind": "video",
+                    "videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11",
+                    "durationSeconds": 600,
+                }
+            ]
+        }
+    )
 
     title: str = Field(min_length=1, max_length=200)
     kind: LessonKind
@@ -131,7 +146,9 @@ class Playback(ApiModel):
 
 # --- materials -------------------------------------------------------------------------
 class MaterialUploadRequest(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"fileName": "worksheet.pdf", "contentType": "application/pdf", "sizeBytes": 48213}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"fileName": "worksheet.pdf", "contentType": "application/pdf", "sizeBytes": 48213}]}
+    )
 
     file_name: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=3, max_length=200)

@@ -20,7 +20,13 @@ REACTION_EMOJI = ("👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "�
 
 # --- classes --------------------------------------------------------------------------
 class ClassCreate(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"courseId": "6a1f0c52-8d3e-4b0a-9c71-5e2d4f8a1b33", "title": "Office hours", "scheduledAt": "2026-01-15T16:00:00Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"courseId": "6a1f0c52-8d3e-4b0a-9c71-5e2d4f8a1b33", "title": "Office hours", "scheduledAt": "2026-01-15T16:00:00Z"}
+            ]
+        }
+    )
 
     course_id: uuid.UUID
     title: str = Field(min_length=1, max_length=200)
@@ -125,7 +131,7 @@ class ModerationRequest(StrictInput):
     message_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
-    def _target(self) -> "ModerationRequest":
+    def _target(self) -> ModerationRequest:
         if self.action == "deleteMessage":
             if self.message_id is None:
                 raise ValueError("deleteMessage needs messageId")
@@ -225,7 +231,7 @@ class ScreenShareEvent(ClientEvent):
     stream_url: str | None = Field(None, max_length=2000)
 
     @model_validator(mode="after")
-    def _url(self) -> "ScreenShareEvent":
+    def _url(self) -> ScreenShareEvent:
         if self.action == "start":
             if not self.stream_url:
                 raise ValueError("start needs streamUrl")

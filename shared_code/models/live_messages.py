@@ -254,7 +254,7 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (*CLASS_MESSAGES, Ack, *COURS
 
 def message_type(model: type[ServerMessage]) -> str:
     """The `type` value a server message model stands for."""
-    return model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    return str(model.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
 
 
 # --- client → server ----------------------------------------------------------------------
@@ -308,4 +308,4 @@ CLIENT_FRAMES: tuple[type[ClientFrame], ...] = (
 
 
 def event_name(model: type[ClientFrame]) -> str:
-    return model.model_fields["event"].annotation.__args__[0]  # type: ignore[union-attr]
+    return str(model.model_fields["event"].annotation.__args__[0])  # type: ignore[union-attr]

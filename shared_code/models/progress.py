@@ -23,7 +23,13 @@ MAX_OPTIONS = 20
 
 # --- heartbeats ------------------------------------------------------------------------
 class Heartbeat(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"positionSeconds": 125.5, "watchedSeconds": 120.0, "durationSeconds": 600.0, "clientTime": "2026-01-15T16:02:05Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"positionSeconds": 125.5, "watchedSeconds": 120.0, "durationSeconds": 600.0, "clientTime": "2026-01-15T16:02:05Z"}
+            ]
+        }
+    )
 
     position_seconds: float = Field(ge=0, le=MAX_WATCHED_SECONDS, description="Where the player is now.")
     watched_seconds: float = Field(
@@ -59,7 +65,7 @@ class SyncEvent(StrictInput):
     )
 
     @model_validator(mode="after")
-    def _aware(self) -> "SyncEvent":
+    def _aware(self) -> SyncEvent:
         if self.client_time.tzinfo is None:
             raise ValueError("clientTime needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
         return self
@@ -69,7 +75,23 @@ class SyncRequest(StrictInput):
     """What the offline queue sends. An event that does not fit `SyncEvent` is refused on
     its own (with the reason) rather than failing the whole batch."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [{"lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "positionSeconds": 300.0, "watchedSeconds": 290.0, "durationSeconds": 600.0, "clientTime": "2026-01-15T08:30:00Z"}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
+                            "positionSeconds": 300.0,
+                            "watchedSeconds": 290.0,
+                            "durationSeconds": 600.0,
+                            "clientTime": "2026-01-15T08:30:00Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     events: list[SyncEvent] = Field(min_length=1, max_length=MAX_SYNC_EVENTS)
 
@@ -96,7 +118,9 @@ class LessonProgress(ApiModel):
 
 
 class SyncResult(ApiModel):
-    accepted: list[int] = Field(description="Indexes of the events applied (duplicates and stale events included: applying them changes nothing).")
+    accepted: list[int] = Field(
+        description="Indexes of the events applied (duplicates and stale events included: applying them changes nothing)."
+    )
     refused: list[Refusal]
     lessons: list[LessonProgress] = Field(description="Where each lesson of the batch stands now.")
 
@@ -113,7 +137,17 @@ class QuestionCreate(StrictInput):
 
 
 class QuizCreate(StrictInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "title": "Check your understanding", "questions": [{"prompt": "2x + 3 = 7. What is x?", "options": ["1", "2", "5"], "correct": [1], "points": 1}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lessonId": "9c2d1e0f-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
+                    "title": "Check your understanding",
+                    "questions": [{"prompt": "2x + 3 = 7. What is x?", "options": ["1", "2", "5"], "correct": [1], "points": 1}],
+                }
+            ]
+        }
+    )
 
     lesson_id: uuid.UUID
     title: str = Field(min_length=1, max_length=200)
@@ -266,7 +300,9 @@ class QuizDistribution(ApiModel):
     title: str
     max_score: int
     students: int
-    buckets: list[ScoreBucket] = Field(description="Best attempt per student, in tenths of the maximum score; 100% falls in the last bucket.")
+    buckets: list[ScoreBucket] = Field(
+        description="Best attempt per student, in tenths of the maximum score; 100% falls in the last bucket."
+    )
 
 
 class ClassAttendance(ApiModel):
@@ -298,7 +334,7 @@ class ChangeQuery(ApiModel):
     cursor: str | None = Field(None, max_length=512)
 
     @model_validator(mode="after")
-    def _range(self) -> "ChangeQuery":
+    def _range(self) -> ChangeQuery:
         for value in (self.from_, self.to):
             if value is not None and value.tzinfo is None:
                 raise ValueError("times need a UTC offset, e.g. 2026-01-01T00:00:00Z")

@@ -12,8 +12,9 @@ the enrolment lookup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from shared_code.auth import Principal
 from shared_code.context import AppContext

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.auth import Principal
@@ -21,11 +21,11 @@ _MAX_TICKS = 10**13
 
 def iso_utc(value: datetime) -> str:
     """A fixed-width UTC timestamp, so Table storage's string comparison orders it correctly."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def audit_entity(actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     inverted = _MAX_TICKS - int(time.time() * 1000)
     return {
         "PartitionKey": now.strftime("%Y-%m"),

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from redis.exceptions import MaxConnectionsError, RedisError
 
@@ -43,9 +43,9 @@ from shared_code.adapters.postgres import access as access_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
-from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
+from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import accept, entry, plain
 from shared_code.platform import outbox
@@ -124,7 +124,8 @@ async def _fill(
     `load` reads PostgreSQL and stores what it read before returning, so the lock is held
     until the entry is visible to the waiters.
     """
-    token = await _safely(ctx, "fill lock", lambda: cache_redis.try_lock(ctx.redis, lock_name, FILL_LOCK_MS), "")
+    unlocked: str | None = ""  # with Redis failing, fill without the lock
+    token = await _safely(ctx, "fill lock", lambda: cache_redis.try_lock(ctx.redis, lock_name, FILL_LOCK_MS), unlocked)
     if token is None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_FOR_FILL_SECONDS
@@ -197,10 +198,10 @@ async def course_view(
         course = await _load_course(ctx, course_id, generation)
         if course is None:
             return None, False
-    enrolled = enrollment_redis.decode(member_raw)
-    if enrolled is None:
-        enrolled = await _load_membership(ctx, course_id, user_id) if needs_membership(course) else False
-    return course, enrolled
+    cached = enrollment_redis.decode(member_raw)
+    if cached is not None:
+        return course, cached
+    return course, (await _load_membership(ctx, course_id, user_id) if needs_membership(course) else False)
 
 
 async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, list[Row]]:
@@ -208,8 +209,8 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
     if not _cache_on(ctx):
         async with ctx.db.connection() as conn:
             row = await courses_sql.get_course(conn, course_id)
-            lessons = await lessons_sql.list_lessons(conn, course_id) if row else []
-        return (plain(row) if row else None), plain(lessons)
+            lesson_rows = await lessons_sql.list_lessons(conn, course_id) if row else []
+        return (plain(row) if row else None), plain(lesson_rows)
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lessons(course_id)]
     generation, course_raw, lessons_raw = await _read(ctx, names)
     course, lessons = _valid(ctx, course_raw, generation), _valid(ctx, lessons_raw, generation)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
-
-from psycopg import AsyncConnection
+from typing import Any
 
 from shared_code.adapters.postgres import idempotency as sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.context import AppContext
 from shared_code.errors import BadRequest, Conflict
 
@@ -46,7 +46,7 @@ async def run_once(
     scope: str,
     key: str | None,
     body: Any,
-    action: Callable[[AsyncConnection], Awaitable[tuple[int, Any]]],
+    action: Callable[[Conn], Awaitable[tuple[int, Any]]],
 ) -> Outcome:
     """Runs `action(conn)` inside a transaction at most once per (user, scope, key).
 

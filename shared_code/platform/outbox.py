@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import pending_effects as pending_sql
@@ -30,7 +30,7 @@ def poison_queue(ctx: AppContext) -> str:
 
 def backoff_seconds(attempt: int) -> int:
     """Delay before retry number `attempt` (1-based): 2, 4, 8, ... capped."""
-    return min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)
+    return int(min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS))
 
 
 async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
@@ -47,7 +47,7 @@ async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason
         "payload": payload,
         "attempt": attempt,
         "reason": reason,
-        "queuedAt": datetime.now(timezone.utc).isoformat(),
+        "queuedAt": datetime.now(UTC).isoformat(),
     }
     return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
 
@@ -80,7 +80,7 @@ def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
     async def run() -> None:
         try:
             await perform(ctx, kind, payload)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a background task has no caller to raise to; logged instead
             logger.exception("effect %s could neither run nor be queued", kind)
 
     ctx.background.spawn(run())
@@ -94,10 +94,10 @@ async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
     try:
         await _run(ctx, kind, payload)
         return "done"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure of an effect is requeued or poisoned, never lost
         reason = f"{type(exc).__name__}: {exc}"[:500]
     if attempt >= MAX_ATTEMPTS or kind not in ctx.effects:
-        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(timezone.utc).isoformat())
+        dead = dict(message, reason=reason, attempt=attempt, poisonedAt=datetime.now(UTC).isoformat())
         await ctx.queues.send(poison_queue(ctx), dead)
         logger.error("effect %s gave up after %s attempts: %s", kind, attempt, reason)
         return "poisoned"

@@ -183,7 +183,11 @@ def test_cors_headers_set_by_the_app_are_left_alone(http):
 def test_the_host_answers_preflights_for_allowed_origins(http):
     preflight = http.options(
         "items/7",
-        headers={"Origin": "http://allowed.example", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"},
+        headers={
+            "Origin": "http://allowed.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
     )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "http://allowed.example"

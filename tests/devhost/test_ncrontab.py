@@ -1,6 +1,6 @@
 """Timer schedules parse and advance the way NCrontab (the host's parser) reads them."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from devhost.ncrontab import CronSchedule, IntervalSchedule, ScheduleError, pars
 
 pytestmark = pytest.mark.unit
 
-START = datetime(2026, 1, 1, 0, 0, 5, tzinfo=timezone.utc)  # a Thursday
+START = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)  # a Thursday
 
 
 def upcoming(expression: str, count: int = 3, start: datetime = START) -> list[str]:
@@ -29,7 +29,7 @@ def test_five_fields_run_at_second_zero():
 
 
 def test_the_next_occurrence_is_strictly_after_the_given_moment():
-    exact = datetime(2026, 1, 1, 0, 0, 10, tzinfo=timezone.utc)
+    exact = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
     assert upcoming("*/10 * * * * *", 1, exact) == ["Thu 2026-01-01 00:00:20"]
 
 
@@ -50,7 +50,7 @@ def test_day_of_month_and_day_of_week_must_both_match():
 def test_a_timespan_schedule_fires_at_its_interval():
     schedule = parse_schedule("00:05:00")
     assert isinstance(schedule, IntervalSchedule)
-    assert schedule.next_after(START) == datetime(2026, 1, 1, 0, 5, 5, tzinfo=timezone.utc)
+    assert schedule.next_after(START) == datetime(2026, 1, 1, 0, 5, 5, tzinfo=UTC)
 
 
 def test_the_normalised_expression_is_plain_numeric_cron():

@@ -83,7 +83,7 @@ def test_a_failed_message_comes_back_after_the_visibility_timeout_with_a_higher_
     key, content = send(queue, {"fail_times": 2})
     seen = sample_host.wait_for(lambda r: len(attempts(r, key)) >= 3 and attempts(r, key))
     assert [a["dequeue_count"] for a in seen] == [1, 2, 3]
-    gaps = [b["at"] - a["at"] for a, b in zip(seen, seen[1:])]
+    gaps = [b["at"] - a["at"] for a, b in zip(seen, seen[1:], strict=False)]
     assert all(gap >= 0.9 for gap in gaps), gaps  # visibilityTimeout is one second
     wait_until_empty(queue)
     assert content not in poison_contents(poison)

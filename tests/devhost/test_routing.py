@@ -50,7 +50,11 @@ def test_a_catch_all_takes_the_rest_of_the_path_or_nothing():
     [
         ("int", ["42", "-7", "2147483647"], ["4.2", "abc", "2147483648"]),
         ("long", ["9223372036854775807"], ["9223372036854775808"]),
-        ("guid", ["6f1c2b1e-6c1f-4f8e-9a44-0a0000000001", "{6f1c2b1e-6c1f-4f8e-9a44-0a0000000001}", "6f1c2b1e6c1f4f8e9a440a0000000001"], ["6f1c2b1e-6c1f", "nope"]),
+        (
+            "guid",
+            ["6f1c2b1e-6c1f-4f8e-9a44-0a0000000001", "{6f1c2b1e-6c1f-4f8e-9a44-0a0000000001}", "6f1c2b1e6c1f4f8e9a440a0000000001"],
+            ["6f1c2b1e-6c1f", "nope"],
+        ),
         ("alpha", ["abcXYZ"], ["abc1", "a-b"]),
         ("bool", ["true", "False"], ["yes", "1"]),
         ("double", ["1.5", "-2", "1e3"], ["nan", "inf", "x"]),

@@ -20,7 +20,7 @@ def test_a_six_field_schedule_fires_on_its_seconds(sample_host: SampleHost):
     moments = [t["at"] for t in ticks]
     # Each fires just after a whole second, one second apart.
     assert all(m - int(m) < 0.3 for m in moments), moments
-    assert all(0.7 < b - a < 1.3 for a, b in zip(moments, moments[1:])), moments
+    assert all(0.7 < b - a < 1.3 for a, b in zip(moments, moments[1:], strict=False)), moments
     assert not any(t["past_due"] for t in ticks[:3])
 
 
@@ -29,7 +29,7 @@ def test_a_timer_that_overruns_its_schedule_runs_late_with_past_due_and_never_ov
     runs = sample_host.wait_for(lambda r: len(r.get("slow_timer", [])) >= 2 and r["slow_timer"], timeout=20)
     assert runs[0]["past_due"] is False
     assert runs[1]["past_due"] is True
-    for earlier, later in zip(runs, runs[1:]):
+    for earlier, later in zip(runs, runs[1:], strict=False):
         assert later["started"] >= earlier["ended"]
         # Missed occurrences collapse: the next run starts right after, not a backlog later.
         assert later["started"] - earlier["ended"] < 0.5
@@ -45,13 +45,13 @@ def test_a_fixed_delay_retry_policy_reruns_a_failed_timer(sample_host: SampleHos
     attempts = sample_host.wait_for(lambda r: len(r.get("flaky_timer", [])) >= 3 and r["flaky_timer"])
     assert [a["retry_count"] for a in attempts] == [0, 1, 2]
     assert all(a["max_retry_count"] == 2 for a in attempts)
-    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:], strict=False)]
     assert all(0.9 < gap < 2 for gap in gaps), gaps
 
 
 def test_an_exponential_retry_policy_backs_off_and_stops_at_max_retry_count(sample_host: SampleHost):
     attempts = sample_host.wait_for(lambda r: len(r.get("failing_timer", [])) >= 3 and r["failing_timer"])
-    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:], strict=False)]
     assert 0.9 < gaps[0] < 1.4 and 1.4 < gaps[1] < 2.0, gaps  # 1 s, then 2 s capped at 1.5 s
     time.sleep(2)  # a fourth attempt would have come by now
     assert len(sample_host.records()["failing_timer"]) == 3

@@ -6,7 +6,7 @@ test_outbox_and_dead_letters.py). The trail is read-only through the API."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,7 +82,7 @@ async def test_the_trail_filters_by_actor_action_and_time_newest_first(api, acto
     first, second = await create_course(api, tutor), await create_course(api, tutor)
     await publish(api, tutor, first["id"])
     await asyncio.sleep(0.05)
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     await asyncio.sleep(0.05)
     await publish(api, tutor, second["id"])
     theirs = await create_course(api, other)
@@ -100,7 +100,7 @@ async def test_the_trail_filters_by_actor_action_and_time_newest_first(api, acto
     assert [r["target"] for r in later] == [f"course/{second['id']}"]
     earlier = await _rows(api, admin, actor=tutor.user_id, action="course.published", to=between.isoformat())
     assert [r["target"] for r in earlier] == [f"course/{first['id']}"]
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert await _rows(api, admin, actor=tutor.user_id, **{"from": future}) == []
     assert await _rows(api, admin, actor=tutor.user_id, action="user.roles") == []
 

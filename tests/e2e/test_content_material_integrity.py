@@ -4,7 +4,7 @@ audited, and uploads nobody published are cleaned up (against Azurite and Postgr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -12,7 +12,6 @@ import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.bootstrap import build_context
-from shared_code.context import AppContext
 from shared_code.services.content import materials
 from shared_code.settings import Settings
 from tests.support.content import audit_rows, create_course, enrol, published_course, upload_material
@@ -150,7 +149,7 @@ async def test_cleanup_deletes_an_unpublished_upload_older_than_a_day_and_keeps_
     tutor = await actor("tutor")
     course = await create_course(api, tutor)
     stale = await upload_material(api, tutor, course["id"], b"%PDF-1.4 stale", file_name="stale.pdf", content_type=PDF)
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     fresh = await upload_material(api, tutor, course["id"], b"%PDF-1.4 fresh", file_name="fresh.pdf", content_type=PDF)
 
     # A day after `between`, the first upload is more than a day old and the second is not.
@@ -169,7 +168,7 @@ async def test_cleanup_leaves_published_materials_alone(api, actor, ctx):
     course, _ = await published_course(api, tutor)
     grant = await upload_material(api, tutor, course["id"], b"%PDF-1.4 kept", file_name="kept.pdf", content_type=PDF)
     assert (await api.post(f"materials/{grant['materialId']}/publish", headers=tutor.headers)).status_code == 200
-    await materials.discard_stale_uploads(ctx, now=datetime.now(timezone.utc) + timedelta(days=30))
+    await materials.discard_stale_uploads(ctx, now=datetime.now(UTC) + timedelta(days=30))
     download = await api.get(f"materials/{grant['materialId']}/download", headers=tutor.headers)
     assert download.status_code == 200, download.text
     async with httpx.AsyncClient(timeout=30) as client:

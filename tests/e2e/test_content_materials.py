@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import aiohttp
@@ -47,7 +47,7 @@ def sas_params(url: str) -> dict[str, str]:
 
 def expires_within(url: str, minutes: int) -> bool:
     expiry = datetime.fromisoformat(sas_params(url)["se"].replace("Z", "+00:00"))
-    left = expiry - datetime.now(timezone.utc)
+    left = expiry - datetime.now(UTC)
     return timedelta(0) < left <= timedelta(minutes=minutes, seconds=5)
 
 
@@ -60,7 +60,7 @@ def with_blob_name(url: str, name: str) -> str:
 async def listen_to_course(api, course_id: str, tutor, student, received: list[dict], ready: asyncio.Event) -> None:
     """A student's Web PubSub connection, joined the way the student app joins: through a live
     class of the course, whose negotiate puts the connection in the group `course.<id>`."""
-    scheduled = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    scheduled = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     created = await api.post("classes", json={"courseId": course_id, "title": "Office hours", "scheduledAt": scheduled},
                              headers=tutor.headers)
     assert created.status_code == 201, created.text
@@ -79,7 +79,7 @@ async def listen_to_course(api, course_id: str, tutor, student, received: list[d
 
 
 async def access_rows(stack, settings: Settings, course_id: str, target_id: str) -> list[dict] | None:
-    partition = f"{course_id}_{datetime.now(timezone.utc):%Y%m%d}"
+    partition = f"{course_id}_{datetime.now(UTC):%Y%m%d}"
     async with TableClient.from_connection_string(stack.storage_connection_string, settings.access_log_table) as table:
         rows = [
             dict(e)
@@ -179,7 +179,7 @@ async def test_a_sas_is_good_for_one_blob_one_permission_and_a_few_minutes(api, 
     try:
         blob_name = "/".join(urlsplit(download_url).path.split("/")[3:])
         expired, expiry = await store.sas_url(app_settings.materials_container, blob_name, permission="r", minutes=-1)
-        assert expiry < datetime.now(timezone.utc)
+        assert expiry < datetime.now(UTC)
         assert (await blob_http.get(expired)).status_code == 403
         fresh, _ = await store.sas_url(app_settings.materials_container, blob_name, permission="r", minutes=1)
         assert (await blob_http.get(fresh)).status_code == 200  # the same blob, so only the expiry made the difference

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -19,7 +19,7 @@ def app_settings(stack) -> Settings:
 
 
 async def access_rows(stack, settings: Settings, course_id: str, target_id: str) -> list[dict] | None:
-    partition = f"{course_id}_{datetime.now(timezone.utc):%Y%m%d}"
+    partition = f"{course_id}_{datetime.now(UTC):%Y%m%d}"
     async with TableClient.from_connection_string(stack.storage_connection_string, settings.access_log_table) as table:
         rows = [
             dict(e)
@@ -38,14 +38,20 @@ async def test_enrolled_student_gets_a_signed_url_the_cdn_accepts_and_the_access
     resp = await api.get(f"lessons/{lesson['id']}/playback", headers={**student.headers, "User-Agent": "e2e-player/1.0"})
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    grant = verify_playback_url(body["url"], signing_key=app_settings.video_signing_key, base_url=app_settings.video_cdn_base_url)
+    grant = verify_playback_url(
+        body["url"], signing_key=app_settings.video_signing_key.get_secret_value(), base_url=app_settings.video_cdn_base_url
+    )
     assert grant.asset_id == lesson["videoAssetId"] and grant.viewer_id == student.user_id
     expires_at = datetime.fromisoformat(body["expiresAt"])
     assert grant.expires_at == expires_at
-    assert timedelta(0) < expires_at - datetime.now(timezone.utc) <= timedelta(minutes=app_settings.video_url_minutes)
+    assert timedelta(0) < expires_at - datetime.now(UTC) <= timedelta(minutes=app_settings.video_url_minutes)
     with pytest.raises(PlaybackRefused):
-        verify_playback_url(body["url"], signing_key=app_settings.video_signing_key, base_url=app_settings.video_cdn_base_url,
-                            now=expires_at.timestamp() + 1)
+        verify_playback_url(
+            body["url"],
+            signing_key=app_settings.video_signing_key.get_secret_value(),
+            base_url=app_settings.video_cdn_base_url,
+            now=expires_at.timestamp() + 1,
+        )
     with pytest.raises(PlaybackRefused):
         verify_playback_url(body["url"], signing_key="another-key-another-key-another-key", base_url=app_settings.video_cdn_base_url)
 
@@ -60,7 +66,7 @@ async def test_the_owning_tutor_and_admins_may_play_too(api, actor, app_settings
     for who in (tutor, admin):
         resp = await api.get(f"lessons/{lesson['id']}/playback", headers=who.headers)
         assert resp.status_code == 200
-        grant = verify_playback_url(resp.json()["url"], signing_key=app_settings.video_signing_key,
+        grant = verify_playback_url(resp.json()["url"], signing_key=app_settings.video_signing_key.get_secret_value(),
                                     base_url=app_settings.video_cdn_base_url)
         assert grant.viewer_id == who.user_id
 

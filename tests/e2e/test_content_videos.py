@@ -117,7 +117,7 @@ async def test_playback_of_an_own_registered_video_signs_its_playback_id(api, ac
     for who in (tutor, student):
         resp = await api.get(f"lessons/{lesson['id']}/playback", headers=who.headers)
         assert resp.status_code == 200, resp.text
-        grant = verify_playback_url(resp.json()["url"], signing_key=app_settings.video_signing_key,
+        grant = verify_playback_url(resp.json()["url"], signing_key=app_settings.video_signing_key.get_secret_value(),
                                     base_url=app_settings.video_cdn_base_url)
         assert grant.asset_id == video["playbackId"] and grant.viewer_id == who.user_id
 

@@ -4,7 +4,7 @@ with another body is a 409 (here through the generic mechanism, on scheduling a 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ async def test_a_retried_class_creation_returns_the_first_class_and_a_changed_bo
     course = await create_course(api, tutor)
     await publish(api, tutor, course["id"])
     body = {"courseId": course["id"], "title": "Office hours",
-            "scheduledAt": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()}
+            "scheduledAt": (datetime.now(UTC) + timedelta(days=2)).isoformat()}
     headers = {**tutor.headers, "Idempotency-Key": str(uuid.uuid4())}
 
     first = await api.post("classes", json=body, headers=headers)

@@ -9,9 +9,10 @@ attempts) or claimed around it by the generic mechanism (the rest).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -86,7 +87,7 @@ async def attempt_write(api, actor) -> Write:
 async def class_write(api, actor) -> Write:
     tutor, course = await _course(api, actor)
     body = {"courseId": course["id"], "title": "Retried class",
-            "scheduledAt": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()}
+            "scheduledAt": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
     return Write(tutor, "classes", body, {**body, "title": "Another class"})
 
 

@@ -37,7 +37,7 @@ async def test_chat_from_several_students_arrives_in_order_per_sender_at_every_c
     everyone = [room["tutor_client"], *room["clients"]]
     total = per_sender * len(senders)
     for client in everyone:
-        await client.wait_for(lambda m: len(client.of_type("chat.message")) >= total, timeout=10)
+        await client.wait_for(lambda m, client=client: len(client.of_type("chat.message")) >= total, timeout=10)
         received = client.of_type("chat.message")
         assert len(received) == total
         for sender in senders:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -118,7 +118,7 @@ async def test_offline_sync_applies_duplicates_and_reordered_events_once(api, ac
     course, (video, second) = await course_with_videos(api, tutor, [60, 600])
     await enrol(api, student, course["id"])
     await enrolled_earlier(stack.postgres_url, student.user_id, course["id"], timedelta(hours=2))  # offline viewing happens after enrolling
-    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
     watched = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55]  # played offline, five seconds at a time
     events = [
         {"lessonId": video["id"], "positionSeconds": w, "watchedSeconds": w, "durationSeconds": 60,
@@ -156,7 +156,7 @@ async def test_offline_sync_refuses_bad_events_one_by_one(api, actor):
     course, (video,) = await course_with_videos(api, tutor, [600])
     other_course, (foreign,) = await course_with_videos(api, tutor, [600])
     await enrol(api, student, course["id"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     good = {"lessonId": video["id"], "positionSeconds": 4, "watchedSeconds": 4, "durationSeconds": 600, "clientTime": now.isoformat()}
     resp = await api.post(
         "progress/sync",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,7 +43,7 @@ async def watch_offline(api, stack, student: Actor, lesson: dict, seconds: int, 
     """Plays `seconds` of a lesson offline, five seconds per queued event, then syncs (as a
     student enrolled for a while: offline viewing before the enrolment does not count)."""
     await enrolled_earlier(stack.postgres_url, student.user_id, lesson["courseId"], timedelta(hours=3))
-    t0 = datetime.now(timezone.utc) - timedelta(hours=2)
+    t0 = datetime.now(UTC) - timedelta(hours=2)
     events = [
         {"lessonId": lesson["id"], "positionSeconds": w, "watchedSeconds": w, "durationSeconds": duration,
          "clientTime": (t0 + timedelta(seconds=w)).isoformat()}
@@ -108,8 +108,10 @@ async def test_dashboard_follows_every_change_that_affects_it(api, actor):
     video = await add_lesson(api, tutor, course["id"], title="Intro", durationSeconds=10)
     await publish(api, tutor, course["id"])
     quiz = await add_quiz(api, tutor, course["id"])
-    when = datetime.now(timezone.utc) + timedelta(hours=1)
-    klass = await api.post("classes", json={"courseId": course["id"], "title": "Q&A", "scheduledAt": when.isoformat()}, headers=tutor.headers)
+    when = datetime.now(UTC) + timedelta(hours=1)
+    klass = await api.post(
+        "classes", json={"courseId": course["id"], "title": "Q&A", "scheduledAt": when.isoformat()}, headers=tutor.headers
+    )
     assert klass.status_code == 201, klass.text
 
     empty = await api.get("me/dashboard", headers=student.headers)
@@ -148,8 +150,10 @@ async def test_course_analytics_shows_the_funnel_scores_and_classes_to_its_tutor
     second = await add_lesson(api, tutor, course["id"], title="Second", durationSeconds=60)
     await publish(api, tutor, course["id"])
     quiz = await add_quiz(api, tutor, course["id"])
-    when = datetime.now(timezone.utc) + timedelta(days=1)
-    klass = await api.post("classes", json={"courseId": course["id"], "title": "Review", "scheduledAt": when.isoformat()}, headers=tutor.headers)
+    when = datetime.now(UTC) + timedelta(days=1)
+    klass = await api.post(
+        "classes", json={"courseId": course["id"], "title": "Review", "scheduledAt": when.isoformat()}, headers=tutor.headers
+    )
     assert klass.status_code == 201, klass.text
     s1, s2, s3 = [await actor("student") for _ in range(3)]
     for s in (s1, s2, s3):
@@ -165,10 +169,10 @@ async def test_course_analytics_shows_the_funnel_scores_and_classes_to_its_tutor
     assert resp.status_code == 200, resp.text
     report = resp.json()
     assert report["enrolledStudents"] == 3
-    funnel = {l["lessonId"]: l for l in report["lessons"]}
+    funnel = {row["lessonId"]: row for row in report["lessons"]}
     assert (funnel[first["id"]]["started"], funnel[first["id"]]["completed"], funnel[first["id"]]["completionRate"]) == (2, 1, 0.5)
     assert (funnel[second["id"]]["started"], funnel[second["id"]]["completed"]) == (0, 0)
-    assert [l["title"] for l in report["lessons"]] == ["First", "Second", "Quiz"]
+    assert [row["title"] for row in report["lessons"]] == ["First", "Second", "Quiz"]
     (scores,) = report["quizzes"]
     assert scores["quizId"] == quiz["id"] and scores["students"] == 3
     assert [b["students"] for b in scores["buckets"]] == [0, 1, 0, 0, 0, 1, 0, 0, 0, 1]

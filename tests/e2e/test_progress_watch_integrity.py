@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -76,7 +76,7 @@ async def test_a_video_without_a_stored_duration_cannot_be_completed_by_claiming
 
     synced = await api.post(
         "progress/sync",
-        json={"events": [{**beat(1, 1), "lessonId": video["id"], "clientTime": datetime.now(timezone.utc).isoformat()}]},
+        json={"events": [{**beat(1, 1), "lessonId": video["id"], "clientTime": datetime.now(UTC).isoformat()}]},
         headers=student.headers,
     )
     assert synced.status_code == 200, synced.text
@@ -111,7 +111,7 @@ async def test_rapid_heartbeats_meet_429_with_retry_after(api, actor):
     statuses: list[int] = []
     refused = None
     started = time.monotonic()
-    for start in range(0, 800, 50):
+    for _start in range(0, 800, 50):
         answers = await asyncio.gather(*(api.put(url, json=beat(1, 600), headers=student.headers) for _ in range(50)))
         statuses += [a.status_code for a in answers]
         refused = refused or next((a for a in answers if a.status_code == 429), None)
@@ -139,7 +139,7 @@ def offline(lesson: dict, duration: float, times: list[datetime], per_event: flo
 
 async def test_offline_events_from_the_future_are_clamped_to_now_and_earn_no_span(api, actor):
     student, _, video = await enrolled_in_video(api, actor, durationSeconds=600)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Within the tolerance for clock skew, so accepted, but four minutes "ahead" is not viewing.
     events = offline(video, 600, [now + timedelta(seconds=20 * i) for i in range(12)], 20)
     beyond = {**events[0], "clientTime": (now + timedelta(hours=1)).isoformat()}
@@ -149,13 +149,13 @@ async def test_offline_events_from_the_future_are_clamped_to_now_and_earn_no_spa
     assert body["accepted"] == list(range(12))
     assert [(r["index"], r["reason"]) for r in body["refused"]] == [(12, "clientTime is in the future")]
     (lesson,) = body["lessons"]
-    elapsed = (datetime.now(timezone.utc) - now).total_seconds()
+    elapsed = (datetime.now(UTC) - now).total_seconds()
     assert lesson["watchedSeconds"] <= ALLOWANCE + elapsed * RATE and lesson["completed"] is False
 
 
 async def test_offline_events_from_before_the_enrolment_are_refused(api, actor):
     student, _, video = await enrolled_in_video(api, actor, durationSeconds=60)
-    an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     events = offline(video, 60, [an_hour_ago + timedelta(seconds=5 * i) for i in range(13)], 5)
     resp = await api.post("progress/sync", json={"events": events}, headers=student.headers)
     assert resp.status_code == 200, resp.text
@@ -171,9 +171,9 @@ async def test_a_fabricated_hour_long_span_sent_in_one_second_earns_no_more_than
     enrolled_at = await enrolment_time(stack, student, course["id"])
 
     def bound() -> float:
-        return ALLOWANCE + (datetime.now(timezone.utc) - enrolled_at).total_seconds() * RATE
+        return ALLOWANCE + (datetime.now(UTC) - enrolled_at).total_seconds() * RATE
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hour = [now - timedelta(hours=1) + timedelta(seconds=30 * i) for i in range(121)]  # 0:00 … 1:00, a claim every 30 s
     resp = await api.post("progress/sync", json={"events": offline(video, 3600, hour, 30)}, headers=student.headers)
     assert resp.status_code == 200, resp.text
@@ -186,7 +186,7 @@ async def test_a_fabricated_hour_long_span_sent_in_one_second_earns_no_more_than
         shifted = [t + timedelta(seconds=shift) for t in hour]
         await api.post("progress/sync", json={"events": offline(video, 3600, shifted, 30)}, headers=student.headers)
     for _ in range(10):
-        one = offline(video, 3600, [datetime.now(timezone.utc)], 3600)
+        one = offline(video, 3600, [datetime.now(UTC)], 3600)
         await api.post("progress/sync", json={"events": one}, headers=student.headers)
     final = await api.post("progress/sync", json={"events": offline(video, 3600, hour, 30)}, headers=student.headers)
     (lesson,) = final.json()["lessons"]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
-import socket
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -49,8 +49,9 @@ class PubSubServer:
         return f"Endpoint=http://127.0.0.1;Port={self.port};AccessKey={access_key};Version=1.0;"
 
     def start(self) -> None:
-        log = open(self._log_path, "ab")
-        self.process = subprocess.Popen(self._cmd, cwd=self._repo, stdout=log, stderr=subprocess.STDOUT)
+        # The child keeps its own copy of the log's descriptor; ours closes once it has started.
+        with open(self._log_path, "ab") as log:
+            self.process = subprocess.Popen(self._cmd, cwd=self._repo, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -86,14 +87,14 @@ class AzuriteServer:
 
     def start(self) -> None:
         blob, queue, table = self.ports
-        log = open(self._log_path, "ab")
-        self.process = subprocess.Popen(
-            [str(self._repo / "node_modules" / ".bin" / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
-             "--silent", "--location", str(self._data),
-             "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-             "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-            cwd=self._repo, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self._log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [str(self._repo / "node_modules" / ".bin" / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
+                 "--silent", "--location", str(self._data),
+                 "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+                 "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+                cwd=self._repo, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -224,7 +225,7 @@ async def queue_length(connection_string: str, name: str) -> int:
             return 0
 
 
-async def outbox_settled(host: "FaultHost", *, timeout: float = 60) -> tuple[int, int]:
+async def outbox_settled(host: FaultHost, *, timeout: float = 60) -> tuple[int, int]:
     """Waits until the host's outbox queue is empty: every queued effect ran (or gave up).
     Returns (still queued, poisoned)."""
     deadline = time.monotonic() + timeout
@@ -235,7 +236,7 @@ async def outbox_settled(host: "FaultHost", *, timeout: float = 60) -> tuple[int
     return waiting, await queue_length(host.azurite.connection_string, f"{host.outbox_queue}-poison")
 
 
-async def change_log(host: "FaultHost", user_id: str, kind: str) -> list[dict]:
+async def change_log(host: FaultHost, user_id: str, kind: str) -> list[dict]:
     """The user's change-log rows of one kind, from the fault host's own Table storage."""
     async with TableClient.from_connection_string(host.azurite.connection_string, "changelog") as table:
         try:
@@ -263,7 +264,7 @@ def _record(line: str) -> None:
     """Appends one line to this session's report, starting the file afresh on the first."""
     if not _lines:
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         REPORT.write_text(f"# fault drills, session started {started}; see docs/reliability.md\n")
     _lines.append(line)
     with REPORT.open("a") as report:

@@ -131,4 +131,4 @@ async def test_redis_outage_during_heartbeats_and_quiz_submits_loses_and_duplica
     assert fault_host.process.poll() is None and fault_host.process.pid == pid, "recovered without a host restart"
     assert acked_keys == set(keys), "after the restart every retried attempt is acknowledged"
     assert attempts == len(keys)
-    assert completed_acks >= {l["id"] for l in lessons[3:]}, "with Redis down, heartbeats write through to PostgreSQL"
+    assert completed_acks >= {lesson["id"] for lesson in lessons[3:]}, "with Redis down, heartbeats write through to PostgreSQL"

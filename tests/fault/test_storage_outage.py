@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -28,7 +28,7 @@ CALL_BUDGET_SECONDS = 10.0
 
 
 async def _access_rows(connection_string: str, course_id: str, user_id: str) -> list[dict]:
-    partition = f"{course_id}_{datetime.now(timezone.utc):%Y%m%d}"
+    partition = f"{course_id}_{datetime.now(UTC):%Y%m%d}"
     async with TableClient.from_connection_string(connection_string, "contentaccess") as table:
         try:
             return [dict(e) async for e in table.query_entities(

@@ -67,7 +67,7 @@ def _log_calls() -> list[LogCall]:
                     extra: dict[str, object] = {}
                     for keyword in call.keywords:
                         if keyword.arg == "extra" and isinstance(keyword.value, ast.Dict):
-                            for key, value in zip(keyword.value.keys, keyword.value.values):
+                            for key, value in zip(keyword.value.keys, keyword.value.values, strict=False):
                                 if isinstance(key, ast.Constant):
                                     extra[key.value] = value.value if isinstance(value, ast.Constant) else ast.unparse(value)
                     calls.append(LogCall(path, function.name, loggers[call.func.value.id], LEVELS[call.func.attr],

@@ -223,7 +223,7 @@ def test_app_settings_are_applied_to_the_function_app(main: bicep_text.BicepFile
     assert re.search(r"^\s*name:\s*'appsettings'\s*$", text, re.M)
     assert re.search(r"^\s*properties:\s*settings\s*$", text, re.M)
     # Applied after the identity holds its roles, so Key Vault references resolve.
-    block = "\n".join(main.block(next(i for i, l in enumerate(main.lines) if l.startswith("module functionAppSettings"))))
+    block = "\n".join(main.block(next(i for i, line in enumerate(main.lines) if line.startswith("module functionAppSettings"))))
     assert re.search(r"dependsOn:\s*\[\s*roleAssignments\s*\]", block)
 
 
@@ -329,7 +329,9 @@ def test_app_signs_in_to_postgresql_and_redis_with_its_identity_not_a_password(a
 
 def test_storage_roles_are_scoped_to_the_containers_queues_and_tables_the_app_uses() -> None:
     text = (BICEP_DIR / "modules" / "role-assignments.bicep").read_text()
-    assignments = re.findall(r"^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = [\s\S]*?^\s*scope: ([\w\[\]]+)$", text, re.M)
+    assignments = re.findall(
+        r"^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = [\s\S]*?^\s*scope: ([\w\[\]]+)$", text, re.M
+    )
     scopes = dict(assignments)
     assert scopes["appMaterials"] == "materialsContainer"
     assert scopes["appHostBlobs"] == "hostContainers[i]"

@@ -5,7 +5,7 @@ Azurite and Web PubSub service."""
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 

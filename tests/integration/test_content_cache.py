@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,15 +19,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
-from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import cache as cache_redis
+from shared_code.adapters.redis import keys
 from shared_code.auth import Principal
 from shared_code.concurrency import ReadBatcher
 from shared_code.context import AppContext
 from shared_code.domain import cache_entries
 from shared_code.errors import Forbidden, NotFound
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
-from shared_code.platform import access, content_cache
+from shared_code.platform import access
 from shared_code.services.content import courses, enrollments, videos
 from tests.integration.conftest import person
 
@@ -234,7 +234,7 @@ async def test_concurrent_reads_are_coalesced_yet_each_caller_gets_exactly_its_o
     batcher = ReadBatcher(ctx.redis)
     asks = [[keys.content_generation(c), keys.content_member(c, u)] for c in courses_ids for u in users]
     answers = await asyncio.gather(*(batcher.read(names) for names in asks))
-    for names, values in zip(asks, answers):
+    for names, values in zip(asks, answers, strict=False):
         assert values == [None, entries[names[1]]]
     stats = await ctx.redis.info("commandstats")
     assert 1 <= stats["cmdstat_mget"]["calls"] <= 3 * 2, "one MGET per course per batch, not one per caller"

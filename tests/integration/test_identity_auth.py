@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
@@ -210,8 +210,21 @@ async def test_the_post_provision_role_owns_only_the_app_schema_and_migrations_r
     script = Path(__file__).resolve().parents[2] / "infra" / "postgres" / "app-role.sql"
     for _ in range(2):  # idempotent: a second run changes nothing and fails nothing
         run = subprocess.run(
-            ["psql", f"{admin}/lectern_roles", "-v", "ON_ERROR_STOP=1", "-v", f"app={APP_ROLE}", "-v", "db=lectern_roles", "-f", str(script)],
-            capture_output=True, text=True, timeout=60,
+            [
+                "psql",
+                f"{admin}/lectern_roles",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                f"app={APP_ROLE}",
+                "-v",
+                "db=lectern_roles",
+                "-f",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert run.returncode == 0, run.stderr
     # The role's search_path applies to its own logins; acting as it, the session names it too.
@@ -219,7 +232,8 @@ async def test_the_post_provision_role_owns_only_the_app_schema_and_migrations_r
 
     with psycopg.connect(f"{admin}/lectern_roles", autocommit=True) as conn:
         owners = conn.execute(
-            "SELECT schemaname, tableowner, count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') GROUP BY 1, 2"
+            "SELECT schemaname, tableowner, count(*) FROM pg_tables"
+            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') GROUP BY 1, 2"
         ).fetchall()
         flags = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone()
     assert [(schema, owner) for schema, owner, _ in owners] == [("lectern", APP_ROLE)]

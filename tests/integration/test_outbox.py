@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -67,7 +67,7 @@ async def _receive(ctx: AppContext, queue: str, *, wait: float) -> tuple[dict | 
     how long it took to become visible."""
     started = time.monotonic()
     async with QueueClient.from_connection_string(
-        ctx.settings.storage_connection_string, queue, message_decode_policy=BinaryBase64DecodePolicy()
+        ctx.settings.storage_connection_string.get_secret_value(), queue, message_decode_policy=BinaryBase64DecodePolicy()
     ) as client:
         while time.monotonic() - started < wait:
             async for msg in client.receive_messages(max_messages=1, visibility_timeout=30):
@@ -175,7 +175,9 @@ async def test_an_audit_row_retried_twice_is_written_once_and_never_changed(box)
     forged = {**message, "payload": {"table": box.settings.audit_table, "entity": {**entity, "action": "changed"}}}
     assert await outbox.retry(box, forged) == "done"
 
-    async with TableClient.from_connection_string(box.settings.storage_connection_string, box.settings.audit_table) as table:
+    async with TableClient.from_connection_string(
+        box.settings.storage_connection_string.get_secret_value(), box.settings.audit_table
+    ) as table:
         rows = [e async for e in table.query_entities(
             "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": entity["PartitionKey"], "rk": entity["RowKey"]})]
     assert len(rows) == 1 and rows[0]["action"] == "test.audit"

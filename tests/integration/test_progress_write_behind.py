@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -25,7 +25,6 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
 from shared_code.models.progress import Heartbeat, SyncBatch
-from shared_code.platform import content_cache
 from shared_code.services.content import courses, enrollments, videos
 from shared_code.services.progress import changelog, completion
 from shared_code.services.progress import watch as progress
@@ -289,7 +288,7 @@ async def test_the_funnel_counters_match_the_progress_rows_whatever_path_wrote_t
     await asyncio.gather(*(progress.record_heartbeat(ctx, s, lessons[0], beat(9.5, duration=10)) for s in students[:4]))
     await flush
     await progress.flush_dirty(ctx)  # a second write of the same rows counts nothing twice
-    t0 = datetime.now(timezone.utc) - timedelta(minutes=5)
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
     offline = SyncBatch(events=[
         {"lessonId": lessons[1], "positionSeconds": w, "watchedSeconds": w, "durationSeconds": 10,
          "clientTime": (t0 + timedelta(seconds=w)).isoformat()}
@@ -378,13 +377,13 @@ async def test_write_through_heartbeats_spend_the_credit_the_flush_carried(ctx, 
     results = [await progress.record_heartbeat(ctx, student, lesson_id, beat(600)) for _ in range(20)]
     assert all(status == 200 for status, _ in results)
     row = await db_row(ctx, student.user_id, lesson_id)
-    elapsed = (datetime.now(timezone.utc) - row["updated_at"]).total_seconds() + 5
+    elapsed = (datetime.now(UTC) - row["updated_at"]).total_seconds() + 5
     assert row["watched_seconds"] <= 5 + elapsed * progress.RATE and row["completed"] is False
 
 
 async def test_the_change_log_is_read_back_by_time_range(ctx):
     user_id = str(uuid.uuid4())
-    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     for minutes, kind in ((0, "progress.completed"), (1, "quiz.attempted"), (2, "leaderboard.changed"), (3, "quiz.attempted")):
         await changelog.record(
             ctx, user_id, kind, at=t0 + timedelta(minutes=minutes), course_id=str(uuid.uuid4()),

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest

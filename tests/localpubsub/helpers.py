@@ -26,7 +26,6 @@ from azure.messaging.webpubsubclient.models import (
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as AioServiceClient
 
-
 JSON_V1 = "json.webpubsub.azure.v1"
 RELIABLE_V1 = "json.reliable.webpubsub.azure.v1"
 

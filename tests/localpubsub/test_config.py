@@ -56,6 +56,8 @@ def test_unknown_settings_and_events_are_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"access_key": "k", "prot": 1}))
     with pytest.raises(ValueError):
         load_settings(["--config", str(path)], environ={})
-    path.write_text(json.dumps({"access_key": "k", "hubs": {"h": {"event_handlers": [{"url_template": "http://x", "system_events": ["connectd"]}]}}}))
+    path.write_text(
+        json.dumps({"access_key": "k", "hubs": {"h": {"event_handlers": [{"url_template": "http://x", "system_events": ["connectd"]}]}}})
+    )
     with pytest.raises(ValueError):
         load_settings(["--config", str(path)], environ={})

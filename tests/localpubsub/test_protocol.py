@@ -72,7 +72,9 @@ def test_client_messages_are_decoded_by_data_type() -> None:
     assert (default_json.data_type, json.loads(default_json.payload), default_json.no_echo) == ("json", {"x": 1}, False)
 
 
-@pytest.mark.parametrize("text", ["", "nope", "[]", "{}", '{"type": 5}', '{"type": "ping", "ackId": -1}', '{"type": "ping", "ackId": true}'])
+@pytest.mark.parametrize(
+    "text", ["", "nope", "[]", "{}", '{"type": 5}', '{"type": "ping", "ackId": -1}', '{"type": "ping", "ackId": true}']
+)
 def test_frames_that_are_not_messages_are_malformed(text: str) -> None:
     with pytest.raises(protocol.MalformedFrame):
         protocol.parse_client_message(text)
@@ -97,7 +99,13 @@ def test_bad_content_is_invalid_data_with_the_ack_id(message: dict) -> None:
 
 @pytest.mark.parametrize(
     "content_type, data_type",
-    [("application/json; charset=utf-8", "json"), ("TEXT/PLAIN", "text"), ("application/octet-stream", "binary"), ("application/xml", None), (None, None)],
+    [
+        ("application/json; charset=utf-8", "json"),
+        ("TEXT/PLAIN", "text"),
+        ("application/octet-stream", "binary"),
+        ("application/xml", None),
+        (None, None),
+    ],
 )
 def test_content_types_map_to_data_types(content_type: str | None, data_type: str | None) -> None:
     assert protocol.data_type_of(content_type) == data_type

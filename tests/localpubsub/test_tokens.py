@@ -65,7 +65,9 @@ def test_client_audience(aud: object, ok: bool) -> None:
 
 def test_request_audience_compares_path_and_query_without_regard_to_quoting_or_order() -> None:
     aud = "http://127.0.0.1:8080/api/hubs/live/groups/a%20b/:send?excluded=x&excluded=y&api-version=2024-12-01"
-    tokens.check_request_audience({"aud": aud}, "/api/hubs/live/groups/a b/:send", "api-version=2024-12-01&excluded=x&excluded=y", HOSTS, 8080)
+    tokens.check_request_audience(
+        {"aud": aud}, "/api/hubs/live/groups/a b/:send", "api-version=2024-12-01&excluded=x&excluded=y", HOSTS, 8080
+    )
     for path, query in (
         ("/api/hubs/live/groups/a b/:send", "api-version=2024-12-01&excluded=x"),
         ("/api/hubs/live/groups/other/:send", "api-version=2024-12-01&excluded=x&excluded=y"),

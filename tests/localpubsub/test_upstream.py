@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import re
-import time
 
 import aiohttp
 import pytest

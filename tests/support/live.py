@@ -13,9 +13,10 @@ import base64
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import httpx
@@ -30,7 +31,7 @@ SUBPROTOCOL = "json.webpubsub.azure.v1"
 async def create_class(api: httpx.AsyncClient, tutor: Actor, course_id: str, *, title: str = "Live class") -> dict:
     resp = await api.post(
         "classes",
-        json={"courseId": course_id, "title": title, "scheduledAt": datetime.now(timezone.utc).isoformat()},
+        json={"courseId": course_id, "title": title, "scheduledAt": datetime.now(UTC).isoformat()},
         headers=tutor.headers,
     )
     assert resp.status_code == 201, resp.text
@@ -214,7 +215,7 @@ class LiveClient:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(self._reader, 5)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
                 self._reader.cancel()
 
 

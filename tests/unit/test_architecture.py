@@ -76,7 +76,7 @@ def import_graph(modules: dict[str, Path]) -> tuple[dict[str, set[str]], list[st
     for module, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
 
-        def visit(node: ast.AST, in_function: bool) -> None:
+        def visit(node: ast.AST, in_function: bool, module: str = module, path: Path = path) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.If) and _is_type_checking(child):
                     continue  # typing-only imports are not executed

@@ -145,3 +145,26 @@ def test_outside_development_unsafe_token_settings_are_named():
     assert any("JWT_DEV_SECRET" in p for p in problems) and any("JWT_JWKS_URL" in p for p in problems)
     assert Settings(LECTERN_ENV="production", JWT_DEV_SECRET="", JWT_JWKS_URL="https://x.test/keys").unsafe_outside_development() == []
     assert Settings(LECTERN_ENV="test", JWT_DEV_SECRET=SECRET, JWT_JWKS_URL="").unsafe_outside_development() == []
+
+
+def test_secrets_in_the_settings_never_print():
+    """A settings object in a log line or a traceback must not carry a key someone could use."""
+    secrets = {
+        "JWT_DEV_SECRET": "jwt-secret-jwt-secret-jwt-secret-0001",
+        "VIDEO_SIGNING_KEY": "video-key-video-key-video-key-0002",
+        "STRIPE_SECRET_KEY": "sk_test_stripe-key-0003",
+        "PAYMENT_WEBHOOK_SECRETS": "whsec_one-0004,whsec_two-0005",
+        "RAZORPAY_KEY_SECRET": "razorpay-secret-0006",
+        "RAZORPAY_WEBHOOK_SECRETS": "razorpay-hook-0007",
+        "LECTERN_CONNECTION_STATE_KEY": "state-key-0008",
+        "WebPubSubConnectionString": "Endpoint=http://127.0.0.1;AccessKey=pubsub-key-0009;Version=1.0;",
+        "AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=st;AccountKey=storage-key-0010",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=insights-key-0011",
+    }
+    s = Settings(**secrets)
+    shown = repr(s) + str(s) + s.model_dump_json()
+    for value in secrets.values():
+        for part in value.split(","):
+            assert part not in shown
+    assert s.payment_secrets == ["whsec_one-0004", "whsec_two-0005"]
+    assert s.connection_state_signing_key == b"state-key-0008"

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-import report  # noqa: E402
+import report  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 CAPACITY = ROOT / "docs" / "CAPACITY.md"

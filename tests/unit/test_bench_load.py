@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import api  # noqa: E402
-import common  # noqa: E402
-import pubsub_broadcast  # noqa: E402
+import api  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+import common  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+import pubsub_broadcast  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 
 def phase_of(served_ms: list[float], failures: list[tuple[str, float]]) -> common.Phase:

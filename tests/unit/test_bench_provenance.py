@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import provenance  # noqa: E402
-import run_all  # noqa: E402
+import provenance  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+import run_all  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 
 def git(repo: Path, *args: str) -> str:

@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import report  # noqa: E402
-from provenance import Staleness  # noqa: E402
+import report  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+from provenance import Staleness  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

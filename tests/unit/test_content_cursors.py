@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from shared_code.errors import ValidationFailed
 from shared_code.pagination import encode_cursor
 from shared_code.services.content.paging import cursor_after, position_of, split_page
 
-AT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 ID = "0b7c5d1e-3f4a-4b6c-9d8e-5a1f2c3b4d6e"
 
 

@@ -7,12 +7,9 @@ import time
 import pytest
 
 from localpay import events
-from shared_code.domain.payment_events import razorpay_fact
-from shared_code.domain.payment_events import stripe_fact
+from shared_code.domain.payment_events import razorpay_fact, stripe_fact
 from shared_code.errors import ServiceUnavailable
-from shared_code.services.payments.webhooks import InvalidSignature
-from shared_code.services.payments.webhooks import verify_razorpay
-from shared_code.services.payments.webhooks import verify_stripe
+from shared_code.services.payments.webhooks import InvalidSignature, verify_razorpay, verify_stripe
 
 PAYLOAD = b'{"id":"evt_1","type":"checkout.session.completed"}'
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
-from shared_code.services.content.playback import PlaybackRefused
-from shared_code.services.content.playback import playback_expiry
-from shared_code.services.content.playback import sign_playback_url
-from shared_code.services.content.playback import verify_playback_url
+from shared_code.services.content.playback import PlaybackRefused, playback_expiry, sign_playback_url, verify_playback_url
 
 KEY = "a-signing-key-of-enough-length-for-hs256"
 BASE = "https://stream.example.test/v"
-EXPIRES = datetime(2030, 1, 1, tzinfo=timezone.utc)
+EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _url(**overrides) -> str:
@@ -79,6 +76,6 @@ def test_signing_refuses_a_missing_key_and_unsafe_asset_ids():
 
 
 def test_the_expiry_is_whole_seconds_in_the_future():
-    now = datetime(2030, 1, 1, 0, 0, 0, 987654, tzinfo=timezone.utc)
-    assert playback_expiry(60, now=now) == datetime(2030, 1, 1, 1, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2030, 1, 1, 0, 0, 0, 987654, tzinfo=UTC)
+    assert playback_expiry(60, now=now) == datetime(2030, 1, 1, 1, 0, 0, tzinfo=UTC)
     assert playback_expiry(1, now=now) - now < timedelta(minutes=1)

@@ -1,12 +1,12 @@
 """Minutes present: overlapping connections (tabs) count once, open connections count until
 the class ended (or now), the tutor is not a student."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared_code.models.live import AttendanceRow
 from shared_code.services.live.attendance import Interval, attendance_entity, merged_seconds, row_key, summarize
 
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 def at(minutes: float) -> datetime:

@@ -13,11 +13,8 @@ from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ChatEvent, ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent
 from shared_code.services.live.chat import check_text
 from shared_code.services.live.class_access import Member
-from shared_code.services.live.connection_state import decode_state
-from shared_code.services.live.connection_state import encode_state
-from shared_code.services.live.events import MAX_EVENT_BYTES
-from shared_code.services.live.events import allowed_origin
-from shared_code.services.live.events import parse_event_data
+from shared_code.services.live.connection_state import decode_state, encode_state
+from shared_code.services.live.events import MAX_EVENT_BYTES, allowed_origin, parse_event_data
 from shared_code.services.live.messages import Refused
 
 CLASS = str(uuid.uuid4())
@@ -136,7 +133,11 @@ def test_polls_have_two_to_ten_non_empty_options():
 def test_moderation_names_its_target():
     assert ModerationRequest.model_validate({"action": "mute", "userId": str(uuid.uuid4())})
     assert ModerationRequest.model_validate({"action": "deleteMessage", "messageId": str(uuid.uuid4())})
-    for body in ({"action": "mute"}, {"action": "deleteMessage", "userId": str(uuid.uuid4())}, {"action": "ban", "userId": str(uuid.uuid4())}):
+    for body in (
+        {"action": "mute"},
+        {"action": "deleteMessage", "userId": str(uuid.uuid4())},
+        {"action": "ban", "userId": str(uuid.uuid4())},
+    ):
         with pytest.raises(ValidationError):
             ModerationRequest.model_validate(body)
 

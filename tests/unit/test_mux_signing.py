@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -17,7 +17,7 @@ from shared_code.services.content.playback import PlaybackRefused, sign_playback
 
 BASE = "https://stream.example-cdn.test"
 KEY_ID = "mux-signing-key-id-0001"
-EXPIRES = datetime(2031, 1, 1, 12, 0, tzinfo=timezone.utc)
+EXPIRES = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import function_app  # noqa: F401 - registers every blueprint's operations
 import pytest
 
+import function_app  # noqa: F401 - registers every blueprint's operations
 from shared_code import errors
 from shared_code.circuit import CircuitOpen
 from shared_code.http import OPERATIONS

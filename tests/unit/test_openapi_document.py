@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-import function_app  # noqa: F401 - registers every blueprint's operations
 from openapi_spec_validator import validate
 
+import function_app  # noqa: F401 - registers every blueprint's operations
 from shared_code.http import OPERATIONS
 from shared_code.openapi import build_document
 

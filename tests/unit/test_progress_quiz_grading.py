@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code.models.progress import QuestionCreate
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
+from shared_code.models.progress import QuestionCreate
 
 QUESTIONS = stored_questions(
     [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared_code.domain.ranking import bucket_of, competition_ranks, completion_rate
 from shared_code.services.progress.analytics import distribution
@@ -24,7 +24,7 @@ def test_no_ties_rank_by_position() -> None:
 
 
 def test_change_log_row_keys_sort_by_time() -> None:
-    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
     keys = [row_key(t + timedelta(milliseconds=ms), "quiz.attempted", "x") for ms in (0, 1, 999, 1000, 10**9)]
     assert keys == sorted(keys)
     # the kind and subject never reorder events of different milliseconds

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn, Row
 
 
-async def course_with_enrolment(conn: AsyncConnection, course_id: str, user_id: str) -> dict | None:
+async def course_with_enrolment(conn: Conn, course_id: str, user_id: str) -> Row | None:
     cur = await conn.execute(
         """SELECT c.id, c.owner_id, c.title, c.published, c.price_cents,
                   EXISTS (SELECT 1 FROM enrollments e

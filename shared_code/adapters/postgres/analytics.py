@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn
 
-async def enrolled_students(conn: AsyncConnection, course_id: str) -> int:
+
+async def enrolled_students(conn: Conn, course_id: str) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM enrollments WHERE course_id = %s", (course_id,))
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 
 
-async def lesson_funnel(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+async def lesson_funnel(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     """Every lesson in order with how many students started and completed it, from the
     counters the progress writes keep (one row per lesson, whatever the course's size)."""
     cur = await conn.execute(
@@ -33,7 +34,7 @@ async def lesson_funnel(conn: AsyncConnection, course_id: str) -> list[dict[str,
     return await cur.fetchall()
 
 
-async def lesson_funnel_counted(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+async def lesson_funnel_counted(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     """The same funnel counted from the progress rows themselves: the reference the
     counters are checked against (tests, benchmarks), too slow for every request."""
     cur = await conn.execute(
@@ -50,7 +51,7 @@ async def lesson_funnel_counted(conn: AsyncConnection, course_id: str) -> list[d
     return await cur.fetchall()
 
 
-async def recount_lesson_stats(conn: AsyncConnection, course_id: str) -> None:
+async def recount_lesson_stats(conn: Conn, course_id: str) -> None:
     """Rebuilds one course's counters from its progress rows (after a bulk load, or to
     repair them); run it in a transaction with the course's progress writes quiet."""
     await conn.execute("DELETE FROM lesson_progress_stats WHERE course_id = %s", (course_id,))
@@ -63,14 +64,14 @@ async def recount_lesson_stats(conn: AsyncConnection, course_id: str) -> None:
     )
 
 
-async def quizzes_of(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+async def quizzes_of(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT id, title, max_score FROM quizzes WHERE course_id = %s ORDER BY created_at, id", (course_id,)
     )
     return await cur.fetchall()
 
 
-async def score_counts(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+async def score_counts(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     """Per quiz of the course and best score, how many students have that best: an
     index-only scan of quiz_best_course_quiz_best_idx, already in group order. Scores are
     whole points, so there are few groups per quiz; `distribution` buckets them."""
@@ -83,7 +84,7 @@ async def score_counts(conn: AsyncConnection, course_id: str) -> list[dict[str, 
     return await cur.fetchall()
 
 
-async def classes_of(conn: AsyncConnection, course_id: str, limit: int) -> list[dict[str, Any]]:
+async def classes_of(conn: Conn, course_id: str, limit: int) -> list[dict[str, Any]]:
     """The course's most recent classes (by schedule), newest first."""
     cur = await conn.execute(
         """SELECT id, title, scheduled_at, status FROM live_classes

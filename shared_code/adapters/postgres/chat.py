@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn, Row
 
 _COLUMNS = "id, class_id, user_id, user_name, text, seq, created_at"
 
 
 async def insert_message(
-    conn: AsyncConnection,
+    conn: Conn,
     message_id: str,
     class_id: str,
     user_id: str,
@@ -18,7 +18,7 @@ async def insert_message(
     text: str,
     seq: int,
     created_at: datetime,
-) -> dict:
+) -> Row:
     cur = await conn.execute(
         f"""INSERT INTO chat_messages (id, class_id, user_id, user_name, text, seq, created_at)
             VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
@@ -29,7 +29,7 @@ async def insert_message(
     return row
 
 
-async def mark_deleted(conn: AsyncConnection, class_id: str, message_id: str, deleted_by: str) -> str | None:
+async def mark_deleted(conn: Conn, class_id: str, message_id: str, deleted_by: str) -> str | None:
     """'deleted', 'already' (deleted before), or None when the class has no such message."""
     cur = await conn.execute(
         """UPDATE chat_messages SET deleted_at = now(), deleted_by = %s
@@ -42,7 +42,7 @@ async def mark_deleted(conn: AsyncConnection, class_id: str, message_id: str, de
     return "already" if await cur.fetchone() is not None else None
 
 
-async def page(conn: AsyncConnection, class_id: str, limit: int, before_seq: int | None) -> list[dict]:
+async def page(conn: Conn, class_id: str, limit: int, before_seq: int | None) -> list[Row]:
     """Visible messages, newest first, older than `before_seq` when given."""
     if before_seq is None:
         cur = await conn.execute(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn, Row
 
 _COLUMNS = "id, course_id, tutor_id, title, scheduled_at, status, started_at, ended_at, created_at"
 
 
 async def insert_class(
-    conn: AsyncConnection, class_id: str, course_id: str, tutor_id: str, title: str, scheduled_at: datetime
-) -> dict:
+    conn: Conn, class_id: str, course_id: str, tutor_id: str, title: str, scheduled_at: datetime
+) -> Row:
     cur = await conn.execute(
         f"""INSERT INTO live_classes (id, course_id, tutor_id, title, scheduled_at)
             VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
@@ -22,12 +22,12 @@ async def insert_class(
     return row
 
 
-async def get_class(conn: AsyncConnection, class_id: str) -> dict | None:
+async def get_class(conn: Conn, class_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM live_classes WHERE id = %s", (class_id,))
     return await cur.fetchone()
 
 
-async def change_status(conn: AsyncConnection, class_id: str, allowed_from: list[str], to: str) -> dict | None:
+async def change_status(conn: Conn, class_id: str, allowed_from: list[str], to: str) -> Row | None:
     """Moves the class to `to` when its status is one of `allowed_from`; None otherwise."""
     cur = await conn.execute(
         f"""UPDATE live_classes
@@ -42,8 +42,8 @@ async def change_status(conn: AsyncConnection, class_id: str, allowed_from: list
 
 
 async def list_for_course(
-    conn: AsyncConnection, course_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[dict]:
+    conn: Conn, course_id: str, limit: int, after: tuple[datetime, str] | None
+) -> list[Row]:
     """Classes of a course, latest scheduled first (keyset on scheduled_at, id)."""
     if after is None:
         cur = await conn.execute(

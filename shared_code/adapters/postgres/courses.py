@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from psycopg import AsyncConnection, sql
+from psycopg import sql
+
+from shared_code.adapters.postgres.pool import Conn, Row
 
 COLUMNS = "id, owner_id, title, description, price_cents, currency, published, published_at, version, created_at, updated_at"
 
@@ -16,7 +18,7 @@ Scope = Literal["published", "published_or_owned", "all"]
 
 
 async def insert_course(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     course_id: str,
     owner_id: str,
@@ -24,7 +26,7 @@ async def insert_course(
     description: str,
     price_cents: int,
     currency: str = "USD",
-) -> dict:
+) -> Row:
     cur = await conn.execute(
         f"""INSERT INTO courses (id, owner_id, title, description, price_cents, currency)
             VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
@@ -35,20 +37,22 @@ async def insert_course(
     return row
 
 
-async def get_course(conn: AsyncConnection, course_id: str) -> dict | None:
+async def get_course(conn: Conn, course_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {COLUMNS} FROM courses WHERE id = %s", (course_id,))
     return await cur.fetchone()
 
 
-async def lock_course(conn: AsyncConnection, course_id: str) -> dict | None:
+async def lock_course(conn: Conn, course_id: str) -> Row | None:
     """The course row, locked until the transaction ends (serialises lesson inserts)."""
     cur = await conn.execute(f"SELECT {COLUMNS} FROM courses WHERE id = %s FOR UPDATE", (course_id,))
     return await cur.fetchone()
 
 
-async def update_course(conn: AsyncConnection, course_id: str, changes: dict[str, Any]) -> dict | None:
+async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> Row | None:
     """Applies `changes` (keys from EDITABLE), bumps the version, stamps published_at on first publish."""
-    assignments = [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in changes if name in EDITABLE]
+    assignments: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in changes if name in EDITABLE
+    ]
     assignments.append(sql.SQL("version = version + 1"))
     assignments.append(sql.SQL("updated_at = now()"))
     if changes.get("published") is True:
@@ -61,13 +65,13 @@ async def update_course(conn: AsyncConnection, course_id: str, changes: dict[str
 
 
 async def list_courses(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     scope: Scope,
     viewer_id: str,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> list[dict]:
+) -> list[Row]:
     """One page, newest first; `after` is the (created_at, id) of the previous page's last row."""
     where = {
         "published": "published",

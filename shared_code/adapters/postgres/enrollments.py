@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn, Row
 
 COLUMNS = "course_id, user_id, source, created_at"
 
 
-async def insert_enrollment(conn: AsyncConnection, course_id: str, user_id: str, source: str) -> dict | None:
+async def insert_enrollment(conn: Conn, course_id: str, user_id: str, source: str) -> Row | None:
     """The new row, or None when the user was already enrolled (the first row stands).
 
     An enrolment a refund ended comes back to life (with its progress) as a new one.
@@ -23,21 +23,21 @@ async def insert_enrollment(conn: AsyncConnection, course_id: str, user_id: str,
     return await cur.fetchone()
 
 
-async def get_enrollment(conn: AsyncConnection, course_id: str, user_id: str) -> dict | None:
+async def get_enrollment(conn: Conn, course_id: str, user_id: str) -> Row | None:
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id)
     )
     return await cur.fetchone()
 
 
-async def is_enrolled(conn: AsyncConnection, course_id: str, user_id: str) -> bool:
+async def is_enrolled(conn: Conn, course_id: str, user_id: str) -> bool:
     cur = await conn.execute(
         "SELECT 1 FROM enrollments WHERE course_id = %s AND user_id = %s AND status = 'active'", (course_id, user_id)
     )
     return await cur.fetchone() is not None
 
 
-async def end_enrollment(conn: AsyncConnection, course_id: str, user_id: str) -> bool:
+async def end_enrollment(conn: Conn, course_id: str, user_id: str) -> bool:
     """Marks an active enrolment refunded (the row and its progress stay); False when none was active."""
     cur = await conn.execute(
         """UPDATE enrollments SET status = 'refunded'
@@ -48,7 +48,7 @@ async def end_enrollment(conn: AsyncConnection, course_id: str, user_id: str) ->
 
 
 
-async def course_ids_of(conn: AsyncConnection, user_id: str, *, limit: int = 200) -> list[str]:
+async def course_ids_of(conn: Conn, user_id: str, *, limit: int = 200) -> list[str]:
     """The courses a user is enrolled in, newest enrolment first."""
     cur = await conn.execute(
         "SELECT course_id FROM enrollments WHERE user_id = %s AND status = 'active' ORDER BY created_at DESC LIMIT %s",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from shared_code.adapters.postgres.pool import Conn
 
 # A claim with no outcome this old belongs to a request that died between its write and
 # recording the outcome (a crash, the database going away): longer than any request may
@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 STALE_CLAIM_SECONDS = 360  # host.json functionTimeout is 5 minutes
 
 
-async def claim(conn: AsyncConnection, user_id: str, scope: str, key: str, request_hash: str) -> bool:
+async def claim(conn: Conn, user_id: str, scope: str, key: str, request_hash: str) -> bool:
     """True when this call owns the key; a concurrent owner makes this wait for its commit.
     A stale claim (see STALE_CLAIM_SECONDS) for the same body is taken over."""
     cur = await conn.execute(
@@ -30,7 +30,7 @@ async def claim(conn: AsyncConnection, user_id: str, scope: str, key: str, reque
     return await cur.fetchone() is not None
 
 
-async def stored(conn: AsyncConnection, user_id: str, scope: str, key: str) -> dict[str, Any] | None:
+async def stored(conn: Conn, user_id: str, scope: str, key: str) -> dict[str, Any] | None:
     cur = await conn.execute(
         "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = %s AND scope = %s AND key = %s",
         (user_id, scope, key),
@@ -38,14 +38,14 @@ async def stored(conn: AsyncConnection, user_id: str, scope: str, key: str) -> d
     return await cur.fetchone()
 
 
-async def remember(conn: AsyncConnection, user_id: str, scope: str, key: str, status: int, response: Any) -> None:
+async def remember(conn: Conn, user_id: str, scope: str, key: str, status: int, response: Any) -> None:
     await conn.execute(
         "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE user_id = %s AND scope = %s AND key = %s",
         (status, Jsonb(response), user_id, scope, key),
     )
 
 
-async def release(conn: AsyncConnection, user_id: str, scope: str, key: str) -> None:
+async def release(conn: Conn, user_id: str, scope: str, key: str) -> None:
     """Forgets a claim whose request failed, so the client's retry runs it again."""
     await conn.execute(
         "DELETE FROM idempotency_keys WHERE user_id = %s AND scope = %s AND key = %s AND status_code IS NULL",

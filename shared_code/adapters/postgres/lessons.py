@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+from psycopg import sql
 
 from shared_code.adapters.postgres.courses import COLUMNS as COURSE_COLUMNS
+from shared_code.adapters.postgres.pool import Conn, Row
 
 COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, position, created_at, updated_at"
 
@@ -14,13 +15,13 @@ COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, positio
 EDITABLE = ("title", "video_asset_id", "duration_seconds")
 
 
-async def count_lessons(conn: AsyncConnection, course_id: str) -> int:
+async def count_lessons(conn: Conn, course_id: str) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM lessons WHERE course_id = %s", (course_id,))
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 
 
-async def make_room(conn: AsyncConnection, course_id: str, position: int) -> None:
+async def make_room(conn: Conn, course_id: str, position: int) -> None:
     """Moves every lesson at or after `position` one place down."""
     await conn.execute(
         "UPDATE lessons SET position = position + 1, updated_at = now() WHERE course_id = %s AND position >= %s",
@@ -29,7 +30,7 @@ async def make_room(conn: AsyncConnection, course_id: str, position: int) -> Non
 
 
 async def insert_lesson(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     lesson_id: str,
     course_id: str,
@@ -38,7 +39,7 @@ async def insert_lesson(
     video_asset_id: str | None,
     duration_seconds: int | None,
     position: int,
-) -> dict:
+) -> Row:
     cur = await conn.execute(
         f"""INSERT INTO lessons (id, course_id, title, kind, video_asset_id, duration_seconds, position)
             VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
@@ -49,16 +50,16 @@ async def insert_lesson(
     return row
 
 
-async def lock_lesson(conn: AsyncConnection, lesson_id: str) -> dict | None:
+async def lock_lesson(conn: Conn, lesson_id: str) -> Row | None:
     """The lesson row, locked until the transaction ends."""
     cur = await conn.execute(f"SELECT {COLUMNS} FROM lessons WHERE id = %s FOR UPDATE", (lesson_id,))
     return await cur.fetchone()
 
 
-async def update_lesson(conn: AsyncConnection, lesson_id: str, changes: dict[str, Any]) -> dict | None:
+async def update_lesson(conn: Conn, lesson_id: str, changes: dict[str, Any]) -> Row | None:
     """Applies `changes` (keys from EDITABLE) and stamps updated_at."""
     names = [name for name in changes if name in EDITABLE]
-    assignments = [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in names]
+    assignments: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in names]
     assignments.append(sql.SQL("updated_at = now()"))
     query = sql.SQL("UPDATE lessons SET {} WHERE id = {} RETURNING " + COLUMNS).format(
         sql.SQL(", ").join(assignments), sql.Placeholder("lesson_id")
@@ -67,14 +68,14 @@ async def update_lesson(conn: AsyncConnection, lesson_id: str, changes: dict[str
     return await cur.fetchone()
 
 
-async def list_lessons(conn: AsyncConnection, course_id: str) -> list[dict]:
+async def list_lessons(conn: Conn, course_id: str) -> list[Row]:
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM lessons WHERE course_id = %s ORDER BY position, id", (course_id,)
     )
     return await cur.fetchall()
 
 
-async def lesson_with_course(conn: AsyncConnection, lesson_id: str, *, viewer_id: str | None = None) -> dict | None:
+async def lesson_with_course(conn: Conn, lesson_id: str, *, viewer_id: str | None = None) -> Row | None:
     """The lesson and its course in one round trip: `{"lesson": {...}, "course": {...}}` or None.
 
     With `viewer_id`, also `"enrolled"`: whether that user is enrolled in the course.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn, Row
 
 COLUMNS = "id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes, status, created_at, published_at"
 
 
 async def insert_pending(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     material_id: str,
     course_id: str,
@@ -19,7 +19,7 @@ async def insert_pending(
     file_name: str,
     content_type: str,
     size_bytes: int,
-) -> dict:
+) -> Row:
     cur = await conn.execute(
         f"""INSERT INTO materials (id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes)
             VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
@@ -30,12 +30,12 @@ async def insert_pending(
     return row
 
 
-async def get_material(conn: AsyncConnection, material_id: str) -> dict | None:
+async def get_material(conn: Conn, material_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {COLUMNS} FROM materials WHERE id = %s", (material_id,))
     return await cur.fetchone()
 
 
-async def mark_published(conn: AsyncConnection, material_id: str, *, blob_name: str) -> dict | None:
+async def mark_published(conn: Conn, material_id: str, *, blob_name: str) -> Row | None:
     """Publishes a pending material, now stored at `blob_name`; None when it was already published (or is gone)."""
     cur = await conn.execute(
         f"""UPDATE materials SET status = 'published', published_at = now(), blob_name = %s
@@ -45,13 +45,13 @@ async def mark_published(conn: AsyncConnection, material_id: str, *, blob_name: 
     return await cur.fetchone()
 
 
-async def delete_material(conn: AsyncConnection, material_id: str) -> dict | None:
+async def delete_material(conn: Conn, material_id: str) -> Row | None:
     """Removes the row; the removed row, or None when it was already gone."""
     cur = await conn.execute(f"DELETE FROM materials WHERE id = %s RETURNING {COLUMNS}", (material_id,))
     return await cur.fetchone()
 
 
-async def delete_stale_pending(conn: AsyncConnection, *, created_before: datetime, limit: int) -> list[dict]:
+async def delete_stale_pending(conn: Conn, *, created_before: datetime, limit: int) -> list[Row]:
     """Removes up to `limit` uploads still pending that were started before `created_before`.
 
     SKIP LOCKED lets two cleanup runs (or a publish holding the row) pass each other by.
@@ -67,8 +67,8 @@ async def delete_stale_pending(conn: AsyncConnection, *, created_before: datetim
 
 
 async def list_published(
-    conn: AsyncConnection, course_id: str, *, after: tuple[datetime, str] | None, limit: int
-) -> list[dict]:
+    conn: Conn, course_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[Row]:
     """One page of published materials, newest first (served by materials_course_idx)."""
     if after is None:
         cur = await conn.execute(

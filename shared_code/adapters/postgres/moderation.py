@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from typing import Any
+
+from shared_code.adapters.postgres.pool import Conn, Row
 
 
 async def set_flags(
-    conn: AsyncConnection,
+    conn: Conn,
     class_id: str,
     user_id: str,
     *,
     muted: bool | None = None,
     banned: bool | None = None,
     updated_by: str,
-) -> dict:
+) -> Row:
     """Sets the given flags (None leaves a flag as it is) and returns the row."""
     cur = await conn.execute(
         """INSERT INTO class_moderation (class_id, user_id, muted, banned, updated_by)
@@ -30,14 +32,14 @@ async def set_flags(
     return row
 
 
-async def flags_of_class(conn: AsyncConnection, class_id: str) -> dict[str, dict]:
+async def flags_of_class(conn: Conn, class_id: str) -> dict[str, dict[str, Any]]:
     cur = await conn.execute(
         "SELECT user_id, muted, banned FROM class_moderation WHERE class_id = %s AND (muted OR banned)", (class_id,)
     )
     return {str(r["user_id"]): r for r in await cur.fetchall()}
 
 
-async def flags_of_user(conn: AsyncConnection, class_id: str, user_id: str) -> dict | None:
+async def flags_of_user(conn: Conn, class_id: str, user_id: str) -> Row | None:
     cur = await conn.execute(
         "SELECT muted, banned FROM class_moderation WHERE class_id = %s AND user_id = %s", (class_id, user_id)
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from shared_code.adapters.postgres.pool import Conn, Row
 
-async def record_event(conn: AsyncConnection, event_id: str, event_type: str, payload: Any) -> bool:
+
+async def record_event(conn: Conn, event_id: str, event_type: str, payload: Any) -> bool:
     """True when this delivery is the first of the event; a concurrent first waits for its commit."""
     cur = await conn.execute(
         """INSERT INTO payment_events (event_id, type, payload, processed_at) VALUES (%s, %s, %s, now())
@@ -19,11 +20,11 @@ async def record_event(conn: AsyncConnection, event_id: str, event_type: str, pa
     return await cur.fetchone() is not None
 
 
-async def set_outcome(conn: AsyncConnection, event_id: str, outcome: str) -> None:
+async def set_outcome(conn: Conn, event_id: str, outcome: str) -> None:
     await conn.execute("UPDATE payment_events SET outcome = %s WHERE event_id = %s", (outcome[:200], event_id))
 
 
-async def get_event(conn: AsyncConnection, event_id: str) -> dict | None:
+async def get_event(conn: Conn, event_id: str) -> Row | None:
     cur = await conn.execute(
         "SELECT event_id, type, received_at, processed_at, outcome FROM payment_events WHERE event_id = %s",
         (event_id,),
@@ -34,7 +35,7 @@ async def get_event(conn: AsyncConnection, event_id: str) -> dict | None:
 
 # --- holds: refunds and disputes that arrived before their payment ------------------------
 async def hold(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     event_id: str,
     provider: str,
@@ -51,7 +52,7 @@ async def hold(
     )
 
 
-async def take_holds(conn: AsyncConnection, provider: str, payment_ref: str) -> list[dict]:
+async def take_holds(conn: Conn, provider: str, payment_ref: str) -> list[Row]:
     """The open holds of a payment, marked applied (inside the caller's transaction), oldest first."""
     cur = await conn.execute(
         """UPDATE payment_holds SET applied_at = now()

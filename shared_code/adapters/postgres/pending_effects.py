@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from shared_code.adapters.postgres.pool import Conn
 
-async def park(conn: AsyncConnection, effect_id: str, kind: str, payload: dict[str, Any], reason: str) -> None:
+
+async def park(conn: Conn, effect_id: str, kind: str, payload: dict[str, Any], reason: str) -> None:
     await conn.execute(
         "INSERT INTO pending_effects (id, kind, payload, reason) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (effect_id, kind, Jsonb(payload), reason),
     )
 
 
-async def take_due(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+async def take_due(conn: Conn, limit: int) -> list[dict[str, Any]]:
     """Rows due now, locked so concurrent drainers skip them (call inside a transaction)."""
     cur = await conn.execute(
         """SELECT id, kind, payload, attempts FROM pending_effects WHERE next_at <= now()
@@ -25,11 +26,11 @@ async def take_due(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
-async def done(conn: AsyncConnection, effect_id: str) -> None:
+async def done(conn: Conn, effect_id: str) -> None:
     await conn.execute("DELETE FROM pending_effects WHERE id = %s", (effect_id,))
 
 
-async def postpone(conn: AsyncConnection, effect_id: str, reason: str, delay_seconds: int) -> None:
+async def postpone(conn: Conn, effect_id: str, reason: str, delay_seconds: int) -> None:
     await conn.execute(
         """UPDATE pending_effects SET attempts = attempts + 1, reason = %s,
                   next_at = now() + make_interval(secs => %s) WHERE id = %s""",
@@ -37,6 +38,7 @@ async def postpone(conn: AsyncConnection, effect_id: str, reason: str, delay_sec
     )
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Conn) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM pending_effects")
-    return (await cur.fetchone())["n"]
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0

@@ -8,13 +8,14 @@ nothing. Final counts read after the close are therefore exactly the stored vote
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+
+from shared_code.adapters.postgres.pool import Conn, Row
 
 _COLUMNS = "id, class_id, question, options, status, opened_at, closed_at, final_counts"
 
 
-async def insert_poll(conn: AsyncConnection, poll_id: str, class_id: str, question: str, options: list[str]) -> dict:
+async def insert_poll(conn: Conn, poll_id: str, class_id: str, question: str, options: list[str]) -> Row:
     """Raises `psycopg.errors.UniqueViolation` when the class already has an open poll."""
     cur = await conn.execute(
         f"""INSERT INTO polls (id, class_id, question, options) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}""",
@@ -25,17 +26,17 @@ async def insert_poll(conn: AsyncConnection, poll_id: str, class_id: str, questi
     return row
 
 
-async def get_poll(conn: AsyncConnection, class_id: str, poll_id: str) -> dict | None:
+async def get_poll(conn: Conn, class_id: str, poll_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE id = %s AND class_id = %s", (poll_id, class_id))
     return await cur.fetchone()
 
 
-async def open_poll_of_class(conn: AsyncConnection, class_id: str) -> dict | None:
+async def open_poll_of_class(conn: Conn, class_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE class_id = %s AND status = 'open'", (class_id,))
     return await cur.fetchone()
 
 
-async def record_vote(conn: AsyncConnection, poll_id: str, user_id: str, option: int, version: int) -> bool:
+async def record_vote(conn: Conn, poll_id: str, user_id: str, option: int, version: int) -> bool:
     """Stores the vote; False when the poll is not open (closed, or no such poll).
 
     A vote carrying an older `version` than the stored one changes nothing: it lost a race
@@ -59,25 +60,25 @@ async def record_vote(conn: AsyncConnection, poll_id: str, user_id: str, option:
     return bool(row and row["open"])
 
 
-async def counts(conn: AsyncConnection, poll_id: str) -> dict[int, int]:
+async def counts(conn: Conn, poll_id: str) -> dict[int, int]:
     cur = await conn.execute(
         "SELECT option, count(*) AS n FROM poll_votes WHERE poll_id = %s GROUP BY option", (poll_id,)
     )
     return {int(r["option"]): int(r["n"]) for r in await cur.fetchall()}
 
 
-async def votes(conn: AsyncConnection, poll_id: str) -> dict[str, int]:
+async def votes(conn: Conn, poll_id: str) -> dict[str, int]:
     cur = await conn.execute("SELECT user_id, option FROM poll_votes WHERE poll_id = %s", (poll_id,))
     return {str(r["user_id"]): int(r["option"]) for r in await cur.fetchall()}
 
 
-async def user_vote(conn: AsyncConnection, poll_id: str, user_id: str) -> int | None:
+async def user_vote(conn: Conn, poll_id: str, user_id: str) -> int | None:
     cur = await conn.execute("SELECT option FROM poll_votes WHERE poll_id = %s AND user_id = %s", (poll_id, user_id))
     row = await cur.fetchone()
     return int(row["option"]) if row else None
 
 
-async def close_poll(conn: AsyncConnection, poll_id: str) -> dict | None:
+async def close_poll(conn: Conn, poll_id: str) -> Row | None:
     """Closes an open poll and stores its final counts, in the caller's transaction.
 
     Returns the closed poll, or None when it was not open (already closed).

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
-
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from shared_code.adapters.identity import POSTGRES_SCOPE, EntraToken, app_credential, postgres_connect_kwargs
@@ -18,6 +18,11 @@ from shared_code.settings import Settings
 # Fail fast when PostgreSQL is unreachable: a request should get its 503 quickly
 # rather than wait for the pool's default half minute.
 POOL_TIMEOUT_SECONDS = 5.0
+
+# Every connection hands out rows as dicts keyed by column name (`row_factory=dict_row`);
+# the adapters take and return these types so the checker knows it too.
+Row = DictRow
+Conn = AsyncConnection[DictRow]
 
 
 class Database:
@@ -33,6 +38,7 @@ class Database:
             kwargs = postgres_connect_kwargs(connect_kwargs, token)
         self.pool = AsyncConnectionPool(
             settings.postgres_url,
+            connection_class=Conn,
             min_size=settings.postgres_pool_min,
             max_size=settings.postgres_pool_max,
             kwargs=kwargs,
@@ -52,10 +58,10 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
+    async def connection(self) -> AsyncIterator[Conn]:
         if not self.breaker.admit():
             raise self.breaker.refusal()
-        conn: AsyncConnection | None = None
+        conn: Conn | None = None
         try:
             async with self.pool.connection() as conn:
                 self.breaker.record_success()
@@ -70,7 +76,7 @@ class Database:
             raise
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[Conn]:
         async with self.connection() as conn:
             async with conn.transaction():
                 yield conn

@@ -10,11 +10,12 @@ share it. The same statement keeps the per-lesson counters of `lesson_progress_s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ProgressColumns:
         return len(self.users)
 
     @classmethod
-    def of(cls, rows: Sequence[ProgressWrite]) -> "ProgressColumns":
+    def of(cls, rows: Sequence[ProgressWrite]) -> ProgressColumns:
         return cls(
             users=[r.user_id for r in rows],
             lessons=[r.lesson_id for r in rows],
@@ -128,7 +129,7 @@ SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duratio
 """
 
 
-async def upsert_many(conn: AsyncConnection, rows: Sequence[ProgressWrite], *, return_all: bool = False) -> list[dict[str, Any]]:
+async def upsert_many(conn: Conn, rows: Sequence[ProgressWrite], *, return_all: bool = False) -> list[dict[str, Any]]:
     """Merges `rows` in one statement; returns the rows this call completed (or every row
     written, with `return_all`), each with `newly_completed`.
 
@@ -137,7 +138,7 @@ async def upsert_many(conn: AsyncConnection, rows: Sequence[ProgressWrite], *, r
     return await upsert_columns(conn, ProgressColumns.of(rows), return_all=return_all)
 
 
-async def upsert_columns(conn: AsyncConnection, columns: ProgressColumns, *, return_all: bool = False) -> list[dict[str, Any]]:
+async def upsert_columns(conn: Conn, columns: ProgressColumns, *, return_all: bool = False) -> list[dict[str, Any]]:
     """`upsert_many` for rows given column by column."""
     if not len(columns):
         return []
@@ -159,7 +160,7 @@ async def upsert_columns(conn: AsyncConnection, columns: ProgressColumns, *, ret
     return await cur.fetchall()
 
 
-async def get_progress(conn: AsyncConnection, user_id: str, lesson_id: str) -> dict[str, Any] | None:
+async def get_progress(conn: Conn, user_id: str, lesson_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(
         """SELECT user_id, lesson_id, course_id, position_seconds, watched_seconds, duration_seconds,
                   completed, completed_at, client_time, updated_at, watch_credit_seconds
@@ -169,7 +170,7 @@ async def get_progress(conn: AsyncConnection, user_id: str, lesson_id: str) -> d
     return await cur.fetchone()
 
 
-async def lock_progress(conn: AsyncConnection, user_id: str, lesson_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+async def lock_progress(conn: Conn, user_id: str, lesson_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The caller's rows for these lessons, locked until the transaction ends, by lesson id."""
     cur = await conn.execute(
         """SELECT lesson_id, position_seconds, watched_seconds, duration_seconds, completed,
@@ -181,7 +182,7 @@ async def lock_progress(conn: AsyncConnection, user_id: str, lesson_ids: Sequenc
     return {str(row["lesson_id"]): row for row in await cur.fetchall()}
 
 
-async def enrolled_since(conn: AsyncConnection, user_id: str, course_ids: Sequence[str]) -> dict[str, datetime]:
+async def enrolled_since(conn: Conn, user_id: str, course_ids: Sequence[str]) -> dict[str, datetime]:
     """When the student's current enrolment in each of these courses began, by course id:
     offline events from before it cannot be viewing of that course."""
     cur = await conn.execute(
@@ -191,7 +192,7 @@ async def enrolled_since(conn: AsyncConnection, user_id: str, course_ids: Sequen
     return {str(row["course_id"]): row["created_at"] for row in await cur.fetchall()}
 
 
-async def course_progress(conn: AsyncConnection, user_id: str, course_id: str) -> tuple[int, int]:
+async def course_progress(conn: Conn, user_id: str, course_id: str) -> tuple[int, int]:
     """(completed lessons, lessons) of one student in one course."""
     cur = await conn.execute(
         """SELECT (SELECT count(*) FROM video_progress
@@ -205,7 +206,7 @@ async def course_progress(conn: AsyncConnection, user_id: str, course_id: str) -
 
 
 # --- the dashboard ---------------------------------------------------------------------
-async def enrolled_courses(conn: AsyncConnection, user_id: str, limit: int) -> list[dict[str, Any]]:
+async def enrolled_courses(conn: Conn, user_id: str, limit: int) -> list[dict[str, Any]]:
     """The student's courses, newest enrolment first, with lesson and completion counts."""
     cur = await conn.execute(
         """SELECT c.id, c.title, e.created_at AS enrolled_at,
@@ -221,7 +222,7 @@ async def enrolled_courses(conn: AsyncConnection, user_id: str, limit: int) -> l
     return await cur.fetchall()
 
 
-async def recent_attempts(conn: AsyncConnection, user_id: str, course_ids: Sequence[str], per_course: int) -> list[dict[str, Any]]:
+async def recent_attempts(conn: Conn, user_id: str, course_ids: Sequence[str], per_course: int) -> list[dict[str, Any]]:
     """The student's latest attempts, at most `per_course` per course, newest first."""
     cur = await conn.execute(
         """SELECT course_id, quiz_id, title, attempt_id, score, max_score, created_at FROM (
@@ -237,7 +238,7 @@ async def recent_attempts(conn: AsyncConnection, user_id: str, course_ids: Seque
     return await cur.fetchall()
 
 
-async def upcoming_classes(conn: AsyncConnection, course_ids: Sequence[str], since_hours: int, per_course: int) -> list[dict[str, Any]]:
+async def upcoming_classes(conn: Conn, course_ids: Sequence[str], since_hours: int, per_course: int) -> list[dict[str, Any]]:
     """Scheduled or live classes of these courses that started at most `since_hours` ago."""
     cur = await conn.execute(
         """SELECT course_id, id, title, scheduled_at, status FROM (

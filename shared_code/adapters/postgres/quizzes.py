@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+
+from shared_code.adapters.postgres.pool import Conn
 
 COLUMNS = "id, course_id, lesson_id, title, questions, max_score, max_attempts, created_at"
 
 
 async def insert_quiz(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     quiz_id: str,
     course_id: str,
@@ -32,18 +33,18 @@ async def insert_quiz(
     return row
 
 
-async def get_quiz(conn: AsyncConnection, quiz_id: str) -> dict[str, Any] | None:
+async def get_quiz(conn: Conn, quiz_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(f"SELECT {COLUMNS} FROM quizzes WHERE id = %s", (quiz_id,))
     return await cur.fetchone()
 
 
-async def lock_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> None:
+async def lock_attempts(conn: Conn, quiz_id: str, user_id: str) -> None:
     """Serialises one student's attempts at one quiz until the transaction ends, so two
     concurrent submissions cannot both pass the attempt cap."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quiz-attempt:{quiz_id}:{user_id}",))
 
 
-async def count_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> int:
+async def count_attempts(conn: Conn, quiz_id: str, user_id: str) -> int:
     cur = await conn.execute(
         "SELECT count(*) AS n FROM quiz_attempts WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)
     )
@@ -51,13 +52,13 @@ async def count_attempts(conn: AsyncConnection, quiz_id: str, user_id: str) -> i
     return int(row["n"]) if row else 0
 
 
-async def best_score(conn: AsyncConnection, quiz_id: str, user_id: str) -> int | None:
+async def best_score(conn: Conn, quiz_id: str, user_id: str) -> int | None:
     cur = await conn.execute("SELECT best FROM quiz_best WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id))
     row = await cur.fetchone()
     return None if row is None else int(row["best"])
 
 
-async def record_best(conn: AsyncConnection, *, quiz_id: str, user_id: str, course_id: str, score: int) -> None:
+async def record_best(conn: Conn, *, quiz_id: str, user_id: str, course_id: str, score: int) -> None:
     """Keeps the student's best score for the quiz (in the attempt's transaction)."""
     await conn.execute(
         """INSERT INTO quiz_best AS b (quiz_id, user_id, course_id, best) VALUES (%s, %s, %s, %s)
@@ -68,7 +69,7 @@ async def record_best(conn: AsyncConnection, *, quiz_id: str, user_id: str, cour
 
 
 async def insert_attempt(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     attempt_id: str,
     quiz_id: str,
@@ -92,7 +93,7 @@ async def insert_attempt(
 
 
 # --- leaderboard -----------------------------------------------------------------------
-async def best_scores(conn: AsyncConnection, course_id: str) -> list[dict[str, Any]]:
+async def best_scores(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     """Every student's best score per quiz of the course, with their name."""
     cur = await conn.execute(
         """SELECT b.user_id, u.name, b.quiz_id, b.best
@@ -110,7 +111,7 @@ WITH totals AS (
 """
 
 
-async def top_points(conn: AsyncConnection, course_id: str, limit: int) -> list[dict[str, Any]]:
+async def top_points(conn: Conn, course_id: str, limit: int) -> list[dict[str, Any]]:
     """The top `limit` by points with competition ranks, ties in the order Redis uses
     (user id descending), for when the Redis board is unavailable."""
     cur = await conn.execute(
@@ -124,7 +125,7 @@ async def top_points(conn: AsyncConnection, course_id: str, limit: int) -> list[
     return await cur.fetchall()
 
 
-async def standing(conn: AsyncConnection, course_id: str, user_id: str) -> dict[str, Any]:
+async def standing(conn: Conn, course_id: str, user_id: str) -> dict[str, Any]:
     """One user's points (0 without attempts), how many have more, and how many take part."""
     cur = await conn.execute(
         _TOTALS

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from psycopg import AsyncConnection
+from shared_code.adapters.postgres.pool import Conn
 
 COLUMNS = "id, owner_id, course_id, title, duration_seconds, provider, playback_id, created_at"
 
@@ -23,7 +24,7 @@ class VideoAsset:
     created_at: datetime
 
 
-def _asset(row: dict) -> VideoAsset:
+def _asset(row: dict[str, Any]) -> VideoAsset:
     return VideoAsset(
         id=str(row["id"]),
         owner_id=str(row["owner_id"]),
@@ -37,7 +38,7 @@ def _asset(row: dict) -> VideoAsset:
 
 
 async def insert_video(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     video_id: str,
     owner_id: str,
@@ -57,7 +58,7 @@ async def insert_video(
     return _asset(row)
 
 
-async def get_video(conn: AsyncConnection, video_id: str) -> VideoAsset | None:
+async def get_video(conn: Conn, video_id: str) -> VideoAsset | None:
     """The asset with this id; None for an unknown id or one that is not a UUID at all."""
     try:
         key = uuid.UUID(video_id)

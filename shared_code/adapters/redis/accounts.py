@@ -31,7 +31,7 @@ def _decode(user_id: str, raw: str) -> Account | None:
 
 async def get(r: aioredis.Redis, user_id: str) -> Account | None:
     raw = await r.get(keys.user_account(user_id))
-    return _decode(user_id, raw) if raw else None
+    return _decode(user_id, str(raw)) if raw else None
 
 
 async def fill(r: aioredis.Redis, account: Account, ttl_seconds: int) -> None:

@@ -21,7 +21,8 @@ def new_token() -> str:
 
 
 async def get(r: aioredis.Redis, name: str) -> str | None:
-    return await r.get(name)
+    value = await r.get(name)
+    return None if value is None else str(value)  # decoded by the client: already a str
 
 
 async def store(r: aioredis.Redis, entries: dict[str, str], ttl_seconds: int) -> None:

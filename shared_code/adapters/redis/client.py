@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from azure.core.credentials_async import AsyncTokenCredential
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -30,7 +32,7 @@ class GuardedPool(aioredis.BlockingConnectionPool):
 
     breaker: CircuitBreaker
 
-    async def ensure_connection(self, connection) -> None:  # noqa: ANN001 - redis' own connection type
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
         if not self.breaker.admit():
             raise RedisConnectionError(f"redis circuit open; retry in {self.breaker.retry_after()} s")
         try:

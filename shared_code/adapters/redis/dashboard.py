@@ -21,8 +21,8 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 
 async def read(r: aioredis.Redis, user_id: str) -> tuple[str, Any | None]:
     """The current version and the snapshot built under it (None when absent or outdated)."""
-    version, raw = await r.mget([keys.dashboard_version(user_id), keys.dashboard_snapshot(user_id)])
-    version = version or "0"
+    stored, raw = await r.mget([keys.dashboard_version(user_id), keys.dashboard_snapshot(user_id)])
+    version = str(stored or "0")
     if raw is None:
         return version, None
     try:

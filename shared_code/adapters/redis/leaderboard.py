@@ -10,8 +10,9 @@ readers rebuild first (one of them, under a short lock). Errors propagate as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -189,7 +190,7 @@ class LeaderboardStore:
             )
         results = await pipe.execute()
         out: dict[str, Standing | None] = {}
-        for course_id, res in zip(course_ids, results):
+        for course_id, res in zip(course_ids, results, strict=False):
             if res[0] == 0:
                 out[course_id] = None
             else:

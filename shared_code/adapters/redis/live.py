@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
@@ -158,13 +159,15 @@ async def init_class(r: aioredis.Redis, class_id: str, meta: dict[str, str]) -> 
     """A new class starts at sequence 0 with its metadata cached."""
     pipe = r.pipeline(transaction=True)
     pipe.set(keys.live_seq(class_id), 0, nx=True, ex=CLASS_TTL_SECONDS)
-    pipe.hset(keys.live_meta(class_id), mapping=meta)
+    fields: dict[FieldT, EncodableT] = {key: value for key, value in meta.items()}  # redis' own mapping type (dict keys are invariant)
+    pipe.hset(keys.live_meta(class_id), mapping=fields)
     pipe.expire(keys.live_meta(class_id), CLASS_TTL_SECONDS)
     await pipe.execute()
 
 
 async def read_meta(r: aioredis.Redis, class_id: str) -> dict[str, str]:
-    return await r.hgetall(keys.live_meta(class_id))
+    # Replies are str: the client decodes them (decode_responses=True, adapters/redis/client.py).
+    return cast("dict[str, str]", await r.hgetall(keys.live_meta(class_id)))
 
 
 async def store_meta(r: aioredis.Redis, class_id: str, meta: dict[str, str]) -> None:
@@ -329,7 +332,7 @@ async def moderation_flags(r: aioredis.Redis, class_id: str, user_id: str) -> st
     flags, loaded = await r.hmget(keys.live_moderation(class_id), [user_id, LOADED_FIELD])
     if loaded is None:
         return None
-    return (flags or "").replace("-", "")
+    return str(flags or "").replace("-", "")
 
 
 async def fill_moderation(r: aioredis.Redis, class_id: str, flags: dict[str, str]) -> None:

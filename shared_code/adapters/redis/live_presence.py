@@ -5,6 +5,7 @@ tabs is present once) and their display names, and the throttled presence broadc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -77,7 +78,8 @@ async def leave(r: aioredis.Redis, class_id: str, connection_id: str) -> Leave:
 
 async def connections(r: aioredis.Redis, class_id: str) -> dict[str, str]:
     """connectionId → userId of every connection in the class."""
-    return await r.hgetall(keys.live_connections(class_id))
+    # Replies are str: the client decodes them (decode_responses=True, adapters/redis/client.py).
+    return cast("dict[str, str]", await r.hgetall(keys.live_connections(class_id)))
 
 
 async def presence_count(r: aioredis.Redis, class_id: str) -> int:

@@ -13,8 +13,8 @@ service decides how to degrade.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
 
 import redis.asyncio as aioredis
 
@@ -82,18 +82,18 @@ return {w, crossed, done and 1 or 0, course or false}
 """
 
 # KEYS: dirty set, flushing set. ARGV: batch size.
-_TAKE = """
+_TAKE = f"""
 if redis.call('EXISTS', KEYS[2]) == 1 then
     -- a flush of this shard stopped half-way: its members go back before new ones are taken
     redis.call('SUNIONSTORE', KEYS[1], KEYS[1], KEYS[2])
     redis.call('DEL', KEYS[2])
 end
 local members = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
-for i = 1, #members, %d do
-    redis.call('SADD', KEYS[2], unpack(members, i, math.min(i + %d - 1, #members)))
+for i = 1, #members, {_SADD_CHUNK} do
+    redis.call('SADD', KEYS[2], unpack(members, i, math.min(i + {_SADD_CHUNK} - 1, #members)))
 end
 return members
-""" % (_SADD_CHUNK, _SADD_CHUNK)
+"""
 
 # KEYS: snapshot keys. Returns one field list per key, in SNAPSHOT_FIELDS order.
 _READ = """
@@ -283,7 +283,7 @@ class ProgressStore:
             return out
         pairs = [split_member(m) for m in members]
         rows = await self._read(keys=[keys.progress_snapshot(u, lesson) for u, lesson in pairs], args=[])
-        for (user_id, lesson_id), (watched, position, duration, heard, client, course, done, credit) in zip(pairs, rows):
+        for (user_id, lesson_id), (watched, position, duration, heard, client, course, done, credit) in zip(pairs, rows, strict=False):
             if watched is None or course is None:
                 continue
             out.users.append(user_id)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from datetime import UTC, datetime
 
 from shared_code.context import AppContext
 
@@ -40,7 +40,7 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
 
 
 async def check_all(ctx: AppContext) -> dict[str, str]:
-    probes = {
+    probes: dict[str, Callable[[], Awaitable[object]]] = {
         "postgres": ctx.db.ping,
         "redis": ctx.redis.ping,
         "tables": ctx.tables.ping,
@@ -49,7 +49,7 @@ async def check_all(ctx: AppContext) -> dict[str, str]:
         "webpubsub": ctx.pubsub.ping,
     }
     results = await asyncio.gather(*(_check(p) for p in probes.values()))
-    return dict(zip(probes, results))
+    return dict(zip(probes, results, strict=False))
 
 
 class HealthMonitor:
@@ -64,7 +64,7 @@ class HealthMonitor:
     async def _run(self, ctx: AppContext) -> HealthReport:
         self.checks_run += 1
         checks = await check_all(ctx)
-        report = HealthReport(checks=checks, finished=time.monotonic(), checked_at=datetime.now(timezone.utc))
+        report = HealthReport(checks=checks, finished=time.monotonic(), checked_at=datetime.now(UTC))
         self._latest = report
         return report
 

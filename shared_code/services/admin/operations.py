@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared_code.adapters.postgres import users as users_sql
@@ -32,7 +33,7 @@ def _months_newest_first(start: datetime, end: datetime) -> list[str]:
 
 async def read_audit(ctx: AppContext, q: AuditQuery) -> tuple[list[AuditEntry], str | None]:
     """Newest first; each month is one partition, so a time range reads only its months."""
-    end = q.to or datetime.now(timezone.utc)
+    end = q.to or datetime.now(UTC)
     start = q.from_ or end - timedelta(days=AUDIT_DEFAULT_DAYS)
     cursor = decode_cursor(q.cursor) or {}
     after_pk, after_rk = cursor.get("pk"), cursor.get("rk")
@@ -122,7 +123,7 @@ async def _close_live_connections(ctx: AppContext, user_id: str) -> None:
         logger.warning("live connections of a demoted user not closed: %s", type(exc).__name__)
 
 
-async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles: list[str]) -> UserRoles:
+async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles: Sequence[str]) -> UserRoles:
     """Stores the user's roles; they apply to the user's next request and next live
     connection, whatever their current token says (`platform/users.py`)."""
     async with ctx.db.transaction() as conn:
@@ -130,6 +131,8 @@ async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles:
         if before is None:
             raise NotFound("No such user.")
         row = await users_sql.set_roles(conn, user_id, sorted(set(roles)))
+        if row is None:
+            raise NotFound("No such user.")
     await users.roles_changed(ctx, Account(user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(row["roles"])))
     if set(before["roles"] or []) - set(row["roles"] or []):
         await _close_live_connections(ctx, user_id)

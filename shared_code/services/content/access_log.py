@@ -14,7 +14,7 @@ response never waits for Table storage, and a failed write goes to the retry que
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared_code.context import AppContext
@@ -36,7 +36,7 @@ def access_entity(
     expires_at: datetime,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    moment = at or datetime.now(timezone.utc)
+    moment = at or datetime.now(UTC)
     inverted = _MAX_MILLIS - int(moment.timestamp() * 1000)
     return {
         "PartitionKey": f"{course_id}_{moment:%Y%m%d}",

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from psycopg import AsyncConnection
 from pydantic.alias_generators import to_camel
 
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -99,7 +99,7 @@ async def create_course(
 ) -> tuple[int, dict[str, Any]]:
     await ensure_user(ctx, principal)
 
-    async def insert(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+    async def insert(conn: Conn) -> tuple[int, dict[str, Any]]:
         row = await courses_sql.insert_course(
             conn,
             course_id=str(uuid.uuid4()),
@@ -136,6 +136,8 @@ async def update_course(
             raise NotFound("No such course.")
         changes = {k: v for k, v in changes.items() if current[k] != v}
         row = await courses_sql.update_course(conn, course_id, changes) if changes else current
+        if row is None:
+            raise NotFound("No such course.")
     if not changes:
         return _course_out(plain(row))
     await content_cache.course_changed(ctx, course_id)
@@ -190,7 +192,7 @@ async def add_lesson(
             errors=[FieldError("videoAssetId", "allowed only when kind is 'video'")],
         )
 
-    async def insert(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+    async def insert(conn: Conn) -> tuple[int, dict[str, Any]]:
         # The course row lock serialises lesson inserts, so positions stay dense and unique.
         course = await courses_sql.lock_course(conn, course_id)
         if course is None:
@@ -276,6 +278,8 @@ async def update_lesson(
                 changes["duration_seconds"] = asset.duration_seconds
         changes = {k: v for k, v in changes.items() if current[k] != v}
         row = await lessons_sql.update_lesson(conn, lesson_id, changes) if changes else current
+        if row is None:
+            raise NotFound("No such lesson.")
     if not changes:
         return lesson_out(plain(row), show_asset=True)
     await content_cache.course_changed(ctx, access.course_id)

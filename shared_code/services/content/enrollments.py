@@ -11,10 +11,9 @@ import logging
 import uuid
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
-
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -48,7 +47,7 @@ def enrollment_out(row: dict[str, Any]) -> Enrollment:
     )
 
 
-async def insert(conn: AsyncConnection, course_id: str, user_id: str, source: Source) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Conn, course_id: str, user_id: str, source: Source) -> tuple[dict[str, Any], bool]:
     """The enrolment row and whether this call created it (inside the caller's transaction)."""
     row = await enrollments_sql.insert_enrollment(conn, course_id, user_id, source)
     if row is not None:

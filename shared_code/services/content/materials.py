@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared_code.adapters.blobs import BlobChanged
@@ -254,7 +254,7 @@ async def discard_stale_uploads(
     Rows go first (in batches, each its own transaction), then their blobs: a blob whose
     delete fails is still under the upload prefix, where the lifecycle rule finds it.
     """
-    cutoff = (now or datetime.now(timezone.utc)) - max_age
+    cutoff = (now or datetime.now(UTC)) - max_age
     container = ctx.settings.materials_container
     discarded = 0
     while True:

@@ -42,7 +42,7 @@ def position_of(cursor: str | None) -> tuple[datetime, str] | None:
     return at, parsed_id
 
 
-def split_page(rows: list[dict], limit: int, time_field: str) -> tuple[list[dict], str | None]:
+def split_page(rows: list[dict[str, Any]], limit: int, time_field: str) -> tuple[list[dict[str, Any]], str | None]:
     """Rows fetched with `limit + 1`: the page, and a cursor when a further row exists."""
     if len(rows) <= limit:
         return rows, None

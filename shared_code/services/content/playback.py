@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -55,7 +55,9 @@ def sign_playback_url(
     if not _ASSET.match(asset_id):
         raise ValueError("asset ids are letters, digits, '-' and '_' only")
     if mux_signing.is_signing_key(signing_key):  # RS256 with `kid`, as Mux verifies (adapters/mux_signing.py)
-        token = mux_signing.sign_token(key_id=key_id, private_key_value=signing_key, playback_id=asset_id, expires_at=expires_at, claims={"vid": viewer_id})
+        token = mux_signing.sign_token(
+            key_id=key_id, private_key_value=signing_key, playback_id=asset_id, expires_at=expires_at, claims={"vid": viewer_id}
+        )
         return f"{base_url.rstrip('/')}/{asset_id}.m3u8?token={token}"
     if not allow_shared_secret or len(signing_key.encode()) < MIN_KEY_BYTES:
         raise ValueError("the video signing key is missing or too short")
@@ -66,7 +68,7 @@ def sign_playback_url(
 
 def playback_expiry(minutes: int, *, now: datetime | None = None) -> datetime:
     """Whole seconds, because the token's `exp` is; the response then states the exact expiry."""
-    moment = (now or datetime.now(timezone.utc)) + timedelta(minutes=minutes)
+    moment = (now or datetime.now(UTC)) + timedelta(minutes=minutes)
     return moment.replace(microsecond=0)
 
 
@@ -86,10 +88,14 @@ def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float
     current = time.time() if now is None else now
     if mux_signing.is_signing_key(signing_key):
         try:
-            claims = mux_signing.verify_token(tokens[0], public_keys=mux_signing.public_keys_for(key_id, signing_key), playback_id=asset_id, now=current)
+            claims = mux_signing.verify_token(
+                tokens[0], public_keys=mux_signing.public_keys_for(key_id, signing_key), playback_id=asset_id, now=current
+            )
         except mux_signing.TokenRefused as exc:
             raise PlaybackRefused(str(exc)) from None
-        return PlaybackGrant(asset_id=asset_id, viewer_id=str(claims.get("vid", "")), expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc))
+        return PlaybackGrant(
+            asset_id=asset_id, viewer_id=str(claims.get("vid", "")), expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+        )
     try:
         claims = jwt.decode(
             tokens[0],
@@ -109,7 +115,7 @@ def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float
     return PlaybackGrant(
         asset_id=asset_id,
         viewer_id=str(claims["vid"]),
-        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
     )
 
 
@@ -139,7 +145,7 @@ async def issue_playback(
     try:
         url = sign_playback_url(
             base_url=settings.video_cdn_base_url,
-            signing_key=settings.video_signing_key,
+            signing_key=settings.video_signing_key.get_secret_value(),
             asset_id=asset.playback_id,
             viewer_id=principal.user_id,
             expires_at=expires_at,

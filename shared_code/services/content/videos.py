@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import uuid
 
-from psycopg import AsyncConnection
-
 from shared_code.adapters.postgres import videos as videos_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.postgres.videos import VideoAsset
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -33,7 +32,7 @@ def video_out(asset: VideoAsset) -> Video:
         course_id=uuid.UUID(asset.course_id) if asset.course_id else None,
         title=asset.title,
         duration_seconds=asset.duration_seconds,
-        provider=asset.provider,  # type: ignore[arg-type]
+        provider=asset.provider,
         playback_id=asset.playback_id,
         created_at=asset.created_at,
     )
@@ -77,7 +76,7 @@ def may_use(principal: Principal, asset: VideoAsset, *, course_id: str, course_o
 
 
 async def asset_for_lesson(
-    conn: AsyncConnection, principal: Principal, asset_id: str, *, course_id: str, course_owner_id: str
+    conn: Conn, principal: Principal, asset_id: str, *, course_id: str, course_owner_id: str
 ) -> VideoAsset:
     """The registered asset a lesson is about to reference: 422 unknown, 403 someone else's."""
     asset = await videos_sql.get_video(conn, asset_id)

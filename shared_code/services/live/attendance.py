@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.auth import Principal
@@ -48,7 +49,7 @@ def attendance_entity(
         "userName": user_name,
         "connectionId": connection_id,
         "kind": kind,
-        "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
 
 
@@ -63,7 +64,7 @@ class RowBuffer:
     def __init__(self, delay_seconds: float = 0.5) -> None:
         self.delay_seconds = delay_seconds
         self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def add(self, ctx: AppContext, table: str, entity: dict[str, Any]) -> None:
         self._rows.setdefault((table, entity["PartitionKey"]), []).append(entity)
@@ -140,10 +141,10 @@ def merged_seconds(intervals: Iterable[Interval]) -> float:
 
 def _parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).replace("Z", "+00:00")
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def summarize(
@@ -229,7 +230,7 @@ async def attendance_summary(ctx: AppContext, class_id: str) -> AttendanceReport
         if row is not None:
             rows.append(row)
     rows.sort(key=lambda r: (r.at, r.kind != "join", r.connection_id))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ended_at = live_class.get("ended_at")
     open_until = min(ended_at, now) if ended_at else now
     students = summarize(rows, open_until=open_until, tutor_id=str(live_class["tutor_id"]))

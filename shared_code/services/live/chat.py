@@ -11,7 +11,8 @@ one sender's messages reach everyone in the order they were acknowledged.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.redis import live as live_redis
@@ -38,7 +39,7 @@ def check_text(text: str, max_length: int) -> str:
     return cleaned
 
 
-async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
+async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict[str, Any]:
     text = check_text(event.text, ctx.settings.chat_max_length)
     meta = await class_access.class_meta(ctx, member.class_id)
     if meta.status == "ended":
@@ -66,7 +67,7 @@ async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
         async with ctx.db.connection() as conn:
             await chat_sql.insert_message(
                 conn, message_id, member.class_id, member.user_id, member.name, text, seq,
-                datetime.fromtimestamp(at / 1000, tz=timezone.utc),
+                datetime.fromtimestamp(at / 1000, tz=UTC),
             )
     except Exception:
         # Not stored means not sent: take it back out of the snapshot's recent list.
@@ -83,7 +84,7 @@ async def post(ctx: AppContext, member: Member, event: ChatEvent) -> dict:
     return {"seq": seq, "messageId": message_id}
 
 
-def message_from_row(row: dict) -> ChatMessage:
+def message_from_row(row: dict[str, Any]) -> ChatMessage:
     return ChatMessage(
         id=row["id"], class_id=row["class_id"], user_id=row["user_id"], user_name=row["user_name"],
         text=row["text"], seq=row["seq"], at=row["created_at"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -61,7 +62,7 @@ async def _restore_recent_chat(ctx: AppContext, class_id: str) -> None:
     )
 
 
-def _chat_item(class_id: str, item: dict) -> ChatMessage | None:
+def _chat_item(class_id: str, item: dict[str, Any]) -> ChatMessage | None:
     try:
         return ChatMessage(
             id=item["id"], class_id=class_id, user_id=item["userId"], user_name=item.get("userName", ""),
@@ -98,7 +99,7 @@ async def snapshot(ctx: AppContext, class_id: str, *, user_id: str | None = None
     return ClassState(
         seq=snap.seq,
         class_id=class_id,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         presence_count=snap.presence_count,
         open_poll=polls.poll_from_redis(class_id, snap.poll, snap.poll_counts) if status == "live" else None,
         raised_hands=[

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
@@ -39,7 +40,7 @@ logger = logging.getLogger("lectern.live")
 REMOVAL_CONCURRENCY = 16
 
 
-def class_from_row(row: dict) -> LiveClass:
+def class_from_row(row: dict[str, Any]) -> LiveClass:
     return LiveClass.model_validate(row)
 
 
@@ -84,7 +85,7 @@ async def list_classes(ctx: AppContext, principal: Principal, q: ClassListQuery)
     return ClassPage(items=items, next_cursor=next_cursor)
 
 
-async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: dict) -> None:
+async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: dict[str, Any]) -> None:
     at = live_messages.now_ms()
     try:
         seq = await live_redis.set_status(ctx.redis, class_id, status, at)
@@ -146,7 +147,7 @@ async def _release_connections(ctx: AppContext, class_id: str) -> None:
 
         await asyncio.gather(*(remove(c) for c in connection_ids))
         await live_redis.expire_class(ctx.redis, class_id)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - best effort once the class has ended: logged, the end stands either way
         logger.exception("releasing the connections of ended class %s failed", class_id)
 
 

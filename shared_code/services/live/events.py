@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
@@ -221,7 +222,7 @@ async def disconnected(ctx: AppContext, member: Member) -> None:
         await hands.lower(ctx, member.class_id, member.user_id, by=member.user_id)
 
 
-ClientHandler = Callable[[AppContext, Member, Any], Awaitable[dict]]
+ClientHandler = Callable[[AppContext, Member, Any], Awaitable[dict[str, Any]]]
 
 CLIENT_EVENTS: dict[str, tuple[type[BaseModel], ClientHandler]] = {
     "chat": (ChatEvent, chat.post),
@@ -289,7 +290,7 @@ async def user_event(ctx: AppContext, member: Member | None, event: UpstreamEven
             ref = None
         return Reply(200, live_messages.ack(name, "", 0, ok=False, ref=ref, reason="no-class",
                                             detail="This connection is not in a class; join one through negotiate."))
-    ref: str | None = None
+    ref = None
     try:
         data = parse_event_data(event.body, ctx.settings.max_json_depth)
         if isinstance(data, dict) and isinstance(data.get("ref"), str):

@@ -8,6 +8,8 @@ when its owner's last connection leaves, and all hands go down when the class en
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared_code.adapters.redis import live as live_redis
 from shared_code.context import AppContext
 from shared_code.models.live import LowerHandEvent, RaiseHandEvent
@@ -22,7 +24,7 @@ RATE_LIMIT = 10
 RATE_PERIOD_MS = 10_000
 
 
-async def raise_hand(ctx: AppContext, member: Member, event: RaiseHandEvent) -> dict:
+async def raise_hand(ctx: AppContext, member: Member, event: RaiseHandEvent) -> dict[str, Any]:
     meta = await class_access.class_meta(ctx, member.class_id)
     if meta.status == "ended":
         raise Refused("class-ended", "The class has ended.")
@@ -56,7 +58,7 @@ async def lower(ctx: AppContext, class_id: str, user_id: str, *, by: str) -> int
     return seq
 
 
-async def lower_hand(ctx: AppContext, member: Member, event: LowerHandEvent) -> dict:
+async def lower_hand(ctx: AppContext, member: Member, event: LowerHandEvent) -> dict[str, Any]:
     target = str(event.user_id) if event.user_id else member.user_id
     if target != member.user_id and not member.is_staff:
         raise Refused("forbidden", "Only the tutor may lower another person's hand.")

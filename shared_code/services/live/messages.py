@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from shared_code.adapters.redis import live as live_redis
 from shared_code.context import AppContext
@@ -29,7 +30,7 @@ def now_ms() -> int:
 
 def iso_ms(ms: int) -> str:
     """UTC ISO-8601 with milliseconds, the `at` of every message."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def class_group(class_id: str) -> str:
@@ -68,7 +69,7 @@ async def to_class_now(ctx: AppContext, class_id: str, message: dict[str, Any]) 
     """A group send that is not retried: for throttled snapshots that the next one supersedes."""
     try:
         await ctx.pubsub.send_to_group(class_group(class_id), message)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - not retried on purpose: the next snapshot supersedes this one
         logger.warning("%s for class %s not sent: %s", message.get("type"), class_id, type(exc).__name__)
 
 
@@ -96,7 +97,7 @@ class Throttle:
         self._claim = claim
         self._flush = flush
         self._sleep = sleep
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._scheduled: set[str] = set()
 
     async def changed(self, ctx: Any, key: str, interval_seconds: float) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import psycopg
 from redis.exceptions import RedisError
@@ -32,7 +33,7 @@ logger = logging.getLogger("lectern.live")
 
 async def _set_flags(
     ctx: AppContext, class_id: str, user_id: str, by: str, *, muted: bool | None = None, banned: bool | None = None
-) -> dict:
+) -> dict[str, Any]:
     try:
         async with ctx.db.connection() as conn:
             row = await moderation_sql.set_flags(conn, class_id, user_id, muted=muted, banned=banned, updated_by=by)

@@ -114,7 +114,7 @@ async def _restore(ctx: AppContext, class_id: str, poll_id: str) -> None:
     )
 
 
-async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict:
+async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, Any]:
     poll_id = str(event.poll_id)
     decision = await ctx.rate_limits.allow(
         "vote", f"{member.class_id}:{member.user_id}",

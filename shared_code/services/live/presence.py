@@ -9,7 +9,7 @@ gets a few messages per second, each with the count at the moment it is sent.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
@@ -39,7 +39,7 @@ async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: st
     if result.added:
         attendance.record(
             ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="join",
-            at=datetime.now(timezone.utc),
+            at=datetime.now(UTC),
         )
     if result.first_connection:
         await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
@@ -53,7 +53,7 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
     if result.removed:
         attendance.record(
             ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="leave",
-            at=datetime.now(timezone.utc),
+            at=datetime.now(UTC),
         )
     if result.last_connection:
         await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))

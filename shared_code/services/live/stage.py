@@ -9,6 +9,8 @@ ten seconds from a fixed set of emoji, and the class gets them added up, at most
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared_code.adapters.redis import live as live_redis
 from shared_code.context import AppContext
 from shared_code.models.live import REACTION_EMOJI, ReactionEvent, ScreenShareEvent
@@ -37,7 +39,7 @@ def reaction_throttle() -> Throttle:
     return Throttle("reactions", live_messages.pending_flag("reactions"), _flush)
 
 
-async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict:
+async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict[str, Any]:
     if event.emoji not in REACTION_EMOJI:
         raise Refused("invalid-emoji", f"Reactions are one of {' '.join(REACTION_EMOJI)}.")
     decision = await ctx.rate_limits.allow(
@@ -50,7 +52,7 @@ async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict:
     return {"emoji": event.emoji}
 
 
-async def screen_share(ctx: AppContext, member: Member, event: ScreenShareEvent) -> dict:
+async def screen_share(ctx: AppContext, member: Member, event: ScreenShareEvent) -> dict[str, Any]:
     if not member.is_tutor:
         raise Refused("forbidden", "Only the class's tutor shares a screen.")
     meta = await class_access.class_meta(ctx, member.class_id)

@@ -31,17 +31,17 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import razorpay
 import stripe
-from psycopg import AsyncConnection
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
 from shared_code.domain.payment_events import Fact, razorpay_fact, stripe_fact
@@ -126,10 +126,10 @@ def _mismatch(reason: str, purchase: dict[str, Any] | None = None, **details: An
 
 
 def _same_currency(fact: Fact, purchase: dict[str, Any]) -> bool:
-    return (fact.currency or "").upper() == purchase["currency"]
+    return (fact.currency or "").upper() == str(purchase["currency"])
 
 
-async def _apply(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     if fact.kind == "checkout":
         return await _apply_checkout(ctx, conn, fact)
     if fact.kind == "failed":
@@ -139,7 +139,7 @@ async def _apply(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
     return Applied("ignored")
 
 
-async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_checkout(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     purchase = await purchases_sql.lock_by_ref(conn, fact.provider, fact.ref) if fact.ref else None
     if purchase is None:
         return _mismatch("unknown purchase", ref=fact.ref)
@@ -156,7 +156,7 @@ async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) ->
         return _mismatch(f"not paid ({fact.status or 'no status'})", purchase, status=fact.status)
     if purchase["status"] not in ("pending", "failed"):
         return Applied(f"already {purchase['status']}", purchase)
-    changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(timezone.utc)}
+    changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(UTC)}
     if fact.payment_ref:
         other = await purchases_sql.lock_by_payment(conn, fact.provider, fact.payment_ref)
         if other is not None and other["id"] != purchase["id"]:
@@ -187,7 +187,7 @@ async def _apply_checkout(ctx: AppContext, conn: AsyncConnection, fact: Fact) ->
     return applied
 
 
-async def _apply_failed(conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_failed(conn: Conn, fact: Fact) -> Applied:
     purchase = await purchases_sql.lock_by_ref(conn, fact.provider, fact.ref) if fact.ref else None
     if purchase is None:
         return _mismatch("unknown purchase", ref=fact.ref)
@@ -197,7 +197,7 @@ async def _apply_failed(conn: AsyncConnection, fact: Fact) -> Applied:
     return Applied(f"payment {fact.status}", purchase)
 
 
-async def _apply_after_payment(ctx: AppContext, conn: AsyncConnection, fact: Fact) -> Applied:
+async def _apply_after_payment(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     if fact.payment_ref is None:
         return _mismatch(f"{fact.kind} names no payment")
     if fact.provider == "stripe" and fact.livemode is not None and fact.livemode is not ctx.settings.stripe_livemode:
@@ -208,7 +208,7 @@ async def _apply_after_payment(ctx: AppContext, conn: AsyncConnection, fact: Fac
     return await _settle_after_payment(conn, fact, purchase)
 
 
-async def _settle_after_payment(conn: AsyncConnection, fact: Fact, purchase: dict[str, Any]) -> Applied:
+async def _settle_after_payment(conn: Conn, fact: Fact, purchase: dict[str, Any]) -> Applied:
     """A refund or dispute of a recorded payment (inside its transaction)."""
     if not _same_currency(fact, purchase):
         return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase["currency"])
@@ -318,7 +318,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
         await enrollments.after_enrolment(ctx, None, applied.enrolment, {**base, "purchaseId": purchase["id"]})
         # The checkout page waits for this rather than polling: the course is open now.
         paid = {"type": "purchase.completed", "purchaseId": purchase["id"], "courseId": purchase["course_id"],
-                "at": datetime.now(timezone.utc).isoformat()}
+                "at": datetime.now(UTC).isoformat()}
         await outbox.perform(ctx, "pubsub.user", {"userId": purchase["user_id"], "message": paid})
     if applied.disputed and purchase:
         await audit.record(ctx, None, "payment.disputed", target, {**base, **applied.details})
@@ -339,7 +339,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             "courseId": course_id,
             "amountCents": purchase["amount_cents"],
             "currency": purchase["currency"],
-            "at": datetime.now(timezone.utc).isoformat(),
+            "at": datetime.now(UTC).isoformat(),
         }
         await outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message})
 

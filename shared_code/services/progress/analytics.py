@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, TypeVar
-
-from psycopg import AsyncConnection
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from shared_code.adapters.postgres import analytics as analytics_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.ranking import BUCKETS, bucket_of, completion_rate
@@ -63,7 +63,7 @@ async def course_analytics(
     if access is None:
         await access_service.require_manager(ctx, principal, course_id)
 
-    async def on_own_connection(read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def on_own_connection(read: Callable[[Conn], Awaitable[T]]) -> T:
         async with ctx.db.connection() as conn:
             return await read(conn)
 
@@ -91,7 +91,7 @@ async def course_analytics(
         ],
         quizzes=distribution(quizzes, buckets),
         classes=await _attendance(ctx, classes),
-        generated_at=datetime.now(timezone.utc),
+        generated_at=datetime.now(UTC),
     )
 
 

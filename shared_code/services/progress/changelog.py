@@ -10,7 +10,7 @@ write idempotent: a retried write lands on the same row.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.context import AppContext
@@ -41,7 +41,7 @@ def change_entity(
     return {
         "PartitionKey": user_id,
         "RowKey": row_key(at, kind, subject_id),
-        "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "kind": kind,
         "courseId": course_id or "",
         "subjectId": subject_id,

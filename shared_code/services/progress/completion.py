@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -81,7 +81,7 @@ async def after_completion(ctx: AppContext, row: dict[str, Any], course_progress
         "courseId": course_id,
         "completed": True,
         "courseProgress": course_progress,
-        "at": at.astimezone(timezone.utc).isoformat(),
+        "at": at.astimezone(UTC).isoformat(),
     }
     results = await asyncio.gather(
         changelog.record(

@@ -10,7 +10,8 @@ short TTL. With Redis down the dashboard is built from PostgreSQL on every read.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import progress as progress_sql
@@ -111,7 +112,7 @@ async def build_dashboard(ctx: AppContext, user_id: str) -> Dashboard:
                 upcoming_classes=upcoming.get(course_id, []),
             )
         )
-    return Dashboard(user_id=user_id, generated_at=datetime.now(timezone.utc), courses=out)
+    return Dashboard(user_id=user_id, generated_at=datetime.now(UTC), courses=out)
 
 
 def _percent(done: int, total: int) -> float:

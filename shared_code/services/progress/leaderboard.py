@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -124,7 +125,7 @@ async def get_leaderboard(
     ranks = competition_ranks([points for _, _, points in board.top])
     items = [
         Standing(user_id=user_id, name=name or "", points=points, rank=rank)
-        for (user_id, name, points), rank in zip(board.top, ranks)
+        for (user_id, name, points), rank in zip(board.top, ranks, strict=False)
     ]
     me = None
     if is_student:

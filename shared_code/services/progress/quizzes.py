@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
-
-from psycopg import AsyncConnection
+from typing import Any
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
@@ -34,8 +34,8 @@ from shared_code.models.progress import (
     QuizCreate,
     QuizWithKeys,
 )
-from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform import access as access_service
+from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import changelog, dashboard
 
@@ -166,7 +166,7 @@ async def submit_attempt(
     user_id = principal.user_id
     previous: dict[str, int | None] = {}
 
-    async def store(conn: AsyncConnection) -> tuple[int, Any]:
+    async def store(conn: Conn) -> tuple[int, Any]:
         await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
         used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
         if used >= quiz["max_attempts"]:

@@ -10,8 +10,9 @@ PostgreSQL then holds is merged into the Redis snapshots so the next heartbeat b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -51,7 +52,7 @@ def _raw_lesson_id(raw: Any) -> str | None:
 async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -> SyncResult:
     """Applies an offline queue: each event on its own merits, the whole batch in one transaction."""
     user_id = principal.user_id
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     refused: list[Refusal] = []
     events: list[tuple[int, SyncEvent]] = []
     for index, raw in enumerate(batch.events):
@@ -114,7 +115,11 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
             merged = merge_offline(stored, timed, duration)
             if row is not None and merged.position is None and merged.watched <= stored.watched:
                 continue  # nothing the database does not already know: a replay
-            position = merged.position if merged.position is not None else float(row["position_seconds"])
+            if merged.position is not None:
+                position = merged.position
+            else:
+                assert row is not None  # with nothing stored every kept event is newer and sets a position
+                position = float(row["position_seconds"])
             writes.append(
                 ProgressWrite(
                     user_id=user_id,
