@@ -47,6 +47,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -102,97 +103,109 @@ def _now_ms() -> int:
 
 
 # --- heartbeats ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Heard:
+    """One heartbeat as the server takes it: whose, which lesson, what the player claims,
+    the duration the claim is held to, and the server's own time."""
+
+    user_id: str
+    lesson_id: str
+    course_id: str
+    position: float  # already held to the duration
+    claimed: float
+    duration: float
+    completable: bool
+    now_ms: int
+    client_ms: int | None
+
+    def result(self, *, completed: bool, course_progress: float, watched: float) -> HeartbeatResult:
+        return HeartbeatResult(
+            lesson_id=self.lesson_id,
+            course_id=self.course_id,
+            completed=completed,
+            course_progress=course_progress,
+            watched_seconds=watched,
+        )
+
+
 async def record_heartbeat(
     ctx: AppContext, principal: Principal, lesson_id: str, beat: Heartbeat
 ) -> tuple[int, HeartbeatResult]:
     """202 when buffered in Redis, 200 when written to PostgreSQL (a completion, or Redis down)."""
     lesson, course_id = await enrolled_lesson(ctx, principal, lesson_id)
     duration, completable = held_duration(lesson, beat.duration_seconds)
-    now_ms = _now_ms()
-    client_ms = millis(beat.client_time) if beat.client_time else None
-    if ctx.progress_breaker.closed:
-        try:
-            return await _record_in_redis(
-                ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms
-            )
-        except RedisError as exc:
-            ctx.progress_breaker.trip("heartbeat", exc)
-    return await _record_in_postgres(ctx, principal, lesson_id, course_id, beat, duration, completable, now_ms, client_ms)
-
-
-async def _record_in_redis(
-    ctx: AppContext,
-    principal: Principal,
-    lesson_id: str,
-    course_id: str,
-    beat: Heartbeat,
-    duration: float,
-    completable: bool,
-    now_ms: int,
-    client_ms: int | None,
-) -> tuple[int, HeartbeatResult]:
-    store = ctx.progress_store
-    user_id = principal.user_id
-    position = min(beat.position_seconds, duration)
-    args: dict[str, Any] = dict(
-        user_id=user_id,
+    heard = Heard(
+        user_id=principal.user_id,
         lesson_id=lesson_id,
         course_id=course_id,
-        now_ms=now_ms,
-        position=position,
-        watched=beat.watched_seconds,
+        position=min(beat.position_seconds, duration),
+        claimed=beat.watched_seconds,
         duration=duration,
-        client_ms=client_ms,
+        completable=completable,
+        now_ms=_now_ms(),
+        client_ms=millis(beat.client_time) if beat.client_time else None,
+    )
+    if ctx.progress_breaker.closed:
+        try:
+            return await _record_in_redis(ctx, heard)
+        except RedisError as exc:
+            ctx.progress_breaker.trip("heartbeat", exc)
+    return await _record_in_postgres(ctx, heard)
+
+
+async def _record_in_redis(ctx: AppContext, heard: Heard) -> tuple[int, HeartbeatResult]:
+    store = ctx.progress_store
+    args: dict[str, Any] = dict(
+        user_id=heard.user_id,
+        lesson_id=heard.lesson_id,
+        course_id=heard.course_id,
+        now_ms=heard.now_ms,
+        position=heard.position,
+        watched=heard.claimed,
+        duration=heard.duration,
+        client_ms=heard.client_ms,
         rate=RATE,
         allowance=ALLOWANCE_SECONDS,
         gap_limit=GAP_LIMIT_SECONDS,
         threshold=ctx.settings.completion_threshold,
-        completable=completable,
+        completable=heard.completable,
     )
     recorded = await store.record(**args)
     if recorded is None:
         # No snapshot in Redis (first heartbeat, or it expired): start from the database row.
-        recorded = await store.record(**args, baseline=await _baseline(ctx, user_id, lesson_id))
+        recorded = await store.record(**args, baseline=await _baseline(ctx, heard.user_id, heard.lesson_id))
         assert recorded is not None
     if recorded.crossed:
         try:
             completed_progress = await completion.complete(
-                ctx,
-                ProgressWrite(
-                    user_id=user_id,
-                    lesson_id=lesson_id,
-                    position_seconds=position,
-                    watched_seconds=recorded.watched_seconds,
-                    duration_seconds=duration,
-                    completed=True,
-                    heard_at_ms=now_ms,
-                    client_ms=client_ms,
-                ),
-                course_id,
+                ctx, _write(heard, watched=recorded.watched_seconds, completed=True), heard.course_id
             )
         except BaseException:
             # Not acknowledged, so not completed: let the next heartbeat cross again.
             try:
-                await store.reopen(user_id, lesson_id)
+                await store.reopen(heard.user_id, heard.lesson_id)
             except RedisError:
                 pass
             raise
-        return 200, HeartbeatResult(
-            lesson_id=lesson_id,
-            course_id=course_id,
-            completed=True,
-            course_progress=completed_progress,
-            watched_seconds=recorded.watched_seconds,
-        )
+        return 200, heard.result(completed=True, course_progress=completed_progress, watched=recorded.watched_seconds)
     course_progress = recorded.course_progress
     if course_progress is None:
-        course_progress = await cached_course_progress(ctx, user_id, course_id)
-    return 202, HeartbeatResult(
-        lesson_id=lesson_id,
-        course_id=course_id,
-        completed=recorded.completed,
-        course_progress=course_progress,
-        watched_seconds=recorded.watched_seconds,
+        course_progress = await cached_course_progress(ctx, heard.user_id, heard.course_id)
+    return 202, heard.result(completed=recorded.completed, course_progress=course_progress, watched=recorded.watched_seconds)
+
+
+def _write(heard: Heard, *, watched: float, completed: bool, credit: float = 0.0) -> ProgressWrite:
+    """The row a heartbeat writes through to PostgreSQL."""
+    return ProgressWrite(
+        user_id=heard.user_id,
+        lesson_id=heard.lesson_id,
+        position_seconds=heard.position,
+        watched_seconds=watched,
+        duration_seconds=heard.duration,
+        completed=completed,
+        heard_at_ms=heard.now_ms,
+        client_ms=heard.client_ms,
+        credit_seconds=credit,
     )
 
 
@@ -208,52 +221,23 @@ async def _baseline(ctx: AppContext, user_id: str, lesson_id: str) -> progress_r
     )
 
 
-async def _record_in_postgres(
-    ctx: AppContext,
-    principal: Principal,
-    lesson_id: str,
-    course_id: str,
-    beat: Heartbeat,
-    duration: float,
-    completable: bool,
-    now_ms: int,
-    client_ms: int | None,
-) -> tuple[int, HeartbeatResult]:
+async def _record_in_postgres(ctx: AppContext, heard: Heard) -> tuple[int, HeartbeatResult]:
     """Redis is down: the same rule against the row's last heartbeat and credit, written at once."""
-    user_id = principal.user_id
     async with ctx.db.transaction() as conn:
-        row = (await progress_sql.lock_progress(conn, user_id, [lesson_id])).get(lesson_id)
-        after = earn(stored_watch(row), now_ms, beat.watched_seconds, duration)
+        row = (await progress_sql.lock_progress(conn, heard.user_id, [heard.lesson_id])).get(heard.lesson_id)
+        after = earn(stored_watch(row), heard.now_ms, heard.claimed, heard.duration)
         done = bool(row and row["completed"]) or (
-            completable and is_complete(after.watched, duration, ctx.settings.completion_threshold)
+            heard.completable and is_complete(after.watched, heard.duration, ctx.settings.completion_threshold)
         )
         written = await progress_sql.upsert_many(
-            conn,
-            [
-                ProgressWrite(
-                    user_id=user_id,
-                    lesson_id=lesson_id,
-                    position_seconds=min(beat.position_seconds, duration),
-                    watched_seconds=after.watched,
-                    duration_seconds=duration,
-                    completed=done,
-                    heard_at_ms=now_ms,
-                    client_ms=client_ms,
-                    credit_seconds=after.credit,
-                )
-            ],
-            return_all=True,
+            conn, [_write(heard, watched=after.watched, completed=done, credit=after.credit)], return_all=True
         )
         if not written:
             raise NotFound("No such lesson.")
-        completed, total = await progress_sql.course_progress(conn, user_id, course_id)
+        completed, total = await progress_sql.course_progress(conn, heard.user_id, heard.course_id)
     value = course_fraction(completed, total)
     if written[0]["newly_completed"]:
         await completion.after_completion(ctx, written[0], value)
-    return 200, HeartbeatResult(
-        lesson_id=lesson_id,
-        course_id=course_id,
-        completed=bool(written[0]["completed"]),
-        course_progress=value,
-        watched_seconds=float(written[0]["watched_seconds"]),
+    return 200, heard.result(
+        completed=bool(written[0]["completed"]), course_progress=value, watched=float(written[0]["watched_seconds"])
     )
