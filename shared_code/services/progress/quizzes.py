@@ -50,15 +50,17 @@ def _public(questions: Sequence[dict[str, Any]]) -> list[Question]:
     ]
 
 
+# The columns a quiz row and both of its wire shapes (with and without keys) share.
+_QUIZ_FIELDS = ("id", "course_id", "lesson_id", "title", "max_score", "max_attempts", "created_at")
+
+
+def _quiz_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in _QUIZ_FIELDS}
+
+
 def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
     return QuizWithKeys(
-        id=row["id"],
-        course_id=row["course_id"],
-        lesson_id=row["lesson_id"],
-        title=row["title"],
-        max_score=row["max_score"],
-        max_attempts=row["max_attempts"],
-        created_at=row["created_at"],
+        **_quiz_fields(row),
         questions=[
             QuestionWithKey(
                 index=i,
@@ -134,17 +136,7 @@ async def get_quiz(
     if access.relation == "enrolled":
         async with ctx.db.connection() as conn:
             used = await quizzes_sql.count_attempts(conn, quiz_id, principal.user_id)
-    return Quiz(
-        id=row["id"],
-        course_id=row["course_id"],
-        lesson_id=row["lesson_id"],
-        title=row["title"],
-        max_score=row["max_score"],
-        max_attempts=row["max_attempts"],
-        created_at=row["created_at"],
-        questions=_public(row["questions"]),
-        attempts_used=used,
-    )
+    return Quiz(**_quiz_fields(row), questions=_public(row["questions"]), attempts_used=used)
 
 
 async def submit_attempt(
