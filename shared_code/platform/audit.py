@@ -7,16 +7,13 @@ starts with an inverted timestamp so the newest rows come first.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shared_code.adapters import table_keys
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.platform import outbox
-
-_MAX_TICKS = 10**13
 
 
 def iso_utc(value: datetime) -> str:
@@ -26,10 +23,10 @@ def iso_utc(value: datetime) -> str:
 
 def audit_entity(actor: Principal | None, action: str, target: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     now = datetime.now(UTC)
-    inverted = _MAX_TICKS - int(time.time() * 1000)
+    partition, row = table_keys.audit_keys(now)
     return {
-        "PartitionKey": now.strftime("%Y-%m"),
-        "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
+        "PartitionKey": partition,
+        "RowKey": row,
         "at": iso_utc(now),
         "actorId": actor.user_id if actor else "system",
         "actorName": actor.name if actor else "system",

@@ -3,8 +3,9 @@ the class ended (or now), the tutor is not a student."""
 
 from datetime import UTC, datetime, timedelta
 
+from shared_code.adapters.table_keys import attendance_row_key as row_key
 from shared_code.models.live import AttendanceRow
-from shared_code.services.live.attendance import Interval, attendance_entity, merged_seconds, row_key, summarize
+from shared_code.services.live.attendance import Interval, attendance_entity, merged_seconds, summarize
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 

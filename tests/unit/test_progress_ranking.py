@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from shared_code.adapters.table_keys import change_row_key as row_key
 from shared_code.domain.ranking import bucket_of, competition_ranks, completion_rate
 from shared_code.services.progress.analytics import distribution
-from shared_code.services.progress.changelog import row_key
 
 
 def test_ties_share_a_rank_and_the_next_rank_skips() -> None:

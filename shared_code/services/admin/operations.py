@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared_code.adapters import table_keys
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.auth import Account, Principal
 from shared_code.context import AppContext
@@ -26,7 +27,7 @@ def _months_newest_first(start: datetime, end: datetime) -> list[str]:
     months: list[str] = []
     year, month = end.year, end.month
     while (year, month) >= (start.year, start.month) and len(months) < AUDIT_MAX_MONTHS:
-        months.append(f"{year:04d}-{month:02d}")
+        months.append(table_keys.audit_month(year, month))
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return months
 

@@ -13,14 +13,13 @@ response never waits for Table storage, and a failed write goes to the retry que
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared_code.adapters import table_keys
 from shared_code.context import AppContext
 from shared_code.platform import outbox
 
-_MAX_MILLIS = 10**13
 MAX_USER_AGENT = 512
 
 AccessKind = Literal["playback", "download"]
@@ -37,10 +36,10 @@ def access_entity(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     moment = at or datetime.now(UTC)
-    inverted = _MAX_MILLIS - int(moment.timestamp() * 1000)
+    partition, row = table_keys.access_log_keys(course_id, moment)
     return {
-        "PartitionKey": f"{course_id}_{moment:%Y%m%d}",
-        "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
+        "PartitionKey": partition,
+        "RowKey": row,
         "at": moment.isoformat(),
         "courseId": course_id,
         "userId": user_id,

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared_code.adapters import table_keys
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -31,20 +31,12 @@ from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
 
-# Table storage forbids these in keys.
-_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
-
-
-def row_key(connection_id: str, kind: str) -> str:
-    return f"{_KEY_UNSAFE.sub('_', connection_id)[:200]}.{kind}"
-
-
 def attendance_entity(
     class_id: str, *, user_id: str, user_name: str, connection_id: str, kind: str, at: datetime
 ) -> dict[str, Any]:
     return {
         "PartitionKey": class_id,
-        "RowKey": row_key(connection_id, kind),
+        "RowKey": table_keys.attendance_row_key(connection_id, kind),
         "userId": user_id,
         "userName": user_name,
         "connectionId": connection_id,

@@ -13,20 +13,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from shared_code.adapters import table_keys
 from shared_code.context import AppContext
 from shared_code.models.progress import Change, ChangeKind
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.platform import outbox
-
-_WIDTH = 13  # epoch milliseconds fit in 13 digits until the year 2286
-
-
-def millis(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-def row_key(at: datetime, kind: str, subject_id: str) -> str:
-    return f"{millis(at):0{_WIDTH}d}-{kind}-{subject_id}"
 
 
 def change_entity(
@@ -40,7 +31,7 @@ def change_entity(
 ) -> dict[str, Any]:
     return {
         "PartitionKey": user_id,
-        "RowKey": row_key(at, kind, subject_id),
+        "RowKey": table_keys.change_row_key(at, kind, subject_id),
         "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "kind": kind,
         "courseId": course_id or "",
@@ -82,11 +73,11 @@ async def read_changes(
         params["after"] = str(after)
     if since is not None:
         clauses.append("RowKey ge @lo")
-        params["lo"] = f"{max(0, millis(since)):0{_WIDTH}d}"
+        params["lo"] = table_keys.change_row_bound(table_keys.millis(since))
     if until is not None:
         # Every key of the last millisecond sorts below the next millisecond's prefix.
         clauses.append("RowKey lt @hi")
-        params["hi"] = f"{max(0, millis(until) + 1):0{_WIDTH}d}"
+        params["hi"] = table_keys.change_row_bound(table_keys.millis(until) + 1)
     items: list[Change] = []
     last_key: str | None = None
     async for row in ctx.tables.query(ctx.settings.change_log_table, " and ".join(clauses), params, limit=limit + 1):
