@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
+from shared_code.adapters.postgres import analytics as analytics_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
+from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.redis import keys
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden
@@ -78,3 +80,14 @@ async def test_the_membership_overwrite_is_an_outbox_effect_so_a_redis_outage_ca
     redis_server.kill()
     # Queued for retry instead of raising into the webhook that already committed the refund.
     await content_cache.unenrolled(ctx, course_id, user_id)
+
+
+async def test_a_refunded_enrolment_leaves_the_dashboard_and_the_course_analytics(ctx):
+    student, course_id, _ = await _enrolled(ctx)
+    async with ctx.db.connection() as conn:
+        assert course_id in [str(r["id"]) for r in await progress_sql.enrolled_courses(conn, student.user_id, 50)]
+        assert await analytics_sql.enrolled_students(conn, course_id) == 1
+    await _end(ctx, course_id, student.user_id)
+    async with ctx.db.connection() as conn:
+        assert course_id not in [str(r["id"]) for r in await progress_sql.enrolled_courses(conn, student.user_id, 50)]
+        assert await analytics_sql.enrolled_students(conn, course_id) == 0

@@ -14,7 +14,7 @@ from shared_code.adapters.postgres.pool import Conn
 
 
 async def enrolled_students(conn: Conn, course_id: str) -> int:
-    cur = await conn.execute("SELECT count(*) AS n FROM enrollments WHERE course_id = %s", (course_id,))
+    cur = await conn.execute("SELECT count(*) AS n FROM enrollments WHERE course_id = %s AND status = 'active'", (course_id,))
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 
