@@ -370,28 +370,29 @@ async def course_changed(ctx: AppContext, course_id: str) -> None:
 
 async def enrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     """Call after committing an enrolment: writes the membership through to Redis."""
-    ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
-    breaker = ctx.content_cache.breaker
-    if breaker.closed:
-        try:
-            await enrollment_redis.mark_enrolled(ctx.redis, course_id, user_id)
-            return
-        except RedisError as exc:
-            breaker.trip("membership write", exc)
-    await outbox.perform(ctx, "cache.mark_enrolled", {"courseId": course_id, "userId": user_id})
+    await _write_membership(ctx, course_id, user_id, member=True)
 
 
 async def unenrolled(ctx: AppContext, course_id: str, user_id: str) -> None:
     """Call after committing the end of an enrolment (a refund): the membership stops counting at once."""
+    await _write_membership(ctx, course_id, user_id, member=False)
+
+
+async def _write_membership(ctx: AppContext, course_id: str, user_id: str, *, member: bool) -> None:
+    """Writes the cached membership now, or queues the write when Redis cannot take it."""
     ctx.content_cache.flights.forget(f"member:{course_id}:{user_id}")
     breaker = ctx.content_cache.breaker
     if breaker.closed:
         try:
-            await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
+            if member:
+                await enrollment_redis.mark_enrolled(ctx.redis, course_id, user_id)
+            else:
+                await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
             return
         except RedisError as exc:
             breaker.trip("membership write", exc)
-    await outbox.perform(ctx, "cache.mark_not_enrolled", {"courseId": course_id, "userId": user_id})
+    kind = "cache.mark_enrolled" if member else "cache.mark_not_enrolled"
+    await outbox.perform(ctx, kind, {"courseId": course_id, "userId": user_id})
 
 
 def lesson_added(ctx: AppContext, lesson_id: str, course_id: str) -> None:
