@@ -37,6 +37,7 @@ from shared_code.models.content import (
     EnrollmentRequest,
     Lesson,
     LessonCreate,
+    LessonOrder,
     LessonUpdate,
     Material,
     MaterialPage,
@@ -47,7 +48,7 @@ from shared_code.models.content import (
     VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services.content import courses, enrollments, materials, playback, videos
+from shared_code.services.content import courses, enrollments, lesson_edits, materials, playback, videos
 
 bp = func.Blueprint()
 
@@ -66,6 +67,10 @@ LESSON_VIEWER = lesson_relation(
 LESSON_EDITOR = lesson_relation(
     "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
     "Only the course's tutor and admins may edit its lessons.",
+)
+LESSON_REMOVER = lesson_relation(
+    "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
+    "Only the course's tutor and admins may delete its lessons.",
 )
 UPLOADER = course_id_relation(
     "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
@@ -156,6 +161,26 @@ async def update_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     body = json_body(req, LessonUpdate)
     return respond(await courses.update_lesson(call.ctx, call.principal, lesson_id, body, found=call.access))
+
+
+@endpoint(
+    bp, "lessons/{lessonId}", ["DELETE"], summary="Delete a lesson with its progress and quiz (audited); positions close up",
+    tag=TAG, status=204, roles=MANAGERS, relation=LESSON_REMOVER,
+)
+async def delete_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    lesson_id = route_id(req, "lessonId")
+    await lesson_edits.delete_lesson(call.ctx, call.principal, lesson_id, found=call.access)
+    return respond(status=204)
+
+
+@endpoint(
+    bp, "courses/{courseId}/lessons/order", ["PUT"], summary="Put every lesson of the course in a new order (audited)",
+    tag=TAG, request=LessonOrder, response=CourseDetail, roles=MANAGERS, relation=COURSE_MANAGER, errors=(422,),
+)
+async def reorder_lessons(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    access = call.access
+    body = json_body(req, LessonOrder)
+    return respond(await lesson_edits.reorder_lessons(call.ctx, call.principal, access.course_id, body, access=access))
 
 
 @endpoint(

@@ -12,11 +12,13 @@ from shared_code.http import (
     JOINS_PER_ADDRESS,
     Call,
     endpoint,
+    header,
     json_body,
     query,
     respond,
     route_id,
 )
+from shared_code.models.content import Playback
 from shared_code.models.live import (
     AttendanceReport,
     ChatPage,
@@ -31,8 +33,9 @@ from shared_code.models.live import (
     Negotiated,
     Poll,
     PollCreate,
+    RecordingAttach,
 )
-from shared_code.services.live import attendance, chat, class_state, classes, moderation, polls
+from shared_code.services.live import attendance, chat, class_state, classes, moderation, polls, recordings
 from shared_code.services.live import page as live_page
 
 bp = func.Blueprint()
@@ -138,6 +141,23 @@ async def chat_history(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     found = call.access
     q = query(req, ChatQuery)
     return respond(await chat.history(call.ctx, call.principal, found.class_id, q, found=found))
+
+
+@endpoint(bp, "classes/{classId}/recording", ["PUT"], summary="Attach a recording (a registered video) to an ended class",
+          tag="live", request=RecordingAttach, response=LiveClass, relation=CLASS_MANAGER, errors=(400, 403, 404, 422))
+async def attach_recording(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    found = call.access
+    body = json_body(req, RecordingAttach)
+    return respond(await recordings.attach_recording(call.ctx, call.principal, found.class_id, body, found=found))
+
+
+@endpoint(bp, "classes/{classId}/recording/playback", ["GET"], summary="A signed, expiring playback URL of the recording",
+          tag="live", response=Playback, relation=CLASS_MEMBER, errors=(403, 404, 422))
+async def recording_playback(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    found = call.access
+    return respond(await recordings.recording_playback(
+        call.ctx, call.principal, found.class_id, user_agent=header(req, "user-agent"), found=found
+    ))
 
 
 @endpoint(bp, "live/app", ["GET"], summary="A page to try a live class (development tokens)", tag="live", auth=False,

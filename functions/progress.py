@@ -40,7 +40,8 @@ from shared_code.models.progress import (
     SyncRequest,
     SyncResult,
 )
-from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quizzes
+from shared_code.models.roster import RosterPage, RosterQuery
+from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quizzes, roster
 from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
@@ -151,3 +152,14 @@ async def my_changes(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def course_analytics(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     access = call.access
     return respond(await analytics.course_analytics(call.ctx, call.principal, access.course_id, access=access))
+
+
+@endpoint(
+    bp, "courses/{courseId}/students", ["GET"],
+    summary="The course's enrolled students with progress, last activity and quiz average; sortable, paged",
+    tag=TAG, query=RosterQuery, response=RosterPage, roles=MANAGERS, relation=COURSE_MANAGER, errors=(400, 403, 404),
+)
+async def course_roster(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    access = call.access
+    q = query(req, RosterQuery)
+    return respond(await roster.course_roster(call.ctx, call.principal, access.course_id, q, access=access))

@@ -113,6 +113,18 @@ class CourseDetail(Course):
     lessons: list[Lesson]
 
 
+class LessonOrder(StrictInput):
+    """The course's lessons in their new order: every lesson exactly once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"lessonIds": ["3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11", "9b2d7e40-1c5a-4f3e-8d61-0a7c3e5b9f22"]}]
+        }
+    )
+
+    lesson_ids: list[uuid.UUID] = Field(max_length=1000)
+
+
 # --- video assets ----------------------------------------------------------------------
 VideoProvider = Literal["cdn", "mux"]
 

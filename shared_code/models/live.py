@@ -50,6 +50,23 @@ class LiveClass(ApiModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     created_at: datetime
+    has_recording: bool = Field(False, description="Whether a recording is attached (play it with .../recording/playback).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recording(cls, value: object) -> object:
+        # A stored row names its recording's asset; the wire says only whether there is one.
+        if isinstance(value, dict) and "recording_asset_id" in value:
+            return {**value, "has_recording": value["recording_asset_id"] is not None}
+        return value
+
+
+class RecordingAttach(StrictInput):
+    """The registered video asset (POST /api/videos) holding an ended class's recording."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11"}]})
+
+    video_asset_id: uuid.UUID
 
 
 class ClassListQuery(ApiModel):

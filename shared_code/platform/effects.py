@@ -58,6 +58,11 @@ async def dashboard_invalidate(ctx: AppContext, payload: dict[str, Any]) -> None
     await dashboard_redis.invalidate(ctx.redis, payload["userId"])
 
 
+async def leaderboard_reset(ctx: AppContext, payload: dict[str, Any]) -> None:
+    # A quiz left the course: the board is dropped and rebuilt from PostgreSQL on next read.
+    await ctx.leaderboard_store.reset(payload["courseId"])
+
+
 def plumbing() -> dict[str, Effect]:
     """The effects of this module by kind (the kinds are what the outbox queue stores)."""
     return {
@@ -70,4 +75,5 @@ def plumbing() -> dict[str, Effect]:
         "cache.mark_enrolled": cache_mark_enrolled,
         "cache.mark_not_enrolled": cache_mark_not_enrolled,
         "dashboard.invalidate": dashboard_invalidate,
+        "leaderboard.reset": leaderboard_reset,
     }

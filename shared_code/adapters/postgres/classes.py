@@ -6,7 +6,10 @@ from datetime import datetime
 
 from shared_code.adapters.postgres.pool import Conn, Row
 
-_COLUMNS = "id, course_id, tutor_id, title, scheduled_at, status, started_at, ended_at, created_at"
+_COLUMNS = (
+    "id, course_id, tutor_id, title, scheduled_at, status, started_at, ended_at, created_at,"
+    " recording_asset_id, recording_attached_at"
+)
 
 
 async def insert_class(
@@ -59,3 +62,14 @@ async def list_for_course(
             (course_id, after[0], after[1], limit),
         )
     return await cur.fetchall()
+
+
+async def attach_recording(conn: Conn, class_id: str, asset_id: str) -> Row | None:
+    """Sets the class's recording when the class has ended; None when it has not (or is gone)."""
+    cur = await conn.execute(
+        f"""UPDATE live_classes SET recording_asset_id = %(asset)s, recording_attached_at = now()
+             WHERE id = %(id)s AND status = 'ended'
+         RETURNING {_COLUMNS}""",
+        {"id": class_id, "asset": asset_id},
+    )
+    return await cur.fetchone()

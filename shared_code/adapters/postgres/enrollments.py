@@ -55,3 +55,14 @@ async def course_ids_of(conn: Conn, user_id: str, *, limit: int = 200) -> list[s
         (user_id, limit),
     )
     return [str(r["course_id"]) for r in await cur.fetchall()]
+
+
+async def active_student_ids(conn: Conn, course_id: str, *, after: str | None, limit: int) -> list[str]:
+    """One batch of the course's active enrolments, by user id (keyset on the id)."""
+    cur = await conn.execute(
+        """SELECT user_id FROM enrollments
+            WHERE course_id = %(course)s AND status = 'active' AND (%(after)s::uuid IS NULL OR user_id > %(after)s::uuid)
+            ORDER BY user_id LIMIT %(limit)s""",
+        {"course": course_id, "after": after, "limit": limit},
+    )
+    return [str(r["user_id"]) for r in await cur.fetchall()]

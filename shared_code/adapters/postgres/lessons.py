@@ -101,3 +101,67 @@ async def lesson_with_course(conn: Conn, lesson_id: str, *, viewer_id: str | Non
         "course": {k[2:]: v for k, v in row.items() if k.startswith("c_")},
         "enrolled": row["enrolled"],
     }
+
+
+async def lesson_ids(conn: Conn, course_id: str) -> list[str]:
+    """The course's lesson ids in their current order."""
+    cur = await conn.execute("SELECT id FROM lessons WHERE course_id = %s ORDER BY position, id", (course_id,))
+    return [str(r["id"]) for r in await cur.fetchall()]
+
+
+async def set_order(conn: Conn, course_id: str, ordered_ids: list[str]) -> None:
+    """Gives each lesson its index in `ordered_ids` as its position (all of the course's lessons).
+
+    Two statements: first every lesson moves past the highest position in use, then to its
+    place. No step puts two lessons of a course on one position, so it holds under a unique
+    (course_id, position) index too, which checks each row as it is written.
+    """
+    await conn.execute(
+        """UPDATE lessons SET position = position + (SELECT max(position) + 1 FROM lessons WHERE course_id = %(course)s)
+            WHERE course_id = %(course)s""",
+        {"course": course_id},
+    )
+    await conn.execute(
+        """UPDATE lessons l SET position = o.ord - 1, updated_at = now()
+             FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS o(id, ord)
+            WHERE l.id = o.id AND l.course_id = %(course)s""",
+        {"course": course_id, "ids": ordered_ids},
+    )
+
+
+async def delete_lesson(conn: Conn, lesson_id: str) -> Row | None:
+    """Deletes the lesson (its progress rows, counters, quizzes and attempts go with it by
+    their foreign keys) and returns it as it was."""
+    cur = await conn.execute(f"DELETE FROM lessons WHERE id = %s RETURNING {COLUMNS}", (lesson_id,))
+    return await cur.fetchone()
+
+
+async def close_gap(conn: Conn, course_id: str, position: int, span: int) -> None:
+    """Moves every lesson after `position` one place up, in two steps for the same reason as
+    `set_order`; `span` is more than any position in use (the lesson count before the delete)."""
+    params = {"course": course_id, "position": position, "span": span}
+    await conn.execute(
+        "UPDATE lessons SET position = position + %(span)s WHERE course_id = %(course)s AND position > %(position)s",
+        params,
+    )
+    await conn.execute(
+        """UPDATE lessons SET position = position - %(span)s - 1, updated_at = now()
+            WHERE course_id = %(course)s AND position > %(position)s + %(span)s""",
+        params,
+    )
+
+
+async def dependents(conn: Conn, lesson_id: str) -> Row:
+    """What a delete of the lesson takes with it: students with progress, completions,
+    quizzes and quiz attempts."""
+    cur = await conn.execute(
+        """SELECT (SELECT count(*) FROM video_progress WHERE lesson_id = %(l)s) AS progress_rows,
+                  (SELECT count(*) FROM video_progress WHERE lesson_id = %(l)s AND completed) AS completions,
+                  (SELECT count(*) FROM quizzes WHERE lesson_id = %(l)s) AS quizzes,
+                  (SELECT count(*) FROM quiz_attempts a JOIN quizzes q ON q.id = a.quiz_id WHERE q.lesson_id = %(l)s)
+                      AS quiz_attempts""",
+        {"l": lesson_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row

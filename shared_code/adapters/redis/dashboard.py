@@ -44,3 +44,12 @@ async def invalidate(r: aioredis.Redis, user_id: str) -> None:
     pipe.incr(keys.dashboard_version(user_id))
     pipe.expire(keys.dashboard_version(user_id), VERSION_TTL_SECONDS)
     await pipe.execute()
+
+
+async def invalidate_many(r: aioredis.Redis, user_ids: list[str]) -> None:
+    """`invalidate` for many users in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.incr(keys.dashboard_version(user_id))
+        pipe.expire(keys.dashboard_version(user_id), VERSION_TTL_SECONDS)
+    await pipe.execute()

@@ -152,6 +152,16 @@ class LeaderboardStore:
                     args.extend((quiz_id, int(best)))
             await self._merge(keys=names, args=args)
 
+    async def reset(self, course_id: str) -> None:
+        """Drops the course's board (a quiz left the course: its points must go), so the next
+        read rebuilds it from PostgreSQL. Not-ready first, so no attempt lands on a half-dropped board."""
+        await self.redis.delete(keys.leaderboard_ready(course_id))
+        members = await self.redis.zrange(keys.leaderboard_points(course_id), 0, -1)
+        names = [keys.leaderboard_points(course_id), keys.leaderboard_names(course_id)]
+        names += [keys.leaderboard_best(course_id, m.decode() if isinstance(m, bytes) else str(m)) for m in members]
+        for start in range(0, len(names), REBUILD_CHUNK):
+            await self.redis.delete(*names[start : start + REBUILD_CHUNK])
+
     async def mark_ready(self, course_id: str) -> None:
         await self.redis.set(keys.leaderboard_ready(course_id), "1", ex=READY_TTL_SECONDS)
 

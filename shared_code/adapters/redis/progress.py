@@ -249,6 +249,13 @@ class ProgressStore:
     async def set_course_progress(self, user_id: str, course_id: str, value: float) -> None:
         await self.redis.set(keys.progress_course(user_id, course_id), repr(float(value)), ex=COURSE_PROGRESS_TTL_SECONDS)
 
+    async def forget_course_progress(self, course_id: str, user_ids: list[str]) -> None:
+        """Drops the cached course fractions of these students (the course's lessons changed)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.delete(keys.progress_course(user_id, course_id))
+        await pipe.execute()
+
     async def merge(self, snapshot: Snapshot) -> None:
         await self._merge(
             keys=[keys.progress_snapshot(snapshot.user_id, snapshot.lesson_id)],

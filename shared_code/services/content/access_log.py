@@ -22,7 +22,7 @@ from shared_code.platform import outbox
 
 MAX_USER_AGENT = 512
 
-AccessKind = Literal["playback", "download"]
+AccessKind = Literal["playback", "recording", "download"]
 
 
 def access_entity(

@@ -119,6 +119,25 @@ def verify_playback_url(url: str, *, signing_key: str, base_url: str, now: float
     )
 
 
+def signed_url(ctx: AppContext, playback_id: str, *, viewer_id: str) -> tuple[str, datetime]:
+    """A signed playback URL for one registered asset and viewer, with its expiry (503 when unconfigured)."""
+    settings = ctx.settings
+    expires_at = playback_expiry(settings.video_url_minutes)
+    try:
+        url = sign_playback_url(
+            base_url=settings.video_cdn_base_url,
+            signing_key=settings.video_signing_key.get_secret_value(),
+            asset_id=playback_id,
+            viewer_id=viewer_id,
+            expires_at=expires_at,
+            key_id=settings.video_signing_key_id,
+            allow_shared_secret=settings.is_development,
+        )
+    except ValueError:
+        raise ServiceUnavailable("Video playback is not configured on this server.", retry_after=60) from None
+    return url, expires_at
+
+
 async def issue_playback(
     ctx: AppContext,
     principal: Principal,
@@ -140,20 +159,7 @@ async def issue_playback(
     asset = await registered_asset(ctx, lesson["video_asset_id"])
     if asset is None:
         raise Invalid("This lesson's video is not registered.")
-    settings = ctx.settings
-    expires_at = playback_expiry(settings.video_url_minutes)
-    try:
-        url = sign_playback_url(
-            base_url=settings.video_cdn_base_url,
-            signing_key=settings.video_signing_key.get_secret_value(),
-            asset_id=asset.playback_id,
-            viewer_id=principal.user_id,
-            expires_at=expires_at,
-            key_id=settings.video_signing_key_id,
-            allow_shared_secret=settings.is_development,
-        )
-    except ValueError:
-        raise ServiceUnavailable("Video playback is not configured on this server.", retry_after=60) from None
+    url, expires_at = signed_url(ctx, asset.playback_id, viewer_id=principal.user_id)
     record_access(
         ctx,
         course_id=access.course_id,
