@@ -24,8 +24,8 @@ import pytest
 
 from devhost.indexing import HTTP_TRIGGER
 from tests.support.app_index import lectern_functions
-from tests.support.content import add_lesson, create_course, enrol, publish, upload_material
-from tests.support.live import create_class, start_class
+from tests.support.content import add_lesson, create_course, enrol, publish, register_video, upload_material
+from tests.support.live import create_class, end_class, start_class
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,6 +82,9 @@ def rows(w: dict) -> list[Row]:
         Row("POST", "videos", (401, 403, 403, OK, OK, OK), {"title": "Matrix video", "durationSeconds": 60}),
         Row("GET", f"lessons/{ls}", MEMBERS),
         Row("PATCH", f"lessons/{ls}", MANAGERS, {"title": "Video"}),
+        # allowed callers may get 422 once earlier rows added lessons the order does not name
+        Row("PUT", f"courses/{c}/lessons/order", MANAGERS, {"lessonIds": [w["quiz_lesson"], ls]}),
+        Row("GET", f"courses/{c}/students", MANAGERS, params={"sort": "progress", "order": "desc"}),
         Row("GET", f"lessons/{ls}/playback", MEMBERS),
         Row("POST", f"courses/{c}/materials/uploads", MANAGERS,
             {"fileName": "a.pdf", "contentType": "application/pdf", "sizeBytes": 10}),
@@ -114,6 +117,8 @@ def rows(w: dict) -> list[Row]:
         Row("GET", f"classes/{k}/polls/{p}", MEMBERS),
         Row("GET", f"classes/{k}/chat", MEMBERS),
         Row("GET", f"classes/{k}/attendance", MANAGERS),
+        Row("PUT", f"classes/{w['ended_class']}/recording", MANAGERS, {"videoAssetId": w["recording"]}),
+        Row("GET", f"classes/{w['ended_class']}/recording/playback", MEMBERS),
         Row("POST", f"classes/{k}/polls", OWNER_ONLY, {"question": "Next?", "options": ["x", "y"]}),
         Row("POST", f"classes/{k}/moderation", MANAGERS, {"action": "unmute", "userId": w["enrolled_id"]}),
         Row("GET", "admin/audit", ADMIN_ONLY),
@@ -128,6 +133,7 @@ def rows(w: dict) -> list[Row]:
         # each role deletes a material of its own, so an allowed delete does not turn the
         # next role's call into a 404
         Row("DELETE", lambda role: f"materials/{w['deletable'][role]}", MANAGERS),
+        Row("DELETE", lambda role: f"lessons/{w['deletable_lessons'][role]}", MANAGERS),
     ]
 
 
@@ -163,12 +169,20 @@ async def world(api):
         spare_material = await upload_material(api, owner, course["id"], b"%PDF-1.4 spare", file_name="spare.pdf",
                                                content_type="application/pdf")
         deletable[role] = spare_material["materialId"]
+    deletable_lessons = {role: (await add_lesson(api, owner, course["id"], title=f"Spare {role}", kind="document"))["id"]
+                         for role in ROLES}
+    ended = await create_class(api, owner, course["id"])
+    await end_class(api, owner, ended["id"])
+    recording = await register_video(api, owner, title="Recording")
+    attached = await api.put(f"classes/{ended['id']}/recording", json={"videoAssetId": recording["id"]}, headers=owner.headers)
+    assert attached.status_code == 200, attached.text
     people = {"anonymous": None, "enrolled": enrolled, "other_student": other, "tutor": tutor, "owner": owner, "admin": admin}
     return people, {
         "course": course["id"], "lesson": lesson["id"], "quiz": quiz["id"], "quiz_lesson": quiz_lesson["id"],
         "material": material["materialId"], "klass": klass["id"], "poll": poll["id"], "spare_class": spare["id"],
         "open_course": open_course["id"], "enrolled_id": enrolled.user_id, "other_id": other.user_id,
-        "deletable": deletable,
+        "deletable": deletable, "deletable_lessons": deletable_lessons, "ended_class": ended["id"],
+        "recording": recording["id"],
     }
 
 
@@ -219,6 +233,7 @@ def test_every_registered_route_has_a_row_in_the_matrix():
     without a row fails here instead of passing unnoticed."""
     placeholder_ids: dict[str, Any] = defaultdict(lambda: str(uuid.uuid4()))
     placeholder_ids["deletable"] = defaultdict(lambda: str(uuid.uuid4()))
+    placeholder_ids["deletable_lessons"] = defaultdict(lambda: str(uuid.uuid4()))
     table = [replace(r, path=r.path("owner")) if callable(r.path) else r for r in rows(placeholder_ids)]
     missing = []
     for function in lectern_functions():

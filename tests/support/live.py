@@ -44,6 +44,12 @@ async def start_class(api: httpx.AsyncClient, tutor: Actor, class_id: str) -> di
     return resp.json()
 
 
+async def end_class(api: httpx.AsyncClient, tutor: Actor, class_id: str) -> dict:
+    resp = await api.post(f"classes/{class_id}/end", headers=tutor.headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
 async def live_class(api: httpx.AsyncClient, tutor: Actor, *, started: bool = True) -> tuple[dict, dict]:
     """A published course of `tutor` and a class of it: (course, class)."""
     course, _ = await published_course(api, tutor)

@@ -134,11 +134,29 @@ export interface paths {
         get: operations["get_lesson"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete a lesson with its progress and quiz (audited); positions close up */
+        delete: operations["delete_lesson"];
         options?: never;
         head?: never;
         /** Edit a lesson's title, video or duration (audited) */
         patch: operations["update_lesson"];
+        trace?: never;
+    };
+    "/api/courses/{courseId}/lessons/order": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Put every lesson of the course in a new order (audited) */
+        put: operations["reorder_lessons"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/lessons/{lessonId}/playback": {
@@ -550,6 +568,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/classes/{classId}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Attach a recording (a registered video) to an ended class */
+        put: operations["attach_recording"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/classes/{classId}/recording/playback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A signed, expiring playback URL of the recording */
+        get: operations["recording_playback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/live/app": {
         parameters: {
             query?: never;
@@ -780,6 +832,23 @@ export interface paths {
         };
         /** Completion funnel per lesson, score distribution per quiz, attendance per class */
         get: operations["course_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/courses/{courseId}/students": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The course's enrolled students with progress, last activity and quiz average; sortable, paged */
+        get: operations["course_roster"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1768,6 +1837,20 @@ export interface components {
              */
             completionRate: number;
         };
+        /**
+         * LessonOrder
+         * @description The course's lessons in their new order: every lesson exactly once.
+         * @example {
+         *       "lessonIds": [
+         *         "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11",
+         *         "9b2d7e40-1c5a-4f3e-8d61-0a7c3e5b9f22"
+         *       ]
+         *     }
+         */
+        LessonOrder: {
+            /** Lessonids */
+            lessonIds: string[];
+        };
         /** LessonProgress */
         LessonProgress: {
             /**
@@ -1860,6 +1943,12 @@ export interface components {
              * Format: date-time
              */
             createdAt: string;
+            /**
+             * Hasrecording
+             * @description Whether a recording is attached (play it with .../recording/playback).
+             * @default false
+             */
+            hasRecording: boolean;
         };
         /** Material */
         Material: {
@@ -2364,6 +2453,20 @@ export interface components {
              */
             raisedAt: string;
         };
+        /**
+         * RecordingAttach
+         * @description The registered video asset (POST /api/videos) holding an ended class's recording.
+         * @example {
+         *       "videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11"
+         *     }
+         */
+        RecordingAttach: {
+            /**
+             * Videoassetid
+             * Format: uuid
+             */
+            videoAssetId: string;
+        };
         /** Refusal */
         Refusal: {
             /** Index */
@@ -2394,6 +2497,54 @@ export interface components {
         RolesUpdate: {
             /** Roles */
             roles: ("student" | "tutor" | "admin")[];
+        };
+        /** RosterPage */
+        RosterPage: {
+            /** Items */
+            items: components["schemas"]["RosterStudent"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
+        /** RosterStudent */
+        RosterStudent: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Enrolledat
+             * Format: date-time
+             */
+            enrolledAt: string;
+            /** Completedlessons */
+            completedLessons: number;
+            /** Totallessons */
+            totalLessons: number;
+            /**
+             * Progresspercent
+             * @description Completed lessons of the course's current lessons, 0-100.
+             */
+            progressPercent: number;
+            /**
+             * Lastactivity
+             * @description Latest progress write or quiz attempt; null when none.
+             * @default null
+             */
+            lastActivity: string | null;
+            /**
+             * Averagequizscore
+             * @description Mean of the student's best score per attempted quiz, as a percentage; null when none.
+             * @default null
+             */
+            averageQuizScore: number | null;
+            /** Quizzesattempted */
+            quizzesAttempted: number;
         };
         /** ScoreBucket */
         ScoreBucket: {
@@ -3089,6 +3240,32 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    delete_lesson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                lessonId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     update_lesson: {
         parameters: {
             query?: never;
@@ -3116,6 +3293,49 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Lesson"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    reorder_lessons: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                courseId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "lessonIds": [
+                 *         "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11",
+                 *         "9b2d7e40-1c5a-4f3e-8d61-0a7c3e5b9f22"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["LessonOrder"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CourseDetail"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -3923,6 +4143,75 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    attach_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                classId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "videoAssetId": "3f1c2a9e-6b1d-4c8e-9a57-2f0d8e4b7c11"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RecordingAttach"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveClass"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    recording_playback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                classId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Playback"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     live_app: {
         parameters: {
             query?: never;
@@ -4404,6 +4693,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CourseAnalytics"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    course_roster: {
+        parameters: {
+            query?: {
+                sort?: "name" | "progress" | "enrolledAt" | "lastActivity";
+                order?: "asc" | "desc";
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                courseId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RosterPage"];
                 };
             };
             400: components["responses"]["Problem400"];
