@@ -55,7 +55,13 @@ async def test_the_roster_shows_each_student_s_progress_activity_and_quiz_averag
     course = await create_course(api, tutor)
     video = await add_lesson(api, tutor, course["id"], title="Video", durationSeconds=60)
     await add_lesson(api, tutor, course["id"], title="Notes", kind="document")
-    first, second = await add_quiz(api, tutor, course["id"]), await add_quiz(api, tutor, course["id"])
+    first = await add_quiz(api, tutor, course["id"])  # one point
+    second = await add_quiz(api, tutor, course["id"])
+    heavy = await add_lesson(api, tutor, course["id"], title="Heavy quiz", kind="quiz")
+    worth_four = await api.post("quizzes", headers=tutor.headers, json={
+        "lessonId": heavy["id"], "title": "Four points",
+        "questions": [{"prompt": "2+2?", "options": ["3", "4"], "correct": [1], "points": 4}]})
+    assert worth_four.status_code == 201, worth_four.text
     await publish(api, tutor, course["id"])
     busy, idle = await actor("student", name="Busy"), await actor("student", name="Idle")
     for s in (busy, idle):
@@ -64,13 +70,14 @@ async def test_the_roster_shows_each_student_s_progress_activity_and_quiz_averag
     await answer(api, busy, first["id"], [[0]])  # wrong: 0 of 1
     await answer(api, busy, first["id"], [[1]])  # right: the best counts, 1 of 1
     await answer(api, busy, second["id"], [[0]])  # 0 of 1
+    await answer(api, busy, worth_four.json()["id"], [[1]])  # 4 of 4: a percentage, not points
 
     page = await roster(api, tutor, course["id"], sort="name")
     assert [s["name"] for s in page["items"]] == ["Busy", "Idle"] and page["nextCursor"] is None
     b, i = page["items"]
     assert b["id"] == busy.user_id
-    assert (b["completedLessons"], b["totalLessons"], b["progressPercent"]) == (1, 4, 25.0)
-    assert b["quizzesAttempted"] == 2 and b["averageQuizScore"] == 50.0
+    assert (b["completedLessons"], b["totalLessons"], b["progressPercent"]) == (1, 5, 20.0)
+    assert b["quizzesAttempted"] == 3 and b["averageQuizScore"] == 66.7  # (100 + 0 + 100) / 3
     assert datetime.fromisoformat(b["lastActivity"]) > datetime.now(UTC) - timedelta(minutes=5)
     assert datetime.fromisoformat(b["enrolledAt"]) < datetime.now(UTC) - timedelta(hours=2)
     assert (i["completedLessons"], i["progressPercent"], i["quizzesAttempted"]) == (0, 0.0, 0)
@@ -108,6 +115,11 @@ async def test_roster_pages_are_stable_when_students_tie_and_keep_to_their_sort(
     switched = await api.get(f"courses/{course['id']}/students", headers=tutor.headers,
                              params={"sort": "progress", "limit": 2, "cursor": first["nextCursor"]})
     assert switched.status_code == 400 and switched.json()["errors"][0]["field"] == "cursor"
+    # The same sort in the other direction: the key would parse, the page would be wrong.
+    ascending = await roster(api, tutor, course["id"], sort="progress", order="asc", limit=2)
+    reversed_ = await api.get(f"courses/{course['id']}/students", headers=tutor.headers,
+                              params={"sort": "progress", "order": "desc", "limit": 2, "cursor": ascending["nextCursor"]})
+    assert reversed_.status_code == 400 and reversed_.json()["errors"][0]["field"] == "cursor"
     forged = await api.get(f"courses/{course['id']}/students", headers=tutor.headers, params={"cursor": "bm90LWpzb24"})
     assert forged.status_code == 400
     bad_sort = await api.get(f"courses/{course['id']}/students", headers=tutor.headers, params={"sort": "email"})
