@@ -29,6 +29,7 @@ from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, Serv
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.platform import access
+from shared_code.platform.access import CourseAccess
 from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
@@ -44,8 +45,11 @@ def class_from_row(row: dict[str, Any]) -> LiveClass:
     return LiveClass.model_validate(row)
 
 
-async def create_class(ctx: AppContext, principal: Principal, body: ClassCreate) -> LiveClass:
-    course = await access.require_manager(ctx, principal, str(body.course_id))
+async def create_class(
+    ctx: AppContext, principal: Principal, body: ClassCreate, *, course: CourseAccess | None = None
+) -> LiveClass:
+    """`course` is the access the endpoint's relation found for `body.course_id` (a manager's)."""
+    course = course or await access.require_manager(ctx, principal, str(body.course_id))
     await ensure_user(ctx, principal)
     async with ctx.db.connection() as conn:
         # The class's tutor is the course's owner, also when an admin schedules it.
@@ -66,8 +70,12 @@ async def get_class(
     return class_from_row(found.row)
 
 
-async def list_classes(ctx: AppContext, principal: Principal, q: ClassListQuery) -> ClassPage:
-    await access.require_member(ctx, principal, str(q.course_id))
+async def list_classes(
+    ctx: AppContext, principal: Principal, q: ClassListQuery, *, course: CourseAccess | None = None
+) -> ClassPage:
+    """`course` is the access the endpoint's relation found for `q.course_id` (a member's)."""
+    if course is None:
+        await access.require_member(ctx, principal, str(q.course_id))
     cursor = decode_cursor(q.cursor)
     after = None
     if cursor is not None:
