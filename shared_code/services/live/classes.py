@@ -16,12 +16,12 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -41,8 +41,8 @@ logger = logging.getLogger("lectern.live")
 REMOVAL_CONCURRENCY = 16
 
 
-def class_from_row(row: dict[str, Any]) -> LiveClass:
-    return LiveClass.model_validate(row)
+def class_from_row(row: ClassRow) -> LiveClass:
+    return LiveClass.model_validate(row)  # same field names: the model reads the row's attributes
 
 
 async def create_class(
@@ -57,7 +57,7 @@ async def create_class(
             conn, str(uuid.uuid4()), course.course_id, course.owner_id, body.title, body.scheduled_at
         )
     try:
-        await live_redis.init_class(ctx.redis, str(row["id"]), class_access.meta_fields(row))
+        await live_redis.init_class(ctx.redis, str(row.id), class_access.meta_fields(row))
     except RedisError as exc:
         logger.warning("class created without its Redis state (filled on first use): %s", type(exc).__name__)
     return class_from_row(row)
@@ -93,7 +93,7 @@ async def list_classes(
     return ClassPage(items=items, next_cursor=next_cursor)
 
 
-async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: dict[str, Any]) -> None:
+async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: ClassRow) -> None:
     at = live_messages.now_ms()
     try:
         seq = await live_redis.set_status(ctx.redis, class_id, status, at)
@@ -102,7 +102,7 @@ async def _announce_status(ctx: AppContext, class_id: str, status: str, message_
         return
     await live_messages.to_class(
         ctx, class_id,
-        live_messages.envelope(message_type, class_id, seq, at, status=status, title=row["title"]),
+        live_messages.envelope(message_type, class_id, seq, at, status=status, title=row.title),
     )
 
 
