@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared_code.adapters.postgres import idempotency as sql
+from shared_code.adapters.postgres.idempotency import StoredKey
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.context import AppContext
 from shared_code.errors import BadRequest, Conflict
@@ -39,14 +40,14 @@ def check_key(key: str | None, *, required: bool) -> str | None:
     return key
 
 
-def _replay(previous: dict[str, Any] | None, digest: str) -> Outcome:
+def _replay(previous: StoredKey | None, digest: str) -> Outcome:
     """The stored answer to a key already claimed: 409 when it came with another body or its
     first request is still running."""
-    if previous is None or previous["request_hash"] != digest:
+    if previous is None or previous.request_hash != digest:
         raise Conflict("This Idempotency-Key was already used with a different request body.")
-    if previous["status_code"] is None:
+    if previous.status_code is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    return Outcome(previous["status_code"], previous["response"], replayed=True)
+    return Outcome(previous.status_code, previous.response, replayed=True)
 
 
 async def run_once(

@@ -9,13 +9,23 @@ import pytest
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.idempotency import StoredKey
+from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, fetch_all
 
 
 @pytest.mark.parametrize(
-    ("row_type", "table"), [(ClassRow, "live_classes"), (PollRow, "polls"), (PurchaseRow, "purchases")]
+    ("row_type", "table"),
+    [
+        (ClassRow, "live_classes"),
+        (PollRow, "polls"),
+        (PurchaseRow, "purchases"),
+        (EventRow, "payment_events"),
+        (HoldRow, "payment_holds"),
+        (StoredKey, "idempotency_keys"),
+    ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):
     async with ctx.db.connection() as conn:

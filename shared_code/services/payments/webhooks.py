@@ -169,8 +169,8 @@ async def _apply_checkout(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
     applied = Applied("enrolled", purchase)
     holds = await payments_sql.take_holds(conn, fact.provider, fact.payment_ref) if fact.payment_ref else []
     for held in holds:
-        held_fact = Fact(held["kind"], fact.provider, payment_ref=fact.payment_ref, amount=held["amount_cents"],
-                         currency=held["currency"], cumulative=held["cumulative"])
+        held_fact = Fact(held.kind, fact.provider, payment_ref=fact.payment_ref, amount=held.amount_cents,
+                         currency=held.currency, cumulative=held.cumulative)
         later = await _settle_after_payment(conn, held_fact, purchase)
         purchase = later.purchase or purchase
         applied.refunded |= later.refunded
@@ -288,7 +288,7 @@ async def _process(ctx: AppContext, event_id: str, event_type: str, event: dict[
     async with ctx.db.transaction() as conn:
         if not await payments_sql.record_event(conn, event_id, event_type, event):
             previous = await payments_sql.get_event(conn, event_id)
-            outcome = (previous or {}).get("outcome") or "recorded"
+            outcome = (previous.outcome if previous else None) or "recorded"
             return WebhookReceipt(received=True, event_id=event_id, duplicate=True, outcome=outcome)
         applied = await _apply(ctx, conn, fact)
         if applied.outcome.endswith("held until its payment lands") and fact.payment_ref:
