@@ -11,6 +11,7 @@ from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.postgres.idempotency import StoredKey
 from shared_code.adapters.postgres.payments import EventRow, HoldRow
+from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, fetch_all
@@ -25,6 +26,7 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (EventRow, "payment_events"),
         (HoldRow, "payment_holds"),
         (StoredKey, "idempotency_keys"),
+        (ParkedEffect, "pending_effects"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):
