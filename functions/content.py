@@ -2,10 +2,9 @@
 
 `endpoint` checks the caller before a handler runs (a caller without a token gets 401
 whatever it sent), and the relation to the course or lesson its route names; the handler
-parses, calls one service function and responds. Downloads and enrolment still check
-their relation in the service (a download answers 404 for an unpublished material before
-it asks about membership, so its existence does not leak; enrolment depends on the
-course's price).
+parses, calls one service function and responds. A download's relation answers 404 for
+an unpublished material before it asks about membership, so its existence does not leak.
+Enrolment still checks its relation in the service (it depends on the course's price).
 """
 
 from __future__ import annotations
@@ -87,6 +86,12 @@ READER = course_id_relation(
 REMOVER = material_relation(
     "owning tutor, admin", MANAGERS, lambda access: access.can_manage,
     "Only the course's tutor and admins may delete materials.",
+)
+# A download answers 404 for an unpublished material (to all but managers) before it asks
+# about membership, so the material's existence does not leak.
+DOWNLOADER = material_relation(
+    "enrolled, owning tutor, admin", MEMBER_ROLES, lambda access: access.is_member, materials.DOWNLOADERS_ONLY,
+    visible=materials.downloadable_by,
 )
 
 
@@ -246,11 +251,13 @@ async def list_materials(req: func.HttpRequest, call: Call) -> func.HttpResponse
 
 @endpoint(
     bp, "materials/{materialId}/download", ["GET"], summary="A read-only SAS for one material (logged)", tag=TAG,
-    response=Download, errors=(422,),
+    response=Download, relation=DOWNLOADER, errors=(422,),
 )
 async def download_material(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     material_id = route_id(req, "materialId")
-    return respond(await materials.download(call.ctx, call.principal, material_id, user_agent=header(req, "user-agent")))
+    return respond(await materials.download(
+        call.ctx, call.principal, material_id, user_agent=header(req, "user-agent"), found=call.access
+    ))
 
 
 # --- enrolment -------------------------------------------------------------------------

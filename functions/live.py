@@ -9,10 +9,14 @@ from shared_code.http import (
     CLASS_MANAGER,
     CLASS_MEMBER,
     CLASS_OWNER,
+    COURSE_MANAGER,
+    COURSE_MEMBER,
     JOINS_PER_ADDRESS,
     Call,
     endpoint,
     header,
+    in_body,
+    in_query,
     json_body,
     query,
     respond,
@@ -41,18 +45,20 @@ from shared_code.services.live import page as live_page
 bp = func.Blueprint()
 
 
+# The course a class belongs to is named in the body (scheduling) or the query (listing).
 @endpoint(bp, "classes", ["POST"], summary="Schedule a live class", tag="live", request=ClassCreate,
-          response=LiveClass, status=201, roles=("tutor", "admin"), errors=(400, 403, 404), idempotent_key=True)
+          response=LiveClass, status=201, roles=("tutor", "admin"), relation=in_body(COURSE_MANAGER),
+          errors=(400, 403, 404), idempotent_key=True)
 async def create_class(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    body = json_body(req, ClassCreate)
-    return respond(await classes.create_class(call.ctx, call.principal, body), status=201)
+    body: ClassCreate = call.body
+    return respond(await classes.create_class(call.ctx, call.principal, body, course=call.access), status=201)
 
 
 @endpoint(bp, "classes", ["GET"], summary="Classes of a course, latest first", tag="live", query=ClassListQuery,
-          response=ClassPage, errors=(400, 403, 404))
+          response=ClassPage, relation=in_query(COURSE_MEMBER), errors=(400, 403, 404))
 async def list_classes(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    q = query(req, ClassListQuery)
-    return respond(await classes.list_classes(call.ctx, call.principal, q))
+    q: ClassListQuery = call.query
+    return respond(await classes.list_classes(call.ctx, call.principal, q, course=call.access))
 
 
 @endpoint(bp, "classes/{classId}", ["GET"], summary="One live class", tag="live", response=LiveClass,

@@ -14,10 +14,13 @@ from shared_code.http import (
     COURSE_MEMBER,
     HEARTBEATS_PER_USER,
     QUIZ_MEMBER,
+    QUIZ_TAKER,
     Call,
     endpoint,
     header,
+    in_body,
     json_body,
+    lesson_relation,
     query,
     respond,
     route_id,
@@ -49,19 +52,28 @@ bp = func.Blueprint()
 TAG = "progress"
 MANAGERS = ("tutor", "admin")
 
+# Heartbeats: only a student enrolled in the lesson's course. The lesson and the enrolment
+# come from the content cache (one Redis round trip when warm) and go on to the service.
+LEARNER = lesson_relation(
+    "enrolled student", ("student",), lambda access: access.relation == "enrolled",
+    "Only students enrolled in this course record progress.",
+)
+# A new quiz names its lesson in the body: the owning tutor or an admin of that lesson's course.
+QUIZ_AUTHOR = in_body(lesson_relation("owning tutor, admin", MANAGERS, lambda access: access.can_manage, quizzes.AUTHORS_ONLY))
+
 
 # --- video progress ----------------------------------------------------------------------
 @endpoint(
     bp, "progress/lessons/{lessonId}", ["PUT"],
     summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); "
     "429 beyond the per-student heartbeat rate",
-    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), limits=(HEARTBEATS_PER_USER,),
-    errors=(403, 404), also=(200,),
+    tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), relation=LEARNER,
+    limits=(HEARTBEATS_PER_USER,), errors=(403, 404), also=(200,),
 )
 async def record_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
     beat = json_body(req, Heartbeat)
-    status, result = await progress.record_heartbeat(call.ctx, call.principal, lesson_id, beat)
+    status, result = await progress.record_heartbeat(call.ctx, call.principal, lesson_id, beat, found=call.access)
     return respond(result, status=status)
 
 
@@ -78,12 +90,12 @@ async def sync_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 # --- quizzes -----------------------------------------------------------------------------
 @endpoint(
     bp, "quizzes", ["POST"], summary="Add a quiz to a lesson (answer keys come back to its tutor only)",
-    tag=TAG, request=QuizCreate, response=QuizWithKeys, status=201, roles=MANAGERS, errors=(403, 404, 409, 422),
-    idempotent_key=True,
+    tag=TAG, request=QuizCreate, response=QuizWithKeys, status=201, roles=MANAGERS, relation=QUIZ_AUTHOR,
+    errors=(403, 404, 409, 422), idempotent_key=True,
 )
 async def create_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    body = json_body(req, QuizCreate)
-    return respond(await quizzes.create_quiz(call.ctx, call.principal, body), status=201)
+    body: QuizCreate = call.body
+    return respond(await quizzes.create_quiz(call.ctx, call.principal, body, found=call.access), status=201)
 
 
 @endpoint(
@@ -98,14 +110,14 @@ async def get_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 @endpoint(
     bp, "quizzes/{quizId}/attempts", ["POST"],
     summary="Submit answers (Idempotency-Key required): graded on the server, exact match per question, no partial credit",
-    tag=TAG, request=AttemptCreate, response=AttemptResult, status=201, roles=("student",),
+    tag=TAG, request=AttemptCreate, response=AttemptResult, status=201, roles=("student",), relation=QUIZ_TAKER,
     errors=(403, 404, 409, 422), idempotency_in_service=True,
 )
 async def submit_quiz_attempt(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     quiz_id = route_id(req, "quizId")
     body = json_body(req, AttemptCreate)
     status, result, replayed = await quizzes.submit_attempt(
-        call.ctx, call.principal, quiz_id, body, header(req, "idempotency-key")
+        call.ctx, call.principal, quiz_id, body, header(req, "idempotency-key"), found=call.access
     )
     return respond(result, status=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 

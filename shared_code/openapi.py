@@ -194,7 +194,18 @@ def _operation(op: Operation, path_params: list[str], refs: dict[tuple[str, Any]
                 "schema": {"type": "string", "maxLength": 200},
             }
         )
-    out: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.tag], "parameters": params}
+    out: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "description": f"Who may call: {op.who_may_call}.",
+        "tags": [op.tag],
+        "parameters": params,
+    }
+    if op.auth:
+        out["x-lectern-roles"] = list(op.roles)  # empty: any signed-in caller
+    if op.relation is not None:
+        where = "path" if op.relation_source == "route" else op.relation_source  # OpenAPI's word for a route parameter
+        out["x-lectern-relation"] = {"name": op.relation, "param": op.relation_param, "in": where}
     if op.request is not None:
         media: dict[str, Any] = {"schema": refs[("validation", op.request)]}
         example = _request_example(op.request)

@@ -40,12 +40,13 @@ class Settings(BaseSettings):
     )
 
     # --- stores ---------------------------------------------------------------------
-    postgres_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/lectern", validation_alias=_alias("POSTGRES_URL")
+    # Both URLs may carry a password (locally; in Azure the managed identity signs in instead).
+    postgres_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/lectern"), validation_alias=_alias("POSTGRES_URL")
     )
     postgres_pool_min: int = Field(1, validation_alias=_alias("POSTGRES_POOL_MIN"))
     postgres_pool_max: int = Field(10, validation_alias=_alias("POSTGRES_POOL_MAX"))
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_alias("REDIS_URL"))
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), validation_alias=_alias("REDIS_URL"))
     # Storage: a connection string locally (Azurite); in Azure the account name plus the
     # managed identity (AzureWebJobsStorage__accountName), never a key.
     storage_connection_string: SecretStr = Field(

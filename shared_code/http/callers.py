@@ -1,5 +1,6 @@
 """Who is calling and whether they may: the verified caller, the role gate, and the
-relation an endpoint declares to the course, lesson or class its route names.
+relation an endpoint declares to the course, lesson, material, quiz or class its route (or,
+for creates and filtered lists, its body or query) names.
 
 `endpoint` runs `resolve` before the handler, so a handler receives a `Call` that already
 holds the context, the caller and (when a relation is declared) the access the relation
@@ -8,23 +9,30 @@ platform's own (`platform/access.py`, `services/live/class_access.py`): the same
 same 404 for what the caller may not see and 403 for the wrong relation. The services keep
 their own check for callers that reach them without HTTP (the integration tests call them
 directly); an endpoint hands them the access it found so it is not looked up twice.
+
+A relation usually reads its id from the route. `in_body(relation)` / `in_query(relation)`
+read it from the endpoint's parsed request body or query model instead (the field whose
+wire name is the relation's `param`, e.g. `POST /classes {courseId}`): that model is parsed
+before the relation is asked (a malformed body is a 400 whoever sends it) and reaches the
+handler as `call.body` / `call.query`, so it is not parsed twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import azure.functions as func
+from pydantic import BaseModel
 
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
-from shared_code.errors import Forbidden, Unauthorized
+from shared_code.errors import Forbidden, NotFound, Unauthorized
 from shared_code.http.limits import limit_rate
-from shared_code.http.parsing import READ_METHODS, client_ip, route_id
+from shared_code.http.parsing import READ_METHODS, client_ip, json_body, query, route_id
 from shared_code.platform import access as course_access
 from shared_code.platform import users
 from shared_code.services.content import materials
@@ -46,9 +54,34 @@ class Relation:
     param: str
     roles: tuple[str, ...]
     check: Callable[[AppContext, Principal, str], Awaitable[Any]]
+    source: Literal["route", "body", "query"] = "route"  # where `param` is read
 
-    async def resolve(self, ctx: AppContext, principal: Principal, req: func.HttpRequest) -> Any:
-        return await self.check(ctx, principal, route_id(req, self.param))
+    async def resolve(
+        self, ctx: AppContext, principal: Principal, req: func.HttpRequest, parsed: BaseModel | None = None
+    ) -> Any:
+        if self.source == "route":
+            return await self.check(ctx, principal, route_id(req, self.param))
+        assert parsed is not None  # `resolve` parses the model a body or query relation reads
+        return await self.check(ctx, principal, str(getattr(parsed, field_named(type(parsed), self.param))))
+
+
+def field_named(model: type[BaseModel], wire_name: str) -> str:
+    """The attribute of `model` whose wire (alias) name is `wire_name`; a declaration error
+    (at import) when it has none."""
+    for name, info in model.model_fields.items():
+        if wire_name in (info.alias, name):
+            return name
+    raise TypeError(f"{model.__name__} has no field {wire_name!r} for a relation to read")
+
+
+def in_body(relation: Relation) -> Relation:
+    """`relation`, reading its id from the parsed request body's field named `param`."""
+    return replace(relation, source="body")
+
+
+def in_query(relation: Relation) -> Relation:
+    """`relation`, reading its id from the parsed query's field named `param`."""
+    return replace(relation, source="query")
 
 
 MEMBER_ROLES = ("student", "tutor", "admin")
@@ -107,16 +140,38 @@ def lesson_relation(
 
 
 def material_relation(
-    name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
+    name: str,
+    roles: tuple[str, ...],
+    allows: Callable[[course_access.CourseAccess], bool],
+    refusal: str,
+    *,
+    visible: Callable[[dict[str, Any], course_access.CourseAccess], bool] | None = None,
 ) -> Relation:
-    """A relation to the course of the material `materialId` names (`services/content/materials.py`)."""
-    return course_relation(name, "materialId", roles, materials.material_access, allows, refusal)
+    """A relation to the course of the material `materialId` names (`services/content/materials.py`).
+
+    `visible` hides a material from some callers before their relation is judged (404, as for
+    a material that does not exist): downloads hide unpublished ones from all but managers."""
+
+    async def lookup(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], Any]:
+        row, found = await materials.material_access(ctx, principal, material_id)
+        if visible is not None and not visible(row, found):
+            raise NotFound("No such material.")
+        return row, found
+
+    return course_relation(name, "materialId", roles, lookup, allows, refusal)
 
 
 # A quiz's course, for its readers (services/progress/quizzes.py `quiz_access`).
 QUIZ_MEMBER = course_relation(
     "enrolled, owning tutor, admin", "quizId", MEMBER_ROLES, quizzes.quiz_access, lambda access: access.is_member,
     course_access.MEMBERS_ONLY,
+)
+
+# A quiz's course, for the students who answer it (only enrolled ones: tutors and admins
+# read quizzes, they do not take them).
+QUIZ_TAKER = course_relation(
+    "enrolled student", "quizId", ("student",), quizzes.quiz_access, lambda access: access.relation == "enrolled",
+    quizzes.TAKERS_ONLY,
 )
 
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
@@ -156,11 +211,14 @@ TOKENS_PER_ADDRESS = Limit("dev-token", "address", "rate_limit_tokens_per_ip_per
 @dataclass(frozen=True)
 class Call:
     """What a handler receives beside the request: the process's context, the verified
-    caller (None on anonymous endpoints) and the access its declared relation found."""
+    caller (None on anonymous endpoints), the access its declared relation found and, for
+    a relation read from the body or query, that parsed model."""
 
     ctx: AppContext
     caller: Principal | None = None
     access: Any = None
+    body: Any = None  # the request body, when the relation read its id from it
+    query: Any = None  # the query, when the relation read its id from it
 
     @property
     def principal(self) -> Principal:
@@ -202,15 +260,23 @@ async def resolve(
     roles: tuple[str, ...],
     relation: Relation | None,
     limits: tuple[Limit, ...] = (),
+    request: type[BaseModel] | None = None,
+    query_model: type[BaseModel] | None = None,
 ) -> Call:
     """The `Call` for one request, in the order the checks cost: 401/403/429 from
     `authenticate`, the endpoint's own limits, then 404 or 403 from the relation, all
-    before the handler reads anything else of the request."""
+    before the handler reads anything else of the request (but the body or query a
+    relation reads its id from, parsed first: 400 when malformed)."""
     ctx = await get_context()
     principal = await authenticate(req, *roles) if auth else None
     for limit in limits:
         await limit.apply(ctx, req, principal)
-    if principal is None:
-        return Call(ctx)
-    found = await relation.resolve(ctx, principal, req) if relation is not None else None
-    return Call(ctx, principal, found)
+    if principal is None or relation is None:
+        return Call(ctx, principal)
+    if relation.source == "body" and request is not None:
+        body = json_body(req, request)
+        return Call(ctx, principal, await relation.resolve(ctx, principal, req, body), body=body)
+    if relation.source == "query" and query_model is not None:
+        q = query(req, query_model)
+        return Call(ctx, principal, await relation.resolve(ctx, principal, req, q), query=q)
+    return Call(ctx, principal, await relation.resolve(ctx, principal, req))

@@ -19,7 +19,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared_code.errors import NotFound
-from shared_code.http.callers import Call, Limit, Relation, resolve
+from shared_code.http.callers import Call, Limit, Relation, field_named, resolve
 from shared_code.http.idempotency import with_idempotency
 from shared_code.http.limits import with_ip_limit
 from shared_code.http.parsing import READ_METHODS
@@ -51,13 +51,35 @@ class Operation:
     extra_headers: dict[str, str] = field(default_factory=dict)
     rate_limited: bool = False
     relation: str | None = None  # the relation the caller must hold, as the API reference words it
+    relation_param: str | None = None  # the id the relation is to (`courseId`, `lessonId`, ...)
+    relation_source: str | None = None  # where that id is read: "route", "body" or "query"
+
+    @property
+    def who_may_call(self) -> str:
+        """The sentence the OpenAPI document gives each operation."""
+        if not self.auth:
+            return "anyone (no token)"
+        roles = ", ".join(self.roles) if self.roles else "any"
+        if self.relation is None:
+            if not self.roles:
+                return "any signed-in caller"
+            return f"a signed-in caller with {'one of the roles' if len(self.roles) > 1 else 'the role'} {roles}"
+        where = {"route": "path", "body": "request body"}.get(self.relation_source or "", self.relation_source)
+        return f"{self.relation} (the relation to the `{self.relation_param}` in the {where}; roles: {roles})"
 
 
 OPERATIONS: list[Operation] = []
 
 
 def _with_caller(
-    handler: CallHandler, *, auth: bool, roles: tuple[str, ...], relation: Relation | None, limits: tuple[Limit, ...]
+    handler: CallHandler,
+    *,
+    auth: bool,
+    roles: tuple[str, ...],
+    relation: Relation | None,
+    limits: tuple[Limit, ...],
+    request: type[BaseModel] | None,
+    query: type[BaseModel] | None,
 ) -> Handler:
     """The `(req)` function the host calls: resolves the `Call`, then runs the handler.
 
@@ -66,7 +88,10 @@ def _with_caller(
     """
 
     async def run(req: func.HttpRequest) -> func.HttpResponse:
-        return await handler(req, await resolve(req, auth=auth, roles=roles, relation=relation, limits=limits))
+        call = await resolve(
+            req, auth=auth, roles=roles, relation=relation, limits=limits, request=request, query_model=query
+        )
+        return await handler(req, call)
 
     run.__name__ = handler.__name__
     run.__qualname__ = handler.__qualname__
@@ -106,6 +131,10 @@ def endpoint(
     with the roles that can hold the relation. `limits` are rates of the endpoint's own
     (`callers.Limit`), counted after the caller is known and before the relation is looked up.
 
+    A relation made with `callers.in_body` / `callers.in_query` reads its id from the
+    `request` / `query` model (which must have that field); the handler then finds the
+    parsed model on `call.body` / `call.query`.
+
     `idempotent_key=True` makes the endpoint honour `Idempotency-Key` generically;
     `idempotency_in_service=True` only documents the header, for services that commit the
     key in their own transaction (`platform.idempotency.run_once`). `also` lists other
@@ -124,6 +153,11 @@ def endpoint(
         if development_only and not get_settings().is_development:
             return handler
         name = handler.__name__
+        if relation is not None and relation.source != "route":
+            model = request if relation.source == "body" else query
+            if model is None:
+                raise TypeError(f"{name}: a relation read from the {relation.source} needs its model declared")
+            field_named(model, relation.param)
         writes = any(m.upper() not in READ_METHODS for m in methods)
         ip_limited = not auth and limit_ip_writes
         OPERATIONS.append(
@@ -144,9 +178,13 @@ def endpoint(
                 also=also,
                 rate_limited=auth or ip_limited,
                 relation=relation.name if relation is not None else None,
+                relation_param=relation.param if relation is not None else None,
+                relation_source=relation.source if relation is not None else None,
             )
         )
-        inner = _with_caller(handler, auth=auth, roles=roles, relation=relation, limits=limits)
+        inner = _with_caller(
+            handler, auth=auth, roles=roles, relation=relation, limits=limits, request=request, query=query
+        )
         if idempotent_key:
             inner = with_idempotency(name, inner)
         if ip_limited:

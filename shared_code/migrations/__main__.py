@@ -15,7 +15,7 @@ def main() -> int:
     parser.add_argument("--url", help="PostgreSQL URL (default: POSTGRES_URL from the settings)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    url = args.url or get_settings().postgres_url
+    url = args.url or get_settings().postgres_url.get_secret_value()
     try:
         applied = apply_migrations(url)
     except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not trace

@@ -4,6 +4,7 @@ through the Web PubSub event handler."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
@@ -56,6 +57,8 @@ class LiveClass(ApiModel):
     @classmethod
     def _recording(cls, value: object) -> object:
         # A stored row names its recording's asset; the wire says only whether there is one.
+        if is_dataclass(value) and not isinstance(value, type):
+            value = {f.name: getattr(value, f.name) for f in fields(value)}
         if isinstance(value, dict) and "recording_asset_id" in value:
             return {**value, "has_recording": value["recording_asset_id"] is not None}
         return value

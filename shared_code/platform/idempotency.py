@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared_code.adapters.postgres import idempotency as sql
+from shared_code.adapters.postgres.idempotency import StoredKey
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.context import AppContext
 from shared_code.errors import BadRequest, Conflict
@@ -39,6 +40,16 @@ def check_key(key: str | None, *, required: bool) -> str | None:
     return key
 
 
+def _replay(previous: StoredKey | None, digest: str) -> Outcome:
+    """The stored answer to a key already claimed: 409 when it came with another body or its
+    first request is still running."""
+    if previous is None or previous.request_hash != digest:
+        raise Conflict("This Idempotency-Key was already used with a different request body.")
+    if previous.status_code is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    return Outcome(previous.status_code, previous.response, replayed=True)
+
+
 async def run_once(
     ctx: AppContext,
     *,
@@ -58,12 +69,7 @@ async def run_once(
             status, result = await action(conn)
             return Outcome(status, result, replayed=False)
         if not await sql.claim(conn, user_id, scope, key, digest):
-            previous = await sql.stored(conn, user_id, scope, key)
-            if previous is None or previous["request_hash"] != digest:
-                raise Conflict("This Idempotency-Key was already used with a different request body.")
-            if previous["status_code"] is None:
-                raise Conflict("A request with this Idempotency-Key is still being processed.")
-            return Outcome(previous["status_code"], previous["response"], replayed=True)
+            return _replay(await sql.stored(conn, user_id, scope, key), digest)
         status, result = await action(conn)
         await sql.remember(conn, user_id, scope, key, status, result)
         return Outcome(status, result, replayed=False)
@@ -77,11 +83,7 @@ async def replay_or_claim(ctx: AppContext, *, user_id: str, scope: str, key: str
         if await sql.claim(conn, user_id, scope, key, digest):
             return None
         previous = await sql.stored(conn, user_id, scope, key)
-    if previous is None or previous["request_hash"] != digest:
-        raise Conflict("This Idempotency-Key was already used with a different request body.")
-    if previous["status_code"] is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed.")
-    return Outcome(previous["status_code"], previous["response"], replayed=True)
+    return _replay(previous, digest)
 
 
 async def settle(ctx: AppContext, *, user_id: str, scope: str, key: str, status: int | None, response: Any) -> None:

@@ -116,18 +116,18 @@ async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
     """
     finished = failed = 0
     async with ctx.db.transaction() as conn:
-        for row in await pending_sql.take_due(conn, limit):
+        for parked in await pending_sql.take_due(conn, limit):
             try:
-                await _run(ctx, row["kind"], row["payload"])
+                await _run(ctx, parked.kind, parked.payload)
             except Exception as exc:  # noqa: BLE001 - stays pending with its reason
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 try:
-                    await enqueue(ctx, row["kind"], row["payload"], reason=reason, attempt=2)
+                    await enqueue(ctx, parked.kind, parked.payload, reason=reason, attempt=2)
                 except Exception:  # noqa: BLE001 - Storage is still down: stays parked
                     failed += 1
-                    await pending_sql.postpone(conn, str(row["id"]), reason, backoff_seconds(row["attempts"] + 1))
+                    await pending_sql.postpone(conn, str(parked.id), reason, backoff_seconds(parked.attempts + 1))
                     continue
-            await pending_sql.done(conn, str(row["id"]))
+            await pending_sql.done(conn, str(parked.id))
             finished += 1
     if finished or failed:
         logger.info("parked effects: %s left PostgreSQL, %s still parked", finished, failed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -168,3 +169,20 @@ def test_secrets_in_the_settings_never_print():
             assert part not in shown
     assert s.payment_secrets == ["whsec_one-0004", "whsec_two-0005"]
     assert s.connection_state_signing_key == b"state-key-0008"
+
+
+def test_store_urls_with_their_passwords_never_print():
+    """POSTGRES_URL and REDIS_URL carry a password wherever the stores take one: a repr, a log
+    line or a dump of the settings shows neither URL, and the adapters still get them whole."""
+    urls = {
+        "POSTGRES_URL": "postgresql://lectern:pg-password-0012@db.example.test:5432/lectern",
+        "REDIS_URL": "rediss://:redis-password-0013@cache.example.test:6380/0",
+    }
+    s = Settings(**urls)
+    log_line = logging.Formatter().format(logging.LogRecord("t", logging.INFO, __file__, 1, "settings %s %r", (s, s), None))
+    shown = repr(s) + str(s) + s.model_dump_json() + log_line
+    for value in urls.values():
+        assert value not in shown
+    assert "pg-password-0012" not in shown and "redis-password-0013" not in shown
+    assert s.postgres_url.get_secret_value() == urls["POSTGRES_URL"]
+    assert s.redis_url.get_secret_value() == urls["REDIS_URL"]

@@ -30,3 +30,35 @@ def test_authenticated_operations_declare_401_and_403():
         for method, op in ops.items():
             if op.get("security"):
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
+
+
+def _operations_by_id() -> dict[str, dict]:
+    doc = build_document()
+    return {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values() if "operationId" in op}
+
+
+def test_every_operation_says_who_may_call_it():
+    """Each operation's description names who may call it; signed-in ones list their roles
+    and, where they declare one, the relation (its name, and where its id is read)."""
+    declared = {op.name: op for op in OPERATIONS}
+    for name, op in _operations_by_id().items():
+        assert op["description"].startswith("Who may call: "), name
+        if declared[name].auth:
+            assert op["x-lectern-roles"] == list(declared[name].roles), name
+        else:
+            assert "x-lectern-roles" not in op and "anyone" in op["description"], name
+        if declared[name].relation is None:
+            assert "x-lectern-relation" not in op, name
+        else:
+            assert op["x-lectern-relation"]["name"] == declared[name].relation, name
+            assert declared[name].relation in op["description"], name
+
+
+def test_relations_read_from_a_body_or_the_path_say_so():
+    ops = _operations_by_id()
+    assert ops["create_class"]["x-lectern-relation"] == {"name": "owning tutor, admin", "param": "courseId", "in": "body"}
+    assert ops["list_classes"]["x-lectern-relation"]["in"] == "query"
+    assert ops["record_progress"]["x-lectern-relation"] == {"name": "enrolled student", "param": "lessonId", "in": "path"}
+    assert ops["record_progress"]["x-lectern-roles"] == ["student"]
+    assert "enrolled student" in ops["submit_quiz_attempt"]["description"]
+    assert "x-lectern-relation" in ops["download_material"]

@@ -2,37 +2,55 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
-_COLUMNS = (
-    "id, course_id, tutor_id, title, scheduled_at, status, started_at, ended_at, created_at,"
-    " recording_asset_id, recording_attached_at"
-)
+
+@dataclass(frozen=True)
+class ClassRow:
+    """A `live_classes` row; its fields are the columns every query here selects."""
+
+    id: uuid.UUID
+    course_id: uuid.UUID
+    tutor_id: uuid.UUID
+    title: str
+    scheduled_at: datetime
+    status: str  # scheduled, live, ended
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    recording_asset_id: uuid.UUID | None
+    recording_attached_at: datetime | None
+
+
+_COLUMNS = columns(ClassRow)
 
 
 async def insert_class(
     conn: Conn, class_id: str, course_id: str, tutor_id: str, title: str, scheduled_at: datetime
-) -> Row:
-    cur = await conn.execute(
+) -> ClassRow:
+    row = await fetch_one(
+        conn, ClassRow,
         f"""INSERT INTO live_classes (id, course_id, tutor_id, title, scheduled_at)
             VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
         (class_id, course_id, tutor_id, title, scheduled_at),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_class(conn: Conn, class_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM live_classes WHERE id = %s", (class_id,))
-    return await cur.fetchone()
+async def get_class(conn: Conn, class_id: str) -> ClassRow | None:
+    return await fetch_one(conn, ClassRow, f"SELECT {_COLUMNS} FROM live_classes WHERE id = %s", (class_id,))
 
 
-async def change_status(conn: Conn, class_id: str, allowed_from: list[str], to: str) -> Row | None:
+async def change_status(conn: Conn, class_id: str, allowed_from: list[str], to: str) -> ClassRow | None:
     """Moves the class to `to` when its status is one of `allowed_from`; None otherwise."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, ClassRow,
         f"""UPDATE live_classes
                SET status = %(to)s,
                    started_at = CASE WHEN %(to)s = 'live' THEN COALESCE(started_at, now()) ELSE started_at END,
@@ -41,35 +59,34 @@ async def change_status(conn: Conn, class_id: str, allowed_from: list[str], to: 
          RETURNING {_COLUMNS}""",
         {"id": class_id, "to": to, "from": allowed_from},
     )
-    return await cur.fetchone()
 
 
 async def list_for_course(
     conn: Conn, course_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[Row]:
+) -> list[ClassRow]:
     """Classes of a course, latest scheduled first (keyset on scheduled_at, id)."""
     if after is None:
-        cur = await conn.execute(
+        return await fetch_all(
+            conn, ClassRow,
             f"""SELECT {_COLUMNS} FROM live_classes WHERE course_id = %s
                  ORDER BY scheduled_at DESC, id DESC LIMIT %s""",
             (course_id, limit),
         )
-    else:
-        cur = await conn.execute(
-            f"""SELECT {_COLUMNS} FROM live_classes
-                 WHERE course_id = %s AND (scheduled_at, id) < (%s, %s)
-                 ORDER BY scheduled_at DESC, id DESC LIMIT %s""",
-            (course_id, after[0], after[1], limit),
-        )
-    return await cur.fetchall()
+    return await fetch_all(
+        conn, ClassRow,
+        f"""SELECT {_COLUMNS} FROM live_classes
+             WHERE course_id = %s AND (scheduled_at, id) < (%s, %s)
+             ORDER BY scheduled_at DESC, id DESC LIMIT %s""",
+        (course_id, after[0], after[1], limit),
+    )
 
 
-async def attach_recording(conn: Conn, class_id: str, asset_id: str) -> Row | None:
+async def attach_recording(conn: Conn, class_id: str, asset_id: str) -> ClassRow | None:
     """Sets the class's recording when the class has ended; None when it has not (or is gone)."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, ClassRow,
         f"""UPDATE live_classes SET recording_asset_id = %(asset)s, recording_attached_at = now()
              WHERE id = %(id)s AND status = 'ended'
          RETURNING {_COLUMNS}""",
         {"id": class_id, "asset": asset_id},
     )
-    return await cur.fetchone()

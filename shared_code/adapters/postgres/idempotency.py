@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_one
 
 # A claim with no outcome this old belongs to a request that died between its write and
 # recording the outcome (a crash, the database going away): longer than any request may
@@ -30,12 +32,21 @@ async def claim(conn: Conn, user_id: str, scope: str, key: str, request_hash: st
     return await cur.fetchone() is not None
 
 
-async def stored(conn: Conn, user_id: str, scope: str, key: str) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = %s AND scope = %s AND key = %s",
+@dataclass(frozen=True)
+class StoredKey:
+    """What a key holds: the body it was first used with and, once settled, the answer."""
+
+    request_hash: str
+    status_code: int | None  # None while its first request runs
+    response: Any
+
+
+async def stored(conn: Conn, user_id: str, scope: str, key: str) -> StoredKey | None:
+    return await fetch_one(
+        conn, StoredKey,
+        f"SELECT {columns(StoredKey)} FROM idempotency_keys WHERE user_id = %s AND scope = %s AND key = %s",
         (user_id, scope, key),
     )
-    return await cur.fetchone()
 
 
 async def remember(conn: Conn, user_id: str, scope: str, key: str, status: int, response: Any) -> None:

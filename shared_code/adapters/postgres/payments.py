@@ -3,11 +3,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
+from shared_code.domain.payment_events import FactKind
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A `payment_events` row, as a repeated delivery reads it."""
+
+    event_id: str
+    type: str
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    """A `payment_holds` row: a refund or dispute kept until its payment lands."""
+
+    event_id: str
+    kind: FactKind  # refund or dispute
+    amount_cents: int
+    cumulative: bool
+    currency: str
+    created_at: datetime
 
 
 async def record_event(conn: Conn, event_id: str, event_type: str, payload: Any) -> bool:
@@ -24,12 +51,8 @@ async def set_outcome(conn: Conn, event_id: str, outcome: str) -> None:
     await conn.execute("UPDATE payment_events SET outcome = %s WHERE event_id = %s", (outcome[:200], event_id))
 
 
-async def get_event(conn: Conn, event_id: str) -> Row | None:
-    cur = await conn.execute(
-        "SELECT event_id, type, received_at, processed_at, outcome FROM payment_events WHERE event_id = %s",
-        (event_id,),
-    )
-    return await cur.fetchone()
+async def get_event(conn: Conn, event_id: str) -> EventRow | None:
+    return await fetch_one(conn, EventRow, f"SELECT {columns(EventRow)} FROM payment_events WHERE event_id = %s", (event_id,))
 
 
 
@@ -52,12 +75,13 @@ async def hold(
     )
 
 
-async def take_holds(conn: Conn, provider: str, payment_ref: str) -> list[Row]:
+async def take_holds(conn: Conn, provider: str, payment_ref: str) -> list[HoldRow]:
     """The open holds of a payment, marked applied (inside the caller's transaction), oldest first."""
-    cur = await conn.execute(
-        """UPDATE payment_holds SET applied_at = now()
-            WHERE provider = %s AND payment_ref = %s AND applied_at IS NULL
-        RETURNING event_id, kind, amount_cents, cumulative, currency, created_at""",
+    holds = await fetch_all(
+        conn, HoldRow,
+        f"""UPDATE payment_holds SET applied_at = now()
+             WHERE provider = %s AND payment_ref = %s AND applied_at IS NULL
+         RETURNING {columns(HoldRow)}""",
         (provider, payment_ref),
     )
-    return sorted(await cur.fetchall(), key=lambda r: r["created_at"])
+    return sorted(holds, key=lambda h: h.created_at)

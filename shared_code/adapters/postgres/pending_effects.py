@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all
+
+
+@dataclass(frozen=True)
+class ParkedEffect:
+    """A `pending_effects` row as the drain reads it."""
+
+    id: uuid.UUID
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
 
 
 async def park(conn: Conn, effect_id: str, kind: str, payload: dict[str, Any], reason: str) -> None:
@@ -16,14 +29,14 @@ async def park(conn: Conn, effect_id: str, kind: str, payload: dict[str, Any], r
     )
 
 
-async def take_due(conn: Conn, limit: int) -> list[dict[str, Any]]:
+async def take_due(conn: Conn, limit: int) -> list[ParkedEffect]:
     """Rows due now, locked so concurrent drainers skip them (call inside a transaction)."""
-    cur = await conn.execute(
-        """SELECT id, kind, payload, attempts FROM pending_effects WHERE next_at <= now()
-           ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+    return await fetch_all(
+        conn, ParkedEffect,
+        f"""SELECT {columns(ParkedEffect)} FROM pending_effects WHERE next_at <= now()
+            ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED""",
         (limit,),
     )
-    return await cur.fetchall()
 
 
 async def done(conn: Conn, effect_id: str) -> None:

@@ -8,32 +8,54 @@ nothing. Final counts read after the close are therefore exactly the stored vote
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
 from psycopg.types.json import Jsonb
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_one
 
-_COLUMNS = "id, class_id, question, options, status, opened_at, closed_at, final_counts"
+
+@dataclass(frozen=True)
+class PollRow:
+    """A `polls` row; its fields are the columns every query here selects."""
+
+    id: uuid.UUID
+    class_id: uuid.UUID
+    question: str
+    options: list[str]
+    status: str  # open, closed
+    opened_at: datetime
+    closed_at: datetime | None
+    final_counts: list[int] | None  # set when the poll closes
 
 
-async def insert_poll(conn: Conn, poll_id: str, class_id: str, question: str, options: list[str]) -> Row:
+_COLUMNS = columns(PollRow)
+
+
+async def insert_poll(conn: Conn, poll_id: str, class_id: str, question: str, options: list[str]) -> PollRow:
     """Raises `psycopg.errors.UniqueViolation` when the class already has an open poll."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn, PollRow,
         f"""INSERT INTO polls (id, class_id, question, options) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}""",
         (poll_id, class_id, question, Jsonb(options)),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_poll(conn: Conn, class_id: str, poll_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE id = %s AND class_id = %s", (poll_id, class_id))
-    return await cur.fetchone()
+async def get_poll(conn: Conn, class_id: str, poll_id: str) -> PollRow | None:
+    return await fetch_one(
+        conn, PollRow, f"SELECT {_COLUMNS} FROM polls WHERE id = %s AND class_id = %s", (poll_id, class_id)
+    )
 
 
-async def open_poll_of_class(conn: Conn, class_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM polls WHERE class_id = %s AND status = 'open'", (class_id,))
-    return await cur.fetchone()
+async def open_poll_of_class(conn: Conn, class_id: str) -> PollRow | None:
+    return await fetch_one(
+        conn, PollRow, f"SELECT {_COLUMNS} FROM polls WHERE class_id = %s AND status = 'open'", (class_id,)
+    )
 
 
 async def record_vote(conn: Conn, poll_id: str, user_id: str, option: int, version: int) -> bool:
@@ -78,7 +100,7 @@ async def user_vote(conn: Conn, poll_id: str, user_id: str) -> int | None:
     return int(row["option"]) if row else None
 
 
-async def close_poll(conn: Conn, poll_id: str) -> Row | None:
+async def close_poll(conn: Conn, poll_id: str) -> PollRow | None:
     """Closes an open poll and stores its final counts, in the caller's transaction.
 
     Returns the closed poll, or None when it was not open (already closed).
@@ -93,7 +115,6 @@ async def close_poll(conn: Conn, poll_id: str) -> Row | None:
     # A new statement, so (read committed) it sees every vote that held the share lock.
     tally = await counts(conn, poll_id)
     final = [tally.get(i, 0) for i in range(len(row["options"]))]
-    cur = await conn.execute(
-        f"UPDATE polls SET final_counts = %s WHERE id = %s RETURNING {_COLUMNS}", (Jsonb(final), poll_id)
+    return await fetch_one(
+        conn, PollRow, f"UPDATE polls SET final_counts = %s WHERE id = %s RETURNING {_COLUMNS}", (Jsonb(final), poll_id)
     )
-    return await cur.fetchone()

@@ -37,7 +37,7 @@ class Database:
             token = EntraToken(credential or app_credential(), POSTGRES_SCOPE)
             kwargs = postgres_connect_kwargs(connect_kwargs, token)
         self.pool = AsyncConnectionPool(
-            settings.postgres_url,
+            settings.postgres_url.get_secret_value(),
             connection_class=Conn,
             min_size=settings.postgres_pool_min,
             max_size=settings.postgres_pool_max,

@@ -50,7 +50,7 @@ def create_redis(settings: Settings, *, credential: AsyncTokenCredential | None 
     """With LECTERN_AUTH_MODE=identity, REDIS_URL names the identity's object id as its user
     and each new connection authenticates with an Entra token of `credential` (the process's
     managed identity unless given)."""
-    url = settings.redis_url
+    url = settings.redis_url.get_secret_value()
     identity: dict[str, Any] = {}
     if settings.uses_identity:
         parts = urlsplit(url)

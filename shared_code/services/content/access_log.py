@@ -60,7 +60,10 @@ def record_access(
     user_agent: str | None,
     expires_at: datetime,
 ) -> dict[str, Any]:
-    """Queues the row (never lost: a failed write is retried from the outbox queue)."""
+    """Queues the row (never lost: a failed write is retried from the outbox queue).
+
+    Its parameters are `access_entity`'s on purpose (callers name them by keyword); the row
+    itself is built there, once."""
     entity = access_entity(
         course_id=course_id,
         user_id=user_id,

@@ -297,14 +297,34 @@ async def list_materials(
     return MaterialPage(items=[_material_out(r) for r in page], next_cursor=next_cursor)
 
 
-async def download(ctx: AppContext, principal: Principal, material_id: str, *, user_agent: str | None) -> Download:
-    row, access = await material_access(ctx, principal, material_id)
+# The refusal of the download relation (`functions/content.py`), also given here to callers
+# that reach the service without HTTP.
+DOWNLOADERS_ONLY = "Only students enrolled in this course, its tutor and admins may download its materials."
+
+
+def downloadable_by(row: dict[str, Any], access: CourseAccess) -> bool:
+    """Whether the caller may know the material exists: unpublished ones only to managers,
+    so a download of one answers 404 before membership is asked."""
+    return row["status"] == "published" or access.can_manage
+
+
+async def download(
+    ctx: AppContext,
+    principal: Principal,
+    material_id: str,
+    *,
+    user_agent: str | None,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> Download:
+    """A read SAS for a published material; `found` is the material and access the
+    endpoint's relation already checked."""
+    row, access = found or await material_access(ctx, principal, material_id)
+    if not downloadable_by(row, access):
+        raise NotFound("No such material.")
     if row["status"] != "published":
-        if not access.can_manage:
-            raise NotFound("No such material.")
         raise Invalid("This material is not published yet.")
     if not access.is_member:
-        raise Forbidden("Only students enrolled in this course, its tutor and admins may download its materials.")
+        raise Forbidden(DOWNLOADERS_ONLY)
     url, expires_at = await ctx.blobs.sas_url(
         ctx.settings.materials_container,
         row["blob_name"],

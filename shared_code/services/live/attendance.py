@@ -223,9 +223,9 @@ async def attendance_summary(ctx: AppContext, class_id: str) -> AttendanceReport
             rows.append(row)
     rows.sort(key=lambda r: (r.at, r.kind != "join", r.connection_id))
     now = datetime.now(UTC)
-    ended_at = live_class.get("ended_at")
+    ended_at = live_class.ended_at
     open_until = min(ended_at, now) if ended_at else now
-    students = summarize(rows, open_until=open_until, tutor_id=str(live_class["tutor_id"]))
+    students = summarize(rows, open_until=open_until, tutor_id=str(live_class.tutor_id))
     return AttendanceReport(class_id=class_id, rows=rows, students=students)
 
 

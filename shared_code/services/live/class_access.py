@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import moderation as moderation_sql
+from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -33,20 +33,20 @@ logger = logging.getLogger("lectern.live")
 class ClassAccess:
     """A class and the caller's relation to its course."""
 
-    row: dict[str, Any]
+    row: ClassRow
     course: CourseAccess
 
     @property
     def class_id(self) -> str:
-        return str(self.row["id"])
+        return str(self.row.id)
 
     @property
     def course_id(self) -> str:
-        return str(self.row["course_id"])
+        return str(self.row.course_id)
 
     @property
     def status(self) -> str:
-        return str(self.row["status"])
+        return self.row.status
 
     @property
     def is_owner(self) -> bool:
@@ -72,7 +72,7 @@ async def load(ctx: AppContext, principal: Principal, class_id: str) -> ClassAcc
     if row is None:
         raise NotFound("No such class.")
     try:
-        course = await access.course_access(ctx, principal, str(row["course_id"]))
+        course = await access.course_access(ctx, principal, str(row.course_id))
     except NotFound:
         raise NotFound("No such class.") from None
     return ClassAccess(row=row, course=course)
@@ -138,13 +138,8 @@ class ClassMeta:
     cold: bool = False  # Redis did not have it: its other hot state may be gone too
 
 
-def meta_fields(row: dict[str, Any]) -> dict[str, str]:
-    return {
-        "courseId": str(row["course_id"]),
-        "tutorId": str(row["tutor_id"]),
-        "title": str(row["title"]),
-        "status": str(row["status"]),
-    }
+def meta_fields(row: ClassRow) -> dict[str, str]:
+    return {"courseId": str(row.course_id), "tutorId": str(row.tutor_id), "title": row.title, "status": row.status}
 
 
 async def class_meta(ctx: AppContext, class_id: str) -> ClassMeta:

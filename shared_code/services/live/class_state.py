@@ -20,7 +20,6 @@ from redis.exceptions import RedisError
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.redis import live as live_redis
-from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import ServiceUnavailable
@@ -38,13 +37,10 @@ async def _restore_open_poll(ctx: AppContext, class_id: str) -> bool:
     """Puts the class's open poll (with its stored votes) back into Redis; False when none is open."""
     async with ctx.db.connection() as conn:
         row = await polls_sql.open_poll_of_class(conn, class_id)
-        votes = await polls_sql.votes(conn, str(row["id"])) if row else {}
+        votes = await polls_sql.votes(conn, str(row.id)) if row else {}
     if row is None:
         return False
-    return await polls_redis.restore_poll(
-        ctx.redis, class_id, poll_id=str(row["id"]), status="open", question=row["question"],
-        options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
-    )
+    return await polls.restore_open(ctx, class_id, row, votes)
 
 
 async def _restore_recent_chat(ctx: AppContext, class_id: str) -> None:

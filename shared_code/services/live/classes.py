@@ -16,12 +16,12 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -29,6 +29,7 @@ from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, Serv
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.platform import access
+from shared_code.platform.access import CourseAccess
 from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
@@ -40,12 +41,15 @@ logger = logging.getLogger("lectern.live")
 REMOVAL_CONCURRENCY = 16
 
 
-def class_from_row(row: dict[str, Any]) -> LiveClass:
-    return LiveClass.model_validate(row)
+def class_from_row(row: ClassRow) -> LiveClass:
+    return LiveClass.model_validate(row)  # same field names: the model reads the row's attributes
 
 
-async def create_class(ctx: AppContext, principal: Principal, body: ClassCreate) -> LiveClass:
-    course = await access.require_manager(ctx, principal, str(body.course_id))
+async def create_class(
+    ctx: AppContext, principal: Principal, body: ClassCreate, *, course: CourseAccess | None = None
+) -> LiveClass:
+    """`course` is the access the endpoint's relation found for `body.course_id` (a manager's)."""
+    course = course or await access.require_manager(ctx, principal, str(body.course_id))
     await ensure_user(ctx, principal)
     async with ctx.db.connection() as conn:
         # The class's tutor is the course's owner, also when an admin schedules it.
@@ -53,7 +57,7 @@ async def create_class(ctx: AppContext, principal: Principal, body: ClassCreate)
             conn, str(uuid.uuid4()), course.course_id, course.owner_id, body.title, body.scheduled_at
         )
     try:
-        await live_redis.init_class(ctx.redis, str(row["id"]), class_access.meta_fields(row))
+        await live_redis.init_class(ctx.redis, str(row.id), class_access.meta_fields(row))
     except RedisError as exc:
         logger.warning("class created without its Redis state (filled on first use): %s", type(exc).__name__)
     return class_from_row(row)
@@ -66,8 +70,12 @@ async def get_class(
     return class_from_row(found.row)
 
 
-async def list_classes(ctx: AppContext, principal: Principal, q: ClassListQuery) -> ClassPage:
-    await access.require_member(ctx, principal, str(q.course_id))
+async def list_classes(
+    ctx: AppContext, principal: Principal, q: ClassListQuery, *, course: CourseAccess | None = None
+) -> ClassPage:
+    """`course` is the access the endpoint's relation found for `q.course_id` (a member's)."""
+    if course is None:
+        await access.require_member(ctx, principal, str(q.course_id))
     cursor = decode_cursor(q.cursor)
     after = None
     if cursor is not None:
@@ -85,7 +93,7 @@ async def list_classes(ctx: AppContext, principal: Principal, q: ClassListQuery)
     return ClassPage(items=items, next_cursor=next_cursor)
 
 
-async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: dict[str, Any]) -> None:
+async def _announce_status(ctx: AppContext, class_id: str, status: str, message_type: str, row: ClassRow) -> None:
     at = live_messages.now_ms()
     try:
         seq = await live_redis.set_status(ctx.redis, class_id, status, at)
@@ -94,7 +102,7 @@ async def _announce_status(ctx: AppContext, class_id: str, status: str, message_
         return
     await live_messages.to_class(
         ctx, class_id,
-        live_messages.envelope(message_type, class_id, seq, at, status=status, title=row["title"]),
+        live_messages.envelope(message_type, class_id, seq, at, status=status, title=row.title),
     )
 
 

@@ -23,6 +23,9 @@ import psycopg
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
+from shared_code.adapters.postgres.polls import PollRow
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
@@ -40,12 +43,9 @@ logger = logging.getLogger("lectern.live")
 RATE_PERIOD_MS = 10_000
 
 
-def poll_from_row(row: dict[str, Any], counts: list[int], my_vote: int | None = None) -> Poll:
-    return Poll(
-        id=row["id"], class_id=row["class_id"], question=row["question"], options=list(row["options"]),
-        status=row["status"], opened_at=row["opened_at"], closed_at=row.get("closed_at"),
-        counts=counts, total=sum(counts), my_vote=my_vote,
-    )
+def poll_from_row(row: PollRow, counts: list[int], my_vote: int | None = None) -> Poll:
+    """The wire poll: the row's fields by name (the stored final counts are `counts` here)."""
+    return Poll.model_validate({**values(row), "counts": counts, "total": sum(counts), "my_vote": my_vote})
 
 
 def poll_message(poll: Poll) -> dict[str, Any]:
@@ -105,12 +105,18 @@ async def _restore(ctx: AppContext, class_id: str, poll_id: str) -> None:
         row = await polls_sql.get_poll(conn, class_id, poll_id)
         if row is None:
             raise Refused("no-such-poll", "This class has no such poll.")
-        votes = await polls_sql.votes(conn, poll_id) if row["status"] == "open" else {}
-    if row["status"] != "open":
+        votes = await polls_sql.votes(conn, poll_id) if row.status == "open" else {}
+    if row.status != "open":
         raise Refused("poll-closed", "The poll is closed.")
-    await polls_redis.restore_poll(
-        ctx.redis, class_id, poll_id=poll_id, status="open", question=row["question"],
-        options=list(row["options"]), opened_at=row["opened_at"].isoformat(), votes=votes,
+    await restore_open(ctx, class_id, row, votes)
+
+
+async def restore_open(ctx: AppContext, class_id: str, row: PollRow, votes: dict[str, int]) -> bool:
+    """Puts an open poll and its stored votes back into Redis (which lost them); False when
+    Redis already holds a poll (`adapters/redis/live_polls.py` `restore_poll`)."""
+    return await polls_redis.restore_poll(
+        ctx.redis, class_id, poll_id=str(row.id), status="open", question=row.question,
+        options=list(row.options), opened_at=row.opened_at.isoformat(), votes=votes,
     )
 
 
@@ -166,7 +172,7 @@ async def _close(ctx: AppContext, class_id: str, poll_id: str) -> tuple[Poll, bo
         async with ctx.db.connection() as conn:
             row = await polls_sql.get_poll(conn, class_id, poll_id)
         assert row is not None
-    counts = [int(c) for c in (row["final_counts"] or [0] * len(row["options"]))]
+    counts = final_counts(len(row.options), row.final_counts)
     poll = poll_from_row(row, counts)
     if closed_now:
         at = live_messages.now_ms()
@@ -191,9 +197,7 @@ async def close_poll(
     if found is None:
         await class_access.require_owner(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
-        row = await polls_sql.get_poll(conn, class_id, poll_id)
-    if row is None:
-        raise NotFound("This class has no such poll.")
+        await _stored(conn, class_id, poll_id)
     poll, _ = await _close(ctx, class_id, poll_id)
     return poll
 
@@ -204,24 +208,32 @@ async def close_open_poll(ctx: AppContext, class_id: str) -> Poll | None:
         row = await polls_sql.open_poll_of_class(conn, class_id)
     if row is None:
         return None
-    poll, _ = await _close(ctx, class_id, str(row["id"]))
+    poll, _ = await _close(ctx, class_id, str(row.id))
     return poll
 
 
 # --- reading ------------------------------------------------------------------------------
-async def current_counts(ctx: AppContext, class_id: str, row: dict[str, Any]) -> list[int]:
+async def _stored(conn: Conn, class_id: str, poll_id: str) -> PollRow:
+    """The class's poll; 404 when the class has no such poll."""
+    row = await polls_sql.get_poll(conn, class_id, poll_id)
+    if row is None:
+        raise NotFound("This class has no such poll.")
+    return row
+
+
+async def current_counts(ctx: AppContext, class_id: str, row: PollRow) -> list[int]:
     """Live counts of an open poll from Redis, or from the stored votes when Redis cannot say."""
-    options = len(row["options"])
-    if row["status"] == "closed":
-        return final_counts(options, row["final_counts"])
+    options = len(row.options)
+    if row.status == "closed":
+        return final_counts(options, row.final_counts)
     try:
         poll, counts = await polls_redis.read_poll(ctx.redis, class_id)
-        if poll.get("id") == str(row["id"]):
+        if poll.get("id") == str(row.id):
             return counts_list(options, counts)
     except RedisError as exc:
         logger.warning("poll counts from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
     async with ctx.db.connection() as conn:
-        tally = await polls_sql.counts(conn, str(row["id"]))
+        tally = await polls_sql.counts(conn, str(row.id))
     return tally_counts(options, tally)
 
 
@@ -231,9 +243,7 @@ async def get_poll(
     if found is None:
         await class_access.require_member(ctx, principal, class_id)
     async with ctx.db.connection() as conn:
-        row = await polls_sql.get_poll(conn, class_id, poll_id)
-        if row is None:
-            raise NotFound("This class has no such poll.")
+        row = await _stored(conn, class_id, poll_id)
         mine = await polls_sql.user_vote(conn, poll_id, principal.user_id)
     counts = await current_counts(ctx, class_id, row)
     return poll_from_row(row, counts, mine)

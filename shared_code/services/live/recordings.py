@@ -42,7 +42,7 @@ async def attach_recording(
         row = await classes_sql.attach_recording(conn, class_id, asset_id)
     if row is None:
         raise NotFound("No such class.")
-    before = found.row.get("recording_asset_id")
+    before = found.row.recording_asset_id
     await audit.record(
         ctx, principal, "class.recording.attached", f"class/{class_id}",
         {"courseId": found.course_id, "before": {"videoAssetId": str(before) if before else None},
@@ -56,7 +56,7 @@ async def recording_playback(
 ) -> Playback:
     """A signed, expiring URL of the class's recording for a member; logged as content access."""
     found = found or await class_access.require_member(ctx, principal, class_id)
-    asset_id = found.row.get("recording_asset_id")
+    asset_id = found.row.recording_asset_id
     if not asset_id:
         raise Invalid("This class has no recording.")
     asset = await registered_asset(ctx, str(asset_id))

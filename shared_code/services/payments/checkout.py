@@ -20,32 +20,32 @@ from urllib.parse import urlencode
 
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
+from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain.cache_entries import plain
 from shared_code.errors import Conflict, Forbidden, Invalid, LecternError, NotFound, ServiceUnavailable
 from shared_code.models.payments import Checkout, CheckoutRequest, Purchase, PurchasePage
 from shared_code.platform import idempotency
 from shared_code.platform.access import course_access
 from shared_code.platform.users import ensure_user
-from shared_code.services.content.paging import position_of, split_page
+from shared_code.services.content.paging import cursor_after, position_of
 
 PROVIDERS = ("stripe", "razorpay")
 
 
-def purchase_out(row: dict[str, Any]) -> Purchase:
-    return Purchase.model_validate(row)
+def purchase_out(row: PurchaseRow) -> Purchase:
+    return Purchase.model_validate(row)  # same field names: the model reads the row's attributes
 
 
-def checkout_out(ctx: AppContext, row: dict[str, Any]) -> Checkout:
+def checkout_out(ctx: AppContext, row: PurchaseRow) -> Checkout:
     return Checkout(
-        purchase_id=row["id"],
-        provider=row["provider"],
-        provider_ref=row["provider_ref"],
-        amount_cents=row["amount_cents"],
-        currency=row["currency"],
-        checkout_url=row["checkout_url"] if row["provider"] == "stripe" else None,
-        razorpay_key_id=ctx.settings.razorpay_key_id if row["provider"] == "razorpay" else None,
+        purchase_id=row.id,
+        provider=row.provider,
+        provider_ref=row.provider_ref,
+        amount_cents=row.amount_cents,
+        currency=row.currency,
+        checkout_url=row.checkout_url if row.provider == "stripe" else None,
+        razorpay_key_id=ctx.settings.razorpay_key_id if row.provider == "razorpay" else None,
     )
 
 
@@ -105,9 +105,9 @@ async def _checkout(ctx: AppContext, principal: Principal, course_id: str, provi
         amount, currency = int(course["price_cents"]), str(course["currency"])
         pending = await purchases_sql.pending_purchase(conn, course_id, principal.user_id, provider)
         if pending is not None:
-            if pending["amount_cents"] == amount and pending["currency"] == currency:
+            if pending.amount_cents == amount and pending.currency == currency:
                 return 200, _json(ctx, pending)
-            await purchases_sql.update_purchase(conn, str(pending["id"]), {"status": "failed"})
+            await purchases_sql.update_purchase(conn, str(pending.id), {"status": "failed"})
     if amount <= 0:
         raise Invalid("This course is free: enrol directly.")
     purchase_id = str(uuid.uuid4())
@@ -135,13 +135,15 @@ async def _checkout(ctx: AppContext, principal: Principal, course_id: str, provi
     return 201, _json(ctx, row)
 
 
-def _json(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
-    return checkout_out(ctx, plain(row)).model_dump(mode="json", by_alias=True)
+def _json(ctx: AppContext, row: PurchaseRow) -> dict[str, Any]:
+    return checkout_out(ctx, row).model_dump(mode="json", by_alias=True)
 
 
 async def list_purchases(ctx: AppContext, principal: Principal, *, limit: int, cursor: str | None) -> PurchasePage:
     after = position_of(cursor)
     async with ctx.db.connection() as conn:
         rows = await purchases_sql.list_purchases(conn, principal.user_id, after=after, limit=limit + 1)
-    page, next_cursor = split_page(rows, limit, "created_at")
+    page, next_cursor = rows[:limit], None
+    if len(rows) > limit:
+        next_cursor = cursor_after(page[-1].created_at, page[-1].id)
     return PurchasePage(items=[purchase_out(r) for r in page], next_cursor=next_cursor)

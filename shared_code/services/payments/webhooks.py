@@ -42,6 +42,8 @@ from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.purchases import PurchaseRow
+from shared_code.adapters.postgres.rows import values
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
 from shared_code.domain.payment_events import Fact, razorpay_fact, stripe_fact
@@ -112,7 +114,7 @@ class Applied:
     """What an event did inside its transaction, and what must follow once it commits."""
 
     outcome: str
-    purchase: dict[str, Any] | None = None
+    purchase: PurchaseRow | None = None
     enrolment: dict[str, Any] | None = None
     refunded: bool = False
     enrolment_ended: bool = False
@@ -121,12 +123,12 @@ class Applied:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _mismatch(reason: str, purchase: dict[str, Any] | None = None, **details: Any) -> Applied:
+def _mismatch(reason: str, purchase: PurchaseRow | None = None, **details: Any) -> Applied:
     return Applied(outcome=f"mismatch: {reason}", purchase=purchase, mismatch=reason, details=details)
 
 
-def _same_currency(fact: Fact, purchase: dict[str, Any]) -> bool:
-    return (fact.currency or "").upper() == str(purchase["currency"])
+def _same_currency(fact: Fact, purchase: PurchaseRow) -> bool:
+    return (fact.currency or "").upper() == str(purchase.currency)
 
 
 async def _apply(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
@@ -145,30 +147,30 @@ async def _apply_checkout(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
         return _mismatch("unknown purchase", ref=fact.ref)
     if fact.provider == "stripe" and fact.livemode is not ctx.settings.stripe_livemode:
         return _mismatch("wrong mode", purchase, livemode=fact.livemode)
-    if fact.amount != purchase["amount_cents"]:
-        return _mismatch("wrong amount", purchase, amount=fact.amount, expected=purchase["amount_cents"])
+    if fact.amount != purchase.amount_cents:
+        return _mismatch("wrong amount", purchase, amount=fact.amount, expected=purchase.amount_cents)
     if not _same_currency(fact, purchase):
-        return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase["currency"])
+        return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase.currency)
     if not fact.paid:
         if fact.status in ("unpaid", "authorized"):
             return Applied(f"awaiting payment ({fact.status})", purchase)
         # `no_payment_required` (a coupon or a zero-amount session) on a course we sell for money.
         return _mismatch(f"not paid ({fact.status or 'no status'})", purchase, status=fact.status)
-    if purchase["status"] not in ("pending", "failed"):
-        return Applied(f"already {purchase['status']}", purchase)
+    if purchase.status not in ("pending", "failed"):
+        return Applied(f"already {purchase.status}", purchase)
     changes: dict[str, Any] = {"status": "paid", "paid_at": datetime.now(UTC)}
     if fact.payment_ref:
         other = await purchases_sql.lock_by_payment(conn, fact.provider, fact.payment_ref)
-        if other is not None and other["id"] != purchase["id"]:
+        if other is not None and other.id != purchase.id:
             # One payment cannot pay for two purchases (and must not trip the unique index).
             return _mismatch("payment already recorded for another purchase", purchase, paymentRef=fact.payment_ref)
         changes["payment_ref"] = fact.payment_ref
-    purchase = await purchases_sql.update_purchase(conn, str(purchase["id"]), changes)
+    purchase = await purchases_sql.update_purchase(conn, str(purchase.id), changes)
     applied = Applied("enrolled", purchase)
     holds = await payments_sql.take_holds(conn, fact.provider, fact.payment_ref) if fact.payment_ref else []
     for held in holds:
-        held_fact = Fact(held["kind"], fact.provider, payment_ref=fact.payment_ref, amount=held["amount_cents"],
-                         currency=held["currency"], cumulative=held["cumulative"])
+        held_fact = Fact(held.kind, fact.provider, payment_ref=fact.payment_ref, amount=held.amount_cents,
+                         currency=held.currency, cumulative=held.cumulative)
         later = await _settle_after_payment(conn, held_fact, purchase)
         purchase = later.purchase or purchase
         applied.refunded |= later.refunded
@@ -176,10 +178,10 @@ async def _apply_checkout(ctx: AppContext, conn: Conn, fact: Fact) -> Applied:
         if later.mismatch:
             applied.mismatch, applied.details = later.mismatch, later.details
     applied.purchase = purchase
-    if purchase["status"] == "refunded":
+    if purchase.status == "refunded":
         applied.outcome = "paid; refunded before it landed, not enrolled"
         return applied
-    row, created = await enrollments.insert(conn, str(purchase["course_id"]), str(purchase["user_id"]), "payment")
+    row, created = await enrollments.insert(conn, str(purchase.course_id), str(purchase.user_id), "payment")
     applied.enrolment = row if created else None
     applied.outcome = "enrolled" if created else "paid; already enrolled"
     if applied.disputed:
@@ -191,9 +193,9 @@ async def _apply_failed(conn: Conn, fact: Fact) -> Applied:
     purchase = await purchases_sql.lock_by_ref(conn, fact.provider, fact.ref) if fact.ref else None
     if purchase is None:
         return _mismatch("unknown purchase", ref=fact.ref)
-    if purchase["status"] != "pending":
-        return Applied(f"ignored: purchase already {purchase['status']}", purchase)
-    purchase = await purchases_sql.update_purchase(conn, str(purchase["id"]), {"status": "failed"})
+    if purchase.status != "pending":
+        return Applied(f"ignored: purchase already {purchase.status}", purchase)
+    purchase = await purchases_sql.update_purchase(conn, str(purchase.id), {"status": "failed"})
     return Applied(f"payment {fact.status}", purchase)
 
 
@@ -208,26 +210,26 @@ async def _apply_after_payment(ctx: AppContext, conn: Conn, fact: Fact) -> Appli
     return await _settle_after_payment(conn, fact, purchase)
 
 
-async def _settle_after_payment(conn: Conn, fact: Fact, purchase: dict[str, Any]) -> Applied:
+async def _settle_after_payment(conn: Conn, fact: Fact, purchase: PurchaseRow) -> Applied:
     """A refund or dispute of a recorded payment (inside its transaction)."""
     if not _same_currency(fact, purchase):
-        return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase["currency"])
+        return _mismatch("wrong currency", purchase, currency=fact.currency, expected=purchase.currency)
     if fact.kind == "dispute":
-        if purchase["status"] == "paid":
-            purchase = await purchases_sql.update_purchase(conn, str(purchase["id"]), {"status": "disputed"})
+        if purchase.status == "paid":
+            purchase = await purchases_sql.update_purchase(conn, str(purchase.id), {"status": "disputed"})
         return Applied("dispute recorded", purchase, disputed=True, details={"amount": fact.amount})
     amount = fact.amount or 0
-    total = max(purchase["refunded_cents"], amount) if fact.cumulative else purchase["refunded_cents"] + amount
+    total = max(purchase.refunded_cents, amount) if fact.cumulative else purchase.refunded_cents + amount
     changes: dict[str, Any] = {"refunded_cents": total}
-    full = total >= purchase["amount_cents"]
-    if full and purchase["status"] != "refunded":
+    full = total >= purchase.amount_cents
+    if full and purchase.status != "refunded":
         changes["status"] = "refunded"
-    updated = await purchases_sql.update_purchase(conn, str(purchase["id"]), changes)
+    updated = await purchases_sql.update_purchase(conn, str(purchase.id), changes)
     if not full:
-        return Applied(f"partial refund recorded ({total} of {purchase['amount_cents']})", updated)
-    if purchase["status"] == "refunded":
+        return Applied(f"partial refund recorded ({total} of {purchase.amount_cents})", updated)
+    if purchase.status == "refunded":
         return Applied("already refunded", updated)
-    ended = await enrollments_sql.end_enrollment(conn, str(updated["course_id"]), str(updated["user_id"]))
+    ended = await enrollments_sql.end_enrollment(conn, str(updated.course_id), str(updated.user_id))
     return Applied("refunded; enrolment ended" if ended else "refunded", updated, refunded=True, enrolment_ended=ended)
 
 
@@ -286,7 +288,7 @@ async def _process(ctx: AppContext, event_id: str, event_type: str, event: dict[
     async with ctx.db.transaction() as conn:
         if not await payments_sql.record_event(conn, event_id, event_type, event):
             previous = await payments_sql.get_event(conn, event_id)
-            outcome = (previous or {}).get("outcome") or "recorded"
+            outcome = (previous.outcome if previous else None) or "recorded"
             return WebhookReceipt(received=True, event_id=event_id, duplicate=True, outcome=outcome)
         applied = await _apply(ctx, conn, fact)
         if applied.outcome.endswith("held until its payment lands") and fact.payment_ref:
@@ -304,7 +306,8 @@ async def _process(ctx: AppContext, event_id: str, event_type: str, event: dict[
 
 
 async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: Fact, applied: Applied) -> None:
-    purchase = plain(applied.purchase) if applied.purchase else None
+    # JSON-safe values for the audit rows and pushes that follow.
+    purchase = plain(values(applied.purchase)) if applied.purchase else None
     target = f"purchase/{purchase['id']}" if purchase else f"payment-event/{event_id}"
     base = {"eventId": event_id, "type": event_type, "provider": fact.provider}
     if applied.mismatch:
@@ -351,9 +354,9 @@ async def _leave_live_classes(ctx: AppContext, course_id: str, user_id: str) -> 
     async with ctx.db.connection() as conn:
         classes = await classes_sql.list_for_course(conn, course_id, RECENT_CLASSES, None)
     for klass in classes:
-        if klass["status"] != "live":
+        if klass.status != "live":
             continue
-        for connection_id in await presence.connections_of(ctx, str(klass["id"]), user_id):
+        for connection_id in await presence.connections_of(ctx, str(klass.id), user_id):
             await outbox.perform(
                 ctx, "pubsub.close_connection",
                 {"connectionId": connection_id, "reason": "Your purchase of this course was refunded."},

@@ -50,7 +50,10 @@ async def record(
     subject_id: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Writes the row now, or queues it for retry; raises only when neither worked."""
+    """Writes the row now, or queues it for retry; raises only when neither worked.
+
+    Its parameters are `change_entity`'s on purpose (callers name them by keyword); the row
+    itself is built there, once."""
     entity = change_entity(user_id, kind, at=at, course_id=course_id, subject_id=subject_id, details=details)
     await outbox.perform(ctx, "table.upsert", {"table": ctx.settings.change_log_table, "entity": entity})
 

@@ -76,12 +76,25 @@ def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
 
 
 # --- operations ------------------------------------------------------------------------
-async def create_quiz(ctx: AppContext, principal: Principal, body: QuizCreate) -> QuizWithKeys:
-    """The owning tutor or an admin adds a quiz to a lesson; 201 with the keys, for them."""
+# The refusals of the relations the endpoints declare (`functions/progress.py`), also given
+# here to callers that reach the service without HTTP.
+AUTHORS_ONLY = "Only the course's tutor and admins add quizzes."
+TAKERS_ONLY = "Only students enrolled in this course may do this."
+
+
+async def create_quiz(
+    ctx: AppContext,
+    principal: Principal,
+    body: QuizCreate,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
+) -> QuizWithKeys:
+    """The owning tutor or an admin adds a quiz to a lesson; 201 with the keys, for them.
+    `found` is the lesson and access the endpoint's relation read from the body."""
     lesson_id = str(body.lesson_id)
-    _, access = await access_service.lesson_access(ctx, principal, lesson_id)
+    _, access = found or await access_service.lesson_access(ctx, principal, lesson_id)
     if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins add quizzes.")
+        raise Forbidden(AUTHORS_ONLY)
     errors = question_errors(body.questions)
     if errors:
         raise Invalid("Some answer keys do not fit their questions.", errors=errors)
@@ -140,16 +153,21 @@ async def get_quiz(
 
 
 async def submit_attempt(
-    ctx: AppContext, principal: Principal, quiz_id: str, body: AttemptCreate, idempotency_key: str | None
+    ctx: AppContext,
+    principal: Principal,
+    quiz_id: str,
+    body: AttemptCreate,
+    idempotency_key: str | None,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
-    """(status, body, replayed): a graded, stored attempt, or the stored answer to this key."""
+    """(status, body, replayed): a graded, stored attempt, or the stored answer to this key.
+    `found` is the quiz and the caller's enrolment the endpoint's relation already read."""
     key = idempotency.check_key(idempotency_key, required=True)
-    quiz = await _load(ctx, quiz_id)
-    course_id = str(quiz["course_id"])
-    try:
-        await access_service.require_enrolled_student(ctx, principal, course_id)
-    except NotFound:
-        raise NotFound("No such quiz.") from None
+    quiz, access = found or await quiz_access(ctx, principal, quiz_id)
+    if access.relation != "enrolled" or not principal.has_role("student"):
+        raise Forbidden(TAKERS_ONLY)
+    course_id = access.course_id
     errors = answer_errors(quiz["questions"], body.answers)
     if errors:
         raise Invalid("The answers do not fit the quiz.", errors=errors)

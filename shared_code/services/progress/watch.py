@@ -72,6 +72,7 @@ from shared_code.domain.watch import (
 )
 from shared_code.errors import NotFound
 from shared_code.models.progress import Heartbeat, HeartbeatResult
+from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import completion
 from shared_code.services.progress.completion import cached_course_progress, enrolled_lesson
 
@@ -129,10 +130,18 @@ class Heard:
 
 
 async def record_heartbeat(
-    ctx: AppContext, principal: Principal, lesson_id: str, beat: Heartbeat
+    ctx: AppContext,
+    principal: Principal,
+    lesson_id: str,
+    beat: Heartbeat,
+    *,
+    found: tuple[dict[str, Any], CourseAccess] | None = None,
 ) -> tuple[int, HeartbeatResult]:
-    """202 when buffered in Redis, 200 when written to PostgreSQL (a completion, or Redis down)."""
-    lesson, course_id = await enrolled_lesson(ctx, principal, lesson_id)
+    """202 when buffered in Redis, 200 when written to PostgreSQL (a completion, or Redis down).
+
+    `found` is the lesson and the caller's enrolment the endpoint's relation already read
+    (from the content cache); without it the enrolment is checked here."""
+    lesson, course_id = (found[0], found[1].course_id) if found else await enrolled_lesson(ctx, principal, lesson_id)
     duration, completable = held_duration(lesson, beat.duration_seconds)
     heard = Heard(
         user_id=principal.user_id,

@@ -9,7 +9,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit trail, newest first */
+        /**
+         * Audit trail, newest first
+         * @description Who may call: a signed-in caller with the role admin.
+         */
         get: operations["admin_audit"];
         put?: never;
         post?: never;
@@ -26,7 +29,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Poison-queue messages with their reason */
+        /**
+         * Poison-queue messages with their reason
+         * @description Who may call: a signed-in caller with the role admin.
+         */
         get: operations["admin_dead_letters"];
         put?: never;
         post?: never;
@@ -45,7 +51,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Put one dead letter back on its work queue */
+        /**
+         * Put one dead letter back on its work queue
+         * @description Who may call: a signed-in caller with the role admin.
+         */
         post: operations["admin_replay_dead_letter"];
         delete?: never;
         options?: never;
@@ -61,7 +70,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set a user's roles (audited) */
+        /**
+         * Set a user's roles (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
         put: operations["admin_set_roles"];
         post?: never;
         delete?: never;
@@ -77,10 +89,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Published courses (tutors also see their drafts; admins see all) */
+        /**
+         * Published courses (tutors also see their drafts; admins see all)
+         * @description Who may call: any signed-in caller.
+         */
         get: operations["list_courses"];
         put?: never;
-        /** Create a course (a draft) */
+        /**
+         * Create a course (a draft)
+         * @description Who may call: a signed-in caller with one of the roles tutor, admin.
+         */
         post: operations["create_course"];
         delete?: never;
         options?: never;
@@ -95,14 +113,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A course with its lessons in order */
+        /**
+         * A course with its lessons in order
+         * @description Who may call: any signed-in caller.
+         */
         get: operations["get_course"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Edit a course; {published: true} publishes it */
+        /**
+         * Edit a course; {published: true} publishes it
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         patch: operations["update_course"];
         trace?: never;
     };
@@ -115,7 +139,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a lesson (at a position, or last) */
+        /**
+         * Add a lesson (at a position, or last)
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         post: operations["add_lesson"];
         delete?: never;
         options?: never;
@@ -130,15 +157,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lesson metadata (enrolled, owning tutor, admin) */
+        /**
+         * Lesson metadata (enrolled, owning tutor, admin)
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `lessonId` in the path; roles: student, tutor, admin).
+         */
         get: operations["get_lesson"];
         put?: never;
         post?: never;
-        /** Delete a lesson with its progress and quiz (audited); positions close up */
+        /**
+         * Delete a lesson with its progress and quiz (audited); positions close up
+         * @description Who may call: owning tutor, admin (the relation to the `lessonId` in the path; roles: tutor, admin).
+         */
         delete: operations["delete_lesson"];
         options?: never;
         head?: never;
-        /** Edit a lesson's title, video or duration (audited) */
+        /**
+         * Edit a lesson's title, video or duration (audited)
+         * @description Who may call: owning tutor, admin (the relation to the `lessonId` in the path; roles: tutor, admin).
+         */
         patch: operations["update_lesson"];
         trace?: never;
     };
@@ -150,7 +186,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Put every lesson of the course in a new order (audited) */
+        /**
+         * Put every lesson of the course in a new order (audited)
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         put: operations["reorder_lessons"];
         post?: never;
         delete?: never;
@@ -166,7 +205,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A signed, expiring CDN playback URL */
+        /**
+         * A signed, expiring CDN playback URL
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `lessonId` in the path; roles: student, tutor, admin).
+         */
         get: operations["lesson_playback"];
         put?: never;
         post?: never;
@@ -185,7 +227,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Register a video asset (lessons may use only their owner's assets) */
+        /**
+         * Register a video asset (lessons may use only their owner's assets)
+         * @description Who may call: a signed-in caller with one of the roles tutor, admin.
+         */
         post: operations["register_video"];
         delete?: never;
         options?: never;
@@ -202,7 +247,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start an upload: a create-only SAS for one blob */
+        /**
+         * Start an upload: a create-only SAS for one blob
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         post: operations["start_material_upload"];
         delete?: never;
         options?: never;
@@ -219,7 +267,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Publish an uploaded material (checks the blob) */
+        /**
+         * Publish an uploaded material (checks the blob)
+         * @description Who may call: owning tutor, admin (the relation to the `materialId` in the path; roles: tutor, admin).
+         */
         post: operations["publish_material"];
         delete?: never;
         options?: never;
@@ -237,7 +288,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a material and its file (audited) */
+        /**
+         * Delete a material and its file (audited)
+         * @description Who may call: owning tutor, admin (the relation to the `materialId` in the path; roles: tutor, admin).
+         */
         delete: operations["delete_material"];
         options?: never;
         head?: never;
@@ -251,7 +305,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Published materials of a course */
+        /**
+         * Published materials of a course
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `courseId` in the path; roles: student, tutor, admin).
+         */
         get: operations["list_materials"];
         put?: never;
         post?: never;
@@ -268,7 +325,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A read-only SAS for one material (logged) */
+        /**
+         * A read-only SAS for one material (logged)
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `materialId` in the path; roles: student, tutor, admin).
+         */
         get: operations["download_material"];
         put?: never;
         post?: never;
@@ -287,7 +347,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Enrol (students: free courses; admins: anyone) */
+        /**
+         * Enrol (students: free courses; admins: anyone)
+         * @description Who may call: a signed-in caller with one of the roles student, admin.
+         */
         post: operations["enrol"];
         delete?: never;
         options?: never;
@@ -302,7 +365,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The live-class page's script (development only) */
+        /**
+         * The live-class page's script (development only)
+         * @description Who may call: anyone (no token).
+         */
         get: operations["live_app_script"];
         put?: never;
         post?: never;
@@ -319,7 +385,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Interactive API reference (development only) */
+        /**
+         * Interactive API reference (development only)
+         * @description Who may call: anyone (no token).
+         */
         get: operations["api_reference"];
         put?: never;
         post?: never;
@@ -336,7 +405,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The reference page's scripts and styles (development only) */
+        /**
+         * The reference page's scripts and styles (development only)
+         * @description Who may call: anyone (no token).
+         */
         get: operations["api_reference_asset"];
         put?: never;
         post?: never;
@@ -353,10 +425,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Classes of a course, latest first */
+        /**
+         * Classes of a course, latest first
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `courseId` in the query; roles: student, tutor, admin).
+         */
         get: operations["list_classes"];
         put?: never;
-        /** Schedule a live class */
+        /**
+         * Schedule a live class
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the request body; roles: tutor, admin).
+         */
         post: operations["create_class"];
         delete?: never;
         options?: never;
@@ -371,7 +449,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One live class */
+        /**
+         * One live class
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         get: operations["get_class"];
         put?: never;
         post?: never;
@@ -390,7 +471,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start the class (pushes class.started) */
+        /**
+         * Start the class (pushes class.started)
+         * @description Who may call: owning tutor (the relation to the `classId` in the path; roles: tutor).
+         */
         post: operations["start_class"];
         delete?: never;
         options?: never;
@@ -407,7 +491,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the class (pushes class.ended) */
+        /**
+         * End the class (pushes class.ended)
+         * @description Who may call: owning tutor (the relation to the `classId` in the path; roles: tutor).
+         */
         post: operations["end_class"];
         delete?: never;
         options?: never;
@@ -424,7 +511,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Web PubSub client URL for this class */
+        /**
+         * Web PubSub client URL for this class
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         post: operations["negotiate"];
         delete?: never;
         options?: never;
@@ -441,7 +531,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Web PubSub client URL for the caller's own pushes */
+        /**
+         * Web PubSub client URL for the caller's own pushes
+         * @description Who may call: any signed-in caller.
+         */
         post: operations["negotiate_personal"];
         delete?: never;
         options?: never;
@@ -456,7 +549,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Snapshot of the class at a seq */
+        /**
+         * Snapshot of the class at a seq
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         get: operations["class_state_snapshot"];
         put?: never;
         post?: never;
@@ -475,7 +571,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Open a poll (pushes poll.opened) */
+        /**
+         * Open a poll (pushes poll.opened)
+         * @description Who may call: owning tutor (the relation to the `classId` in the path; roles: tutor).
+         */
         post: operations["open_poll"];
         delete?: never;
         options?: never;
@@ -492,7 +591,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Close a poll with exact final counts */
+        /**
+         * Close a poll with exact final counts
+         * @description Who may call: owning tutor (the relation to the `classId` in the path; roles: tutor).
+         */
         post: operations["close_poll"];
         delete?: never;
         options?: never;
@@ -507,7 +609,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A poll with its current counts */
+        /**
+         * A poll with its current counts
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         get: operations["get_poll"];
         put?: never;
         post?: never;
@@ -526,7 +631,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Mute, unmute, remove, delete a message, lower a hand */
+        /**
+         * Mute, unmute, remove, delete a message, lower a hand
+         * @description Who may call: owning tutor, admin (the relation to the `classId` in the path; roles: tutor, admin).
+         */
         post: operations["moderate"];
         delete?: never;
         options?: never;
@@ -541,7 +649,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Join/leave rows and minutes present per student */
+        /**
+         * Join/leave rows and minutes present per student
+         * @description Who may call: owning tutor, admin (the relation to the `classId` in the path; roles: tutor, admin).
+         */
         get: operations["class_attendance"];
         put?: never;
         post?: never;
@@ -558,7 +669,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Chat history, newest first */
+        /**
+         * Chat history, newest first
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         get: operations["chat_history"];
         put?: never;
         post?: never;
@@ -576,7 +690,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Attach a recording (a registered video) to an ended class */
+        /**
+         * Attach a recording (a registered video) to an ended class
+         * @description Who may call: owning tutor, admin (the relation to the `classId` in the path; roles: tutor, admin).
+         */
         put: operations["attach_recording"];
         post?: never;
         delete?: never;
@@ -592,7 +709,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A signed, expiring playback URL of the recording */
+        /**
+         * A signed, expiring playback URL of the recording
+         * @description Who may call: class member (the relation to the `classId` in the path; roles: student, tutor, admin).
+         */
         get: operations["recording_playback"];
         put?: never;
         post?: never;
@@ -609,7 +729,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A page to try a live class (development tokens) */
+        /**
+         * A page to try a live class (development tokens)
+         * @description Who may call: anyone (no token).
+         */
         get: operations["live_app"];
         put?: never;
         post?: never;
@@ -628,7 +751,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start buying a paid course: the provider's checkout at the server's price */
+        /**
+         * Start buying a paid course: the provider's checkout at the server's price
+         * @description Who may call: a signed-in caller with the role student.
+         */
         post: operations["start_checkout"];
         delete?: never;
         options?: never;
@@ -643,7 +769,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's purchases with their status */
+        /**
+         * The caller's purchases with their status
+         * @description Who may call: any signed-in caller.
+         */
         get: operations["my_purchases"];
         put?: never;
         post?: never;
@@ -662,7 +791,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Stripe's signed events (Stripe calls this) */
+        /**
+         * Stripe's signed events (Stripe calls this)
+         * @description Who may call: anyone (no token).
+         */
         post: operations["payment_webhook"];
         delete?: never;
         options?: never;
@@ -679,7 +811,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Razorpay's signed events (Razorpay calls this) */
+        /**
+         * Razorpay's signed events (Razorpay calls this)
+         * @description Who may call: anyone (no token).
+         */
         post: operations["razorpay_webhook"];
         delete?: never;
         options?: never;
@@ -695,7 +830,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 429 beyond the per-student heartbeat rate */
+        /**
+         * Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 429 beyond the per-student heartbeat rate
+         * @description Who may call: enrolled student (the relation to the `lessonId` in the path; roles: student).
+         */
         put: operations["record_progress"];
         post?: never;
         delete?: never;
@@ -713,7 +851,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Offline queue: events applied idempotently in client-time order; bad events refused one by one */
+        /**
+         * Offline queue: events applied idempotently in client-time order; bad events refused one by one
+         * @description Who may call: a signed-in caller with the role student.
+         */
         post: operations["sync_progress"];
         delete?: never;
         options?: never;
@@ -730,7 +871,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a quiz to a lesson (answer keys come back to its tutor only) */
+        /**
+         * Add a quiz to a lesson (answer keys come back to its tutor only)
+         * @description Who may call: owning tutor, admin (the relation to the `lessonId` in the request body; roles: tutor, admin).
+         */
         post: operations["create_quiz"];
         delete?: never;
         options?: never;
@@ -745,7 +889,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A quiz's questions, without answer keys */
+        /**
+         * A quiz's questions, without answer keys
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `quizId` in the path; roles: student, tutor, admin).
+         */
         get: operations["get_quiz"];
         put?: never;
         post?: never;
@@ -764,7 +911,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit answers (Idempotency-Key required): graded on the server, exact match per question, no partial credit */
+        /**
+         * Submit answers (Idempotency-Key required): graded on the server, exact match per question, no partial credit
+         * @description Who may call: enrolled student (the relation to the `quizId` in the path; roles: student).
+         */
         post: operations["submit_quiz_attempt"];
         delete?: never;
         options?: never;
@@ -779,7 +929,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Top students by points (competition ranking: ties share a rank) and the caller's own standing */
+        /**
+         * Top students by points (competition ranking: ties share a rank) and the caller's own standing
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `courseId` in the path; roles: student, tutor, admin).
+         */
         get: operations["course_leaderboard"];
         put?: never;
         post?: never;
@@ -796,7 +949,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Portfolio: per enrolled course progress, recent scores, rank and upcoming classes */
+        /**
+         * Portfolio: per enrolled course progress, recent scores, rank and upcoming classes
+         * @description Who may call: any signed-in caller.
+         */
         get: operations["my_dashboard"];
         put?: never;
         post?: never;
@@ -813,7 +969,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's change log (completions, attempts, leaderboard changes), oldest first, by time range */
+        /**
+         * The caller's change log (completions, attempts, leaderboard changes), oldest first, by time range
+         * @description Who may call: any signed-in caller.
+         */
         get: operations["my_changes"];
         put?: never;
         post?: never;
@@ -830,7 +989,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Completion funnel per lesson, score distribution per quiz, attendance per class */
+        /**
+         * Completion funnel per lesson, score distribution per quiz, attendance per class
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         get: operations["course_analytics"];
         put?: never;
         post?: never;
@@ -847,7 +1009,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The course's enrolled students with progress, last activity and quiz average; sortable, paged */
+        /**
+         * The course's enrolled students with progress, last activity and quiz average; sortable, paged
+         * @description Who may call: owning tutor, admin (the relation to the `courseId` in the path; roles: tutor, admin).
+         */
         get: operations["course_roster"];
         put?: never;
         post?: never;
@@ -866,10 +1031,16 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Web PubSub events (CloudEvents): connect, connected, disconnected, client events */
+        /**
+         * Web PubSub events (CloudEvents): connect, connected, disconnected, client events
+         * @description Who may call: anyone (no token).
+         */
         post: operations["webpubsub_events"];
         delete?: never;
-        /** Web PubSub abuse-protection handshake */
+        /**
+         * Web PubSub abuse-protection handshake
+         * @description Who may call: anyone (no token).
+         */
         options: operations["webpubsub_handshake"];
         head?: never;
         patch?: never;
@@ -882,7 +1053,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health of every dependency */
+        /**
+         * Health of every dependency
+         * @description Who may call: anyone (no token).
+         */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -899,7 +1073,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Does nothing: the host's own ceiling for benchmarks */
+        /**
+         * Does nothing: the host's own ceiling for benchmarks
+         * @description Who may call: anyone (no token).
+         */
         get: operations["noop"];
         put?: never;
         post?: never;
@@ -916,7 +1093,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The OpenAPI 3.1 document */
+        /**
+         * The OpenAPI 3.1 document
+         * @description Who may call: anyone (no token).
+         */
         get: operations["openapi_document"];
         put?: never;
         post?: never;
@@ -935,7 +1115,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Issue a development token (development mode only) */
+        /**
+         * Issue a development token (development mode only)
+         * @description Who may call: anyone (no token).
+         */
         post: operations["dev_token"];
         delete?: never;
         options?: never;

@@ -1,0 +1,50 @@
+"""Rows as frozen values: the column list of a row type is its fields, written once."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError, dataclass
+
+import pytest
+
+from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.polls import PollRow
+from shared_code.adapters.postgres.purchases import PurchaseRow
+from shared_code.adapters.postgres.rows import columns, values
+from shared_code.models.live import LiveClass
+from shared_code.models.payments import Purchase
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    name: str
+
+
+def test_the_column_list_is_the_fields_in_order():
+    assert columns(Pair) == "id, name"
+    assert columns(PollRow) == "id, class_id, question, options, status, opened_at, closed_at, final_counts"
+
+
+def test_only_a_frozen_dataclass_is_a_row_type():
+    @dataclass
+    class Loose:
+        id: str
+
+    with pytest.raises(TypeError):
+        columns(Loose)
+    with pytest.raises(TypeError):
+        columns(dict)
+
+
+def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
+    pair = Pair("1", "one")
+    with pytest.raises(FrozenInstanceError):
+        pair.name = "two"  # type: ignore[misc]
+    assert values(pair) == {"id": "1", "name": "one"}
+
+
+@pytest.mark.parametrize(("row_type", "model"), [(ClassRow, LiveClass), (PurchaseRow, Purchase)])
+def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model):
+    """The model reads the row's attributes by name, so a renamed column must not leave a
+    model field without its value."""
+    assert set(model.model_fields) <= set(columns(row_type).split(", "))
