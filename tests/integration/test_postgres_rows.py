@@ -40,7 +40,7 @@ async def test_a_missing_row_is_none_and_a_found_one_a_frozen_value(ctx):
         rows = await fetch_all(
             conn, ClassRow,
             f"SELECT {columns(ClassRow)} FROM (VALUES (%s::uuid, %s::uuid, %s::uuid, 'T', %s::timestamptz, 'live', "
-            "NULL::timestamptz, NULL::timestamptz, now())) AS v(" + columns(ClassRow) + ")",
+            "NULL::timestamptz, NULL::timestamptz, now(), NULL::uuid, NULL::timestamptz)) AS v(" + columns(ClassRow) + ")",
             (uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), datetime(2030, 1, 1, tzinfo=UTC)),
         )
     assert len(rows) == 1 and isinstance(rows[0], ClassRow)
