@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 
 from tests.support.content import add_lesson, audit_rows, create_course, enrol, publish, published_course
-from tests.support.live import create_class, negotiate, start_class
+from tests.support.live import create_class, join, negotiate, start_class
 from tests.support.progress import enrolled_earlier
 
 pytestmark = pytest.mark.timeout(120)
@@ -111,6 +112,21 @@ async def test_leaving_a_free_course_ends_access_at_once_and_a_return_finds_the_
     assert (await api.get(f"lessons/{lesson['id']}", headers=student.headers)).status_code == 200
     [row] = (await my_enrollments(api, student))["items"]
     assert (row["status"], row["completedLessons"], row["progressPercent"]) == ("active", 1, 50.0)
+
+
+async def test_leaving_closes_the_students_open_connection_to_a_running_class(api, actor):
+    tutor, student = await actor("tutor"), await actor("student")
+    course, _ = await published_course(api, tutor)
+    await enrol(api, student, course["id"])
+    klass = await start_class(api, tutor, (await create_class(api, tutor, course["id"]))["id"])
+    async with aiohttp.ClientSession() as session:
+        in_class = await join(api, session, student, klass["id"])
+        try:
+            assert (await api.delete(f"courses/{course['id']}/enrollments/me", headers=student.headers)).status_code == 204
+            # Membership was checked when the connection opened: the open one is closed now.
+            assert "left" in await in_class.wait_closed()
+        finally:
+            await in_class.close()
 
 
 async def test_a_paid_enrolment_cannot_be_left_here_and_access_stays(api, actor):
