@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import admin, content, demo, docs, live, payments, progress, realtime_events, retries, schedules, system
+from functions import admin, content, demo, docs, live, me, payments, progress, realtime_events, retries, schedules, system
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -17,6 +17,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
     system.bp,
     content.bp,
+    me.bp,
     payments.bp,
     progress.bp,
     live.bp,

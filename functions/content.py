@@ -30,6 +30,7 @@ from shared_code.models.content import (
     CourseCreate,
     CourseDetail,
     CoursePage,
+    CourseQuery,
     CourseUpdate,
     Download,
     Enrollment,
@@ -47,7 +48,7 @@ from shared_code.models.content import (
     VideoCreate,
 )
 from shared_code.pagination import PageQuery
-from shared_code.services.content import courses, enrollments, lesson_edits, materials, playback, videos
+from shared_code.services.content import catalog, courses, enrollments, lesson_edits, materials, playback, videos
 
 bp = func.Blueprint()
 
@@ -100,14 +101,13 @@ DOWNLOADER = material_relation(
     bp,
     "courses",
     ["GET"],
-    summary="Published courses (tutors also see their drafts; admins see all)",
+    summary="Published courses (tutors also see their drafts; admins see all); full-text search and filters",
     tag=TAG,
-    query=PageQuery,
+    query=CourseQuery,
     response=CoursePage,
 )
 async def list_courses(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    page = query(req, PageQuery)
-    return respond(await courses.list_courses(call.ctx, call.principal, limit=page.limit, cursor=page.cursor))
+    return respond(await catalog.list_courses(call.ctx, call.principal, query(req, CourseQuery)))
 
 
 @endpoint(

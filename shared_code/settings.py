@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
     # connect (user, class, role); required outside development.
     connection_state_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))
+    # HMAC-SHA256 key of the calendar feed URLs (GET /api/calendar/{token}, no sign-in);
+    # required outside development. Changing it ends every feed URL handed out.
+    calendar_feed_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("LECTERN_CALENDAR_FEED_KEY"))
 
     # --- how the app signs in to its stores (deployment identity) ----------------------
     # `keys` (local development): the connection strings and passwords as given.
@@ -236,6 +239,17 @@ class Settings(BaseSettings):
             "LECTERN_CONNECTION_STATE_KEY must be set outside development: it signs the Web PubSub "
             "connection state that decides who may do what in a live class."
         )
+
+    @property
+    def calendar_feed_signing_key(self) -> bytes:
+        """The key that signs calendar feed URLs; a fixed one in development, and outside it
+        a missing key refuses to issue or read feeds rather than sign with a known one."""
+        key = self.calendar_feed_key.get_secret_value()
+        if key.strip():
+            return key.encode()
+        if self.is_development:
+            return b"lectern-development-calendar-feed-key"
+        raise RuntimeError("LECTERN_CALENDAR_FEED_KEY must be set outside development: it signs calendar feed URLs.")
 
     @property
     def allowed_material_types(self) -> set[str]:

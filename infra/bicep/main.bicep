@@ -95,6 +95,11 @@ param paymentWebhookSecrets string
 @description('HMAC key that signs the Web PubSub connection state (who a connection is, in which class, with which role); azd generates it once and reads it back from Key Vault afterwards.')
 param connectionStateKey string
 
+@secure()
+@minLength(12)
+@description('HMAC key that signs calendar feed URLs (GET /api/calendar/{token}); azd generates it once and reads it back from Key Vault afterwards.')
+param calendarFeedKey string
+
 // Payments (docs/payments.md): API keys and webhook secrets go to Key Vault; the app
 // reads them through Key Vault references.
 @secure()
@@ -413,6 +418,7 @@ module appSecrets 'modules/app-secrets.bicep' = {
     videoSigningKey: videoSigningKey
     paymentWebhookSecrets: paymentWebhookSecrets
     connectionStateKey: connectionStateKey
+    calendarFeedKey: calendarFeedKey
     stripeSecretKey: stripeSecretKey
     razorpayKeySecret: razorpayKeySecret
     razorpayWebhookSecrets: razorpayWebhookSecrets
@@ -599,6 +605,7 @@ var appSettings = {
   // One Standard unit carries 1,000 concurrent connections: no class holds more than the resource can.
   LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS: string(webPubSubUnits * 1000)
   LECTERN_CONNECTION_STATE_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.connectionStateKeyUri})'
+  LECTERN_CALENDAR_FEED_KEY: '@Microsoft.KeyVault(SecretUri=${appSecrets.outputs.calendarFeedKeyUri})'
   // payments (docs/payments.md)
   PAYMENT_DEFAULT_PROVIDER: paymentDefaultProvider
   PAYMENT_DEFAULT_CURRENCY: paymentDefaultCurrency

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared_code.models.base import ApiModel, StrictInput
+from shared_code.pagination import PageQuery
 
 LessonKind = Literal["video", "document", "quiz"]
 
@@ -62,6 +63,38 @@ class Course(ApiModel):
 class CoursePage(ApiModel):
     items: list[Course]
     next_cursor: str | None = None
+
+
+class CourseQuery(PageQuery):
+    """The catalog's search and filters; each optional, all of them must hold."""
+
+    q: str | None = Field(
+        None, max_length=200,
+        description="Full-text search over title and description (web search syntax: words, \"a phrase\", "
+        "-excluded, or). With it the best matches come first; without it the newest courses do.",
+    )
+    price: Literal["free", "paid"] | None = None
+    tutor_id: uuid.UUID | None = Field(None, description="Only this tutor's courses.")
+    published_from: datetime | None = Field(
+        None, description="First published at or after this time (a time without an offset is UTC)."
+    )
+    published_to: datetime | None = Field(None, description="First published before this time.")
+
+    @field_validator("q")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("published_from", "published_to")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _range(self) -> CourseQuery:
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise ValueError("'publishedFrom' must not be after 'publishedTo'")
+        return self
 
 
 # --- lessons ---------------------------------------------------------------------------

@@ -102,6 +102,13 @@ def rows(w: dict) -> list[Row]:
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
         Row("GET", "me/dashboard", SIGNED_IN),
         Row("GET", "me/purchases", SIGNED_IN),
+        Row("GET", "me", SIGNED_IN),
+        Row("GET", "me/enrollments", SIGNED_IN),
+        Row("GET", "me/calendar", SIGNED_IN),
+        Row("POST", "me/calendar/feed", SIGNED_IN),
+        # read by calendar apps without a token: the signed URL is the check, so a forged
+        # one is a 404 whoever asks
+        Row("GET", "calendar/forged.token", (404,) * 6),
         # Only students buy; the enrolled one gets 409 (already has access), the other 422 (a free course).
         Row("POST", f"courses/{c}/checkout", (401, OK, OK, 403, 403, 403), {}),
         Row("GET", "me/changes", SIGNED_IN),
@@ -134,6 +141,9 @@ def rows(w: dict) -> list[Row]:
         # next role's call into a 404
         Row("DELETE", lambda role: f"materials/{w['deletable'][role]}", MANAGERS),
         Row("DELETE", lambda role: f"lessons/{w['deletable_lessons'][role]}", MANAGERS),
+        # leaving the free course the row above enrolled the students and the admin in;
+        # the tutors were never enrolled there
+        Row("DELETE", f"courses/{w['open_course']}/enrollments/me", (401, OK, OK, 404, 404, OK)),
     ]
 
 

@@ -9,7 +9,9 @@ signature-gated CloudEvents endpoint, covered by its own tests.
 Random UUIDs only ever reach the "no such resource" answer, so each run first builds a
 small world (a course with lessons, a quiz, a material, a live class with a poll) that the
 caller owns, is enrolled in or administers, and schemathesis draws ids from it most of the
-time: the generated bodies then reach the code behind the 404s.
+time: the generated bodies then reach the code behind the 404s. The student's run leaves
+out leaving a course (`DELETE .../enrollments/me`): it would end the very enrolment every
+other operation of the run relies on (its scenarios are tests/e2e/test_student_app.py).
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ async def test_no_generated_request_breaks_the_contract(api, stack, role, tmp_pa
     ]
     if who is not None:
         args += ["-H", f"Authorization: Bearer {who.token}"]
+    if role == "student":
+        args[args.index("webpubsub")] = "webpubsub|enrollments/me$"
     # cwd: schemathesis reads the schemathesis.toml written above from there.
     result = subprocess.run(args, capture_output=True, text=True, timeout=280, cwd=tmp_path)
     output = result.stdout + result.stderr

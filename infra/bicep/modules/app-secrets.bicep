@@ -19,6 +19,10 @@ param paymentWebhookSecrets string
 param connectionStateKey string
 
 @secure()
+@description('HMAC key that signs calendar feed URLs.')
+param calendarFeedKey string
+
+@secure()
 @description('Stripe secret API key (sk_live_... in production).')
 param stripeSecretKey string
 
@@ -64,6 +68,16 @@ resource connectionStateKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01'
   }
 }
 
+resource calendarFeedKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/DEPLOY.md instead.
+  parent: vault
+  name: 'calendar-feed-key'
+  properties: {
+    value: calendarFeedKey
+    contentType: 'text/plain; HMAC key of the calendar feed URLs'
+  }
+}
+
 resource stripeSecretKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   //checkov:skip=CKV_AZURE_41:No expiry on purpose: the app reads this secret through a versionless Key Vault reference, and an expiry date would make the reference stop resolving and take the app down at that moment; rotation follows docs/payments.md instead.
   parent: vault
@@ -99,6 +113,7 @@ resource razorpayWebhookSecretsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07
 output videoSigningKeyUri string = videoSigningKeySecret.properties.secretUri
 output paymentWebhookSecretsUri string = paymentWebhookSecretsSecret.properties.secretUri
 output connectionStateKeyUri string = connectionStateKeySecret.properties.secretUri
+output calendarFeedKeyUri string = calendarFeedKeySecret.properties.secretUri
 output stripeSecretKeyUri string = stripeSecretKeySecret.properties.secretUri
 output razorpayKeySecretUri string = razorpayKeySecretSecret.properties.secretUri
 output razorpayWebhookSecretsUri string = razorpayWebhookSecretsSecret.properties.secretUri

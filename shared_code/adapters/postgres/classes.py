@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.pool import Conn, Row
 from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
 
@@ -90,3 +91,39 @@ async def attach_recording(conn: Conn, class_id: str, asset_id: str) -> ClassRow
          RETURNING {_COLUMNS}""",
         {"id": class_id, "asset": asset_id},
     )
+
+
+async def calendar_of(
+    conn: Conn,
+    user_id: str,
+    *,
+    as_owner: bool,
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Row]:
+    """Scheduled or running classes in [start, end) of the published courses the user is
+    enrolled in and, with `as_owner`, of the courses they own; earliest first (keyset on
+    scheduled_at, id). Each row names the user's `role` in it."""
+    params: dict[str, Any] = {"user": user_id, "owner": as_owner, "start": start, "end": end, "limit": limit}
+    keyset = ""
+    if after is not None:
+        keyset = "AND (lc.scheduled_at, lc.id) > (%(after_time)s, %(after_id)s)"
+        params["after_time"], params["after_id"] = after
+    cur = await conn.execute(
+        f"""SELECT lc.id, lc.course_id, c.title AS course_title, lc.title, lc.scheduled_at, lc.status,
+                   CASE WHEN %(owner)s AND c.owner_id = %(user)s THEN 'tutor' ELSE 'student' END AS role
+              FROM live_classes lc JOIN courses c ON c.id = lc.course_id
+             WHERE lc.status IN ('scheduled', 'live')
+               AND lc.scheduled_at >= %(start)s AND lc.scheduled_at < %(end)s
+               AND ((%(owner)s AND c.owner_id = %(user)s)
+                    OR (c.published AND EXISTS (
+                          SELECT 1 FROM enrollments e
+                           WHERE e.course_id = c.id AND e.user_id = %(user)s AND e.status = 'active')))
+               {keyset}
+             ORDER BY lc.scheduled_at, lc.id
+             LIMIT %(limit)s""",  # noqa: S608 - fixed fragments only
+        params,
+    )
+    return await cur.fetchall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -64,6 +65,46 @@ async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> 
     return await cur.fetchone()
 
 
+_SCOPES = {
+    "published": "published",
+    "published_or_owned": "(published OR owner_id = %(viewer)s)",
+    "all": "TRUE",
+}
+
+# The text search configuration of courses.search_vector (migration 0054): a query must
+# be parsed with the same one, or its words would not stem the way the column's did.
+SEARCH_CONFIG = "english"
+
+
+@dataclass(frozen=True)
+class CatalogFilter:
+    """What narrows a catalog listing, each part optional."""
+
+    price: Literal["free", "paid"] | None = None
+    owner_id: str | None = None
+    published_from: datetime | None = None
+    published_to: datetime | None = None
+
+
+def _filtered(scope: Scope, viewer_id: str, narrow: CatalogFilter) -> tuple[str, dict[str, Any]]:
+    where = [_SCOPES[scope]]
+    params: dict[str, Any] = {"viewer": viewer_id}
+    if narrow.price == "free":
+        where.append("price_cents = 0")
+    elif narrow.price == "paid":
+        where.append("price_cents > 0")
+    if narrow.owner_id is not None:
+        where.append("owner_id = %(owner)s")
+        params["owner"] = narrow.owner_id
+    if narrow.published_from is not None:
+        where.append("published_at >= %(published_from)s")
+        params["published_from"] = narrow.published_from
+    if narrow.published_to is not None:
+        where.append("published_at < %(published_to)s")
+        params["published_to"] = narrow.published_to
+    return " AND ".join(where), params
+
+
 async def list_courses(
     conn: Conn,
     *,
@@ -71,19 +112,48 @@ async def list_courses(
     viewer_id: str,
     after: tuple[datetime, str] | None,
     limit: int,
+    narrow: CatalogFilter | None = None,
 ) -> list[Row]:
     """One page, newest first; `after` is the (created_at, id) of the previous page's last row."""
-    where = {
-        "published": "published",
-        "published_or_owned": "(published OR owner_id = %(viewer)s)",
-        "all": "TRUE",
-    }[scope]
-    params: dict[str, Any] = {"viewer": viewer_id, "limit": limit}
+    where, params = _filtered(scope, viewer_id, narrow or CatalogFilter())
+    params["limit"] = limit
     if after is not None:
         where += " AND (created_at, id) < (%(after_time)s, %(after_id)s)"
         params["after_time"], params["after_id"] = after
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM courses WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",  # noqa: S608 - fixed fragments only
+        params,
+    )
+    return await cur.fetchall()
+
+
+async def search_courses(
+    conn: Conn,
+    *,
+    scope: Scope,
+    viewer_id: str,
+    text: str,
+    after: tuple[float, str] | None,
+    limit: int,
+    narrow: CatalogFilter | None = None,
+) -> list[Row]:
+    """One page of the courses matching `text` (web search syntax: words, "phrases", -not, or),
+    best match first, ties by id; each row carries its `rank`. `after` is the (rank, id) of
+    the previous page's last row. The rank is a `real`, and the cursor hands back exactly
+    the value PostgreSQL produced, so the comparison below lands between the same two rows."""
+    where, params = _filtered(scope, viewer_id, narrow or CatalogFilter())
+    params.update({"text": text, "limit": limit, "config": SEARCH_CONFIG})
+    keyset = ""
+    if after is not None:
+        keyset = "WHERE (rank, id) < (%(after_rank)s::real, %(after_id)s::uuid)"
+        params["after_rank"], params["after_id"] = after
+    cur = await conn.execute(
+        f"""SELECT * FROM (
+                SELECT {COLUMNS}, ts_rank(search_vector, query) AS rank
+                  FROM courses, websearch_to_tsquery(%(config)s::regconfig, %(text)s) AS query
+                 WHERE search_vector @@ query AND {where}
+            ) found {keyset}
+            ORDER BY rank DESC, id DESC LIMIT %(limit)s""",  # noqa: S608 - fixed fragments only
         params,
     )
     return await cur.fetchall()

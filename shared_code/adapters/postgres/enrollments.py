@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from shared_code.adapters.postgres.pool import Conn, Row
 
 COLUMNS = "course_id, user_id, source, created_at"
@@ -37,15 +40,50 @@ async def is_enrolled(conn: Conn, course_id: str, user_id: str) -> bool:
     return await cur.fetchone() is not None
 
 
-async def end_enrollment(conn: Conn, course_id: str, user_id: str) -> bool:
-    """Marks an active enrolment refunded (the row and its progress stay); False when none was active."""
+async def end_enrollment(conn: Conn, course_id: str, user_id: str, *, status: str = "refunded") -> bool:
+    """Ends an active enrolment, `refunded` or `left` (the row and its progress stay); False when none was active."""
     cur = await conn.execute(
-        """UPDATE enrollments SET status = 'refunded'
+        """UPDATE enrollments SET status = %s
             WHERE course_id = %s AND user_id = %s AND status = 'active' RETURNING 1""",
-        (course_id, user_id),
+        (status, course_id, user_id),
     )
     return await cur.fetchone() is not None
 
+
+async def lock_active_with_price(conn: Conn, course_id: str, user_id: str) -> Row | None:
+    """The user's active enrolment with the course's current price, locked until the
+    transaction ends; None when the user is not enrolled."""
+    cur = await conn.execute(
+        """SELECT e.course_id, e.user_id, e.source, e.created_at, c.price_cents
+             FROM enrollments e JOIN courses c ON c.id = e.course_id
+            WHERE e.course_id = %s AND e.user_id = %s AND e.status = 'active'
+              FOR UPDATE OF e""",
+        (course_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def page_of_user(
+    conn: Conn, user_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[Row]:
+    """A user's enrolments, ended ones included, newest first (keyset on enrolled_at, course id),
+    each with its course title and lesson and completion counts; `id` is the course id."""
+    keyset = "AND (e.created_at, e.course_id) < (%(after_time)s, %(after_id)s)" if after else ""
+    params: dict[str, Any] = {"user": user_id, "limit": limit}
+    if after is not None:
+        params["after_time"], params["after_id"] = after
+    cur = await conn.execute(
+        f"""SELECT e.course_id AS id, c.title, e.created_at AS enrolled_at, e.status,
+                   (SELECT count(*) FROM lessons l WHERE l.course_id = e.course_id) AS lessons_total,
+                   (SELECT count(*) FROM video_progress vp
+                     WHERE vp.user_id = e.user_id AND vp.course_id = e.course_id AND vp.completed) AS completed_lessons
+              FROM enrollments e JOIN courses c ON c.id = e.course_id
+             WHERE e.user_id = %(user)s {keyset}
+             ORDER BY e.created_at DESC, e.course_id DESC
+             LIMIT %(limit)s""",  # noqa: S608 - fixed fragments only
+        params,
+    )
+    return await cur.fetchall()
 
 
 async def course_ids_of(conn: Conn, user_id: str, *, limit: int = 200) -> list[str]:

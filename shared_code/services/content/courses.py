@@ -24,7 +24,6 @@ from shared_code.models.content import (
     Course,
     CourseCreate,
     CourseDetail,
-    CoursePage,
     CourseUpdate,
     Lesson,
     LessonCreate,
@@ -34,7 +33,6 @@ from shared_code.platform import audit, content_cache, idempotency
 from shared_code.platform.access import CourseAccess, lesson_access, require_manager
 from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
-from shared_code.services.content.paging import position_of, split_page
 
 
 def _course_out(row: dict[str, Any]) -> Course:
@@ -61,21 +59,7 @@ def _manages(principal: Principal, course: dict[str, Any]) -> bool:
     return principal.is_admin or (str(course["owner_id"]) == principal.user_id and principal.has_role("tutor"))
 
 
-# --- reads -----------------------------------------------------------------------------
-async def list_courses(ctx: AppContext, principal: Principal, *, limit: int, cursor: str | None) -> CoursePage:
-    after = position_of(cursor)
-    if principal.is_admin:
-        scope: courses_sql.Scope = "all"
-    elif principal.has_role("tutor"):
-        scope = "published_or_owned"
-    else:
-        scope = "published"
-    async with ctx.db.connection() as conn:
-        rows = await courses_sql.list_courses(conn, scope=scope, viewer_id=principal.user_id, after=after, limit=limit + 1)
-    page, next_cursor = split_page(rows, limit, "created_at")
-    return CoursePage(items=[_course_out(r) for r in page], next_cursor=next_cursor)
-
-
+# --- reads (the catalog listing is in catalog.py) -------------------------------------
 async def get_course(ctx: AppContext, principal: Principal, course_id: str) -> CourseDetail:
     course, lessons = await content_cache.course_detail(ctx, course_id)
     if course is None or (not course["published"] and not _manages(principal, course)):

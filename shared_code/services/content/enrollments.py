@@ -3,6 +3,13 @@
 Every route ends in the same row (one per course and user; the first one stands), the
 same cache write-through (so the very next lesson read sees the membership), and an
 audit row. Enrolling twice is not an error: the existing enrolment is returned.
+
+Leaving is the mirror image for free courses: the row is marked `left` (it and the
+progress rows stay, so enrolling again picks up where the student stopped), the cached
+membership is written `not enrolled` before the answer, so the next lesson read, playback,
+heartbeat or class negotiate is refused, and open live connections are closed. A paid
+enrolment ends only through a refund at the payment provider (the webhook ends it), so
+the money and the access never disagree.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from shared_code.models.content import Enrollment, EnrollmentRequest
 from shared_code.platform import audit, content_cache
 from shared_code.platform.access import course_access
 from shared_code.platform.users import ensure_user
+from shared_code.services.live import presence
 from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.enrollments")
@@ -98,3 +106,25 @@ async def enrol(ctx: AppContext, principal: Principal, course_id: str, body: Enr
     if created:
         await after_enrolment(ctx, principal, row)
     return (201 if created else 200), enrollment_out(row)
+
+
+async def leave(ctx: AppContext, principal: Principal, course_id: str) -> None:
+    """Ends the caller's own enrolment in a free course: 404 when not enrolled, 422 when paid."""
+    user_id = principal.user_id
+    async with ctx.db.transaction() as conn:
+        row = await enrollments_sql.lock_active_with_price(conn, course_id, user_id)
+        if row is None:
+            raise NotFound("You are not enrolled in this course.")
+        if int(row["price_cents"]) > 0:
+            raise Invalid(
+                "This course is paid: ask for a refund through the payment provider; the refund ends the enrolment.",
+                title="A paid enrolment ends only through a refund",
+            )
+        await enrollments_sql.end_enrollment(conn, course_id, user_id, status="left")
+    await content_cache.unenrolled(ctx, course_id, user_id)
+    await dashboard.invalidate_dashboard(ctx, user_id)
+    await presence.leave_course_classes(ctx, course_id, user_id, "You left this course.")
+    await audit.record(
+        ctx, principal, "enrollment.ended", f"course/{course_id}/user/{user_id}",
+        {"reason": "left", "source": row["source"]},
+    )

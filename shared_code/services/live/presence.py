@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
+from shared_code.platform import outbox
 from shared_code.services.live import attendance
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.messages import Throttle
@@ -66,3 +68,20 @@ async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[s
 
 async def all_connections(ctx: AppContext, class_id: str) -> list[str]:
     return list(await presence_redis.connections(ctx.redis, class_id))
+
+
+# A course's latest classes that a member who leaves may still be connected to.
+RECENT_CLASSES = 50
+
+
+async def leave_course_classes(ctx: AppContext, course_id: str, user_id: str, reason: str) -> None:
+    """Closes a former member's connections to the course's running classes (a refund, an
+    unenrolment): membership is checked when a connection joins, so an open one would
+    otherwise keep the stream. A close that fails is retried through the outbox."""
+    async with ctx.db.connection() as conn:
+        classes = await classes_sql.list_for_course(conn, course_id, RECENT_CLASSES, None)
+    for klass in classes:
+        if klass.status != "live":
+            continue
+        for connection_id in await connections_of(ctx, str(klass.id), user_id):
+            await outbox.perform(ctx, "pubsub.close_connection", {"connectionId": connection_id, "reason": reason})

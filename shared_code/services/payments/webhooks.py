@@ -37,7 +37,6 @@ from typing import Any
 import razorpay
 import stripe
 
-from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
@@ -56,9 +55,6 @@ from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.payments")
 
-# A refund closes the buyer's connections to the course's running classes; a course has at
-# most a few running at once, so the newest classes are enough to look at.
-RECENT_CLASSES = 50
 
 
 class InvalidSignature(BadRequest):
@@ -329,7 +325,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
         course_id, user_id = purchase["course_id"], purchase["user_id"]
         if applied.enrolment_ended:
             await content_cache.unenrolled(ctx, course_id, user_id)
-            await _leave_live_classes(ctx, course_id, user_id)
+            await presence.leave_course_classes(ctx, course_id, user_id, "Your purchase of this course was refunded.")
         await dashboard.invalidate_dashboard(ctx, user_id)
         await audit.record(
             ctx, None, "payment.refunded", target,
@@ -345,19 +341,3 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             "at": datetime.now(UTC).isoformat(),
         }
         await outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message})
-
-
-async def _leave_live_classes(ctx: AppContext, course_id: str, user_id: str) -> None:
-    """Closes the refunded buyer's connections to the course's running classes: membership
-    is checked when a connection joins, so an open one would otherwise keep the stream.
-    A close that fails is retried through the outbox."""
-    async with ctx.db.connection() as conn:
-        classes = await classes_sql.list_for_course(conn, course_id, RECENT_CLASSES, None)
-    for klass in classes:
-        if klass.status != "live":
-            continue
-        for connection_id in await presence.connections_of(ctx, str(klass.id), user_id):
-            await outbox.perform(
-                ctx, "pubsub.close_connection",
-                {"connectionId": connection_id, "reason": "Your purchase of this course was refunded."},
-            )

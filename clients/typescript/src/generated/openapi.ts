@@ -90,7 +90,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Published courses (tutors also see their drafts; admins see all)
+         * Published courses (tutors also see their drafts; admins see all); full-text search and filters
          * @description Who may call: any signed-in caller.
          */
         get: operations["list_courses"];
@@ -742,6 +742,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's profile as stored (name, email, roles)
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_profile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/enrollments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's enrolments with progress, newest first
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_enrollments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/courses/{courseId}/enrollments/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Leave a free course (progress is kept; paid courses end through a refund)
+         * @description Who may call: any signed-in caller.
+         */
+        delete: operations["leave_course"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/calendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Upcoming live classes of the caller's courses, earliest first
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_calendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/calendar/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new secret iCalendar feed URL (the previous one stops working)
+         * @description Who may call: any signed-in caller.
+         */
+        post: operations["rotate_calendar_feed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calendar/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The iCalendar feed a feed URL names (text/calendar; no sign-in)
+         * @description Who may call: anyone (no token).
+         */
+        get: operations["calendar_feed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/courses/{courseId}/checkout": {
         parameters: {
             query?: never;
@@ -1242,6 +1362,58 @@ export interface components {
         AuditPage: {
             /** Items */
             items: components["schemas"]["AuditEntry"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
+        /** CalendarEntry */
+        CalendarEntry: {
+            /**
+             * Id
+             * Format: uuid
+             * @description The live class.
+             */
+            id: string;
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /** Coursetitle */
+            courseTitle: string;
+            /** Title */
+            title: string;
+            /**
+             * Scheduledat
+             * Format: date-time
+             */
+            scheduledAt: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "scheduled" | "live";
+            /**
+             * Role
+             * @description `tutor` for a class of the caller's own course, else `student`.
+             * @enum {string}
+             */
+            role: "student" | "tutor";
+        };
+        /** CalendarFeed */
+        CalendarFeed: {
+            /**
+             * Url
+             * @description The secret iCalendar feed URL; a new one replaces it and the old one stops working.
+             */
+            url: string;
+        };
+        /** CalendarPage */
+        CalendarPage: {
+            /** Items */
+            items: components["schemas"]["CalendarEntry"][];
             /**
              * Nextcursor
              * @default null
@@ -2264,6 +2436,43 @@ export interface components {
              */
             seq: number | null;
         };
+        /** MyEnrollment */
+        MyEnrollment: {
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /** Title */
+            title: string;
+            /**
+             * Enrolledat
+             * Format: date-time
+             */
+            enrolledAt: string;
+            /**
+             * Status
+             * @description `active` counts as membership; `refunded` and `left` no longer do.
+             * @enum {string}
+             */
+            status: "active" | "refunded" | "left";
+            /** Progresspercent */
+            progressPercent: number;
+            /** Completedlessons */
+            completedLessons: number;
+            /** Lessonstotal */
+            lessonsTotal: number;
+        };
+        /** MyEnrollmentPage */
+        MyEnrollmentPage: {
+            /** Items */
+            items: components["schemas"]["MyEnrollment"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
         /** Negotiated */
         Negotiated: {
             /** Url */
@@ -2345,6 +2554,31 @@ export interface components {
             question: string;
             /** Options */
             options: string[];
+        };
+        /** Profile */
+        Profile: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Email
+             * @default null
+             */
+            email: string | null;
+            /**
+             * Roles
+             * @description As stored: admins set them; a token's claim never widens them.
+             */
+            roles: string[];
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
         };
         /** Purchase */
         Purchase: {
@@ -3215,6 +3449,11 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                q?: string | null;
+                price?: ("free" | "paid") | null;
+                tutorId?: string | null;
+                publishedFrom?: string | null;
+                publishedTo?: string | null;
             };
             header?: never;
             path?: never;
@@ -4412,6 +4651,166 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["Problem400"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_enrollments: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyEnrollmentPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    leave_course: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                courseId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_calendar: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    rotate_calendar_feed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarFeed"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    calendar_feed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
