@@ -3,7 +3,6 @@ their notifications to, and the push of the rows that are new."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -41,14 +40,14 @@ async def write_for_user(ctx: AppContext, payload: dict[str, Any]) -> None:
     async with ctx.db.connection() as conn:
         row = await notifications_sql.insert_for_user(conn, payload["userId"], Draft.from_payload(payload["draft"]))
     if row is not None:
-        await push_new(ctx, [row], course_id=None, tutor_id=None)
+        push_new(ctx, [row], course_id=None, tutor_id=None)
 
 
 async def write_for_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
     course_id = payload["courseId"]
     async with ctx.db.connection() as conn:
         rows = await notifications_sql.insert_for_enrolled(conn, [(course_id, None, Draft.from_payload(payload["draft"]))])
-    await push_new(ctx, rows, course_id=course_id, tutor_id=payload.get("tutorId"))
+    push_new(ctx, rows, course_id=course_id, tutor_id=payload.get("tutorId"))
 
 
 def effects() -> dict[str, Effect]:
@@ -77,10 +76,11 @@ def _leave_out(user_id: str) -> str:
     return "userId ne '{}'".format(user_id.replace("'", "''"))
 
 
-async def push_new(ctx: AppContext, rows: Sequence[Row], *, course_id: str | None, tutor_id: str | None) -> None:
+def push_new(ctx: AppContext, rows: Sequence[Row], *, course_id: str | None, tutor_id: str | None) -> None:
     """Pushes new rows that share one key: the tutor's (and, for a few, everyone's) to
     each user, many students' with one send to the course group. Each send is an outbox
-    effect of its own, so a failed push is retried without writing anything again."""
+    effect of its own, deferred: a failed push is retried without writing anything again,
+    and a slow one holds up neither the write nor the effect that wrote it."""
     if not rows:
         return
     one_by_one = list(rows)
@@ -91,7 +91,6 @@ async def push_new(ctx: AppContext, rows: Sequence[Row], *, course_id: str | Non
             group: dict[str, Any] = {"group": course_group(course_id), "message": message(students[0], with_id=False)}
             if tutor_id:
                 group["filter"] = _leave_out(tutor_id)
-            await outbox.perform(ctx, "pubsub.group", group)
-    await asyncio.gather(
-        *(outbox.perform(ctx, "pubsub.user", {"userId": str(r["user_id"]), "message": message(r)}) for r in one_by_one)
-    )
+            outbox.defer(ctx, "pubsub.group", group)
+    for row in one_by_one:
+        outbox.defer(ctx, "pubsub.user", {"userId": str(row["user_id"]), "message": message(row)})

@@ -47,7 +47,7 @@ async def remind_upcoming_classes(ctx: AppContext, *, now: datetime | None = Non
     for row in rows:
         by_key[row["dedupe_key"]].append(row)
     for course_id, tutor_id, draft in drafts:
-        await push_new(ctx, by_key.get(draft.key, []), course_id=course_id, tutor_id=tutor_id)
+        push_new(ctx, by_key.get(draft.key, []), course_id=course_id, tutor_id=tutor_id)
     log = logger.info if rows else logger.debug
     log("class reminders", extra={"classes": len(due), "notified": len(rows)})
     return ReminderRun(len(due), len(rows))
