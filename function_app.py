@@ -2,7 +2,21 @@
 
 import azure.functions as func
 
-from functions import admin, content, demo, docs, live, me, payments, progress, realtime_events, retries, schedules, system
+from functions import (
+    admin,
+    content,
+    demo,
+    docs,
+    live,
+    me,
+    notifications,
+    payments,
+    progress,
+    realtime_events,
+    retries,
+    schedules,
+    system,
+)
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -21,6 +35,7 @@ for blueprint in (
     payments.bp,
     progress.bp,
     live.bp,
+    notifications.bp,
     realtime_events.bp,
     admin.bp,
     retries.bp,

@@ -28,6 +28,7 @@ from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrot
 from shared_code.platform import effects
 from shared_code.services.admin import health
 from shared_code.services.live import attendance, polls, presence, stage
+from shared_code.services.notifications import delivery as notification_delivery
 from shared_code.services.progress import leaderboard
 from shared_code.settings import Settings, get_settings
 
@@ -43,6 +44,7 @@ def effect_table() -> dict[str, Effect]:
         **effects.plumbing(),
         "leaderboard.record": leaderboard.apply_attempt,
         attendance.ATTENDANCE_EFFECT: attendance.write_rows,
+        **notification_delivery.effects(),
     }
 
 

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     chat_max_length: int = Field(1000, validation_alias=_alias("LECTERN_CHAT_MAX_LENGTH"))
     broadcast_interval_ms: int = Field(250, validation_alias=_alias("LECTERN_BROADCAST_INTERVAL_MS"))
 
+    # --- notifications ----------------------------------------------------------------
+    # NCRONTAB (six fields) of the timer that reminds students and tutors of classes about to
+    # start; every minute, and each class is reminded once per user however often it runs.
+    class_reminder_schedule: str = Field("0 * * * * *", validation_alias=_alias("LECTERN_CLASS_REMINDER_SCHEDULE"))
+    class_reminder_minutes: int = Field(10, ge=1, le=120, validation_alias=_alias("LECTERN_CLASS_REMINDER_MINUTES"))
+
     # --- rate limits (requests per window) ------------------------------------------
     rate_limit_writes_per_minute: int = Field(600, validation_alias=_alias("LECTERN_RATE_WRITES_PER_MINUTE"))
     # A player beats every few seconds (12/min at 5 s); bursts of as many as the limit

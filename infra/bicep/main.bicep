@@ -587,6 +587,9 @@ var appSettings = {
   LECTERN_FLUSH_SCHEDULE: '*/5 * * * * *'
   // Hourly: deletes uploads never published within a day (the lifecycle rule is the backstop).
   LECTERN_UPLOAD_CLEANUP_SCHEDULE: '0 17 * * * *'
+  // Every minute: reminds enrolled students and the tutor of classes starting within ten minutes (once each).
+  LECTERN_CLASS_REMINDER_SCHEDULE: '0 * * * * *'
+  LECTERN_CLASS_REMINDER_MINUTES: '10'
   LECTERN_QUIZ_MAX_ATTEMPTS: '3'
   LECTERN_CHAT_MAX_LENGTH: '1000'
   LECTERN_BROADCAST_INTERVAL_MS: '250'

@@ -86,9 +86,14 @@ class PubSub:
         return token["url"], datetime.now(UTC) + timedelta(minutes=minutes)
 
     # --- pushes ---------------------------------------------------------------------
-    async def send_to_group(self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None) -> None:
+    async def send_to_group(
+        self, group: str, message: dict[str, Any], *, excluded: list[str] | None = None, where: str | None = None
+    ) -> None:
+        """`where` is an OData filter on the group's connections (`userId ne '...'`)."""
         async with self.breaker.guard():
-            await self.client.send_to_group(group, _json_value(message), content_type="application/json", excluded=excluded)
+            await self.client.send_to_group(
+                group, _json_value(message), content_type="application/json", excluded=excluded, filter=where
+            )
 
     async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
         async with self.breaker.guard():

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shared_code.domain.notifications import NotificationKind
 from shared_code.models.base import ApiModel
 from shared_code.models.live import (
     ChatEvent,
@@ -210,6 +211,22 @@ class MaterialPublished(ServerMessage):
     file_name: str
 
 
+class NotificationCreated(ServerMessage):
+    """A new entry of the recipient's notification feed (`GET /api/me/notifications`). To one
+    user (`user.{userId}`) it carries the notification's `id`; to a course's members at once
+    (`course.{courseId}`, when many students receive the same one) it carries no `id`, only
+    the `key` every recipient's notification shares: refetch the feed for the ids. The same
+    `key` may arrive twice; show it once."""
+
+    type: Literal["notification.created"]
+    id: uuid.UUID | None = None
+    kind: NotificationKind
+    title: str
+    body: str
+    data: dict[str, Any]
+    key: str
+
+
 # --- one user -----------------------------------------------------------------------------
 class ProgressUpdated(ServerMessage):
     type: Literal["progress.updated"]
@@ -247,9 +264,13 @@ CLASS_MESSAGES: tuple[type[ClassMessage], ...] = (
     ClassStarted, ClassEnded, PresenceUpdated, ChatPosted, ChatDeleted, PollOpened, PollTally, PollClosed,
     HandRaised, HandLowered, Reactions, ScreenShareStarted, ScreenShareStopped, ModerationMuted, ModerationRemoved,
 )
-COURSE_MESSAGES: tuple[type[ServerMessage], ...] = (MaterialPublished,)
-USER_MESSAGES: tuple[type[ServerMessage], ...] = (ProgressUpdated, QuizGraded, PurchaseCompleted, PurchaseRefunded)
-SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (*CLASS_MESSAGES, Ack, *COURSE_MESSAGES, *USER_MESSAGES)
+COURSE_MESSAGES: tuple[type[ServerMessage], ...] = (MaterialPublished, NotificationCreated)
+USER_MESSAGES: tuple[type[ServerMessage], ...] = (
+    ProgressUpdated, QuizGraded, PurchaseCompleted, PurchaseRefunded, NotificationCreated,
+)
+SERVER_MESSAGES: tuple[type[ServerMessage], ...] = tuple(
+    dict.fromkeys((*CLASS_MESSAGES, Ack, *COURSE_MESSAGES, *USER_MESSAGES))
+)
 
 
 def message_type(model: type[ServerMessage]) -> str:

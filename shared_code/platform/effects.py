@@ -28,7 +28,8 @@ async def table_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
 
 
 async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
-    await ctx.pubsub.send_to_group(payload["group"], payload["message"])
+    # `filter` (optional): an OData filter on the group's connections, e.g. leaving one user out.
+    await ctx.pubsub.send_to_group(payload["group"], payload["message"], where=payload.get("filter"))
 
 
 async def pubsub_user(ctx: AppContext, payload: dict[str, Any]) -> None:

@@ -120,6 +120,9 @@ def rows(w: dict) -> list[Row]:
         Row("GET", f"classes/{k}", MEMBERS),
         Row("POST", f"classes/{k}/negotiate", MEMBERS),
         Row("POST", "me/negotiate", SIGNED_IN),
+        Row("GET", "me/notifications", SIGNED_IN, params={"unread": "true"}),
+        # Every caller marks only their own; another user's id changes nothing (200, updated 0).
+        Row("POST", "me/notifications/read", SIGNED_IN, {"all": True}),
         Row("GET", f"classes/{k}/state", MEMBERS),
         Row("GET", f"classes/{k}/polls/{p}", MEMBERS),
         Row("GET", f"classes/{k}/chat", MEMBERS),

@@ -127,3 +127,14 @@ async def calendar_of(
         params,
     )
     return await cur.fetchall()
+
+
+async def starting_between(conn: Conn, start: datetime, end: datetime, *, limit: int = 1000) -> list[Row]:
+    """Scheduled (not yet started) classes whose start falls in (start, end], soonest first."""
+    cur = await conn.execute(
+        f"""SELECT {_COLUMNS} FROM live_classes
+             WHERE status = 'scheduled' AND scheduled_at > %s AND scheduled_at <= %s
+             ORDER BY scheduled_at, id LIMIT %s""",
+        (start, end, limit),
+    )
+    return await cur.fetchall()

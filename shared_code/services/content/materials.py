@@ -30,6 +30,7 @@ from shared_code.adapters.blobs import BlobChanged
 from shared_code.adapters.postgres import materials as materials_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain import notifications as texts
 from shared_code.domain.cache_entries import plain
 from shared_code.domain.material_files import (
     CLEANUP_BATCH,
@@ -49,6 +50,7 @@ from shared_code.platform.access import CourseAccess, course_access
 from shared_code.platform.users import ensure_user
 from shared_code.services.content.access_log import record_access
 from shared_code.services.content.paging import position_of, split_page
+from shared_code.services.notifications import delivery as notify
 
 logger = logging.getLogger("lectern.materials")
 
@@ -213,6 +215,9 @@ async def publish_material(
             },
         },
     )
+    published_at = datetime.fromisoformat(material["published_at"])
+    notice = texts.material_published(material_id, course_id, access.title, material["file_name"], published_at)
+    notify.notify_enrolled(ctx, course_id, notice, tutor_id=access.owner_id)
     return _material_out(material)
 
 

@@ -44,6 +44,7 @@ from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import values
 from shared_code.context import AppContext
+from shared_code.domain import notifications as texts
 from shared_code.domain.cache_entries import plain
 from shared_code.domain.payment_events import Fact, razorpay_fact, stripe_fact
 from shared_code.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
@@ -51,6 +52,7 @@ from shared_code.models.content import WebhookReceipt
 from shared_code.platform import audit, content_cache, outbox
 from shared_code.services.content import enrollments
 from shared_code.services.live import presence
+from shared_code.services.notifications import delivery as notify
 from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.payments")
@@ -332,12 +334,17 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             {**base, "courseId": course_id, "userId": user_id, "amountCents": purchase["amount_cents"],
              "enrolmentEnded": applied.enrolment_ended},
         )
+        at = datetime.now(UTC)
         message = {
             "type": "purchase.refunded",
             "purchaseId": purchase["id"],
             "courseId": course_id,
             "amountCents": purchase["amount_cents"],
             "currency": purchase["currency"],
-            "at": datetime.now(UTC).isoformat(),
+            "at": at.isoformat(),
         }
         await outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message})
+        notify.notify_user(
+            ctx, user_id, texts.refund_processed(purchase["id"], course_id, purchase["amount_cents"], purchase["currency"], at)
+        )
+

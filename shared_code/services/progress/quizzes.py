@@ -22,6 +22,7 @@ from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain import notifications as texts
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
 from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
@@ -37,6 +38,7 @@ from shared_code.models.progress import (
 from shared_code.platform import access as access_service
 from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform.access import CourseAccess
+from shared_code.services.notifications import delivery as notify
 from shared_code.services.progress import changelog, dashboard
 
 logger = logging.getLogger("lectern.quizzes")
@@ -274,4 +276,8 @@ async def _after_attempt(
     )
     for failure in (o for o in outcomes if isinstance(o, BaseException)):
         logger.error("an attempt effect could neither run nor be queued: %s", failure)
+    notify.notify_user(
+        ctx, user_id,
+        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz["title"], result["score"], result["maxScore"], datetime.fromisoformat(at)),
+    )
     logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})

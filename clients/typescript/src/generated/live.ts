@@ -460,6 +460,47 @@ export interface components {
             by: string;
         };
         /**
+         * NotificationCreated
+         * @description A new entry of the recipient's notification feed (`GET /api/me/notifications`). To one
+         *     user (`user.{userId}`) it carries the notification's `id`; to a course's members at once
+         *     (`course.{courseId}`, when many students receive the same one) it carries no `id`, only
+         *     the `key` every recipient's notification shares: refetch the feed for the ids. The same
+         *     `key` may arrive twice; show it once.
+         */
+        NotificationCreated: {
+            /**
+             * At
+             * Format: date-time
+             * @description When the change happened (UTC).
+             */
+            at: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "notification.created";
+            /**
+             * Id
+             * @default null
+             */
+            id?: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "class.reminder" | "material.published" | "quiz.graded" | "purchase.refunded";
+            /** Title */
+            title: string;
+            /** Body */
+            body: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Key */
+            key: string;
+        };
+        /**
          * PollClosed
          * @description Counts are exactly the stored votes.
          */
@@ -985,6 +1026,7 @@ export interface ServerMessages {
   "moderation.removed": components["schemas"]["ModerationRemoved"];
   "ack": components["schemas"]["Ack"];
   "material.published": components["schemas"]["MaterialPublished"];
+  "notification.created": components["schemas"]["NotificationCreated"];
   "progress.updated": components["schemas"]["ProgressUpdated"];
   "quiz.graded": components["schemas"]["QuizGraded"];
   "purchase.completed": components["schemas"]["PurchaseCompleted"];

@@ -862,6 +862,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's notifications, newest first, with the unread count; `?unread=true` for unread only
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark the caller's notifications read: `{ids: [...]}` or `{all: true}`; other users' ids change nothing
+         * @description Who may call: any signed-in caller.
+         */
+        post: operations["mark_notifications_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/courses/{courseId}/checkout": {
         parameters: {
             query?: never;
@@ -2305,6 +2345,40 @@ export interface components {
              */
             hasRecording: boolean;
         };
+        /**
+         * MarkRead
+         * @description Either `ids` (the caller's own notifications; anyone else's are ignored) or `all: true`.
+         * @example {
+         *       "ids": [
+         *         "3f0c0b8e-8d1f-4b55-9a57-3c3f1f5e9d10"
+         *       ]
+         *     }
+         * @example {
+         *       "all": true
+         *     }
+         */
+        MarkRead: {
+            /**
+             * Ids
+             * @default null
+             */
+            ids?: string[] | null;
+            /**
+             * All
+             * @default null
+             */
+            all?: boolean | null;
+        };
+        /** MarkReadResult */
+        MarkReadResult: {
+            /**
+             * Updated
+             * @description How many of the caller's notifications changed from unread to read.
+             */
+            updated: number;
+            /** Unreadcount */
+            unreadCount: number;
+        };
         /** Material */
         Material: {
             /**
@@ -2487,6 +2561,60 @@ export interface components {
              * Format: date-time
              */
             expiresAt: string;
+        };
+        /** Notification */
+        Notification: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "class.reminder" | "material.published" | "quiz.graded" | "purchase.refunded";
+            /** Title */
+            title: string;
+            /** Body */
+            body: string;
+            /**
+             * Data
+             * @description What the notification is about: ids of the class, course, material, quiz attempt or purchase.
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Key
+             * @description Names the event (e.g. `material.published:<materialId>`); each user has at most one notification per key.
+             */
+            key: string;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Readat
+             * @default null
+             */
+            readAt: string | null;
+        };
+        /** NotificationPage */
+        NotificationPage: {
+            /** Items */
+            items: components["schemas"]["Notification"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+            /**
+             * Unreadcount
+             * @description The caller's unread notifications in all, whatever the filter.
+             */
+            unreadCount: number;
         };
         /** Playback */
         Playback: {
@@ -4811,6 +4939,73 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_notifications: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                unread?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    mark_notifications_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "ids": [
+                 *         "3f0c0b8e-8d1f-4b55-9a57-3c3f1f5e9d10"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["MarkRead"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkReadResult"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };

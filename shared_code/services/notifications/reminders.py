@@ -1,0 +1,53 @@
+"""The class reminder: every minute a timer notifies the enrolled students and the tutor of
+each class scheduled to start within the next `class_reminder_minutes`.
+
+Each class is reminded once per user: the reminder's key names the class, so a second run
+over the same window (or two instances running at once) inserts nothing and pushes nothing.
+A student who enrols between two runs is reminded by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres import notifications as notifications_sql
+from shared_code.adapters.postgres.pool import Row
+from shared_code.context import AppContext
+from shared_code.domain import notifications as texts
+from shared_code.services.notifications.delivery import push_new
+
+logger = logging.getLogger("lectern.notifications")
+
+
+@dataclass(frozen=True)
+class ReminderRun:
+    classes: int  # classes due within the window
+    notified: int  # notifications written by this run (0 when every one existed already)
+
+
+async def remind_upcoming_classes(ctx: AppContext, *, now: datetime | None = None) -> ReminderRun:
+    now = now or datetime.now(UTC)
+    until = now + timedelta(minutes=ctx.settings.class_reminder_minutes)
+    async with ctx.db.connection() as conn:
+        due = await classes_sql.starting_between(conn, now, until)
+        if not due:
+            logger.debug("no class starts within %s minutes", ctx.settings.class_reminder_minutes)
+            return ReminderRun(0, 0)
+        drafts = [
+            (str(c["course_id"]), str(c["tutor_id"]),
+             texts.class_reminder(str(c["id"]), str(c["course_id"]), c["title"], c["scheduled_at"], now))
+            for c in due
+        ]
+        rows = await notifications_sql.insert_for_enrolled(conn, drafts)
+    by_key: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_key[row["dedupe_key"]].append(row)
+    for course_id, tutor_id, draft in drafts:
+        push_new(ctx, by_key.get(draft.key, []), course_id=course_id, tutor_id=tutor_id)
+    log = logger.info if rows else logger.debug
+    log("class reminders", extra={"classes": len(due), "notified": len(rows)})
+    return ReminderRun(len(due), len(rows))

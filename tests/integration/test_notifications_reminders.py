@@ -1,0 +1,89 @@
+"""The class reminder against real PostgreSQL and Web PubSub: each enrolled student and the
+tutor of a class about to start are notified once, however often the timer runs, and a
+run that finds nothing says so only at debug level.
+
+The classes lie far in the future and each run is handed its `now`, so the host's own
+timer (which runs on the real clock against the same database) never sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest
+from shared_code.models.live import ClassCreate
+from shared_code.models.notifications import NotificationQuery
+from shared_code.services.content import courses, enrollments
+from shared_code.services.live import classes
+from shared_code.services.notifications import feed, reminders
+from tests.integration.conftest import person
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def far_future() -> datetime:
+    """A minute of its own for this test, decades ahead: no other test's class is near it."""
+    return datetime(2090, 1, 1, tzinfo=UTC) + timedelta(minutes=random.randrange(5_000_000))
+
+
+async def reminders_of(ctx: AppContext, who: Principal, class_id: str) -> list:
+    page = await feed.list_notifications(ctx, who, NotificationQuery(limit=200))
+    return [n for n in page.items if n.key == f"class.reminder:{class_id}"]
+
+
+async def course_of(ctx: AppContext, tutor: Principal) -> str:
+    _, course = await courses.create_course(ctx, tutor, CourseCreate(title="Reminders", description="d"), idempotency_key=None)
+    await courses.update_course(ctx, tutor, str(course["id"]), CourseUpdate(published=True))
+    return str(course["id"])
+
+
+async def enrolled(ctx: AppContext, course_id: str) -> Principal:
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    return student
+
+
+async def test_a_class_about_to_start_reminds_each_student_and_the_tutor_once_however_often_the_timer_runs(ctx: AppContext):
+    tutor, outsider = person("tutor"), person("student")
+    course_id = await course_of(ctx, tutor)
+    students = [await enrolled(ctx, course_id) for _ in range(3)]
+    starts = far_future()
+    soon = await classes.create_class(ctx, tutor, ClassCreate(course_id=course_id, title="Algebra", scheduled_at=starts))
+    later = await classes.create_class(
+        ctx, tutor, ClassCreate(course_id=course_id, title="Later", scheduled_at=starts + timedelta(minutes=30))
+    )
+    now = starts - timedelta(minutes=5)
+
+    first = await reminders.remind_upcoming_classes(ctx, now=now)
+    assert first.notified >= 4
+    again = await reminders.remind_upcoming_classes(ctx, now=now + timedelta(minutes=1))
+    assert again.notified == 0
+
+    for who in (*students, tutor):
+        mine = await reminders_of(ctx, who, str(soon.id))
+        assert len(mine) == 1, mine
+        assert mine[0].kind == "class.reminder" and "Algebra" in mine[0].title and "in 5 minutes" in mine[0].title
+        assert mine[0].data["classId"] == str(soon.id) and mine[0].created_at == now
+        assert await reminders_of(ctx, who, str(later.id)) == []
+    assert await reminders_of(ctx, outsider, str(soon.id)) == []
+
+    # A student who enrols between two runs is reminded by the next, and nobody else twice.
+    late = await enrolled(ctx, course_id)
+    third = await reminders.remind_upcoming_classes(ctx, now=now + timedelta(minutes=2))
+    assert third.notified == 1
+    assert len(await reminders_of(ctx, late, str(soon.id))) == 1
+    assert len(await reminders_of(ctx, students[0], str(soon.id))) == 1
+
+
+async def test_a_run_that_finds_no_class_logs_at_debug_level_only(ctx: AppContext, caplog):
+    caplog.set_level(logging.DEBUG, logger="lectern.notifications")
+    run = await reminders.remind_upcoming_classes(ctx, now=datetime(1990, 1, 1, tzinfo=UTC))
+    assert (run.classes, run.notified) == (0, 0)
+    mine = [r for r in caplog.records if r.name == "lectern.notifications"]
+    assert mine and all(r.levelno == logging.DEBUG for r in mine)
