@@ -6,6 +6,8 @@ even on a cluster, and each is safe to run again: what it wrote already matches.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
@@ -63,3 +65,36 @@ async def scrub_board(r: aioredis.Redis, course_id: str, user_id: str, name: str
 async def forget_dashboard(r: aioredis.Redis, user_id: str) -> int:
     """The rendered dashboard is a cache; it is rebuilt (without a name) when asked for."""
     return int(await r.delete(keys.dashboard_snapshot(user_id)))
+
+
+async def pending_progress(r: aioredis.Redis, user_id: str, limit: int) -> list[dict[str, Any]]:
+    """The user's heartbeat snapshots the write-behind flush has not moved to PostgreSQL yet:
+    the members of their shard's dirty and flushing sets that name them (`userId:lessonId`)."""
+    shard = keys.progress_shard(user_id)
+    lessons: list[str] = []
+    for name in (keys.progress_dirty(shard), keys.progress_flushing(shard)):
+        async for item in r.sscan_iter(name, match=f"{user_id}:*", count=1000):
+            lesson_id = (item.decode() if isinstance(item, bytes) else str(item)).split(":", 1)[1]
+            if lesson_id not in lessons:
+                lessons.append(lesson_id)
+            if len(lessons) >= limit:
+                break
+    pipe = r.pipeline(transaction=False)
+    for lesson_id in lessons:
+        pipe.hgetall(keys.progress_snapshot(user_id, lesson_id))
+    out: list[dict[str, Any]] = []
+    for lesson_id, raw in zip(lessons, await pipe.execute(), strict=True):
+        snap = {(k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+                for k, v in (raw or {}).items()}
+        if snap:
+            out.append({"lessonId": lesson_id, "courseId": snap.get("course"), "positionSeconds": _num(snap.get("p")),
+                        "watchedSeconds": _num(snap.get("w")), "durationSeconds": _num(snap.get("d")),
+                        "completed": snap.get("done") == "1"})
+    return out
+
+
+def _num(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None

@@ -1,8 +1,11 @@
-"""The privacy sections of hot state: Redis copies of the user's name and words, and their
-open Web PubSub connections. None exports anything: each is a copy of what a PostgreSQL
-section exports (or, for connections, nothing kept at all)."""
+"""The privacy sections of hot state: Redis copies of the user's name and words, their
+heartbeats not yet flushed, and their open Web PubSub connections. Only the heartbeats
+are exported: every other entry is a copy of what a PostgreSQL section exports (or, for
+connections, nothing kept at all)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from shared_code.adapters.redis import accounts as accounts_cache
 from shared_code.adapters.redis import privacy as privacy_cache
@@ -43,3 +46,8 @@ async def erase_board_names(ctx: AppContext, subject: Subject) -> int:
 
 async def erase_dashboard(ctx: AppContext, subject: Subject) -> int:
     return await privacy_cache.forget_dashboard(ctx.redis, subject.user_id)
+
+
+async def export_pending_progress(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
+    """Heartbeats the write-behind flush has not written to PostgreSQL yet (seconds old)."""
+    return await privacy_cache.pending_progress(ctx.redis, subject.user_id, limit)

@@ -25,6 +25,8 @@ SECTIONS: tuple[Section, ...] = (
             keeps="every row, by id: course counts and what a purchase bought"),
     Section("progress", "postgres", pg.rows_of(sql.progress),
             keeps="every row, by id: lesson and course completion counts"),
+    Section("progressPending", "redis", hot.export_pending_progress,
+            keeps="heartbeats waiting for the flush, by id (they become `progress` rows)"),
     Section("quizAttempts", "postgres", pg.rows_of(sql.quiz_attempts),
             keeps="every attempt, by id: score distributions and leaderboard points"),
     Section("pollVotes", "postgres", pg.rows_of(sql.poll_votes),
