@@ -37,6 +37,8 @@ class Account:
     user_id: str
     name: str
     roles: frozenset[str]
+    # Erased on the user's request (`services/privacy`): the row stays, its tokens are refused.
+    erased: bool = False
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,20 @@ class Settings(BaseSettings):
     # Proxies in front of the app that append to X-Forwarded-For (1: the platform's front end).
     trusted_proxy_hops: int = Field(1, ge=1, le=5, validation_alias=_alias("LECTERN_TRUSTED_PROXY_HOPS"))
     rate_limit_chat_per_10s: int = Field(5, validation_alias=_alias("LECTERN_RATE_CHAT_PER_10S"))
+    # A privacy export reads every table about a person: a few a minute per caller at most.
+    rate_limit_exports_per_minute: int = Field(
+        6, ge=1, validation_alias=_alias("LECTERN_RATE_EXPORTS_PER_MINUTE")
+    )
+
+    # --- privacy (services/privacy) -----------------------------------------------------
+    # Rows per section of an export (newest first; the section says when it held more), so
+    # one export's document stays within a few megabytes whatever the account holds.
+    privacy_export_rows: int = Field(1000, ge=1, le=10000, validation_alias=_alias("LECTERN_PRIVACY_EXPORT_ROWS"))
+    # Courses and classes one export or erasure looks into (the partitions of access and
+    # attendance rows, hot state and boards).
+    privacy_partitions_max: int = Field(
+        5000, ge=1, le=100000, validation_alias=_alias("LECTERN_PRIVACY_PARTITIONS_MAX")
+    )
     rate_limit_votes_per_10s: int = Field(10, validation_alias=_alias("LECTERN_RATE_VOTES_PER_10S"))
 
 

@@ -1,7 +1,8 @@
 """The audit trail: an immutable Azure Table row per privileged action.
 
 Partitioned by month so an admin's time-range query reads few partitions; the row key
-starts with an inverted timestamp so the newest rows come first.
+starts with an inverted timestamp so the newest rows come first. The one change a row ever
+sees: an erasure (`services/privacy`) replaces the erased actor's name.
 """
 
 from __future__ import annotations

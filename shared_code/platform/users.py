@@ -19,6 +19,9 @@ Roles have one source of truth: the users table, where admins set them
   the roles its token carries, the issuer's assignment at sign-up (a token without a
   `roles` claim makes a student). From then on only admins change them; later tokens can
   only narrow the stored roles, never widen them.
+- **Erasure.** An erased account (`services/privacy`) keeps its row without name or roles;
+  `authorize` refuses its tokens (401) and `stored_principal` refuses its live connects,
+  whatever the token still says.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import accounts as accounts_cache
 from shared_code.auth import Account, Principal
 from shared_code.context import AppContext
+from shared_code.errors import Unauthorized
 
 logger = logging.getLogger("lectern.users")
 
@@ -74,7 +78,7 @@ async def stored_account(ctx: AppContext, user_id: str) -> Account | None:
 async def stored_principal(ctx: AppContext, user_id: str) -> Principal | None:
     """The stored user as a caller, for paths that carry no token of ours (live connects)."""
     account = await stored_account(ctx, user_id)
-    return Principal.of_account(account) if account is not None else None
+    return Principal.of_account(account) if account is not None and not account.erased else None
 
 
 async def authorize(ctx: AppContext, claimed: Principal) -> Principal:
@@ -87,11 +91,14 @@ async def authorize(ctx: AppContext, claimed: Principal) -> Principal:
             account = await users_sql.create_account(conn, claimed.user_id, claimed.name, roles)
         ctx.known_users.add(claimed.user_id)
         logger.info("user created on first sign-in", extra={"userId": claimed.user_id, "roles": roles})
+    if account.erased:
+        raise Unauthorized("This account was erased.")
     return claimed.narrowed_to(account)
 
 
 async def roles_changed(ctx: AppContext, account: Account) -> None:
-    """Puts the roles just stored into the cache, so every instance applies them at once."""
+    """Puts the roles just stored into the cache, so every instance applies them at once
+    (an erasure too: the cached account then says it is erased)."""
     try:
         await accounts_cache.replace(ctx.redis, account, ctx.settings.roles_cache_seconds)
     except RedisError as exc:

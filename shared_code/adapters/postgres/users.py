@@ -10,18 +10,21 @@ from shared_code.auth import ROLES, Account
 
 def _account(row: dict[str, Any]) -> Account:
     return Account(
-        user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(r for r in row["roles"] or [] if r in ROLES)
+        user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(r for r in row["roles"] or [] if r in ROLES),
+        erased=row.get("erased_at") is not None,
     )
 
 
 async def upsert_user(conn: Conn, user_id: str, name: str, roles: list[str]) -> None:
-    """Creates the row, or refreshes the name of an existing one; never changes stored roles."""
+    """Creates the row, or refreshes the name of an existing one; never changes stored roles,
+    and never gives an erased account its name back."""
     await conn.execute(
         """INSERT INTO users (id, name, roles) VALUES (%s, %s, %s)
            ON CONFLICT (id) DO UPDATE
              SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE users.name END,
                  updated_at = now()
-           WHERE users.name IS DISTINCT FROM EXCLUDED.name AND EXCLUDED.name <> ''""",
+           WHERE users.name IS DISTINCT FROM EXCLUDED.name AND EXCLUDED.name <> ''
+             AND users.erased_at IS NULL""",
         (user_id, name, roles),
     )
 
@@ -30,12 +33,14 @@ async def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> Row
     """`for_update` holds the row until the transaction ends, so two role changes made at
     once each audit the roles the other left."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(f"SELECT id, name, email, roles, created_at FROM users WHERE id = %s{lock}", (user_id,))
+    cur = await conn.execute(
+        f"SELECT id, name, email, roles, created_at, updated_at, erased_at FROM users WHERE id = %s{lock}", (user_id,)
+    )
     return await cur.fetchone()
 
 
 async def get_account(conn: Conn, user_id: str) -> Account | None:
-    cur = await conn.execute("SELECT id, name, roles FROM users WHERE id = %s", (user_id,))
+    cur = await conn.execute("SELECT id, name, roles, erased_at FROM users WHERE id = %s", (user_id,))
     row = await cur.fetchone()
     return _account(row) if row else None
 
@@ -45,21 +50,34 @@ async def create_account(conn: Conn, user_id: str, name: str, roles: list[str]) 
     cur = await conn.execute(
         """INSERT INTO users (id, name, roles) VALUES (%s, %s, %s)
            ON CONFLICT (id) DO NOTHING
-           RETURNING id, name, roles""",
+           RETURNING id, name, roles, erased_at""",
         (user_id, name, roles),
     )
     row = await cur.fetchone()
     if row is None:
-        # Another request created it first (it committed, or the insert would have waited).
-        cur = await conn.execute("SELECT id, name, roles FROM users WHERE id = %s", (user_id,))
+        # Another request created it first (it committed, or the insert would have waited),
+        # or the account exists and was erased.
+        cur = await conn.execute("SELECT id, name, roles, erased_at FROM users WHERE id = %s", (user_id,))
         row = await cur.fetchone()
         assert row is not None  # the insert that conflicted committed the row
     return _account(row)
 
 
 async def set_roles(conn: Conn, user_id: str, roles: list[str]) -> Row | None:
+    """None for an unknown or erased account: an erased one stays without roles."""
     cur = await conn.execute(
-        "UPDATE users SET roles = %s, updated_at = now() WHERE id = %s RETURNING id, name, roles",
+        "UPDATE users SET roles = %s, updated_at = now() WHERE id = %s AND erased_at IS NULL RETURNING id, name, roles",
         (roles, user_id),
     )
     return await cur.fetchone()
+
+
+async def erase(conn: Conn, user_id: str, placeholder_name: str) -> bool:
+    """Removes the account's personal fields and its roles, keeping the row (and its id) for
+    the rows that must stay. True when this call erased it, False when it already was."""
+    cur = await conn.execute(
+        """UPDATE users SET name = %s, email = NULL, roles = '{}', erased_at = now(), updated_at = now()
+           WHERE id = %s AND erased_at IS NULL""",
+        (placeholder_name, user_id),
+    )
+    return cur.rowcount > 0

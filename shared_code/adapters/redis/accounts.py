@@ -17,14 +17,17 @@ from shared_code.auth import ROLES, Account
 
 
 def _encode(account: Account) -> str:
-    return json.dumps({"n": account.name, "r": sorted(account.roles)}, separators=(",", ":"))
+    value: dict[str, object] = {"n": account.name, "r": sorted(account.roles)}
+    if account.erased:
+        value["e"] = 1
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _decode(user_id: str, raw: str) -> Account | None:
     try:
         value = json.loads(raw)
         roles = frozenset(r for r in value["r"] if r in ROLES)
-        return Account(user_id=user_id, name=str(value["n"]), roles=roles)
+        return Account(user_id=user_id, name=str(value["n"]), roles=roles, erased=bool(value.get("e")))
     except (ValueError, KeyError, TypeError):
         return None  # unreadable: treated as a miss and refilled
 

@@ -53,8 +53,10 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
     result = await presence_redis.leave(ctx.redis, class_id, connection_id)
     user_id = result.user_id or fallback_user_id
     if result.removed:
+        # A leave row names no one (its join row does): a disconnect that lands after the
+        # user's erasure (services/privacy closes their connections) must not bring it back.
         attendance.record(
-            ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="leave",
+            ctx, class_id, user_id=user_id, user_name="", connection_id=connection_id, kind="leave",
             at=datetime.now(UTC),
         )
     if result.last_connection:

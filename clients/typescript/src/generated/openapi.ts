@@ -756,7 +756,11 @@ export interface paths {
         get: operations["my_profile"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase the caller's account and personal data (audited)
+         * @description Who may call: any signed-in caller.
+         */
+        delete: operations["erase_me"];
         options?: never;
         head?: never;
         patch?: never;
@@ -977,6 +981,66 @@ export interface paths {
          */
         post: operations["razorpay_webhook"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything Lectern holds about the caller
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["export_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{userId}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything Lectern holds about a user (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        get: operations["admin_export_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Erase a user's account and personal data (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        delete: operations["admin_erase_user"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2017,6 +2081,23 @@ export interface components {
              */
             userId?: string | null;
         };
+        /**
+         * ExportSection
+         * @description One table or store's rows about the user, newest first, at most `rowsPerSection`.
+         */
+        ExportSection: {
+            /**
+             * Store
+             * @enum {string}
+             */
+            store: "postgres" | "tables" | "redis" | "webpubsub";
+            /** Items */
+            items: {
+                [key: string]: unknown;
+            }[];
+            /** Truncated */
+            truncated: boolean;
+        };
         /** Health */
         Health: {
             /**
@@ -2682,6 +2763,29 @@ export interface components {
             question: string;
             /** Options */
             options: string[];
+        };
+        /**
+         * PrivacyExport
+         * @description Everything Lectern holds about one user, one section per table or store
+         *     (docs/privacy.md lists them).
+         */
+        PrivacyExport: {
+            /**
+             * Userid
+             * Format: uuid
+             */
+            userId: string;
+            /**
+             * Exportedat
+             * Format: date-time
+             */
+            exportedAt: string;
+            /** Rowspersection */
+            rowsPerSection: number;
+            /** Sections */
+            sections: {
+                [key: string]: components["schemas"]["ExportSection"];
+            };
         };
         /** Profile */
         Profile: {
@@ -4808,6 +4912,29 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    erase_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     my_enrollments: {
         parameters: {
             query?: {
@@ -5135,6 +5262,85 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             413: components["responses"]["Problem413"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    export_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrivacyExport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    admin_export_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrivacyExport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    admin_erase_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };

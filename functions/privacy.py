@@ -1,0 +1,46 @@
+"""Privacy endpoints: a user's export of everything held about them, and their erasure,
+for themselves (`/me`) and by an admin for any user (`services/privacy`)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared_code.http import Call, Limit, endpoint, respond, route_id
+from shared_code.models.privacy import PrivacyExport
+from shared_code.services.privacy import operations as privacy
+
+bp = func.Blueprint()
+TAG = "privacy"
+
+# An export reads every table about a person: counted per caller, and refused (503) rather
+# than unmetered while Redis is down.
+EXPORTS_PER_USER = Limit("exports", "user", "rate_limit_exports_per_minute", fail_open=False)
+
+
+@endpoint(bp, "me/export", ["GET"], summary="Everything Lectern holds about the caller", tag=TAG,
+          response=PrivacyExport, limits=(EXPORTS_PER_USER,))
+async def export_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    return respond(await privacy.export_user(call.ctx, call.principal, call.principal.user_id))
+
+
+@endpoint(bp, "me", ["DELETE"], summary="Erase the caller's account and personal data (audited)", tag=TAG,
+          status=204, errors=(503,))
+async def erase_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    # The account is the caller's own, from the verified token: no id is read from the request.
+    await privacy.erase_user(call.ctx, call.principal, call.principal.user_id)
+    return respond(status=204)
+
+
+@endpoint(bp, "admin/users/{userId}/export", ["GET"], summary="Everything Lectern holds about a user (audited)",
+          tag=TAG, response=PrivacyExport, roles=("admin",), limits=(EXPORTS_PER_USER,), errors=(404,))
+async def admin_export_user(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    user_id = route_id(req, "userId")
+    return respond(await privacy.export_user(call.ctx, call.principal, user_id))
+
+
+@endpoint(bp, "admin/users/{userId}", ["DELETE"], summary="Erase a user's account and personal data (audited)",
+          tag=TAG, status=204, roles=("admin",), errors=(404, 503))
+async def admin_erase_user(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    user_id = route_id(req, "userId")
+    await privacy.erase_user(call.ctx, call.principal, user_id)
+    return respond(status=204)

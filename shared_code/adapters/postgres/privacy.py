@@ -1,0 +1,127 @@
+"""SQL of the privacy sections (`services/privacy`): what each table holds about one user,
+read for an export, and the statements an erasure runs.
+
+Each read is bounded (`LIMIT`, newest first) so no account's export can hold a connection
+or the process's memory for long; the caller asks for one row more than it keeps to know
+whether the section was cut. The erasure of the `users` row itself is `users.erase`.
+"""
+
+from __future__ import annotations
+
+from shared_code.adapters.postgres.pool import Conn, Row
+
+
+async def _rows(conn: Conn, sql: str, user_id: str, limit: int) -> list[Row]:
+    cur = await conn.execute(sql, (user_id, limit))
+    return list(await cur.fetchall())
+
+
+async def profile(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn, "SELECT id, name, email, roles, created_at, updated_at, erased_at FROM users WHERE id = %s LIMIT %s",
+        user_id, limit,
+    )
+
+
+async def enrollments(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT course_id, source, status, created_at FROM enrollments
+            WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def progress(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    """Lesson and video progress are one table: a document or quiz lesson's row is its completion."""
+    return await _rows(
+        conn,
+        """SELECT lesson_id, course_id, position_seconds, watched_seconds, duration_seconds, completed,
+                  completed_at, updated_at
+             FROM video_progress WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def quiz_attempts(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT id, quiz_id, course_id, attempt_no, answers, score, max_score, per_question, created_at
+             FROM quiz_attempts WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def poll_votes(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        "SELECT poll_id, option, voted_at FROM poll_votes WHERE user_id = %s ORDER BY voted_at DESC LIMIT %s",
+        user_id, limit,
+    )
+
+
+async def chat_messages(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT id, class_id, user_name, text, seq, created_at, deleted_at
+             FROM chat_messages WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def moderation(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT class_id, muted, banned, updated_at FROM class_moderation
+            WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def purchases(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT id, provider, provider_ref, course_id, amount_cents, currency, status, refunded_cents,
+                  paid_at, created_at, updated_at
+             FROM purchases WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def course_ids(conn: Conn, user_id: str, limit: int) -> list[str]:
+    """Courses the user was ever enrolled in (a refunded enrolment too) or owns: the
+    partitions their access rows, board names and classes can be in."""
+    cur = await conn.execute(
+        """SELECT course_id FROM enrollments WHERE user_id = %s
+           UNION SELECT id FROM courses WHERE owner_id = %s
+           LIMIT %s""",
+        (user_id, user_id, limit),
+    )
+    return [str(r["course_id"]) for r in await cur.fetchall()]
+
+
+async def class_ids(conn: Conn, user_id: str, course_ids: list[str], limit: int) -> list[str]:
+    """Classes of those courses, and any class the user wrote in (their attendance and hot state)."""
+    cur = await conn.execute(
+        """SELECT id FROM live_classes WHERE course_id = ANY(%s::uuid[])
+           UNION SELECT DISTINCT class_id FROM chat_messages WHERE user_id = %s
+           LIMIT %s""",
+        (course_ids, user_id, limit),
+    )
+    return [str(r["id"]) for r in await cur.fetchall()]
+
+
+async def erase_chat(conn: Conn, user_id: str, placeholder_name: str, placeholder_text: str) -> int:
+    """The user's messages stay in their place in each class's history, without their words or name."""
+    cur = await conn.execute(
+        """UPDATE chat_messages SET text = %s, user_name = %s
+            WHERE user_id = %s AND (text <> %s OR user_name <> %s)""",
+        (placeholder_text, placeholder_name, user_id, placeholder_text, placeholder_name),
+    )
+    return cur.rowcount
+
+
+async def erase_idempotency_keys(conn: Conn, user_id: str) -> int:
+    """Stored replies of the user's retried writes: copies of what they sent and got."""
+    cur = await conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s", (user_id,))
+    return cur.rowcount

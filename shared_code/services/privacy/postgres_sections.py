@@ -1,0 +1,50 @@
+"""The privacy sections kept in PostgreSQL (SQL in `adapters/postgres/privacy.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+
+from shared_code.adapters.postgres import privacy as privacy_sql
+from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.context import AppContext
+from shared_code.services.privacy.sections import ERASED_NAME, ERASED_TEXT, Exporter, Subject
+
+Query = Callable[[Conn, str, int], Awaitable[list[Row]]]
+
+
+def rows_of(query: Query) -> Exporter:
+    """An exporter from one bounded query, its columns camelCased as the wire names things."""
+
+    async def export(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
+        async with ctx.db.connection() as conn:
+            rows = await query(conn, subject.user_id, limit)
+        return [{to_camel(k): v for k, v in row.items()} for row in rows]
+
+    return export
+
+
+async def subject_of(ctx: AppContext, user_id: str, limit: int) -> Subject:
+    async with ctx.db.connection() as conn:
+        courses = await privacy_sql.course_ids(conn, user_id, limit)
+        classes = await privacy_sql.class_ids(conn, user_id, courses, limit)
+    return Subject(user_id=user_id, course_ids=tuple(courses), class_ids=tuple(classes))
+
+
+async def erase_profile(ctx: AppContext, subject: Subject) -> int:
+    """Name and email gone, no roles, `erased_at` set: from here on the account's tokens are refused."""
+    async with ctx.db.transaction() as conn:
+        return 1 if await users_sql.erase(conn, subject.user_id, ERASED_NAME) else 0
+
+
+async def erase_chat(ctx: AppContext, subject: Subject) -> int:
+    async with ctx.db.transaction() as conn:
+        return await privacy_sql.erase_chat(conn, subject.user_id, ERASED_NAME, ERASED_TEXT)
+
+
+async def erase_idempotency_keys(ctx: AppContext, subject: Subject) -> int:
+    async with ctx.db.transaction() as conn:
+        return await privacy_sql.erase_idempotency_keys(conn, subject.user_id)
