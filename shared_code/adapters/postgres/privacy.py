@@ -69,6 +69,19 @@ async def chat_messages(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
+async def notifications(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT id, kind, title, body, data, created_at, read_at FROM notifications
+            WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
+async def calendar_feed(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(conn, "SELECT version, rotated_at FROM calendar_feeds WHERE user_id = %s LIMIT %s", user_id, limit)
+
+
 async def moderation(conn: Conn, user_id: str, limit: int) -> list[Row]:
     return await _rows(
         conn,
@@ -124,4 +137,18 @@ async def erase_chat(conn: Conn, user_id: str, placeholder_name: str, placeholde
 async def erase_idempotency_keys(conn: Conn, user_id: str) -> int:
     """Stored replies of the user's retried writes: copies of what they sent and got."""
     cur = await conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s", (user_id,))
+    return cur.rowcount
+
+
+async def erase_notifications(conn: Conn, user_id: str) -> int:
+    """The user's feed: texts written for them alone (the events they tell of are kept elsewhere)."""
+    cur = await conn.execute("DELETE FROM notifications WHERE user_id = %s", (user_id,))
+    return cur.rowcount
+
+
+async def revoke_calendar_feed(conn: Conn, user_id: str) -> int:
+    """The feed URL stops working: its version moves on (a deleted row would let version 1 count again)."""
+    cur = await conn.execute(
+        "UPDATE calendar_feeds SET version = version + 1, rotated_at = now() WHERE user_id = %s", (user_id,)
+    )
     return cur.rowcount

@@ -48,3 +48,13 @@ async def erase_chat(ctx: AppContext, subject: Subject) -> int:
 async def erase_idempotency_keys(ctx: AppContext, subject: Subject) -> int:
     async with ctx.db.transaction() as conn:
         return await privacy_sql.erase_idempotency_keys(conn, subject.user_id)
+
+
+async def erase_notifications(ctx: AppContext, subject: Subject) -> int:
+    async with ctx.db.transaction() as conn:
+        return await privacy_sql.erase_notifications(conn, subject.user_id)
+
+
+async def revoke_calendar_feed(ctx: AppContext, subject: Subject) -> int:
+    async with ctx.db.transaction() as conn:
+        return await privacy_sql.revoke_calendar_feed(conn, subject.user_id)
