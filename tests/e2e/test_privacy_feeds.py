@@ -1,6 +1,8 @@
 """The student app's own records in a privacy export and erasure: the notification feed and
 the calendar feed URL. An erased student's notifications are gone and the calendar URL they
-once shared stops answering (it would otherwise keep publishing their timetable)."""
+once shared stops answering (it would otherwise keep publishing their timetable). The feed
+is refused twice over: its version moves on, and the feed answers only for a stored
+account, which an erased one no longer is."""
 
 from __future__ import annotations
 
