@@ -2,7 +2,20 @@
 
 import azure.functions as func
 
-from functions import admin, content, demo, docs, live, payments, progress, realtime_events, retries, schedules, system
+from functions import (
+    admin,
+    admin_content,
+    content,
+    demo,
+    docs,
+    live,
+    payments,
+    progress,
+    realtime_events,
+    retries,
+    schedules,
+    system,
+)
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -22,6 +35,7 @@ for blueprint in (
     live.bp,
     realtime_events.bp,
     admin.bp,
+    admin_content.bp,
     retries.bp,
     schedules.bp,
     docs.bp,

@@ -22,7 +22,7 @@ import azure.functions as func
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
-from shared_code.errors import Forbidden, Unauthorized
+from shared_code.errors import Unauthorized
 from shared_code.http.limits import limit_rate
 from shared_code.http.parsing import READ_METHODS, client_ip, route_id
 from shared_code.platform import access as course_access
@@ -46,9 +46,16 @@ class Relation:
     param: str
     roles: tuple[str, ...]
     check: Callable[[AppContext, Principal, str], Awaitable[Any]]
+    # The `CourseAccess` inside what `check` answers (itself, a (row, access) pair, a class's).
+    course_of: Callable[[Any], course_access.CourseAccess] = lambda found: found
 
     async def resolve(self, ctx: AppContext, principal: Principal, req: func.HttpRequest) -> Any:
-        return await self.check(ctx, principal, route_id(req, self.param))
+        found = await self.check(ctx, principal, route_id(req, self.param))
+        if req.method.upper() not in READ_METHODS:
+            # What an admin took down is read-only to its tutor: every write through a
+            # relation (edits, lessons, uploads, publishing, quizzes, classes, joins) is a 409.
+            course_access.require_changeable(self.course_of(found))
+        return found
 
 
 MEMBER_ROLES = ("student", "tutor", "admin")
@@ -68,7 +75,7 @@ def course_id_relation(
     async def check(ctx: AppContext, principal: Principal, course_id: str) -> Any:
         found = await course_access.course_access(ctx, principal, course_id)
         if not allows(found):
-            raise Forbidden(refusal)
+            raise course_access.refused(found, refusal)
         return found
 
     return Relation(name, "courseId", roles, check)
@@ -93,10 +100,10 @@ def course_relation(
     async def check(ctx: AppContext, principal: Principal, resource_id: str) -> Any:
         row, found = await lookup(ctx, principal, resource_id)
         if not allows(found):
-            raise Forbidden(refusal)
+            raise course_access.refused(found, refusal)
         return row, found
 
-    return Relation(name, param, roles, check)
+    return Relation(name, param, roles, check, course_of=lambda found: found[1])
 
 
 def lesson_relation(
@@ -120,9 +127,14 @@ QUIZ_MEMBER = course_relation(
 )
 
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
-CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member)
-CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner)
-CLASS_MANAGER = Relation("owning tutor, admin", "classId", MANAGER_ROLES, class_access.require_manager)
+def _class_course(found: Any) -> course_access.CourseAccess:
+    course: course_access.CourseAccess = found.course
+    return course
+
+
+CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member, _class_course)
+CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner, _class_course)
+CLASS_MANAGER = Relation("owning tutor, admin", "classId", MANAGER_ROLES, class_access.require_manager, _class_course)
 
 
 @dataclass(frozen=True)

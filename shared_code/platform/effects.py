@@ -58,6 +58,10 @@ async def dashboard_invalidate(ctx: AppContext, payload: dict[str, Any]) -> None
     await dashboard_redis.invalidate(ctx.redis, payload["userId"])
 
 
+async def dashboard_invalidate_all(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await dashboard_redis.invalidate_all(ctx.redis)
+
+
 def plumbing() -> dict[str, Effect]:
     """The effects of this module by kind (the kinds are what the outbox queue stores)."""
     return {
@@ -70,4 +74,5 @@ def plumbing() -> dict[str, Effect]:
         "cache.mark_enrolled": cache_mark_enrolled,
         "cache.mark_not_enrolled": cache_mark_not_enrolled,
         "dashboard.invalidate": dashboard_invalidate,
+        "dashboard.invalidate_all": dashboard_invalidate_all,
     }

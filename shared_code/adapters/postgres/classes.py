@@ -59,3 +59,11 @@ async def list_for_course(
             (course_id, after[0], after[1], limit),
         )
     return await cur.fetchall()
+
+
+async def live_in_course(conn: Conn, course_id: str) -> list[Row]:
+    """The course's classes that are live now."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM live_classes WHERE course_id = %s AND status = 'live'", (course_id,)
+    )
+    return await cur.fetchall()

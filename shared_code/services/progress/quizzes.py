@@ -75,13 +75,27 @@ def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
     )
 
 
+def audited_quiz(row: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row records of a quiz: its settings and questions with their keys
+    (the trail is admins' only, and a changed key is exactly what it must show)."""
+    return {
+        "title": row["title"],
+        "maxScore": row["max_score"],
+        "maxAttempts": row["max_attempts"],
+        "questions": [
+            {"prompt": q["prompt"], "options": q["options"], "correct": q["correct"], "points": q["points"]}
+            for q in row["questions"]
+        ],
+    }
+
+
 # --- operations ------------------------------------------------------------------------
 async def create_quiz(ctx: AppContext, principal: Principal, body: QuizCreate) -> QuizWithKeys:
     """The owning tutor or an admin adds a quiz to a lesson; 201 with the keys, for them."""
     lesson_id = str(body.lesson_id)
     _, access = await access_service.lesson_access(ctx, principal, lesson_id)
-    if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins add quizzes.")
+    if not access.can_manage or access.frozen:
+        raise access_service.refused(access, "Only the course's tutor and admins add quizzes.")
     errors = question_errors(body.questions)
     if errors:
         raise Invalid("Some answer keys do not fit their questions.", errors=errors)
@@ -98,7 +112,8 @@ async def create_quiz(ctx: AppContext, principal: Principal, body: QuizCreate) -
             max_attempts=body.max_attempts or ctx.settings.quiz_max_attempts,
         )
     await audit.record(
-        ctx, principal, "quiz.created", f"quiz/{row['id']}", {"courseId": access.course_id, "lessonId": lesson_id}
+        ctx, principal, "quiz.created", f"quiz/{row['id']}",
+        {"courseId": access.course_id, "lessonId": lesson_id, "before": None, "after": audited_quiz(row)},
     )
     return _with_keys(row)
 
