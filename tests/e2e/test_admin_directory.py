@@ -86,7 +86,7 @@ async def _seed(conn, day: date) -> dict:
     await conn.execute(
         "INSERT INTO quizzes (id, course_id, lesson_id, title, questions, max_score) VALUES (%s, %s, %s, 'Q', %s, 1)",
         (ids["q1"], ids["c1"], ids["l1"], Jsonb([])))
-    for n, (student, when) in enumerate((("s1", at(0, 11)), ("s2", at(0, 12)), ("s3", at(1, 13))), start=1):
+    for student, when in (("s1", at(0, 11)), ("s2", at(0, 12)), ("s3", at(1, 13))):
         await conn.execute(
             """INSERT INTO quiz_attempts (id, quiz_id, course_id, user_id, attempt_no, answers, score, max_score,
                                           per_question, created_at)
