@@ -33,6 +33,7 @@ from shared_code.domain.cache_entries import plain
 from shared_code.errors import NotFound
 from shared_code.models.admin import Takedown
 from shared_code.platform import access, audit, content_cache
+from shared_code.platform.users import ensure_user
 from shared_code.services.live import classes as live_classes
 from shared_code.services.live.class_access import ClassAccess
 from shared_code.services.progress import dashboard
@@ -70,6 +71,7 @@ async def _everywhere(ctx: AppContext, course_id: str) -> None:
 
 async def set_course(ctx: AppContext, actor: Principal, course_id: str, reason: str | None) -> Takedown:
     """Takes the course down (`reason`) or restores it (None); doing it twice changes nothing."""
+    await ensure_user(ctx, actor)  # the row names the admin
     async with ctx.db.transaction() as conn:
         before = await courses_sql.lock_course(conn, course_id)
         if before is None:
@@ -104,6 +106,7 @@ async def _end_running_classes(ctx: AppContext, actor: Principal, course: dict[s
 
 async def set_material(ctx: AppContext, actor: Principal, material_id: str, reason: str | None) -> Takedown:
     """Takes the material down (`reason`) or restores it (None); doing it twice changes nothing."""
+    await ensure_user(ctx, actor)  # the row names the admin
     async with ctx.db.transaction() as conn:
         before = await materials_sql.lock_material(conn, material_id)
         if before is None:
