@@ -10,6 +10,7 @@ owning tutor sees it flagged and read-only; admins see and do everything.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +24,15 @@ from tests.support.content import (
     published_course,
     upload_material,
 )
-from tests.support.live import connect_refusal, create_class, join, negotiate, new_session, start_class
+from tests.support.live import (
+    connect_personal,
+    connect_refusal,
+    create_class,
+    join,
+    negotiate,
+    new_session,
+    start_class,
+)
 from tests.support.payments import audit_rows
 
 pytestmark = pytest.mark.timeout(180)
@@ -91,6 +100,7 @@ async def _student_paths(api, w) -> dict[str, int]:
         "class": (await api.get(f"classes/{w['live']}", headers=s)).status_code,
         "negotiate": (await negotiate(api, w["student"], w["live"])).status_code,
         "state": (await api.get(f"classes/{w['live']}/state", headers=s)).status_code,
+        "chat": (await api.get(f"classes/{w['live']}/chat", headers=s)).status_code,
     }
 
 
@@ -120,6 +130,10 @@ async def test_a_taken_down_course_is_gone_for_students_on_every_path_and_back_o
         assert w["course"] not in await _dashboard_ids(api, student)
         enrolling = await api.post(f"courses/{w['course']}/enrollments", json={}, headers=newcomer.headers)
         assert enrolling.status_code == 404
+        synced = await api.post("progress/sync", headers=student.headers, json={"events": [
+            {"lessonId": w["video"], "positionSeconds": 5, "watchedSeconds": 5, "durationSeconds": 600,
+             "clientTime": datetime.now(UTC).isoformat()}]})
+        assert synced.status_code == 200 and synced.json()["accepted"] == [], synced.text
         # The connection already open hears the class end; a URL negotiated before is refused.
         await watching.wait_for(lambda m: m.get("type") == "class.ended")
         assert (await connect_refusal(session, early_student))[0] == 404
@@ -232,3 +246,27 @@ async def test_takedowns_are_for_admins_only_and_check_their_input(api, actor):
     assert first.json() == second.json()
     assert (await api.delete(f"admin/courses/{course['id']}/takedown", headers=admin.headers)).status_code == 200
     assert (await api.delete(f"admin/courses/{course['id']}/takedown", headers=admin.headers)).json()["takenDown"] is False
+
+
+async def test_a_taken_down_course_pushes_nothing_to_its_students_and_new_connections_leave_it_out(api, actor):
+    owner, admin, student = await actor("tutor"), await actor("admin"), await actor("student")
+    course, _ = await published_course(api, owner)
+    await enrol(api, student, course["id"])
+    session = new_session()
+    try:
+        before = await connect_personal(api, session, student)  # in the course's group
+        assert (await api.post(f"admin/courses/{course['id']}/takedown", json={"reason": REASON},
+                               headers=admin.headers)).status_code == 200
+        after = await connect_personal(api, session, student)  # joins no group of the course
+        hushed = await _published_material(api, admin, course["id"], "hushed.pdf")
+        assert (await api.delete(f"admin/courses/{course['id']}/takedown", headers=admin.headers)).status_code == 200
+        told = await _published_material(api, admin, course["id"], "told.pdf")
+        pushed = await before.wait_for(lambda m: m.get("type") == "material.published")
+        assert pushed["materialId"] == told, "the material published while the course was down was pushed"
+        assert hushed not in [m["materialId"] for m in before.of_type("material.published")]
+        await asyncio.sleep(1)  # as long as `before` needed, and more
+        assert [m["materialId"] for m in after.of_type("material.published")] == []
+        await before.close()
+        await after.close()
+    finally:
+        await session.close()

@@ -204,6 +204,8 @@ async def publish_material(
         ctx, principal, "material.published", f"material/{material_id}",
         {"courseId": course_id, "fileName": material["file_name"], "before": _audited(row), "after": _audited(material)},
     )
+    if access.taken_down:
+        return _material_out(material)  # an admin published into a taken-down course: nobody is told
     await outbox.perform(
         ctx,
         "pubsub.group",
