@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions import (
     admin,
+    admin_content,
     content,
     demo,
     docs,
@@ -40,6 +41,7 @@ for blueprint in (
     realtime_events.bp,
     admin.bp,
     privacy.bp,
+    admin_content.bp,
     retries.bp,
     schedules.bp,
     docs.bp,

@@ -190,7 +190,7 @@ async def reorder_lessons(req: func.HttpRequest, call: Call) -> func.HttpRespons
 
 @endpoint(
     bp, "lessons/{lessonId}/playback", ["GET"], summary="A signed, expiring CDN playback URL", tag=TAG,
-    response=Playback, relation=LESSON_VIEWER, errors=(422,),
+    response=Playback, relation=LESSON_VIEWER, errors=(409, 422),
 )
 async def lesson_playback(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
@@ -251,7 +251,7 @@ async def list_materials(req: func.HttpRequest, call: Call) -> func.HttpResponse
 
 @endpoint(
     bp, "materials/{materialId}/download", ["GET"], summary="A read-only SAS for one material (logged)", tag=TAG,
-    response=Download, relation=DOWNLOADER, errors=(422,),
+    response=Download, relation=DOWNLOADER, errors=(409, 422),
 )
 async def download_material(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     material_id = route_id(req, "materialId")

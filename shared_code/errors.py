@@ -55,6 +55,12 @@ class Conflict(LecternError):
     status, type_slug, title = 409, "conflict", "Conflict"
 
 
+class TakenDown(Conflict):
+    """A course or material an admin took down: read-only to its owner until restored."""
+
+    type_slug, title = "taken-down", "Taken down"
+
+
 class PayloadTooLarge(LecternError):
     status, type_slug, title = 413, "payload-too-large", "Payload Too Large"
 
@@ -88,6 +94,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "ServiceUnavailable",
+    "TakenDown",
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",

@@ -223,6 +223,8 @@ def _operation(op: Operation, path_params: list[str], refs: dict[tuple[str, Any]
         codes.add(429)
     if op.idempotent_key:
         codes.add(409)  # the same Idempotency-Key with another body
+    if op.relation is not None and any(m.upper() not in ("GET", "HEAD", "OPTIONS") for m in op.methods):
+        codes.add(409)  # `taken-down`: a change to a course an admin took down, by its tutor
     out["security"] = [{"bearer": []}] if op.auth else []
     if op.auth:
         codes |= {401, 403}

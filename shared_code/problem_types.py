@@ -48,6 +48,10 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType("conflict", 409, "Conflict",
                 "The request clashes with the resource's current state (already enrolled, already published, "
                 "a purchase in progress), or an `Idempotency-Key` was reused with a different body."),
+    ProblemType("taken-down", 409, "Taken down",
+                "An admin took the course or material down: its tutor may still read it, but not change it, "
+                "publish it, hand it on (playback, downloads) or teach it live until an admin restores it. "
+                "To everyone else it does not exist (404)."),
     ProblemType("payload-too-large", 413, "Payload Too Large",
                 "The body is over the size limit of the endpoint."),
     ProblemType("unsupported-media-type", 415, "Unsupported Media Type",

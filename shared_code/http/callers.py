@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
-from shared_code.errors import Forbidden, NotFound, Unauthorized
+from shared_code.errors import NotFound, Unauthorized
 from shared_code.http.limits import limit_rate
 from shared_code.http.parsing import READ_METHODS, client_ip, json_body, query, route_id
 from shared_code.platform import access as course_access
@@ -54,15 +54,23 @@ class Relation:
     param: str
     roles: tuple[str, ...]
     check: Callable[[AppContext, Principal, str], Awaitable[Any]]
+    # The `CourseAccess` inside what `check` answers (itself, a (row, access) pair, a class's).
+    course_of: Callable[[Any], course_access.CourseAccess] = lambda found: found
     source: Literal["route", "body", "query"] = "route"  # where `param` is read
 
     async def resolve(
         self, ctx: AppContext, principal: Principal, req: func.HttpRequest, parsed: BaseModel | None = None
     ) -> Any:
         if self.source == "route":
-            return await self.check(ctx, principal, route_id(req, self.param))
-        assert parsed is not None  # `resolve` parses the model a body or query relation reads
-        return await self.check(ctx, principal, str(getattr(parsed, field_named(type(parsed), self.param))))
+            found = await self.check(ctx, principal, route_id(req, self.param))
+        else:
+            assert parsed is not None  # `resolve` parses the model a body or query relation reads
+            found = await self.check(ctx, principal, str(getattr(parsed, field_named(type(parsed), self.param))))
+        if req.method.upper() not in READ_METHODS:
+            # What an admin took down is read-only to its tutor: every write through a
+            # relation (edits, lessons, uploads, publishing, quizzes, classes, joins) is a 409.
+            course_access.require_changeable(self.course_of(found))
+        return found
 
 
 def field_named(model: type[BaseModel], wire_name: str) -> str:
@@ -101,7 +109,7 @@ def course_id_relation(
     async def check(ctx: AppContext, principal: Principal, course_id: str) -> Any:
         found = await course_access.course_access(ctx, principal, course_id)
         if not allows(found):
-            raise Forbidden(refusal)
+            raise course_access.refused(found, refusal)
         return found
 
     return Relation(name, "courseId", roles, check)
@@ -126,10 +134,10 @@ def course_relation(
     async def check(ctx: AppContext, principal: Principal, resource_id: str) -> Any:
         row, found = await lookup(ctx, principal, resource_id)
         if not allows(found):
-            raise Forbidden(refusal)
+            raise course_access.refused(found, refusal)
         return row, found
 
-    return Relation(name, param, roles, check)
+    return Relation(name, param, roles, check, course_of=lambda found: found[1])
 
 
 def lesson_relation(
@@ -175,9 +183,14 @@ QUIZ_TAKER = course_relation(
 )
 
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.
-CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member)
-CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner)
-CLASS_MANAGER = Relation("owning tutor, admin", "classId", MANAGER_ROLES, class_access.require_manager)
+def _class_course(found: Any) -> course_access.CourseAccess:
+    course: course_access.CourseAccess = found.course
+    return course
+
+
+CLASS_MEMBER = Relation("class member", "classId", MEMBER_ROLES, class_access.require_member, _class_course)
+CLASS_OWNER = Relation("owning tutor", "classId", ("tutor",), class_access.require_owner, _class_course)
+CLASS_MANAGER = Relation("owning tutor, admin", "classId", MANAGER_ROLES, class_access.require_manager, _class_course)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ ASSET_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 MAX_PRICE_CENTS = 10_000_000
 # ISO 4217 alphabetic code; stored in capitals (the server upper-cases what it is sent).
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+# Only the course's tutor and admins ever see something taken down; to them it is read-only.
+TAKEN_DOWN_NOTE = "Set while an admin has taken it down (seen by its tutor and admins only)."
 
 
 # --- courses ---------------------------------------------------------------------------
@@ -58,6 +60,8 @@ class Course(ApiModel):
     published_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    taken_down_at: datetime | None = Field(None, description=TAKEN_DOWN_NOTE)
+    taken_down_reason: str | None = None
 
 
 class CoursePage(ApiModel):
@@ -218,6 +222,8 @@ class Material(ApiModel):
     status: Literal["pending", "published"]
     created_at: datetime
     published_at: datetime | None = None
+    taken_down_at: datetime | None = Field(None, description=TAKEN_DOWN_NOTE)
+    taken_down_reason: str | None = None
 
 
 class MaterialPage(ApiModel):

@@ -4,6 +4,15 @@ The relation is one of `admin`, `owner` (the tutor who owns the course), `enroll
 `none`. A course the caller may not even see (an unpublished course of another tutor)
 answers 404, so its existence does not leak; a visible one with the wrong relation, 403.
 
+A course an admin has taken down (`services/admin/takedowns.py`) is hidden here for
+everyone but admins and its owner: to students it is a 404 on every path that starts from
+it (lessons, playback, materials, quizzes, classes, enrolment, checkout), as if it did not
+exist. Its owner keeps reading it, flagged, but it is read-only to them (`frozen`): every
+write through an endpoint's relation is refused with 409 `taken-down`
+(`http/callers.py`), and nothing that hands its content on (a playback URL, a download
+SAS, a live class connection) is issued (`require_deliverable`), since a signed URL can be
+passed on to anyone until it expires.
+
 These checks sit on every hot path (heartbeats, lesson reads, negotiate), so the course
 row and the caller's enrolment come from the Redis cache when warm (`content_cache`),
 with PostgreSQL behind it when cold or when Redis is down. Admins and owners never need
@@ -13,18 +22,20 @@ the enrolment lookup.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.errors import Forbidden, NotFound
+from shared_code.errors import Forbidden, LecternError, NotFound, TakenDown
 from shared_code.platform import content_cache
 
 Relation = Literal["admin", "owner", "enrolled", "none"]
 
 # The refusal for a caller who is not a member (enrolled, owning tutor, admin).
 MEMBERS_ONLY = "Only students enrolled in this course, its tutor and admins may do this."
+# The refusal of a change to (or a hand-on of) what an admin took down, to its tutor.
+TAKEN_DOWN = "An admin took this down: it is read-only until an admin restores it."
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class CourseAccess:
     published: bool
     price_cents: int
     relation: Relation
+    taken_down: bool = False
 
     @property
     def is_member(self) -> bool:
@@ -43,6 +55,55 @@ class CourseAccess:
     @property
     def can_manage(self) -> bool:
         return self.relation in ("owner", "admin")
+
+    @property
+    def frozen(self) -> bool:
+        """Taken down, and the caller is not an admin: they may read it, never change or hand it on."""
+        return self.taken_down and self.relation != "admin"
+
+
+def is_taken_down(row: dict[str, Any]) -> bool:
+    """Whether a course or material row is taken down (rows cached before the column existed are not)."""
+    return row.get("taken_down_at") is not None
+
+
+def hidden_from(principal: Principal, course: dict[str, Any]) -> bool:
+    """Whether the caller may not see this course at all: a draft or a taken-down course,
+    unless they own it or are an admin."""
+    if principal.is_admin or _owns(principal, course):
+        return False
+    return not course["published"] or is_taken_down(course)
+
+
+def refused(access: CourseAccess, refusal: str) -> LecternError:
+    """The answer to a caller whose relation does not allow an action: 409 `taken-down`
+    when the course is frozen to them, else 403 in the area's own words."""
+    if access.frozen:
+        return TakenDown(TAKEN_DOWN)
+    return Forbidden(refusal)
+
+
+def require_changeable(access: CourseAccess) -> CourseAccess:
+    """Refuses (409) any change of a course frozen to the caller."""
+    if access.frozen:
+        raise TakenDown(TAKEN_DOWN)
+    return access
+
+
+def require_deliverable(access: CourseAccess) -> CourseAccess:
+    """Refuses (409) to hand on the content of a course frozen to the caller (signed URLs, live joins)."""
+    return require_changeable(access)
+
+
+def material_access(material: dict[str, Any], access: CourseAccess) -> CourseAccess:
+    """The caller's access to one material of a course they may see: a taken-down material
+    is a 404 to everyone but the course's managers, and frozen to its owner like a
+    taken-down course (read-only, no download)."""
+    if not is_taken_down(material):
+        return access
+    if not access.can_manage:
+        raise NotFound("No such material.")
+    return replace(access, taken_down=True)
 
 
 def _owns(principal: Principal, course: dict[str, Any]) -> bool:
@@ -64,7 +125,8 @@ def decide(principal: Principal, course: dict[str, Any], enrolled: bool, *, hidd
         relation = "enrolled"
     else:
         relation = "none"
-    if not course["published"] and relation not in ("admin", "owner"):
+    taken_down = is_taken_down(course)
+    if (not course["published"] or taken_down) and relation not in ("admin", "owner"):
         raise NotFound(hidden)
     return CourseAccess(
         course_id=str(course["id"]),
@@ -73,6 +135,7 @@ def decide(principal: Principal, course: dict[str, Any], enrolled: bool, *, hidd
         published=bool(course["published"]),
         price_cents=int(course["price_cents"]),
         relation=relation,
+        taken_down=taken_down,
     )
 
 
@@ -119,3 +182,8 @@ async def require_manager(ctx: AppContext, principal: Principal, course_id: str)
     if not access.can_manage:
         raise Forbidden("Only the course's tutor and admins may do this.")
     return access
+
+
+async def require_editor(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:
+    """The owning tutor and admins, for a change: 409 while the course is taken down (but to admins)."""
+    return require_changeable(await require_manager(ctx, principal, course_id))

@@ -64,6 +64,10 @@ async def leaderboard_reset(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.leaderboard_store.reset(payload["courseId"])
 
 
+async def dashboard_invalidate_all(ctx: AppContext, payload: dict[str, Any]) -> None:
+    await dashboard_redis.invalidate_all(ctx.redis)
+
+
 def plumbing() -> dict[str, Effect]:
     """The effects of this module by kind (the kinds are what the outbox queue stores)."""
     return {
@@ -77,4 +81,5 @@ def plumbing() -> dict[str, Effect]:
         "cache.mark_not_enrolled": cache_mark_not_enrolled,
         "dashboard.invalidate": dashboard_invalidate,
         "leaderboard.reset": leaderboard_reset,
+        "dashboard.invalidate_all": dashboard_invalidate_all,
     }

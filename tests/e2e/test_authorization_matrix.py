@@ -140,11 +140,18 @@ def rows(w: dict) -> list[Row]:
         Row("PUT", f"admin/users/{w['other_id']}/roles", ADMIN_ONLY, {"roles": ["student"]}),
         Row("GET", "me/export", SIGNED_IN),
         Row("GET", f"admin/users/{w['other_id']}/export", ADMIN_ONLY),
+        Row("GET", "admin/users", ADMIN_ONLY, params={"q": "matrix", "role": "student"}),
+        Row("GET", "admin/analytics", ADMIN_ONLY),
         # state-changing rows last
         Row("POST", f"classes/{k}/polls/{p}/close", OWNER_ONLY),
         Row("POST", f"classes/{w['spare_class']}/start", OWNER_ONLY),
         Row("POST", f"classes/{w['spare_class']}/end", OWNER_ONLY),
         Row("POST", f"courses/{w['open_course']}/enrollments", (401, OK, OK, 403, 403, OK)),
+        # takedowns of a course and a material of their own, each restored by the next row
+        Row("POST", f"admin/courses/{w['takedown_course']}/takedown", ADMIN_ONLY, {"reason": "matrix check"}),
+        Row("DELETE", f"admin/courses/{w['takedown_course']}/takedown", ADMIN_ONLY),
+        Row("POST", f"admin/materials/{w['takedown_material']}/takedown", ADMIN_ONLY, {"reason": "matrix check"}),
+        Row("DELETE", f"admin/materials/{w['takedown_material']}/takedown", ADMIN_ONLY),
         # each role deletes a material of its own, so an allowed delete does not turn the
         # next role's call into a 404
         Row("DELETE", lambda role: f"materials/{w['deletable'][role]}", MANAGERS),
@@ -187,6 +194,10 @@ async def world(api):
     spare = await create_class(api, owner, course["id"])
     open_course = await create_course(api, owner)
     await publish(api, owner, open_course["id"])
+    takedown_course = await create_course(api, owner)
+    await publish(api, owner, takedown_course["id"])
+    takedown_material = await upload_material(api, owner, takedown_course["id"], b"%PDF-1.4 t", file_name="t.pdf",
+                                              content_type="application/pdf")
     deletable = {}
     for role in ROLES:
         spare_material = await upload_material(api, owner, course["id"], b"%PDF-1.4 spare", file_name="spare.pdf",
@@ -208,6 +219,7 @@ async def world(api):
         "open_course": open_course["id"], "enrolled_id": enrolled.user_id, "other_id": other.user_id,
         "deletable": deletable, "deletable_lessons": deletable_lessons, "ended_class": ended["id"],
         "recording": recording["id"], "erasable": erasable, "erasers": erasers,
+        "takedown_course": takedown_course["id"], "takedown_material": takedown_material["materialId"],
     }
 
 

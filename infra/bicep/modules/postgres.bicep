@@ -175,6 +175,20 @@ resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/confi
   ]
 }
 
+// Extensions the migrations create must be allow-listed on Flexible Server: pg_trgm for the
+// admin user search (migration 0058).
+resource allowedExtensions 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'azure.extensions'
+  properties: {
+    value: 'PG_TRGM'
+    source: 'user-override'
+  }
+  dependsOn: [
+    requireSecureTransport
+  ]
+}
+
 resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   parent: server
   name: databaseName
@@ -183,7 +197,7 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
     collation: 'en_US.utf8'
   }
   dependsOn: [
-    requireSecureTransport
+    allowedExtensions
   ]
 }
 

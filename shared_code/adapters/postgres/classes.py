@@ -138,3 +138,10 @@ async def starting_between(conn: Conn, start: datetime, end: datetime, *, limit:
         (start, end, limit),
     )
     return await cur.fetchall()
+
+
+async def live_in_course(conn: Conn, course_id: str) -> list[ClassRow]:
+    """The course's classes that are live now."""
+    return await fetch_all(
+        conn, ClassRow, f"SELECT {_COLUMNS} FROM live_classes WHERE course_id = %s AND status = 'live'", (course_id,)
+    )

@@ -10,7 +10,10 @@ from psycopg import sql
 
 from shared_code.adapters.postgres.pool import Conn, Row
 
-COLUMNS = "id, owner_id, title, description, price_cents, currency, published, published_at, version, created_at, updated_at"
+COLUMNS = (
+    "id, owner_id, title, description, price_cents, currency, published, published_at, version, created_at, updated_at,"
+    " taken_down_at, taken_down_reason, taken_down_by"
+)
 
 # Columns PATCH may change; anything else is never interpolated into SQL.
 EDITABLE = ("title", "description", "price_cents", "currency", "published")
@@ -65,9 +68,10 @@ async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> 
     return await cur.fetchone()
 
 
+# A taken-down course leaves the catalog; its owner still sees it (flagged), admins see all.
 _SCOPES = {
-    "published": "published",
-    "published_or_owned": "(published OR owner_id = %(viewer)s)",
+    "published": "published AND taken_down_at IS NULL",
+    "published_or_owned": "((published AND taken_down_at IS NULL) OR owner_id = %(viewer)s)",
     "all": "TRUE",
 }
 
@@ -157,3 +161,15 @@ async def search_courses(
         params,
     )
     return await cur.fetchall()
+
+
+async def set_takedown(conn: Conn, course_id: str, *, reason: str | None, by: str | None) -> Row | None:
+    """Takes the course down (`reason` and `by` set) or restores it (both None); the row after,
+    None when there is no such course. Not a content edit: the version stays."""
+    cur = await conn.execute(
+        f"""UPDATE courses SET taken_down_at = CASE WHEN %(reason)s::text IS NULL THEN NULL ELSE now() END,
+                   taken_down_reason = %(reason)s, taken_down_by = %(by)s, updated_at = now()
+             WHERE id = %(course)s RETURNING {COLUMNS}""",
+        {"reason": reason, "by": by, "course": course_id},
+    )
+    return await cur.fetchone()

@@ -87,9 +87,11 @@ async def page_of_user(
 
 
 async def course_ids_of(conn: Conn, user_id: str, *, limit: int = 200) -> list[str]:
-    """The courses a user is enrolled in, newest enrolment first."""
+    """The courses a user is enrolled in (taken-down ones left out), newest enrolment first."""
     cur = await conn.execute(
-        "SELECT course_id FROM enrollments WHERE user_id = %s AND status = 'active' ORDER BY created_at DESC LIMIT %s",
+        """SELECT e.course_id FROM enrollments e JOIN courses c ON c.id = e.course_id
+            WHERE e.user_id = %s AND e.status = 'active' AND c.taken_down_at IS NULL
+            ORDER BY e.created_at DESC LIMIT %s""",
         (user_id, limit),
     )
     return [str(r["course_id"]) for r in await cur.fetchall()]

@@ -6,7 +6,10 @@ from datetime import datetime
 
 from shared_code.adapters.postgres.pool import Conn, Row
 
-COLUMNS = "id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes, status, created_at, published_at"
+COLUMNS = (
+    "id, course_id, uploader_id, blob_name, file_name, content_type, size_bytes, status, created_at, published_at,"
+    " taken_down_at, taken_down_reason, taken_down_by"
+)
 
 
 async def insert_pending(
@@ -32,6 +35,12 @@ async def insert_pending(
 
 async def get_material(conn: Conn, material_id: str) -> Row | None:
     cur = await conn.execute(f"SELECT {COLUMNS} FROM materials WHERE id = %s", (material_id,))
+    return await cur.fetchone()
+
+
+async def lock_material(conn: Conn, material_id: str) -> Row | None:
+    """The material row, locked until the transaction ends."""
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM materials WHERE id = %s FOR UPDATE", (material_id,))
     return await cur.fetchone()
 
 
@@ -67,20 +76,33 @@ async def delete_stale_pending(conn: Conn, *, created_before: datetime, limit: i
 
 
 async def list_published(
-    conn: Conn, course_id: str, *, after: tuple[datetime, str] | None, limit: int
+    conn: Conn, course_id: str, *, after: tuple[datetime, str] | None, limit: int, with_taken_down: bool = False
 ) -> list[Row]:
-    """One page of published materials, newest first (served by materials_course_idx)."""
+    """One page of published materials, newest first (served by materials_course_idx);
+    taken-down ones only `with_taken_down` (for those who manage the course)."""
+    hidden = "" if with_taken_down else " AND taken_down_at IS NULL"
     if after is None:
         cur = await conn.execute(
-            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'
+            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'{hidden}
                  ORDER BY published_at DESC, id DESC LIMIT %s""",
             (course_id, limit),
         )
     else:
         cur = await conn.execute(
-            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'
+            f"""SELECT {COLUMNS} FROM materials WHERE course_id = %s AND status = 'published'{hidden}
                    AND (published_at, id) < (%s, %s)
                  ORDER BY published_at DESC, id DESC LIMIT %s""",
             (course_id, after[0], after[1], limit),
         )
     return await cur.fetchall()
+
+
+async def set_takedown(conn: Conn, material_id: str, *, reason: str | None, by: str | None) -> Row | None:
+    """Takes the material down (`reason` and `by` set) or restores it (both None); the row after."""
+    cur = await conn.execute(
+        f"""UPDATE materials SET taken_down_at = CASE WHEN %(reason)s::text IS NULL THEN NULL ELSE now() END,
+                   taken_down_reason = %(reason)s, taken_down_by = %(by)s
+             WHERE id = %(material)s RETURNING {COLUMNS}""",
+        {"reason": reason, "by": by, "material": material_id},
+    )
+    return await cur.fetchone()

@@ -214,7 +214,7 @@ async def enrolled_courses(conn: Conn, user_id: str, limit: int) -> list[dict[st
                   (SELECT count(*) FROM video_progress vp
                     WHERE vp.user_id = e.user_id AND vp.course_id = c.id AND vp.completed) AS completed_lessons
              FROM enrollments e JOIN courses c ON c.id = e.course_id
-            WHERE e.user_id = %s AND e.status = 'active'
+            WHERE e.user_id = %s AND e.status = 'active' AND c.taken_down_at IS NULL
             ORDER BY e.created_at DESC, c.id
             LIMIT %s""",
         (user_id, limit),

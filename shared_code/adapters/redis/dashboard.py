@@ -20,9 +20,13 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 
 
 async def read(r: aioredis.Redis, user_id: str) -> tuple[str, Any | None]:
-    """The current version and the snapshot built under it (None when absent or outdated)."""
-    stored, raw = await r.mget([keys.dashboard_version(user_id), keys.dashboard_snapshot(user_id)])
-    version = str(stored or "0")
+    """The current version (the user's and the platform's epoch) and the snapshot built
+    under it (None when absent or outdated). One round trip; each command one slot."""
+    pipe = r.pipeline(transaction=False)
+    pipe.mget([keys.dashboard_version(user_id), keys.dashboard_snapshot(user_id)])
+    pipe.get(keys.dashboard_epoch())
+    (stored, raw), epoch = await pipe.execute()
+    version = f"{stored or '0'}.{epoch or '0'}"
     if raw is None:
         return version, None
     try:
@@ -37,6 +41,11 @@ async def read(r: aioredis.Redis, user_id: str) -> tuple[str, Any | None]:
 async def store(r: aioredis.Redis, user_id: str, version: str, data: Any) -> None:
     entry = json.dumps({"v": version, "d": data}, separators=(",", ":"), default=str)
     await r.set(keys.dashboard_snapshot(user_id), entry, ex=SNAPSHOT_TTL_SECONDS)
+
+
+async def invalidate_all(r: aioredis.Redis) -> None:
+    """Every user's snapshot stops matching at once (one key, whatever the number of users)."""
+    await r.incr(keys.dashboard_epoch())
 
 
 async def invalidate(r: aioredis.Redis, user_id: str) -> None:

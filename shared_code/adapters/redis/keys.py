@@ -232,3 +232,9 @@ def dashboard_snapshot(user_id: str) -> str:
 def dashboard_version(user_id: str) -> str:
     """Incremented by every change that affects the dashboard; older snapshots stop matching."""
     return _k("dashboard", "{" + str(user_id) + "}", "version")
+
+
+def dashboard_epoch() -> str:
+    """Incremented when a change affects every dashboard at once (a course taken down or
+    restored); part of every snapshot's version, so all older snapshots stop matching."""
+    return _k("dashboard", "epoch")

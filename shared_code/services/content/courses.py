@@ -30,7 +30,7 @@ from shared_code.models.content import (
     LessonUpdate,
 )
 from shared_code.platform import audit, content_cache, idempotency
-from shared_code.platform.access import CourseAccess, lesson_access, require_manager
+from shared_code.platform.access import CourseAccess, hidden_from, lesson_access, refused, require_editor
 from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
 
@@ -62,7 +62,7 @@ def _manages(principal: Principal, course: dict[str, Any]) -> bool:
 # --- reads (the catalog listing is in catalog.py) -------------------------------------
 async def get_course(ctx: AppContext, principal: Principal, course_id: str) -> CourseDetail:
     course, lessons = await content_cache.course_detail(ctx, course_id)
-    if course is None or (not course["published"] and not _manages(principal, course)):
+    if course is None or hidden_from(principal, course):
         raise NotFound("No such course.")
     show = _manages(principal, course)
     return CourseDetail(**_course_out(course).model_dump(), lessons=[lesson_out(r, show_asset=show) for r in lessons])
@@ -103,6 +103,10 @@ async def create_course(
         body=body.model_dump(mode="json"),
         action=insert,
     )
+    if not outcome.replayed:
+        course = outcome.body
+        after = {k: course.get(k) for k in ("title", "description", "priceCents", "currency", "published")}
+        await audit.record(ctx, principal, "course.created", f"course/{course['id']}", {"before": None, "after": after})
     return outcome.status, outcome.body
 
 
@@ -110,7 +114,7 @@ async def update_course(
     ctx: AppContext, principal: Principal, course_id: str, body: CourseUpdate, *, access: CourseAccess | None = None
 ) -> Course:
     if access is None:  # the endpoint hands in what its relation check found
-        await require_manager(ctx, principal, course_id)
+        await require_editor(ctx, principal, course_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "currency" in changes:
         changes["currency"] = changes["currency"].upper()
@@ -143,7 +147,8 @@ async def _audit_edit(
     target = f"course/{course_id}"
     if "published" in changes:
         action = "course.published" if changes["published"] else "course.unpublished"
-        await audit.record(ctx, principal, action, target, {"title": after["title"]})
+        await audit.record(ctx, principal, action, target,
+                           {"title": after["title"], **_before_after(before, after, ["published"])})
     price = [k for k in changes if k in PRICE_FIELDS]
     if price:
         await audit.record(ctx, principal, "course.price.changed", target, _before_after(before, after, price))
@@ -169,7 +174,7 @@ async def add_lesson(
     access: CourseAccess | None = None,
 ) -> tuple[int, dict[str, Any]]:
     if access is None:  # the endpoint hands in what its relation check found
-        await require_manager(ctx, principal, course_id)
+        await require_editor(ctx, principal, course_id)
     if body.video_asset_id is not None and body.kind != "video":
         raise Invalid(
             "Only video lessons carry a video asset.",
@@ -242,8 +247,8 @@ async def update_lesson(
     without a duration takes the new video's, so a lesson never loses its server-known length.
     """
     _, access = found or await lesson_access(ctx, principal, lesson_id)
-    if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins may edit its lessons.")
+    if not access.can_manage or access.frozen:
+        raise refused(access, "Only the course's tutor and admins may edit its lessons.")
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     async with ctx.db.transaction() as conn:
         current = await lessons_sql.lock_lesson(conn, lesson_id)

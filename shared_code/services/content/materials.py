@@ -45,6 +45,7 @@ from shared_code.domain.material_files import (
 )
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound
 from shared_code.models.content import Download, Material, MaterialPage, MaterialUpload, MaterialUploadRequest
+from shared_code.platform import access as access_rules
 from shared_code.platform import audit, content_cache, outbox
 from shared_code.platform.access import CourseAccess, course_access
 from shared_code.platform.users import ensure_user
@@ -79,7 +80,7 @@ async def material_access(ctx: AppContext, principal: Principal, material_id: st
         access = await course_access(ctx, principal, str(row["course_id"]))
     except NotFound:
         raise NotFound("No such material.") from None
-    return plain(row), access
+    return plain(row), access_rules.material_access(row, access)
 
 
 # --- upload and publish ----------------------------------------------------------------
@@ -92,8 +93,8 @@ async def start_upload(
     access: CourseAccess | None = None,
 ) -> MaterialUpload:
     access = access or await course_access(ctx, principal, course_id)
-    if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins may upload materials.")
+    if not access.can_manage or access.frozen:
+        raise access_rules.refused(access, "Only the course's tutor and admins may upload materials.")
     settings = ctx.settings
     content_type = normalise_type(body.content_type)
     errors: list[FieldError] = []
@@ -115,7 +116,7 @@ async def start_upload(
     material_id = str(uuid.uuid4())
     blob_name = upload_blob_name_for(course_id, material_id, original)
     async with ctx.db.connection() as conn:
-        await materials_sql.insert_pending(
+        row = await materials_sql.insert_pending(
             conn,
             material_id=material_id,
             course_id=course_id,
@@ -125,6 +126,10 @@ async def start_upload(
             content_type=content_type,
             size_bytes=body.size_bytes,
         )
+    await audit.record(
+        ctx, principal, "material.upload_started", f"material/{material_id}",
+        {"courseId": course_id, "fileName": original, "before": None, "after": _audited(row)},
+    )
     await ctx.blobs.ensure_container(settings.materials_container)
     url, expires_at = await ctx.blobs.sas_url(
         settings.materials_container, blob_name, permission="c", minutes=settings.sas_minutes
@@ -145,8 +150,8 @@ async def publish_material(
     found: tuple[dict[str, Any], CourseAccess] | None = None,
 ) -> Material:
     row, access = found or await material_access(ctx, principal, material_id)
-    if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins may publish materials.")
+    if not access.can_manage or access.frozen:
+        raise access_rules.refused(access, "Only the course's tutor and admins may publish materials.")
     if row["status"] == "published":
         return _material_out(row)
     container = ctx.settings.materials_container
@@ -201,6 +206,8 @@ async def publish_material(
         ctx, principal, "material.published", f"material/{material_id}",
         {"courseId": course_id, "fileName": material["file_name"], "before": _audited(row), "after": _audited(material)},
     )
+    if access.taken_down:
+        return _material_out(material)  # an admin published into a taken-down course: nobody is told
     await outbox.perform(
         ctx,
         "pubsub.group",
@@ -235,8 +242,8 @@ async def delete_material(
     rather than a row-less blob that nothing would ever find again.
     """
     row, access = found or await material_access(ctx, principal, material_id)
-    if not access.can_manage:
-        raise Forbidden("Only the course's tutor and admins may delete materials.")
+    if not access.can_manage or access.frozen:
+        raise access_rules.refused(access, "Only the course's tutor and admins may delete materials.")
     await ctx.blobs.delete(ctx.settings.materials_container, row["blob_name"])
     async with ctx.db.transaction() as conn:
         removed = await materials_sql.delete_material(conn, material_id)
@@ -297,7 +304,9 @@ async def list_materials(
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may see its materials.")
     async with ctx.db.connection() as conn:
-        rows = await materials_sql.list_published(conn, course_id, after=after, limit=limit + 1)
+        rows = await materials_sql.list_published(
+            conn, course_id, after=after, limit=limit + 1, with_taken_down=access.can_manage
+        )
     page, next_cursor = split_page(plain(rows), limit, "published_at")
     return MaterialPage(items=[_material_out(r) for r in page], next_cursor=next_cursor)
 
@@ -330,6 +339,7 @@ async def download(
         raise Invalid("This material is not published yet.")
     if not access.is_member:
         raise Forbidden(DOWNLOADERS_ONLY)
+    access_rules.require_deliverable(access)
     url, expires_at = await ctx.blobs.sas_url(
         ctx.settings.materials_container,
         row["blob_name"],

@@ -26,7 +26,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import Forbidden, Invalid, ServiceUnavailable
 from shared_code.models.content import Playback
-from shared_code.platform.access import CourseAccess, lesson_access
+from shared_code.platform.access import CourseAccess, lesson_access, require_deliverable
 from shared_code.services.content.access_log import record_access
 from shared_code.services.content.videos import registered_asset
 
@@ -152,6 +152,7 @@ async def issue_playback(
     lesson, access = found or await lesson_access(ctx, principal, lesson_id)
     if not access.is_member:
         raise Forbidden("Only students enrolled in this course, its tutor and admins may watch its videos.")
+    require_deliverable(access)
     if lesson["kind"] != "video" or not lesson["video_asset_id"]:
         raise Invalid("This lesson has no video to play.")
     # The registry, not the lesson's text, says what the CDN streams: an id that no tutor

@@ -21,7 +21,7 @@ from shared_code.context import AppContext
 from shared_code.errors import FieldError, Forbidden, Invalid
 from shared_code.models.content import Video, VideoCreate
 from shared_code.platform import audit
-from shared_code.platform.access import course_access
+from shared_code.platform.access import course_access, refused
 from shared_code.platform.users import ensure_user
 
 
@@ -43,8 +43,8 @@ async def register_video(ctx: AppContext, principal: Principal, body: VideoCreat
     course_id = str(body.course_id) if body.course_id else None
     if course_id is not None:
         access = await course_access(ctx, principal, course_id)
-        if not access.can_manage:
-            raise Forbidden("Only the course's tutor and admins may register videos for it.")
+        if not access.can_manage or access.frozen:
+            raise refused(access, "Only the course's tutor and admins may register videos for it.")
     await ensure_user(ctx, principal)
     video_id = str(uuid.uuid4())
     async with ctx.db.connection() as conn:

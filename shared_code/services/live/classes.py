@@ -49,7 +49,7 @@ async def create_class(
     ctx: AppContext, principal: Principal, body: ClassCreate, *, course: CourseAccess | None = None
 ) -> LiveClass:
     """`course` is the access the endpoint's relation found for `body.course_id` (a manager's)."""
-    course = course or await access.require_manager(ctx, principal, str(body.course_id))
+    course = course or await access.require_editor(ctx, principal, str(body.course_id))
     await ensure_user(ctx, principal)
     async with ctx.db.connection() as conn:
         # The class's tutor is the course's owner, also when an admin schedules it.
@@ -187,6 +187,7 @@ async def negotiate(
     ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
 ) -> Negotiated:
     found = found or await class_access.require_member(ctx, principal, class_id)
+    access.require_deliverable(found.course)
     if found.status == "ended":
         raise Invalid("The class has ended.")
     if found.role == "student" and not principal.has_role("student"):

@@ -189,6 +189,8 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
         return _refuse(404, "No such class.")
     except Forbidden as exc:
         return _refuse(403, exc.detail or "Not a member of this class.")
+    if found.course.frozen:
+        return _refuse(403, "This course was taken down by an admin.")
     if found.status == "ended":
         return _refuse(403, "The class has ended.")
     if found.role == "student" and not principal.has_role("student"):

@@ -47,6 +47,12 @@ async def invalidate_dashboard(ctx: AppContext, user_id: str) -> None:
         logger.warning("dashboard invalidation lost for %s: %s", user_id, type(exc).__name__)
 
 
+async def invalidate_all_dashboards(ctx: AppContext) -> None:
+    """Call after committing a change that affects every dashboard that lists a course (a
+    takedown or a restore): one key retires every snapshot; queued when Redis is down."""
+    await outbox.perform(ctx, "dashboard.invalidate_all", {})
+
+
 async def get_dashboard(ctx: AppContext, principal: Principal) -> Dashboard:
     user_id = principal.user_id
     version: str | None

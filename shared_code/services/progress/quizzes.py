@@ -77,6 +77,20 @@ def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
     )
 
 
+def audited_quiz(row: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row records of a quiz: its settings and questions with their keys
+    (the trail is admins' only, and a changed key is exactly what it must show)."""
+    return {
+        "title": row["title"],
+        "maxScore": row["max_score"],
+        "maxAttempts": row["max_attempts"],
+        "questions": [
+            {"prompt": q["prompt"], "options": q["options"], "correct": q["correct"], "points": q["points"]}
+            for q in row["questions"]
+        ],
+    }
+
+
 # --- operations ------------------------------------------------------------------------
 # The refusals of the relations the endpoints declare (`functions/progress.py`), also given
 # here to callers that reach the service without HTTP.
@@ -95,8 +109,8 @@ async def create_quiz(
     `found` is the lesson and access the endpoint's relation read from the body."""
     lesson_id = str(body.lesson_id)
     _, access = found or await access_service.lesson_access(ctx, principal, lesson_id)
-    if not access.can_manage:
-        raise Forbidden(AUTHORS_ONLY)
+    if not access.can_manage or access.frozen:
+        raise access_service.refused(access, AUTHORS_ONLY)
     errors = question_errors(body.questions)
     if errors:
         raise Invalid("Some answer keys do not fit their questions.", errors=errors)
@@ -113,7 +127,8 @@ async def create_quiz(
             max_attempts=body.max_attempts or ctx.settings.quiz_max_attempts,
         )
     await audit.record(
-        ctx, principal, "quiz.created", f"quiz/{row['id']}", {"courseId": access.course_id, "lessonId": lesson_id}
+        ctx, principal, "quiz.created", f"quiz/{row['id']}",
+        {"courseId": access.course_id, "lessonId": lesson_id, "before": None, "after": audited_quiz(row)},
     )
     return _with_keys(row)
 

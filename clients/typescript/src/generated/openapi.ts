@@ -82,6 +82,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Users by a part of their name or email, and by role
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        get: operations["admin_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Platform figures per UTC day over a range (default 30 days)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        get: operations["admin_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/courses/{courseId}/takedown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take a course down everywhere (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        post: operations["take_down_course"];
+        /**
+         * Restore a taken-down course (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        delete: operations["restore_course"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/materials/{materialId}/takedown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take a material down everywhere (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        post: operations["take_down_material"];
+        /**
+         * Restore a taken-down material (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        delete: operations["restore_material"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/courses": {
         parameters: {
             query?: never;
@@ -1354,6 +1442,64 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminUser */
+        AdminUser: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Email
+             * @default null
+             */
+            email: string | null;
+            /** Roles */
+            roles: string[];
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+        };
+        /** AdminUserPage */
+        AdminUserPage: {
+            /** Items */
+            items: components["schemas"]["AdminUser"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
+        /** AnalyticsDay */
+        AnalyticsDay: {
+            /**
+             * Day
+             * Format: date
+             * @description A UTC day.
+             */
+            day: string;
+            /**
+             * Activestudents
+             * @description Distinct students with watch progress or a quiz attempt that day.
+             */
+            activeStudents: number;
+            /** Enrollments */
+            enrollments: number;
+            /**
+             * Liveclasses
+             * @description Classes that ended that day after being started.
+             */
+            liveClasses: number;
+            /**
+             * Liveminutes
+             * @description Their minutes from start to end.
+             */
+            liveMinutes: number;
+        };
         /**
          * AttemptCreate
          * @example {
@@ -1782,6 +1928,17 @@ export interface components {
              * Format: date-time
              */
             updatedAt: string;
+            /**
+             * Takendownat
+             * @description Set while an admin has taken it down (seen by its tutor and admins only).
+             * @default null
+             */
+            takenDownAt: string | null;
+            /**
+             * Takendownreason
+             * @default null
+             */
+            takenDownReason: string | null;
         };
         /** CourseAnalytics */
         CourseAnalytics: {
@@ -1873,6 +2030,17 @@ export interface components {
              * Format: date-time
              */
             updatedAt: string;
+            /**
+             * Takendownat
+             * @description Set while an admin has taken it down (seen by its tutor and admins only).
+             * @default null
+             */
+            takenDownAt: string | null;
+            /**
+             * Takendownreason
+             * @default null
+             */
+            takenDownReason: string | null;
             /** Lessons */
             lessons: components["schemas"]["Lesson"][];
         };
@@ -2493,6 +2661,17 @@ export interface components {
              * @default null
              */
             publishedAt: string | null;
+            /**
+             * Takendownat
+             * @description Set while an admin has taken it down (seen by its tutor and admins only).
+             * @default null
+             */
+            takenDownAt: string | null;
+            /**
+             * Takendownreason
+             * @default null
+             */
+            takenDownReason: string | null;
         };
         /** MaterialPage */
         MaterialPage: {
@@ -2696,6 +2875,29 @@ export interface components {
              * @description The caller's unread notifications in all, whatever the filter.
              */
             unreadCount: number;
+        };
+        /** PlatformAnalytics */
+        PlatformAnalytics: {
+            /**
+             * From
+             * Format: date
+             */
+            from: string;
+            /**
+             * To
+             * Format: date
+             */
+            to: string;
+            /** Days */
+            days: components["schemas"]["AnalyticsDay"][];
+            /** Revenue */
+            revenue: components["schemas"]["Revenue"][];
+            /** Liveclasses */
+            liveClasses: number;
+            /** Liveminutes */
+            liveMinutes: number;
+            /** Topcourses */
+            topCourses: components["schemas"]["TopCourse"][];
         };
         /** Playback */
         Playback: {
@@ -3134,6 +3336,29 @@ export interface components {
             /** Queue */
             queue: string;
         };
+        /** Revenue */
+        Revenue: {
+            /** Provider */
+            provider: string;
+            /** Currency */
+            currency: string;
+            /** Purchases */
+            purchases: number;
+            /** Grosscents */
+            grossCents: number;
+            /** Refundedcents */
+            refundedCents: number;
+            /**
+             * Netcents
+             * @description Gross minus refunds, of the purchases paid in the range.
+             */
+            netCents: number;
+            /**
+             * Disputedcents
+             * @description Part of net under dispute with the provider.
+             */
+            disputedCents: number;
+        };
         /**
          * RolesUpdate
          * @example {
@@ -3314,6 +3539,65 @@ export interface components {
              */
             lessons: components["schemas"]["LessonProgress"][];
         };
+        /** Takedown */
+        Takedown: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "course" | "material";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /** Takendown */
+            takenDown: boolean;
+            /**
+             * Takendownat
+             * @default null
+             */
+            takenDownAt: string | null;
+            /**
+             * Takendownreason
+             * @default null
+             */
+            takenDownReason: string | null;
+            /**
+             * Takendownby
+             * @default null
+             */
+            takenDownBy: string | null;
+        };
+        /**
+         * TakedownRequest
+         * @example {
+         *       "reason": "Copyright claim #123"
+         *     }
+         */
+        TakedownRequest: {
+            /** Reason */
+            reason: string;
+        };
+        /** TopCourse */
+        TopCourse: {
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /** Title */
+            title: string;
+            /** Enrollments */
+            enrollments: number;
+            /** Takendown */
+            takenDown: boolean;
+        };
         /** UpcomingClass */
         UpcomingClass: {
             /**
@@ -3442,7 +3726,7 @@ export interface components {
             }[];
         };
         /** @description What kind of problem this is: one of the documented URIs (docs/problems.md). */
-        ProblemType: "https://lectern.dev/problems/bad-request" | "https://lectern.dev/problems/validation-error" | "https://lectern.dev/problems/invalid-signature" | "https://lectern.dev/problems/unauthorized" | "https://lectern.dev/problems/forbidden" | "https://lectern.dev/problems/not-found" | "https://lectern.dev/problems/conflict" | "https://lectern.dev/problems/payload-too-large" | "https://lectern.dev/problems/unsupported-media-type" | "https://lectern.dev/problems/unprocessable" | "https://lectern.dev/problems/rate-limited" | "https://lectern.dev/problems/service-unavailable" | "https://lectern.dev/problems/dependency-unavailable" | "https://lectern.dev/problems/internal-error" | "about:blank";
+        ProblemType: "https://lectern.dev/problems/bad-request" | "https://lectern.dev/problems/validation-error" | "https://lectern.dev/problems/invalid-signature" | "https://lectern.dev/problems/unauthorized" | "https://lectern.dev/problems/forbidden" | "https://lectern.dev/problems/not-found" | "https://lectern.dev/problems/conflict" | "https://lectern.dev/problems/taken-down" | "https://lectern.dev/problems/payload-too-large" | "https://lectern.dev/problems/unsupported-media-type" | "https://lectern.dev/problems/unprocessable" | "https://lectern.dev/problems/rate-limited" | "https://lectern.dev/problems/service-unavailable" | "https://lectern.dev/problems/dependency-unavailable" | "https://lectern.dev/problems/internal-error" | "about:blank";
     };
     responses: {
         /** @description Malformed or invalid request (`https://lectern.dev/problems/bad-request`, `https://lectern.dev/problems/validation-error`, `https://lectern.dev/problems/invalid-signature`) */
@@ -3481,7 +3765,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Conflict (`https://lectern.dev/problems/conflict`) */
+        /** @description Conflict (`https://lectern.dev/problems/conflict`, `https://lectern.dev/problems/taken-down`) */
         Problem409: {
             headers: {
                 [name: string]: unknown;
@@ -3676,6 +3960,198 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    admin_users: {
+        parameters: {
+            query?: {
+                q?: string | null;
+                role?: ("student" | "tutor" | "admin") | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    admin_analytics: {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlatformAnalytics"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    take_down_course: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                courseId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "Copyright claim #123"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TakedownRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Takedown"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    restore_course: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                courseId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Takedown"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    take_down_material: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                materialId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "Copyright claim #123"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TakedownRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Takedown"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    restore_material: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                materialId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Takedown"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     list_courses: {
         parameters: {
             query?: {
@@ -3813,6 +4289,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             429: components["responses"]["Problem429"];
@@ -3916,6 +4393,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
@@ -3953,6 +4431,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
@@ -3996,6 +4475,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
@@ -4027,6 +4507,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
@@ -4145,6 +4626,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
@@ -4172,6 +4654,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
@@ -4231,6 +4714,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
@@ -4477,6 +4961,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
@@ -4506,6 +4991,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
@@ -4534,6 +5020,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
@@ -4665,6 +5152,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
@@ -4732,6 +5220,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             429: components["responses"]["Problem429"];
@@ -4830,6 +5319,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
@@ -5390,6 +5880,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             429: components["responses"]["Problem429"];

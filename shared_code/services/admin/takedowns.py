@@ -1,0 +1,126 @@
+"""Takedowns: an admin hides a course or a material everywhere, and restores it.
+
+The course row carries the takedown (`taken_down_at`, the reason, the admin); the shared
+access check (`platform/access.py` `decide`) then answers 404 to everyone but admins and
+the course's tutor on every path that starts from the course, a lesson, a material, a
+quiz or a class, and the catalog, the dashboards and personal live connections leave it
+out. To its tutor it stays visible, flagged, and read-only (409 `taken-down` on any
+change, and no playback URL, download or live join). Taking down and restoring each:
+
+- commit the row change, then replace the course's cache generation (every cached course,
+  lesson and membership entry read before stops counting, in every process) and retire
+  every dashboard snapshot (one key), both before answering;
+- end the course's running classes (`class.ended` goes out and the connections leave the
+  class group; a student cannot reconnect, the connect event asks `decide` again);
+- leave an audit row with the takedown state before and after.
+
+Nothing is deleted, so a restore brings back exactly what was there (the lessons,
+materials, enrolments, progress and scores). Already issued signed URLs live out their
+few minutes (`SAS_MINUTES`, `VIDEO_URL_MINUTES`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres import courses as courses_sql
+from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.auth import Principal
+from shared_code.context import AppContext
+from shared_code.domain.cache_entries import plain
+from shared_code.errors import NotFound
+from shared_code.models.admin import Takedown
+from shared_code.platform import access, audit, content_cache
+from shared_code.platform.users import ensure_user
+from shared_code.services.live import classes as live_classes
+from shared_code.services.live.class_access import ClassAccess
+from shared_code.services.progress import dashboard
+
+logger = logging.getLogger("lectern.admin.takedowns")
+
+
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row records of a takedown (wire names)."""
+    return {
+        "takenDown": row.get("taken_down_at") is not None,
+        "takenDownAt": plain(row.get("taken_down_at")),
+        "reason": row.get("taken_down_reason"),
+        "by": plain(row.get("taken_down_by")),
+    }
+
+
+def _out(kind: Literal["course", "material"], row: dict[str, Any], course_id: str) -> Takedown:
+    return Takedown(
+        kind=kind,
+        id=row["id"],
+        course_id=course_id,
+        taken_down=row["taken_down_at"] is not None,
+        taken_down_at=row["taken_down_at"],
+        taken_down_reason=row["taken_down_reason"],
+        taken_down_by=row["taken_down_by"],
+    )
+
+
+async def _everywhere(ctx: AppContext, course_id: str) -> None:
+    """What every path reads the course through forgets what it read before the change."""
+    await content_cache.course_changed(ctx, course_id)
+    await dashboard.invalidate_all_dashboards(ctx)
+
+
+async def set_course(ctx: AppContext, actor: Principal, course_id: str, reason: str | None) -> Takedown:
+    """Takes the course down (`reason`) or restores it (None); doing it twice changes nothing."""
+    await ensure_user(ctx, actor)  # the row names the admin
+    async with ctx.db.transaction() as conn:
+        before = await courses_sql.lock_course(conn, course_id)
+        if before is None:
+            raise NotFound("No such course.")
+        unchanged = (before["taken_down_at"] is not None) == (reason is not None)
+        row = before if unchanged else await courses_sql.set_takedown(
+            conn, course_id, reason=reason, by=actor.user_id if reason is not None else None
+        )
+        assert row is not None  # the row is locked
+    if unchanged:
+        return _out("course", row, course_id)
+    await _everywhere(ctx, course_id)
+    action = "course.taken_down" if reason is not None else "course.restored"
+    await audit.record(ctx, actor, action, f"course/{course_id}",
+                       {"title": row["title"], "before": _state(before), "after": _state(row)})
+    if reason is not None:
+        await _end_running_classes(ctx, actor, row)
+    return _out("course", row, course_id)
+
+
+async def _end_running_classes(ctx: AppContext, actor: Principal, course: dict[str, Any]) -> None:
+    """Ends the course's live classes as their tutor would, so nobody keeps watching."""
+    async with ctx.db.connection() as conn:
+        running = await classes_sql.live_in_course(conn, str(course["id"]))
+    course_access = access.decide(actor, plain(course), False)
+    for row in running:
+        try:
+            await live_classes.end_class(ctx, actor, str(row.id), found=ClassAccess(row=row, course=course_access))
+        except Exception:  # noqa: BLE001 - the takedown stands; connect events refuse the class anyway
+            logger.exception("a running class of a taken-down course did not end: %s", row.id)
+
+
+async def set_material(ctx: AppContext, actor: Principal, material_id: str, reason: str | None) -> Takedown:
+    """Takes the material down (`reason`) or restores it (None); doing it twice changes nothing."""
+    await ensure_user(ctx, actor)  # the row names the admin
+    async with ctx.db.transaction() as conn:
+        before = await materials_sql.lock_material(conn, material_id)
+        if before is None:
+            raise NotFound("No such material.")
+        unchanged = (before["taken_down_at"] is not None) == (reason is not None)
+        row = before if unchanged else await materials_sql.set_takedown(
+            conn, material_id, reason=reason, by=actor.user_id if reason is not None else None
+        )
+        assert row is not None  # the row is locked
+    course_id = str(row["course_id"])
+    if unchanged:
+        return _out("material", row, course_id)
+    await content_cache.course_changed(ctx, course_id)  # materials are read uncached; this is for what may cache them
+    action = "material.taken_down" if reason is not None else "material.restored"
+    await audit.record(ctx, actor, action, f"material/{material_id}",
+                       {"courseId": course_id, "fileName": row["file_name"], "before": _state(before), "after": _state(row)})
+    return _out("material", row, course_id)
