@@ -27,8 +27,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared_code.settings import Settings
 
@@ -81,11 +80,10 @@ def user_hash(user_id: str) -> str:
     return hmac.new(_hash_key, user_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class LogFields:
+class LogFields(NamedTuple):
     """What the entry point knows about the work under way. The user id is kept raw here (in
     memory only) and hashed when a record is written, so a request that logs nothing pays
-    nothing for it."""
+    nothing for it. A tuple: made and replaced on every request, so it must be cheap."""
 
     invocation_id: str | None = None
     trace_id: str | None = None
@@ -95,14 +93,18 @@ class LogFields:
     user_id: str | None = None
 
 
-_NOTHING_BOUND = LogFields()  # frozen: safe to share as the default
+_NOTHING_BOUND = LogFields()  # a tuple: safe to share as the default
 _fields: contextvars.ContextVar[LogFields] = contextvars.ContextVar("lectern_log_fields", default=_NOTHING_BOUND)
+
+
+def start(fields: LogFields) -> contextvars.Token[LogFields]:
+    """Binds a fresh set of fields (an entry point, at the start of an invocation)."""
+    return _fields.set(fields)
 
 
 def bind(**values: str | None) -> contextvars.Token[LogFields]:
     """Sets fields for the rest of this task (values that are None keep what was bound)."""
-    current = _fields.get()
-    return _fields.set(replace(current, **{k: v for k, v in values.items() if v is not None}))
+    return _fields.set(_fields.get()._replace(**{k: v for k, v in values.items() if v is not None}))
 
 
 def reset(token: contextvars.Token[LogFields]) -> None:

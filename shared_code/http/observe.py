@@ -26,13 +26,13 @@ def observed(name: str, route: str, handler: Handler) -> ObservedHandler:
     async def invoke(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:
         params = req.route_params
         parent = req.headers.get("traceparent")
-        token = logs.bind(
+        token = logs.start(logs.LogFields(
             invocation_id=context.invocation_id if context is not None else None,
+            trace_id=telemetry.trace_id_of(parent) if parent else None,
             operation=name,
             class_id=params.get("classId"),
             course_id=params.get("courseId"),
-            trace_id=telemetry.trace_id_of(parent),
-        )
+        ))
         try:
             if not telemetry.tracing():
                 return await handler(req)
