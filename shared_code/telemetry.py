@@ -58,6 +58,9 @@ def configure_telemetry(settings: Settings | None = None) -> bool:
         otel_trace.set_tracer_provider(provider)
         install_tracing(provider)
         logger.info("spans printed to stdout (LECTERN_TRACE_CONSOLE=1)")
+    if connection_string:
+        # The exporter's own HTTP calls would otherwise log each request's headers at INFO.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
     logs.install(settings)
     return tracing()
 

@@ -116,3 +116,31 @@ def test_with_metrics_off_the_helpers_cost_next_to_nothing():
         metrics.cache_reads(3, 1)
     per_call_ns = (time.perf_counter() - started) / 200_000 * 1e9
     assert per_call_ns < 2_000, per_call_ns  # a global read and a return; generous for a busy machine
+
+
+def test_a_circuit_breaker_reports_open_probing_and_closed():
+    from shared_code.circuit import CircuitBreaker
+
+    reader = InMemoryMetricReader()
+    metrics.enable(MeterProvider(metric_readers=[reader]))
+    now = [0.0]
+    breaker = CircuitBreaker("postgresql", threshold=2, cooldown=5.0, clock=lambda: now[0])
+    seen = []
+
+    def state() -> int:
+        (point,) = _points(reader)[metrics.BREAKER_STATE]
+        assert point.attributes == {"dependency": "postgresql"}
+        return point.value
+
+    try:
+        breaker.record_failure()
+        breaker.record_failure()
+        seen.append(state())
+        now[0] = 6.0
+        assert breaker.admit()
+        seen.append(state())
+        breaker.record_success()
+        seen.append(state())
+    finally:
+        metrics.disable()
+    assert seen == [1, 2, 0]

@@ -102,7 +102,7 @@ async def handle(ctx: AppContext, event: UpstreamEvent) -> Reply:
                                                        "reconnect through negotiate."))
         return Reply(204)
     if member is not None:
-        logs.bind(class_id=member.class_id, user_id=member.user_id)  # the endpoint's wrapper resets it
+        logs.bind(class_id=member.class_id, course_id=member.course_id, user_id=member.user_id)  # reset by `observed`
     if kind == "sys.connected":
         if member is not None:
             await presence.joined(ctx, member.class_id, member.connection_id, member.user_id, member.name)
