@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from shared_code import logs
+from shared_code import logs, telemetry
 from shared_code.bootstrap import get_context
 from shared_code.platform import outbox
 
@@ -23,7 +23,8 @@ async def outbox_retry(msg: func.QueueMessage, context: func.Context) -> None:
     except ValueError:
         # Not ours to fix: raising lets the host move it to the poison queue.
         raise ValueError("outbox message is not JSON") from None
-    with logs.bound(invocation_id=context.invocation_id):
+    parent = message.get("traceparent") if isinstance(message, dict) else None
+    with logs.bound(invocation_id=context.invocation_id, trace_id=telemetry.trace_id_of(parent)):
         outcome = await outbox.retry(ctx, message)
         logger.info("outbox message %s (%s): %s", msg.id, message.get("kind"), outcome)
 

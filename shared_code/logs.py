@@ -208,16 +208,30 @@ def protect(handler: logging.Handler) -> None:
         handler.addFilter(_FILTER)
 
 
+class AppRecordsAsJson(logging.Formatter):
+    """A console handler's formatter that writes the app's records (the `lectern` tree) as
+    JSON lines and leaves everyone else's (the host's own lines) to the formatter it had."""
+
+    def __init__(self, host: logging.Formatter | None) -> None:
+        super().__init__()
+        self.host = host or logging.Formatter()
+        self._json = JsonLines()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "lectern" or record.name.startswith("lectern."):
+            return self._json.format(record)
+        return self.host.format(record)
+
+
 def install(settings: Settings) -> None:
     """Filters every handler the app's records can reach (the worker's or local host's on the
-    root logger, the exporter's on `lectern`); with LECTERN_LOG_FORMAT=json the app's own
-    records go to stderr as JSON lines instead of through the host's text log."""
+    root logger, the exporter's on `lectern`). With LECTERN_LOG_FORMAT=json the console
+    handlers (those writing to stdout or stderr) write the app's records as JSON lines; the
+    records still propagate as before, so every other handler sees them unchanged."""
     set_hash_key(settings)
-    app = logging.getLogger("lectern")
-    if settings.log_format == "json" and not any(isinstance(h.formatter, JsonLines) for h in app.handlers):
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(JsonLines())
-        app.addHandler(stream)
-        app.propagate = False
-    for handler in [*logging.getLogger().handlers, *app.handlers]:
+    handlers = [*logging.getLogger().handlers, *logging.getLogger("lectern").handlers]
+    for handler in handlers:
         protect(handler)
+        console = isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout)
+        if settings.log_format == "json" and console and not isinstance(handler.formatter, AppRecordsAsJson):
+            handler.setFormatter(AppRecordsAsJson(handler.formatter))

@@ -19,7 +19,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -65,13 +65,34 @@ def configure_telemetry(settings: Settings | None = None) -> bool:
     return tracing()
 
 
-def console_tracer_provider() -> TracerProvider:
+def console_tracer_provider(out: TextIO | None = None) -> TracerProvider:
+    """A provider that prints the app's spans to `out` (stdout), one line each: its own
+    spans and their descendants only. The local host runs in the app's process, so its
+    queue polling would otherwise print a few Azure SDK spans every couple of seconds
+    between the ones that matter. A span's parent starts before it, so a set of recent
+    span ids decides at start."""
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
+    printer = SimpleSpanProcessor(ConsoleSpanExporter(out=out or sys.stdout, formatter=span_line))
+    ours: dict[int, None] = {}  # insertion-ordered: the oldest ids are forgotten first
+
+    class OursOnly(SpanProcessor):
+        def on_start(self, span: Span, parent_context: Any = None) -> None:
+            scope, parent = span.instrumentation_scope, span.parent
+            if (scope is not None and scope.name == "lectern") or (parent is not None and parent.span_id in ours):
+                ours[span.get_span_context().span_id] = None
+                if len(ours) > 20_000:
+                    del ours[next(iter(ours))]
+
+        def on_end(self, span: ReadableSpan) -> None:
+            context = span.get_span_context()
+            if context is not None and context.span_id in ours:
+                printer.on_end(span)
+
     provider = TracerProvider(resource=Resource.create({"service.name": "lectern"}))
-    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stdout, formatter=span_line)))
+    provider.add_span_processor(OursOnly())
     return provider
 
 

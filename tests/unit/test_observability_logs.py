@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -107,13 +108,20 @@ def test_the_user_hash_is_keyed_stable_and_not_the_plain_sha256():
     assert logs.user_hash(USER) != one
 
 
-def test_install_writes_json_lines_for_the_app_loggers_when_asked(monkeypatch):
-    app = logging.getLogger("lectern")
-    before_handlers, before_propagate = list(app.handlers), app.propagate
-    try:
-        logs.install(Settings(environment="test", log_format="json"))
-        assert any(isinstance(h.formatter, logs.JsonLines) for h in app.handlers) and app.propagate is False
-        assert all(logs._FILTER in h.filters for h in app.handlers)
-    finally:
-        app.handlers[:] = before_handlers
-        app.propagate = before_propagate
+def test_install_makes_the_console_write_app_records_as_json_and_host_lines_as_before(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("[host] %(message)s"))
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [console])
+    monkeypatch.setattr(root, "level", logging.INFO)
+    logs.install(Settings(environment="test", log_format="json"))
+    logs.install(Settings(environment="test", log_format="json"))  # twice: still one JSON layer
+
+    logging.getLogger("Function").info("Executing 'Functions.x'")
+    logging.getLogger("lectern.unit-install").info("sent to %s", EMAIL)
+    host_line, app_line = out.getvalue().splitlines()
+    assert host_line == "[host] Executing 'Functions.x'"
+    assert json.loads(app_line)["message"] == "sent to [email]"
+    assert logging.getLogger("lectern").propagate is True

@@ -4,6 +4,7 @@ and every metric the workbook charts is recorded under its name."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 
@@ -144,3 +145,18 @@ def test_a_circuit_breaker_reports_open_probing_and_closed():
     finally:
         metrics.disable()
     assert seen == [1, 2, 0]
+
+
+def test_the_console_prints_the_apps_work_and_not_the_local_hosts_own_sdk_calls():
+    out = io.StringIO()
+    provider = telemetry.console_tracer_provider(out)
+    ours, sdk = provider.get_tracer("lectern"), provider.get_tracer("azure.storage.queue")
+    with sdk.start_as_current_span("QueueOperations.receive_messages"):  # the host polling
+        with sdk.start_as_current_span("GET"):
+            pass
+    with ours.start_as_current_span("PATCH /api/courses/{courseId}"):
+        with sdk.start_as_current_span("QueueClient.send_message"):
+            with sdk.start_as_current_span("POST"):
+                pass
+    printed = [line.split("ms ", 1)[1] for line in out.getvalue().splitlines()]
+    assert printed == ["INTERNAL POST", "INTERNAL QueueClient.send_message", "INTERNAL PATCH /api/courses/{courseId}"]
