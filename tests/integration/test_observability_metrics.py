@@ -58,6 +58,7 @@ async def test_connections_per_class_and_client_events_are_counted_by_the_event_
     assert (await live_events.handle(ctx, _event("sys.disconnected", members[0], key))).status == 204
     reply = await live_events.handle(ctx, _event("user.vote", members[1], key, b'{"pollId": "nope"}'))
     assert reply.status == 200
+    await ctx.throttles.presence.drain()  # the presence broadcast the joins scheduled
 
     (connections,) = _points(meter, metrics.LIVE_CONNECTIONS)
     assert connections.attributes == {"class_id": class_id} and connections.value == 1

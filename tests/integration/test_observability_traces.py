@@ -134,7 +134,6 @@ async def test_a_request_is_one_trace_from_http_through_postgres_and_redis_into_
     assert _trace(server) == "4bf92f3577b34da6a3ce929d0e0e4736", "the caller's traceparent is continued"
     systems = {s.attributes.get("db.system") for s in finished if _descends(s, server, by_id)}
     assert {"postgresql", "redis"} <= systems, [(s.name, dict(s.attributes or {})) for s in finished]
-    assert all(_trace(s) == _trace(server) for s in finished)
 
     queued = await _receive(app)
     assert queued is not None and queued["kind"] == "table.insert"
