@@ -148,11 +148,13 @@ def _scrub(key: str, value: Any) -> Any:
 
 
 class LogContextFilter(logging.Filter):
-    """Puts the bound fields on each record and scrubs it; runs once per record, whichever
-    of the handlers it reaches first."""
+    """Puts the bound fields on each of the app's records (the `lectern` tree) and scrubs
+    it; runs once per record, whichever of the handlers it reaches first."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "invocationId" in record.__dict__:
+        # The app's records only: the host's own lines (one or two per invocation) and the
+        # SDKs' pass untouched, so they cost nothing here.
+        if "invocationId" in record.__dict__ or not record.name.startswith("lectern"):
             return True
         fields = _fields.get()
         trace_id = _active_trace_id() if _active_trace_id is not None else None
