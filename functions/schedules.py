@@ -6,6 +6,7 @@ import logging
 
 import azure.functions as func
 
+from shared_code import logs
 from shared_code.bootstrap import get_context
 from shared_code.services.content import materials
 from shared_code.services.progress import watch as progress
@@ -15,22 +16,24 @@ logger = logging.getLogger("lectern.schedules")
 
 
 @bp.timer_trigger(schedule="%LECTERN_FLUSH_SCHEDULE%", arg_name="timer", run_on_startup=False)
-async def flush_progress(timer: func.TimerRequest) -> None:
+async def flush_progress(timer: func.TimerRequest, context: func.Context) -> None:
     """Writes dirty heartbeat snapshots from Redis to PostgreSQL (write-behind).
 
     A failed batch is back in the dirty set before this raises, so the next run retries it.
     """
-    report = await progress.flush_dirty(await get_context())
-    if timer.past_due:
-        # Late and idle is routine on a busy machine; late with work to do is worth a line.
-        logger.log(logging.INFO if report.snapshots else logging.DEBUG, "progress flush ran late")
+    with logs.bound(invocation_id=context.invocation_id, operation="flush_progress"):
+        report = await progress.flush_dirty(await get_context())
+        if timer.past_due:
+            # Late and idle is routine on a busy machine; late with work to do is worth a line.
+            logger.log(logging.INFO if report.snapshots else logging.DEBUG, "progress flush ran late")
 
 
 @bp.timer_trigger(schedule="%LECTERN_UPLOAD_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
-async def discard_stale_uploads(timer: func.TimerRequest) -> None:
+async def discard_stale_uploads(timer: func.TimerRequest, context: func.Context) -> None:
     """Deletes material uploads started more than a day ago and never published.
 
     A tutor who asks for an upload SAS and walks away would otherwise leave a row and a
     blob forever; the storage lifecycle rule on the upload prefix is the backstop.
     """
-    await materials.discard_stale_uploads(await get_context())
+    with logs.bound(invocation_id=context.invocation_id, operation="discard_stale_uploads"):
+        await materials.discard_stale_uploads(await get_context())

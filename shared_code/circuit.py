@@ -25,6 +25,7 @@ import psycopg
 import psycopg_pool
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+from shared_code import metrics
 from shared_code.errors import ServiceUnavailable
 
 logger = logging.getLogger("lectern.circuit")
@@ -69,12 +70,14 @@ class CircuitBreaker:
             return True
         if state == "half-open" and not self._probing:
             self._probing = True
+            metrics.breaker(self.name, "half-open")
             return True
         return False
 
     def record_success(self) -> None:
         if self._opened_at is not None:
             logger.info("circuit %s closed: dependency answered again", self.name)
+            metrics.breaker(self.name, "closed")
         self._failures = 0
         self._opened_at = None
         self._probing = False
@@ -86,6 +89,7 @@ class CircuitBreaker:
         if was_probe or self._failures >= self.threshold:
             if self._opened_at is None or was_probe:
                 logger.warning("circuit %s open after %s failures", self.name, self._failures)
+                metrics.breaker(self.name, "open")
             self._opened_at = self._clock()
 
     def release_probe(self) -> None:

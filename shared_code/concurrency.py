@@ -26,6 +26,8 @@ from typing import Any, TypeVar, cast
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from shared_code import metrics
+
 T = TypeVar("T")
 
 logger = logging.getLogger("lectern.concurrency")
@@ -229,6 +231,9 @@ class ReadBatcher:
                 raise
             return
         values = dict(zip(groups, replies, strict=False))
+        if metrics.enabled():
+            misses = sum(v is None for reply in replies for v in reply)
+            metrics.cache_reads(sum(len(reply) for reply in replies) - misses, misses)
         for names, future in batch:
             tag = hash_tag(names[0])
             group, reply = groups[tag], values[tag]

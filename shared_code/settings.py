@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: SecretStr = Field(
         SecretStr(""), validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     )
+    # Locally: print every span to the host's stdout, one line each (docs/observability.md).
+    trace_console: bool = Field(False, validation_alias=_alias("LECTERN_TRACE_CONSOLE"))
+    # `json`: the app's log records go to stderr as JSON lines (local runs); empty: through
+    # the host's own log (Azure, where the exporter sends them as structured records).
+    log_format: Literal["", "json"] = Field("", validation_alias=_alias("LECTERN_LOG_FORMAT"))
 
     # --- stores ---------------------------------------------------------------------
     # Both URLs may carry a password (locally; in Azure the managed identity signs in instead).

@@ -537,6 +537,12 @@ module roleAssignments 'modules/role-assignments.bicep' = {
 var appSettings = {
   AzureWebJobsStorage__accountName: storage.outputs.name
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  // With host.json's telemetryMode OpenTelemetry: the Python worker makes the host's span of
+  // each invocation current, so the app's spans are its children (docs/observability.md).
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
+  // Local-only switches: spans go to Application Insights, logs as structured records.
+  LECTERN_TRACE_CONSOLE: 'false'
+  LECTERN_LOG_FORMAT: ''
   LECTERN_ENV: 'production'
   LECTERN_PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
   LECTERN_CORS_ALLOWED_ORIGINS: corsAllowedOrigins
@@ -658,6 +664,16 @@ module alerts 'modules/alerts.bicep' = {
     poisonQueueName: '${outboxQueueName}-poison'
     errorRatePercentThreshold: alertErrorRatePercent
     latencyP95MsThreshold: alertLatencyP95Ms
+  }
+}
+
+module liveClassWorkbook 'modules/workbook.bicep' = {
+  name: 'live-class-workbook'
+  params: {
+    location: location
+    tags: tags
+    displayName: 'Lectern ${environmentName}: live class'
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
   }
 }
 

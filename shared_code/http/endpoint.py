@@ -4,7 +4,8 @@ description, and who may call it (roles and relation).
 The function the host indexes keeps the `(req)` signature the Functions worker binds; the
 handler written under the decorator takes `(req, call)`, where `call` (`callers.Call`)
 already holds the context, the verified caller and the access the declared relation found.
-Around it, from the outside in: problem+json for anything raised (`problems.guarded`), the
+Around it, from the outside in: the log context and, when tracing is on, the request's span
+(`observe.observed`), problem+json for anything raised (`problems.guarded`), the
 per-address limit for anonymous endpoints, idempotent replay (`idempotency`), then the
 caller check (`callers.resolve`).
 """
@@ -18,10 +19,12 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
+from shared_code import logs
 from shared_code.errors import NotFound
 from shared_code.http.callers import Call, Limit, Relation, field_named, resolve
 from shared_code.http.idempotency import with_idempotency
 from shared_code.http.limits import with_ip_limit
+from shared_code.http.observe import observed
 from shared_code.http.parsing import READ_METHODS
 from shared_code.http.problems import guarded
 from shared_code.settings import get_settings
@@ -91,6 +94,8 @@ def _with_caller(
         call = await resolve(
             req, auth=auth, roles=roles, relation=relation, limits=limits, request=request, query_model=query
         )
+        if call.caller is not None:
+            logs.bind(user_id=call.caller.user_id)  # hashed when written; reset by `observed`
         return await handler(req, call)
 
     run.__name__ = handler.__name__
@@ -189,7 +194,7 @@ def endpoint(
             inner = with_idempotency(name, inner)
         if ip_limited:
             inner = with_ip_limit(inner, reads=not writes)
-        wrapped = guarded(name, inner)
+        wrapped = observed(name, route, guarded(name, inner))
         return bp.route(route=route, methods=list(methods), auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
 
     return register

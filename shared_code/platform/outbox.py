@@ -14,6 +14,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
+from shared_code import logs, metrics, telemetry
 from shared_code.adapters.postgres import pending_effects as pending_sql
 from shared_code.context import AppContext
 
@@ -49,6 +52,10 @@ async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason
         "reason": reason,
         "queuedAt": datetime.now(UTC).isoformat(),
     }
+    # The retry continues the trace of the request that queued the effect (telemetry on).
+    parent = telemetry.traceparent()
+    if parent:
+        message["traceparent"] = parent
     return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
 
 
@@ -87,8 +94,18 @@ def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
 
 
 async def retry(ctx: AppContext, message: dict[str, Any]) -> str:
-    """Handles one outbox message; returns `done`, `requeued` or `poisoned`."""
-    kind = message.get("kind", "")
+    """Handles one outbox message; returns `done`, `requeued` or `poisoned`. Runs in the
+    trace of the request that queued it, when the message carries its `traceparent`."""
+    kind = str(message.get("kind", ""))
+    parent = message.get("traceparent") if isinstance(message.get("traceparent"), str) else None
+    with logs.bound(operation=f"outbox {kind}"[:80], trace_id=telemetry.trace_id_of(parent)), telemetry.span(
+        f"outbox {kind}"[:80], kind=SpanKind.CONSUMER, parent=parent, continues=True,
+        attributes={"lectern.effect": kind[:80], "messaging.destination.name": ctx.settings.outbox_queue},
+    ):
+        return await _retry(ctx, message, kind)
+
+
+async def _retry(ctx: AppContext, message: dict[str, Any], kind: str) -> str:
     payload = message.get("payload") or {}
     attempt = int(message.get("attempt") or 1)
     try:
@@ -134,3 +151,17 @@ async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
     else:
         logger.debug("no parked effects due")
     return finished, failed
+
+
+async def sample_queues(ctx: AppContext) -> None:
+    """Sets the outbox depth and poison-count gauges (two queue reads; only when metrics
+    are exported, from the drain timer, never on a request)."""
+    if not metrics.enabled():
+        return
+    queue = ctx.settings.outbox_queue
+    try:
+        depth, poisoned = await asyncio.gather(ctx.queues.length(queue), ctx.queues.length(poison_queue(ctx)))
+    except Exception as exc:  # noqa: BLE001 - a missed sample is no reason to fail the timer
+        logger.debug("outbox queues not sampled: %s", type(exc).__name__)
+        return
+    metrics.outbox_queues(queue, depth, poison_queue(ctx), poisoned)

@@ -150,7 +150,8 @@ def test_every_setting_the_app_reads_is_an_app_setting(app_settings: dict[str, s
 
 def test_app_settings_name_only_settings_the_app_or_platform_reads(app_settings: dict[str, str]) -> None:
     known = {alias for name in Settings.model_fields for alias in _aliases(name)}
-    known |= set(STORAGE_BY_IDENTITY.values()) | {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    # Read by the platform: the worker's OpenTelemetry switch (docs/observability.md).
+    known |= set(STORAGE_BY_IDENTITY.values()) | {"APPLICATIONINSIGHTS_CONNECTION_STRING", "PYTHON_ENABLE_OPENTELEMETRY"}
     assert set(app_settings) - known == set()
 
 

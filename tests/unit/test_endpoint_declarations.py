@@ -31,8 +31,13 @@ def test_an_operation_with_a_relation_lists_the_roles_that_can_hold_it():
     assert unlisted == []
 
 
-def test_the_functions_the_host_binds_take_only_the_request():
+def test_the_functions_the_host_binds_take_only_the_request_and_the_invocation_context():
+    """`call` is the decorator's, never a binding; `context` is the worker's (for the log's
+    invocation id) and optional, so the endpoints can still be called with the request alone."""
     http = [f for f in lectern_functions() if f.trigger_type == HTTP_TRIGGER]
     assert http
     for function in http:
-        assert list(inspect.signature(function.user_function).parameters) == ["req"], function.name
+        parameters = inspect.signature(function.user_function).parameters
+        assert list(parameters) in (["req"], ["req", "context"]), function.name
+        if "context" in parameters:
+            assert parameters["context"].default is None, function.name

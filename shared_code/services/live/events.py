@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from shared_code import problems
+from shared_code import logs, metrics, problems
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import live as live_redis
@@ -100,16 +101,24 @@ async def handle(ctx: AppContext, event: UpstreamEvent) -> Reply:
                                                 detail="This connection's state was not issued by this server; "
                                                        "reconnect through negotiate."))
         return Reply(204)
+    if member is not None:
+        logs.bind(class_id=member.class_id, course_id=member.course_id, user_id=member.user_id)  # reset by `observed`
     if kind == "sys.connected":
         if member is not None:
             await presence.joined(ctx, member.class_id, member.connection_id, member.user_id, member.name)
+            metrics.connection_changed(member.class_id, 1)
         return Reply(204)
     if kind == "sys.disconnected":
         if member is not None:
             await disconnected(ctx, member)
+            metrics.connection_changed(member.class_id, -1)
         return Reply(204)
     if kind.startswith("user."):
-        return await user_event(ctx, member, event)
+        started = time.perf_counter()
+        reply = await user_event(ctx, member, event)
+        name = _event_name(event)
+        metrics.client_event(name if name in CLIENT_EVENTS else "other", (time.perf_counter() - started) * 1000)
+        return reply
     return Reply(400, problems.problem_body(400, f"Unknown event type {event.ce_type[:100]}", type_slug="bad-request"))
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import razorpay
 import stripe
 
+from shared_code import metrics
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
@@ -314,6 +315,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             "payment mismatch",
             extra={**base, "paymentMismatch": 1, "reason": applied.mismatch, "purchaseId": purchase and purchase["id"]},
         )
+        metrics.payment_mismatch(applied.mismatch)
         await audit.record(ctx, None, "payment.mismatch", target, {**base, "reason": applied.mismatch, **applied.details})
     if applied.enrolment is not None and purchase:
         await enrollments.after_enrolment(ctx, None, applied.enrolment, {**base, "purchaseId": purchase["id"]})
