@@ -14,6 +14,10 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 CREATE SCHEMA IF NOT EXISTS lectern AUTHORIZATION :"app";
 ALTER ROLE :"app" IN DATABASE :"db" SET search_path = lectern;
 
+-- Extensions the migrations use (the user search's trigram indexes); the app's role may
+-- not create them. In the app's schema, so its search_path finds their operator classes.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA lectern;
+
 -- The administrator may act as the app's role (SET ROLE), so migrations it runs create
 -- tables the app owns; the app gains nothing from this.
 GRANT :"app" TO CURRENT_USER;

@@ -17,7 +17,15 @@ CREATE INDEX IF NOT EXISTS courses_listed_idx ON courses (created_at DESC, id DE
 -- The user search: a case-insensitive substring of the name or the email. pg_trgm ships
 -- with PostgreSQL (contrib) and is on Azure Flexible Server's extension allow-list
 -- (infra/bicep/modules/postgres.bicep allows it); its GIN indexes serve ILIKE '%q%'.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- Creating an extension needs more than the app's role may do: in Azure the administrator
+-- creates it (infra/postgres/app-role.sql) before the migrations run as the app.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+        CREATE EXTENSION pg_trgm;
+    END IF;
+END
+$$;
 CREATE INDEX IF NOT EXISTS users_name_trgm_idx ON users USING gin (lower(name) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS users_email_trgm_idx ON users USING gin (lower(email) gin_trgm_ops);
 -- The admin user list pages newest first by (created_at, id); the role filter reads roles.
