@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import admin, content, demo, docs, live, payments, progress, realtime_events, retries, schedules, system
+from functions import admin, certificates, content, demo, docs, live, payments, progress, realtime_events, retries, schedules, system
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -19,6 +19,7 @@ for blueprint in (
     content.bp,
     payments.bp,
     progress.bp,
+    certificates.bp,
     live.bp,
     realtime_events.bp,
     admin.bp,

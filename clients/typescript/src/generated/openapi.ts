@@ -70,6 +70,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's certificates, newest first, each with its code and PDF state */
+        get: operations["my_certificates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/certificates/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Verify a certificate by its code (no sign-in): holder, course and date; 404 for an unknown code */
+        get: operations["verify_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/certificates/{code}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A read-only SAS to the holder's certificate PDF, for minutes; 409 while it is still being rendered */
+        get: operations["download_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/courses": {
         parameters: {
             query?: never;
@@ -996,6 +1047,79 @@ export interface components {
              */
             nextCursor: string | null;
         };
+        /**
+         * Certificate
+         * @description One of the caller's certificates.
+         */
+        Certificate: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Code
+             * @description The verification code printed on the certificate.
+             */
+            code: string;
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /**
+             * Coursetitle
+             * @description The course's title when the certificate was issued.
+             */
+            courseTitle: string;
+            /**
+             * Holdername
+             * @description The holder's name when the certificate was issued.
+             */
+            holderName: string;
+            /**
+             * Issuedat
+             * Format: date-time
+             */
+            issuedAt: string;
+            /**
+             * Pdfready
+             * @description Whether the PDF is rendered and can be downloaded.
+             */
+            pdfReady: boolean;
+            /**
+             * Verifyurl
+             * @description Where anyone can check the certificate, without signing in.
+             */
+            verifyUrl: string;
+        };
+        /** CertificatePage */
+        CertificatePage: {
+            /** Items */
+            items: components["schemas"]["Certificate"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
+        /**
+         * CertificateVerification
+         * @description What anyone holding a code may learn: who completed which course, and when.
+         */
+        CertificateVerification: {
+            /** Code */
+            code: string;
+            /** Holdername */
+            holderName: string;
+            /** Coursetitle */
+            courseTitle: string;
+            /**
+             * Issuedat
+             * Format: date-time
+             */
+            issuedAt: string;
+        };
         /** Change */
         Change: {
             /** Id */
@@ -1695,6 +1819,12 @@ export interface components {
              * @default null
              */
             durationSeconds: number | null;
+            /**
+             * Materialid
+             * @description Document lessons: the material whose download by an enrolled student completes the lesson.
+             * @default null
+             */
+            materialId: string | null;
             /** Position */
             position: number;
             /**
@@ -1735,6 +1865,12 @@ export interface components {
              * @default null
              */
             durationSeconds?: number | null;
+            /**
+             * Materialid
+             * @description Document lessons only: the course material whose download completes the lesson.
+             * @default null
+             */
+            materialId?: string | null;
             /**
              * Position
              * @description Zero-based; omitted means last.
@@ -1815,6 +1951,12 @@ export interface components {
              * @default null
              */
             durationSeconds?: number | null;
+            /**
+             * Materialid
+             * @description Document lessons only: the material that completes it.
+             * @default null
+             */
+            materialId?: string | null;
         };
         /** LiveClass */
         LiveClass: {
@@ -2221,6 +2363,8 @@ export interface components {
             maxScore: number;
             /** Maxattempts */
             maxAttempts: number;
+            /** Passmarkpercent */
+            passMarkPercent: number;
             /**
              * Createdat
              * Format: date-time
@@ -2271,6 +2415,12 @@ export interface components {
              * @default null
              */
             maxAttempts?: number | null;
+            /**
+             * Passmarkpercent
+             * @description The share of the max score (percent) a student's best attempt needs for the quiz lesson to complete.
+             * @default 60
+             */
+            passMarkPercent?: number;
         };
         /** QuizDistribution */
         QuizDistribution: {
@@ -2341,6 +2491,8 @@ export interface components {
             maxScore: number;
             /** Maxattempts */
             maxAttempts: number;
+            /** Passmarkpercent */
+            passMarkPercent: number;
             /**
              * Createdat
              * Format: date-time
@@ -2872,6 +3024,89 @@ export interface operations {
             404: components["responses"]["Problem404"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_certificates: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificatePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    verify_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateVerification"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    download_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Download"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
