@@ -13,12 +13,16 @@ from fpdf import FPDF
 
 
 def latin1(text: str) -> str:
-    """`text` as the built-in fonts can draw it."""
-    if all(ord(ch) < 256 for ch in text):
-        return text
-    folded = unicodedata.normalize("NFKD", text)
-    kept = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return "".join(ch if ord(ch) < 256 else "?" for ch in kept)
+    """`text` as the built-in fonts can draw it: Latin-1 kept, other letters without their
+    accents where that makes them Latin-1, anything else `?`."""
+    out = []
+    for ch in text:
+        if ord(ch) < 256:
+            out.append(ch)
+            continue
+        folded = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        out.append(folded if folded and all(ord(c) < 256 for c in folded) else "?")
+    return "".join(out)
 
 
 def render_pdf(*, holder_name: str, course_title: str, issued_at: datetime, code: str, verify_url: str) -> bytes:
