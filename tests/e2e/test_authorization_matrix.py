@@ -5,7 +5,7 @@ answers the contract promises.
 allowed caller can reach. Every other cell is the exact refusal: 401 without a token, 403
 when the role or relation does not allow it. Rows that change state come last, so earlier
 rows see the world as it was built. The public endpoints (health, the OpenAPI
-document, development tokens) answer everyone alike; the endpoints called by services,
+document, development tokens, certificate verification) answer everyone alike; the endpoints called by services,
 not people (the Stripe and Razorpay webhooks and the Web PubSub event handler), answer by
 signature, so every caller without one gets the same refusal whatever token it carries.
 """
@@ -24,6 +24,8 @@ import pytest
 
 from devhost.indexing import HTTP_TRIGGER
 from tests.support.app_index import lectern_functions
+from tests.support.completion import ALL_RIGHT, attempt, rendered_certificate
+from tests.support.completion import quiz_lesson as add_quiz_lesson
 from tests.support.content import add_lesson, create_course, enrol, publish, upload_material
 from tests.support.live import create_class, start_class
 
@@ -98,6 +100,11 @@ def rows(w: dict) -> list[Row]:
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
         Row("GET", "me/dashboard", SIGNED_IN),
+        Row("GET", "me/certificates", SIGNED_IN),
+        Row("GET", f"certificates/{w['certificate']}", PUBLIC),
+        # Only the holder (the enrolled student, who completed the certificate's course);
+        # under /me/ anyone else's code is not found.
+        Row("GET", f"me/certificates/{w['certificate']}/download", (401, OK, 404, 404, 404, 404)),
         Row("GET", "me/purchases", SIGNED_IN),
         # Only students buy; the enrolled one gets 409 (already has access), the other 422 (a free course).
         Row("POST", f"courses/{c}/checkout", (401, OK, OK, 403, 403, 403), {}),
@@ -163,12 +170,19 @@ async def world(api):
         spare_material = await upload_material(api, owner, course["id"], b"%PDF-1.4 spare", file_name="spare.pdf",
                                                content_type="application/pdf")
         deletable[role] = spare_material["materialId"]
+    # A course of one quiz lesson the enrolled student passes: a certificate to verify and download.
+    certified = await create_course(api, owner)
+    _, certified_quiz = await add_quiz_lesson(api, owner, certified["id"])
+    await publish(api, owner, certified["id"])
+    await enrol(api, enrolled, certified["id"])
+    await attempt(api, enrolled, certified_quiz["id"], ALL_RIGHT, "matrix-certificate")
+    certificate = await rendered_certificate(api, enrolled, certified["id"])
     people = {"anonymous": None, "enrolled": enrolled, "other_student": other, "tutor": tutor, "owner": owner, "admin": admin}
     return people, {
         "course": course["id"], "lesson": lesson["id"], "quiz": quiz["id"], "quiz_lesson": quiz_lesson["id"],
         "material": material["materialId"], "klass": klass["id"], "poll": poll["id"], "spare_class": spare["id"],
         "open_course": open_course["id"], "enrolled_id": enrolled.user_id, "other_id": other.user_id,
-        "deletable": deletable,
+        "deletable": deletable, "certificate": certificate["code"],
     }
 
 

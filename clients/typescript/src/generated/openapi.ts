@@ -694,7 +694,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 429 beyond the per-student heartbeat rate */
+        /** Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 422 for a quiz or document lesson (they complete by a passed quiz or an opened material); 429 beyond the per-student heartbeat rate */
         put: operations["record_progress"];
         post?: never;
         delete?: never;
@@ -4355,6 +4355,7 @@ export interface operations {
             404: components["responses"]["Problem404"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
