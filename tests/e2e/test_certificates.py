@@ -160,6 +160,21 @@ async def test_a_failing_attempt_on_the_last_lesson_issues_nothing(api, actor, s
     assert await certificate_rows(stack.postgres_url, student.user_id, course["id"]) == 0
 
 
+async def test_the_last_lesson_completed_by_a_heartbeat_issues_the_certificate(api, actor):
+    tutor, student = await actor("tutor"), await actor("student")
+    course = await create_course(api, tutor)
+    _, quiz = await quiz_lesson(api, tutor, course["id"])
+    video = await add_lesson(api, tutor, course["id"], title="Last video", durationSeconds=3)
+    await publish(api, tutor, course["id"])
+    await enrol(api, student, course["id"])
+    await attempt(api, student, quiz["id"], ALL_RIGHT, "pass")
+    assert await certificates(api, student) == []
+    done = await api.put(f"progress/lessons/{video['id']}", json=SHORT_VIDEO, headers=student.headers)
+    assert done.status_code == 200 and done.json()["courseProgress"] == 1.0, done.text
+    cert = await rendered_certificate(api, student, course["id"])
+    assert cert["courseId"] == course["id"]
+
+
 async def test_the_last_lesson_completed_by_an_offline_sync_issues_the_certificate(api, actor, stack):
     tutor, student = await actor("tutor"), await actor("student")
     course = await create_course(api, tutor)
