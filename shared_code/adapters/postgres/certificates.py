@@ -10,34 +10,37 @@ COLUMNS = "id, user_id, course_id, code, holder_name, course_title, issued_at, p
 
 # Issued only when the SQL itself finds the course complete for an actively enrolled
 # student, so no caller's idea of "complete" is trusted; the (user, course) key makes a
-# second issue (two last lessons completing at once, an effect retried) a no-op.
+# second issue (two last lessons completing at once, an effect retried) a no-op. Run after
+# the completion committed, the count sees every committed completion: of two last lessons
+# committed at once, the later one's check sees both. One round trip answers with the new
+# row (`issued_now`) or the one that was there, or nothing while the course is incomplete.
 _ISSUE = f"""
-INSERT INTO certificates (id, user_id, course_id, code, holder_name, course_title)
-SELECT %(id)s, u.id, c.id, %(code)s, u.name, c.title
-  FROM users u, courses c
- WHERE u.id = %(user)s AND c.id = %(course)s
-   AND EXISTS (SELECT 1 FROM enrollments e
-                WHERE e.course_id = c.id AND e.user_id = u.id AND e.status = 'active')
-   AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id) > 0
-   AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id)
-       <= (SELECT count(*) FROM video_progress vp
-            WHERE vp.user_id = u.id AND vp.course_id = c.id AND vp.completed)
-ON CONFLICT (user_id, course_id) DO NOTHING
-RETURNING {COLUMNS}
+WITH issued AS (
+    INSERT INTO certificates (id, user_id, course_id, code, holder_name, course_title)
+    SELECT %(id)s, u.id, c.id, %(code)s, u.name, c.title
+      FROM users u, courses c
+     WHERE u.id = %(user)s AND c.id = %(course)s
+       AND EXISTS (SELECT 1 FROM enrollments e
+                    WHERE e.course_id = c.id AND e.user_id = u.id AND e.status = 'active')
+       AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id) > 0
+       AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id)
+           <= (SELECT count(*) FROM video_progress vp
+                WHERE vp.user_id = u.id AND vp.course_id = c.id AND vp.completed)
+    ON CONFLICT (user_id, course_id) DO NOTHING
+    RETURNING {COLUMNS}
+)
+SELECT {COLUMNS}, true AS issued_now FROM issued
+UNION ALL
+SELECT {COLUMNS}, false AS issued_now FROM certificates
+ WHERE user_id = %(user)s AND course_id = %(course)s AND NOT EXISTS (SELECT 1 FROM issued)
 """
 
 
 async def issue(conn: Conn, *, certificate_id: str, user_id: str, course_id: str, code: str) -> Row | None:
-    """The new certificate; None when the course is not complete or one exists already."""
+    """The certificate, with `issued_now` when this call issued it; None while the course
+    is not complete for this student (and none was issued before)."""
     cur = await conn.execute(
         _ISSUE, {"id": certificate_id, "code": code, "user": user_id, "course": course_id}
-    )
-    return await cur.fetchone()
-
-
-async def for_holder(conn: Conn, user_id: str, course_id: str) -> Row | None:
-    cur = await conn.execute(
-        f"SELECT {COLUMNS} FROM certificates WHERE user_id = %s AND course_id = %s", (user_id, course_id)
     )
     return await cur.fetchone()
 

@@ -4,8 +4,12 @@ Why it is shaped this way:
 
 - **Any path may complete the last lesson** (a heartbeat crossing the threshold or written
   through, the flush, an offline sync, a passed quiz, a downloaded document). Each ends in
-  `services/progress/completion.after_completion`, which calls `request` when the course
-  progress reaches 1; nothing else issues.
+  `services/progress/completion.after_completion`, which calls `request` after every
+  completion has committed; nothing else issues. Asking after each completion, not only
+  when the path's own transaction counted the course complete, is what covers two last
+  lessons completing at once: neither transaction sees the other's row, but the later
+  check, after both committed, does (one statement per completion, and completions are
+  rare next to heartbeats).
 - **Exactly once.** The insert decides in SQL that the course is complete for an actively
   enrolled student and is keyed by (user, course), so two last lessons completing at once,
   or a retried effect, issue one certificate. `certificate_issued` runs only for the
@@ -53,16 +57,13 @@ async def issue_effect(ctx: AppContext, payload: dict[str, Any]) -> None:
     """Issues the certificate when the course is complete (a repeat finds it issued), then
     schedules its PDF while it has none."""
     user_id, course_id = str(payload["userId"]), str(payload["courseId"])
-    async with ctx.db.transaction() as conn:
+    async with ctx.db.connection() as conn:
         row = await certificates_sql.issue(
             conn, certificate_id=str(uuid.uuid4()), user_id=user_id, course_id=course_id, code=new_code()
         )
-        issued_now = row is not None
-        if row is None:
-            row = await certificates_sql.for_holder(conn, user_id, course_id)
     if row is None:
-        return  # not complete after all (a lesson was added meanwhile, or the enrolment ended)
-    if issued_now:
+        return  # the course is not complete (yet) for this student
+    if row["issued_now"]:
         await certificate_issued(ctx, row)
     if row["pdf_blob"] is None:
         await outbox.schedule(ctx, RENDER_EFFECT, {"certificateId": str(row["id"])})

@@ -10,8 +10,9 @@ when the student's best attempt reaches the pass mark of its quiz (`quizzes.py`,
 attempt's transaction), a document lesson when its material is downloaded by an enrolled
 student (`complete_documents`). The last two are written with `finished`, into the same
 table the watch paths write, so course progress, the dashboard, analytics and the
-certificate count every kind alike. A completion that makes the course complete asks for
-the certificate (`services/certificates`), through the outbox, from whichever path it came.
+certificate count every kind alike. Every committed completion then asks for the
+certificate (`services/certificates`), through the outbox, from whichever path it came;
+the certificate's own statement decides whether the course is complete.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ async def after_completion(ctx: AppContext, row: dict[str, Any], course_progress
         ),
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         dashboard.invalidate_dashboard(ctx, user_id),
-        certificates.request(ctx, user_id, course_id) if course_progress >= 1.0 else asyncio.sleep(0),
+        certificates.request(ctx, user_id, course_id),
         return_exceptions=True,
     )
     for result in results:
