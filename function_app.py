@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     admin,
     admin_content,
+    certificates,
     content,
     demo,
     docs,
@@ -36,6 +37,7 @@ for blueprint in (
     me.bp,
     payments.bp,
     progress.bp,
+    certificates.bp,
     live.bp,
     notifications.bp,
     realtime_events.bp,

@@ -66,9 +66,10 @@ QUIZ_AUTHOR = in_body(lesson_relation("owning tutor, admin", MANAGERS, lambda ac
 @endpoint(
     bp, "progress/lessons/{lessonId}", ["PUT"],
     summary="Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); "
+    "422 for a quiz or document lesson (they complete by a passed quiz or an opened material); "
     "429 beyond the per-student heartbeat rate",
     tag=TAG, request=Heartbeat, response=HeartbeatResult, status=202, roles=("student",), relation=LEARNER,
-    limits=(HEARTBEATS_PER_USER,), errors=(403, 404), also=(200,),
+    limits=(HEARTBEATS_PER_USER,), errors=(403, 404, 422), also=(200,),
 )
 async def record_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")

@@ -27,6 +27,7 @@ from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, Singl
 from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrottles
 from shared_code.platform import effects
 from shared_code.services.admin import health
+from shared_code.services.certificates import issue as certificates
 from shared_code.services.live import attendance, polls, presence, stage
 from shared_code.services.notifications import delivery as notification_delivery
 from shared_code.services.progress import leaderboard
@@ -45,6 +46,7 @@ def effect_table() -> dict[str, Effect]:
         "leaderboard.record": leaderboard.apply_attempt,
         attendance.ATTENDANCE_EFFECT: attendance.write_rows,
         **notification_delivery.effects(),
+        **certificates.effects(),
     }
 
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
         "", validation_alias=_alias("LECTERN_STORAGE_ACCOUNT", "AzureWebJobsStorage__accountName")
     )
     materials_container: str = Field("materials", validation_alias=_alias("LECTERN_MATERIALS_CONTAINER"))
+    # Private like every container here: certificate PDFs are read only through a SAS.
+    certificates_container: str = Field("certificates", validation_alias=_alias("LECTERN_CERTIFICATES_CONTAINER"))
     outbox_queue: str = Field("outbox", validation_alias=_alias("LECTERN_OUTBOX_QUEUE"))
     # NCRONTAB (six fields) of the timer that retries side effects parked in PostgreSQL while
     # Storage (and so the outbox queue) was down (functions/retries.py).

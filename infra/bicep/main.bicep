@@ -339,6 +339,7 @@ var virtualNetworkName = '${abbrs.networkVirtualNetworks}${resourceToken}'
 // --- storage names the app uses: a new container, queue or table is one line in a list --
 
 var materialsContainerName = 'materials'
+var certificatesContainerName = 'certificates'
 var deploymentContainerName = 'app-package'
 var outboxQueueName = 'outbox'
 var auditTableName = 'audit'
@@ -355,6 +356,7 @@ var hostContainerNames = [
 ]
 var blobContainerNames = [
   materialsContainerName
+  certificatesContainerName
   deploymentContainerName
   hostLeasesContainerName
   hostSecretsContainerName
@@ -521,6 +523,7 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     webPubSubName: webPubSub.outputs.name
     hostContainerNames: hostContainerNames
     materialsContainerName: materialsContainerName
+    certificatesContainerName: certificatesContainerName
     deploymentContainerName: deploymentContainerName
     queueNames: queueNames
     tableNames: tableNames
@@ -556,6 +559,7 @@ var appSettings = {
   POSTGRES_POOL_MAX: string(postgresPoolMax)
   REDIS_URL: redis.outputs.appUrl
   LECTERN_MATERIALS_CONTAINER: materialsContainerName
+  LECTERN_CERTIFICATES_CONTAINER: certificatesContainerName
   LECTERN_OUTBOX_QUEUE: outboxQueueName
   // Every ten seconds: retries side effects parked in PostgreSQL while Storage was down.
   LECTERN_PARKED_DRAIN_SCHEDULE: '*/10 * * * * *'

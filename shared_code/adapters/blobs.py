@@ -1,4 +1,4 @@
-"""Blob storage for learning materials, and the short-lived SAS URLs that reach them.
+"""Blob storage for learning materials and certificates, and the short-lived SAS URLs that reach them.
 
 Every SAS is scoped to one blob, one permission, minutes, and (outside development) to
 https only, so a link can never be used in clear text. Locally it is signed with the
@@ -96,6 +96,16 @@ class BlobStore:
             content_type=props.content_settings.content_type,
             etag=props.etag,
         )
+
+    async def upload(self, container: str, blob: str, data: bytes, *, content_type: str, content_disposition: str) -> None:
+        """Writes one blob whole (overwriting: a retried render writes the same document again)."""
+        await self.ensure_container(container)
+        async with self.breaker.guard():
+            await self.service.get_blob_client(container, blob).upload_blob(
+                data,
+                overwrite=True,
+                content_settings=ContentSettings(content_type=content_type, content_disposition=content_disposition),
+            )
 
     async def delete(self, container: str, blob: str) -> bool:
         """Deletes one blob; False when it was not there (a retry, or never uploaded)."""

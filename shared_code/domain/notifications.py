@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-NotificationKind = Literal["class.reminder", "material.published", "quiz.graded", "purchase.refunded"]
-KINDS: tuple[NotificationKind, ...] = ("class.reminder", "material.published", "quiz.graded", "purchase.refunded")
+NotificationKind = Literal["class.reminder", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued"]
+KINDS: tuple[NotificationKind, ...] = (
+    "class.reminder", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
+)
 
 # Longest title and body stored: the words come from titles and file names users chose.
 TITLE_MAX = 200
@@ -88,4 +90,12 @@ def refund_processed(purchase_id: str, course_id: str, amount_cents: int, curren
         "purchase.refunded", "Refund processed", f"Your payment of {amount} for this course was refunded.",
         f"purchase.refunded:{purchase_id}", at,
         {"purchaseId": purchase_id, "courseId": course_id, "amountCents": amount_cents, "currency": currency},
+    )
+
+
+def certificate_issued(code: str, course_id: str, course_title: str, at: datetime) -> Draft:
+    return _draft(
+        "certificate.issued", _clip(f"Certificate: {course_title}", TITLE_MAX),
+        "You completed every lesson of this course. Your certificate is ready to share.",
+        f"certificate.issued:{code}", at, {"code": code, "courseId": course_id},
     )

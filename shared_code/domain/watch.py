@@ -132,14 +132,16 @@ def stored_watch(row: dict[str, Any] | None) -> Watch:
 
 
 def held_duration(lesson: dict[str, Any], claimed: float) -> tuple[float, bool]:
-    """The duration to hold claims to, and whether the lesson can complete at all.
+    """The duration to hold claims to, and whether watching can complete the lesson.
 
     The lesson's own duration when it has one: a client cannot shorten a video to finish
     it. Without one, the client's figure only caps what is recorded; a video then cannot
     complete (its length is the server's to know: from the tutor or the video asset).
-    Other kinds keep taking the client's figure.
+    Only a video completes by watching: a quiz lesson completes when its quiz is passed, a
+    document lesson when its material is opened, whatever watch time is claimed for them.
     """
+    watchable = lesson.get("kind") == "video"
     known = lesson.get("duration_seconds")
     if known:
-        return float(known), True
-    return float(claimed), lesson.get("kind") != "video"
+        return float(known), watchable
+    return float(claimed), False

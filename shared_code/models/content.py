@@ -120,6 +120,9 @@ class LessonCreate(StrictInput):
     kind: LessonKind
     video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
     duration_seconds: int | None = Field(None, gt=0, le=86_400)
+    material_id: uuid.UUID | None = Field(
+        None, description="Document lessons only: the course material whose download completes the lesson."
+    )
     position: int | None = Field(None, ge=0, le=10_000, description="Zero-based; omitted means last.")
 
 
@@ -131,6 +134,7 @@ class LessonUpdate(StrictInput):
     title: str | None = Field(None, min_length=1, max_length=200)
     video_asset_id: str | None = Field(None, pattern=ASSET_ID_PATTERN)
     duration_seconds: int | None = Field(None, gt=0, le=86_400)
+    material_id: uuid.UUID | None = Field(None, description="Document lessons only: the material that completes it.")
 
 
 class Lesson(ApiModel):
@@ -141,6 +145,9 @@ class Lesson(ApiModel):
     video_asset_id: str | None = Field(None, description="Shown to the course's tutor and admins only.")
     has_video: bool = False
     duration_seconds: int | None = None
+    material_id: uuid.UUID | None = Field(
+        None, description="Document lessons: the material whose download by an enrolled student completes the lesson."
+    )
     position: int
     created_at: datetime
     updated_at: datetime

@@ -153,6 +153,10 @@ class QuizCreate(StrictInput):
     title: str = Field(min_length=1, max_length=200)
     questions: list[QuestionCreate] = Field(min_length=1, max_length=MAX_QUESTIONS)
     max_attempts: int | None = Field(None, ge=1, le=100)
+    pass_mark_percent: int = Field(
+        60, ge=0, le=100,
+        description="The share of the max score (percent) a student's best attempt needs for the quiz lesson to complete.",
+    )
 
 
 class Question(ApiModel):
@@ -174,6 +178,7 @@ class QuizBase(ApiModel):
     title: str
     max_score: int
     max_attempts: int
+    pass_mark_percent: int
     created_at: datetime
 
 

@@ -43,7 +43,9 @@ async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
     await asyncio.wait_for(handler(ctx, payload), EFFECT_TIMEOUT_SECONDS)
 
 
-async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason: str, attempt: int = 1) -> str:
+async def enqueue(
+    ctx: AppContext, kind: str, payload: dict[str, Any], *, reason: str, attempt: int = 1, delay_seconds: int | None = None
+) -> str:
     message = {
         "id": str(uuid.uuid4()),
         "kind": kind,
@@ -56,7 +58,8 @@ async def enqueue(ctx: AppContext, kind: str, payload: dict[str, Any], *, reason
     parent = telemetry.traceparent()
     if parent:
         message["traceparent"] = parent
-    return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=backoff_seconds(attempt))
+    delay = backoff_seconds(attempt) if delay_seconds is None else delay_seconds
+    return await ctx.queues.send(ctx.settings.outbox_queue, message, delay_seconds=delay)
 
 
 async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
@@ -79,6 +82,18 @@ async def perform(ctx: AppContext, kind: str, payload: dict[str, Any]) -> bool:
         async with ctx.db.connection() as conn:
             await pending_sql.park(conn, str(uuid.uuid4()), kind, payload, reason)
     return False
+
+
+async def schedule(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
+    """Hands the effect to the outbox queue without trying it here: for work too slow for a
+    request (rendering a document). The queue trigger runs it with the same retries; while
+    the queue is down it is parked in PostgreSQL, as `perform` does."""
+    try:
+        await enqueue(ctx, kind, payload, reason="scheduled", delay_seconds=0)
+    except Exception as exc:  # noqa: BLE001 - Storage itself is down: park in PostgreSQL
+        logger.warning("outbox queue unavailable (%s); effect %s parked in PostgreSQL", type(exc).__name__, kind)
+        async with ctx.db.connection() as conn:
+            await pending_sql.park(conn, str(uuid.uuid4()), kind, payload, "scheduled; the queue was unavailable")
 
 
 def defer(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ answers the contract promises.
 allowed caller can reach. Every other cell is the exact refusal: 401 without a token, 403
 when the role or relation does not allow it. Rows that change state come last, so earlier
 rows see the world as it was built. The public endpoints (health, the OpenAPI
-document, development tokens) answer everyone alike; the endpoints called by services,
+document, development tokens, certificate verification) answer everyone alike; the endpoints called by services,
 not people (the Stripe and Razorpay webhooks and the Web PubSub event handler), answer by
 signature, so every caller without one gets the same refusal whatever token it carries.
 """
@@ -24,6 +24,8 @@ import pytest
 
 from devhost.indexing import HTTP_TRIGGER
 from tests.support.app_index import lectern_functions
+from tests.support.completion import ALL_RIGHT, attempt, rendered_certificate
+from tests.support.completion import quiz_lesson as add_quiz_lesson
 from tests.support.content import add_lesson, create_course, enrol, publish, register_video, upload_material
 from tests.support.live import create_class, end_class, start_class
 
@@ -104,6 +106,11 @@ def rows(w: dict) -> list[Row]:
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),
         Row("GET", "me/dashboard", SIGNED_IN),
+        Row("GET", "me/certificates", SIGNED_IN),
+        Row("GET", f"certificates/{w['certificate']}", PUBLIC),
+        # Only the holder (the enrolled student, who completed the certificate's course);
+        # under /me/ anyone else's code is not found.
+        Row("GET", f"me/certificates/{w['certificate']}/download", (401, OK, 404, 404, 404, 404)),
         Row("GET", "me/purchases", SIGNED_IN),
         Row("GET", "me", SIGNED_IN),
         Row("GET", "me/enrollments", SIGNED_IN),
@@ -210,6 +217,13 @@ async def world(api):
     recording = await register_video(api, owner, title="Recording")
     attached = await api.put(f"classes/{ended['id']}/recording", json={"videoAssetId": recording["id"]}, headers=owner.headers)
     assert attached.status_code == 200, attached.text
+    # A course of one quiz lesson the enrolled student passes: a certificate to verify and download.
+    certified = await create_course(api, owner)
+    _, certified_quiz = await add_quiz_lesson(api, owner, certified["id"])
+    await publish(api, owner, certified["id"])
+    await enrol(api, enrolled, certified["id"])
+    await attempt(api, enrolled, certified_quiz["id"], ALL_RIGHT, "matrix-certificate")
+    certificate = await rendered_certificate(api, enrolled, certified["id"])
     people = {"anonymous": None, "enrolled": enrolled, "other_student": other, "tutor": tutor, "owner": owner, "admin": admin}
     erasable = {role: await new_actor(api, "student") for role in ROLES}
     erasers = {"anonymous": None, **{role: await new_actor(api, *(people[role].roles)) for role in ROLES[1:]}}
@@ -220,6 +234,7 @@ async def world(api):
         "deletable": deletable, "deletable_lessons": deletable_lessons, "ended_class": ended["id"],
         "recording": recording["id"], "erasable": erasable, "erasers": erasers,
         "takedown_course": takedown_course["id"], "takedown_material": takedown_material["materialId"],
+        "certificate": certificate["code"],
     }
 
 

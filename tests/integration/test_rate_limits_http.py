@@ -166,6 +166,15 @@ async def test_one_address_past_its_read_rate_is_refused_signed_in_or_not(limite
     _assert_limited(await limited.get("courses", headers={"Authorization": "Bearer nonsense"}))
 
 
+async def test_guessing_certificate_codes_from_one_address_runs_into_the_read_rate(limited):
+    # Verification needs no sign-in, so a guesser has only the address's read budget.
+    for n in range(15):
+        resp = await limited.get(f"certificates/0000-0000-0000-{n:04d}")
+        assert resp.status_code == 404, resp.text
+    _assert_limited(await limited.get("certificates/0000-0000-0000-0099"))
+    _assert_limited(await limited.get("certificates/0000-0000-0000-0099", headers={"X-Forwarded-For": "203.0.113.61"}))
+
+
 async def test_with_redis_down_writes_go_through_but_tokens_and_joins_are_refused(limited, limited_host, people):
     tutor, student = await people("tutor"), await people("student")
     limited_host.redis.kill()

@@ -157,7 +157,7 @@ def test_services_are_grouped_by_area() -> None:
     loose = sorted(p.name for p in services.glob("*.py") if p.name != "__init__.py")
     assert loose == [], f"modules outside an area folder: {loose}"
     areas = sorted(p.name for p in services.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    assert areas == ["admin", "content", "live", "notifications", "payments", "privacy", "progress"]
+    assert areas == ["admin", "certificates", "content", "live", "notifications", "payments", "privacy", "progress"]
 
 
 def test_floors_point_down() -> None:

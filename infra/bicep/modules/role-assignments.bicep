@@ -19,6 +19,9 @@ param hostContainerNames array
 @description('Container of learning materials (read, write, delete; user-delegation SAS for browsers).')
 param materialsContainerName string
 
+@description('Container of certificate PDFs (written by the render effect; read by holders through user-delegation SAS).')
+param certificatesContainerName string
+
 @description('Container the deployment package is read from.')
 param deploymentContainerName string
 
@@ -74,6 +77,11 @@ resource materialsContainer 'Microsoft.Storage/storageAccounts/blobServices/cont
   name: materialsContainerName
 }
 
+resource certificatesContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: certificatesContainerName
+}
+
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: deploymentContainerName
@@ -126,6 +134,16 @@ resource appHostBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 resource appMaterials 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(materialsContainer.id, appPrincipalId, roles.storageBlobDataContributor)
   scope: materialsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appCertificates 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(certificatesContainer.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: certificatesContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: appPrincipalId

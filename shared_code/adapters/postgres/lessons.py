@@ -9,10 +9,10 @@ from psycopg import sql
 from shared_code.adapters.postgres.courses import COLUMNS as COURSE_COLUMNS
 from shared_code.adapters.postgres.pool import Conn, Row
 
-COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, position, created_at, updated_at"
+COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position, created_at, updated_at"
 
 # Columns an edit may change; anything else is never interpolated into SQL.
-EDITABLE = ("title", "video_asset_id", "duration_seconds")
+EDITABLE = ("title", "video_asset_id", "duration_seconds", "material_id")
 
 
 async def count_lessons(conn: Conn, course_id: str) -> int:
@@ -39,11 +39,12 @@ async def insert_lesson(
     video_asset_id: str | None,
     duration_seconds: int | None,
     position: int,
+    material_id: str | None = None,
 ) -> Row:
     cur = await conn.execute(
-        f"""INSERT INTO lessons (id, course_id, title, kind, video_asset_id, duration_seconds, position)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
-        (lesson_id, course_id, title, kind, video_asset_id, duration_seconds, position),
+        f"""INSERT INTO lessons (id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (lesson_id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position),
     )
     row = await cur.fetchone()
     assert row is not None
@@ -66,6 +67,15 @@ async def update_lesson(conn: Conn, lesson_id: str, changes: dict[str, Any]) -> 
     )
     cur = await conn.execute(query, {**{k: changes[k] for k in names}, "lesson_id": lesson_id})
     return await cur.fetchone()
+
+
+async def document_lessons_of(conn: Conn, material_id: str, course_id: str) -> list[str]:
+    """The ids of the course's document lessons that name this material."""
+    cur = await conn.execute(
+        "SELECT id FROM lessons WHERE material_id = %s AND course_id = %s AND kind = 'document' ORDER BY id",
+        (material_id, course_id),
+    )
+    return [str(row["id"]) for row in await cur.fetchall()]
 
 
 async def list_lessons(conn: Conn, course_id: str) -> list[Row]:

@@ -82,6 +82,15 @@ async def calendar_feed(conn: Conn, user_id: str, limit: int) -> list[Row]:
     return await _rows(conn, "SELECT version, rotated_at FROM calendar_feeds WHERE user_id = %s LIMIT %s", user_id, limit)
 
 
+async def certificates(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """SELECT code, course_id, holder_name, course_title, issued_at FROM certificates
+            WHERE user_id = %s ORDER BY issued_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
 async def moderation(conn: Conn, user_id: str, limit: int) -> list[Row]:
     return await _rows(
         conn,
@@ -152,3 +161,9 @@ async def revoke_calendar_feed(conn: Conn, user_id: str) -> int:
         "UPDATE calendar_feeds SET version = version + 1, rotated_at = now() WHERE user_id = %s", (user_id,)
     )
     return cur.rowcount
+
+
+async def erase_certificates(conn: Conn, user_id: str) -> list[str]:
+    """The user's certificates (public by code, with their name on them); the PDFs' blob names."""
+    cur = await conn.execute("DELETE FROM certificates WHERE user_id = %s RETURNING pdf_blob", (user_id,))
+    return [r["pdf_blob"] for r in await cur.fetchall() if r["pdf_blob"]]

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from shared_code.adapters.postgres.pool import Conn
 
-COLUMNS = "id, course_id, lesson_id, title, questions, max_score, max_attempts, created_at"
+COLUMNS = "id, course_id, lesson_id, title, questions, max_score, max_attempts, pass_mark_percent, created_at"
 
 
 async def insert_quiz(
@@ -22,11 +22,12 @@ async def insert_quiz(
     questions: list[dict[str, Any]],
     max_score: int,
     max_attempts: int,
+    pass_mark_percent: int,
 ) -> dict[str, Any]:
     cur = await conn.execute(
-        f"""INSERT INTO quizzes (id, course_id, lesson_id, title, questions, max_score, max_attempts)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
-        (quiz_id, course_id, lesson_id, title, Jsonb(questions), max_score, max_attempts),
+        f"""INSERT INTO quizzes (id, course_id, lesson_id, title, questions, max_score, max_attempts, pass_mark_percent)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+        (quiz_id, course_id, lesson_id, title, Jsonb(questions), max_score, max_attempts, pass_mark_percent),
     )
     row = await cur.fetchone()
     assert row is not None
@@ -66,6 +67,23 @@ async def record_best(conn: Conn, *, quiz_id: str, user_id: str, course_id: str,
                best = GREATEST(b.best, EXCLUDED.best), attempts = b.attempts + 1, updated_at = now()""",
         (quiz_id, user_id, course_id, score),
     )
+
+
+async def lesson_passed(conn: Conn, lesson_id: str, user_id: str) -> bool:
+    """Whether the student's best score reaches the pass mark on every quiz of a quiz lesson
+    (false for a lesson of another kind, or one without quizzes). Integer arithmetic: a
+    score exactly at the mark passes, with no rounding at the boundary."""
+    cur = await conn.execute(
+        """SELECT count(*) > 0 AND bool_and(b.best IS NOT NULL AND b.best * 100 >= q.pass_mark_percent * q.max_score)
+                  AS passed
+             FROM lessons l
+             JOIN quizzes q ON q.lesson_id = l.id
+             LEFT JOIN quiz_best b ON b.quiz_id = q.id AND b.user_id = %s
+            WHERE l.id = %s AND l.kind = 'quiz'""",
+        (user_id, lesson_id),
+    )
+    row = await cur.fetchone()
+    return bool(row and row["passed"])
 
 
 async def insert_attempt(

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.postgres import materials as materials_sql
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -49,6 +50,7 @@ def lesson_out(row: dict[str, Any], *, show_asset: bool) -> Lesson:
         video_asset_id=row["video_asset_id"] if show_asset else None,
         has_video=row["kind"] == "video" and bool(row["video_asset_id"]),
         duration_seconds=row["duration_seconds"],
+        material_id=row.get("material_id"),
         position=row["position"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -180,6 +182,9 @@ async def add_lesson(
             "Only video lessons carry a video asset.",
             errors=[FieldError("videoAssetId", "allowed only when kind is 'video'")],
         )
+    material_id = str(body.material_id) if body.material_id is not None else None
+    if material_id is not None and body.kind != "document":
+        raise Invalid(_DOCUMENTS_ONLY, errors=[FieldError("materialId", "allowed only when kind is 'document'")])
 
     async def insert(conn: Conn) -> tuple[int, dict[str, Any]]:
         # The course row lock serialises lesson inserts, so positions stay dense and unique.
@@ -194,6 +199,8 @@ async def add_lesson(
             # The registry knows the video's length; the lesson takes it unless the tutor set one.
             if duration is None:
                 duration = asset.duration_seconds
+        if material_id is not None:
+            await _require_course_material(conn, material_id, course_id)
         count = await lessons_sql.count_lessons(conn, course_id)
         position = count if body.position is None else min(body.position, count)
         if position < count:
@@ -207,6 +214,7 @@ async def add_lesson(
             video_asset_id=body.video_asset_id,
             duration_seconds=duration,
             position=position,
+            material_id=material_id,
         )
         return 201, lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
 
@@ -222,7 +230,7 @@ async def add_lesson(
         lesson = outcome.body
         content_cache.lesson_added(ctx, str(lesson["id"]), course_id)
         await content_cache.course_changed(ctx, course_id)
-        after = {k: lesson.get(k) for k in ("title", "kind", "videoAssetId", "durationSeconds", "position")}
+        after = {k: lesson.get(k) for k in ("title", "kind", "videoAssetId", "durationSeconds", "materialId", "position")}
         await audit.record(
             ctx, principal, "lesson.added", f"lesson/{lesson['id']}", {"courseId": course_id, "before": None, "after": after}
         )
@@ -230,7 +238,20 @@ async def add_lesson(
 
 
 # The fields of a lesson an audit row shows, by their wire names.
-_AUDITED_LESSON = {"title": "title", "video_asset_id": "videoAssetId", "duration_seconds": "durationSeconds"}
+_AUDITED_LESSON = {
+    "title": "title", "video_asset_id": "videoAssetId", "duration_seconds": "durationSeconds", "material_id": "materialId",
+}
+_DOCUMENTS_ONLY = "Only document lessons name a material (its download completes them)."
+
+
+async def _require_course_material(conn: Conn, material_id: str, course_id: str) -> None:
+    """422 unless the material belongs to this course (it may still be pending)."""
+    material = await materials_sql.get_material(conn, material_id)
+    if material is None or str(material["course_id"]) != course_id:
+        raise Invalid(
+            "A lesson can only name a material of its own course.",
+            errors=[FieldError("materialId", "no material of this course has this id")],
+        )
 
 
 async def update_lesson(
@@ -265,7 +286,12 @@ async def update_lesson(
             )
             if "duration_seconds" not in changes and current["duration_seconds"] is None and asset.duration_seconds:
                 changes["duration_seconds"] = asset.duration_seconds
-        changes = {k: v for k, v in changes.items() if current[k] != v}
+        if "material_id" in changes:
+            if current["kind"] != "document":
+                raise Invalid(_DOCUMENTS_ONLY, errors=[FieldError("materialId", "allowed only when kind is 'document'")])
+            changes["material_id"] = str(changes["material_id"])
+            await _require_course_material(conn, changes["material_id"], access.course_id)
+        changes = {k: v for k, v in changes.items() if plain(current[k]) != plain(v)}
         row = await lessons_sql.update_lesson(conn, lesson_id, changes) if changes else current
         if row is None:
             raise NotFound("No such lesson.")

@@ -16,7 +16,9 @@ deletes the rows and blobs first, so the rule is only the backstop.
 
 A download is a read-only SAS for that one blob whose response carries the declared type
 and `Content-Disposition: attachment` with the original file name, and leaves a
-content-access log row. Publish and delete leave audit rows with what changed.
+content-access log row. A download by an enrolled student completes the course's document
+lessons that name the material (`services/progress/completion.py`); a download by its
+tutor or an admin completes nothing. Publish and delete leave audit rows with what changed.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from shared_code.platform.users import ensure_user
 from shared_code.services.content.access_log import record_access
 from shared_code.services.content.paging import position_of, split_page
 from shared_code.services.notifications import delivery as notify
+from shared_code.services.progress.completion import complete_documents
 
 logger = logging.getLogger("lectern.materials")
 
@@ -357,4 +360,5 @@ async def download(
         user_agent=user_agent,
         expires_at=expires_at,
     )
+    await complete_documents(ctx, principal, material_id, access)
     return Download(url=url, expires_at=expires_at)

@@ -58,3 +58,13 @@ async def erase_notifications(ctx: AppContext, subject: Subject) -> int:
 async def revoke_calendar_feed(ctx: AppContext, subject: Subject) -> int:
     async with ctx.db.transaction() as conn:
         return await privacy_sql.revoke_calendar_feed(conn, subject.user_id)
+
+
+async def erase_certificates(ctx: AppContext, subject: Subject) -> int:
+    """Rows first (verification stops at once), then their PDFs; a blob left by a failure is
+    unreachable (no row names it, and SAS URLs are issued only through a row)."""
+    async with ctx.db.transaction() as conn:
+        blobs = await privacy_sql.erase_certificates(conn, subject.user_id)
+    for blob in blobs:
+        await ctx.blobs.delete(ctx.settings.certificates_container, blob)
+    return len(blobs)

@@ -37,6 +37,7 @@ SECTIONS: tuple[Section, ...] = (
             keeps="mutes and removals, by id: a tutor's decision about a class"),
     Section("purchases", "postgres", pg.rows_of(sql.purchases),
             keeps="every purchase (accounting law), by id; no name is stored on them"),
+    Section("certificates", "postgres", pg.rows_of(sql.certificates), pg.erase_certificates),
     Section("notifications", "postgres", pg.rows_of(sql.notifications), pg.erase_notifications),
     Section("calendarFeed", "postgres", pg.rows_of(sql.calendar_feed), pg.revoke_calendar_feed,
             keeps="the feed's version, moved on so the old URL stops working"),

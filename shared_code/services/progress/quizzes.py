@@ -7,6 +7,12 @@ An attempt is stored with its answers and its `Idempotency-Key` in one transacti
 client retrying after a lost response gets the same attempt back (201, same id) and never
 a second one; the same key with other answers is a 409. Each student has at most the
 quiz's `maxAttempts`; the next one is a 422.
+
+A quiz lesson completes when the student's best score reaches the pass mark
+(`passMarkPercent` of the max score) on its quiz (on every quiz, should it have several).
+The check and the completion are written in the attempt's own transaction, so a passing
+attempt is never stored without its completion; a failing one completes nothing, and a
+later failing attempt never undoes a pass (completion is sticky).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from shared_code.platform import access as access_service
 from shared_code.platform import audit, idempotency, outbox
 from shared_code.platform.access import CourseAccess
 from shared_code.services.notifications import delivery as notify
-from shared_code.services.progress import changelog, dashboard
+from shared_code.services.progress import changelog, completion, dashboard
 
 logger = logging.getLogger("lectern.quizzes")
 
@@ -53,7 +59,7 @@ def _public(questions: Sequence[dict[str, Any]]) -> list[Question]:
 
 
 # The columns a quiz row and both of its wire shapes (with and without keys) share.
-_QUIZ_FIELDS = ("id", "course_id", "lesson_id", "title", "max_score", "max_attempts", "created_at")
+_QUIZ_FIELDS = ("id", "course_id", "lesson_id", "title", "max_score", "max_attempts", "pass_mark_percent", "created_at")
 
 
 def _quiz_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +131,7 @@ async def create_quiz(
             questions=questions,
             max_score=sum(q["points"] for q in questions),
             max_attempts=body.max_attempts or ctx.settings.quiz_max_attempts,
+            pass_mark_percent=body.pass_mark_percent,
         )
     await audit.record(
         ctx, principal, "quiz.created", f"quiz/{row['id']}",
@@ -192,6 +199,7 @@ async def submit_attempt(
     per_question = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in graded]
     user_id = principal.user_id
     previous: dict[str, int | None] = {}
+    completed: list[tuple[list[dict[str, Any]], float]] = []
 
     async def store(conn: Conn) -> tuple[int, Any]:
         await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
@@ -213,6 +221,9 @@ async def submit_attempt(
             per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
         )
         await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
+        lesson_id = str(quiz["lesson_id"])
+        if await quizzes_sql.lesson_passed(conn, lesson_id, user_id):
+            completed.append(await completion.complete_in(conn, user_id, [lesson_id], course_id))
         result = AttemptResult(
             id=attempt_id,
             attempt_id=attempt_id,
@@ -235,6 +246,8 @@ async def submit_attempt(
     )
     if not outcome.replayed:
         await _after_attempt(ctx, principal, quiz, outcome.body, previous.get("best"))
+        for rows, course_progress in completed:
+            await completion.announce(ctx, rows, course_progress)
     return outcome.status, outcome.body, outcome.replayed
 
 

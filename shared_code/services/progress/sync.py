@@ -33,7 +33,7 @@ from shared_code.domain.watch import (
 )
 from shared_code.errors import Forbidden, NotFound
 from shared_code.models.progress import LessonProgress, Refusal, SyncBatch, SyncEvent, SyncResult
-from shared_code.services.progress.completion import after_completion, enrolled_lesson
+from shared_code.services.progress.completion import after_completion, enrolled_lesson, not_watched
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -70,7 +70,12 @@ async def sync_events(ctx: AppContext, principal: Principal, batch: SyncBatch) -
     unusable: dict[str, str] = {}
     for lesson_id in dict.fromkeys(str(e.lesson_id) for _, e in events):
         try:
-            lessons[lesson_id] = await enrolled_lesson(ctx, principal, lesson_id)
+            found = await enrolled_lesson(ctx, principal, lesson_id)
+            refusal = not_watched(found[0])
+            if refusal is not None:
+                unusable[lesson_id] = refusal
+            else:
+                lessons[lesson_id] = found
         except NotFound:
             unusable[lesson_id] = "no such lesson"
         except Forbidden:

@@ -32,6 +32,11 @@ Why it is shaped this way:
   than what is stored cannot continue it, and a late batch from the past (another device)
   counts only on its own, never added to what is there. Replays and re-sent batches
   therefore add nothing beyond the wall-clock bound.
+- **Only video lessons are watched.** A quiz lesson completes when its quiz is passed, a
+  document lesson when its material is opened (`completion.py`); a heartbeat on either is
+  a 422 that names the way it does complete. The kind comes with the lesson the access
+  check already read (the content cache), so refusing costs no round trip, and nothing
+  for such a lesson ever enters the Redis snapshots or the flush.
 - **Heartbeats are metered per student** (`LECTERN_RATE_HEARTBEATS_PER_MINUTE`, a burst
   of as many): a player beats every few seconds, a script that hammers the endpoint gets
   429 with `Retry-After`.
@@ -70,11 +75,11 @@ from shared_code.domain.watch import (
     millis,
     stored_watch,
 )
-from shared_code.errors import NotFound
+from shared_code.errors import Invalid, NotFound
 from shared_code.models.progress import Heartbeat, HeartbeatResult
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import completion
-from shared_code.services.progress.completion import cached_course_progress, enrolled_lesson
+from shared_code.services.progress.completion import cached_course_progress, enrolled_lesson, not_watched
 
 # The names the handlers, the timer and the benchmarks call this module by: the offline
 # sync and the flush live beside it (`sync.py`, `flush.py`), the rule in `domain/watch.py`.
@@ -142,6 +147,9 @@ async def record_heartbeat(
     `found` is the lesson and the caller's enrolment the endpoint's relation already read
     (from the content cache); without it the enrolment is checked here."""
     lesson, course_id = (found[0], found[1].course_id) if found else await enrolled_lesson(ctx, principal, lesson_id)
+    refusal = not_watched(lesson)
+    if refusal is not None:
+        raise Invalid(refusal, title="Not a video lesson")
     duration, completable = held_duration(lesson, beat.duration_seconds)
     heard = Heard(
         user_id=principal.user_id,

@@ -170,6 +170,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's certificates, newest first, each with its code and PDF state
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_certificates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/certificates/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify a certificate by its code (no sign-in): holder, course and date; 404 for an unknown code
+         * @description Who may call: anyone (no token).
+         */
+        get: operations["verify_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/certificates/{code}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A read-only SAS to the holder's certificate PDF, for minutes; 409 while it is still being rendered
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["download_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/courses": {
         parameters: {
             query?: never;
@@ -1143,7 +1203,7 @@ export interface paths {
         };
         get?: never;
         /**
-         * Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 429 beyond the per-student heartbeat rate
+         * Heartbeat: 202 when buffered, 200 when written through (the lesson just completed, or Redis is down); 422 for a quiz or document lesson (they complete by a passed quiz or an opened material); 429 beyond the per-student heartbeat rate
          * @description Who may call: enrolled student (the relation to the `lessonId` in the path; roles: student).
          */
         put: operations["record_progress"];
@@ -1669,6 +1729,79 @@ export interface components {
              * @default null
              */
             nextCursor: string | null;
+        };
+        /**
+         * Certificate
+         * @description One of the caller's certificates.
+         */
+        Certificate: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Code
+             * @description The verification code printed on the certificate.
+             */
+            code: string;
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /**
+             * Coursetitle
+             * @description The course's title when the certificate was issued.
+             */
+            courseTitle: string;
+            /**
+             * Holdername
+             * @description The holder's name when the certificate was issued.
+             */
+            holderName: string;
+            /**
+             * Issuedat
+             * Format: date-time
+             */
+            issuedAt: string;
+            /**
+             * Pdfready
+             * @description Whether the PDF is rendered and can be downloaded.
+             */
+            pdfReady: boolean;
+            /**
+             * Verifyurl
+             * @description Where anyone can check the certificate, without signing in.
+             */
+            verifyUrl: string;
+        };
+        /** CertificatePage */
+        CertificatePage: {
+            /** Items */
+            items: components["schemas"]["Certificate"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
+        /**
+         * CertificateVerification
+         * @description What anyone holding a code may learn: who completed which course, and when.
+         */
+        CertificateVerification: {
+            /** Code */
+            code: string;
+            /** Holdername */
+            holderName: string;
+            /** Coursetitle */
+            courseTitle: string;
+            /**
+             * Issuedat
+             * Format: date-time
+             */
+            issuedAt: string;
         };
         /** Change */
         Change: {
@@ -2408,6 +2541,12 @@ export interface components {
              * @default null
              */
             durationSeconds: number | null;
+            /**
+             * Materialid
+             * @description Document lessons: the material whose download by an enrolled student completes the lesson.
+             * @default null
+             */
+            materialId: string | null;
             /** Position */
             position: number;
             /**
@@ -2448,6 +2587,12 @@ export interface components {
              * @default null
              */
             durationSeconds?: number | null;
+            /**
+             * Materialid
+             * @description Document lessons only: the course material whose download completes the lesson.
+             * @default null
+             */
+            materialId?: string | null;
             /**
              * Position
              * @description Zero-based; omitted means last.
@@ -2542,6 +2687,12 @@ export interface components {
              * @default null
              */
             durationSeconds?: number | null;
+            /**
+             * Materialid
+             * @description Document lessons only: the material that completes it.
+             * @default null
+             */
+            materialId?: string | null;
         };
         /** LiveClass */
         LiveClass: {
@@ -2833,7 +2984,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "class.reminder" | "material.published" | "quiz.graded" | "purchase.refunded";
+            kind: "class.reminder" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued";
             /** Title */
             title: string;
             /** Body */
@@ -3161,6 +3312,8 @@ export interface components {
             maxScore: number;
             /** Maxattempts */
             maxAttempts: number;
+            /** Passmarkpercent */
+            passMarkPercent: number;
             /**
              * Createdat
              * Format: date-time
@@ -3211,6 +3364,12 @@ export interface components {
              * @default null
              */
             maxAttempts?: number | null;
+            /**
+             * Passmarkpercent
+             * @description The share of the max score (percent) a student's best attempt needs for the quiz lesson to complete.
+             * @default 60
+             */
+            passMarkPercent?: number;
         };
         /** QuizDistribution */
         QuizDistribution: {
@@ -3281,6 +3440,8 @@ export interface components {
             maxScore: number;
             /** Maxattempts */
             maxAttempts: number;
+            /** Passmarkpercent */
+            passMarkPercent: number;
             /**
              * Createdat
              * Format: date-time
@@ -4148,6 +4309,89 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_certificates: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificatePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    verify_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateVerification"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    download_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Download"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
@@ -5883,6 +6127,7 @@ export interface operations {
             409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };

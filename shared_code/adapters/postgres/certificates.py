@@ -1,0 +1,78 @@
+"""SQL for `certificates`: one per (student, course), issued when every lesson is complete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared_code.adapters.postgres.pool import Conn, Row
+
+COLUMNS = "id, user_id, course_id, code, holder_name, course_title, issued_at, pdf_blob"
+
+# Issued only when the SQL itself finds the course complete for an actively enrolled
+# student, so no caller's idea of "complete" is trusted; the (user, course) key makes a
+# second issue (two last lessons completing at once, an effect retried) a no-op. Run after
+# the completion committed, the count sees every committed completion: of two last lessons
+# committed at once, the later one's check sees both. One round trip answers with the new
+# row (`issued_now`) or the one that was there, or nothing while the course is incomplete.
+_ISSUE = f"""
+WITH issued AS (
+    INSERT INTO certificates (id, user_id, course_id, code, holder_name, course_title)
+    SELECT %(id)s, u.id, c.id, %(code)s, u.name, c.title
+      FROM users u, courses c
+     WHERE u.id = %(user)s AND c.id = %(course)s
+       AND EXISTS (SELECT 1 FROM enrollments e
+                    WHERE e.course_id = c.id AND e.user_id = u.id AND e.status = 'active')
+       AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id) > 0
+       AND (SELECT count(*) FROM lessons l WHERE l.course_id = c.id)
+           <= (SELECT count(*) FROM video_progress vp
+                WHERE vp.user_id = u.id AND vp.course_id = c.id AND vp.completed)
+    ON CONFLICT (user_id, course_id) DO NOTHING
+    RETURNING {COLUMNS}
+)
+SELECT {COLUMNS}, true AS issued_now FROM issued
+UNION ALL
+SELECT {COLUMNS}, false AS issued_now FROM certificates
+ WHERE user_id = %(user)s AND course_id = %(course)s AND NOT EXISTS (SELECT 1 FROM issued)
+"""
+
+
+async def issue(conn: Conn, *, certificate_id: str, user_id: str, course_id: str, code: str) -> Row | None:
+    """The certificate, with `issued_now` when this call issued it; None while the course
+    is not complete for this student (and none was issued before)."""
+    cur = await conn.execute(
+        _ISSUE, {"id": certificate_id, "code": code, "user": user_id, "course": course_id}
+    )
+    return await cur.fetchone()
+
+
+async def by_id(conn: Conn, certificate_id: str) -> Row | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM certificates WHERE id = %s", (certificate_id,))
+    return await cur.fetchone()
+
+
+async def by_code(conn: Conn, code: str) -> Row | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM certificates WHERE code = %s", (code,))
+    return await cur.fetchone()
+
+
+async def set_pdf(conn: Conn, certificate_id: str, blob: str) -> None:
+    await conn.execute("UPDATE certificates SET pdf_blob = %s WHERE id = %s", (blob, certificate_id))
+
+
+async def list_for_user(
+    conn: Conn, user_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[Row]:
+    """The user's certificates, newest first, strictly after the (issued_at, id) `after`."""
+    if after is None:
+        cur = await conn.execute(
+            f"""SELECT {COLUMNS} FROM certificates WHERE user_id = %s
+                 ORDER BY issued_at DESC, id DESC LIMIT %s""",
+            (user_id, limit),
+        )
+    else:
+        cur = await conn.execute(
+            f"""SELECT {COLUMNS} FROM certificates WHERE user_id = %s AND (issued_at, id) < (%s, %s::uuid)
+                 ORDER BY issued_at DESC, id DESC LIMIT %s""",
+            (user_id, after[0], after[1], limit),
+        )
+    return await cur.fetchall()
