@@ -22,11 +22,13 @@ few minutes (`SAS_MINUTES`, `VIDEO_URL_MINUTES`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.adapters.postgres.pool import Conn, Row
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -63,6 +65,29 @@ def _out(kind: Literal["course", "material"], row: dict[str, Any], course_id: st
     )
 
 
+async def _flip(
+    ctx: AppContext,
+    actor: Principal,
+    target_id: str,
+    reason: str | None,
+    lock: Callable[[Conn, str], Awaitable[Row | None]],
+    write: Callable[..., Awaitable[Row | None]],
+    missing: str,
+) -> tuple[Row, Row, bool]:
+    """Locks the course or material row and takes it down (`reason`) or restores it (None):
+    (before, after, whether it changed). Doing it twice changes nothing."""
+    await ensure_user(ctx, actor)  # the row names the admin
+    async with ctx.db.transaction() as conn:
+        before = await lock(conn, target_id)
+        if before is None:
+            raise NotFound(missing)
+        if (before["taken_down_at"] is not None) == (reason is not None):
+            return before, before, False
+        row = await write(conn, target_id, reason=reason, by=actor.user_id if reason is not None else None)
+        assert row is not None  # the row is locked
+        return before, row, True
+
+
 async def _everywhere(ctx: AppContext, course_id: str) -> None:
     """What every path reads the course through forgets what it read before the change."""
     await content_cache.course_changed(ctx, course_id)
@@ -71,17 +96,10 @@ async def _everywhere(ctx: AppContext, course_id: str) -> None:
 
 async def set_course(ctx: AppContext, actor: Principal, course_id: str, reason: str | None) -> Takedown:
     """Takes the course down (`reason`) or restores it (None); doing it twice changes nothing."""
-    await ensure_user(ctx, actor)  # the row names the admin
-    async with ctx.db.transaction() as conn:
-        before = await courses_sql.lock_course(conn, course_id)
-        if before is None:
-            raise NotFound("No such course.")
-        unchanged = (before["taken_down_at"] is not None) == (reason is not None)
-        row = before if unchanged else await courses_sql.set_takedown(
-            conn, course_id, reason=reason, by=actor.user_id if reason is not None else None
-        )
-        assert row is not None  # the row is locked
-    if unchanged:
+    before, row, changed = await _flip(
+        ctx, actor, course_id, reason, courses_sql.lock_course, courses_sql.set_takedown, "No such course."
+    )
+    if not changed:
         return _out("course", row, course_id)
     await _everywhere(ctx, course_id)
     action = "course.taken_down" if reason is not None else "course.restored"
@@ -106,18 +124,11 @@ async def _end_running_classes(ctx: AppContext, actor: Principal, course: dict[s
 
 async def set_material(ctx: AppContext, actor: Principal, material_id: str, reason: str | None) -> Takedown:
     """Takes the material down (`reason`) or restores it (None); doing it twice changes nothing."""
-    await ensure_user(ctx, actor)  # the row names the admin
-    async with ctx.db.transaction() as conn:
-        before = await materials_sql.lock_material(conn, material_id)
-        if before is None:
-            raise NotFound("No such material.")
-        unchanged = (before["taken_down_at"] is not None) == (reason is not None)
-        row = before if unchanged else await materials_sql.set_takedown(
-            conn, material_id, reason=reason, by=actor.user_id if reason is not None else None
-        )
-        assert row is not None  # the row is locked
+    before, row, changed = await _flip(
+        ctx, actor, material_id, reason, materials_sql.lock_material, materials_sql.set_takedown, "No such material."
+    )
     course_id = str(row["course_id"])
-    if unchanged:
+    if not changed:
         return _out("material", row, course_id)
     await content_cache.course_changed(ctx, course_id)  # materials are read uncached; this is for what may cache them
     action = "material.taken_down" if reason is not None else "material.restored"
