@@ -113,7 +113,8 @@ async def test_a_student_exports_every_section_of_what_lectern_holds_about_them(
     assert [e["courseId"] for e in sections["enrollments"]["items"]] == [course["id"]]
     # Progress is in PostgreSQL or, for the newest heartbeats, still waiting in Redis for the flush.
     watched = sections["progress"]["items"] + sections["progressPending"]["items"]
-    assert {p["lessonId"] for p in watched} == {history["lesson"]["id"]}
+    # The video watched, and the quiz lesson the passed attempt completed (completion by lesson kind).
+    assert {p["lessonId"] for p in watched} == {history["lesson"]["id"], history["quiz"]["lessonId"]}
     assert max(p["watchedSeconds"] for p in watched) > 0
     assert [a["id"] for a in sections["quizAttempts"]["items"]] == [history["attempt"]["attemptId"]]
     assert [v["pollId"] for v in sections["pollVotes"]["items"]] == [history["poll"]["id"]]
