@@ -9,7 +9,9 @@ import pytest
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.idempotency import StoredKey
+from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
@@ -27,6 +29,8 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (HoldRow, "payment_holds"),
         (StoredKey, "idempotency_keys"),
         (ParkedEffect, "pending_effects"),
+        (EnrollmentRow, "enrollments"),
+        (MaterialRow, "materials"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

@@ -7,10 +7,14 @@ from dataclasses import FrozenInstanceError, dataclass
 import pytest
 
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.enrollments import EnrollmentListing, EnrollmentRow
+from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, values
+from shared_code.models.content import Enrollment, Material
 from shared_code.models.live import LiveClass
+from shared_code.models.me import MyEnrollment
 from shared_code.models.payments import Purchase
 
 
@@ -43,9 +47,17 @@ def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
     assert values(pair) == {"id": "1", "name": "one"}
 
 
-@pytest.mark.parametrize(("row_type", "model"), [(ClassRow, LiveClass), (PurchaseRow, Purchase)])
-def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model):
+@pytest.mark.parametrize(
+    ("row_type", "model", "derived"),
+    [
+        (ClassRow, LiveClass, {"has_recording"}),  # whether recording_asset_id is set
+        (PurchaseRow, Purchase, set()),
+        (EnrollmentRow, Enrollment, {"id"}),  # from the course and user ids
+        (EnrollmentListing, MyEnrollment, {"course_id", "progress_percent"}),  # the listing's id; from the counts
+        (MaterialRow, Material, set()),
+    ],
+)
+def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model, derived):
     """The model reads the row's attributes by name, so a renamed column must not leave a
-    model field without its value. Fields a model derives from the row are named here."""
-    derived = {"has_recording"}  # LiveClass: whether recording_asset_id is set
+    model field without its value. Fields a model derives from the row are named."""
     assert set(model.model_fields) - derived <= set(columns(row_type).split(", "))

@@ -247,7 +247,7 @@ _DOCUMENTS_ONLY = "Only document lessons name a material (its download completes
 async def _require_course_material(conn: Conn, material_id: str, course_id: str) -> None:
     """422 unless the material belongs to this course (it may still be pending)."""
     material = await materials_sql.get_material(conn, material_id)
-    if material is None or str(material["course_id"]) != course_id:
+    if material is None or str(material.course_id) != course_id:
         raise Invalid(
             "A lesson can only name a material of its own course.",
             errors=[FieldError("materialId", "no material of this course has this id")],
