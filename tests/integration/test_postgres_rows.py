@@ -11,6 +11,7 @@ from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.idempotency import StoredKey
+from shared_code.adapters.postgres.lessons import LessonRow
 from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.pending_effects import ParkedEffect
@@ -31,6 +32,7 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (ParkedEffect, "pending_effects"),
         (EnrollmentRow, "enrollments"),
         (MaterialRow, "materials"),
+        (LessonRow, "lessons"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

@@ -8,11 +8,12 @@ import pytest
 
 from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.postgres.enrollments import EnrollmentListing, EnrollmentRow
+from shared_code.adapters.postgres.lessons import LessonRow
 from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, values
-from shared_code.models.content import Enrollment, Material
+from shared_code.models.content import Enrollment, Lesson, Material
 from shared_code.models.live import LiveClass
 from shared_code.models.me import MyEnrollment
 from shared_code.models.payments import Purchase
@@ -55,6 +56,7 @@ def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
         (EnrollmentRow, Enrollment, {"id"}),  # from the course and user ids
         (EnrollmentListing, MyEnrollment, {"course_id", "progress_percent"}),  # the listing's id; from the counts
         (MaterialRow, Material, set()),
+        (LessonRow, Lesson, {"has_video"}),  # whether a video lesson names its asset
     ],
 )
 def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model, derived):

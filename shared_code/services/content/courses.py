@@ -9,6 +9,7 @@ generation before it answers, so the next read anywhere sees the write.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -17,6 +18,7 @@ from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
 from shared_code.adapters.postgres import materials as materials_sql
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -40,7 +42,7 @@ def _course_out(row: dict[str, Any]) -> Course:
     return Course.model_validate(row)
 
 
-def lesson_out(row: dict[str, Any], *, show_asset: bool) -> Lesson:
+def lesson_out(row: Mapping[str, Any], *, show_asset: bool) -> Lesson:
     """A lesson as the caller may see it: the raw asset id only for those who manage the course."""
     return Lesson(
         id=row["id"],
@@ -216,7 +218,7 @@ async def add_lesson(
             position=position,
             material_id=material_id,
         )
-        return 201, lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
+        return 201, lesson_out(values(row), show_asset=True).model_dump(mode="json", by_alias=True)
 
     outcome = await idempotency.run_once(
         ctx,
@@ -276,7 +278,7 @@ async def update_lesson(
         if current is None:
             raise NotFound("No such lesson.")
         if "video_asset_id" in changes:
-            if current["kind"] != "video":
+            if current.kind != "video":
                 raise Invalid(
                     "Only video lessons carry a video asset.",
                     errors=[FieldError("videoAssetId", "allowed only when kind is 'video'")],
@@ -284,24 +286,24 @@ async def update_lesson(
             asset = await videos.asset_for_lesson(
                 conn, principal, changes["video_asset_id"], course_id=access.course_id, course_owner_id=access.owner_id
             )
-            if "duration_seconds" not in changes and current["duration_seconds"] is None and asset.duration_seconds:
+            if "duration_seconds" not in changes and current.duration_seconds is None and asset.duration_seconds:
                 changes["duration_seconds"] = asset.duration_seconds
         if "material_id" in changes:
-            if current["kind"] != "document":
+            if current.kind != "document":
                 raise Invalid(_DOCUMENTS_ONLY, errors=[FieldError("materialId", "allowed only when kind is 'document'")])
             changes["material_id"] = str(changes["material_id"])
             await _require_course_material(conn, changes["material_id"], access.course_id)
-        changes = {k: v for k, v in changes.items() if plain(current[k]) != plain(v)}
+        changes = {k: v for k, v in changes.items() if plain(getattr(current, k)) != plain(v)}
         row = await lessons_sql.update_lesson(conn, lesson_id, changes) if changes else current
         if row is None:
             raise NotFound("No such lesson.")
     if not changes:
-        return lesson_out(plain(row), show_asset=True)
+        return lesson_out(values(row), show_asset=True)
     await content_cache.course_changed(ctx, access.course_id)
-    before = {_AUDITED_LESSON[k]: plain(current[k]) for k in changes}
-    after = {_AUDITED_LESSON[k]: plain(row[k]) for k in changes}
+    before = {_AUDITED_LESSON[k]: plain(getattr(current, k)) for k in changes}
+    after = {_AUDITED_LESSON[k]: plain(getattr(row, k)) for k in changes}
     await audit.record(
         ctx, principal, "lesson.updated", f"lesson/{lesson_id}",
         {"courseId": access.course_id, "before": before, "after": after},
     )
-    return lesson_out(plain(row), show_asset=True)
+    return lesson_out(values(row), show_asset=True)
