@@ -22,13 +22,16 @@ few minutes (`SAS_MINUTES`, `VIDEO_URL_MINUTES`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.adapters.postgres.courses import CourseRow
+from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -42,33 +45,28 @@ from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.admin.takedowns")
 
-R = TypeVar("R")
+R = TypeVar("R", CourseRow, MaterialRow)
 
 
-def _get(row: Any, name: str) -> Any:
-    """A column of a course row (a dict) or a material row (a `MaterialRow`)."""
-    return row.get(name) if isinstance(row, Mapping) else getattr(row, name)
-
-
-def _state(row: Any) -> dict[str, Any]:
+def _state(row: CourseRow | MaterialRow) -> dict[str, Any]:
     """What an audit row records of a takedown (wire names)."""
     return {
-        "takenDown": _get(row, "taken_down_at") is not None,
-        "takenDownAt": plain(_get(row, "taken_down_at")),
-        "reason": _get(row, "taken_down_reason"),
-        "by": plain(_get(row, "taken_down_by")),
+        "takenDown": row.taken_down_at is not None,
+        "takenDownAt": plain(row.taken_down_at),
+        "reason": row.taken_down_reason,
+        "by": plain(row.taken_down_by),
     }
 
 
-def _out(kind: Literal["course", "material"], row: Any, course_id: str) -> Takedown:
+def _out(kind: Literal["course", "material"], row: CourseRow | MaterialRow, course_id: str) -> Takedown:
     return Takedown(
         kind=kind,
-        id=_get(row, "id"),
+        id=row.id,
         course_id=course_id,
-        taken_down=_get(row, "taken_down_at") is not None,
-        taken_down_at=_get(row, "taken_down_at"),
-        taken_down_reason=_get(row, "taken_down_reason"),
-        taken_down_by=_get(row, "taken_down_by"),
+        taken_down=row.taken_down_at is not None,
+        taken_down_at=row.taken_down_at,
+        taken_down_reason=row.taken_down_reason,
+        taken_down_by=row.taken_down_by,
     )
 
 
@@ -88,7 +86,7 @@ async def _flip(
         before = await lock(conn, target_id)
         if before is None:
             raise NotFound(missing)
-        if (_get(before, "taken_down_at") is not None) == (reason is not None):
+        if (before.taken_down_at is not None) == (reason is not None):
             return before, before, False
         row = await write(conn, target_id, reason=reason, by=actor.user_id if reason is not None else None)
         assert row is not None  # the row is locked
@@ -111,17 +109,17 @@ async def set_course(ctx: AppContext, actor: Principal, course_id: str, reason: 
     await _everywhere(ctx, course_id)
     action = "course.taken_down" if reason is not None else "course.restored"
     await audit.record(ctx, actor, action, f"course/{course_id}",
-                       {"title": row["title"], "before": _state(before), "after": _state(row)})
+                       {"title": row.title, "before": _state(before), "after": _state(row)})
     if reason is not None:
         await _end_running_classes(ctx, actor, row)
     return _out("course", row, course_id)
 
 
-async def _end_running_classes(ctx: AppContext, actor: Principal, course: dict[str, Any]) -> None:
+async def _end_running_classes(ctx: AppContext, actor: Principal, course: CourseRow) -> None:
     """Ends the course's live classes as their tutor would, so nobody keeps watching."""
     async with ctx.db.connection() as conn:
-        running = await classes_sql.live_in_course(conn, str(course["id"]))
-    course_access = access.decide(actor, plain(course), False)
+        running = await classes_sql.live_in_course(conn, str(course.id))
+    course_access = access.decide(actor, plain(values(course)), False)  # the shape the content cache holds
     for row in running:
         try:
             await live_classes.end_class(ctx, actor, str(row.id), found=ClassAccess(row=row, course=course_access))

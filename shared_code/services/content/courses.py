@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
 from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.adapters.postgres.courses import CourseRow
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
@@ -38,7 +39,8 @@ from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
 
 
-def _course_out(row: dict[str, Any]) -> Course:
+def _course_out(row: CourseRow | dict[str, Any]) -> Course:
+    """The wire course from a row or from the content cache's dict of one."""
     return Course.model_validate(row)
 
 
@@ -97,7 +99,7 @@ async def create_course(
             price_cents=body.price_cents,
             currency=(body.currency or ctx.settings.payment_default_currency).upper(),
         )
-        return 201, _course_out(plain(row)).model_dump(mode="json", by_alias=True)
+        return 201, _course_out(row).model_dump(mode="json", by_alias=True)
 
     outcome = await idempotency.run_once(
         ctx,
@@ -126,15 +128,15 @@ async def update_course(
         current = await courses_sql.lock_course(conn, course_id)
         if current is None:
             raise NotFound("No such course.")
-        changes = {k: v for k, v in changes.items() if current[k] != v}
+        changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
         row = await courses_sql.update_course(conn, course_id, changes) if changes else current
         if row is None:
             raise NotFound("No such course.")
     if not changes:
-        return _course_out(plain(row))
+        return _course_out(row)
     await content_cache.course_changed(ctx, course_id)
     await _audit_edit(ctx, principal, course_id, current, row, changes)
-    return _course_out(plain(row))
+    return _course_out(row)
 
 
 # Fields whose change is a price change: audited as their own action, so an admin can find
@@ -143,7 +145,7 @@ PRICE_FIELDS = ("price_cents", "currency")
 
 
 async def _audit_edit(
-    ctx: AppContext, principal: Principal, course_id: str, before: dict[str, Any], after: dict[str, Any],
+    ctx: AppContext, principal: Principal, course_id: str, before: CourseRow, after: CourseRow,
     changes: dict[str, Any],
 ) -> None:
     """One audit row per kind of change, each field in exactly one: publishing, the price,
@@ -152,7 +154,7 @@ async def _audit_edit(
     if "published" in changes:
         action = "course.published" if changes["published"] else "course.unpublished"
         await audit.record(ctx, principal, action, target,
-                           {"title": after["title"], **_before_after(before, after, ["published"])})
+                           {"title": after.title, **_before_after(before, after, ["published"])})
     price = [k for k in changes if k in PRICE_FIELDS]
     if price:
         await audit.record(ctx, principal, "course.price.changed", target, _before_after(before, after, price))
@@ -161,10 +163,10 @@ async def _audit_edit(
         await audit.record(ctx, principal, "course.updated", target, _before_after(before, after, edited))
 
 
-def _before_after(before: dict[str, Any], after: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+def _before_after(before: CourseRow, after: CourseRow, fields: list[str]) -> dict[str, Any]:
     return {
-        "before": {to_camel(k): plain(before[k]) for k in fields},
-        "after": {to_camel(k): plain(after[k]) for k in fields},
+        "before": {to_camel(k): plain(getattr(before, k)) for k in fields},
+        "after": {to_camel(k): plain(getattr(after, k)) for k in fields},
     }
 
 
@@ -196,7 +198,7 @@ async def add_lesson(
         duration = body.duration_seconds
         if body.video_asset_id is not None:
             asset = await videos.asset_for_lesson(
-                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course["owner_id"])
+                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course.owner_id)
             )
             # The registry knows the video's length; the lesson takes it unless the tutor set one.
             if duration is None:
