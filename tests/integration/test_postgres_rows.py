@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres.certificates import CertificateRow, IssuedCertificate
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.courses import CourseRow, RankedCourse
 from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.idempotency import StoredKey
 from shared_code.adapters.postgres.lessons import LessonRow
 from shared_code.adapters.postgres.materials import MaterialRow
+from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
@@ -33,6 +36,11 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (EnrollmentRow, "enrollments"),
         (MaterialRow, "materials"),
         (LessonRow, "lessons"),
+        (CourseRow, "courses"),
+        (RankedCourse, "courses, LATERAL (SELECT 0.5::real AS rank) AS r"),
+        (CertificateRow, "certificates"),
+        (IssuedCertificate, "certificates, LATERAL (SELECT true AS issued_now) AS i"),
+        (NotificationRow, "notifications"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

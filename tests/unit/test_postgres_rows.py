@@ -6,16 +6,21 @@ from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
 
+from shared_code.adapters.postgres.certificates import CertificateRow
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.courses import CourseRow
 from shared_code.adapters.postgres.enrollments import EnrollmentListing, EnrollmentRow
 from shared_code.adapters.postgres.lessons import LessonRow
 from shared_code.adapters.postgres.materials import MaterialRow
+from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, values
-from shared_code.models.content import Enrollment, Lesson, Material
+from shared_code.models.certificates import Certificate, CertificateVerification
+from shared_code.models.content import Course, Enrollment, Lesson, Material
 from shared_code.models.live import LiveClass
 from shared_code.models.me import MyEnrollment
+from shared_code.models.notifications import Notification
 from shared_code.models.payments import Purchase
 
 
@@ -57,6 +62,10 @@ def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
         (EnrollmentListing, MyEnrollment, {"course_id", "progress_percent"}),  # the listing's id; from the counts
         (MaterialRow, Material, set()),
         (LessonRow, Lesson, {"has_video"}),  # whether a video lesson names its asset
+        (CourseRow, Course, set()),
+        (CertificateRow, Certificate, {"pdf_ready", "verify_url"}),  # whether pdf_blob is set; from the code
+        (CertificateRow, CertificateVerification, set()),
+        (NotificationRow, Notification, {"key"}),  # the dedupe_key
     ],
 )
 def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model, derived):
