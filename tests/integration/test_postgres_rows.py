@@ -21,6 +21,7 @@ from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, fetch_all
+from shared_code.adapters.postgres.users import AccountRow, UserRow
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,8 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (CertificateRow, "certificates"),
         (IssuedCertificate, "certificates, LATERAL (SELECT true AS issued_now) AS i"),
         (NotificationRow, "notifications"),
+        (UserRow, "users"),
+        (AccountRow, "users"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

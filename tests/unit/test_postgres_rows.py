@@ -16,10 +16,12 @@ from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import columns, values
+from shared_code.adapters.postgres.users import AccountRow, UserRow
+from shared_code.models.admin import UserRoles
 from shared_code.models.certificates import Certificate, CertificateVerification
 from shared_code.models.content import Course, Enrollment, Lesson, Material
 from shared_code.models.live import LiveClass
-from shared_code.models.me import MyEnrollment
+from shared_code.models.me import MyEnrollment, Profile
 from shared_code.models.notifications import Notification
 from shared_code.models.payments import Purchase
 
@@ -66,6 +68,8 @@ def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
         (CertificateRow, Certificate, {"pdf_ready", "verify_url"}),  # whether pdf_blob is set; from the code
         (CertificateRow, CertificateVerification, set()),
         (NotificationRow, Notification, {"key"}),  # the dedupe_key
+        (UserRow, Profile, set()),
+        (AccountRow, UserRoles, set()),
     ],
 )
 def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model, derived):

@@ -22,8 +22,7 @@ async def get_profile(ctx: AppContext, principal: Principal) -> Profile:
         row = await users_sql.get_user(conn, principal.user_id)
     if row is None:  # signing in makes the row, so only a deleted account lands here
         raise NotFound("No such user.")
-    return Profile(id=row["id"], name=row["name"] or "", email=row["email"], roles=list(row["roles"] or []),
-                   created_at=row["created_at"])
+    return Profile(id=row.id, name=row.name or "", email=row.email, roles=list(row.roles or []), created_at=row.created_at)
 
 
 def percent(done: int, total: int) -> float:
