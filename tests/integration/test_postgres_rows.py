@@ -20,6 +20,7 @@ from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
+from shared_code.adapters.postgres.quizzes import QuizRow, StoredAttempt
 from shared_code.adapters.postgres.rows import columns, fetch_all
 from shared_code.adapters.postgres.users import AccountRow, UserRow
 
@@ -44,6 +45,8 @@ from shared_code.adapters.postgres.users import AccountRow, UserRow
         (NotificationRow, "notifications"),
         (UserRow, "users"),
         (AccountRow, "users"),
+        (QuizRow, "quizzes"),
+        (StoredAttempt, "quiz_attempts"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

@@ -15,6 +15,7 @@ from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
+from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.adapters.postgres.rows import columns, values
 from shared_code.adapters.postgres.users import AccountRow, UserRow
 from shared_code.models.admin import UserRoles
@@ -24,6 +25,7 @@ from shared_code.models.live import LiveClass
 from shared_code.models.me import MyEnrollment, Profile
 from shared_code.models.notifications import Notification
 from shared_code.models.payments import Purchase
+from shared_code.models.progress import Quiz, QuizWithKeys
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def test_a_row_value_cannot_change_and_gives_its_fields_by_name():
         (NotificationRow, Notification, {"key"}),  # the dedupe_key
         (UserRow, Profile, set()),
         (AccountRow, UserRoles, set()),
+        (QuizRow, QuizWithKeys, set()),
+        (QuizRow, Quiz, {"attempts_used"}),  # the caller's attempts, counted
     ],
 )
 def test_every_field_of_a_wire_model_read_from_a_row_is_a_column_of_it(row_type, model, derived):
