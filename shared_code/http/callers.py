@@ -27,6 +27,7 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import BaseModel
 
+from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
@@ -115,7 +116,8 @@ def course_id_relation(
     return Relation(name, "courseId", roles, check)
 
 
-Lookup = Callable[[AppContext, Principal, str], Awaitable[tuple[dict[str, Any], course_access.CourseAccess]]]
+# The row (a dict, or a row value where its table has one) and the caller's access.
+Lookup = Callable[[AppContext, Principal, str], Awaitable[tuple[Any, course_access.CourseAccess]]]
 
 
 def course_relation(
@@ -153,14 +155,14 @@ def material_relation(
     allows: Callable[[course_access.CourseAccess], bool],
     refusal: str,
     *,
-    visible: Callable[[dict[str, Any], course_access.CourseAccess], bool] | None = None,
+    visible: Callable[[MaterialRow, course_access.CourseAccess], bool] | None = None,
 ) -> Relation:
     """A relation to the course of the material `materialId` names (`services/content/materials.py`).
 
     `visible` hides a material from some callers before their relation is judged (404, as for
     a material that does not exist): downloads hide unpublished ones from all but managers."""
 
-    async def lookup(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], Any]:
+    async def lookup(ctx: AppContext, principal: Principal, material_id: str) -> tuple[MaterialRow, course_access.CourseAccess]:
         row, found = await materials.material_access(ctx, principal, material_id)
         if visible is not None and not visible(row, found):
             raise NotFound("No such material.")

@@ -95,11 +95,11 @@ def require_deliverable(access: CourseAccess) -> CourseAccess:
     return require_changeable(access)
 
 
-def material_access(material: dict[str, Any], access: CourseAccess) -> CourseAccess:
-    """The caller's access to one material of a course they may see: a taken-down material
-    is a 404 to everyone but the course's managers, and frozen to its owner like a
-    taken-down course (read-only, no download)."""
-    if not is_taken_down(material):
+def material_access(taken_down: bool, access: CourseAccess) -> CourseAccess:
+    """The caller's access to one material (`taken_down`: whether it is) of a course they
+    may see: a taken-down material is a 404 to everyone but the course's managers, and
+    frozen to its owner like a taken-down course (read-only, no download)."""
+    if not taken_down:
         return access
     if not access.can_manage:
         raise NotFound("No such material.")

@@ -43,6 +43,7 @@ from shared_code.adapters.postgres import access as access_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
 from shared_code.adapters.redis import keys
@@ -149,7 +150,7 @@ async def _load_course(ctx: AppContext, course_id: str, seen_generation: str | N
         async def from_db() -> Row | None:
             async with ctx.db.connection() as conn:
                 row = await courses_sql.get_course(conn, course_id)
-            course = plain(row) if row else None
+            course = plain(values(row)) if row else None  # cached as JSON: a dict
             if course is not None and generation is not None:
                 await _store(ctx, {keys.content_course(course_id): entry(generation, course)})
             return course
@@ -210,7 +211,7 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
         async with ctx.db.connection() as conn:
             row = await courses_sql.get_course(conn, course_id)
             lesson_rows = await lessons_sql.list_lessons(conn, course_id) if row else []
-        return (plain(row) if row else None), plain(lesson_rows)
+        return (plain(values(row)) if row else None), [plain(values(r)) for r in lesson_rows]
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lessons(course_id)]
     generation, course_raw, lessons_raw = await _read(ctx, names)
     course, lessons = _valid(ctx, course_raw, generation), _valid(ctx, lessons_raw, generation)
@@ -226,7 +227,7 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
                 rows = await lessons_sql.list_lessons(conn, course_id) if row else []
             if row is None:
                 return None, []
-            fresh, fresh_lessons = plain(row), plain(rows)
+            fresh, fresh_lessons = plain(values(row)), [plain(values(r)) for r in rows]  # cached as JSON: dicts
             if tag is not None:
                 await _store(
                     ctx,

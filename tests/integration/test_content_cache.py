@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.postgres.rows import values as row_values
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import keys
 from shared_code.auth import Principal
@@ -161,7 +162,7 @@ async def test_a_late_fill_read_before_a_write_is_never_served(ctx):
     course_id, _ = await published_course_with_lesson(ctx, tutor, title="Old")
     old_generation = await cache_redis.current_generation(ctx.redis, course_id)
     async with ctx.db.connection() as conn:
-        old_row = cache_entries.plain(await courses_sql.get_course(conn, course_id))
+        old_row = cache_entries.plain(row_values(await courses_sql.get_course(conn, course_id)))  # as the cache holds it
     await courses.update_course(ctx, tutor, course_id, CourseUpdate(title="New"))
     # A slow reader that read PostgreSQL before the write stores its row only now.
     await cache_redis.store(ctx.redis, {keys.content_course(course_id): cache_entries.entry(old_generation, old_row)}, 60)

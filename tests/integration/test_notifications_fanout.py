@@ -46,13 +46,13 @@ async def test_a_course_of_1200_students_is_notified_in_one_statement_and_pushed
     payload = {"courseId": course_id, "tutorId": tutor.user_id, "draft": draft.payload()}
 
     statements: list[str] = []
-    execute = psycopg.AsyncConnection.execute
+    execute = psycopg.AsyncCursor.execute  # every statement, through a connection's execute or a cursor's
 
     async def counted(self, query, *args, **kwargs):
         statements.append(str(query))
         return await execute(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(psycopg.AsyncConnection, "execute", counted)
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted)
     group_sends: list[tuple[str, dict, str | None]] = []
     user_sends: list[str] = []
     send_to_group, send_to_user = ctx.pubsub.send_to_group, ctx.pubsub.send_to_user
@@ -81,7 +81,7 @@ async def test_a_course_of_1200_students_is_notified_in_one_statement_and_pushed
     assert group == f"course.{course_id}" and where == f"userId ne '{tutor.user_id}'"
     assert message["type"] == "notification.created" and message["key"] == draft.key and "id" not in message
 
-    monkeypatch.setattr(psycopg.AsyncConnection, "execute", execute)
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute)
     async with await psycopg.AsyncConnection.connect(stack.postgres_url) as conn:
         cur = await conn.execute("SELECT count(*) FROM notifications WHERE dedupe_key = %s", (draft.key,))
         assert (await cur.fetchone())[0] == STUDENTS

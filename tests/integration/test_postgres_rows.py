@@ -8,13 +8,21 @@ from datetime import UTC, datetime
 import pytest
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres.certificates import CertificateRow, IssuedCertificate
 from shared_code.adapters.postgres.classes import ClassRow
+from shared_code.adapters.postgres.courses import CourseRow, RankedCourse
+from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.idempotency import StoredKey
+from shared_code.adapters.postgres.lessons import LessonRow
+from shared_code.adapters.postgres.materials import MaterialRow
+from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.adapters.postgres.payments import EventRow, HoldRow
 from shared_code.adapters.postgres.pending_effects import ParkedEffect
 from shared_code.adapters.postgres.polls import PollRow
 from shared_code.adapters.postgres.purchases import PurchaseRow
+from shared_code.adapters.postgres.quizzes import QuizRow, StoredAttempt
 from shared_code.adapters.postgres.rows import columns, fetch_all
+from shared_code.adapters.postgres.users import AccountRow, UserRow
 
 
 @pytest.mark.parametrize(
@@ -27,6 +35,18 @@ from shared_code.adapters.postgres.rows import columns, fetch_all
         (HoldRow, "payment_holds"),
         (StoredKey, "idempotency_keys"),
         (ParkedEffect, "pending_effects"),
+        (EnrollmentRow, "enrollments"),
+        (MaterialRow, "materials"),
+        (LessonRow, "lessons"),
+        (CourseRow, "courses"),
+        (RankedCourse, "courses, LATERAL (SELECT 0.5::real AS rank) AS r"),
+        (CertificateRow, "certificates"),
+        (IssuedCertificate, "certificates, LATERAL (SELECT true AS issued_now) AS i"),
+        (NotificationRow, "notifications"),
+        (UserRow, "users"),
+        (AccountRow, "users"),
+        (QuizRow, "quizzes"),
+        (StoredAttempt, "quiz_attempts"),
     ],
 )
 async def test_a_row_type_s_fields_are_its_table_s_columns(ctx, row_type, table):

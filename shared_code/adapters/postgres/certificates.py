@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
-COLUMNS = "id, user_id, course_id, code, holder_name, course_title, issued_at, pdf_blob"
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """A `certificates` row; its fields are the columns every query here selects."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    code: str
+    holder_name: str
+    course_title: str
+    issued_at: datetime
+    pdf_blob: str | None
+
+
+@dataclass(frozen=True)
+class IssuedCertificate(CertificateRow):
+    """The certificate `issue` found, and whether this call issued it."""
+
+    issued_now: bool
+
+
+COLUMNS = columns(CertificateRow)
 
 # Issued only when the SQL itself finds the course complete for an actively enrolled
 # student, so no caller's idea of "complete" is trusted; the (user, course) key makes a
@@ -36,23 +61,22 @@ SELECT {COLUMNS}, false AS issued_now FROM certificates
 """
 
 
-async def issue(conn: Conn, *, certificate_id: str, user_id: str, course_id: str, code: str) -> Row | None:
+async def issue(
+    conn: Conn, *, certificate_id: str, user_id: str, course_id: str, code: str
+) -> IssuedCertificate | None:
     """The certificate, with `issued_now` when this call issued it; None while the course
     is not complete for this student (and none was issued before)."""
-    cur = await conn.execute(
-        _ISSUE, {"id": certificate_id, "code": code, "user": user_id, "course": course_id}
+    return await fetch_one(
+        conn, IssuedCertificate, _ISSUE, {"id": certificate_id, "code": code, "user": user_id, "course": course_id}
     )
-    return await cur.fetchone()
 
 
-async def by_id(conn: Conn, certificate_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM certificates WHERE id = %s", (certificate_id,))
-    return await cur.fetchone()
+async def by_id(conn: Conn, certificate_id: str) -> CertificateRow | None:
+    return await fetch_one(conn, CertificateRow, f"SELECT {COLUMNS} FROM certificates WHERE id = %s", (certificate_id,))
 
 
-async def by_code(conn: Conn, code: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM certificates WHERE code = %s", (code,))
-    return await cur.fetchone()
+async def by_code(conn: Conn, code: str) -> CertificateRow | None:
+    return await fetch_one(conn, CertificateRow, f"SELECT {COLUMNS} FROM certificates WHERE code = %s", (code,))
 
 
 async def set_pdf(conn: Conn, certificate_id: str, blob: str) -> None:
@@ -61,18 +85,18 @@ async def set_pdf(conn: Conn, certificate_id: str, blob: str) -> None:
 
 async def list_for_user(
     conn: Conn, user_id: str, *, after: tuple[datetime, str] | None, limit: int
-) -> list[Row]:
+) -> list[CertificateRow]:
     """The user's certificates, newest first, strictly after the (issued_at, id) `after`."""
     if after is None:
-        cur = await conn.execute(
+        return await fetch_all(
+            conn, CertificateRow,
             f"""SELECT {COLUMNS} FROM certificates WHERE user_id = %s
                  ORDER BY issued_at DESC, id DESC LIMIT %s""",
             (user_id, limit),
         )
-    else:
-        cur = await conn.execute(
-            f"""SELECT {COLUMNS} FROM certificates WHERE user_id = %s AND (issued_at, id) < (%s, %s::uuid)
-                 ORDER BY issued_at DESC, id DESC LIMIT %s""",
-            (user_id, after[0], after[1], limit),
-        )
-    return await cur.fetchall()
+    return await fetch_all(
+        conn, CertificateRow,
+        f"""SELECT {COLUMNS} FROM certificates WHERE user_id = %s AND (issued_at, id) < (%s, %s::uuid)
+             ORDER BY issued_at DESC, id DESC LIMIT %s""",
+        (user_id, after[0], after[1], limit),
+    )

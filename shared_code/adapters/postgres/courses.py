@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from psycopg import sql
+from psycopg.rows import class_row
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
-COLUMNS = (
-    "id, owner_id, title, description, price_cents, currency, published, published_at, version, created_at, updated_at,"
-    " taken_down_at, taken_down_reason, taken_down_by"
-)
+
+@dataclass(frozen=True)
+class CourseRow:
+    """A `courses` row; its fields are the columns every query here selects (the content
+    cache keeps it as a JSON dict: `platform/content_cache.py`)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    title: str
+    description: str
+    price_cents: int
+    currency: str
+    published: bool
+    published_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    taken_down_at: datetime | None
+    taken_down_reason: str | None
+    taken_down_by: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class RankedCourse(CourseRow):
+    """A course a search found, with how well it matched (`ts_rank`)."""
+
+    rank: float
+
+
+COLUMNS = columns(CourseRow)
 
 # Columns PATCH may change; anything else is never interpolated into SQL.
 EDITABLE = ("title", "description", "price_cents", "currency", "published")
@@ -30,29 +59,27 @@ async def insert_course(
     description: str,
     price_cents: int,
     currency: str = "USD",
-) -> Row:
-    cur = await conn.execute(
+) -> CourseRow:
+    row = await fetch_one(
+        conn, CourseRow,
         f"""INSERT INTO courses (id, owner_id, title, description, price_cents, currency)
             VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
         (course_id, owner_id, title, description, price_cents, currency),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_course(conn: Conn, course_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM courses WHERE id = %s", (course_id,))
-    return await cur.fetchone()
+async def get_course(conn: Conn, course_id: str) -> CourseRow | None:
+    return await fetch_one(conn, CourseRow, f"SELECT {COLUMNS} FROM courses WHERE id = %s", (course_id,))
 
 
-async def lock_course(conn: Conn, course_id: str) -> Row | None:
+async def lock_course(conn: Conn, course_id: str) -> CourseRow | None:
     """The course row, locked until the transaction ends (serialises lesson inserts)."""
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM courses WHERE id = %s FOR UPDATE", (course_id,))
-    return await cur.fetchone()
+    return await fetch_one(conn, CourseRow, f"SELECT {COLUMNS} FROM courses WHERE id = %s FOR UPDATE", (course_id,))
 
 
-async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> Row | None:
+async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> CourseRow | None:
     """Applies `changes` (keys from EDITABLE), bumps the version, stamps published_at on first publish."""
     assignments: list[sql.Composable] = [
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in changes if name in EDITABLE
@@ -64,8 +91,9 @@ async def update_course(conn: Conn, course_id: str, changes: dict[str, Any]) -> 
     query = sql.SQL("UPDATE courses SET {} WHERE id = {} RETURNING " + COLUMNS).format(
         sql.SQL(", ").join(assignments), sql.Placeholder("course_id")
     )
-    cur = await conn.execute(query, {**{k: v for k, v in changes.items() if k in EDITABLE}, "course_id": course_id})
-    return await cur.fetchone()
+    async with conn.cursor(row_factory=class_row(CourseRow)) as cur:
+        await cur.execute(query, {**{k: v for k, v in changes.items() if k in EDITABLE}, "course_id": course_id})
+        return await cur.fetchone()
 
 
 # A taken-down course leaves the catalog; its owner still sees it (flagged), admins see all.
@@ -117,18 +145,18 @@ async def list_courses(
     after: tuple[datetime, str] | None,
     limit: int,
     narrow: CatalogFilter | None = None,
-) -> list[Row]:
+) -> list[CourseRow]:
     """One page, newest first; `after` is the (created_at, id) of the previous page's last row."""
     where, params = _filtered(scope, viewer_id, narrow or CatalogFilter())
     params["limit"] = limit
     if after is not None:
         where += " AND (created_at, id) < (%(after_time)s, %(after_id)s)"
         params["after_time"], params["after_id"] = after
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, CourseRow,
         f"SELECT {COLUMNS} FROM courses WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",  # noqa: S608 - fixed fragments only
         params,
     )
-    return await cur.fetchall()
 
 
 async def search_courses(
@@ -140,7 +168,7 @@ async def search_courses(
     after: tuple[float, str] | None,
     limit: int,
     narrow: CatalogFilter | None = None,
-) -> list[Row]:
+) -> list[RankedCourse]:
     """One page of the courses matching `text` (web search syntax: words, "phrases", -not, or),
     best match first, ties by id; each row carries its `rank`. `after` is the (rank, id) of
     the previous page's last row. The rank is a `real`, and the cursor hands back exactly
@@ -151,8 +179,9 @@ async def search_courses(
     if after is not None:
         keyset = "WHERE (rank, id) < (%(after_rank)s::real, %(after_id)s::uuid)"
         params["after_rank"], params["after_id"] = after
-    cur = await conn.execute(
-        f"""SELECT * FROM (
+    return await fetch_all(
+        conn, RankedCourse,
+        f"""SELECT {columns(RankedCourse)} FROM (
                 SELECT {COLUMNS}, ts_rank(search_vector, query) AS rank
                   FROM courses, websearch_to_tsquery(%(config)s::regconfig, %(text)s) AS query
                  WHERE search_vector @@ query AND {where}
@@ -160,16 +189,15 @@ async def search_courses(
             ORDER BY rank DESC, id DESC LIMIT %(limit)s""",  # noqa: S608 - fixed fragments only
         params,
     )
-    return await cur.fetchall()
 
 
-async def set_takedown(conn: Conn, course_id: str, *, reason: str | None, by: str | None) -> Row | None:
+async def set_takedown(conn: Conn, course_id: str, *, reason: str | None, by: str | None) -> CourseRow | None:
     """Takes the course down (`reason` and `by` set) or restores it (both None); the row after,
     None when there is no such course. Not a content edit: the version stays."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, CourseRow,
         f"""UPDATE courses SET taken_down_at = CASE WHEN %(reason)s::text IS NULL THEN NULL ELSE now() END,
                    taken_down_reason = %(reason)s, taken_down_by = %(by)s, updated_at = now()
              WHERE id = %(course)s RETURNING {COLUMNS}""",
         {"reason": reason, "by": by, "course": course_id},
     )
-    return await cur.fetchone()

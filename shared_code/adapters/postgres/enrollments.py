@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
-COLUMNS = "course_id, user_id, source, created_at"
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An `enrollments` row as the enrolment routes return it."""
+
+    course_id: uuid.UUID
+    user_id: uuid.UUID
+    source: str  # self, admin, payment
+    created_at: datetime
 
 
-async def insert_enrollment(conn: Conn, course_id: str, user_id: str, source: str) -> Row | None:
+@dataclass(frozen=True)
+class PricedEnrollment(EnrollmentRow):
+    """An active enrolment with its course's current price (a join: the list is written out
+    in `lock_active_with_price`, and psycopg refuses a column the fields do not name)."""
+
+    price_cents: int
+
+
+@dataclass(frozen=True)
+class EnrollmentListing:
+    """One of a user's enrolments as their list shows it: computed from a join and counts,
+    so not a table row; `id` is the course id."""
+
+    id: uuid.UUID
+    title: str
+    enrolled_at: datetime
+    status: str  # active, refunded, left
+    lessons_total: int
+    completed_lessons: int
+
+
+COLUMNS = columns(EnrollmentRow)
+
+
+async def insert_enrollment(conn: Conn, course_id: str, user_id: str, source: str) -> EnrollmentRow | None:
     """The new row, or None when the user was already enrolled (the first row stands).
 
     An enrolment a refund ended comes back to life (with its progress) as a new one.
     """
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, EnrollmentRow,
         f"""INSERT INTO enrollments (course_id, user_id, source) VALUES (%s, %s, %s)
             ON CONFLICT (course_id, user_id) DO UPDATE
                SET status = 'active', source = EXCLUDED.source, created_at = now()
@@ -23,14 +59,13 @@ async def insert_enrollment(conn: Conn, course_id: str, user_id: str, source: st
             RETURNING {COLUMNS}""",
         (course_id, user_id, source),
     )
-    return await cur.fetchone()
 
 
-async def get_enrollment(conn: Conn, course_id: str, user_id: str) -> Row | None:
-    cur = await conn.execute(
-        f"SELECT {COLUMNS} FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id)
+async def get_enrollment(conn: Conn, course_id: str, user_id: str) -> EnrollmentRow | None:
+    return await fetch_one(
+        conn, EnrollmentRow,
+        f"SELECT {COLUMNS} FROM enrollments WHERE course_id = %s AND user_id = %s", (course_id, user_id),
     )
-    return await cur.fetchone()
 
 
 async def is_enrolled(conn: Conn, course_id: str, user_id: str) -> bool:
@@ -50,29 +85,30 @@ async def end_enrollment(conn: Conn, course_id: str, user_id: str, *, status: st
     return await cur.fetchone() is not None
 
 
-async def lock_active_with_price(conn: Conn, course_id: str, user_id: str) -> Row | None:
+async def lock_active_with_price(conn: Conn, course_id: str, user_id: str) -> PricedEnrollment | None:
     """The user's active enrolment with the course's current price, locked until the
     transaction ends; None when the user is not enrolled."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, PricedEnrollment,
         """SELECT e.course_id, e.user_id, e.source, e.created_at, c.price_cents
              FROM enrollments e JOIN courses c ON c.id = e.course_id
             WHERE e.course_id = %s AND e.user_id = %s AND e.status = 'active'
               FOR UPDATE OF e""",
         (course_id, user_id),
     )
-    return await cur.fetchone()
 
 
 async def page_of_user(
     conn: Conn, user_id: str, *, after: tuple[datetime, str] | None, limit: int
-) -> list[Row]:
+) -> list[EnrollmentListing]:
     """A user's enrolments, ended ones included, newest first (keyset on enrolled_at, course id),
     each with its course title and lesson and completion counts; `id` is the course id."""
     keyset = "AND (e.created_at, e.course_id) < (%(after_time)s, %(after_id)s)" if after else ""
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if after is not None:
         params["after_time"], params["after_id"] = after
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, EnrollmentListing,
         f"""SELECT e.course_id AS id, c.title, e.created_at AS enrolled_at, e.status,
                    (SELECT count(*) FROM lessons l WHERE l.course_id = e.course_id) AS lessons_total,
                    (SELECT count(*) FROM video_progress vp
@@ -83,7 +119,6 @@ async def page_of_user(
              LIMIT %(limit)s""",  # noqa: S608 - fixed fragments only
         params,
     )
-    return await cur.fetchall()
 
 
 async def course_ids_of(conn: Conn, user_id: str, *, limit: int = 200) -> list[str]:

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import class_row
 
 from shared_code.adapters.postgres.courses import COLUMNS as COURSE_COLUMNS
 from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
-COLUMNS = "id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position, created_at, updated_at"
+
+@dataclass(frozen=True)
+class LessonRow:
+    """A `lessons` row; its fields are the columns every query here selects."""
+
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    kind: str  # video, document, quiz, live
+    video_asset_id: str | None
+    duration_seconds: int | None
+    material_id: uuid.UUID | None
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Dependents:
+    """What a delete of a lesson takes with it (counts, not a table row)."""
+
+    progress_rows: int
+    completions: int
+    quizzes: int
+    quiz_attempts: int
+
+
+COLUMNS = columns(LessonRow)
 
 # Columns an edit may change; anything else is never interpolated into SQL.
 EDITABLE = ("title", "video_asset_id", "duration_seconds", "material_id")
@@ -40,24 +72,23 @@ async def insert_lesson(
     duration_seconds: int | None,
     position: int,
     material_id: str | None = None,
-) -> Row:
-    cur = await conn.execute(
+) -> LessonRow:
+    row = await fetch_one(
+        conn, LessonRow,
         f"""INSERT INTO lessons (id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
         (lesson_id, course_id, title, kind, video_asset_id, duration_seconds, material_id, position),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def lock_lesson(conn: Conn, lesson_id: str) -> Row | None:
+async def lock_lesson(conn: Conn, lesson_id: str) -> LessonRow | None:
     """The lesson row, locked until the transaction ends."""
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM lessons WHERE id = %s FOR UPDATE", (lesson_id,))
-    return await cur.fetchone()
+    return await fetch_one(conn, LessonRow, f"SELECT {COLUMNS} FROM lessons WHERE id = %s FOR UPDATE", (lesson_id,))
 
 
-async def update_lesson(conn: Conn, lesson_id: str, changes: dict[str, Any]) -> Row | None:
+async def update_lesson(conn: Conn, lesson_id: str, changes: dict[str, Any]) -> LessonRow | None:
     """Applies `changes` (keys from EDITABLE) and stamps updated_at."""
     names = [name for name in changes if name in EDITABLE]
     assignments: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in names]
@@ -65,8 +96,9 @@ async def update_lesson(conn: Conn, lesson_id: str, changes: dict[str, Any]) -> 
     query = sql.SQL("UPDATE lessons SET {} WHERE id = {} RETURNING " + COLUMNS).format(
         sql.SQL(", ").join(assignments), sql.Placeholder("lesson_id")
     )
-    cur = await conn.execute(query, {**{k: changes[k] for k in names}, "lesson_id": lesson_id})
-    return await cur.fetchone()
+    async with conn.cursor(row_factory=class_row(LessonRow)) as cur:
+        await cur.execute(query, {**{k: changes[k] for k in names}, "lesson_id": lesson_id})
+        return await cur.fetchone()
 
 
 async def document_lessons_of(conn: Conn, material_id: str, course_id: str) -> list[str]:
@@ -78,17 +110,18 @@ async def document_lessons_of(conn: Conn, material_id: str, course_id: str) -> l
     return [str(row["id"]) for row in await cur.fetchall()]
 
 
-async def list_lessons(conn: Conn, course_id: str) -> list[Row]:
-    cur = await conn.execute(
-        f"SELECT {COLUMNS} FROM lessons WHERE course_id = %s ORDER BY position, id", (course_id,)
+async def list_lessons(conn: Conn, course_id: str) -> list[LessonRow]:
+    return await fetch_all(
+        conn, LessonRow, f"SELECT {COLUMNS} FROM lessons WHERE course_id = %s ORDER BY position, id", (course_id,)
     )
-    return await cur.fetchall()
 
 
 async def lesson_with_course(conn: Conn, lesson_id: str, *, viewer_id: str | None = None) -> Row | None:
     """The lesson and its course in one round trip: `{"lesson": {...}, "course": {...}}` or None.
 
-    With `viewer_id`, also `"enrolled"`: whether that user is enrolled in the course.
+    With `viewer_id`, also `"enrolled"`: whether that user is enrolled in the course. Dicts,
+    not a `LessonRow`: the content cache stores exactly these (as JSON) and every reader of a
+    lesson reads them from there (`platform/content_cache.py`).
     """
     lesson_cols = ", ".join(f"l.{c.strip()} AS l_{c.strip()}" for c in COLUMNS.split(","))
     course_cols = ", ".join(f"c.{c.strip()} AS c_{c.strip()}" for c in COURSE_COLUMNS.split(","))
@@ -139,11 +172,10 @@ async def set_order(conn: Conn, course_id: str, ordered_ids: list[str]) -> None:
     )
 
 
-async def delete_lesson(conn: Conn, lesson_id: str) -> Row | None:
+async def delete_lesson(conn: Conn, lesson_id: str) -> LessonRow | None:
     """Deletes the lesson (its progress rows, counters, quizzes and attempts go with it by
     their foreign keys) and returns it as it was."""
-    cur = await conn.execute(f"DELETE FROM lessons WHERE id = %s RETURNING {COLUMNS}", (lesson_id,))
-    return await cur.fetchone()
+    return await fetch_one(conn, LessonRow, f"DELETE FROM lessons WHERE id = %s RETURNING {COLUMNS}", (lesson_id,))
 
 
 async def close_gap(conn: Conn, course_id: str, position: int, span: int) -> None:
@@ -161,10 +193,11 @@ async def close_gap(conn: Conn, course_id: str, position: int, span: int) -> Non
     )
 
 
-async def dependents(conn: Conn, lesson_id: str) -> Row:
+async def dependents(conn: Conn, lesson_id: str) -> Dependents:
     """What a delete of the lesson takes with it: students with progress, completions,
     quizzes and quiz attempts."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn, Dependents,
         """SELECT (SELECT count(*) FROM video_progress WHERE lesson_id = %(l)s) AS progress_rows,
                   (SELECT count(*) FROM video_progress WHERE lesson_id = %(l)s AND completed) AS completions,
                   (SELECT count(*) FROM quizzes WHERE lesson_id = %(l)s) AS quizzes,
@@ -172,6 +205,5 @@ async def dependents(conn: Conn, lesson_id: str) -> Row:
                       AS quiz_attempts""",
         {"l": lesson_id},
     )
-    row = await cur.fetchone()
     assert row is not None
     return row

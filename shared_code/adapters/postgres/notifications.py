@@ -9,36 +9,56 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 from shared_code.domain.notifications import Draft
 
-COLUMNS = "id, user_id, kind, title, body, data, dedupe_key, created_at, read_at"
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """A `notifications` row; its fields are the columns every query here selects."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    dedupe_key: str
+    created_at: datetime
+    read_at: datetime | None
 
 
-async def insert_for_user(conn: Conn, user_id: str, draft: Draft) -> Row | None:
+COLUMNS = columns(NotificationRow)
+
+
+async def insert_for_user(conn: Conn, user_id: str, draft: Draft) -> NotificationRow | None:
     """The new row, or None when the user already has this notification."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, NotificationRow,
         f"""INSERT INTO notifications (user_id, kind, title, body, data, dedupe_key, created_at)
             VALUES (%s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (user_id, dedupe_key) DO NOTHING RETURNING {COLUMNS}""",
         (user_id, draft.kind, draft.title, draft.body, Jsonb(draft.data), draft.key, draft.at),
     )
-    return await cur.fetchone()
 
 
 async def insert_for_enrolled(
     conn: Conn, drafts: Sequence[tuple[str, str | None, Draft]]
-) -> list[Row]:
+) -> list[NotificationRow]:
     """One statement for every `(course_id, also_user_id, draft)`: the draft goes to each
     active enrolment of the course (and to `also_user_id`, e.g. the class's tutor). However
     many students, one round trip; returns the rows that are new."""
     if not drafts:
         return []
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, NotificationRow,
         f"""WITH drafts AS (
                 SELECT * FROM unnest(%(courses)s::uuid[], %(also)s::uuid[], %(kinds)s::text[], %(titles)s::text[],
                                      %(bodies)s::text[], %(data)s::jsonb[], %(keys)s::text[], %(ats)s::timestamptz[])
@@ -63,12 +83,11 @@ async def insert_for_enrolled(
             "ats": [d.at for _, _, d in drafts],
         },
     )
-    return await cur.fetchall()
 
 
 async def page(
     conn: Conn, user_id: str, *, unread_only: bool, after: tuple[datetime, str] | None, limit: int
-) -> list[Row]:
+) -> list[NotificationRow]:
     """One page of a user's feed, newest first (keyset on created_at, id)."""
     where, params = "user_id = %(user)s", {"user": user_id, "limit": limit}
     if unread_only:
@@ -76,11 +95,11 @@ async def page(
     if after is not None:
         where += " AND (created_at, id) < (%(after_time)s, %(after_id)s)"
         params["after_time"], params["after_id"] = after
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, NotificationRow,
         f"SELECT {COLUMNS} FROM notifications WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",  # noqa: S608 - `where` is built from fixed strings; values are parameters
         params,
     )
-    return await cur.fetchall()
 
 
 async def unread_count(conn: Conn, user_id: str) -> int:

@@ -3,13 +3,42 @@ which leaderboards and score distributions start from)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_one
 
-COLUMNS = "id, course_id, lesson_id, title, questions, max_score, max_attempts, pass_mark_percent, created_at"
+
+@dataclass(frozen=True)
+class QuizRow:
+    """A `quizzes` row; its fields are the columns every quiz query here selects."""
+
+    id: uuid.UUID
+    course_id: uuid.UUID
+    lesson_id: uuid.UUID
+    title: str
+    questions: list[dict[str, Any]]  # prompt, options, multiple, points, correct (the answer key)
+    max_score: int
+    max_attempts: int
+    pass_mark_percent: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredAttempt:
+    """What a new `quiz_attempts` row gives back: the rest is what was written."""
+
+    id: uuid.UUID
+    attempt_no: int
+    created_at: datetime
+
+
+COLUMNS = columns(QuizRow)
 
 
 async def insert_quiz(
@@ -23,20 +52,19 @@ async def insert_quiz(
     max_score: int,
     max_attempts: int,
     pass_mark_percent: int,
-) -> dict[str, Any]:
-    cur = await conn.execute(
+) -> QuizRow:
+    row = await fetch_one(
+        conn, QuizRow,
         f"""INSERT INTO quizzes (id, course_id, lesson_id, title, questions, max_score, max_attempts, pass_mark_percent)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
         (quiz_id, course_id, lesson_id, title, Jsonb(questions), max_score, max_attempts, pass_mark_percent),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_quiz(conn: Conn, quiz_id: str) -> dict[str, Any] | None:
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM quizzes WHERE id = %s", (quiz_id,))
-    return await cur.fetchone()
+async def get_quiz(conn: Conn, quiz_id: str) -> QuizRow | None:
+    return await fetch_one(conn, QuizRow, f"SELECT {COLUMNS} FROM quizzes WHERE id = %s", (quiz_id,))
 
 
 async def lock_attempts(conn: Conn, quiz_id: str, user_id: str) -> None:
@@ -98,19 +126,21 @@ async def insert_attempt(
     score: int,
     max_score: int,
     per_question: list[dict[str, Any]],
-) -> dict[str, Any]:
-    cur = await conn.execute(
-        """INSERT INTO quiz_attempts (id, quiz_id, course_id, user_id, attempt_no, answers, score, max_score, per_question)
+) -> StoredAttempt:
+    row = await fetch_one(
+        conn, StoredAttempt,
+        f"""INSERT INTO quiz_attempts (id, quiz_id, course_id, user_id, attempt_no, answers, score, max_score, per_question)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-           RETURNING id, attempt_no, created_at""",
+           RETURNING {columns(StoredAttempt)}""",
         (attempt_id, quiz_id, course_id, user_id, attempt_no, Jsonb(answers), score, max_score, Jsonb(per_question)),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
 # --- leaderboard -----------------------------------------------------------------------
+# Sums, ranks and counts over `quiz_best` joined with `users`: computed rows, not a table's,
+# so they stay dicts.
 async def best_scores(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     """Every student's best score per quiz of the course, with their name."""
     cur = await conn.execute(

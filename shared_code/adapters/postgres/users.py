@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import columns, fetch_one
 from shared_code.auth import ROLES, Account
 
 
-def _account(row: dict[str, Any]) -> Account:
+@dataclass(frozen=True)
+class UserRow:
+    """A `users` row as the profile, the admin tools and privacy read it."""
+
+    id: uuid.UUID
+    name: str | None
+    email: str | None
+    roles: list[str] | None
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """The columns an `Account` (who may do what) is made from."""
+
+    id: uuid.UUID
+    name: str | None
+    roles: list[str] | None
+    erased_at: datetime | None
+
+
+ACCOUNT = columns(AccountRow)
+
+
+def _account(row: AccountRow) -> Account:
     return Account(
-        user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(r for r in row["roles"] or [] if r in ROLES),
-        erased=row.get("erased_at") is not None,
+        user_id=str(row.id), name=row.name or "", roles=frozenset(r for r in row.roles or [] if r in ROLES),
+        erased=row.erased_at is not None,
     )
 
 
@@ -29,47 +58,42 @@ async def upsert_user(conn: Conn, user_id: str, name: str, roles: list[str]) -> 
     )
 
 
-async def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> Row | None:
+async def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> UserRow | None:
     """`for_update` holds the row until the transaction ends, so two role changes made at
     once each audit the roles the other left."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(
-        f"SELECT id, name, email, roles, created_at, updated_at, erased_at FROM users WHERE id = %s{lock}", (user_id,)
-    )
-    return await cur.fetchone()
+    return await fetch_one(conn, UserRow, f"SELECT {columns(UserRow)} FROM users WHERE id = %s{lock}", (user_id,))
 
 
 async def get_account(conn: Conn, user_id: str) -> Account | None:
-    cur = await conn.execute("SELECT id, name, roles, erased_at FROM users WHERE id = %s", (user_id,))
-    row = await cur.fetchone()
+    row = await fetch_one(conn, AccountRow, f"SELECT {ACCOUNT} FROM users WHERE id = %s", (user_id,))
     return _account(row) if row else None
 
 
 async def create_account(conn: Conn, user_id: str, name: str, roles: list[str]) -> Account:
     """The account of a first sign-in, or the one a concurrent first request just made."""
-    cur = await conn.execute(
-        """INSERT INTO users (id, name, roles) VALUES (%s, %s, %s)
+    row = await fetch_one(
+        conn, AccountRow,
+        f"""INSERT INTO users (id, name, roles) VALUES (%s, %s, %s)
            ON CONFLICT (id) DO NOTHING
-           RETURNING id, name, roles, erased_at""",
+           RETURNING {ACCOUNT}""",
         (user_id, name, roles),
     )
-    row = await cur.fetchone()
     if row is None:
         # Another request created it first (it committed, or the insert would have waited),
         # or the account exists and was erased.
-        cur = await conn.execute("SELECT id, name, roles, erased_at FROM users WHERE id = %s", (user_id,))
-        row = await cur.fetchone()
+        row = await fetch_one(conn, AccountRow, f"SELECT {ACCOUNT} FROM users WHERE id = %s", (user_id,))
         assert row is not None  # the insert that conflicted committed the row
     return _account(row)
 
 
-async def set_roles(conn: Conn, user_id: str, roles: list[str]) -> Row | None:
+async def set_roles(conn: Conn, user_id: str, roles: list[str]) -> AccountRow | None:
     """None for an unknown or erased account: an erased one stays without roles."""
-    cur = await conn.execute(
-        "UPDATE users SET roles = %s, updated_at = now() WHERE id = %s AND erased_at IS NULL RETURNING id, name, roles",
+    return await fetch_one(
+        conn, AccountRow,
+        f"UPDATE users SET roles = %s, updated_at = now() WHERE id = %s AND erased_at IS NULL RETURNING {ACCOUNT}",
         (roles, user_id),
     )
-    return await cur.fetchone()
 
 
 async def erase(conn: Conn, user_id: str, placeholder_name: str) -> bool:

@@ -134,9 +134,10 @@ async def set_user_roles(ctx: AppContext, actor: Principal, user_id: str, roles:
         row = await users_sql.set_roles(conn, user_id, sorted(set(roles)))
         if row is None:
             raise NotFound("No such user.")
-    await users.roles_changed(ctx, Account(user_id=str(row["id"]), name=row["name"] or "", roles=frozenset(row["roles"])))
-    if set(before["roles"] or []) - set(row["roles"] or []):
+    stored = row.roles or []
+    await users.roles_changed(ctx, Account(user_id=str(row.id), name=row.name or "", roles=frozenset(stored)))
+    if set(before.roles or []) - set(stored):
         await _close_live_connections(ctx, user_id)
     await audit.record(ctx, actor, "user.roles", f"user:{user_id}",
-                       {"before": sorted(before["roles"] or []), "after": sorted(row["roles"] or [])})
-    return UserRoles(id=row["id"], name=row["name"], roles=row["roles"])
+                       {"before": sorted(before.roles or []), "after": sorted(stored)})
+    return UserRoles(id=row.id, name=row.name, roles=row.roles)

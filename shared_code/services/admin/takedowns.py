@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import materials as materials_sql
-from shared_code.adapters.postgres.pool import Conn, Row
+from shared_code.adapters.postgres.courses import CourseRow
+from shared_code.adapters.postgres.materials import MaterialRow
+from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -42,26 +45,28 @@ from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.admin.takedowns")
 
+R = TypeVar("R", CourseRow, MaterialRow)
 
-def _state(row: dict[str, Any]) -> dict[str, Any]:
+
+def _state(row: CourseRow | MaterialRow) -> dict[str, Any]:
     """What an audit row records of a takedown (wire names)."""
     return {
-        "takenDown": row.get("taken_down_at") is not None,
-        "takenDownAt": plain(row.get("taken_down_at")),
-        "reason": row.get("taken_down_reason"),
-        "by": plain(row.get("taken_down_by")),
+        "takenDown": row.taken_down_at is not None,
+        "takenDownAt": plain(row.taken_down_at),
+        "reason": row.taken_down_reason,
+        "by": plain(row.taken_down_by),
     }
 
 
-def _out(kind: Literal["course", "material"], row: dict[str, Any], course_id: str) -> Takedown:
+def _out(kind: Literal["course", "material"], row: CourseRow | MaterialRow, course_id: str) -> Takedown:
     return Takedown(
         kind=kind,
-        id=row["id"],
+        id=row.id,
         course_id=course_id,
-        taken_down=row["taken_down_at"] is not None,
-        taken_down_at=row["taken_down_at"],
-        taken_down_reason=row["taken_down_reason"],
-        taken_down_by=row["taken_down_by"],
+        taken_down=row.taken_down_at is not None,
+        taken_down_at=row.taken_down_at,
+        taken_down_reason=row.taken_down_reason,
+        taken_down_by=row.taken_down_by,
     )
 
 
@@ -70,10 +75,10 @@ async def _flip(
     actor: Principal,
     target_id: str,
     reason: str | None,
-    lock: Callable[[Conn, str], Awaitable[Row | None]],
-    write: Callable[..., Awaitable[Row | None]],
+    lock: Callable[[Conn, str], Awaitable[R | None]],
+    write: Callable[..., Awaitable[R | None]],
     missing: str,
-) -> tuple[Row, Row, bool]:
+) -> tuple[R, R, bool]:
     """Locks the course or material row and takes it down (`reason`) or restores it (None):
     (before, after, whether it changed). Doing it twice changes nothing."""
     await ensure_user(ctx, actor)  # the row names the admin
@@ -81,7 +86,7 @@ async def _flip(
         before = await lock(conn, target_id)
         if before is None:
             raise NotFound(missing)
-        if (before["taken_down_at"] is not None) == (reason is not None):
+        if (before.taken_down_at is not None) == (reason is not None):
             return before, before, False
         row = await write(conn, target_id, reason=reason, by=actor.user_id if reason is not None else None)
         assert row is not None  # the row is locked
@@ -104,17 +109,17 @@ async def set_course(ctx: AppContext, actor: Principal, course_id: str, reason: 
     await _everywhere(ctx, course_id)
     action = "course.taken_down" if reason is not None else "course.restored"
     await audit.record(ctx, actor, action, f"course/{course_id}",
-                       {"title": row["title"], "before": _state(before), "after": _state(row)})
+                       {"title": row.title, "before": _state(before), "after": _state(row)})
     if reason is not None:
         await _end_running_classes(ctx, actor, row)
     return _out("course", row, course_id)
 
 
-async def _end_running_classes(ctx: AppContext, actor: Principal, course: dict[str, Any]) -> None:
+async def _end_running_classes(ctx: AppContext, actor: Principal, course: CourseRow) -> None:
     """Ends the course's live classes as their tutor would, so nobody keeps watching."""
     async with ctx.db.connection() as conn:
-        running = await classes_sql.live_in_course(conn, str(course["id"]))
-    course_access = access.decide(actor, plain(course), False)
+        running = await classes_sql.live_in_course(conn, str(course.id))
+    course_access = access.decide(actor, plain(values(course)), False)  # the shape the content cache holds
     for row in running:
         try:
             await live_classes.end_class(ctx, actor, str(row.id), found=ClassAccess(row=row, course=course_access))
@@ -127,11 +132,11 @@ async def set_material(ctx: AppContext, actor: Principal, material_id: str, reas
     before, row, changed = await _flip(
         ctx, actor, material_id, reason, materials_sql.lock_material, materials_sql.set_takedown, "No such material."
     )
-    course_id = str(row["course_id"])
+    course_id = str(row.course_id)
     if not changed:
         return _out("material", row, course_id)
     await content_cache.course_changed(ctx, course_id)  # materials are read uncached; this is for what may cache them
     action = "material.taken_down" if reason is not None else "material.restored"
     await audit.record(ctx, actor, action, f"material/{material_id}",
-                       {"courseId": course_id, "fileName": row["file_name"], "before": _state(before), "after": _state(row)})
+                       {"courseId": course_id, "fileName": row.file_name, "before": _state(before), "after": _state(row)})
     return _out("material", row, course_id)

@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 from shared_code.adapters.postgres import certificates as certificates_sql
+from shared_code.adapters.postgres.certificates import CertificateRow
 from shared_code.context import AppContext, Effect
 from shared_code.domain import notifications as texts
 from shared_code.domain.certificates import new_code
@@ -45,8 +46,8 @@ def verification_url(ctx: AppContext, code: str) -> str:
     return f"{ctx.settings.public_base_url.rstrip('/')}/api/certificates/{code}"
 
 
-def blob_name(row: dict[str, Any]) -> str:
-    return f"{row['user_id']}/{row['id']}.pdf"
+def blob_name(row: CertificateRow) -> str:
+    return f"{row.user_id}/{row.id}.pdf"
 
 
 async def request(ctx: AppContext, user_id: str, course_id: str) -> None:
@@ -65,22 +66,22 @@ async def issue_effect(ctx: AppContext, payload: dict[str, Any]) -> None:
         )
     if row is None:
         return  # the course is not complete (yet) for this student
-    if row["issued_now"]:
+    if row.issued_now:
         await certificate_issued(ctx, row)
-    if row["pdf_blob"] is None:
-        await outbox.schedule(ctx, RENDER_EFFECT, {"certificateId": str(row["id"])})
+    if row.pdf_blob is None:
+        await outbox.schedule(ctx, RENDER_EFFECT, {"certificateId": str(row.id)})
 
 
-async def certificate_issued(ctx: AppContext, row: dict[str, Any]) -> None:
+async def certificate_issued(ctx: AppContext, row: CertificateRow) -> None:
     """Runs once per certificate, right after it was issued: the place to hook what should
     follow (a notification to the holder). Anything added here must be idempotent or go
     through the outbox, as the rest of this effect does."""
     logger.info(
         "certificate issued",
-        extra={"certificateId": str(row["id"]), "userId": str(row["user_id"]), "courseId": str(row["course_id"])},
+        extra={"certificateId": str(row.id), "userId": str(row.user_id), "courseId": str(row.course_id)},
     )
-    draft = texts.certificate_issued(str(row["code"]), str(row["course_id"]), str(row["course_title"]), row["issued_at"])
-    notify.notify_user(ctx, str(row["user_id"]), draft)
+    draft = texts.certificate_issued(row.code, str(row.course_id), row.course_title, row.issued_at)
+    notify.notify_user(ctx, str(row.user_id), draft)
 
 
 async def render_effect(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -88,15 +89,15 @@ async def render_effect(ctx: AppContext, payload: dict[str, Any]) -> None:
     certificate_id = str(payload["certificateId"])
     async with ctx.db.connection() as conn:
         row = await certificates_sql.by_id(conn, certificate_id)
-    if row is None or row["pdf_blob"] is not None:
+    if row is None or row.pdf_blob is not None:
         return  # gone, or rendered by an earlier try
     data = await asyncio.to_thread(
         render_pdf,
-        holder_name=row["holder_name"],
-        course_title=row["course_title"],
-        issued_at=row["issued_at"],
-        code=row["code"],
-        verify_url=verification_url(ctx, row["code"]),
+        holder_name=row.holder_name,
+        course_title=row.course_title,
+        issued_at=row.issued_at,
+        code=row.code,
+        verify_url=verification_url(ctx, row.code),
     )
     name = blob_name(row)
     await ctx.blobs.upload(
@@ -104,7 +105,7 @@ async def render_effect(ctx: AppContext, payload: dict[str, Any]) -> None:
         name,
         data,
         content_type="application/pdf",
-        content_disposition=f'attachment; filename="certificate-{row["code"]}.pdf"',
+        content_disposition=f'attachment; filename="certificate-{row.code}.pdf"',
     )
     async with ctx.db.connection() as conn:
         await certificates_sql.set_pdf(conn, certificate_id, name)

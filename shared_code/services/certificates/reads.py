@@ -8,12 +8,10 @@ is a 409 with `Retry-After`: the certificate exists, its file does not yet.
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared_code.adapters.postgres import certificates as certificates_sql
+from shared_code.adapters.postgres.certificates import CertificateRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain.cache_entries import plain
 from shared_code.domain.certificates import normalise_code
 from shared_code.errors import Conflict, NotFound
 from shared_code.models.certificates import Certificate, CertificatePage, CertificateVerification
@@ -24,20 +22,20 @@ from shared_code.services.content.paging import position_of, split_page
 RENDER_RETRY_SECONDS = 5
 
 
-def _out(ctx: AppContext, row: dict[str, Any]) -> Certificate:
+def _out(ctx: AppContext, row: CertificateRow) -> Certificate:
     return Certificate(
-        id=row["id"],
-        code=row["code"],
-        course_id=row["course_id"],
-        course_title=row["course_title"],
-        holder_name=row["holder_name"],
-        issued_at=row["issued_at"],
-        pdf_ready=row["pdf_blob"] is not None,
-        verify_url=verification_url(ctx, row["code"]),
+        id=row.id,
+        code=row.code,
+        course_id=row.course_id,
+        course_title=row.course_title,
+        holder_name=row.holder_name,
+        issued_at=row.issued_at,
+        pdf_ready=row.pdf_blob is not None,
+        verify_url=verification_url(ctx, row.code),
     )
 
 
-async def _by_code(ctx: AppContext, text: str) -> dict[str, Any]:
+async def _by_code(ctx: AppContext, text: str) -> CertificateRow:
     code = normalise_code(text)
     if code is None:
         raise NotFound("No such certificate.")
@@ -52,23 +50,21 @@ async def list_mine(ctx: AppContext, principal: Principal, *, limit: int, cursor
     after = position_of(cursor)
     async with ctx.db.connection() as conn:
         rows = await certificates_sql.list_for_user(conn, principal.user_id, after=after, limit=limit + 1)
-    page, next_cursor = split_page(plain(rows), limit, "issued_at")
+    page, next_cursor = split_page(rows, limit, "issued_at")
     return CertificatePage(items=[_out(ctx, r) for r in page], next_cursor=next_cursor)
 
 
 async def verify(ctx: AppContext, code: str) -> CertificateVerification:
     row = await _by_code(ctx, code)
-    return CertificateVerification(
-        code=row["code"], holder_name=row["holder_name"], course_title=row["course_title"], issued_at=row["issued_at"]
-    )
+    return CertificateVerification.model_validate(row)
 
 
 async def download(ctx: AppContext, principal: Principal, code: str) -> Download:
     """A read-only SAS to the holder's PDF, for minutes."""
     row = await _by_code(ctx, code)
-    if str(row["user_id"]) != principal.user_id:
+    if str(row.user_id) != principal.user_id:
         raise NotFound("No such certificate.")
-    if row["pdf_blob"] is None:
+    if row.pdf_blob is None:
         raise Conflict(
             "The certificate's PDF is still being prepared; retry shortly.",
             title="Certificate not rendered yet",
@@ -76,10 +72,10 @@ async def download(ctx: AppContext, principal: Principal, code: str) -> Download
         )
     url, expires_at = await ctx.blobs.sas_url(
         ctx.settings.certificates_container,
-        row["pdf_blob"],
+        row.pdf_blob,
         permission="r",
         minutes=ctx.settings.sas_minutes,
-        content_disposition=f'attachment; filename="certificate-{row["code"]}.pdf"',
+        content_disposition=f'attachment; filename="certificate-{row.code}.pdf"',
         content_type="application/pdf",
     )
     return Download(url=url, expires_at=expires_at)

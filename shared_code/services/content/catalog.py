@@ -15,9 +15,9 @@ import hashlib
 import json
 import math
 import uuid
-from typing import Any
 
 from shared_code.adapters.postgres import courses as courses_sql
+from shared_code.adapters.postgres.courses import CourseRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import FieldError, ValidationFailed
@@ -70,7 +70,7 @@ def rank_position(cursor: str | None, fingerprint: str) -> tuple[float, str] | N
         raise _refuse() from None
 
 
-def _course(row: dict[str, Any]) -> Course:
+def _course(row: CourseRow) -> Course:
     return Course.model_validate(row)
 
 
@@ -88,13 +88,13 @@ async def list_courses(ctx: AppContext, principal: Principal, query: CourseQuery
     fingerprint = search_fingerprint(query)
     ranked_after = rank_position(query.cursor, fingerprint)
     async with ctx.db.connection() as conn:
-        rows = await courses_sql.search_courses(
+        ranked = await courses_sql.search_courses(
             conn, scope=scope, viewer_id=principal.user_id, text=query.q, after=ranked_after, limit=limit + 1,
             narrow=narrow,
         )
-    found = rows[:limit]
+    found = ranked[:limit]
     next_cursor = None
-    if len(rows) > limit:
+    if len(ranked) > limit:
         last = found[-1]
-        next_cursor = encode_cursor({"r": float(last["rank"]), "id": str(last["id"]), "s": fingerprint})
+        next_cursor = encode_cursor({"r": float(last.rank), "id": str(last.id), "s": fingerprint})
     return CoursePage(items=[_course(r) for r in found], next_cursor=next_cursor)

@@ -9,6 +9,7 @@ generation before it answers, so the next read anywhere sees the write.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -16,7 +17,9 @@ from pydantic.alias_generators import to_camel
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
 from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.adapters.postgres.courses import CourseRow
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import plain
@@ -36,11 +39,12 @@ from shared_code.platform.users import ensure_user
 from shared_code.services.content import videos
 
 
-def _course_out(row: dict[str, Any]) -> Course:
+def _course_out(row: CourseRow | dict[str, Any]) -> Course:
+    """The wire course from a row or from the content cache's dict of one."""
     return Course.model_validate(row)
 
 
-def lesson_out(row: dict[str, Any], *, show_asset: bool) -> Lesson:
+def lesson_out(row: Mapping[str, Any], *, show_asset: bool) -> Lesson:
     """A lesson as the caller may see it: the raw asset id only for those who manage the course."""
     return Lesson(
         id=row["id"],
@@ -95,7 +99,7 @@ async def create_course(
             price_cents=body.price_cents,
             currency=(body.currency or ctx.settings.payment_default_currency).upper(),
         )
-        return 201, _course_out(plain(row)).model_dump(mode="json", by_alias=True)
+        return 201, _course_out(row).model_dump(mode="json", by_alias=True)
 
     outcome = await idempotency.run_once(
         ctx,
@@ -124,15 +128,15 @@ async def update_course(
         current = await courses_sql.lock_course(conn, course_id)
         if current is None:
             raise NotFound("No such course.")
-        changes = {k: v for k, v in changes.items() if current[k] != v}
+        changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
         row = await courses_sql.update_course(conn, course_id, changes) if changes else current
         if row is None:
             raise NotFound("No such course.")
     if not changes:
-        return _course_out(plain(row))
+        return _course_out(row)
     await content_cache.course_changed(ctx, course_id)
     await _audit_edit(ctx, principal, course_id, current, row, changes)
-    return _course_out(plain(row))
+    return _course_out(row)
 
 
 # Fields whose change is a price change: audited as their own action, so an admin can find
@@ -141,7 +145,7 @@ PRICE_FIELDS = ("price_cents", "currency")
 
 
 async def _audit_edit(
-    ctx: AppContext, principal: Principal, course_id: str, before: dict[str, Any], after: dict[str, Any],
+    ctx: AppContext, principal: Principal, course_id: str, before: CourseRow, after: CourseRow,
     changes: dict[str, Any],
 ) -> None:
     """One audit row per kind of change, each field in exactly one: publishing, the price,
@@ -150,7 +154,7 @@ async def _audit_edit(
     if "published" in changes:
         action = "course.published" if changes["published"] else "course.unpublished"
         await audit.record(ctx, principal, action, target,
-                           {"title": after["title"], **_before_after(before, after, ["published"])})
+                           {"title": after.title, **_before_after(before, after, ["published"])})
     price = [k for k in changes if k in PRICE_FIELDS]
     if price:
         await audit.record(ctx, principal, "course.price.changed", target, _before_after(before, after, price))
@@ -159,10 +163,10 @@ async def _audit_edit(
         await audit.record(ctx, principal, "course.updated", target, _before_after(before, after, edited))
 
 
-def _before_after(before: dict[str, Any], after: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+def _before_after(before: CourseRow, after: CourseRow, fields: list[str]) -> dict[str, Any]:
     return {
-        "before": {to_camel(k): plain(before[k]) for k in fields},
-        "after": {to_camel(k): plain(after[k]) for k in fields},
+        "before": {to_camel(k): plain(getattr(before, k)) for k in fields},
+        "after": {to_camel(k): plain(getattr(after, k)) for k in fields},
     }
 
 
@@ -194,7 +198,7 @@ async def add_lesson(
         duration = body.duration_seconds
         if body.video_asset_id is not None:
             asset = await videos.asset_for_lesson(
-                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course["owner_id"])
+                conn, principal, body.video_asset_id, course_id=course_id, course_owner_id=str(course.owner_id)
             )
             # The registry knows the video's length; the lesson takes it unless the tutor set one.
             if duration is None:
@@ -216,7 +220,7 @@ async def add_lesson(
             position=position,
             material_id=material_id,
         )
-        return 201, lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
+        return 201, lesson_out(values(row), show_asset=True).model_dump(mode="json", by_alias=True)
 
     outcome = await idempotency.run_once(
         ctx,
@@ -247,7 +251,7 @@ _DOCUMENTS_ONLY = "Only document lessons name a material (its download completes
 async def _require_course_material(conn: Conn, material_id: str, course_id: str) -> None:
     """422 unless the material belongs to this course (it may still be pending)."""
     material = await materials_sql.get_material(conn, material_id)
-    if material is None or str(material["course_id"]) != course_id:
+    if material is None or str(material.course_id) != course_id:
         raise Invalid(
             "A lesson can only name a material of its own course.",
             errors=[FieldError("materialId", "no material of this course has this id")],
@@ -276,7 +280,7 @@ async def update_lesson(
         if current is None:
             raise NotFound("No such lesson.")
         if "video_asset_id" in changes:
-            if current["kind"] != "video":
+            if current.kind != "video":
                 raise Invalid(
                     "Only video lessons carry a video asset.",
                     errors=[FieldError("videoAssetId", "allowed only when kind is 'video'")],
@@ -284,24 +288,24 @@ async def update_lesson(
             asset = await videos.asset_for_lesson(
                 conn, principal, changes["video_asset_id"], course_id=access.course_id, course_owner_id=access.owner_id
             )
-            if "duration_seconds" not in changes and current["duration_seconds"] is None and asset.duration_seconds:
+            if "duration_seconds" not in changes and current.duration_seconds is None and asset.duration_seconds:
                 changes["duration_seconds"] = asset.duration_seconds
         if "material_id" in changes:
-            if current["kind"] != "document":
+            if current.kind != "document":
                 raise Invalid(_DOCUMENTS_ONLY, errors=[FieldError("materialId", "allowed only when kind is 'document'")])
             changes["material_id"] = str(changes["material_id"])
             await _require_course_material(conn, changes["material_id"], access.course_id)
-        changes = {k: v for k, v in changes.items() if plain(current[k]) != plain(v)}
+        changes = {k: v for k, v in changes.items() if plain(getattr(current, k)) != plain(v)}
         row = await lessons_sql.update_lesson(conn, lesson_id, changes) if changes else current
         if row is None:
             raise NotFound("No such lesson.")
     if not changes:
-        return lesson_out(plain(row), show_asset=True)
+        return lesson_out(values(row), show_asset=True)
     await content_cache.course_changed(ctx, access.course_id)
-    before = {_AUDITED_LESSON[k]: plain(current[k]) for k in changes}
-    after = {_AUDITED_LESSON[k]: plain(row[k]) for k in changes}
+    before = {_AUDITED_LESSON[k]: plain(getattr(current, k)) for k in changes}
+    after = {_AUDITED_LESSON[k]: plain(getattr(row, k)) for k in changes}
     await audit.record(
         ctx, principal, "lesson.updated", f"lesson/{lesson_id}",
         {"courseId": access.course_id, "before": before, "after": after},
     )
-    return lesson_out(plain(row), show_asset=True)
+    return lesson_out(values(row), show_asset=True)

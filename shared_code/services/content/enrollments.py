@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain.cache_entries import plain
 from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.content import Enrollment, EnrollmentRequest
 from shared_code.platform import audit, content_cache
@@ -44,33 +45,26 @@ def enrollment_id(course_id: str, user_id: str) -> uuid.UUID:
     return uuid.uuid5(_ID_NAMESPACE, f"{course_id}:{user_id}")
 
 
-def enrollment_out(row: dict[str, Any]) -> Enrollment:
-    course_id, user_id = str(row["course_id"]), str(row["user_id"])
-    return Enrollment(
-        id=enrollment_id(course_id, user_id),
-        course_id=course_id,
-        user_id=user_id,
-        source=row["source"],
-        created_at=row["created_at"],
-    )
+def enrollment_out(row: EnrollmentRow) -> Enrollment:
+    return Enrollment(id=enrollment_id(str(row.course_id), str(row.user_id)), **values(row))
 
 
-async def insert(conn: Conn, course_id: str, user_id: str, source: Source) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Conn, course_id: str, user_id: str, source: Source) -> tuple[EnrollmentRow, bool]:
     """The enrolment row and whether this call created it (inside the caller's transaction)."""
     row = await enrollments_sql.insert_enrollment(conn, course_id, user_id, source)
     if row is not None:
-        return plain(row), True
+        return row, True
     existing = await enrollments_sql.get_enrollment(conn, course_id, user_id)
     assert existing is not None  # the conflicting row is committed, or the insert would have waited
-    return plain(existing), False
+    return existing, False
 
 
 async def after_enrolment(
-    ctx: AppContext, actor: Principal | None, row: dict[str, Any], details: dict[str, Any] | None = None
+    ctx: AppContext, actor: Principal | None, row: EnrollmentRow, details: dict[str, Any] | None = None
 ) -> None:
     """What follows a committed new enrolment: the membership cache, the student's
     dashboard (it lists enrolled courses) and the audit row."""
-    course_id, user_id = str(row["course_id"]), str(row["user_id"])
+    course_id, user_id = str(row.course_id), str(row.user_id)
     await content_cache.enrolled(ctx, course_id, user_id)
     await dashboard.invalidate_dashboard(ctx, user_id)
     await audit.record(
@@ -78,7 +72,7 @@ async def after_enrolment(
         actor,
         "enrollment.created",
         f"course/{course_id}/user/{user_id}",
-        {"source": row["source"], **(details or {})},
+        {"source": row.source, **(details or {})},
     )
 
 
@@ -115,7 +109,7 @@ async def leave(ctx: AppContext, principal: Principal, course_id: str) -> None:
         row = await enrollments_sql.lock_active_with_price(conn, course_id, user_id)
         if row is None:
             raise NotFound("You are not enrolled in this course.")
-        if int(row["price_cents"]) > 0:
+        if row.price_cents > 0:
             raise Invalid(
                 "This course is paid: ask for a refund through the payment provider; the refund ends the enrolment.",
                 title="A paid enrolment ends only through a refund",
@@ -126,5 +120,5 @@ async def leave(ctx: AppContext, principal: Principal, course_id: str) -> None:
     await presence.leave_course_classes(ctx, course_id, user_id, "You left this course.")
     await audit.record(
         ctx, principal, "enrollment.ended", f"course/{course_id}/user/{user_id}",
-        {"reason": "left", "source": row["source"]},
+        {"reason": "left", "source": row.source},
     )

@@ -32,10 +32,11 @@ from redis.exceptions import RedisError
 from shared_code.adapters.postgres import courses as courses_sql
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import lessons as lessons_sql
+from shared_code.adapters.postgres.lessons import Dependents
+from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain.cache_entries import plain
 from shared_code.domain.lesson_order import order_errors
 from shared_code.errors import Forbidden, Invalid, NotFound
 from shared_code.models.content import CourseDetail, LessonOrder
@@ -88,28 +89,28 @@ async def delete_lesson(
         if await courses_sql.lock_course(conn, course_id) is None:
             raise NotFound("No such lesson.")
         count = await lessons_sql.count_lessons(conn, course_id)
-        taken = plain(await lessons_sql.dependents(conn, lesson_id))
+        taken = await lessons_sql.dependents(conn, lesson_id)
         row = await lessons_sql.delete_lesson(conn, lesson_id)
         if row is None:
             raise NotFound("No such lesson.")
-        await lessons_sql.close_gap(conn, course_id, int(row["position"]), count)
+        await lessons_sql.close_gap(conn, course_id, row.position, count)
     await content_cache.course_changed(ctx, course_id)
-    lesson = lesson_out(plain(row), show_asset=True).model_dump(mode="json", by_alias=True)
+    lesson = lesson_out(values(row), show_asset=True).model_dump(mode="json", by_alias=True)
     await audit.record(
         ctx, principal, "lesson.deleted", f"lesson/{lesson_id}",
         {"courseId": course_id, "before": lesson, "after": None, "removed": _removed(taken)},
     )
-    if int(taken["quizzes"]):
+    if taken.quizzes:
         await outbox.perform(ctx, "leaderboard.reset", {"courseId": course_id})
     await _retire_student_totals(ctx, course_id)
 
 
-def _removed(taken: dict[str, Any]) -> dict[str, int]:
+def _removed(taken: Dependents) -> dict[str, int]:
     return {
-        "progressRows": int(taken["progress_rows"]),
-        "completions": int(taken["completions"]),
-        "quizzes": int(taken["quizzes"]),
-        "quizAttempts": int(taken["quiz_attempts"]),
+        "progressRows": taken.progress_rows,
+        "completions": taken.completions,
+        "quizzes": taken.quizzes,
+        "quizAttempts": taken.quiz_attempts,
     }
 
 

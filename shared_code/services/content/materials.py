@@ -30,10 +30,10 @@ from typing import Any
 
 from shared_code.adapters.blobs import BlobChanged
 from shared_code.adapters.postgres import materials as materials_sql
+from shared_code.adapters.postgres.materials import MaterialRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain import notifications as texts
-from shared_code.domain.cache_entries import plain
 from shared_code.domain.material_files import (
     CLEANUP_BATCH,
     EXTENSIONS,
@@ -59,31 +59,26 @@ from shared_code.services.progress.completion import complete_documents
 logger = logging.getLogger("lectern.materials")
 
 
-def _audited(row: dict[str, Any]) -> dict[str, Any]:
+def _audited(row: MaterialRow) -> dict[str, Any]:
     """What an audit row records of a material."""
-    return {
-        "fileName": row["file_name"],
-        "contentType": row["content_type"],
-        "sizeBytes": row["size_bytes"],
-        "status": row["status"],
-    }
+    return {"fileName": row.file_name, "contentType": row.content_type, "sizeBytes": row.size_bytes, "status": row.status}
 
 
-def _material_out(row: dict[str, Any]) -> Material:
+def _material_out(row: MaterialRow) -> Material:
     return Material.model_validate(row)
 
 
-async def material_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[dict[str, Any], CourseAccess]:
+async def material_access(ctx: AppContext, principal: Principal, material_id: str) -> tuple[MaterialRow, CourseAccess]:
     """The material row and the caller's access to its course; 404 when either is hidden."""
     async with ctx.db.connection() as conn:
         row = await materials_sql.get_material(conn, material_id)
     if row is None:
         raise NotFound("No such material.")
     try:
-        access = await course_access(ctx, principal, str(row["course_id"]))
+        access = await course_access(ctx, principal, str(row.course_id))
     except NotFound:
         raise NotFound("No such material.") from None
-    return plain(row), access_rules.material_access(row, access)
+    return row, access_rules.material_access(row.taken_down_at is not None, access)
 
 
 # --- upload and publish ----------------------------------------------------------------
@@ -150,42 +145,42 @@ async def publish_material(
     principal: Principal,
     material_id: str,
     *,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[MaterialRow, CourseAccess] | None = None,
 ) -> Material:
     row, access = found or await material_access(ctx, principal, material_id)
     if not access.can_manage or access.frozen:
         raise access_rules.refused(access, "Only the course's tutor and admins may publish materials.")
-    if row["status"] == "published":
+    if row.status == "published":
         return _material_out(row)
     container = ctx.settings.materials_container
-    info = await ctx.blobs.info(container, row["blob_name"])
+    info = await ctx.blobs.info(container, row.blob_name)
     if info is None:
         async with ctx.db.connection() as conn:
             current = await materials_sql.get_material(conn, material_id)
-        if current is not None and current["status"] == "published":
-            return _material_out(plain(current))  # a concurrent publish moved the upload
+        if current is not None and current.status == "published":
+            return _material_out(current)  # a concurrent publish moved the upload
         raise Invalid("Nothing has been uploaded for this material yet: PUT the file to its uploadUrl first.")
     problems: list[FieldError] = []
-    if info.size != row["size_bytes"]:
-        problems.append(FieldError("sizeBytes", f"announced {row['size_bytes']} bytes, uploaded {info.size}"))
-    if normalise_type(info.content_type) != row["content_type"]:
+    if info.size != row.size_bytes:
+        problems.append(FieldError("sizeBytes", f"announced {row.size_bytes} bytes, uploaded {info.size}"))
+    if normalise_type(info.content_type) != row.content_type:
         problems.append(
-            FieldError("contentType", f"announced '{row['content_type']}', uploaded '{normalise_type(info.content_type)}'")
+            FieldError("contentType", f"announced '{row.content_type}', uploaded '{normalise_type(info.content_type)}'")
         )
     if problems:
         raise Invalid("The uploaded file does not match what was announced.", errors=problems)
 
-    source = row["blob_name"]
-    target = blob_name_for(str(row["course_id"]), material_id, row["file_name"])
+    source = row.blob_name
+    target = blob_name_for(str(row.course_id), material_id, row.file_name)
     try:
         etag = info.etag
         if source != target:
             copied = await ctx.blobs.copy(container, source, target, source_etag=info.etag)
-            if copied.size != row["size_bytes"]:
+            if copied.size != row.size_bytes:
                 raise BlobChanged("the copy's size differs")
             etag = copied.etag
         await ctx.blobs.set_headers(
-            container, target, content_type=row["content_type"], content_disposition=content_disposition(row["file_name"]),
+            container, target, content_type=row.content_type, content_disposition=content_disposition(row.file_name),
             etag=etag,
         )
     except BlobChanged as exc:
@@ -198,19 +193,20 @@ async def publish_material(
             current = await materials_sql.get_material(conn, material_id)
             if current is None:
                 raise NotFound("No such material.")
-            return _material_out(plain(current))
+            return _material_out(current)
     if source != target:
         # The lifecycle rule would remove it after a day anyway; this frees it now.
         await ctx.blobs.delete(container, source)
-    material = plain(published)
-    course_id = material["course_id"]
+    course_id = str(published.course_id)
+    published_at = published.published_at
+    assert published_at is not None  # the update set it
     await content_cache.course_changed(ctx, course_id)
     await audit.record(
         ctx, principal, "material.published", f"material/{material_id}",
-        {"courseId": course_id, "fileName": material["file_name"], "before": _audited(row), "after": _audited(material)},
+        {"courseId": course_id, "fileName": published.file_name, "before": _audited(row), "after": _audited(published)},
     )
     if access.taken_down:
-        return _material_out(material)  # an admin published into a taken-down course: nobody is told
+        return _material_out(published)  # an admin published into a taken-down course: nobody is told
     await outbox.perform(
         ctx,
         "pubsub.group",
@@ -220,15 +216,14 @@ async def publish_material(
                 "type": "material.published",
                 "courseId": course_id,
                 "materialId": material_id,
-                "fileName": material["file_name"],
-                "at": material["published_at"],
+                "fileName": published.file_name,
+                "at": published_at.isoformat(),
             },
         },
     )
-    published_at = datetime.fromisoformat(material["published_at"])
-    notice = texts.material_published(material_id, course_id, access.title, material["file_name"], published_at)
+    notice = texts.material_published(material_id, course_id, access.title, published.file_name, published_at)
     notify.notify_enrolled(ctx, course_id, notice, tutor_id=access.owner_id)
-    return _material_out(material)
+    return _material_out(published)
 
 
 # --- delete and clean up ---------------------------------------------------------------
@@ -237,7 +232,7 @@ async def delete_material(
     principal: Principal,
     material_id: str,
     *,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[MaterialRow, CourseAccess] | None = None,
 ) -> None:
     """Removes a material (published or not) and its blob; audited with what was removed.
 
@@ -247,17 +242,17 @@ async def delete_material(
     row, access = found or await material_access(ctx, principal, material_id)
     if not access.can_manage or access.frozen:
         raise access_rules.refused(access, "Only the course's tutor and admins may delete materials.")
-    await ctx.blobs.delete(ctx.settings.materials_container, row["blob_name"])
+    await ctx.blobs.delete(ctx.settings.materials_container, row.blob_name)
     async with ctx.db.transaction() as conn:
         removed = await materials_sql.delete_material(conn, material_id)
     if removed is None:
         return  # a concurrent delete won; it leaves the audit row
-    course_id = str(row["course_id"])
-    if row["status"] == "published":
+    course_id = str(row.course_id)
+    if row.status == "published":
         await content_cache.course_changed(ctx, course_id)
     await audit.record(
         ctx, principal, "material.deleted", f"material/{material_id}",
-        {"courseId": course_id, "fileName": row["file_name"], "before": _audited(plain(removed)), "after": None},
+        {"courseId": course_id, "fileName": row.file_name, "before": _audited(removed), "after": None},
     )
 
 
@@ -277,12 +272,12 @@ async def discard_stale_uploads(
             rows = await materials_sql.delete_stale_pending(conn, created_before=cutoff, limit=CLEANUP_BATCH)
         for row in rows:
             try:
-                await ctx.blobs.delete(container, row["blob_name"])
+                await ctx.blobs.delete(container, row.blob_name)
             except Exception:  # noqa: BLE001 - the lifecycle rule removes what this misses
-                logger.warning("stale upload blob not deleted", extra={"blob": row["blob_name"]}, exc_info=True)
+                logger.warning("stale upload blob not deleted", extra={"blob": row.blob_name}, exc_info=True)
             await audit.record(
-                ctx, None, "material.discarded", f"material/{row['id']}",
-                {"courseId": str(row["course_id"]), "fileName": row["file_name"], "before": _audited(plain(row)), "after": None},
+                ctx, None, "material.discarded", f"material/{row.id}",
+                {"courseId": str(row.course_id), "fileName": row.file_name, "before": _audited(row), "after": None},
             )
         discarded += len(rows)
         if len(rows) < CLEANUP_BATCH:
@@ -310,7 +305,7 @@ async def list_materials(
         rows = await materials_sql.list_published(
             conn, course_id, after=after, limit=limit + 1, with_taken_down=access.can_manage
         )
-    page, next_cursor = split_page(plain(rows), limit, "published_at")
+    page, next_cursor = split_page(rows, limit, "published_at")
     return MaterialPage(items=[_material_out(r) for r in page], next_cursor=next_cursor)
 
 
@@ -319,10 +314,10 @@ async def list_materials(
 DOWNLOADERS_ONLY = "Only students enrolled in this course, its tutor and admins may download its materials."
 
 
-def downloadable_by(row: dict[str, Any], access: CourseAccess) -> bool:
+def downloadable_by(row: MaterialRow, access: CourseAccess) -> bool:
     """Whether the caller may know the material exists: unpublished ones only to managers,
     so a download of one answers 404 before membership is asked."""
-    return row["status"] == "published" or access.can_manage
+    return row.status == "published" or access.can_manage
 
 
 async def download(
@@ -331,25 +326,25 @@ async def download(
     material_id: str,
     *,
     user_agent: str | None,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[MaterialRow, CourseAccess] | None = None,
 ) -> Download:
     """A read SAS for a published material; `found` is the material and access the
     endpoint's relation already checked."""
     row, access = found or await material_access(ctx, principal, material_id)
     if not downloadable_by(row, access):
         raise NotFound("No such material.")
-    if row["status"] != "published":
+    if row.status != "published":
         raise Invalid("This material is not published yet.")
     if not access.is_member:
         raise Forbidden(DOWNLOADERS_ONLY)
     access_rules.require_deliverable(access)
     url, expires_at = await ctx.blobs.sas_url(
         ctx.settings.materials_container,
-        row["blob_name"],
+        row.blob_name,
         permission="r",
         minutes=ctx.settings.sas_minutes,
-        content_disposition=content_disposition(row["file_name"]),
-        content_type=row["content_type"],
+        content_disposition=content_disposition(row.file_name),
+        content_type=row.content_type,
     )
     record_access(
         ctx,

@@ -7,11 +7,14 @@ before that pair, so rows added meanwhile never shift a page or repeat one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared_code.errors import FieldError, ValidationFailed
 from shared_code.pagination import decode_cursor, encode_cursor
+
+R = TypeVar("R")
 
 
 def _refuse() -> ValidationFailed:
@@ -42,10 +45,13 @@ def position_of(cursor: str | None) -> tuple[datetime, str] | None:
     return at, parsed_id
 
 
-def split_page(rows: list[dict[str, Any]], limit: int, time_field: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows fetched with `limit + 1`: the page, and a cursor when a further row exists."""
+def split_page(rows: list[R], limit: int, time_field: str) -> tuple[list[R], str | None]:
+    """Rows fetched with `limit + 1` (dicts or row values): the page, and a cursor when a
+    further row exists."""
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
     last = page[-1]
-    return page, cursor_after(last[time_field], last["id"])
+    if isinstance(last, Mapping):
+        return page, cursor_after(last[time_field], last["id"])
+    return page, cursor_after(getattr(last, time_field), getattr(last, "id"))  # noqa: B009 - a row value

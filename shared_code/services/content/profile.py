@@ -7,10 +7,9 @@ the server recorded.
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.enrollments import EnrollmentListing
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
@@ -23,21 +22,20 @@ async def get_profile(ctx: AppContext, principal: Principal) -> Profile:
         row = await users_sql.get_user(conn, principal.user_id)
     if row is None:  # signing in makes the row, so only a deleted account lands here
         raise NotFound("No such user.")
-    return Profile(id=row["id"], name=row["name"] or "", email=row["email"], roles=list(row["roles"] or []),
-                   created_at=row["created_at"])
+    return Profile(id=row.id, name=row.name or "", email=row.email, roles=list(row.roles or []), created_at=row.created_at)
 
 
 def percent(done: int, total: int) -> float:
     return round(100.0 * min(done, total) / total, 1) if total > 0 else 0.0
 
 
-def _enrollment(row: dict[str, Any]) -> MyEnrollment:
-    total, done = int(row["lessons_total"]), int(row["completed_lessons"])
+def _enrollment(row: EnrollmentListing) -> MyEnrollment:
+    total, done = row.lessons_total, row.completed_lessons
     return MyEnrollment(
-        course_id=row["id"],
-        title=row["title"],
-        enrolled_at=row["enrolled_at"],
-        status=row["status"],
+        course_id=row.id,
+        title=row.title,
+        enrolled_at=row.enrolled_at,
+        status=row.status,
         progress_percent=percent(done, total),
         completed_lessons=min(done, total),
         lessons_total=total,

@@ -143,7 +143,7 @@ async def connect_personal(ctx: AppContext, event: UpstreamEvent, body: dict[str
         return _refuse(401, "Only users with a negotiated token may connect.")
     async with ctx.db.connection() as conn:
         user = await users_sql.get_user(conn, user_uuid)
-        if user is None or user["erased_at"] is not None:
+        if user is None or user.erased_at is not None:
             return _refuse(401, "Unknown user.")
         course_ids = await enrollments_sql.course_ids_of(conn, user_uuid)
     refusal = await admission.admit_personal(ctx, user_uuid, event.connection_id)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared_code.adapters.postgres import notifications as notifications_sql
-from shared_code.adapters.postgres.pool import Row
+from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.context import AppContext, Effect
 from shared_code.domain.notifications import Draft
 from shared_code.platform import outbox
@@ -55,19 +55,19 @@ def effects() -> dict[str, Effect]:
     return {USER_EFFECT: write_for_user, ENROLLED_EFFECT: write_for_enrolled}
 
 
-def message(row: Row, *, with_id: bool = True) -> dict[str, Any]:
+def message(row: NotificationRow, *, with_id: bool = True) -> dict[str, Any]:
     """The live `notification.created` for a row (without its id when sent to many)."""
     out: dict[str, Any] = {
         "type": MESSAGE_TYPE,
-        "kind": row["kind"],
-        "title": row["title"],
-        "body": row["body"],
-        "data": row["data"],
-        "key": row["dedupe_key"],
-        "at": row["created_at"].isoformat(),
+        "kind": row.kind,
+        "title": row.title,
+        "body": row.body,
+        "data": row.data,
+        "key": row.dedupe_key,
+        "at": row.created_at.isoformat(),
     }
     if with_id:
-        out["id"] = str(row["id"])
+        out["id"] = str(row.id)
     return out
 
 
@@ -76,7 +76,7 @@ def _leave_out(user_id: str) -> str:
     return "userId ne '{}'".format(user_id.replace("'", "''"))
 
 
-def push_new(ctx: AppContext, rows: Sequence[Row], *, course_id: str | None, tutor_id: str | None) -> None:
+def push_new(ctx: AppContext, rows: Sequence[NotificationRow], *, course_id: str | None, tutor_id: str | None) -> None:
     """Pushes new rows that share one key: the tutor's (and, for a few, everyone's) to
     each user, many students' with one send to the course group. Each send is an outbox
     effect of its own, deferred: a failed push is retried without writing anything again,
@@ -85,12 +85,12 @@ def push_new(ctx: AppContext, rows: Sequence[Row], *, course_id: str | None, tut
         return
     one_by_one = list(rows)
     if course_id is not None:
-        students = [r for r in rows if str(r["user_id"]) != tutor_id]
+        students = [r for r in rows if str(r.user_id) != tutor_id]
         if len(students) > PER_USER_PUSH_MAX:
-            one_by_one = [r for r in rows if str(r["user_id"]) == tutor_id]
+            one_by_one = [r for r in rows if str(r.user_id) == tutor_id]
             group: dict[str, Any] = {"group": course_group(course_id), "message": message(students[0], with_id=False)}
             if tutor_id:
                 group["filter"] = _leave_out(tutor_id)
             outbox.defer(ctx, "pubsub.group", group)
     for row in one_by_one:
-        outbox.defer(ctx, "pubsub.user", {"userId": str(row["user_id"]), "message": message(row)})
+        outbox.defer(ctx, "pubsub.user", {"userId": str(row.user_id), "message": message(row)})

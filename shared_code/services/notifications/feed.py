@@ -6,18 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared_code.adapters.postgres import notifications as notifications_sql
-from shared_code.adapters.postgres.pool import Row
+from shared_code.adapters.postgres.notifications import NotificationRow
+from shared_code.adapters.postgres.rows import values
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.notifications import MarkRead, MarkReadResult, Notification, NotificationPage, NotificationQuery
 from shared_code.services.content.paging import position_of, split_page
 
 
-def _out(row: Row) -> Notification:
-    return Notification(
-        id=row["id"], kind=row["kind"], title=row["title"], body=row["body"], data=row["data"],
-        key=row["dedupe_key"], created_at=row["created_at"], read_at=row["read_at"],
-    )
+def _out(row: NotificationRow) -> Notification:
+    return Notification.model_validate({**values(row), "key": row.dedupe_key})
 
 
 async def list_notifications(ctx: AppContext, principal: Principal, q: NotificationQuery) -> NotificationPage:

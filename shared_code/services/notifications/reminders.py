@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import notifications as notifications_sql
-from shared_code.adapters.postgres.pool import Row
+from shared_code.adapters.postgres.notifications import NotificationRow
 from shared_code.context import AppContext
 from shared_code.domain import notifications as texts
 from shared_code.services.notifications.delivery import push_new
@@ -43,9 +43,9 @@ async def remind_upcoming_classes(ctx: AppContext, *, now: datetime | None = Non
             for c in due
         ]
         rows = await notifications_sql.insert_for_enrolled(conn, drafts)
-    by_key: dict[str, list[Row]] = defaultdict(list)
+    by_key: dict[str, list[NotificationRow]] = defaultdict(list)
     for row in rows:
-        by_key[row["dedupe_key"]].append(row)
+        by_key[row.dedupe_key].append(row)
     for course_id, tutor_id, draft in drafts:
         push_new(ctx, by_key.get(draft.key, []), course_id=course_id, tutor_id=tutor_id)
     log = logger.info if rows else logger.debug

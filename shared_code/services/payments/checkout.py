@@ -102,7 +102,7 @@ async def _checkout(ctx: AppContext, principal: Principal, course_id: str, provi
         course = await courses_sql.get_course(conn, course_id)
         if course is None:
             raise NotFound("No such course.")
-        amount, currency = int(course["price_cents"]), str(course["currency"])
+        amount, currency = course.price_cents, course.currency
         pending = await purchases_sql.pending_purchase(conn, course_id, principal.user_id, provider)
         if pending is not None:
             if pending.amount_cents == amount and pending.currency == currency:
@@ -115,7 +115,7 @@ async def _checkout(ctx: AppContext, principal: Principal, course_id: str, provi
     if provider == "stripe":
         success_url, cancel_url = _return_urls(ctx, purchase_id, course_id)
         session = await ctx.payments.create_stripe_checkout(
-            purchase_id=purchase_id, amount_cents=amount, currency=currency, title=str(course["title"]),
+            purchase_id=purchase_id, amount_cents=amount, currency=currency, title=course.title,
             success_url=success_url, cancel_url=cancel_url,
         )
         provider_ref, checkout_url = session.session_id, session.url

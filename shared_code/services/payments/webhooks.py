@@ -41,6 +41,7 @@ from shared_code import metrics
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import payments as payments_sql
 from shared_code.adapters.postgres import purchases as purchases_sql
+from shared_code.adapters.postgres.enrollments import EnrollmentRow
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.postgres.purchases import PurchaseRow
 from shared_code.adapters.postgres.rows import values
@@ -114,7 +115,7 @@ class Applied:
 
     outcome: str
     purchase: PurchaseRow | None = None
-    enrolment: dict[str, Any] | None = None
+    enrolment: EnrollmentRow | None = None
     refunded: bool = False
     enrolment_ended: bool = False
     disputed: bool = False

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.users import UserRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound, ServiceUnavailable
@@ -34,12 +34,12 @@ from shared_code.services.privacy.sections import ERASED_NAME, Section, Subject
 logger = logging.getLogger("lectern.privacy")
 
 
-async def _require_user(ctx: AppContext, user_id: str) -> dict[str, Any]:
+async def _require_user(ctx: AppContext, user_id: str) -> UserRow:
     async with ctx.db.connection() as conn:
         row = await users_sql.get_user(conn, user_id)
     if row is None:
         raise NotFound("No such user.")
-    return dict(row)
+    return row
 
 
 def _partitions_limit(ctx: AppContext) -> int:
@@ -91,7 +91,7 @@ async def erase_user(ctx: AppContext, actor: Principal, user_id: str) -> None:
     # more of them than the erasure left.
     recorder = Principal(user_id=actor.user_id, name=ERASED_NAME, roles=actor.roles) if actor.user_id == user_id else actor
     await audit.record(ctx, recorder, "user.erase", f"user:{user_id}",
-                       {"self": actor.user_id == user_id, "repeat": before.get("erased_at") is not None,
+                       {"self": actor.user_id == user_id, "repeat": before.erased_at is not None,
                         "changed": changed, "failed": failed})
     logger.info("user erased", extra={"userId": user_id, "failed": failed})
     if failed:

@@ -26,6 +26,7 @@ from typing import Any
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain import notifications as texts
@@ -62,11 +63,11 @@ def _public(questions: Sequence[dict[str, Any]]) -> list[Question]:
 _QUIZ_FIELDS = ("id", "course_id", "lesson_id", "title", "max_score", "max_attempts", "pass_mark_percent", "created_at")
 
 
-def _quiz_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in _QUIZ_FIELDS}
+def _quiz_fields(row: QuizRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _QUIZ_FIELDS}
 
 
-def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
+def _with_keys(row: QuizRow) -> QuizWithKeys:
     return QuizWithKeys(
         **_quiz_fields(row),
         questions=[
@@ -78,21 +79,21 @@ def _with_keys(row: dict[str, Any]) -> QuizWithKeys:
                 points=q["points"],
                 correct=q["correct"],
             )
-            for i, q in enumerate(row["questions"])
+            for i, q in enumerate(row.questions)
         ],
     )
 
 
-def audited_quiz(row: dict[str, Any]) -> dict[str, Any]:
+def audited_quiz(row: QuizRow) -> dict[str, Any]:
     """What an audit row records of a quiz: its settings and questions with their keys
     (the trail is admins' only, and a changed key is exactly what it must show)."""
     return {
-        "title": row["title"],
-        "maxScore": row["max_score"],
-        "maxAttempts": row["max_attempts"],
+        "title": row.title,
+        "maxScore": row.max_score,
+        "maxAttempts": row.max_attempts,
         "questions": [
             {"prompt": q["prompt"], "options": q["options"], "correct": q["correct"], "points": q["points"]}
-            for q in row["questions"]
+            for q in row.questions
         ],
     }
 
@@ -134,13 +135,13 @@ async def create_quiz(
             pass_mark_percent=body.pass_mark_percent,
         )
     await audit.record(
-        ctx, principal, "quiz.created", f"quiz/{row['id']}",
+        ctx, principal, "quiz.created", f"quiz/{row.id}",
         {"courseId": access.course_id, "lessonId": lesson_id, "before": None, "after": audited_quiz(row)},
     )
     return _with_keys(row)
 
 
-async def _load(ctx: AppContext, quiz_id: str) -> dict[str, Any]:
+async def _load(ctx: AppContext, quiz_id: str) -> QuizRow:
     async with ctx.db.connection() as conn:
         row = await quizzes_sql.get_quiz(conn, quiz_id)
     if row is None:
@@ -148,11 +149,11 @@ async def _load(ctx: AppContext, quiz_id: str) -> dict[str, Any]:
     return row
 
 
-async def quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[dict[str, Any], CourseAccess]:
+async def quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[QuizRow, CourseAccess]:
     """The quiz row and the caller's access to its course; 404 when either is hidden."""
     row = await _load(ctx, quiz_id)
     try:
-        access = await access_service.course_access(ctx, principal, str(row["course_id"]))
+        access = await access_service.course_access(ctx, principal, str(row.course_id))
     except NotFound:
         raise NotFound("No such quiz.") from None
     return row, access
@@ -163,7 +164,7 @@ async def get_quiz(
     principal: Principal,
     quiz_id: str,
     *,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[QuizRow, CourseAccess] | None = None,
 ) -> Quiz:
     """Questions without keys, for members of the course (a hidden course's quiz is a 404)."""
     row, access = found or await quiz_access(ctx, principal, quiz_id)
@@ -173,7 +174,7 @@ async def get_quiz(
     if access.relation == "enrolled":
         async with ctx.db.connection() as conn:
             used = await quizzes_sql.count_attempts(conn, quiz_id, principal.user_id)
-    return Quiz(**_quiz_fields(row), questions=_public(row["questions"]), attempts_used=used)
+    return Quiz(**_quiz_fields(row), questions=_public(row.questions), attempts_used=used)
 
 
 async def submit_attempt(
@@ -183,7 +184,7 @@ async def submit_attempt(
     body: AttemptCreate,
     idempotency_key: str | None,
     *,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[QuizRow, CourseAccess] | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """(status, body, replayed): a graded, stored attempt, or the stored answer to this key.
     `found` is the quiz and the caller's enrolment the endpoint's relation already read."""
@@ -192,10 +193,10 @@ async def submit_attempt(
     if access.relation != "enrolled" or not principal.has_role("student"):
         raise Forbidden(TAKERS_ONLY)
     course_id = access.course_id
-    errors = answer_errors(quiz["questions"], body.answers)
+    errors = answer_errors(quiz.questions, body.answers)
     if errors:
         raise Invalid("The answers do not fit the quiz.", errors=errors)
-    score, max_score, graded = grade(quiz["questions"], body.answers)
+    score, max_score, graded = grade(quiz.questions, body.answers)
     per_question = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in graded]
     user_id = principal.user_id
     previous: dict[str, int | None] = {}
@@ -204,8 +205,8 @@ async def submit_attempt(
     async def store(conn: Conn) -> tuple[int, Any]:
         await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
         used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
-        if used >= quiz["max_attempts"]:
-            raise Invalid(f"All {quiz['max_attempts']} attempts at this quiz are used.", title="Attempt limit reached")
+        if used >= quiz.max_attempts:
+            raise Invalid(f"All {quiz.max_attempts} attempts at this quiz are used.", title="Attempt limit reached")
         previous["best"] = await quizzes_sql.best_score(conn, quiz_id, user_id)
         attempt_id = str(uuid.uuid4())
         row = await quizzes_sql.insert_attempt(
@@ -221,18 +222,18 @@ async def submit_attempt(
             per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
         )
         await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
-        lesson_id = str(quiz["lesson_id"])
+        lesson_id = str(quiz.lesson_id)
         if await quizzes_sql.lesson_passed(conn, lesson_id, user_id):
             completed.append(await completion.complete_in(conn, user_id, [lesson_id], course_id))
         result = AttemptResult(
             id=attempt_id,
             attempt_id=attempt_id,
             quiz_id=quiz_id,
-            attempt_no=row["attempt_no"],
+            attempt_no=row.attempt_no,
             score=score,
             max_score=max_score,
             per_question=per_question,
-            created_at=row["created_at"],
+            created_at=row.created_at,
         )
         return 201, result.model_dump(mode="json", by_alias=True)
 
@@ -252,10 +253,10 @@ async def submit_attempt(
 
 
 async def _after_attempt(
-    ctx: AppContext, principal: Principal, quiz: dict[str, Any], result: dict[str, Any], previous_best: int | None
+    ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None
 ) -> None:
     """The push, the change log and the leaderboard; each runs now or is queued for retry."""
-    user_id, course_id, quiz_id = principal.user_id, str(quiz["course_id"]), str(quiz["id"])
+    user_id, course_id, quiz_id = principal.user_id, str(quiz.course_id), str(quiz.id)
     attempt_id, at = result["attemptId"], result["createdAt"]
     message = {
         "type": "quiz.graded",
@@ -306,6 +307,6 @@ async def _after_attempt(
         logger.error("an attempt effect could neither run nor be queued: %s", failure)
     notify.notify_user(
         ctx, user_id,
-        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz["title"], result["score"], result["maxScore"], datetime.fromisoformat(at)),
+        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz.title, result["score"], result["maxScore"], datetime.fromisoformat(at)),
     )
     logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})
