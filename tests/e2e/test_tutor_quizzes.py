@@ -48,6 +48,13 @@ async def questions_of(api, who: Actor, quiz_id: str) -> list[dict]:
     return resp.json()["questions"]
 
 
+async def roster_completions(api, tutor: Actor, course_id: str) -> dict[str, int]:
+    """Completed lessons per student, as the tutor's roster counts them (no cache in between)."""
+    resp = await api.get(f"courses/{course_id}/students", headers=tutor.headers)
+    assert resp.status_code == 200, resp.text
+    return {s["id"]: s["completedLessons"] for s in resp.json()["items"]}
+
+
 # --- edits -----------------------------------------------------------------------------
 async def test_before_any_attempt_a_tutor_changes_questions_and_keys_and_the_edit_is_audited(api, actor):
     tutor, student, admin = await actor("tutor"), await actor("student"), await actor("admin")
@@ -137,6 +144,7 @@ async def test_lowering_the_pass_mark_completes_the_lesson_for_students_whose_be
     assert resp.status_code == 200, resp.text
     assert await lesson_completions(api, tutor, course["id"], lesson["id"]) == 1
     assert (await course_entry(api, passing, course["id"]))["completedLessons"] == 1
+    assert await roster_completions(api, tutor, course["id"]) == {passing.user_id: 1, failing.user_id: 0, bystander.user_id: 0}
     # And the raised mark holds for those who have not passed: 66 % no longer completes.
     await attempt(api, failing, quiz["id"], TWO_RIGHT, "two")
     assert (await course_entry(api, failing, course["id"]))["completedLessons"] == 0
@@ -146,10 +154,13 @@ async def test_students_and_other_tutors_can_neither_edit_nor_delete_a_quiz(api,
     tutor, other_tutor, student, outsider, admin = (
         await actor("tutor"), await actor("tutor"), await actor("student"), await actor("student"), await actor("admin")
     )
+    # Enrolled, and a tutor too (of other courses): the role gate lets them by, the relation does not.
+    enrolled_tutor = await actor("student", "tutor")
     course, _, quiz = await course_with_quiz(api, tutor)
-    await enrol(api, student, course["id"])
+    for who in (student, enrolled_tutor):
+        await enrol(api, who, course["id"])
     takeover = {"questions": [dict(q, correct=[0]) for q in QUESTIONS], "passMarkPercent": 0, "title": "Mine now"}
-    for who in (student, outsider, other_tutor):
+    for who in (student, outsider, other_tutor, enrolled_tutor):
         resp = await edit(api, who, quiz["id"], takeover)
         assert resp.status_code == 403, (who.roles, resp.text)
         resp = await api.delete(f"quizzes/{quiz['id']}", headers=who.headers)
