@@ -219,6 +219,24 @@ async def test_deleting_a_quiz_takes_its_attempts_and_points_and_keeps_completio
     assert row["details"]["removed"] == {"quizAttempts": 1, "bestScores": 1}
 
 
+async def test_deleting_the_quiz_a_student_failed_completes_a_lesson_whose_other_quiz_they_passed(api, actor):
+    tutor, student, other = await actor("tutor"), await actor("student"), await actor("student")
+    course, lesson, first = await course_with_quiz(api, tutor)
+    second = await api.post("quizzes", headers=tutor.headers, json={
+        "lessonId": lesson["id"], "title": "More sums", "questions": QUESTIONS, "maxAttempts": 10})
+    assert second.status_code == 201, second.text
+    for who in (student, other):
+        await enrol(api, who, course["id"])
+    await attempt(api, student, first["id"], ALL_RIGHT, "first")
+    await attempt(api, student, second.json()["id"], ONE_RIGHT, "second")
+    await attempt(api, other, second.json()["id"], ALL_RIGHT, "other")  # passed only the quiz that goes
+    assert await roster_completions(api, tutor, course["id"]) == {student.user_id: 0, other.user_id: 0}
+
+    assert (await api.delete(f"quizzes/{second.json()['id']}", headers=tutor.headers)).status_code == 204
+    assert await roster_completions(api, tutor, course["id"]) == {student.user_id: 1, other.user_id: 0}
+    assert (await course_entry(api, student, course["id"]))["completedLessons"] == 1
+
+
 async def test_an_admin_deletes_any_course_s_quiz(api, actor):
     tutor, admin = await actor("tutor"), await actor("admin")
     _, _, quiz = await course_with_quiz(api, tutor)

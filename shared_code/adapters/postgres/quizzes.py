@@ -243,3 +243,12 @@ async def newly_passing(conn: Conn, quiz_id: str, lesson_id: str) -> list[str]:
         {"quiz": quiz_id, "lesson": lesson_id},
     )
     return [str(r["user_id"]) for r in await cur.fetchall()]
+
+
+async def first_quiz_of_lesson(conn: Conn, lesson_id: str) -> str | None:
+    """Any one quiz of the lesson (the oldest), or None when it has none left."""
+    cur = await conn.execute(
+        "SELECT id FROM quizzes WHERE lesson_id = %s ORDER BY created_at, id LIMIT 1", (lesson_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row["id"])

@@ -25,7 +25,9 @@ attempt.
 
 A delete takes the quiz's attempts and best scores with it (foreign keys cascade), as a
 lesson delete does: they describe answers to questions that no longer exist. The lesson
-and its completions stay (completion is never lost); the course's leaderboard is rebuilt
+and its completions stay (completion is never lost); when the lesson keeps other quizzes,
+students who passed every one that remains now complete it (the lesson's rule is every
+quiz passed); the course's leaderboard is rebuilt
 without the quiz (`leaderboard.reset`), and the dashboards of the students who took it
 are retired. Both are audited with the quiz before and after, keys included.
 """
@@ -39,6 +41,7 @@ from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -135,14 +138,27 @@ async def delete_quiz(
         takers = await quizzes_sql.takers(conn, quiz_id)
         row = await quizzes_sql.delete_quiz(conn, quiz_id)
         assert row is not None  # locked above, in this transaction
+        completed = await _complete_passed(conn, str(row["lesson_id"]))
     await audit.record(
         ctx, principal, "quiz.deleted", f"quiz/{quiz_id}",
         {"courseId": access.course_id, "lessonId": str(row["lesson_id"]), "before": audited_quiz(row), "after": None,
          "removed": {"quizAttempts": counts["attempts"], "bestScores": counts["students"]}},
     )
+    for completion_row in completed:
+        await completion.late_completion(ctx, completion_row)
     if takers:
         await outbox.perform(ctx, "leaderboard.reset", {"courseId": access.course_id})
         await _retire_dashboards(ctx, takers)
+
+
+async def _complete_passed(conn: Conn, lesson_id: str) -> list[dict[str, Any]]:
+    """After a quiz left a lesson of several: the students who passed every quiz that
+    remains now pass the lesson (one who passed them all has a best on any one of them)."""
+    remaining = await quizzes_sql.first_quiz_of_lesson(conn, lesson_id)
+    if remaining is None:
+        return []
+    passing = await quizzes_sql.newly_passing(conn, remaining, lesson_id)
+    return await progress_sql.upsert_many(conn, [completion.finished(u, lesson_id) for u in passing])
 
 
 async def _retire_dashboards(ctx: AppContext, user_ids: list[str]) -> None:
