@@ -16,6 +16,7 @@ from shared_code.http import (
     QUIZ_MEMBER,
     QUIZ_TAKER,
     Call,
+    course_relation,
     endpoint,
     header,
     in_body,
@@ -38,13 +39,14 @@ from shared_code.models.progress import (
     LeaderboardQuery,
     Quiz,
     QuizCreate,
+    QuizUpdate,
     QuizWithKeys,
     SyncBatch,
     SyncRequest,
     SyncResult,
 )
 from shared_code.models.roster import RosterPage, RosterQuery
-from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quizzes, roster
+from shared_code.services.progress import analytics, changelog, dashboard, leaderboard, quiz_edits, quizzes, roster
 from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
@@ -60,6 +62,10 @@ LEARNER = lesson_relation(
 )
 # A new quiz names its lesson in the body: the owning tutor or an admin of that lesson's course.
 QUIZ_AUTHOR = in_body(lesson_relation("owning tutor, admin", MANAGERS, lambda access: access.can_manage, quizzes.AUTHORS_ONLY))
+# Edits and deletes of a quiz: the owning tutor or an admin of its course.
+QUIZ_EDITOR = course_relation(
+    "owning tutor, admin", "quizId", MANAGERS, quizzes.quiz_access, lambda access: access.can_manage, quiz_edits.EDITORS_ONLY,
+)
 
 
 # --- video progress ----------------------------------------------------------------------
@@ -106,6 +112,31 @@ async def create_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def get_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     quiz_id = route_id(req, "quizId")
     return respond(await quizzes.get_quiz(call.ctx, call.principal, quiz_id, found=call.access))
+
+
+@endpoint(
+    bp, "quizzes/{quizId}", ["PATCH"],
+    summary="Edit a quiz (audited): title, pass mark and attempt limit at any time; questions and answer keys only "
+    "until a student has attempted it (409 quiz-attempted). A lower pass mark completes the lesson for students "
+    "whose best now passes; a higher one un-completes nobody",
+    tag=TAG, request=QuizUpdate, response=QuizWithKeys, roles=MANAGERS, relation=QUIZ_EDITOR, errors=(403, 404, 409, 422),
+)
+async def update_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    quiz_id = route_id(req, "quizId")
+    body = json_body(req, QuizUpdate)
+    return respond(await quiz_edits.update_quiz(call.ctx, call.principal, quiz_id, body, found=call.access))
+
+
+@endpoint(
+    bp, "quizzes/{quizId}", ["DELETE"],
+    summary="Delete a quiz with its attempts and best scores (audited); the course's leaderboard drops its points, "
+    "completions stay",
+    tag=TAG, status=204, roles=MANAGERS, relation=QUIZ_EDITOR, errors=(403, 404, 409),
+)
+async def delete_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    quiz_id = route_id(req, "quizId")
+    await quiz_edits.delete_quiz(call.ctx, call.principal, quiz_id, found=call.access)
+    return respond(status=204)
 
 
 @endpoint(

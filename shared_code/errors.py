@@ -61,6 +61,12 @@ class TakenDown(Conflict):
     type_slug, title = "taken-down", "Taken down"
 
 
+class QuizAttempted(Conflict):
+    """A change to a quiz's questions or answer keys after students attempted it."""
+
+    type_slug, title = "quiz-attempted", "Quiz already attempted"
+
+
 class PayloadTooLarge(LecternError):
     status, type_slug, title = 413, "payload-too-large", "Payload Too Large"
 

@@ -52,6 +52,11 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
                 "An admin took the course or material down: its tutor may still read it, but not change it, "
                 "publish it, hand it on (playback, downloads) or teach it live until an admin restores it. "
                 "To everyone else it does not exist (404)."),
+    ProblemType("quiz-attempted", 409, "Quiz already attempted",
+                "Students have attempted this quiz, so its questions and answer keys no longer change: their "
+                "scores, completions and leaderboard points were earned against them. The title, pass mark and "
+                "attempt limit still change; to ask other questions, delete the quiz (its attempts go with it) "
+                "or add another."),
     ProblemType("payload-too-large", 413, "Payload Too Large",
                 "The body is over the size limit of the endpoint."),
     ProblemType("unsupported-media-type", 415, "Unsupported Media Type",

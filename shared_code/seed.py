@@ -2,9 +2,10 @@
 
 `python -m shared_code.seed [--base-url http://127.0.0.1:7071/api]` makes a tutor, two
 students and an admin (fixed ids, so running it twice finds them again), a published free
-course with a video lesson (its video registered first), a document and a quiz lesson, a
-quiz, a live class scheduled an hour from now, and a paid course to buy through the local
-payment stand-in (docs/payments.md); then prints a development token for each person.
+course with a video lesson (its video registered first), a document lesson naming a
+published reading (downloading it completes the lesson), a quiz lesson with its quiz, a
+live class scheduled an hour from now, and a paid course to buy through the local payment
+stand-in (docs/payments.md); then prints a development token for each person.
 `--tokens-only` prints fresh tokens and changes nothing (`make tokens`).
 """
 
@@ -43,6 +44,30 @@ class Api:
             return body
 
 
+READING = b"%PDF-1.4\n% Lectern demo reading: the notebook\n"
+
+
+async def published_material(api: Api, tutor: str, course_id: str) -> str:
+    """Uploads the demo reading straight to Blob storage through its SAS and publishes it."""
+    grant = await api.call("POST", f"courses/{course_id}/materials/uploads", tutor,
+                           {"fileName": "notebook.pdf", "contentType": "application/pdf", "sizeBytes": len(READING)})
+    async with api.session.put(grant["uploadUrl"], data=READING, headers=grant.get("requiredHeaders") or {}) as put:
+        if put.status != 201:
+            raise RuntimeError(f"uploading the demo reading answered {put.status}")
+    await api.call("POST", f"materials/{grant['materialId']}/publish", tutor)
+    return str(grant["materialId"])
+
+
+async def link_documents(api: Api, tutor: str, course_id: str) -> None:
+    """A course seeded before document lessons named their material: each document lesson
+    without one gets the demo reading, so the course can be completed end to end."""
+    detail = await api.call("GET", f"courses/{course_id}", tutor)
+    for lesson in detail.get("lessons", []):
+        if lesson["kind"] == "document" and not lesson.get("materialId"):
+            material_id = await published_material(api, tutor, course_id)
+            await api.call("PATCH", f"lessons/{lesson['id']}", tutor, {"materialId": material_id})
+
+
 async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         api = Api(session, base_url)
@@ -66,7 +91,10 @@ async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
             video = await api.call("POST", "videos", tutor, {"title": "Welcome and tour", "durationSeconds": 300})
             await api.call("POST", f"courses/{cid}/lessons", tutor,
                            {"title": "Welcome and tour", "kind": "video", "videoAssetId": video["id"]})
-            await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Reading: the notebook", "kind": "document"})
+            # A document lesson completes when an enrolled student downloads the material it names.
+            reading = await published_material(api, tutor, cid)
+            await api.call("POST", f"courses/{cid}/lessons", tutor,
+                           {"title": "Reading: the notebook", "kind": "document", "materialId": reading})
             quiz_lesson = await api.call("POST", f"courses/{cid}/lessons", tutor, {"title": "Check yourself", "kind": "quiz"})
             await api.call(
                 "POST",
@@ -93,6 +121,7 @@ async def seed(base_url: str, *, tokens_only: bool = False) -> dict[str, str]:
                 "scheduledAt": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
             })
         cid = course["id"]
+        await link_documents(api, tutor, cid)
         for student in ("student1", "student2"):
             await api.call("POST", f"courses/{cid}/enrollments", tokens[student], {}, ok=(200, 201))
         tokens["courseId"] = cid

@@ -159,6 +159,22 @@ class QuizCreate(StrictInput):
     )
 
 
+class QuizUpdate(StrictInput):
+    """Every field optional; only those sent change. Questions (and so answer keys) change
+    only while nobody has attempted the quiz (409 `quiz-attempted` after that)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Check your understanding", "passMarkPercent": 50}]})
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    questions: list[QuestionCreate] | None = Field(None, min_length=1, max_length=MAX_QUESTIONS)
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    pass_mark_percent: int | None = Field(
+        None, ge=0, le=100,
+        description="Lowering it completes the quiz lesson for enrolled students whose best attempt now passes; "
+        "raising it un-completes nobody (completion is never lost).",
+    )
+
+
 class Question(ApiModel):
     index: int
     prompt: str
@@ -275,6 +291,11 @@ class DashboardCourse(ApiModel):
     points: int
     rank: int | None = Field(None, description="Leaderboard rank; null when the board cannot be read right now.")
     upcoming_classes: list[UpcomingClass]
+    certificate_code: str | None = Field(
+        None,
+        description="The student's certificate for this course, once every lesson is complete: its verification code "
+        "(GET /api/certificates/{code}; the PDF at GET /api/me/certificates/{code}/download). Null before.",
+    )
 
 
 class Dashboard(ApiModel):

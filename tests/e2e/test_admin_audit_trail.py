@@ -35,7 +35,7 @@ async def test_a_quiz_is_audited_with_its_questions_and_keys(api, actor):
     [row] = await audit_rows(api, admin, tutor, "quiz.created")
     assert row["target"] == f"quiz/{quiz.json()['id']}" and row["details"]["courseId"] == course["id"]
     assert row["details"]["before"] is None
-    assert row["details"]["after"] == {"title": "Keys", "maxScore": 3, "maxAttempts": 2, "questions": [
+    assert row["details"]["after"] == {"title": "Keys", "maxScore": 3, "maxAttempts": 2, "passMarkPercent": 60, "questions": [
         {"prompt": "2+2?", "options": ["3", "4"], "correct": [1], "points": 3}]}
 
 

@@ -100,3 +100,14 @@ async def list_for_user(
              ORDER BY issued_at DESC, id DESC LIMIT %s""",
         (user_id, after[0], after[1], limit),
     )
+
+
+async def codes_by_course(conn: Conn, user_id: str, course_ids: list[str]) -> dict[str, str]:
+    """The user's certificate code per course, for the courses given that have one (one query)."""
+    if not course_ids:
+        return {}
+    cur = await conn.execute(
+        "SELECT course_id, code FROM certificates WHERE user_id = %s AND course_id = ANY(%s::uuid[])",
+        (user_id, course_ids),
+    )
+    return {str(r["course_id"]): str(r["code"]) for r in await cur.fetchall()}

@@ -188,3 +188,95 @@ async def standing(conn: Conn, course_id: str, user_id: str) -> dict[str, Any]:
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+# --- tutor edits (services/progress/quiz_edits.py) ------------------------------------
+async def lock_quiz(conn: Conn, quiz_id: str) -> QuizRow | None:
+    """The quiz row, locked against attempts (which read it `FOR KEY SHARE`) until the
+    transaction ends, so an edit and an attempt at the same quiz run one after the other."""
+    return await fetch_one(conn, QuizRow, f"SELECT {COLUMNS} FROM quizzes WHERE id = %s FOR UPDATE", (quiz_id,))
+
+
+async def questions_for_attempt(conn: Conn, quiz_id: str) -> list[dict[str, Any]] | None:
+    """The questions as they stand, inside an attempt's transaction; None when the quiz is
+    gone. `FOR KEY SHARE` waits for an edit or a delete in flight (`lock_quiz`) and lets
+    attempts run side by side."""
+    cur = await conn.execute("SELECT questions FROM quizzes WHERE id = %s FOR KEY SHARE", (quiz_id,))
+    row = await cur.fetchone()
+    return None if row is None else list(row["questions"])
+
+
+async def quiz_attempt_counts(conn: Conn, quiz_id: str) -> dict[str, int]:
+    """How many attempts the quiz has and how many students made them (their best scores)."""
+    cur = await conn.execute(
+        """SELECT (SELECT count(*) FROM quiz_attempts WHERE quiz_id = %(quiz)s) AS attempts,
+                  (SELECT count(*) FROM quiz_best WHERE quiz_id = %(quiz)s) AS students""",
+        {"quiz": quiz_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return {"attempts": int(row["attempts"]), "students": int(row["students"])}
+
+
+async def update_quiz(
+    conn: Conn,
+    quiz_id: str,
+    *,
+    title: str,
+    questions: list[dict[str, Any]],
+    max_score: int,
+    max_attempts: int,
+    pass_mark_percent: int,
+) -> QuizRow:
+    row = await fetch_one(
+        conn, QuizRow,
+        f"""UPDATE quizzes SET title = %s, questions = %s, max_score = %s, max_attempts = %s, pass_mark_percent = %s
+             WHERE id = %s RETURNING {COLUMNS}""",
+        (title, Jsonb(questions), max_score, max_attempts, pass_mark_percent, quiz_id),
+    )
+    assert row is not None
+    return row
+
+
+async def takers(conn: Conn, quiz_id: str) -> list[str]:
+    """The students with a best score on the quiz (whose dashboards show its attempts)."""
+    cur = await conn.execute("SELECT user_id FROM quiz_best WHERE quiz_id = %s ORDER BY user_id", (quiz_id,))
+    return [str(r["user_id"]) for r in await cur.fetchall()]
+
+
+async def delete_quiz(conn: Conn, quiz_id: str) -> QuizRow | None:
+    """Deletes the quiz; its attempts and best scores go with it (foreign keys cascade)."""
+    return await fetch_one(conn, QuizRow, f"DELETE FROM quizzes WHERE id = %s RETURNING {COLUMNS}", (quiz_id,))
+
+
+async def newly_passing(conn: Conn, quiz_id: str, lesson_id: str) -> list[str]:
+    """Actively enrolled students who took this quiz, whose best now reaches the pass mark
+    on every quiz of its quiz lesson (the rule of `lesson_passed`) and who have not
+    completed that lesson yet."""
+    cur = await conn.execute(
+        """SELECT b.user_id
+             FROM quiz_best b
+             JOIN lessons l ON l.id = %(lesson)s AND l.kind = 'quiz'
+             JOIN enrollments e ON e.course_id = l.course_id AND e.user_id = b.user_id AND e.status = 'active'
+            WHERE b.quiz_id = %(quiz)s
+              AND NOT EXISTS (
+                  SELECT 1 FROM quizzes q
+                    LEFT JOIN quiz_best o ON o.quiz_id = q.id AND o.user_id = b.user_id
+                   WHERE q.lesson_id = l.id
+                     AND (o.best IS NULL OR o.best * 100 < q.pass_mark_percent * q.max_score))
+              AND NOT EXISTS (
+                  SELECT 1 FROM video_progress vp
+                   WHERE vp.user_id = b.user_id AND vp.lesson_id = l.id AND vp.completed)
+            ORDER BY b.user_id""",
+        {"quiz": quiz_id, "lesson": lesson_id},
+    )
+    return [str(r["user_id"]) for r in await cur.fetchall()]
+
+
+async def first_quiz_of_lesson(conn: Conn, lesson_id: str) -> str | None:
+    """Any one quiz of the lesson (the oldest), or None when it has none left."""
+    cur = await conn.execute(
+        "SELECT id FROM quizzes WHERE lesson_id = %s ORDER BY created_at, id LIMIT 1", (lesson_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row["id"])

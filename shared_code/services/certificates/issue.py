@@ -80,6 +80,8 @@ async def certificate_issued(ctx: AppContext, row: CertificateRow) -> None:
         "certificate issued",
         extra={"certificateId": str(row.id), "userId": str(row.user_id), "courseId": str(row.course_id)},
     )
+    # The dashboard shows the code: a snapshot built before the issue must not be served.
+    await outbox.perform(ctx, "dashboard.invalidate", {"userId": str(row.user_id)})
     draft = texts.certificate_issued(row.code, str(row.course_id), row.course_title, row.issued_at)
     notify.notify_user(ctx, str(row.user_id), draft)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
+from shared_code.adapters.postgres import certificates as certificates_sql
 from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.auth import Principal
@@ -82,6 +83,7 @@ async def build_dashboard(ctx: AppContext, user_id: str) -> Dashboard:
             if course_ids
             else []
         )
+        codes = await certificates_sql.codes_by_course(conn, user_id, course_ids)
     standings = await leaderboard.standings(ctx, course_ids, user_id)
     results: dict[str, list[QuizScore]] = {}
     for a in attempts:
@@ -116,6 +118,7 @@ async def build_dashboard(ctx: AppContext, user_id: str) -> Dashboard:
                 points=points,
                 rank=rank,
                 upcoming_classes=upcoming.get(course_id, []),
+                certificate_code=codes.get(course_id),
             )
         )
     return Dashboard(user_id=user_id, generated_at=datetime.now(UTC), courses=out)

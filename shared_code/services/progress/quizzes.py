@@ -31,7 +31,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain import notifications as texts
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
-from shared_code.errors import Forbidden, Invalid, NotFound
+from shared_code.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
     AttemptCreate,
     AttemptResult,
@@ -67,7 +67,7 @@ def _quiz_fields(row: QuizRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in _QUIZ_FIELDS}
 
 
-def _with_keys(row: QuizRow) -> QuizWithKeys:
+def with_keys(row: QuizRow) -> QuizWithKeys:
     return QuizWithKeys(
         **_quiz_fields(row),
         questions=[
@@ -91,6 +91,7 @@ def audited_quiz(row: QuizRow) -> dict[str, Any]:
         "title": row.title,
         "maxScore": row.max_score,
         "maxAttempts": row.max_attempts,
+        "passMarkPercent": row.pass_mark_percent,
         "questions": [
             {"prompt": q["prompt"], "options": q["options"], "correct": q["correct"], "points": q["points"]}
             for q in row.questions
@@ -138,7 +139,7 @@ async def create_quiz(
         ctx, principal, "quiz.created", f"quiz/{row.id}",
         {"courseId": access.course_id, "lessonId": lesson_id, "before": None, "after": audited_quiz(row)},
     )
-    return _with_keys(row)
+    return with_keys(row)
 
 
 async def _load(ctx: AppContext, quiz_id: str) -> QuizRow:
@@ -204,6 +205,13 @@ async def submit_attempt(
 
     async def store(conn: Conn) -> tuple[int, Any]:
         await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
+        # Graded against the questions read before this transaction: an edit or a delete
+        # that committed since (quiz_edits.py) is seen here, and one in flight waits for us.
+        current = await quizzes_sql.questions_for_attempt(conn, quiz_id)
+        if current is None:
+            raise NotFound("No such quiz.")
+        if current != quiz.questions:
+            raise Conflict("The quiz changed while you answered it: read it again and answer it as it is now.")
         used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
         if used >= quiz.max_attempts:
             raise Invalid(f"All {quiz.max_attempts} attempts at this quiz are used.", title="Attempt limit reached")

@@ -1268,10 +1268,18 @@ export interface paths {
         get: operations["get_quiz"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a quiz with its attempts and best scores (audited); the course's leaderboard drops its points, completions stay
+         * @description Who may call: owning tutor, admin (the relation to the `quizId` in the path; roles: tutor, admin).
+         */
+        delete: operations["delete_quiz"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Edit a quiz (audited): title, pass mark and attempt limit at any time; questions and answer keys only until a student has attempted it (409 quiz-attempted). A lower pass mark completes the lesson for students whose best now passes; a higher one un-completes nobody
+         * @description Who may call: owning tutor, admin (the relation to the `quizId` in the path; roles: tutor, admin).
+         */
+        patch: operations["update_quiz"];
         trace?: never;
     };
     "/api/quizzes/{quizId}/attempts": {
@@ -2263,6 +2271,12 @@ export interface components {
             rank: number | null;
             /** Upcomingclasses */
             upcomingClasses: components["schemas"]["UpcomingClass"][];
+            /**
+             * Certificatecode
+             * @description The student's certificate for this course, once every lesson is complete: its verification code (GET /api/certificates/{code}; the PDF at GET /api/me/certificates/{code}/download). Null before.
+             * @default null
+             */
+            certificateCode: string | null;
         };
         /** DeadLetter */
         DeadLetter: {
@@ -3415,6 +3429,38 @@ export interface components {
             at: string;
         };
         /**
+         * QuizUpdate
+         * @description Every field optional; only those sent change. Questions (and so answer keys) change
+         *     only while nobody has attempted the quiz (409 `quiz-attempted` after that).
+         * @example {
+         *       "passMarkPercent": 50,
+         *       "title": "Check your understanding"
+         *     }
+         */
+        QuizUpdate: {
+            /**
+             * Title
+             * @default null
+             */
+            title?: string | null;
+            /**
+             * Questions
+             * @default null
+             */
+            questions?: components["schemas"]["QuestionCreate"][] | null;
+            /**
+             * Maxattempts
+             * @default null
+             */
+            maxAttempts?: number | null;
+            /**
+             * Passmarkpercent
+             * @description Lowering it completes the quiz lesson for enrolled students whose best attempt now passes; raising it un-completes nobody (completion is never lost).
+             * @default null
+             */
+            passMarkPercent?: number | null;
+        };
+        /**
          * QuizWithKeys
          * @description The quiz as its tutor wrote it, answer keys included.
          */
@@ -3887,7 +3933,7 @@ export interface components {
             }[];
         };
         /** @description What kind of problem this is: one of the documented URIs (docs/problems.md). */
-        ProblemType: "https://lectern.dev/problems/bad-request" | "https://lectern.dev/problems/validation-error" | "https://lectern.dev/problems/invalid-signature" | "https://lectern.dev/problems/unauthorized" | "https://lectern.dev/problems/forbidden" | "https://lectern.dev/problems/not-found" | "https://lectern.dev/problems/conflict" | "https://lectern.dev/problems/taken-down" | "https://lectern.dev/problems/payload-too-large" | "https://lectern.dev/problems/unsupported-media-type" | "https://lectern.dev/problems/unprocessable" | "https://lectern.dev/problems/rate-limited" | "https://lectern.dev/problems/service-unavailable" | "https://lectern.dev/problems/dependency-unavailable" | "https://lectern.dev/problems/internal-error" | "about:blank";
+        ProblemType: "https://lectern.dev/problems/bad-request" | "https://lectern.dev/problems/validation-error" | "https://lectern.dev/problems/invalid-signature" | "https://lectern.dev/problems/unauthorized" | "https://lectern.dev/problems/forbidden" | "https://lectern.dev/problems/not-found" | "https://lectern.dev/problems/conflict" | "https://lectern.dev/problems/taken-down" | "https://lectern.dev/problems/quiz-attempted" | "https://lectern.dev/problems/payload-too-large" | "https://lectern.dev/problems/unsupported-media-type" | "https://lectern.dev/problems/unprocessable" | "https://lectern.dev/problems/rate-limited" | "https://lectern.dev/problems/service-unavailable" | "https://lectern.dev/problems/dependency-unavailable" | "https://lectern.dev/problems/internal-error" | "about:blank";
     };
     responses: {
         /** @description Malformed or invalid request (`https://lectern.dev/problems/bad-request`, `https://lectern.dev/problems/validation-error`, `https://lectern.dev/problems/invalid-signature`) */
@@ -3926,7 +3972,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Conflict (`https://lectern.dev/problems/conflict`, `https://lectern.dev/problems/taken-down`) */
+        /** @description Conflict (`https://lectern.dev/problems/conflict`, `https://lectern.dev/problems/taken-down`, `https://lectern.dev/problems/quiz-attempted`) */
         Problem409: {
             headers: {
                 [name: string]: unknown;
@@ -6257,6 +6303,75 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    delete_quiz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                quizId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_quiz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                quizId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "title": "Check your understanding",
+                 *       "passMarkPercent": 50
+                 *     }
+                 */
+                "application/json": components["schemas"]["QuizUpdate"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuizWithKeys"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
