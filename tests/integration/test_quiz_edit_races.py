@@ -68,12 +68,12 @@ async def test_a_key_change_waits_for_an_attempt_in_flight_and_then_refuses(ctx)
     row, _ = await quizzes.quiz_access(ctx, student, quiz_id)
     # An attempt's transaction reads the quiz row (FOR KEY SHARE) and holds it until it commits.
     async with ctx.db.transaction() as conn:
-        assert await quizzes_sql.questions_for_attempt(conn, quiz_id) == row["questions"]
+        assert await quizzes_sql.questions_for_attempt(conn, quiz_id) == row.questions
         edit = asyncio.ensure_future(quiz_edits.update_quiz(ctx, tutor, quiz_id, QuizUpdate(questions=MOVED)))
         await asyncio.sleep(0.5)
         assert not edit.done()  # the edit waits for the attempt
         await quizzes_sql.insert_attempt(
-            conn, attempt_id=str(uuid.uuid4()), quiz_id=quiz_id, course_id=str(row["course_id"]),
+            conn, attempt_id=str(uuid.uuid4()), quiz_id=quiz_id, course_id=str(row.course_id),
             user_id=student.user_id, attempt_no=1, answers=[[0]], score=1, max_score=1, per_question=[],
         )
     with pytest.raises(QuizAttempted):
