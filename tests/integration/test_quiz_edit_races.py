@@ -79,4 +79,4 @@ async def test_a_key_change_waits_for_an_attempt_in_flight_and_then_refuses(ctx)
     with pytest.raises(QuizAttempted):
         await edit
     async with ctx.db.connection() as conn:
-        assert (await quizzes_sql.get_quiz(conn, quiz_id))["questions"][0]["correct"] == [0]
+        assert (await quizzes_sql.get_quiz(conn, quiz_id)).questions[0]["correct"] == [0]
