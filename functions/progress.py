@@ -37,6 +37,7 @@ from shared_code.models.progress import (
     HeartbeatResult,
     Leaderboard,
     LeaderboardQuery,
+    LessonQuizzes,
     Quiz,
     QuizCreate,
     QuizUpdate,
@@ -62,6 +63,11 @@ LEARNER = lesson_relation(
 )
 # A new quiz names its lesson in the body: the owning tutor or an admin of that lesson's course.
 QUIZ_AUTHOR = in_body(lesson_relation("owning tutor, admin", MANAGERS, lambda access: access.can_manage, quizzes.AUTHORS_ONLY))
+# A lesson's quizzes: whoever may read the lesson (enrolled students, the owning tutor, admins).
+QUIZ_LISTER = lesson_relation(
+    "enrolled, owning tutor, admin", ("student", "tutor", "admin"), lambda access: access.is_member,
+    "Only students enrolled in this course, its tutor and admins may see its quizzes.",
+)
 # Edits and deletes of a quiz: the owning tutor or an admin of its course.
 QUIZ_EDITOR = course_relation(
     "owning tutor, admin", "quizId", MANAGERS, quizzes.quiz_access, lambda access: access.can_manage, quiz_edits.EDITORS_ONLY,
@@ -103,6 +109,14 @@ async def sync_progress(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def create_quiz(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     body: QuizCreate = call.body
     return respond(await quizzes.create_quiz(call.ctx, call.principal, body, found=call.access), status=201)
+
+
+@endpoint(
+    bp, "lessons/{lessonId}/quizzes", ["GET"], summary="A lesson's quizzes (no questions): how a quiz lesson names its quiz",
+    tag=TAG, response=LessonQuizzes, relation=QUIZ_LISTER, errors=(403, 404),
+)
+async def lesson_quizzes(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    return respond(await quizzes.lesson_quizzes(call.ctx, route_id(req, "lessonId")))
 
 
 @endpoint(

@@ -198,6 +198,13 @@ class QuizBase(ApiModel):
     created_at: datetime
 
 
+class LessonQuizzes(ApiModel):
+    """A lesson's quizzes (read each with GET /api/quizzes/{quizId}); a quiz lesson completes
+    when the student's best attempt at every one of them reaches its pass mark."""
+
+    items: list[QuizBase]
+
+
 class QuizWithKeys(QuizBase):
     """The quiz as its tutor wrote it, answer keys included."""
 

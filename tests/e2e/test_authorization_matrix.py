@@ -102,6 +102,7 @@ def rows(w: dict) -> list[Row]:
         Row("POST", "progress/sync", (401, OK, OK, 403, 403, 403),
             {"events": [{**beat, "lessonId": ls, "clientTime": datetime.now(UTC).isoformat()}]}),
         Row("GET", f"quizzes/{q}", MEMBERS),
+        Row("GET", f"lessons/{w['quiz_lesson']}/quizzes", MEMBERS),
         Row("POST", "quizzes", MANAGERS, {"lessonId": w["quiz_lesson"], "title": "Another", "questions": [
             {"prompt": "?", "options": ["a", "b"], "correct": [0], "points": 1}]}),
         Row("POST", f"quizzes/{q}/attempts", STUDENT_ONLY, {"answers": [[1]]}, {"Idempotency-Key": "matrix"}),

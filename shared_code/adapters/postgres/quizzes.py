@@ -11,7 +11,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared_code.adapters.postgres.pool import Conn
-from shared_code.adapters.postgres.rows import columns, fetch_one
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,13 @@ async def insert_quiz(
 
 async def get_quiz(conn: Conn, quiz_id: str) -> QuizRow | None:
     return await fetch_one(conn, QuizRow, f"SELECT {COLUMNS} FROM quizzes WHERE id = %s", (quiz_id,))
+
+
+async def quizzes_of_lesson(conn: Conn, lesson_id: str) -> list[QuizRow]:
+    """The lesson's quizzes, oldest first (a quiz lesson completes when each is passed)."""
+    return await fetch_all(
+        conn, QuizRow, f"SELECT {COLUMNS} FROM quizzes WHERE lesson_id = %s ORDER BY created_at, id", (lesson_id,)
+    )
 
 
 async def lock_attempts(conn: Conn, quiz_id: str, user_id: str) -> None:

@@ -35,10 +35,12 @@ from shared_code.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
     AttemptCreate,
     AttemptResult,
+    LessonQuizzes,
     Question,
     QuestionResult,
     QuestionWithKey,
     Quiz,
+    QuizBase,
     QuizCreate,
     QuizWithKeys,
 )
@@ -176,6 +178,13 @@ async def get_quiz(
         async with ctx.db.connection() as conn:
             used = await quizzes_sql.count_attempts(conn, quiz_id, principal.user_id)
     return Quiz(**_quiz_fields(row), questions=_public(row.questions), attempts_used=used)
+
+
+async def lesson_quizzes(ctx: AppContext, lesson_id: str) -> LessonQuizzes:
+    """The quizzes of a lesson the endpoint's relation let the caller read (no questions)."""
+    async with ctx.db.connection() as conn:
+        rows = await quizzes_sql.quizzes_of_lesson(conn, lesson_id)
+    return LessonQuizzes(items=[QuizBase(**_quiz_fields(row)) for row in rows])
 
 
 async def submit_attempt(

@@ -1254,6 +1254,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lessons/{lessonId}/quizzes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A lesson's quizzes (no questions): how a quiz lesson names its quiz
+         * @description Who may call: enrolled, owning tutor, admin (the relation to the `lessonId` in the path; roles: student, tutor, admin).
+         */
+        get: operations["lesson_quizzes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/quizzes/{quizId}": {
         parameters: {
             query?: never;
@@ -2679,6 +2699,15 @@ export interface components {
             courseProgress: number | null;
         };
         /**
+         * LessonQuizzes
+         * @description A lesson's quizzes (read each with GET /api/quizzes/{quizId}); a quiz lesson completes
+         *     when the student's best attempt at every one of them reaches its pass mark.
+         */
+        LessonQuizzes: {
+            /** Items */
+            items: components["schemas"]["QuizBase"][];
+        };
+        /**
          * LessonUpdate
          * @description Every field optional; only those sent change. The kind and the position stay.
          * @example {
@@ -3341,6 +3370,37 @@ export interface components {
              * @default null
              */
             attemptsUsed: number | null;
+        };
+        /** QuizBase */
+        QuizBase: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Courseid
+             * Format: uuid
+             */
+            courseId: string;
+            /**
+             * Lessonid
+             * Format: uuid
+             */
+            lessonId: string;
+            /** Title */
+            title: string;
+            /** Maxscore */
+            maxScore: number;
+            /** Maxattempts */
+            maxAttempts: number;
+            /** Passmarkpercent */
+            passMarkPercent: number;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
         };
         /**
          * QuizCreate
@@ -6275,6 +6335,34 @@ export interface operations {
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    lesson_quizzes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                lessonId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LessonQuizzes"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
