@@ -11,7 +11,6 @@ are today's counts: a change that adds a round trip to either hot path fails her
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -140,7 +139,8 @@ async def class_with_poll(ctx: AppContext) -> tuple[Principal, Member, str]:
     tutor, course_id, _ = await published_course(ctx)
     student = person("student")
     await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
-    live = await classes.create_class(ctx, tutor, ClassCreate(course_id=uuid.UUID(course_id), title="Trips", scheduled_at=datetime.now(UTC)))
+    created = ClassCreate(course_id=uuid.UUID(course_id), title="Trips", scheduled_at=datetime.now(UTC))
+    live = await classes.create_class(ctx, tutor, created)
     await classes.start_class(ctx, tutor, str(live.id))
     poll = await polls.open_poll(ctx, tutor, str(live.id), PollCreate(question="Q?", options=["a", "b", "c"]))
     member = Member(connection_id=uuid.uuid4().hex, user_id=student.user_id, class_id=str(live.id),

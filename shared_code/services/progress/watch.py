@@ -59,6 +59,7 @@ from shared_code.adapters.postgres.progress import ProgressWrite
 from shared_code.adapters.redis import progress as progress_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.domain.watch import (
     ALLOWANCE_SECONDS,
     GAP_LIMIT_SECONDS,
@@ -72,7 +73,6 @@ from shared_code.domain.watch import (
     millis,
     stored_watch,
 )
-from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.errors import NotFound, RateLimited
 from shared_code.models.progress import Heartbeat, HeartbeatResult
 from shared_code.platform.access import CourseAccess
