@@ -17,6 +17,7 @@ from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.client import create_redis
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
+from shared_code.adapters.redis.live_polls import PollStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.storage_account import StorageAccount
@@ -79,6 +80,7 @@ async def build_context(settings: Settings) -> AppContext:
             tally=polls.tally_throttle(),
             reactions=stage.reaction_throttle(),
         ),
+        poll_store=PollStore(redis),
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),

@@ -22,6 +22,7 @@ from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
+from shared_code.adapters.redis.live_polls import PollStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.tables import TableStore
@@ -88,6 +89,8 @@ class AppContext:
     leaderboard_store: LeaderboardStore
     leaderboard_flights: SingleFlight
     throttles: LiveThrottles
+    # The vote script: concurrent votes share a pipeline.
+    poll_store: PollStore
     # Attendance rows wait here a moment and go to Table storage in batches.
     attendance_rows: RowBuffer
     # Health answers from its latest report (at most a few seconds old).

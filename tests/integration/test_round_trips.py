@@ -11,6 +11,7 @@ are today's counts: a change that adds a round trip to either hot path fails her
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -178,6 +179,24 @@ async def test_a_refused_vote_is_worded_from_its_one_redis_round_trip(ctx, app, 
         assert ack["seq"] > 0  # the class's current seq, from the same call
         assert wire.redis_writes <= REFUSED_VOTE_REDIS, wire.redis_commands
         assert len(wire.statements) <= REFUSED_VOTE_POSTGRES, wire.statements
+    await ctx.throttles.tally.drain()
+
+
+async def test_votes_cast_together_share_one_redis_round_trip(ctx, app, wire):
+    """Under load the vote scripts of concurrent events go out as one pipeline."""
+    _, member, poll_id = await class_with_poll(ctx)
+    voters = [member]
+    for _ in range(9):
+        student = person("student")
+        await enrollments.enrol(ctx, student, member.course_id, EnrollmentRequest())
+        voters.append(Member(connection_id=uuid.uuid4().hex, user_id=student.user_id, class_id=member.class_id,
+                             course_id=member.course_id, role="student", name=student.name))
+    assert (await send_event(app, ctx, member, "vote", {"pollId": poll_id, "option": 0}))["ok"]  # warm
+
+    wire.reset()
+    acks = await asyncio.gather(*(send_event(app, ctx, v, "vote", {"pollId": poll_id, "option": 1}) for v in voters))
+    assert all(a["ok"] for a in acks), acks
+    assert wire.redis_writes <= VOTE_REDIS, wire.redis_commands
     await ctx.throttles.tally.drain()
 
 

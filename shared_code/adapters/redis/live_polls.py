@@ -18,6 +18,7 @@ from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, pairs, seq_args
 from shared_code.adapters.redis.ratelimit import GCRA_FUNCTION
+from shared_code.concurrency import ScriptBatcher
 from shared_code.domain.polls import counts_list
 
 # KEYS: seq, poll, votes, counts, past polls. ARGV[3..]: id, option count, question, options
@@ -177,19 +178,25 @@ class VoteResult:
     claimed: bool = False  # this vote claimed the tally broadcast: its caller schedules it
 
 
-async def vote(
-    r: aioredis.Redis, class_id: str, poll_id: str, user_id: str, option: int, *,
-    rate_interval_ms: int, rate_limit: int, hold_ms: int,
-) -> VoteResult:
-    code, version, changed, seq, claimed = await _VOTE.run(
-        r,
-        keys=[
-            *_poll_keys(class_id), keys.live_seq(class_id), keys.live_vote_rate(class_id, user_id),
-            keys.live_broadcast_pending(class_id, "tally"), keys.live_past_polls(class_id),
-        ],
-        args=[poll_id, user_id, option, CLASS_TTL_SECONDS, rate_interval_ms, rate_limit, hold_ms],
-    )
-    return VoteResult(str(code), int(version), bool(int(changed)), int(seq), bool(int(claimed)))
+class PollStore:
+    """The vote script on one client; the bootstrap builds one per process, so the votes
+    that concurrent events cast go out together as one pipeline (`ScriptBatcher`)."""
+
+    def __init__(self, r: aioredis.Redis) -> None:
+        self._votes = ScriptBatcher(r, _VOTE.source)
+
+    async def vote(
+        self, class_id: str, poll_id: str, user_id: str, option: int, *,
+        rate_interval_ms: int, rate_limit: int, hold_ms: int,
+    ) -> VoteResult:
+        code, version, changed, seq, claimed = await self._votes.call(
+            [
+                *_poll_keys(class_id), keys.live_seq(class_id), keys.live_vote_rate(class_id, user_id),
+                keys.live_broadcast_pending(class_id, "tally"), keys.live_past_polls(class_id),
+            ],
+            [poll_id, user_id, option, CLASS_TTL_SECONDS, rate_interval_ms, rate_limit, hold_ms],
+        )
+        return VoteResult(str(code), int(version), bool(int(changed)), int(seq), bool(int(claimed)))
 
 
 async def read_poll(r: aioredis.Redis, class_id: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -131,8 +131,8 @@ _REFUSALS = {
 
 
 async def _count(ctx: AppContext, member: Member, poll_id: str, option: int) -> polls_redis.VoteResult:
-    return await polls_redis.vote(
-        ctx.redis, member.class_id, poll_id, member.user_id, option,
+    return await ctx.poll_store.vote(
+        member.class_id, poll_id, member.user_id, option,
         rate_interval_ms=emission_interval_ms(ctx.settings.rate_limit_votes_per_10s, RATE_PERIOD_MS),
         rate_limit=ctx.settings.rate_limit_votes_per_10s, hold_ms=live_messages.hold_ms(ctx),
     )
@@ -140,7 +140,7 @@ async def _count(ctx: AppContext, member: Member, poll_id: str, option: int) -> 
 
 async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, Any]:
     """One Redis call decides the rate limit, the poll's state, the vote and the tally
-    (`adapters/redis/live_polls.py` `vote`); a refusal is worded from what it returned."""
+    (`adapters/redis/live_polls.py` `PollStore.vote`); a refusal is worded from what it returned."""
     poll_id = str(event.poll_id)
     result = await _count(ctx, member, poll_id, event.option)
     if result.code == "cold":
