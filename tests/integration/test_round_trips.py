@@ -28,6 +28,8 @@ import pytest
 from redis.asyncio.connection import AbstractConnection
 
 from shared_code import bootstrap
+from shared_code.adapters.postgres import polls as polls_sql
+from shared_code.adapters.postgres.polls import Vote
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
@@ -182,9 +184,10 @@ async def test_a_refused_vote_is_worded_from_its_one_redis_round_trip(ctx, app, 
     await ctx.throttles.tally.drain()
 
 
-async def test_votes_cast_together_share_one_redis_round_trip(ctx, app, wire):
-    """Under load the vote scripts of concurrent events go out as one pipeline."""
-    _, member, poll_id = await class_with_poll(ctx)
+async def test_votes_cast_together_share_one_redis_round_trip_and_one_statement(ctx, app, wire):
+    """Under load the vote scripts of concurrent events go out as one pipeline, and their
+    votes go to PostgreSQL in one statement."""
+    tutor, member, poll_id = await class_with_poll(ctx)
     voters = [member]
     for _ in range(9):
         student = person("student")
@@ -197,7 +200,23 @@ async def test_votes_cast_together_share_one_redis_round_trip(ctx, app, wire):
     acks = await asyncio.gather(*(send_event(app, ctx, v, "vote", {"pollId": poll_id, "option": 1}) for v in voters))
     assert all(a["ok"] for a in acks), acks
     assert wire.redis_writes <= VOTE_REDIS, wire.redis_commands
+    assert len(wire.statements) <= VOTE_POSTGRES, wire.statements
+    closed = await polls.close_poll(ctx, tutor, member.class_id, poll_id)
+    assert closed.counts == [0, 10, 0]  # the final counts are the stored votes: every one, once
     await ctx.throttles.tally.drain()
+
+
+async def test_a_batch_of_votes_keeps_each_voters_newest_and_writes_nothing_once_closed(ctx):
+    tutor, member, poll_id = await class_with_poll(ctx)
+    older, newer = Vote(poll_id, member.user_id, 0, 10), Vote(poll_id, member.user_id, 2, 11)
+    async with ctx.db.connection() as conn:
+        # One statement may not write a row twice: the older vote lost the race anyway.
+        assert await polls_sql.record_votes(conn, poll_id, [newer, older])
+        assert await polls_sql.user_vote(conn, poll_id, member.user_id) == 2
+    await polls.close_poll(ctx, tutor, member.class_id, poll_id)
+    async with ctx.db.connection() as conn:
+        assert not await polls_sql.record_votes(conn, poll_id, [Vote(poll_id, member.user_id, 1, 12)])
+        assert await polls_sql.user_vote(conn, poll_id, member.user_id) == 2
 
 
 async def test_votes_past_the_rate_are_refused_in_the_same_round_trip(ctx, app, wire):

@@ -3,7 +3,8 @@
 A vote is counted in Redis by one Lua script (the voter's choice and the option counts
 change together, so a changed vote moves rather than adds; the same call applies the rate
 limit and claims the tally broadcast, and its answer words every refusal) and written straight to
-`poll_votes` with a version from Redis' clock, so a late write of an older vote never
+`poll_votes` (the votes of a poll that arrive together in one statement, `ctx.vote_writes`)
+with a version from Redis' clock, so a late write of an older vote never
 overwrites a newer one. While votes pour in, `poll.tally` goes out at most a few times a
 second per class (the same throttle as presence).
 
@@ -15,6 +16,7 @@ votes. `poll.closed` carries those counts, so they are exactly the votes that we
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -24,8 +26,8 @@ import psycopg
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
-from shared_code.adapters.postgres.polls import PollRow
-from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.polls import PollRow, Vote
+from shared_code.adapters.postgres.pool import Conn, Database
 from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
@@ -122,6 +124,27 @@ async def restore_open(ctx: AppContext, class_id: str, row: PollRow, votes: dict
     )
 
 
+async def write_votes(db: Database, votes: list[Vote]) -> list[bool | Exception]:
+    """What `ctx.vote_writes` sends: the votes that arrived together, one statement per poll
+    (`adapters/postgres/polls.py` `record_votes`), each answered with whether its poll was
+    open; a poll whose statement failed answers its own votes with the error."""
+    by_poll: dict[str, list[Vote]] = {}
+    for vote in votes:
+        by_poll.setdefault(vote.poll_id, []).append(vote)
+
+    async def write(poll_id: str, group: list[Vote]) -> bool:
+        async with db.connection() as conn:
+            return await polls_sql.record_votes(conn, poll_id, group)
+
+    outcomes = await asyncio.gather(*(write(p, g) for p, g in by_poll.items()), return_exceptions=True)
+    answers: dict[str, bool | Exception] = {}
+    for poll_id, outcome in zip(by_poll, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        answers[poll_id] = outcome
+    return [answers[vote.poll_id] for vote in votes]
+
+
 # What a vote script's refusal says, by its code.
 _REFUSALS = {
     "closed": ("poll-closed", "The poll is closed."),
@@ -155,8 +178,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, A
         # Scheduled whatever PostgreSQL says next: the flag is claimed, and the flush clears it.
         ctx.throttles.tally.claimed(ctx, member.class_id, live_messages.interval_seconds(ctx))
     try:
-        async with ctx.db.connection() as conn:
-            stored = await polls_sql.record_vote(conn, poll_id, member.user_id, event.option, result.version)
+        stored = await ctx.vote_writes.submit(Vote(poll_id, member.user_id, event.option, result.version))
     except (psycopg.Error, OSError, CircuitOpen) as exc:
         logger.warning("vote not stored: %s", type(exc).__name__)
         raise Refused("unavailable", "The vote could not be stored; vote again.", seq=result.seq) from None
