@@ -239,8 +239,11 @@ async def test_votes_past_the_rate_are_refused_in_the_same_round_trip(ctx, app, 
 
 
 # --- heartbeats ---------------------------------------------------------------------------
-def heartbeat_request(ctx: AppContext, student: Principal, lesson_id: str, watched: float) -> func.HttpRequest:
-    token, _ = issue_dev_token(ctx.settings, user_id=student.user_id, name=student.name, roles=["student"])
+def heartbeat_request(
+    ctx: AppContext, student: Principal, lesson_id: str, watched: float, *, token: str | None = None
+) -> func.HttpRequest:
+    if token is None:
+        token, _ = issue_dev_token(ctx.settings, user_id=student.user_id, name=student.name, roles=["student"])
     return func.HttpRequest(
         method="PUT", url=f"http://localhost/api/progress/lessons/{lesson_id}",
         headers={"authorization": f"Bearer {token}", "content-type": "application/json",
@@ -263,3 +266,18 @@ async def test_a_heartbeat_costs_four_redis_round_trips_and_no_statement(ctx, ap
     assert response.status_code == 202, response.get_body()
     assert wire.redis_writes <= HEARTBEAT_REDIS, wire.redis_commands
     assert len(wire.statements) <= HEARTBEAT_POSTGRES, wire.statements
+
+
+async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_judged(ctx, app):
+    """The per-address limit now goes out beside the per-user one, after the token is
+    verified; a request with a bad token is still counted, and past the rate its answer is
+    429, not 401."""
+    ctx.settings = ctx.settings.model_copy(update={"rate_limit_writes_per_ip_per_minute": 3})
+    _, course_id, lesson_id = await published_course(ctx)
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    forged = heartbeat_request(ctx, student, lesson_id, 1, token="not-a-token")
+    statuses = [(await app["record_progress"](forged)).status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    assert (await app["record_progress"](forged)).status_code == 429
+    assert (await app["record_progress"](heartbeat_request(ctx, student, lesson_id, 1))).status_code == 429
