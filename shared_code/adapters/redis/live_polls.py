@@ -2,8 +2,9 @@
 broadcast's read. One poll is current per class; a vote is one script call that checks the
 poll, records the vote, moves the counts and stamps a version from Redis' clock, so the
 tally is never read half-moved; the same call applies the voter's rate limit and claims the
-tally broadcast, so a vote costs one round trip. A poll Redis lost is restored from PostgreSQL by the
-service (`restore_poll`) before the vote is retried.
+tally broadcast, so a vote costs one round trip (and the votes of concurrent events share
+one pipeline). A poll Redis lost is restored from PostgreSQL by the service
+(`restore_poll`) before the vote is retried.
 """
 
 from __future__ import annotations
@@ -172,10 +173,11 @@ async def poll_closed(r: aioredis.Redis, class_id: str, poll_id: str, counts: li
 @dataclass(frozen=True)
 class VoteResult:
     code: str
-    version: int  # for 'rate': how long to wait (ms)
+    version: int
     changed: bool
     seq: int = 0  # the class's current seq, for the voter's acknowledgement
     claimed: bool = False  # this vote claimed the tally broadcast: its caller schedules it
+    retry_after_ms: int = 0  # for 'rate': how long to wait
 
 
 class PollStore:
@@ -196,6 +198,8 @@ class PollStore:
             ],
             [poll_id, user_id, option, CLASS_TTL_SECONDS, rate_interval_ms, rate_limit, hold_ms],
         )
+        if code == "rate":  # the script's second value is then how long to wait
+            return VoteResult("rate", 0, False, int(seq), retry_after_ms=int(version))
         return VoteResult(str(code), int(version), bool(int(changed)), int(seq), bool(int(claimed)))
 
 

@@ -2,9 +2,9 @@
 
 A vote is counted in Redis by one Lua script (the voter's choice and the option counts
 change together, so a changed vote moves rather than adds; the same call applies the rate
-limit and claims the tally broadcast, and its answer words every refusal) and written straight to
-`poll_votes` (the votes of a poll that arrive together in one statement, `ctx.vote_writes`)
-with a version from Redis' clock, so a late write of an older vote never
+limit and claims the tally broadcast, and its answer words every refusal) and written
+straight to `poll_votes` (the votes of a poll that arrive together in one statement,
+`ctx.vote_writes`) with a version from Redis' clock, so a late write of an older vote never
 overwrites a newer one. While votes pour in, `poll.tally` goes out at most a few times a
 second per class (the same throttle as presence).
 
@@ -170,7 +170,7 @@ async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, A
         await _restore(ctx, member.class_id, poll_id)
         result = await _count(ctx, member, poll_id, event.option)
     if result.code == "rate":
-        raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=result.version, seq=result.seq)
+        raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=result.retry_after_ms, seq=result.seq)
     if result.code != "ok":
         reason, detail = _REFUSALS.get(result.code, _REFUSALS["none"])
         raise Refused(reason, detail, seq=result.seq)
