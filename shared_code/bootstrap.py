@@ -87,6 +87,7 @@ async def build_context(settings: Settings) -> AppContext:
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),
+        account_reads=ReadBatcher(redis),
     )
     await ctx.db.open()
     return ctx

@@ -100,6 +100,8 @@ class AppContext:
     health: HealthMonitor
     # Work started off a request's critical path; `await ctx.background.drain()` waits for it.
     background: BackgroundTasks
+    # The stored-roles reads of concurrent requests, batched (`adapters/redis/accounts.py`).
+    account_reads: ReadBatcher
     # Subjects already known to have a users row; saves a write per request.
     known_users: set[str] = field(default_factory=set)
 

@@ -268,6 +268,27 @@ async def test_a_heartbeat_costs_four_redis_round_trips_and_no_statement(ctx, ap
     assert len(wire.statements) <= HEARTBEAT_POSTGRES, wire.statements
 
 
+async def test_heartbeats_sent_together_share_their_round_trips(ctx, app, wire):
+    """Ten students' heartbeats at once: each of the four calls of a heartbeat goes out once
+    for all of them (the write limits, the stored roles, the content cache, the script)."""
+    _, course_id, lesson_id = await published_course(ctx)
+    students = [person("student") for _ in range(10)]
+    for student in students:
+        await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    for watched in (1, 2):  # warm
+        answers = await asyncio.gather(
+            *(app["record_progress"](heartbeat_request(ctx, s, lesson_id, watched)) for s in students)
+        )
+        assert all(a.status_code == 202 for a in answers)
+
+    requests = [heartbeat_request(ctx, s, lesson_id, 3) for s in students]
+    wire.reset()
+    answers = await asyncio.gather(*(app["record_progress"](r) for r in requests))
+    assert all(a.status_code == 202 for a in answers), [a.get_body() for a in answers]
+    assert wire.redis_writes <= HEARTBEAT_REDIS, wire.redis_commands
+    assert len(wire.statements) <= HEARTBEAT_POSTGRES, wire.statements
+
+
 async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_judged(ctx, app):
     """The per-address limit now goes out beside the per-user one, after the token is
     verified; a request with a bad token is still counted, and past the rate its answer is
