@@ -19,13 +19,21 @@ from shared_code.services.live import events as live_events
 bp = func.Blueprint()
 
 
-def _ce(req: func.HttpRequest, name: str) -> str:
-    """A CloudEvents header as text. Web PubSub sends only printable ASCII in them (ids,
-    names, hex signatures, base64 state); anything else did not come from the service."""
-    value = header(req, name) or ""
-    if not (value.isascii() and value.isprintable()):
-        raise BadRequest(f"The {name} header must be printable ASCII.")
-    return value
+# The CloudEvents headers an event call carries, read in one pass.
+_CE_HEADERS = ("ce-type", "ce-eventname", "ce-connectionid", "ce-userid", "ce-connectionstate", "ce-signature")
+
+
+def _cloud_event_headers(req: func.HttpRequest) -> dict[str, str]:
+    """The CloudEvents headers as text ('' when absent). Web PubSub sends only printable
+    ASCII in them (ids, names, hex signatures, base64 state); anything else did not come
+    from the service, and gets 400."""
+    found: dict[str, str] = {}
+    for name in _CE_HEADERS:
+        value = (req.headers.get(name) or "").strip()
+        if not (value.isascii() and value.isprintable()):
+            raise BadRequest(f"The {name} header must be printable ASCII.")
+        found[name] = value
+    return found
 
 
 def _response(reply: live_events.Reply) -> func.HttpResponse:
@@ -52,15 +60,16 @@ async def webpubsub_handshake(req: func.HttpRequest, call: Call) -> func.HttpRes
           "disconnected, client events", tag="live", auth=False, errors=(400, 401, 403, 404),
           limit_ip_writes=False)  # every student's events come from the service's address
 async def webpubsub_events(req: func.HttpRequest, call: Call) -> func.HttpResponse:
-    connection_id = _ce(req, "ce-connectionid")
-    if not call.ctx.pubsub.signature_valid(connection_id, _ce(req, "ce-signature")):
+    ce = _cloud_event_headers(req)
+    connection_id = ce["ce-connectionid"]
+    if not call.ctx.pubsub.signature_valid(connection_id, ce["ce-signature"]):
         raise Unauthorized("The event's signature does not match this service's access key.")
     event = live_events.UpstreamEvent(
-        ce_type=_ce(req, "ce-type"),
-        event_name=_ce(req, "ce-eventname"),
+        ce_type=ce["ce-type"],
+        event_name=ce["ce-eventname"],
         connection_id=connection_id,
-        user_id=_ce(req, "ce-userid"),
-        connection_state=_ce(req, "ce-connectionstate") or None,
+        user_id=ce["ce-userid"],
+        connection_state=ce["ce-connectionstate"] or None,
         body=req.get_body() or b"",
     )
     return _response(await live_events.handle(call.ctx, event))

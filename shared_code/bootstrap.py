@@ -10,6 +10,7 @@ the same wiring as the deployed app.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from shared_code.adapters.blobs import BlobStore
 from shared_code.adapters.payment_providers import PaymentProviders
@@ -17,13 +18,14 @@ from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.client import create_redis
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
+from shared_code.adapters.redis.live_polls import PollStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.storage_account import StorageAccount
 from shared_code.adapters.tables import TableStore
 from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
-from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight
+from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight, WriteBatcher
 from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrottles
 from shared_code.platform import effects
 from shared_code.services.admin import health
@@ -54,9 +56,10 @@ async def build_context(settings: Settings) -> AppContext:
     """A context with open pools; the caller closes it with `await ctx.close()`."""
     account = StorageAccount.from_settings(settings)
     redis = create_redis(settings)
+    db = Database(settings)
     ctx = AppContext(
         settings=settings,
-        db=Database(settings),
+        db=db,
         redis=redis,
         tables=TableStore(account),
         blobs=BlobStore.from_settings(settings),
@@ -81,9 +84,12 @@ async def build_context(settings: Settings) -> AppContext:
             tally=polls.tally_throttle(),
             reactions=stage.reaction_throttle(),
         ),
+        poll_store=PollStore(redis),
+        vote_writes=WriteBatcher(functools.partial(polls.write_votes, db)),
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),
+        account_reads=ReadBatcher(redis),
     )
     await ctx.db.open()
     return ctx

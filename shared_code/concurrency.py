@@ -5,6 +5,8 @@ on a dependency that just failed.
 - `Breaker`: after a Redis error, skip Redis for a moment instead of waiting on it per request.
 - `ScriptBatcher`: the script calls of concurrent requests go out as one pipeline.
 - `ReadBatcher`: the MGETs of concurrent requests go out as one pipeline.
+- `WriteBatcher`: the writes concurrent requests submit together are handed on as one batch
+  (votes: one PostgreSQL statement for the votes of a poll that arrive together).
 - `BackgroundTasks`: work started off a request's critical path, held and awaited together.
 
 Each is built once per process by `shared_code/bootstrap.py` and reached through the
@@ -21,7 +23,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -29,6 +31,7 @@ from redis.exceptions import NoScriptError
 from shared_code import metrics
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 logger = logging.getLogger("lectern.concurrency")
 
@@ -239,6 +242,67 @@ class ReadBatcher:
             group, reply = groups[tag], values[tag]
             if not future.done():
                 future.set_result([reply[group[name]] for name in names])
+
+
+class WriteBatcher(Generic[T, R]):
+    """Hands the items concurrent callers submit in the same moment to `send` as one list,
+    and each caller the answer `send` gives for its item (an exception answered for an item
+    is raised to its caller; one raised by `send` to every caller of the batch).
+
+    As with `ScriptBatcher`, at most `max_in_flight` batches are out at once and items that
+    arrive meanwhile wait for the next one, so batches grow with the load; an item is still
+    sent only after its caller submitted it, so nothing is acknowledged before it is written.
+    """
+
+    def __init__(
+        self, send: Callable[[list[T]], Awaitable[list[R | Exception]]], *, max_batch: int = 512,
+        max_in_flight: int = 2,
+    ) -> None:
+        self._send_batch = send
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._scheduled = False
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending and self._in_flight < self._max_in_flight:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._in_flight += 1
+            asyncio.ensure_future(self._send(batch))
+
+    async def _send(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            try:
+                answers = await self._send_batch([item for item, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():
+                    continue
+                if isinstance(answer, Exception):  # that item's own failure
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+        finally:
+            self._in_flight -= 1
+            if self._pending and not self._scheduled:
+                self._flush()
 
 
 class BackgroundTasks:

@@ -19,15 +19,17 @@ import redis.asyncio as aioredis
 
 from shared_code.adapters.blobs import BlobStore
 from shared_code.adapters.payment_providers import PaymentProviders
+from shared_code.adapters.postgres.polls import Vote
 from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
+from shared_code.adapters.redis.live_polls import PollStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.tables import TableStore
 from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
-from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight
+from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight, WriteBatcher
 from shared_code.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,12 +90,18 @@ class AppContext:
     leaderboard_store: LeaderboardStore
     leaderboard_flights: SingleFlight
     throttles: LiveThrottles
+    # The vote script: concurrent votes share a pipeline.
+    poll_store: PollStore
+    # Votes that arrive together go to PostgreSQL in one statement per poll.
+    vote_writes: WriteBatcher[Vote, bool]
     # Attendance rows wait here a moment and go to Table storage in batches.
     attendance_rows: RowBuffer
     # Health answers from its latest report (at most a few seconds old).
     health: HealthMonitor
     # Work started off a request's critical path; `await ctx.background.drain()` waits for it.
     background: BackgroundTasks
+    # The stored-roles reads of concurrent requests, batched (`adapters/redis/accounts.py`).
+    account_reads: ReadBatcher
     # Subjects already known to have a users row; saves a write per request.
     known_users: set[str] = field(default_factory=set)
 

@@ -60,7 +60,7 @@ async def stored_account(ctx: AppContext, user_id: str) -> Account | None:
     """The user's stored name and roles (cache, then table); None when there is no row."""
     ttl = ctx.settings.roles_cache_seconds
     try:
-        cached = await accounts_cache.get(ctx.redis, user_id)
+        cached = await accounts_cache.get(ctx.account_reads, user_id)
     except RedisError as exc:
         logger.warning("roles from PostgreSQL, Redis unavailable: %s", type(exc).__name__)
         return await _from_table(ctx, user_id)

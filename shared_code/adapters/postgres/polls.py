@@ -1,7 +1,8 @@
 """SQL for `polls` and `poll_votes`.
 
 A vote is written only while its poll is open: the insert takes a share lock on the poll
-row, and closing takes the row's exclusive lock. So closing waits for every vote already
+row, and closing takes the row's exclusive lock. The votes of one poll that arrive together
+are written by one statement, which takes the one lock. So closing waits for every vote already
 being written, and a vote that comes after the close sees the poll closed and writes
 nothing. Final counts read after the close are therefore exactly the stored votes.
 """
@@ -58,25 +59,49 @@ async def open_poll_of_class(conn: Conn, class_id: str) -> PollRow | None:
     )
 
 
-async def record_vote(conn: Conn, poll_id: str, user_id: str, option: int, version: int) -> bool:
-    """Stores the vote; False when the poll is not open (closed, or no such poll).
+@dataclass(frozen=True)
+class Vote:
+    """One student's vote as Redis versioned it."""
+
+    poll_id: str
+    user_id: str
+    option: int
+    version: int
+
+
+async def record_votes(conn: Conn, poll_id: str, votes: list[Vote]) -> bool:
+    """Stores the votes of one poll in one statement; False when the poll is not open
+    (closed, or no such poll), and then none is stored.
 
     A vote carrying an older `version` than the stored one changes nothing: it lost a race
-    with the same user's newer vote.
+    with the same user's newer vote (also when both are in `votes`: only the newer is sent,
+    as one statement may not write a row twice).
     """
+    newest: dict[str, Vote] = {}
+    for vote in votes:
+        if vote.user_id not in newest or newest[vote.user_id].version < vote.version:
+            newest[vote.user_id] = vote
+    kept = list(newest.values())
     cur = await conn.execute(
         """WITH open_poll AS (
                SELECT id FROM polls WHERE id = %(poll)s AND status = 'open' FOR SHARE
            ), written AS (
                INSERT INTO poll_votes (poll_id, user_id, option, version)
-               SELECT id, %(user)s, %(option)s, %(version)s FROM open_poll
+               SELECT open_poll.id, v.user_id, v.option, v.version
+                 FROM open_poll,
+                      unnest(%(users)s::uuid[], %(options)s::int[], %(versions)s::bigint[]) AS v(user_id, option, version)
                ON CONFLICT (poll_id, user_id) DO UPDATE
                    SET option = EXCLUDED.option, version = EXCLUDED.version, voted_at = now()
                  WHERE poll_votes.version < EXCLUDED.version
                RETURNING 1
            )
            SELECT EXISTS (SELECT 1 FROM open_poll) AS open""",
-        {"poll": poll_id, "user": user_id, "option": option, "version": version},
+        {
+            "poll": poll_id,
+            "users": [v.user_id for v in kept],
+            "options": [v.option for v in kept],
+            "versions": [v.version for v in kept],
+        },
     )
     row = await cur.fetchone()
     return bool(row and row["open"])

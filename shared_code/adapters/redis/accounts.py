@@ -1,6 +1,6 @@
 """The short-lived Redis copy of each user's stored roles (the users table is the truth).
 
-Every authenticated request reads it, so a warm read is one GET. Entries expire after a
+Every authenticated request reads it, so a warm read is one key in a batched read. Entries expire after a
 few seconds (at most 60), which bounds how long any copy can be stale. A refill from
 PostgreSQL is written with NX and a role change overwrites: a refill that read the old
 row just before the change can then never replace the new value the change wrote.
@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
 from shared_code.auth import ROLES, Account
+from shared_code.concurrency import ReadBatcher
 
 
 def _encode(account: Account) -> str:
@@ -32,8 +33,10 @@ def _decode(user_id: str, raw: str) -> Account | None:
         return None  # unreadable: treated as a miss and refilled
 
 
-async def get(r: aioredis.Redis, user_id: str) -> Account | None:
-    raw = await r.get(keys.user_account(user_id))
+async def get(reads: ReadBatcher, user_id: str) -> Account | None:
+    """Read through the process's batcher, so the reads of concurrent requests share a
+    round trip (each is still sent after its request asked)."""
+    (raw,) = await reads.read([keys.user_account(user_id)])
     return _decode(user_id, str(raw)) if raw else None
 
 

@@ -126,6 +126,17 @@ def live_poll_counts(class_id: str) -> str:
     return _class(class_id, "poll", "counts")
 
 
+def live_past_polls(class_id: str) -> str:
+    """Set: the ids of the class's earlier polls, so a vote for one is refused as closed
+    by the vote script itself."""
+    return _class(class_id, "polls")
+
+
+def live_vote_rate(class_id: str, user_id: str) -> str:
+    """The voter's rate-limit key (GCRA), in the class's slot so the vote script applies it."""
+    return _class(class_id, "rl", "vote", user_id)
+
+
 def live_reactions(class_id: str) -> str:
     """Hash: emoji → reactions since the last reaction broadcast."""
     return _class(class_id, "reactions")
@@ -176,6 +187,12 @@ def progress_snapshot(user_id: str, lesson_id: str) -> str:
 def progress_course(user_id: str, course_id: str) -> str:
     """The student's cached course progress (completed lessons / lessons)."""
     return f"{PREFIX}:progress:{{p{progress_shard(user_id)}}}:course:{user_id}:{course_id}"
+
+
+def progress_rate(user_id: str) -> str:
+    """The student's heartbeat rate-limit key (GCRA), in their shard's slot so the heartbeat
+    script applies it."""
+    return f"{PREFIX}:progress:{{p{progress_shard(user_id)}}}:rl:{user_id}"
 
 
 def progress_dirty(shard: int) -> str:

@@ -217,6 +217,7 @@ async def expire_class(r: aioredis.Redis, class_id: str) -> None:
         keys.live_present(class_id), keys.live_names(class_id), keys.live_hands(class_id),
         keys.live_recent_chat(class_id), keys.live_moderation(class_id), keys.live_open_poll(class_id),
         keys.live_poll_votes(class_id), keys.live_poll_counts(class_id), keys.live_admitted(class_id),
+        keys.live_past_polls(class_id),
     ]
     pipe = r.pipeline(transaction=False)
     for name in names:

@@ -1,8 +1,10 @@
 """Redis side of a class's poll: the open poll, its votes and tally, and the throttled tally
 broadcast's read. One poll is current per class; a vote is one script call that checks the
 poll, records the vote, moves the counts and stamps a version from Redis' clock, so the
-tally is never read half-moved. A poll Redis lost is restored from PostgreSQL by the
-service (`restore_poll`) before the vote is retried.
+tally is never read half-moved; the same call applies the voter's rate limit and claims the
+tally broadcast, so a vote costs one round trip (and the votes of concurrent events share
+one pipeline). A poll Redis lost is restored from PostgreSQL by the service
+(`restore_poll`) before the vote is retried.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, pairs, seq_args
+from shared_code.adapters.redis.ratelimit import GCRA_FUNCTION
+from shared_code.concurrency import ScriptBatcher
 from shared_code.domain.polls import counts_list
 
-# KEYS: seq, poll, votes, counts. ARGV[3..]: id, option count, question, options JSON, openedAt.
+# KEYS: seq, poll, votes, counts, past polls. ARGV[3..]: id, option count, question, options
+# JSON, openedAt.
 _POLL_OPEN = Script(SEQ_PRELUDE + """
+local previous = redis.call('HGET', KEYS[2], 'id')
+if previous then redis.call('SADD', KEYS[5], previous); touch(KEYS[5]) end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[2], 'id', ARGV[3], 'status', 'open', 'options', ARGV[4],
            'question', ARGV[5], 'optionsJson', ARGV[6], 'openedAt', ARGV[7], 'version', 0)
@@ -55,16 +62,27 @@ end
 return next_seq(KEYS[1], ARGV[1])
 """)
 
-# KEYS: poll, votes, counts, seq. ARGV: poll id, user id, option, ttl.
-# Returns {code, version, changed, current seq}; code 'ok', 'cold' (no poll in Redis),
-# 'other' (another poll is current), 'closed', 'option' (no such option).
-_VOTE = Script("""
+# One round trip per vote: the voter's rate limit, the poll's state, the vote, the tally
+# and the claim of the tally broadcast, with the class's current seq for the
+# acknowledgement, so a refusal is worded from what this call returns.
+# KEYS: poll, votes, counts, seq, the voter's rate key, the tally's pending flag, past polls.
+# ARGV: poll id, user id, option, ttl, rate interval (ms), rate limit, pending hold (ms).
+# Returns {code, version or retry-after ms, changed (0/1), seq, claimed (0/1)}; code 'ok',
+# 'cold' (no poll in Redis; nothing counted), 'rate' (rate-limited), 'closed', 'none' (the
+# class has no such poll), 'option' (no such option).
+_VOTE = Script(GCRA_FUNCTION + """
 local current = redis.call('HGET', KEYS[1], 'id')
-if not current then return {'cold', 0, 0} end
-if current ~= ARGV[1] then return {'other', 0, 0} end
-if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return {'closed', 0, 0} end
+if not current then return {'cold', 0, 0, 0, 0} end
+local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
+local allowed, _, wait = gcra(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]), 1)
+if allowed == 0 then return {'rate', wait, 0, seq, 0} end
+if current ~= ARGV[1] then
+    if redis.call('SISMEMBER', KEYS[7], ARGV[1]) == 1 then return {'closed', 0, 0, seq, 0} end
+    return {'none', 0, 0, seq, 0}
+end
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return {'closed', 0, 0, seq, 0} end
 local option = tonumber(ARGV[3])
-if option < 0 or option >= tonumber(redis.call('HGET', KEYS[1], 'options')) then return {'option', 0, 0} end
+if option < 0 or option >= tonumber(redis.call('HGET', KEYS[1], 'options')) then return {'option', 0, 0, seq, 0} end
 -- Versions come from Redis' clock, kept increasing, so they stay ahead of the versions
 -- PostgreSQL holds even after this hash was lost and restored.
 local t = redis.call('TIME')
@@ -72,16 +90,18 @@ local version = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version <= last then version = last + 1 end
 -- string.format: Lua's default number formatting would round to 14 digits.
-redis.call('HSET', KEYS[1], 'version', string.format('%d', version))
+local stamp = string.format('%d', version)
+redis.call('HSET', KEYS[1], 'version', stamp)
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
-local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
-if previous == ARGV[3] then return {'ok', version, 0, seq} end
+if previous == ARGV[3] then return {'ok', stamp, 0, seq, 0} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 if previous then redis.call('HINCRBY', KEYS[3], previous, -1) end
 local ttl = tonumber(ARGV[4])
 redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
-return {'ok', version, 1, seq}
+local claimed = 0
+if redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[7]) then claimed = 1 end
+return {'ok', stamp, 1, seq, claimed}
 """)
 
 # Throttled tally broadcast: clear the pending flag and read the tally in one step.
@@ -105,7 +125,7 @@ async def open_poll(
     return int(
         await _POLL_OPEN.run(
             r,
-            keys=[keys.live_seq(class_id), *_poll_keys(class_id)],
+            keys=[keys.live_seq(class_id), *_poll_keys(class_id), keys.live_past_polls(class_id)],
             args=seq_args(now_ms, poll_id, len(options), question, json.dumps(options), opened_at),
         )
     )
@@ -156,16 +176,31 @@ class VoteResult:
     version: int
     changed: bool
     seq: int = 0  # the class's current seq, for the voter's acknowledgement
+    claimed: bool = False  # this vote claimed the tally broadcast: its caller schedules it
+    retry_after_ms: int = 0  # for 'rate': how long to wait
 
 
-async def vote(r: aioredis.Redis, class_id: str, poll_id: str, user_id: str, option: int) -> VoteResult:
-    result = await _VOTE.run(
-        r,
-        keys=[*_poll_keys(class_id), keys.live_seq(class_id)], args=[poll_id, user_id, option, CLASS_TTL_SECONDS]
-    )
-    code, version, changed = result[:3]
-    seq = int(result[3]) if len(result) > 3 else 0
-    return VoteResult(str(code), int(version), bool(int(changed)), seq)
+class PollStore:
+    """The vote script on one client; the bootstrap builds one per process, so the votes
+    that concurrent events cast go out together as one pipeline (`ScriptBatcher`)."""
+
+    def __init__(self, r: aioredis.Redis) -> None:
+        self._votes = ScriptBatcher(r, _VOTE.source)
+
+    async def vote(
+        self, class_id: str, poll_id: str, user_id: str, option: int, *,
+        rate_interval_ms: int, rate_limit: int, hold_ms: int,
+    ) -> VoteResult:
+        code, version, changed, seq, claimed = await self._votes.call(
+            [
+                *_poll_keys(class_id), keys.live_seq(class_id), keys.live_vote_rate(class_id, user_id),
+                keys.live_broadcast_pending(class_id, "tally"), keys.live_past_polls(class_id),
+            ],
+            [poll_id, user_id, option, CLASS_TTL_SECONDS, rate_interval_ms, rate_limit, hold_ms],
+        )
+        if code == "rate":  # the script's second value is then how long to wait
+            return VoteResult("rate", 0, False, int(seq), retry_after_ms=int(version))
+        return VoteResult(str(code), int(version), bool(int(changed)), int(seq), bool(int(claimed)))
 
 
 async def read_poll(r: aioredis.Redis, class_id: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -1,7 +1,7 @@
 """Redis side of video progress: heartbeat snapshots, the dirty sets the flush drains, and
 each student's cached course progress.
 
-A heartbeat is one script call: it reads the previous snapshot, lets the watched time grow
+A heartbeat is one script call: it applies the student's heartbeat rate, reads the previous snapshot, lets the watched time grow
 by no more than the watch credit the server's clock has refilled since that snapshot (the
 rule of `domain/watch.py`), never lets it move backwards, stores the new snapshot with
 the credit left over, marks it dirty and answers with the new total and the cached course
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys, locks
+from shared_code.adapters.redis.ratelimit import GCRA_FUNCTION
 from shared_code.concurrency import ScriptBatcher
 
 # A snapshot outlives many flush intervals; after a day of silence the next heartbeat
@@ -29,16 +30,18 @@ COURSE_PROGRESS_TTL_SECONDS = 600
 FLUSH_LOCK_MS = 30_000
 _SADD_CHUNK = 1000  # Lua's unpack() has a stack limit; add members in slices
 
-# KEYS: snapshot, dirty set, course progress
+# KEYS: snapshot, dirty set, course progress, the student's heartbeat rate key
+# ARGV[2], ARGV[3]: the rate's emission interval (ms) and burst (0: no limit).
 # ARGV[1]: one "|"-separated string (a single argument is far cheaper for the client to
 # encode than fifteen): now_ms, position, claimed watched, duration, client_ms ('' = none),
 # course id, dirty member, rate, allowance, gap limit, threshold, snapshot ttl, completable
 # (0/1), then, only when Redis has no snapshot yet: baseline watched, baseline heard_at ms
 # (0 = never heard), baseline completed, baseline credit.
-# Returns {-1} when there is no snapshot and no baseline was given, else
+# Returns {-1} when there is no snapshot and no baseline was given (nothing counted),
+# {-2, retry-after ms} past the student's heartbeat rate (nothing recorded), else
 # {watched, crossed (0/1), completed (0/1), course progress or false}.
 # The rule is `earn` in domain/watch.py, step for step (a test holds them together).
-_HEARTBEAT = """
+_HEARTBEAT = GCRA_FUNCTION + """
 local a = {}
 for value in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do
     a[#a + 1] = value
@@ -51,6 +54,10 @@ elseif a[14] then
     watched = tonumber(a[14]); heard = tonumber(a[15]); done = a[16] == '1'; credit = tonumber(a[17]) or 0
 else
     return {-1}
+end
+if tonumber(ARGV[3]) > 0 then
+    local allowed, _, wait = gcra(KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), 1)
+    if allowed == 0 then return {-2, wait} end
 end
 local now = tonumber(a[1])
 local duration = tonumber(a[4])
@@ -142,6 +149,21 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """The student's heartbeat rate, applied by the heartbeat script itself."""
+
+    interval_ms: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Past the student's heartbeat rate: nothing was recorded."""
+
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
 class Recorded:
     watched_seconds: float
     crossed: bool
@@ -209,8 +231,10 @@ class ProgressStore:
         threshold: float,
         completable: bool = True,
         baseline: Baseline | None = None,
-    ) -> Recorded | None:
-        """The recorded heartbeat, or None when Redis has no snapshot and `baseline` is needed.
+        limit: Rate | None = None,
+    ) -> Recorded | Refused | None:
+        """The recorded heartbeat; `Refused` past the student's rate `limit`; None when Redis has no snapshot and
+        `baseline` is needed (nothing counted against the rate then).
 
         `completable` False records the time but never crosses the threshold (a video whose
         duration the server does not know yet)."""
@@ -229,10 +253,14 @@ class ProgressStore:
             keys.progress_snapshot(user_id, lesson_id),
             keys.progress_dirty(shard),
             keys.progress_course(user_id, course_id),
+            keys.progress_rate(user_id),
         ]
-        out = await self._heartbeats.call(names, [packed])
+        limits: list[str | int] = [limit.interval_ms, limit.limit] if limit else [0, 0]
+        out = await self._heartbeats.call(names, [packed, *limits])
         if out[0] == -1:
             return None
+        if out[0] == -2:
+            return Refused(int(out[1]))
         course = out[3]
         return Recorded(
             watched_seconds=float(out[0]),

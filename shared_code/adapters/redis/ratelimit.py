@@ -18,24 +18,30 @@ from shared_code.adapters.redis import keys
 from shared_code.concurrency import ScriptBatcher
 from shared_code.domain.ratelimit import Decision, emission_interval_ms
 
+# GCRA as a Lua function, so the scripts of the hottest paths (a vote, a heartbeat) apply
+# the limit in the same call as their change: `gcra(key, interval_ms, limit, cost)` returns
+# allowed (0/1), remaining, retry_after_ms, and stores the new arrival time when allowed.
+GCRA_FUNCTION = """
+local function gcra(key, interval, limit, cost)
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local tat = tonumber(redis.call('GET', key) or '0')
+    if tat < now then tat = now end
+    local new_tat = tat + interval * cost
+    local allow_at = new_tat - interval * limit
+    if allow_at > now then
+        return 0, 0, allow_at - now
+    end
+    redis.call('SET', key, new_tat, 'PX', math.max(1, new_tat - now))
+    return 1, math.floor((now - allow_at) / interval), 0
+end
+"""
+
 # KEYS[1] the subject's key; ARGV: emission interval (ms), limit (burst), cost.
 # Returns {allowed (0/1), remaining, retry_after_ms}.
-_GCRA = """
-local interval = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - interval * limit
-if allow_at > now then
-    return {0, 0, allow_at - now}
-end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
-local remaining = math.floor((now - allow_at) / interval)
-return {1, remaining, 0}
+_GCRA = GCRA_FUNCTION + """
+local allowed, remaining, wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {allowed, remaining, wait}
 """
 
 

@@ -323,7 +323,7 @@ async def user_event(ctx: AppContext, member: Member | None, event: UpstreamEven
             fields["detail"] = refusal.detail
         if refusal.retry_after_ms is not None:
             fields["retryAfterMs"] = refusal.retry_after_ms
-        seq = await _current_seq(ctx, member.class_id)
+        seq = refusal.seq or await _current_seq(ctx, member.class_id)
         return Reply(200, live_messages.ack(name, member.class_id, seq, ok=False, ref=ref, **fields))
     except RedisError as exc:
         logger.warning("%s event refused, Redis unavailable: %s", name, type(exc).__name__)

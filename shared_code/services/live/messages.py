@@ -106,6 +106,13 @@ class Throttle:
             return False
         if not await self._claim(ctx, key):
             return False
+        return self.claimed(ctx, key, interval_seconds)
+
+    def claimed(self, ctx: Any, key: str, interval_seconds: float) -> bool:
+        """Schedules the flush for a caller that won the key's pending flag itself, in the
+        same script as its change (a vote); True when this call scheduled it."""
+        if key in self._scheduled:
+            return False  # the flush already scheduled clears the flag when it reads
         self._scheduled.add(key)
         task = asyncio.get_running_loop().create_task(self._later(ctx, key, interval_seconds))
         self._tasks.add(task)
@@ -157,11 +164,12 @@ class Refused(Exception):
     ...); `detail` is for people.
     """
 
-    def __init__(self, reason: str, detail: str = "", *, retry_after_ms: int | None = None) -> None:
+    def __init__(self, reason: str, detail: str = "", *, retry_after_ms: int | None = None, seq: int = 0) -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
         self.retry_after_ms = retry_after_ms
+        self.seq = seq  # the class's current seq when the refusing call already read it
 
 
 def ack(event: str, class_id: str, seq: int, *, ok: bool, ref: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Polls in a live class: opened by the tutor, voted on by students, closed with exact counts.
 
 A vote is counted in Redis by one Lua script (the voter's choice and the option counts
-change together, so a changed vote moves rather than adds) and written straight to
-`poll_votes` with a version from Redis' clock, so a late write of an older vote never
+change together, so a changed vote moves rather than adds; the same call applies the rate
+limit and claims the tally broadcast, and its answer words every refusal) and written
+straight to `poll_votes` (the votes of a poll that arrive together in one statement,
+`ctx.vote_writes`) with a version from Redis' clock, so a late write of an older vote never
 overwrites a newer one. While votes pour in, `poll.tally` goes out at most a few times a
 second per class (the same throttle as presence).
 
@@ -14,6 +16,7 @@ votes. `poll.closed` carries those counts, so they are exactly the votes that we
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -23,14 +26,15 @@ import psycopg
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import polls as polls_sql
-from shared_code.adapters.postgres.polls import PollRow
-from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.polls import PollRow, Vote
+from shared_code.adapters.postgres.pool import Conn, Database
 from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import live_polls as polls_redis
 from shared_code.auth import Principal
 from shared_code.circuit import CircuitOpen
 from shared_code.context import AppContext
 from shared_code.domain.polls import counts_list, final_counts, tally_counts
+from shared_code.domain.ratelimit import emission_interval_ms
 from shared_code.errors import Conflict, Invalid, NotFound
 from shared_code.models.live import Poll, PollCreate, VoteEvent
 from shared_code.services.live import class_access
@@ -120,40 +124,66 @@ async def restore_open(ctx: AppContext, class_id: str, row: PollRow, votes: dict
     )
 
 
-async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, Any]:
-    poll_id = str(event.poll_id)
-    decision = await ctx.rate_limits.allow(
-        "vote", f"{member.class_id}:{member.user_id}",
-        limit=ctx.settings.rate_limit_votes_per_10s, period_ms=RATE_PERIOD_MS,
+async def write_votes(db: Database, votes: list[Vote]) -> list[bool | Exception]:
+    """What `ctx.vote_writes` sends: the votes that arrived together, one statement per poll
+    (`adapters/postgres/polls.py` `record_votes`), each answered with whether its poll was
+    open; a poll whose statement failed answers its own votes with the error."""
+    by_poll: dict[str, list[Vote]] = {}
+    for vote in votes:
+        by_poll.setdefault(vote.poll_id, []).append(vote)
+
+    async def write(poll_id: str, group: list[Vote]) -> bool:
+        async with db.connection() as conn:
+            return await polls_sql.record_votes(conn, poll_id, group)
+
+    outcomes = await asyncio.gather(*(write(p, g) for p, g in by_poll.items()), return_exceptions=True)
+    answers: dict[str, bool | Exception] = {}
+    for poll_id, outcome in zip(by_poll, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        answers[poll_id] = outcome
+    return [answers[vote.poll_id] for vote in votes]
+
+
+# What a vote script's refusal says, by its code.
+_REFUSALS = {
+    "closed": ("poll-closed", "The poll is closed."),
+    "option": ("invalid-option", "The poll has no such option."),
+    "none": ("no-such-poll", "This class has no such poll."),
+}
+
+
+async def _count(ctx: AppContext, member: Member, poll_id: str, option: int) -> polls_redis.VoteResult:
+    return await ctx.poll_store.vote(
+        member.class_id, poll_id, member.user_id, option,
+        rate_interval_ms=emission_interval_ms(ctx.settings.rate_limit_votes_per_10s, RATE_PERIOD_MS),
+        rate_limit=ctx.settings.rate_limit_votes_per_10s, hold_ms=live_messages.hold_ms(ctx),
     )
-    if not decision.allowed:
-        raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=decision.retry_after_ms)
-    result = await polls_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
+
+
+async def vote(ctx: AppContext, member: Member, event: VoteEvent) -> dict[str, Any]:
+    """One Redis call decides the rate limit, the poll's state, the vote and the tally
+    (`adapters/redis/live_polls.py` `PollStore.vote`); a refusal is worded from what it returned."""
+    poll_id = str(event.poll_id)
+    result = await _count(ctx, member, poll_id, event.option)
     if result.code == "cold":
         await _restore(ctx, member.class_id, poll_id)
-        result = await polls_redis.vote(ctx.redis, member.class_id, poll_id, member.user_id, event.option)
-    if result.code == "other":
-        async with ctx.db.connection() as conn:
-            row = await polls_sql.get_poll(conn, member.class_id, poll_id)
-        if row is None:
-            raise Refused("no-such-poll", "This class has no such poll.")
-        raise Refused("poll-closed", "The poll is closed.")
-    if result.code == "closed":
-        raise Refused("poll-closed", "The poll is closed.")
-    if result.code == "option":
-        raise Refused("invalid-option", "The poll has no such option.")
+        result = await _count(ctx, member, poll_id, event.option)
+    if result.code == "rate":
+        raise Refused("rate-limited", "Too many votes; wait a moment.", retry_after_ms=result.retry_after_ms, seq=result.seq)
     if result.code != "ok":
-        raise Refused("no-such-poll", "This class has no such poll.")
+        reason, detail = _REFUSALS.get(result.code, _REFUSALS["none"])
+        raise Refused(reason, detail, seq=result.seq)
+    if result.claimed:
+        # Scheduled whatever PostgreSQL says next: the flag is claimed, and the flush clears it.
+        ctx.throttles.tally.claimed(ctx, member.class_id, live_messages.interval_seconds(ctx))
     try:
-        async with ctx.db.connection() as conn:
-            stored = await polls_sql.record_vote(conn, poll_id, member.user_id, event.option, result.version)
+        stored = await ctx.vote_writes.submit(Vote(poll_id, member.user_id, event.option, result.version))
     except (psycopg.Error, OSError, CircuitOpen) as exc:
         logger.warning("vote not stored: %s", type(exc).__name__)
-        raise Refused("unavailable", "The vote could not be stored; vote again.") from None
+        raise Refused("unavailable", "The vote could not be stored; vote again.", seq=result.seq) from None
     if not stored:
-        raise Refused("poll-closed", "The poll is closed.")
-    if result.changed:
-        await ctx.throttles.tally.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+        raise Refused("poll-closed", "The poll is closed.", seq=result.seq)
     return {"seq": result.seq, "pollId": poll_id, "option": event.option}
 
 

@@ -39,7 +39,9 @@ Why it is shaped this way:
   for such a lesson ever enters the Redis snapshots or the flush.
 - **Heartbeats are metered per student** (`LECTERN_RATE_HEARTBEATS_PER_MINUTE`, a burst
   of as many): a player beats every few seconds, a script that hammers the endpoint gets
-  429 with `Retry-After`.
+  429 with `Retry-After`. The heartbeat script applies the rate in the same call that
+  records (one round trip); while Redis is down the limit fails open, as every write
+  limit does.
 - **Completion is never lost.** Crossing the threshold writes the completion to
   PostgreSQL before the answer (200); only then does the student hear about it. Every
   write merges with GREATEST semantics, so retries, duplicates and out-of-order writes
@@ -62,6 +64,7 @@ from shared_code.adapters.postgres.progress import ProgressWrite
 from shared_code.adapters.redis import progress as progress_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.domain.watch import (
     ALLOWANCE_SECONDS,
     GAP_LIMIT_SECONDS,
@@ -75,7 +78,7 @@ from shared_code.domain.watch import (
     millis,
     stored_watch,
 )
-from shared_code.errors import Invalid, NotFound
+from shared_code.errors import Invalid, NotFound, RateLimited
 from shared_code.models.progress import Heartbeat, HeartbeatResult
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import completion
@@ -187,11 +190,16 @@ async def _record_in_redis(ctx: AppContext, heard: Heard) -> tuple[int, Heartbea
         threshold=ctx.settings.completion_threshold,
         completable=heard.completable,
     )
-    recorded = await store.record(**args)
+    per_minute = ctx.settings.rate_limit_heartbeats_per_minute
+    limit = progress_redis.Rate(emission_interval_ms(per_minute, 60_000), per_minute)
+    recorded = await store.record(**args, limit=limit)
     if recorded is None:
         # No snapshot in Redis (first heartbeat, or it expired): start from the database row.
-        recorded = await store.record(**args, baseline=await _baseline(ctx, heard.user_id, heard.lesson_id))
+        recorded = await store.record(**args, limit=limit, baseline=await _baseline(ctx, heard.user_id, heard.lesson_id))
         assert recorded is not None
+    if isinstance(recorded, progress_redis.Refused):
+        wait = Decision(allowed=False, remaining=0, retry_after_ms=recorded.retry_after_ms)
+        raise RateLimited("Too many requests; slow down.", retry_after=wait.retry_after_seconds)
     if recorded.crossed:
         try:
             completed_progress = await completion.complete(
