@@ -103,66 +103,28 @@ class ScriptBatcher:
         self._redis = r
         self._script = script
         self._sha = hashlib.sha1(script.encode()).hexdigest()
-        self._max_batch = max_batch
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
-        self._pending: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
-        self._scheduled = False
+        # The queueing and answering are the write batcher's; a batch here is one pipeline.
+        self._calls: WriteBatcher[tuple[list[str], list[str | int]], Any] = WriteBatcher(
+            self._run, max_batch=max_batch, max_in_flight=max_in_flight
+        )
 
     async def call(self, names: list[str], args: list[str | int]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((names, args, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+        return await self._calls.submit((names, args))
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        while self._pending and self._in_flight < self._max_in_flight:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            self._in_flight += 1
-            asyncio.ensure_future(self._send(batch))
-
-    def _sent(self) -> None:
-        self._in_flight -= 1
-        if self._pending and not self._scheduled:
-            self._flush()
-
-    async def _execute(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> list[Any]:
+    async def _execute(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
-        for names, args, _ in batch:
+        for names, args in calls:
             pipe.evalsha(self._sha, len(names), *names, *args)
         return await pipe.execute(raise_on_error=False)
 
-    async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
-        try:
-            await self._answer(batch)
-        finally:
-            self._sent()
-
-    async def _answer(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
-        try:
-            replies = await self._execute(batch)
-            if any(isinstance(r, NoScriptError) for r in replies):
-                # A restarted or failed-over Redis forgot the script: load it and send again.
-                await self._redis.script_load(self._script)
-                replies = await self._execute(batch)
-        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (*_, future), reply in zip(batch, replies, strict=False):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+    async def _run(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
+        """Each call's reply, an error reply as that call's exception."""
+        replies = await self._execute(calls)
+        if any(isinstance(r, NoScriptError) for r in replies):
+            # A restarted or failed-over Redis forgot the script: load it and send again.
+            await self._redis.script_load(self._script)
+            replies = await self._execute(calls)
+        return replies
 
 
 def hash_tag(name: str) -> str:
