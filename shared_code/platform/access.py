@@ -168,14 +168,6 @@ async def require_member(ctx: AppContext, principal: Principal, course_id: str) 
     return access
 
 
-async def require_enrolled_student(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:
-    """Only an enrolled student (progress, quiz attempts)."""
-    access = await course_access(ctx, principal, course_id)
-    if access.relation != "enrolled" or not principal.has_role("student"):
-        raise Forbidden("Only students enrolled in this course may do this.")
-    return access
-
-
 async def require_manager(ctx: AppContext, principal: Principal, course_id: str) -> CourseAccess:
     """The owning tutor and admins; everyone else 403."""
     access = await course_access(ctx, principal, course_id)

@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 from shared_code.adapters.postgres import progress as progress_sql
 from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -64,7 +65,7 @@ RETIRE_BATCH = 1000
 
 
 async def _editable(
-    ctx: AppContext, principal: Principal, quiz_id: str, found: tuple[dict[str, Any], CourseAccess] | None
+    ctx: AppContext, principal: Principal, quiz_id: str, found: tuple[QuizRow, CourseAccess] | None
 ) -> CourseAccess:
     _, access = found or await quiz_access(ctx, principal, quiz_id)
     if not access.can_manage or access.frozen:
@@ -78,7 +79,7 @@ async def update_quiz(
     quiz_id: str,
     body: QuizUpdate,
     *,
-    found: tuple[dict[str, Any], CourseAccess] | None = None,
+    found: tuple[QuizRow, CourseAccess] | None = None,
 ) -> QuizWithKeys:
     """Edits a quiz (see the module's note on what may change once it was attempted)."""
     access = await _editable(ctx, principal, quiz_id, found)
@@ -127,7 +128,7 @@ async def update_quiz(
 
 
 async def delete_quiz(
-    ctx: AppContext, principal: Principal, quiz_id: str, *, found: tuple[dict[str, Any], CourseAccess] | None = None
+    ctx: AppContext, principal: Principal, quiz_id: str, *, found: tuple[QuizRow, CourseAccess] | None = None
 ) -> None:
     """Deletes a quiz with its attempts and best scores (see the module's note)."""
     access = await _editable(ctx, principal, quiz_id, found)
