@@ -36,7 +36,7 @@ from report_figures import FIGURE, fill_figures, unknown_figures
 from report_format import CAPACITY, DOC, RESULTS, ROOT, Results
 from report_profiles import block_profiles, embed_profiles, plot_live, profile_section, profile_summary, summarize_profile
 from report_tables import block_analytics, block_api, block_flush, block_growth, block_live, block_live_ratios, block_pubsub, block_stores
-from report_targets import block_machine, block_provenance, block_targets, block_verdicts, live_target_rows, target_rows
+from report_targets import block_machine, block_provenance, block_targets, block_verdicts, live_target_rows, target_rows, write_cost_rows
 
 __all__ = [
     "FIGURE",
@@ -49,6 +49,7 @@ __all__ = [
     "block_verdicts",
     "embed_profiles",
     "live_target_rows",
+    "write_cost_rows",
     "main",
     "profile_section",
     "profile_summary",

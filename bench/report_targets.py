@@ -98,6 +98,47 @@ def live_target_rows(results: Results) -> list[list[Any]]:
     return [row + [results.provenance("live_class", why=False)] for row in rows]
 
 
+# Issue 20's per-operation targets: Lectern against the peer in the same run, at one size each.
+WRITE_COST_RATIOS: list[tuple[str, str, int, float, int]] = [
+    # label, figure, class size, limit (Lectern / peer), digits
+    ("vote ack p99, Lectern / peer, at {size:,}", "voteAckP99Ms", 1000, 1.0, 2),
+    ("vote ack p99, Lectern / peer, at {size:,}", "voteAckP99Ms", 2500, 1.0, 2),
+    ("vote ack p99, Lectern / peer, at {size:,}", "voteAckP99Ms", 5000, 1.0, 2),
+    ("server CPU per vote, Lectern / peer, at {size:,}", "cpuMsPerVote", 5000, 1.0, 2),
+    ("server CPU per connection, Lectern / peer, at {size:,}", "cpuMsPerConnection", 5000, 1.5, 2),
+    ("connect storm, Lectern / peer, at {size:,}", "connectStormSeconds", 1000, 1.5, 2),
+    ("connect storm, Lectern / peer, at {size:,}", "connectStormSeconds", 5000, 1.5, 2),
+]
+# label, figure, class size, limit (below)
+WRITE_COST_LIMITS: list[tuple[str, str, int, float, str]] = [
+    ("vote ack p99 at {size:,} students", "voteAckP99Ms", 5000, 500.0, "ms"),
+    ("negotiate p99 at {size:,} students", "negotiateP99Ms", 1000, 200.0, "ms"),
+]
+
+
+def write_cost_rows(results: Results) -> list[list[Any]]:
+    """The write paths' cost against the peer (a ratio of two runs of the same `make bench`),
+    and the two absolute limits; a row appears once the runs it needs were made."""
+    runs = results.live_runs()
+    stale = results.stale("live_class")
+    rows: list[list[Any]] = []
+    for label, key, size, limit, digits in WRITE_COST_RATIOS:
+        lectern, peer = runs.get(("lectern", size)), runs.get(("peer", size))
+        if not (lectern and peer):
+            continue
+        value = ratio(lectern.get(key), peer.get(key))
+        rows.append([label.format(size=size), f"≤ {limit}×", NOT_MEASURED if value is None else f"{fmt(value, digits)}×",
+                     verdict(None if value is None else value <= limit, live_problems(results, lectern, peer), stale)])
+    for label, key, size, limit, unit in WRITE_COST_LIMITS:
+        run = runs.get(("lectern", size))
+        if not run:
+            continue
+        value = run.get(key)
+        rows.append([label.format(size=size), f"< {limit:.0f} {unit}", NOT_MEASURED if value is None else f"{fmt(value)} {unit}",
+                     verdict(None if value is None else value < limit, live_problems(results, run), stale)])
+    return [row + [results.provenance("live_class", why=False)] for row in rows]
+
+
 def phase_failed(phase: dict | None) -> str | None:
     """Why an API phase's figures cannot count: no requests, or more failures than MAX_FAILURE_RATE."""
     if not phase:
@@ -145,7 +186,7 @@ def api_target_rows(results: Results) -> list[list[Any]]:
 
 
 def target_rows(results: Results) -> list[list[Any]]:
-    return live_target_rows(results) + api_target_rows(results)
+    return live_target_rows(results) + write_cost_rows(results) + api_target_rows(results)
 
 
 def block_targets(results: Results) -> str:

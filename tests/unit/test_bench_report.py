@@ -151,7 +151,28 @@ def test_a_failed_live_benchmark_never_reads_met_even_with_good_figures():
 
     assert rows and all(row[3].startswith("**failed**") for row in rows), rows
     assert all("`live_class` failed (exit 1)" in row[3] for row in rows)
-    assert report.block_verdicts(measured).startswith("Of 6 targets in `bench/results.json`: 0 met, 0 missed, 6 failed")
+    assert report.block_verdicts(measured).startswith("Of 10 targets in `bench/results.json`: 0 met, 0 missed, 10 failed")
+    assert all(row[3].startswith("**failed**") for row in report.write_cost_rows(measured))
+
+
+def test_write_costs_are_ratios_to_the_peer_of_the_same_run_and_two_limits():
+    measured = results(
+        live_run("lectern", 1000, voteAckP99Ms=30.0, connectStormSeconds=3.0, negotiateP99Ms=150.0),
+        live_run("peer", 1000, voteAckP99Ms=25.0, connectStormSeconds=2.5),
+        live_run("lectern", 5000, voteAckP99Ms=800.0, cpuMsPerVote=0.5, cpuMsPerConnection=3.0),
+        live_run("peer", 5000, voteAckP99Ms=1000.0, cpuMsPerVote=0.6, cpuMsPerConnection=1.0),
+    )
+
+    rows = {row[0]: row for row in report.write_cost_rows(measured)}
+
+    assert rows["vote ack p99, Lectern / peer, at 1,000"][2:4] == ["1.20×", "**missed**"]
+    assert rows["vote ack p99, Lectern / peer, at 5,000"][2:4] == ["0.80×", "met"]
+    assert rows["server CPU per vote, Lectern / peer, at 5,000"][2:4] == ["0.83×", "met"]
+    assert rows["server CPU per connection, Lectern / peer, at 5,000"][2:4] == ["3.00×", "**missed**"]
+    assert rows["connect storm, Lectern / peer, at 1,000"][2:4] == ["1.20×", "met"]
+    assert rows["vote ack p99 at 5,000 students"][2:4] == ["800.0 ms", "**missed**"]
+    assert rows["negotiate p99 at 1,000 students"][2:4] == ["150.0 ms", "met"]
+    assert "vote ack p99, Lectern / peer, at 2,500" not in rows  # neither side ran at 2,500
 
 
 def test_connect_failures_fail_the_p99_row_even_when_the_p99_is_fast():
@@ -286,9 +307,9 @@ def test_the_verdict_summary_counts_failed_and_stale_rows_apart_from_met():
 
     summary = report.block_verdicts(measured)
 
-    assert summary.startswith("Of 6 targets in `bench/results.json`: 2 met, 0 missed, 3 failed, 1 not measured.")
+    assert summary.startswith("Of 7 targets in `bench/results.json`: 2 met, 0 missed, 4 failed, 1 not measured.")
     assert ("Failed: `poll.opened` p99 at 1,000 students; messages lost, every class size; "
-            "votes counted exactly, every class size.") in summary
+            "votes counted exactly, every class size; negotiate p99 at 1,000 students.") in summary
     assert "Not measured: `poll.opened` p99 at 5,000 students." in summary
     assert "2 of the verdicts rest on stale figures" in summary
 
