@@ -8,10 +8,9 @@ work is done. Its `ce-*` headers are read as printable ASCII or the call gets 40
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 
+from shared_code import json_codec
 from shared_code.errors import BadRequest, Unauthorized
 from shared_code.http import Call, endpoint, header
 from shared_code.services.live import events as live_events
@@ -42,7 +41,7 @@ def _response(reply: live_events.Reply) -> func.HttpResponse:
     if isinstance(reply.body, str):
         return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers, mimetype="text/plain")
     return func.HttpResponse(
-        json.dumps(reply.body, separators=(",", ":"), default=str, ensure_ascii=False),
+        json_codec.dumps(reply.body),
         status_code=reply.status, headers=reply.headers, mimetype="application/json", charset="utf-8",
     )
 

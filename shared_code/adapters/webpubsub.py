@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from shared_code import json_codec
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.identity import app_credential
 from shared_code.circuit import CircuitBreaker, remote_failure
@@ -30,7 +30,7 @@ def _json_value(message: dict[str, Any]) -> Any:
     """The message as plain JSON values. With `application/json` the SDK serialises what it
     is given, so handing it an already-encoded string would reach clients as one JSON string
     instead of an object."""
-    return json.loads(json.dumps(message, default=str))
+    return json_codec.plain(message)
 
 
 class PubSub:

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from shared_code import logs, metrics, problems
+from shared_code import json_codec, logs, metrics, problems
 from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import live as live_redis
@@ -277,13 +277,14 @@ def parse_event_data(body: bytes, max_depth: int) -> Any:
     if len(body) > MAX_EVENT_BYTES:
         raise Refused("too-large", f"An event's data may be at most {MAX_EVENT_BYTES} bytes; this was {len(body)}.")
     try:
-        text = body.decode("utf-8")  # strictly: json.loads would also guess UTF-16 and UTF-32
+        return json_codec.loads(body)  # strictly UTF-8, where json.loads would guess UTF-16 and UTF-32
+    except json_codec.DecodeError:
+        pass
+    try:
+        body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused("invalid", "Send the event's data as UTF-8 JSON.") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        raise Refused("invalid", "Send the event's data as JSON.") from None
+    raise Refused("invalid", "Send the event's data as JSON.")
 
 
 def _ref_of(data: Any) -> str | None:
