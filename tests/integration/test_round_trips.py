@@ -219,6 +219,24 @@ async def test_a_batch_of_votes_keeps_each_voters_newest_and_writes_nothing_once
         assert await polls_sql.user_vote(conn, poll_id, member.user_id) == 2
 
 
+async def test_a_lone_vote_and_a_batch_write_alike(ctx):
+    """A lone vote takes the scalar statement, several take the array one: the same rules."""
+    _, member, poll_id = await class_with_poll(ctx)
+    other = str(uuid.uuid4())
+    async with ctx.db.connection() as conn:
+        await conn.execute("INSERT INTO users (id, name, roles) VALUES (%s, 'Other', '{student}')", (other,))
+        assert await polls_sql.record_votes(conn, poll_id, [Vote(poll_id, member.user_id, 1, 20), Vote(poll_id, other, 2, 3)])
+        assert await polls_sql.votes(conn, poll_id) == {member.user_id: 1, other: 2}
+        # A lone vote older than the stored one changes nothing; a newer one does.
+        assert await polls_sql.record_votes(conn, poll_id, [Vote(poll_id, member.user_id, 0, 19)])
+        assert await polls_sql.record_votes(conn, poll_id, [Vote(poll_id, other, 0, 4)])
+        assert await polls_sql.votes(conn, poll_id) == {member.user_id: 1, other: 0}
+        # Either statement answers "not open" for a poll that does not exist.
+        missing = str(uuid.uuid4())
+        assert not await polls_sql.record_votes(conn, missing, [Vote(missing, other, 0, 5)])
+        assert not await polls_sql.record_votes(conn, missing, [Vote(missing, other, 0, 5), Vote(missing, member.user_id, 0, 5)])
+
+
 async def test_votes_past_the_rate_are_refused_in_the_same_round_trip(ctx, app, wire):
     """The rate limit moved into the vote script: still a burst of the setting, then refused
     with how long to wait, and counted per voter."""

@@ -69,6 +69,27 @@ class Vote:
     version: int
 
 
+def _record(rows: str) -> str:
+    """The vote statement over `rows` (user_id, option, version): one share lock on the open
+    poll, then an upsert that keeps each voter's newest version."""
+    return f"""WITH open_poll AS (
+               SELECT id FROM polls WHERE id = %(poll)s AND status = 'open' FOR SHARE
+           ), written AS (
+               INSERT INTO poll_votes (poll_id, user_id, option, version)
+               SELECT open_poll.id, v.user_id, v.option, v.version
+                 FROM open_poll, {rows} AS v(user_id, option, version)
+               ON CONFLICT (poll_id, user_id) DO UPDATE
+                   SET option = EXCLUDED.option, version = EXCLUDED.version, voted_at = now()
+                 WHERE poll_votes.version < EXCLUDED.version
+               RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM open_poll) AS open"""
+
+
+_RECORD_VOTE = _record("(VALUES (%(user)s::uuid, %(option)s::int, %(version)s::bigint))")
+_RECORD_VOTES = _record("unnest(%(users)s::uuid[], %(options)s::int[], %(versions)s::bigint[])")
+
+
 async def record_votes(conn: Conn, poll_id: str, votes: list[Vote]) -> bool:
     """Stores the votes of one poll in one statement; False when the poll is not open
     (closed, or no such poll), and then none is stored.
@@ -82,27 +103,20 @@ async def record_votes(conn: Conn, poll_id: str, votes: list[Vote]) -> bool:
         if vote.user_id not in newest or newest[vote.user_id].version < vote.version:
             newest[vote.user_id] = vote
     kept = list(newest.values())
-    cur = await conn.execute(
-        """WITH open_poll AS (
-               SELECT id FROM polls WHERE id = %(poll)s AND status = 'open' FOR SHARE
-           ), written AS (
-               INSERT INTO poll_votes (poll_id, user_id, option, version)
-               SELECT open_poll.id, v.user_id, v.option, v.version
-                 FROM open_poll,
-                      unnest(%(users)s::uuid[], %(options)s::int[], %(versions)s::bigint[]) AS v(user_id, option, version)
-               ON CONFLICT (poll_id, user_id) DO UPDATE
-                   SET option = EXCLUDED.option, version = EXCLUDED.version, voted_at = now()
-                 WHERE poll_votes.version < EXCLUDED.version
-               RETURNING 1
-           )
-           SELECT EXISTS (SELECT 1 FROM open_poll) AS open""",
-        {
+    if len(kept) == 1:
+        # A lone vote (most of them, unless a class votes at once): scalar parameters cost
+        # psycopg a quarter less to send than three one-element arrays.
+        vote = kept[0]
+        params: dict[str, object] = {"poll": poll_id, "user": vote.user_id, "option": vote.option, "version": vote.version}
+        cur = await conn.execute(_RECORD_VOTE, params)
+    else:
+        params = {
             "poll": poll_id,
             "users": [v.user_id for v in kept],
             "options": [v.option for v in kept],
             "versions": [v.version for v in kept],
-        },
-    )
+        }
+        cur = await conn.execute(_RECORD_VOTES, params)
     row = await cur.fetchone()
     return bool(row and row["open"])
 
