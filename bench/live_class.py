@@ -87,8 +87,15 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
     profiler = Profiler(Path(args.py_spy_dir), label, server_pids) if args.py_spy_dir else None
     server_roles = list(server_pids)
 
+    # The app's own processes: everything but the local Web PubSub service, which stands in
+    # for a managed service (in Azure its CPU is not the app's). The peer is all app.
+    app_roles = [r for r in server_roles if r != "pubsub"]
+
     def server_cpu(delta: dict[str, float]) -> float:
         return sum(delta[r] for r in server_roles)
+
+    def app_cpu(delta: dict[str, float]) -> float:
+        return sum(delta[r] for r in app_roles)
 
     async def mark_all() -> int:
         for q in commands:
@@ -118,6 +125,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         figures["negotiateP99Ms"] = rounded(percentile(negotiate_ms, 99))
         figures["stormServerCpuSeconds"] = round(server_cpu(storm), 2)
         figures["cpuMsPerConnection"] = round(server_cpu(storm) * 1000 / max(1, len(done_at)), 3)
+        figures["appCpuMsPerConnection"] = round(app_cpu(storm) * 1000 / max(1, len(done_at)), 3)
         if failures:
             print("  connect failures (first 3):", failures[:3], flush=True)
 
@@ -193,6 +201,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         figures["voteAckP99Ms"] = rounded(percentile(ack_ms, 99))
         figures["voteServerCpuSeconds"] = round(server_cpu(vote_cpu), 3)
         figures["cpuMsPerVote"] = round(server_cpu(vote_cpu) * 1000 / max(1, len(ack_ms)), 3)
+        figures["appCpuMsPerVote"] = round(app_cpu(vote_cpu) * 1000 / max(1, len(ack_ms)), 3)
         closed_sent = time.time()
         closed = await side.close_poll(vote_poll)
         figures["closedTotal"] = closed["total"]
