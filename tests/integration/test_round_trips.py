@@ -1,4 +1,5 @@
-"""Round trips per vote and per heartbeat, counted on the app's side of the wire.
+"""Round trips per vote, chat message, hand, reaction and heartbeat, counted on the app's
+side of the wire.
 
 Each operation goes the whole way a real one goes (the indexed function, the endpoint's
 checks, the service, the stores) in this process, against a redis-server this module owns,
@@ -6,7 +7,7 @@ so the counts do not depend on the machine's load or on other tests: every write
 client puts on a socket is one round trip (a pipeline is one), and every statement psycopg
 sends is one PostgreSQL round trip. The operation is measured warm (scripts loaded, the
 account and the content cache filled), as nearly every vote and heartbeat runs. The bounds
-are today's counts: a change that adds a round trip to either hot path fails here.
+are today's counts: a change that adds a round trip to a hot path fails here.
 """
 
 from __future__ import annotations
