@@ -19,6 +19,7 @@ from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.client import create_redis
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
 from shared_code.adapters.redis.live_polls import PollStore
+from shared_code.adapters.redis.live_room import RoomStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.storage_account import StorageAccount
@@ -30,7 +31,7 @@ from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrot
 from shared_code.platform import effects
 from shared_code.services.admin import health
 from shared_code.services.certificates import issue as certificates
-from shared_code.services.live import attendance, polls, presence, stage
+from shared_code.services.live import attendance, chat, polls, presence, stage
 from shared_code.services.notifications import delivery as notification_delivery
 from shared_code.services.progress import leaderboard
 from shared_code.settings import Settings, get_settings
@@ -86,6 +87,8 @@ async def build_context(settings: Settings) -> AppContext:
         ),
         poll_store=PollStore(redis),
         vote_writes=WriteBatcher(functools.partial(polls.write_votes, db)),
+        room_store=RoomStore(redis),
+        chat_writes=WriteBatcher(functools.partial(chat.write_messages, db)),
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),

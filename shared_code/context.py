@@ -19,11 +19,13 @@ import redis.asyncio as aioredis
 
 from shared_code.adapters.blobs import BlobStore
 from shared_code.adapters.payment_providers import PaymentProviders
+from shared_code.adapters.postgres.chat import NewMessage
 from shared_code.adapters.postgres.polls import Vote
 from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
 from shared_code.adapters.redis.live_polls import PollStore
+from shared_code.adapters.redis.live_room import RoomStore
 from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.tables import TableStore
@@ -94,6 +96,10 @@ class AppContext:
     poll_store: PollStore
     # Votes that arrive together go to PostgreSQL in one statement per poll.
     vote_writes: WriteBatcher[Vote, bool]
+    # The chat, hand and reaction scripts: concurrent events share a pipeline.
+    room_store: RoomStore
+    # Chat messages that arrive together go to PostgreSQL in one statement.
+    chat_writes: WriteBatcher[NewMessage, None]
     # Attendance rows wait here a moment and go to Table storage in batches.
     attendance_rows: RowBuffer
     # Health answers from its latest report (at most a few seconds old).

@@ -1,4 +1,5 @@
-"""Round trips per vote and per heartbeat, counted on the app's side of the wire.
+"""Round trips per vote, chat message, hand, reaction and heartbeat, counted on the app's
+side of the wire.
 
 Each operation goes the whole way a real one goes (the indexed function, the endpoint's
 checks, the service, the stores) in this process, against a redis-server this module owns,
@@ -6,7 +7,7 @@ so the counts do not depend on the machine's load or on other tests: every write
 client puts on a socket is one round trip (a pipeline is one), and every statement psycopg
 sends is one PostgreSQL round trip. The operation is measured warm (scripts loaded, the
 account and the content cache filled), as nearly every vote and heartbeat runs. The bounds
-are today's counts: a change that adds a round trip to either hot path fails here.
+are today's counts: a change that adds a round trip to a hot path fails here.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ import pytest
 from redis.asyncio.connection import AbstractConnection
 
 from shared_code import bootstrap
+from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.postgres.polls import Vote
+from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
-from shared_code.models.live import ClassCreate, PollCreate
+from shared_code.models.live import ChatQuery, ClassCreate, ModerationRequest, PollCreate
 from shared_code.services.content import courses, enrollments, videos
-from shared_code.services.live import classes, polls
+from shared_code.services.live import chat, classes, moderation, polls
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.connection_state import encode_state, state_key
 from tests.integration.conftest import person
@@ -48,6 +51,11 @@ VOTE_REDIS = 1  # one script: rate limit, poll, vote, tally, tally claim, seq
 VOTE_POSTGRES = 1  # the vote itself (closing a poll counts the stored votes)
 REFUSED_VOTE_REDIS = 1  # the same script words the refusal
 REFUSED_VOTE_POSTGRES = 0
+CHAT_REDIS = 1  # one script: class status, moderation flags, rate limit, seq, recent-chat entry
+CHAT_POSTGRES = 1  # the messages that arrive together share one INSERT
+REFUSED_CHAT_REDIS = 1  # the same script words the refusal (muted, rate-limited, class ended)
+HAND_REDIS = 1  # one script: class status, rate limit, the hand, seq
+REACTION_REDIS = 1  # one script: rate limit, the count, the broadcast claim, seq
 HEARTBEAT_REDIS = 4  # write limits (one pipeline), stored roles, content cache, heartbeat script
 HEARTBEAT_POSTGRES = 0
 
@@ -254,6 +262,130 @@ async def test_votes_past_the_rate_are_refused_in_the_same_round_trip(ctx, app, 
                    course_id=member.course_id, role="student", name=student.name)
     assert (await send_event(app, ctx, other, "vote", {"pollId": poll_id, "option": 2}))["ok"]
     await ctx.throttles.tally.drain()
+
+
+# --- chat, hands, reactions ------------------------------------------------------------------
+async def classmates(ctx: AppContext, member: Member, count: int) -> list[Member]:
+    """`member` and `count - 1` more students enrolled in the same class's course."""
+    people = [member]
+    for _ in range(count - 1):
+        student = person("student")
+        await enrollments.enrol(ctx, student, member.course_id, EnrollmentRequest())
+        people.append(Member(connection_id=uuid.uuid4().hex, user_id=student.user_id, class_id=member.class_id,
+                             course_id=member.course_id, role="student", name=student.name))
+    return people
+
+
+async def test_a_chat_message_is_one_redis_round_trip_and_one_statement(ctx, app, wire):
+    tutor, member, _ = await class_with_poll(ctx)
+    assert (await send_event(app, ctx, member, "chat", {"text": "warm"}))["ok"]
+
+    wire.reset()
+    ack = await send_event(app, ctx, member, "chat", {"text": "hello"})
+    assert ack["ok"] and ack["seq"] > 0, ack
+    assert wire.redis_writes <= CHAT_REDIS, wire.redis_commands
+    assert len(wire.statements) <= CHAT_POSTGRES, wire.statements
+    page = await chat.history(ctx, tutor, member.class_id, ChatQuery())
+    assert [m.text for m in page.items] == ["hello", "warm"]
+
+
+async def test_a_refused_chat_message_is_worded_from_its_one_redis_round_trip(ctx, app, wire):
+    tutor, member, _ = await class_with_poll(ctx)
+    muted, limited = await classmates(ctx, member, 2)
+    assert (await send_event(app, ctx, limited, "chat", {"text": "warm"}))["ok"]
+    await moderation.moderate(ctx, tutor, member.class_id, ModerationRequest(action="mute", user_id=muted.user_id))
+    for n in range(ctx.settings.rate_limit_chat_per_10s - 1):
+        assert (await send_event(app, ctx, limited, "chat", {"text": f"burst {n}"}))["ok"]
+
+    for sender, reason in ((muted, "muted"), (limited, "rate-limited")):
+        wire.reset()
+        ack = await send_event(app, ctx, sender, "chat", {"text": "refused"})
+        assert not ack["ok"] and ack["reason"] == reason and ack["seq"] > 0, ack
+        assert wire.redis_writes <= REFUSED_CHAT_REDIS, wire.redis_commands
+        assert wire.statements == [], wire.statements
+
+    await classes.end_class(ctx, tutor, member.class_id)
+    await ctx.background.drain()  # the ended class's clean-up, off the request's path
+    wire.reset()
+    ack = await send_event(app, ctx, limited, "chat", {"text": "anyone?"})
+    assert not ack["ok"] and ack["reason"] == "class-ended", ack
+    assert wire.redis_writes <= REFUSED_CHAT_REDIS, wire.redis_commands
+
+
+async def test_twenty_chat_messages_sent_together_share_one_redis_round_trip_and_one_statement(ctx, app, wire):
+    """Under load the chat scripts of concurrent events go out as one pipeline, their rows
+    go to PostgreSQL in one INSERT, and each sender is acknowledged after it committed."""
+    _, member, _ = await class_with_poll(ctx)
+    senders = await classmates(ctx, member, 20)
+    assert (await send_event(app, ctx, member, "chat", {"text": "warm"}))["ok"]
+
+    wire.reset()
+    acks = await asyncio.gather(*(send_event(app, ctx, s, "chat", {"text": f"from {s.name}"}) for s in senders))
+    assert all(a["ok"] for a in acks), acks
+    assert wire.redis_writes <= CHAT_REDIS, wire.redis_commands
+    assert len(wire.statements) <= CHAT_POSTGRES, wire.statements
+    async with ctx.db.connection() as conn:
+        stored = await chat_sql.page(conn, member.class_id, 50, None)
+    by_id = {str(row["id"]): row for row in stored}
+    for sender, ack in zip(senders, acks, strict=True):  # every acknowledged message, with its seq
+        assert by_id[ack["messageId"]]["seq"] == ack["seq"] and by_id[ack["messageId"]]["text"] == f"from {sender.name}"
+    assert len({a["seq"] for a in acks}) == 20
+
+
+async def test_a_message_postgresql_rejects_refuses_only_itself_and_leaves_the_recent_chat(ctx, app):
+    """A NUL character is a row PostgreSQL will not store: sent among others at once, only
+    its sender is refused, and the state snapshot's recent chat does not show it."""
+    _, member, _ = await class_with_poll(ctx)
+    senders = await classmates(ctx, member, 6)
+    assert (await send_event(app, ctx, member, "chat", {"text": "warm"}))["ok"]
+    texts = [f"fine {n}" for n in range(5)] + ["bad \u0000 row"]
+    acks = await asyncio.gather(*(send_event(app, ctx, s, "chat", {"text": t}) for s, t in zip(senders, texts, strict=True)))
+    assert [a["ok"] for a in acks] == [True] * 5 + [False], acks
+    assert acks[-1]["reason"] == "unavailable"
+    async with ctx.db.connection() as conn:
+        stored = {row["text"] for row in await chat_sql.page(conn, member.class_id, 50, None)}
+    assert stored == {"warm", *texts[:5]}
+    state = await live_redis.snapshot(ctx.redis, member.class_id, 0, 50)
+    assert {m["text"] for m in state.recent_chat} == {"warm", *texts[:5]}
+
+
+async def test_hands_and_reactions_are_one_redis_round_trip_each(ctx, app, wire):
+    _, member, _ = await class_with_poll(ctx)
+    for name, data in (("reaction", {"emoji": "👏"}), ("raiseHand", {}), ("lowerHand", {})):  # warm: scripts loaded
+        assert (await send_event(app, ctx, member, name, data))["ok"]
+    await ctx.throttles.reactions.drain()
+
+    for name, data, bound in (
+        ("raiseHand", {}, HAND_REDIS),
+        ("raiseHand", {}, HAND_REDIS),  # already up: acknowledged from the same call
+        ("lowerHand", {}, HAND_REDIS),
+        ("lowerHand", {}, HAND_REDIS),  # already down: the same
+        ("reaction", {"emoji": "👏"}, REACTION_REDIS),
+        ("reaction", {"emoji": "🎉"}, REACTION_REDIS),
+    ):
+        wire.reset()
+        ack = await send_event(app, ctx, member, name, data)
+        assert ack["ok"] and ack["seq"] > 0, ack
+        assert wire.redis_writes <= bound, (name, wire.redis_commands)
+        assert wire.statements == [], wire.statements
+    await ctx.throttles.reactions.drain()
+
+
+async def test_hands_and_reactions_keep_their_rates_and_refusals(ctx, app):
+    tutor, member, _ = await class_with_poll(ctx)
+    acks = [await send_event(app, ctx, member, "reaction", {"emoji": "👏"}) for _ in range(12)]
+    assert all(a["ok"] for a in acks[:10]) and acks[-1]["reason"] == "rate-limited" and acks[-1]["retryAfterMs"] > 0
+    raises = [await send_event(app, ctx, member, "raiseHand", {}) for _ in range(10)]
+    assert raises[0]["changed"] and all(a["ok"] and not a["changed"] for a in raises[1:]), raises
+    limited = await send_event(app, ctx, member, "raiseHand", {})
+    assert not limited["ok"] and limited["reason"] == "rate-limited" and limited["retryAfterMs"] > 0, limited
+    lowered = await send_event(app, ctx, member, "lowerHand", {})  # lowering is not rate-limited
+    assert lowered["ok"] and lowered["changed"], lowered
+    await classes.end_class(ctx, tutor, member.class_id)
+    other = (await classmates(ctx, member, 2))[1]
+    ended = await send_event(app, ctx, other, "raiseHand", {})
+    assert not ended["ok"] and ended["reason"] == "class-ended"
+    await ctx.throttles.reactions.drain()
 
 
 # --- heartbeats ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared_code.adapters.postgres.pool import Conn, Row
@@ -9,24 +10,32 @@ from shared_code.adapters.postgres.pool import Conn, Row
 _COLUMNS = "id, class_id, user_id, user_name, text, seq, created_at"
 
 
-async def insert_message(
-    conn: Conn,
-    message_id: str,
-    class_id: str,
-    user_id: str,
-    user_name: str,
-    text: str,
-    seq: int,
-    created_at: datetime,
-) -> Row:
-    cur = await conn.execute(
-        f"""INSERT INTO chat_messages (id, class_id, user_id, user_name, text, seq, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
-        (message_id, class_id, user_id, user_name, text, seq, created_at),
+@dataclass(frozen=True)
+class NewMessage:
+    """A chat message to store, as the class's Redis script numbered it."""
+
+    id: str
+    class_id: str
+    user_id: str
+    user_name: str
+    text: str
+    seq: int
+    created_at: datetime
+
+
+async def insert_messages(conn: Conn, messages: list[NewMessage]) -> None:
+    """Stores the messages in one statement: the messages of a moment, whatever their
+    class, cost one round trip and one commit (the connection autocommits)."""
+    await conn.execute(
+        """INSERT INTO chat_messages (id, class_id, user_id, user_name, text, seq, created_at)
+           SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::bigint[],
+                                %s::timestamptz[])""",
+        (
+            [m.id for m in messages], [m.class_id for m in messages], [m.user_id for m in messages],
+            [m.user_name for m in messages], [m.text for m in messages], [m.seq for m in messages],
+            [m.created_at for m in messages],
+        ),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
 
 
 async def mark_deleted(conn: Conn, class_id: str, message_id: str, deleted_by: str) -> str | None:

@@ -137,6 +137,12 @@ def live_vote_rate(class_id: str, user_id: str) -> str:
     return _class(class_id, "rl", "vote", user_id)
 
 
+def live_event_rate(class_id: str, event: str, user_id: str) -> str:
+    """The sender's rate-limit key (GCRA) for one kind of client event (chat, hand,
+    reaction), in the class's slot so the event's own script applies it."""
+    return _class(class_id, "rl", event, user_id)
+
+
 def live_reactions(class_id: str) -> str:
     """Hash: emoji → reactions since the last reaction broadcast."""
     return _class(class_id, "reactions")

@@ -1,7 +1,8 @@
 """Redis side of live classes: sequence numbers, presence, hands, recent chat, moderation
 flags, the class snapshot, and the "broadcast pending" flags of throttled broadcasts. The
 open poll and its tally are in `live_polls.py`, who is in the class in `live_presence.py`,
-the connection caps in `live_admission.py`; they share this module's sequence prelude and
+the connection caps in `live_admission.py`, what people send the class (a chat message, a
+raised hand, a reaction) in `live_room.py`; they share this module's sequence prelude and
 key lifetime.
 
 Every change that clients see as a message allocates the class's next sequence number in
@@ -61,15 +62,6 @@ touch(KEYS[2])
 return next_seq(KEYS[1], ARGV[1])
 """)
 
-_CHAT_POST = Script(SEQ_PRELUDE + """
-local seq = next_seq(KEYS[1], ARGV[1])
-local item = cjson.encode({id=ARGV[4], userId=ARGV[5], userName=ARGV[6], text=ARGV[7], at=ARGV[8], seq=seq})
-redis.call('LPUSH', KEYS[2], item)
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-touch(KEYS[2])
-return seq
-""")
-
 _CHAT_DELETE = Script(SEQ_PRELUDE + """
 for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     local ok, decoded = pcall(cjson.decode, item)
@@ -88,18 +80,6 @@ end
 return 1
 """)
 
-_HAND_RAISE = Script(SEQ_PRELUDE + """
-if redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[3]) == 0 then return 0 end
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-touch(KEYS[2]); touch(KEYS[3])
-return next_seq(KEYS[1], ARGV[1])
-""")
-
-_HAND_LOWER = Script(SEQ_PRELUDE + """
-if redis.call('ZREM', KEYS[2], ARGV[3]) == 0 then return 0 end
-return next_seq(KEYS[1], ARGV[1])
-""")
-
 _HANDS_CLEAR = Script(SEQ_PRELUDE + """
 if redis.call('DEL', KEYS[2]) == 0 then return 0 end
 return next_seq(KEYS[1], ARGV[1])
@@ -113,12 +93,6 @@ local counts = redis.call('HGETALL', KEYS[3])
 if #counts == 0 then return {0} end
 redis.call('DEL', KEYS[3])
 return {next_seq(KEYS[2], ARGV[1]), counts}
-""")
-
-_REACT = Script("""
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[1], 60)
-return 1
 """)
 
 # KEYS: seq, meta, present, hands, names, chat, poll, counts. ARGV: floor, ttl, recent chat.
@@ -226,18 +200,6 @@ async def expire_class(r: aioredis.Redis, class_id: str) -> None:
 
 
 # --- chat -----------------------------------------------------------------------------
-async def post_chat(
-    r: aioredis.Redis, class_id: str, *, message_id: str, user_id: str, user_name: str, text: str, at: str, now_ms: int
-) -> int:
-    return int(
-        await _CHAT_POST.run(
-            r,
-            keys=[keys.live_seq(class_id), keys.live_recent_chat(class_id)],
-            args=seq_args(now_ms, RECENT_CHAT, message_id, user_id, user_name, text, at),
-        )
-    )
-
-
 async def delete_chat(r: aioredis.Redis, class_id: str, message_id: str, now_ms: int) -> int:
     return int(
         await _CHAT_DELETE.run(
@@ -269,26 +231,6 @@ async def restore_recent_chat(r: aioredis.Redis, class_id: str, items: list[dict
 
 
 # --- hands ----------------------------------------------------------------------------
-async def raise_hand(r: aioredis.Redis, class_id: str, user_id: str, name: str, now_ms: int) -> int:
-    """Sequence of the change, or 0 when the hand was already up (its place is kept)."""
-    return int(
-        await _HAND_RAISE.run(
-            r,
-            keys=[keys.live_seq(class_id), keys.live_hands(class_id), keys.live_names(class_id)],
-            args=seq_args(now_ms, user_id, name, now_ms),
-        )
-    )
-
-
-async def lower_hand(r: aioredis.Redis, class_id: str, user_id: str, now_ms: int) -> int:
-    return int(
-        await _HAND_LOWER.run(
-            r,
-            keys=[keys.live_seq(class_id), keys.live_hands(class_id)], args=seq_args(now_ms, user_id)
-        )
-    )
-
-
 async def clear_hands(r: aioredis.Redis, class_id: str, now_ms: int) -> int:
     return int(
         await _HANDS_CLEAR.run(
@@ -296,11 +238,6 @@ async def clear_hands(r: aioredis.Redis, class_id: str, now_ms: int) -> int:
             keys=[keys.live_seq(class_id), keys.live_hands(class_id)], args=seq_args(now_ms)
         )
     )
-
-
-# --- reactions ------------------------------------------------------------------------
-async def add_reaction(r: aioredis.Redis, class_id: str, emoji: str) -> None:
-    await _REACT.run(r, keys=[keys.live_reactions(class_id)], args=[emoji])
 
 
 # --- throttled broadcasts -------------------------------------------------------------

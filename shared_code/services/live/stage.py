@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis.live_room import Rate
 from shared_code.context import AppContext
+from shared_code.domain.ratelimit import emission_interval_ms
 from shared_code.models.live import REACTION_EMOJI, ReactionEvent, ScreenShareEvent
 from shared_code.services.live import class_access
 from shared_code.services.live import messages as live_messages
@@ -21,6 +23,7 @@ from shared_code.services.live.messages import Refused, Throttle
 
 REACTION_LIMIT = 10
 REACTION_PERIOD_MS = 10_000
+REACTION_RATE = Rate(emission_interval_ms(REACTION_LIMIT, REACTION_PERIOD_MS), REACTION_LIMIT)
 
 
 async def _flush(ctx: AppContext, class_id: str) -> None:
@@ -40,16 +43,19 @@ def reaction_throttle() -> Throttle:
 
 
 async def react(ctx: AppContext, member: Member, event: ReactionEvent) -> dict[str, Any]:
+    """One Redis call applies the rate, counts the reaction and claims the reaction
+    broadcast (`adapters/redis/live_room.py`)."""
     if event.emoji not in REACTION_EMOJI:
         raise Refused("invalid-emoji", f"Reactions are one of {' '.join(REACTION_EMOJI)}.")
-    decision = await ctx.rate_limits.allow(
-        "reaction", f"{member.class_id}:{member.user_id}", limit=REACTION_LIMIT, period_ms=REACTION_PERIOD_MS
+    outcome = await ctx.room_store.react(
+        member.class_id, member.user_id, event.emoji, rate=REACTION_RATE, hold_ms=live_messages.hold_ms(ctx)
     )
-    if not decision.allowed:
-        raise Refused("rate-limited", "Too many reactions; wait a moment.", retry_after_ms=decision.retry_after_ms)
-    await live_redis.add_reaction(ctx.redis, member.class_id, event.emoji)
-    await ctx.throttles.reactions.changed(ctx, member.class_id, live_messages.interval_seconds(ctx))
-    return {"emoji": event.emoji}
+    if outcome.code == "rate":
+        raise Refused("rate-limited", "Too many reactions; wait a moment.", retry_after_ms=outcome.retry_after_ms,
+                      seq=outcome.seq)
+    if outcome.claimed:
+        ctx.throttles.reactions.claimed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+    return {"seq": outcome.seq, "emoji": event.emoji}
 
 
 async def screen_share(ctx: AppContext, member: Member, event: ScreenShareEvent) -> dict[str, Any]:
