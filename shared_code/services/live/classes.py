@@ -6,8 +6,10 @@ message, and only then takes the connections out of the class group: nobody is c
 mid-sentence, and their page closes itself on `class.ended`.
 
 Negotiate hands out a Web PubSub client URL whose token grants nothing: no roles (so no
-direct group joins or sends) and no initial groups. The class id rides in the URL's query;
-the connect event checks the user again and puts the connection in its class's groups.
+direct group joins or sends) and no initial groups. The class id rides in the URL's query
+with a join ticket (`connection_state.py`) naming what negotiate checked, so the connect
+event needs no PostgreSQL read; it checks in Redis that nothing was revoked since and
+puts the connection in its class's groups.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import ClassAccess
+from shared_code.services.live.connection_state import TICKET_SECONDS, Ticket, encode_ticket, state_key
 
 logger = logging.getLogger("lectern.live")
 
@@ -195,5 +198,13 @@ async def negotiate(
     await _limit_negotiate(ctx, principal)
     await ensure_user(ctx, principal)
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
+    ticket = Ticket(
+        user_id=principal.user_id, class_id=found.class_id, course_id=found.course_id, role=found.role,
+        name=principal.name, expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000,
+    )
+    signed = encode_ticket(ticket, state_key(ctx.settings))
     separator = "&" if "?" in url else "?"
-    return Negotiated(url=f"{url}{separator}classId={quote(class_id)}", user_id=principal.user_id, expires_at=expires_at)
+    return Negotiated(
+        url=f"{url}{separator}classId={quote(class_id)}&ticket={quote(signed)}", user_id=principal.user_id,
+        expires_at=expires_at,
+    )
