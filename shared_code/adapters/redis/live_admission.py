@@ -104,6 +104,24 @@ async def admit_ticketed(
     return Admission(code == "ok", "" if code == "ok" else code, int(count))
 
 
+@dataclass(frozen=True)
+class JoinFacts:
+    """What the class's hot state says about one user joining: '' where it has no answer."""
+
+    status: str
+    course_id: str
+    flags: str | None  # None: the moderation flags are not filled yet
+
+
+async def join_facts(r: aioredis.Redis, class_id: str, user_id: str) -> JoinFacts:
+    """The class's status and course and the user's moderation flags, in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.live_meta(class_id), ["status", "courseId"])
+    pipe.hmget(keys.live_moderation(class_id), [user_id, LOADED_FIELD])
+    (status, course_id), (flags, loaded) = await pipe.execute()
+    return JoinFacts(str(status or ""), str(course_id or ""), None if loaded is None else str(flags or "").replace("-", ""))
+
+
 async def release(r: aioredis.Redis, class_id: str, user_id: str | None, connection_ids: list[str]) -> None:
     """The connections are gone: they no longer count against the class's cap, nor against
     the user's when the user is known."""
