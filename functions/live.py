@@ -3,6 +3,8 @@ the page that tries it all. Client events arrive through `functions/realtime_eve
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import azure.functions as func
 
 from shared_code.http import (
@@ -82,8 +84,12 @@ async def end_class(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     return respond(await classes.end_class(call.ctx, call.principal, found.class_id, found=found))
 
 
+# Class members, as CLASS_MEMBER, judged from the class's Redis meta instead of its row.
+CLASS_JOINER = replace(CLASS_MEMBER, check=classes.require_joinable)
+
+
 @endpoint(bp, "classes/{classId}/negotiate", ["POST"], summary="Web PubSub client URL for this class", tag="live",
-          response=Negotiated, relation=CLASS_MEMBER, limits=(JOINS_PER_ADDRESS,), errors=(403, 404, 422, 429, 503))
+          response=Negotiated, relation=CLASS_JOINER, limits=(JOINS_PER_ADDRESS,), errors=(403, 404, 422, 429, 503))
 async def negotiate(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     found = call.access
     return respond(await classes.negotiate(call.ctx, call.principal, found.class_id, found=found))

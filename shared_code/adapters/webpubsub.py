@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
@@ -72,6 +73,15 @@ class PubSub:
                 **CLIENT_OPTIONS,
             )
 
+        # Where client tokens are signed locally: the key the SDK would sign them with, and
+        # the audience and base URL it would give them (its endpoint, ws(s) for clients).
+        self._token_key: str | None = None
+        if connection_string and not settings.uses_identity and self._access_keys:
+            self._token_key = self._access_keys[0]
+        endpoint_url = str(self.client._config.endpoint).lower().rstrip("/")
+        self._audience = f"{endpoint_url}/client/hubs/{self.hub}"
+        self._client_base = "ws" + self._audience[4:]
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -79,11 +89,23 @@ class PubSub:
     async def client_url(
         self, *, user_id: str, groups: list[str] | None = None, roles: list[str] | None = None, minutes: int | None = None
     ) -> tuple[str, datetime]:
+        """A client URL with its token. With an access key the token is signed here, with the
+        claims the SDK signs (HS256 over audience, subject, roles, groups, expiry), without a
+        trip through the SDK's pipeline; with an identity the service signs it (a REST call)."""
         minutes = minutes or self.token_minutes
-        token = await self.client.get_client_access_token(
-            user_id=user_id, roles=roles or [], groups=groups or [], minutes_to_expire=minutes
-        )
-        return token["url"], datetime.now(UTC) + timedelta(minutes=minutes)
+        if self._token_key is None:
+            token = await self.client.get_client_access_token(
+                user_id=user_id, roles=roles or [], groups=groups or [], minutes_to_expire=minutes
+            )
+            return token["url"], datetime.now(UTC) + timedelta(minutes=minutes)
+        now = datetime.now(UTC)
+        expires_at = now + timedelta(minutes=minutes)
+        claims: dict[str, Any] = {"aud": self._audience, "iat": now, "exp": expires_at, "sub": user_id}
+        if roles:
+            claims["role"] = roles
+        if groups:
+            claims["webpubsub.group"] = groups
+        return f"{self._client_base}?access_token={jwt.encode(claims, self._token_key, algorithm='HS256')}", expires_at
 
     # --- pushes ---------------------------------------------------------------------
     async def send_to_group(

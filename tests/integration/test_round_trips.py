@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 import psycopg
@@ -452,3 +453,60 @@ async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_ju
     assert statuses == [401, 401, 401]
     assert (await app["record_progress"](forged)).status_code == 429
     assert (await app["record_progress"](heartbeat_request(ctx, student, lesson_id, 1))).status_code == 429
+
+
+# --- joining a class ----------------------------------------------------------------------
+# Negotiate: the address's join limit, the write limits, the stored roles, the class's
+# status, course and the caller's moderation flags (one pipeline), the course cache, the
+# caller's join limit; no statement (before: the same six and the class's row).
+NEGOTIATE_REDIS = 6
+NEGOTIATE_POSTGRES = 0
+# A ticketed connect: the stored roles, the course's cached row and membership, and the
+# class script (status, removal, caps), all sent at once; no statement.
+CONNECT_REDIS = 3
+CONNECT_POSTGRES = 0
+
+
+def negotiate_request(ctx: AppContext, who: Principal, class_id: str) -> func.HttpRequest:
+    token, _ = issue_dev_token(ctx.settings, user_id=who.user_id, name=who.name, roles=sorted(who.roles))
+    return func.HttpRequest(
+        method="POST", url=f"http://localhost/api/classes/{class_id}/negotiate",
+        headers={"authorization": f"Bearer {token}", "x-forwarded-for": "203.0.113.8:50000"},
+        route_params={"classId": class_id}, body=b"",
+    )
+
+
+def connect_request(ctx: AppContext, user_id: str, url: str) -> func.HttpRequest:
+    connection_id = uuid.uuid4().hex
+    signature = hmac.new(_access_key(ctx).encode(), connection_id.encode(), hashlib.sha256).hexdigest()
+    query = parse_qs(urlsplit(url).query)
+    return func.HttpRequest(
+        method="POST", url="http://localhost/api/webpubsub/events",
+        headers={"ce-type": "azure.webpubsub.sys.connect", "ce-eventname": "connect",
+                 "ce-connectionid": connection_id, "ce-userid": user_id, "ce-signature": f"sha256={signature}",
+                 "content-type": "application/json"},
+        body=json.dumps({"query": {k: v for k, v in query.items() if k != "access_token"}}).encode(),
+    )
+
+
+async def test_negotiate_and_a_ticketed_connect_read_no_postgresql(ctx, app, wire):
+    _, member, _ = await class_with_poll(ctx)
+    student = Principal(user_id=member.user_id, name=member.name, roles=frozenset({"student"}))
+    for _ in range(2):  # warm: the account, the content cache, the class's state, the scripts, the pool
+        negotiated = await app["negotiate"](negotiate_request(ctx, student, member.class_id))
+        assert negotiated.status_code == 200, negotiated.get_body()
+        url = json.loads(negotiated.get_body())["url"]
+        assert (await app["webpubsub_events"](connect_request(ctx, member.user_id, url))).status_code == 200
+
+    wire.reset()
+    negotiated = await app["negotiate"](negotiate_request(ctx, student, member.class_id))
+    assert negotiated.status_code == 200, negotiated.get_body()
+    assert wire.redis_writes <= NEGOTIATE_REDIS, wire.redis_commands
+    assert len(wire.statements) <= NEGOTIATE_POSTGRES, wire.statements
+
+    wire.reset()
+    connected = await app["webpubsub_events"](connect_request(ctx, member.user_id, json.loads(negotiated.get_body())["url"]))
+    assert connected.status_code == 200, connected.get_body()
+    assert connected.headers.get("ce-connectionState")
+    assert wire.redis_writes <= CONNECT_REDIS, wire.redis_commands
+    assert len(wire.statements) <= CONNECT_POSTGRES, wire.statements

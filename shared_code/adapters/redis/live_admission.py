@@ -12,28 +12,52 @@ import redis.asyncio as aioredis
 
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
-from shared_code.adapters.redis.live import CLASS_TTL_SECONDS
+from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, LOADED_FIELD
 
-# Connection caps. KEYS: the class's admitted set, the user's admitted set in the class.
-# ARGV: connection id, now (ms), lease (ms), per-user cap, per-class cap, ttl (s).
-# Entries older than the lease are dropped first: a connection whose `disconnected` was
-# lost stops counting on its own. A connect retried for the same connection counts once.
-# Returns {code, count}: 'ok' (count = the user's connections), 'user' or 'class' (refused).
-_ADMIT = Script("""
-local now = tonumber(ARGV[2])
-local stale = now - tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', stale)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', stale)
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {'ok', redis.call('ZCARD', KEYS[2])} end
-local mine = redis.call('ZCARD', KEYS[2])
-if mine >= tonumber(ARGV[4]) then return {'user', mine} end
-local all = redis.call('ZCARD', KEYS[1])
-if all >= tonumber(ARGV[5]) then return {'class', all} end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-local ttl = tonumber(ARGV[6])
-redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl)
-return {'ok', mine + 1}
+# Connection caps, as a Lua function over the class's admitted set and the user's admitted
+# set in the class. ARGV: connection id, now (ms), lease (ms), per-user cap, per-class cap,
+# ttl (s). Entries older than the lease are dropped first: a connection whose
+# `disconnected` was lost stops counting on its own. A connect retried for the same
+# connection counts once. Returns {code, count}: 'ok' (count = the user's connections),
+# 'user' or 'class' (refused).
+_ADMIT_FUNCTION = """
+local function admit(all, mine_key)
+  local now = tonumber(ARGV[2])
+  local stale = now - tonumber(ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', all, '-inf', stale)
+  redis.call('ZREMRANGEBYSCORE', mine_key, '-inf', stale)
+  if redis.call('ZSCORE', mine_key, ARGV[1]) then return {'ok', redis.call('ZCARD', mine_key)} end
+  local mine = redis.call('ZCARD', mine_key)
+  if mine >= tonumber(ARGV[4]) then return {'user', mine} end
+  local count = redis.call('ZCARD', all)
+  if count >= tonumber(ARGV[5]) then return {'class', count} end
+  redis.call('ZADD', all, now, ARGV[1])
+  redis.call('ZADD', mine_key, now, ARGV[1])
+  local ttl = tonumber(ARGV[6])
+  redis.call('EXPIRE', all, ttl); redis.call('EXPIRE', mine_key, ttl)
+  return {'ok', mine + 1}
+end
+"""
+
+# KEYS: the class's admitted set, the user's admitted set in the class.
+_ADMIT = Script(_ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2])")
+
+# A ticketed join (events.connect): the class checks and the caps in one call.
+# KEYS: the class's admitted set, the user's admitted set, the class's meta, its moderation.
+# ARGV: as admit, then the user id, the course id the ticket names, '1' to check removal,
+# the moderation hash's loaded field.
+# 'cold' when Redis cannot answer for the class (its meta, or its moderation when asked,
+# not filled): the caller checks in full. 'ended' and 'removed' refuse before counting.
+_ADMIT_TICKETED = Script(_ADMIT_FUNCTION + """
+local meta = redis.call('HMGET', KEYS[3], 'status', 'courseId')
+if not meta[1] or meta[2] ~= ARGV[8] then return {'cold', 0} end
+if meta[1] == 'ended' then return {'ended', 0} end
+if ARGV[9] == '1' then
+  local flags = redis.call('HMGET', KEYS[4], ARGV[7], ARGV[10])
+  if not flags[2] then return {'cold', 0} end
+  if flags[1] and string.find(flags[1], 'b', 1, true) then return {'removed', 0} end
+end
+return admit(KEYS[1], KEYS[2])
 """)
 
 
@@ -46,7 +70,7 @@ ADMISSION_LEASE_SECONDS = 6 * 3600
 @dataclass(frozen=True)
 class Admission:
     admitted: bool
-    refused_by: str  # '' when admitted, 'user' or 'class' when a cap refused it
+    refused_by: str  # '' when admitted, 'user' or 'class' when a cap refused it; see admit_ticketed
     count: int
 
 
@@ -61,6 +85,41 @@ async def admit(
     )
     code = code.decode() if isinstance(code, bytes) else str(code)
     return Admission(code == "ok", "" if code == "ok" else code, int(count))
+
+
+async def admit_ticketed(
+    r: aioredis.Redis, class_id: str, course_id: str, user_id: str, connection_id: str, *, check_removal: bool,
+    per_user: int, per_class: int, now_ms: int,
+) -> Admission:
+    """The class not ended, the user not removed (when `check_removal`), then the caps: one
+    call. `refused_by` is also 'cold' (Redis cannot tell), 'ended' or 'removed'."""
+    code, count = await _ADMIT_TICKETED.run(
+        r,
+        keys=[keys.live_admitted(class_id), keys.live_admitted_user(class_id, user_id), keys.live_meta(class_id),
+              keys.live_moderation(class_id)],
+        args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, per_user, per_class, CLASS_TTL_SECONDS,
+              user_id, course_id, "1" if check_removal else "0", LOADED_FIELD],
+    )
+    code = code.decode() if isinstance(code, bytes) else str(code)
+    return Admission(code == "ok", "" if code == "ok" else code, int(count))
+
+
+@dataclass(frozen=True)
+class JoinFacts:
+    """What the class's hot state says about one user joining: '' where it has no answer."""
+
+    status: str
+    course_id: str
+    flags: str | None  # None: the moderation flags are not filled yet
+
+
+async def join_facts(r: aioredis.Redis, class_id: str, user_id: str) -> JoinFacts:
+    """The class's status and course and the user's moderation flags, in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.live_meta(class_id), ["status", "courseId"])
+    pipe.hmget(keys.live_moderation(class_id), [user_id, LOADED_FIELD])
+    (status, course_id), (flags, loaded) = await pipe.execute()
+    return JoinFacts(str(status or ""), str(course_id or ""), None if loaded is None else str(flags or "").replace("-", ""))
 
 
 async def release(r: aioredis.Redis, class_id: str, user_id: str | None, connection_ids: list[str]) -> None:

@@ -7,18 +7,35 @@ would count for ever; a refused connect therefore asks Web PubSub which admitted
 connections still exist and forgets the rest (a heal), at most once per `HEAL_HOLD_MS` for a
 full class. Without Redis the connection is let in uncounted: the class matters more
 than the cap.
+
+A connect that carries a valid join ticket (`connection_state.py`) is admitted by
+`admit_ticketed` without PostgreSQL: the ticket names the course and role negotiate found,
+and what could have been revoked since is read where each revocation is recorded, all at
+once: the stored account (erasure, role changes), the course's cached row and the user's
+cached membership (a takedown replaces the course's generation, a refund or unenrolment
+writes the membership `0`), and one script in the class's slot that checks the class's
+status (ended) and moderation (removed) and counts the caps. Anything it cannot confirm
+from those answers (a cold cache, a role that no longer matches, a refusal) is left to
+the full check, so every refusal keeps its status and words.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from shared_code.adapters.redis import live_admission as admission_redis
+from shared_code.adapters.redis.live_admission import Admission
+from shared_code.auth import Principal
 from shared_code.context import AppContext
+from shared_code.errors import NotFound
+from shared_code.platform import access, content_cache, users
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import Member
+from shared_code.services.live.connection_state import Ticket
 
 logger = logging.getLogger("lectern.live")
 
@@ -89,6 +106,59 @@ async def admit(ctx: AppContext, member: Member) -> str | None:
         return (f"You already have {settings.live_max_connections_per_user} connections to this class; "
                 "close one (another tab or device) before opening another.")
     return f"This class is full: it already has {settings.live_max_connections_per_class} connections."
+
+
+_CLASS_ROLE = {"owner": "tutor", "admin": "admin", "enrolled": "student"}
+
+
+def _still_holds(ticket: Ticket, principal: Principal | None, course: dict[str, Any] | None, enrolled: bool) -> bool:
+    """Whether the stored account and the course's cached row and membership still give the
+    relation the ticket names (the checks `class_access.require_member` and `events.connect`
+    make, from the same answers)."""
+    if principal is None or course is None:
+        return False
+    try:
+        found = access.decide(principal, course, enrolled)
+    except NotFound:
+        return False
+    if found.frozen or _CLASS_ROLE.get(found.relation) != ticket.role:
+        return False
+    return ticket.role != "student" or principal.has_role("student")
+
+
+async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) -> Member | None:
+    """The member the ticket admits, counted against the caps; None when it must be checked
+    in full (see the module's docstring), with nothing counted."""
+    settings = ctx.settings
+    counted = admission_redis.admit_ticketed(
+        ctx.redis, ticket.class_id, ticket.course_id, ticket.user_id, connection_id,
+        check_removal=ticket.role == "student", per_user=settings.live_max_connections_per_user,
+        per_class=settings.live_max_connections_per_class, now_ms=live_messages.now_ms(),
+    )
+    answers = await asyncio.gather(
+        users.stored_principal(ctx, ticket.user_id),
+        content_cache.course_view(ctx, ticket.course_id, ticket.user_id, lambda _: ticket.role == "student"),
+        counted,
+        return_exceptions=True,
+    )
+    principal, view, result = answers
+    if not isinstance(result, Admission) or not result.admitted:
+        return None
+    member = None
+    if not isinstance(principal, BaseException) and not isinstance(view, BaseException):
+        course, enrolled = view
+        if _still_holds(ticket, principal, course, enrolled):
+            assert principal is not None
+            member = Member(
+                connection_id=connection_id, user_id=ticket.user_id, class_id=ticket.class_id,
+                course_id=ticket.course_id, role=ticket.role, name=principal.name,
+            )
+    if member is None:
+        try:
+            await admission_redis.release(ctx.redis, ticket.class_id, ticket.user_id, [connection_id])
+        except RedisError:
+            pass  # the full check counts it again, and the lease ends a stale count
+    return member
 
 
 async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> str | None:

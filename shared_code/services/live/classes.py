@@ -6,8 +6,10 @@ message, and only then takes the connections out of the class group: nobody is c
 mid-sentence, and their page closes itself on `class.ended`.
 
 Negotiate hands out a Web PubSub client URL whose token grants nothing: no roles (so no
-direct group joins or sends) and no initial groups. The class id rides in the URL's query;
-the connect event checks the user again and puts the connection in its class's groups.
+direct group joins or sends) and no initial groups. The class id rides in the URL's query
+with a join ticket (`connection_state.py`) naming what negotiate checked, so the connect
+event needs no PostgreSQL read; it checks in Redis that nothing was revoked since and
+puts the connection in its class's groups.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
@@ -23,9 +26,11 @@ from redis.exceptions import RedisError
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres.classes import ClassRow
 from shared_code.adapters.redis import live as live_redis
+from shared_code.adapters.redis import live_admission as admission_redis
+from shared_code.adapters.redis.live_admission import JoinFacts
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.errors import FieldError, Forbidden, Invalid, RateLimited, ServiceUnavailable, ValidationFailed
+from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.platform import access
@@ -34,6 +39,7 @@ from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import ClassAccess
+from shared_code.services.live.connection_state import TICKET_SECONDS, Ticket, encode_ticket, state_key
 
 logger = logging.getLogger("lectern.live")
 
@@ -183,10 +189,53 @@ async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
         raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
 
 
+@dataclass(frozen=True)
+class Joinable:
+    """A class as negotiate needs it (its course, status and the caller's relation), read
+    from the class's Redis meta rather than its row: the same facts `ClassAccess` gives."""
+
+    class_id: str
+    course_id: str
+    status: str
+    course: CourseAccess
+
+    @property
+    def role(self) -> str:
+        """The caller's role inside the class: tutor, admin or student."""
+        return {"owner": "tutor", "admin": "admin"}.get(self.course.relation, "student")
+
+
+async def require_joinable(ctx: AppContext, principal: Principal, class_id: str) -> Joinable:
+    """`class_access.require_member` (the same answers and refusals) for negotiate, from the
+    class's hot state (its status, course and the caller's moderation flags in one round
+    trip, PostgreSQL on a miss) and the course cache: a thousand joins read no class row."""
+    try:
+        facts = await admission_redis.join_facts(ctx.redis, class_id, principal.user_id)
+    except RedisError:
+        facts = JoinFacts("", "", None)  # each read below falls back to PostgreSQL
+    status, course_id = facts.status, facts.course_id
+    if not (status and course_id):
+        meta = await class_access.class_meta(ctx, class_id)
+        status, course_id = meta.status, meta.course_id
+    try:
+        course = await access.course_access(ctx, principal, course_id)
+    except NotFound:
+        raise NotFound("No such class.") from None
+    if not course.is_member:
+        raise Forbidden(access.MEMBERS_ONLY)
+    if not course.can_manage:
+        flags = facts.flags
+        if flags is None:
+            flags = await class_access.moderation_flags(ctx, class_id, principal.user_id)
+        if "b" in flags:
+            raise Forbidden("You were removed from this class.")
+    return Joinable(class_id=class_id, course_id=course_id, status=status, course=course)
+
+
 async def negotiate(
-    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | Joinable | None = None
 ) -> Negotiated:
-    found = found or await class_access.require_member(ctx, principal, class_id)
+    found = found or await require_joinable(ctx, principal, class_id)
     access.require_deliverable(found.course)
     if found.status == "ended":
         raise Invalid("The class has ended.")
@@ -195,5 +244,13 @@ async def negotiate(
     await _limit_negotiate(ctx, principal)
     await ensure_user(ctx, principal)
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
+    ticket = Ticket(
+        user_id=principal.user_id, class_id=found.class_id, course_id=found.course_id, role=found.role,
+        name=principal.name, expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000,
+    )
+    signed = encode_ticket(ticket, state_key(ctx.settings))
     separator = "&" if "?" in url else "?"
-    return Negotiated(url=f"{url}{separator}classId={quote(class_id)}", user_id=principal.user_id, expires_at=expires_at)
+    return Negotiated(
+        url=f"{url}{separator}classId={quote(class_id)}&ticket={quote(signed)}", user_id=principal.user_id,
+        expires_at=expires_at,
+    )

@@ -1,10 +1,19 @@
-"""The connection state a class connection carries: who it is, in which class, signed.
+"""The connection state a class connection carries, and the join ticket negotiate hands out: signed.
 
 Web PubSub hands the state back on every later event of the connection, so no event
 needs a lookup to know its class. That state decides access, and the upstream signature
 covers only the connection id, so the state is signed by the app (HMAC-SHA256,
 `LECTERN_CONNECTION_STATE_KEY`) and bound to the connection and user it was issued to. A
 state that fails the check is no state.
+
+Negotiate has just checked the caller (membership, role, the course and the class), so it
+also hands out a join ticket naming user, class, course, role and name, valid for
+`TICKET_SECONDS`. The connect event that carries a valid ticket for its own user and class
+needs no PostgreSQL read to know who joins where; it still checks in Redis that nothing
+was revoked since (`events.connect`). A ticket that fails the check (forged, for another
+user or class, expired) is no ticket: that connect is checked in full, as without one. It
+is signed with the same key under its own label, so a state is never a ticket nor the
+reverse.
 """
 
 from __future__ import annotations
@@ -15,11 +24,16 @@ import hashlib
 import hmac
 import json
 import uuid
+from dataclasses import dataclass
 
 from shared_code.services.live.class_access import Member
 from shared_code.settings import Settings
 
 STATE_VERSION = 2
+TICKET_VERSION = 1
+# Long enough for a page to open the URL it negotiated; a later connect is checked in full.
+TICKET_SECONDS = 120
+_TICKET_LABEL = b"lectern.join-ticket\n"
 
 
 def state_key(settings: Settings) -> bytes:
@@ -69,3 +83,56 @@ def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
         return None
+
+
+# --- join tickets -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ticket:
+    """What negotiate found for one user and one class, until `expires_ms`."""
+
+    user_id: str
+    class_id: str
+    course_id: str
+    role: str
+    name: str
+    expires_ms: int
+
+
+def _ticket_mac(key: bytes, payload: bytes) -> str:
+    return hmac.new(key, _TICKET_LABEL + payload, hashlib.sha256).hexdigest()
+
+
+def encode_ticket(ticket: Ticket, key: bytes) -> str:
+    """URL-safe base64 of the ticket's JSON, a dot, and the app's HMAC over it."""
+    payload = json.dumps(
+        {"v": TICKET_VERSION, "u": ticket.user_id, "c": ticket.class_id, "k": ticket.course_id, "r": ticket.role,
+         "n": ticket.name, "e": ticket.expires_ms},
+        separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+    ).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _ticket_mac(key, payload)
+
+
+def decode_ticket(value: object, user_id: str, class_id: str, now_ms: int, key: bytes) -> Ticket | None:
+    """The ticket, or None when there is none or it is not one this app signed for this user
+    and class, or it has expired."""
+    if not isinstance(value, str) or len(value) > 4096 or value.count(".") != 1:
+        return None
+    encoded, mac = value.split(".")
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if not mac.isascii() or not hmac.compare_digest(_ticket_mac(key, payload).encode(), mac.encode()):
+            return None
+        data = json.loads(payload)
+        ticket = Ticket(
+            user_id=str(data["u"]), class_id=str(data["c"]), course_id=str(uuid.UUID(str(data["k"]))),
+            role=str(data["r"]), name=str(data["n"]), expires_ms=int(data["e"]),
+        )
+        if data.get("v") != TICKET_VERSION:
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
+        return None
+    if ticket.user_id != user_id or ticket.class_id != class_id or ticket.expires_ms <= now_ms:
+        return None
+    if ticket.role not in ("student", "tutor", "admin"):
+        return None
+    return ticket

@@ -9,6 +9,10 @@ An accepted connection is put in three groups, `class.{classId}`, `course.{cours
 hands back on every later event of that connection, so no event needs a lookup to know
 its class.
 
+Negotiate's join ticket (`connection_state.py`) lets `connect` skip PostgreSQL: it is
+checked against what could have been revoked since in one round of Redis reads
+(`admission.admit_ticketed`); a connect without a valid one is checked in full.
+
 That state decides access, so it is signed by the app and bound to the connection and
 user it was issued to (`connection_state.py`); a state that fails the check is no state:
 the event is refused, never trusted. The caps are counted in `admission.py`.
@@ -54,7 +58,7 @@ from shared_code.platform import users
 from shared_code.services.live import admission, chat, class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import Member
-from shared_code.services.live.connection_state import decode_state, encode_state, state_key
+from shared_code.services.live.connection_state import decode_state, decode_ticket, encode_state, state_key
 from shared_code.services.live.messages import Refused
 
 logger = logging.getLogger("lectern.live")
@@ -188,6 +192,12 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
         user_uuid = str(uuid.UUID(event.user_id))
     except ValueError:
         return _refuse(401, "Unknown user.")
+    ticket = decode_ticket(_first(query.get("ticket")), user_uuid, class_id, live_messages.now_ms(),
+                           state_key(ctx.settings))
+    if ticket is not None:
+        ticketed = await admission.admit_ticketed(ctx, event.connection_id, ticket)
+        if ticketed is not None:
+            return _accepted(ctx, body, ticketed)
     # The same stored roles HTTP requests get (platform/users.py), so both paths agree.
     principal = await users.stored_principal(ctx, user_uuid)
     if principal is None:
@@ -211,12 +221,17 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     refusal = await admission.admit(ctx, member)
     if refusal is not None:
         return _refuse(429, refusal)
+    return _accepted(ctx, body, member)
+
+
+def _accepted(ctx: AppContext, body: dict[str, Any], member: Member) -> Reply:
+    """The answer that lets an admitted member in: its groups, subprotocol and signed state."""
     reply: dict[str, Any] = {
-        "userId": user_uuid,
+        "userId": member.user_id,
         "groups": [
-            live_messages.class_group(class_id),
-            live_messages.course_group(found.course_id),
-            live_messages.user_group(user_uuid),
+            live_messages.class_group(member.class_id),
+            live_messages.course_group(member.course_id),
+            live_messages.user_group(member.user_id),
         ],
     }
     offered = body.get("subprotocols") or []
