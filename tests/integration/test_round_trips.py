@@ -48,7 +48,7 @@ VOTE_REDIS = 1  # one script: rate limit, poll, vote, tally, tally claim, seq
 VOTE_POSTGRES = 1  # the vote itself (closing a poll counts the stored votes)
 REFUSED_VOTE_REDIS = 1  # the same script words the refusal
 REFUSED_VOTE_POSTGRES = 0
-HEARTBEAT_REDIS = 4  # write limits (one pipeline), stored roles, content cache, heartbeat script
+HEARTBEAT_REDIS = 2  # write limits, stored roles and the content cache (one pipeline), then the heartbeat script
 HEARTBEAT_POSTGRES = 0
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
