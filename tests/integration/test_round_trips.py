@@ -30,9 +30,9 @@ from redis.asyncio.connection import AbstractConnection
 from shared_code import bootstrap
 from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.postgres.polls import Vote
+from shared_code.adapters.redis import keys
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
-from shared_code.adapters.redis import keys
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, LessonUpdate, VideoCreate
 from shared_code.models.live import ClassCreate, PollCreate
 from shared_code.services.content import courses, enrollments, videos
