@@ -100,7 +100,7 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 def route_id(req: func.HttpRequest, name: str) -> str:
     """A UUID route parameter; anything else cannot name a resource, so 404."""
-    value = req.route_params.get(name, "")
+    value: str = req.route_params.get(name, "")
     if _CANONICAL_UUID.fullmatch(value):
         return value  # what the hot paths send: no UUID object built and printed again
     try:
