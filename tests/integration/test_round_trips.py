@@ -272,8 +272,9 @@ async def test_a_heartbeat_costs_two_redis_round_trips_and_no_statement(ctx, app
 
 
 async def test_heartbeats_sent_together_share_their_round_trips(ctx, app, wire):
-    """Ten students' heartbeats at once: each of the four calls of a heartbeat goes out once
-    for all of them (the write limits, the stored roles, the content cache, the script)."""
+    """Ten students' heartbeats at once: each of the two round trips of a heartbeat goes out
+    once for all of them (the write limits, stored roles and content cache together, then
+    the script)."""
     _, course_id, lesson_id = await published_course(ctx)
     students = [person("student") for _ in range(10)]
     for student in students:
