@@ -23,6 +23,7 @@ from shared_code.http import (
     material_relation,
     query,
     respond,
+    respond_json,
     route_id,
 )
 from shared_code.models.content import (
@@ -155,7 +156,7 @@ async def add_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
           relation=LESSON_READER)
 async def get_lesson(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     lesson_id = route_id(req, "lessonId")
-    return respond(await courses.get_lesson(call.ctx, call.principal, lesson_id, found=call.access))
+    return respond_json(await courses.lesson_body(call.ctx, call.principal, lesson_id, found=call.access))
 
 
 @endpoint(

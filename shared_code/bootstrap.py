@@ -58,6 +58,9 @@ async def build_context(settings: Settings) -> AppContext:
     account = StorageAccount.from_settings(settings)
     redis = create_redis(settings)
     db = Database(settings)
+    # One batcher for the reads and limits every request starts together (its rate limits,
+    # the stored roles, its relation's cache entries), so they go out as one pipeline.
+    reads = ReadBatcher(redis)
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -70,12 +73,12 @@ async def build_context(settings: Settings) -> AppContext:
         payments=PaymentProviders(settings),
         effects=effect_table(),
         content_cache=ContentCacheState(
-            reads=ReadBatcher(redis),
+            reads=reads,
             flights=SingleFlight(),
             breaker=Breaker(REDIS_BREAKER_SECONDS),
             redis_slots=asyncio.Semaphore(CONTENT_CACHE_REDIS_SLOTS),
         ),
-        rate_limits=RateLimiter(redis),
+        rate_limits=RateLimiter(redis, reads),
         progress_store=ProgressStore(redis),
         progress_breaker=Breaker(REDIS_BREAKER_SECONDS),
         leaderboard_store=LeaderboardStore(redis),
@@ -92,7 +95,7 @@ async def build_context(settings: Settings) -> AppContext:
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),
-        account_reads=ReadBatcher(redis),
+        account_reads=reads,
     )
     await ctx.db.open()
     return ctx

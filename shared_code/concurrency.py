@@ -4,7 +4,7 @@ on a dependency that just failed.
 - `SingleFlight`: concurrent misses of the same key share one load.
 - `Breaker`: after a Redis error, skip Redis for a moment instead of waiting on it per request.
 - `ScriptBatcher`: the script calls of concurrent requests go out as one pipeline.
-- `ReadBatcher`: the MGETs of concurrent requests go out as one pipeline.
+- `ReadBatcher`: the MGETs (and short script calls) of concurrent requests go out as one pipeline.
 - `WriteBatcher`: the writes concurrent requests submit together are handed on as one batch
   (votes: one PostgreSQL statement for the votes of a poll that arrive together).
 - `BackgroundTasks`: work started off a request's critical path, held and awaited together.
@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from shared_code import metrics
+from shared_code.pipelining import BatchScript, round_trip
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -112,10 +113,7 @@ class ScriptBatcher:
         return await self._calls.submit((names, args))
 
     async def _execute(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
-        pipe = self._redis.pipeline(transaction=False)
-        for names, args in calls:
-            pipe.evalsha(self._sha, len(names), *names, *args)
-        return await pipe.execute(raise_on_error=False)
+        return await round_trip(self._redis, [("EVALSHA", self._sha, len(names), *names, *args) for names, args in calls])
 
     async def _run(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
         """Each call's reply, an error reply as that call's exception."""
@@ -137,73 +135,138 @@ def hash_tag(name: str) -> str:
     return name
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def quiet(future: asyncio.Future[T]) -> asyncio.Future[T]:
+    """`future`, whose failure is not reported as never retrieved when nobody awaits it (a
+    read started for a request that was refused before it needed the answer)."""
+    future.add_done_callback(_retrieve)
+    return future
+
+
 class ReadBatcher:
-    """Coalesces the MGETs that concurrent requests issue in the same moment.
+    """Coalesces the MGETs, and the short script calls, that concurrent requests issue in
+    the same moment into one pipeline.
 
     Under load, dozens of requests want their few keys at once. Requests whose keys share
     a hash tag (the same course) are merged into one MGET of the distinct keys, and the
     MGETs of different tags go out as one pipeline: one round trip and a fraction of the
-    client work of one call each. Every read is still sent after its caller asked, so
-    nothing read is older than the request, and each MGET stays within one hash slot, so
-    this works on a cluster too.
+    client work of one call each. Script calls submitted in the same moment (the request
+    rate limits) ride the same pipeline, so a request's limits, its caller's stored roles
+    and the cache entries its relation needs cost one round trip together. Every call is
+    still sent after its caller asked, so nothing read is older than the request, and each
+    MGET and script call stays within one hash slot, so this works on a cluster too.
+
+    `submit` and `submit_script` queue the call and return its future at once (no task per
+    call): a caller can start several and then wait for them, all answered by one round trip.
     """
 
     def __init__(self, r: aioredis.Redis, *, max_batch: int = 256) -> None:
         self._redis = r
         self._max_batch = max_batch
         self._pending: list[tuple[list[str], asyncio.Future[list[str | None]]]] = []
+        self._scripts: list[tuple[BatchScript, list[str], list[str | int], asyncio.Future[Any]]] = []
         self._scheduled = False
 
     async def read(self, names: list[str]) -> list[str | None]:
+        return await self.submit(names)
+
+    def submit(self, names: list[str]) -> asyncio.Future[list[str | None]]:
+        """Queues an MGET of `names` (one hash slot); its future answers the values in order."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[str | None]] = loop.create_future()
         self._pending.append((names, future))
-        if len(self._pending) >= self._max_batch:
+        self._schedule(loop)
+        return future
+
+    def submit_script(self, script: BatchScript, names: list[str], args: list[str | int]) -> asyncio.Future[Any]:
+        """Queues one call of `script` on `names` (one hash slot); its future answers the reply."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._scripts.append((script, names, args, future))
+        self._schedule(loop)
+        return future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if len(self._pending) + len(self._scripts) >= self._max_batch:
             self._flush()
         elif not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
-        return await future
 
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
-        if batch:
-            asyncio.ensure_future(self._send(batch))
+        scripts, self._scripts = self._scripts, []
+        if batch or scripts:
+            asyncio.ensure_future(self._send(batch, scripts))
 
-    async def _send(self, batch: list[tuple[list[str], asyncio.Future[list[str | None]]]]) -> None:
+    async def _send(
+        self,
+        batch: list[tuple[list[str], asyncio.Future[list[str | None]]]],
+        scripts: list[tuple[BatchScript, list[str], list[str | int], asyncio.Future[Any]]],
+    ) -> None:
         groups: dict[str, dict[str, int]] = {}
         for names, _ in batch:
+            group = groups.setdefault(hash_tag(names[0]), {})
             for name in names:
-                group = groups.setdefault(hash_tag(names[0]), {})
                 if name not in group:
                     group[name] = len(group)
         try:
-            if len(groups) == 1:
+            if len(groups) == 1 and not scripts:
                 (only,) = groups.values()
                 # The client decodes replies (decode_responses=True): values are str, not bytes.
-                replies = [cast("list[str | None]", await self._redis.mget(list(only)))]
+                replies: list[Any] = [cast("list[str | None]", await self._redis.mget(list(only)))]
             else:
-                pipe = self._redis.pipeline(transaction=False)
-                for group in groups.values():
-                    pipe.mget(list(group))
-                replies = await pipe.execute()
+                replies = await self._execute(groups, scripts)
         except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
-            for _, future in batch:
+            for future in [f for _, f in batch] + [call[3] for call in scripts]:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         values = dict(zip(groups, replies, strict=False))
-        if metrics.enabled():
-            misses = sum(v is None for reply in replies for v in reply)
-            metrics.cache_reads(sum(len(reply) for reply in replies) - misses, misses)
+        if metrics.enabled() and groups:
+            read = [reply for reply in replies[: len(groups)] if isinstance(reply, list)]
+            misses = sum(v is None for reply in read for v in reply)
+            metrics.cache_reads(sum(len(reply) for reply in read) - misses, misses)
         for names, future in batch:
             tag = hash_tag(names[0])
             group, reply = groups[tag], values[tag]
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
                 future.set_result([reply[group[name]] for name in names])
+        for (_, _, _, future), reply in zip(scripts, replies[len(groups):], strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _execute(
+        self, groups: dict[str, dict[str, int]], scripts: list[tuple[BatchScript, list[str], list[str | int], Any]]
+    ) -> list[Any]:
+        """The MGETs' replies, then the scripts', an error reply as that call's exception."""
+        commands: list[tuple[str | int, ...]] = [("MGET", *group) for group in groups.values()]
+        commands.extend(("EVALSHA", script.sha, len(names), *names, *args) for script, names, args, _ in scripts)
+        replies = await round_trip(self._redis, commands)
+        forgotten = [i for i, r in enumerate(replies[len(groups):]) if isinstance(r, NoScriptError)]
+        if forgotten:
+            # A restarted or failed-over Redis forgot a script: load it and send those calls again.
+            for script in {scripts[i][0] for i in forgotten}:
+                await self._redis.script_load(script.source)
+            again = [commands[len(groups) + i] for i in forgotten]
+            for i, reply in zip(forgotten, await round_trip(self._redis, again), strict=True):
+                replies[len(groups) + i] = reply
+        return replies
 
 
 class WriteBatcher(Generic[T, R]):

@@ -59,6 +59,9 @@ class ContentCacheState:
     lesson_course: dict[str, str] = field(default_factory=dict)
     # Hot entries arrive as the same text again and again: each text is parsed once.
     parsed: dict[str, Any] = field(default_factory=dict)
+    # A lesson's answer as bytes, by (lesson id, whether the caller sees the asset): kept
+    # with the parsed entry it was rendered from, and served only for that very entry.
+    rendered: dict[tuple[str, bool], tuple[Any, bytes]] = field(default_factory=dict)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from shared_code.http.endpoint import OPERATIONS, Operation, endpoint, register_
 from shared_code.http.limits import limit_rate
 from shared_code.http.parsing import client_ip, header, json_body, query, raw_json, route_id
 from shared_code.http.problems import guarded
-from shared_code.http.responses import respond
+from shared_code.http.responses import respond, respond_json
 
 __all__ = [
     "CLASS_MANAGER",
@@ -76,5 +76,6 @@ __all__ = [
     "raw_json",
     "register_unknown_paths",
     "respond",
+    "respond_json",
     "route_id",
 ]

@@ -19,7 +19,6 @@ handler as `call.body` / `call.query`, so it is not parsed twice.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -32,10 +31,10 @@ from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
 from shared_code.errors import NotFound, Unauthorized
-from shared_code.http.limits import limit_rate
+from shared_code.http.limits import limit_rate, settle_limit, start_limit
 from shared_code.http.parsing import READ_METHODS, client_ip, json_body, query, route_id
 from shared_code.platform import access as course_access
-from shared_code.platform import users
+from shared_code.platform import content_cache, users
 from shared_code.services.content import materials
 from shared_code.services.live import class_access
 from shared_code.services.progress import quizzes
@@ -54,16 +53,34 @@ class Relation:
     name: str
     param: str
     roles: tuple[str, ...]
-    check: Callable[[AppContext, Principal, str], Awaitable[Any]]
+    check: Callable[..., Awaitable[Any]]  # (ctx, principal, id), and `prefetched=` with a prefetch
     # The `CourseAccess` inside what `check` answers (itself, a (row, access) pair, a class's).
     course_of: Callable[[Any], course_access.CourseAccess] = lambda found: found
     source: Literal["route", "body", "query"] = "route"  # where `param` is read
+    # Sends the check's cache read (ctx, the route's id, user id) before the caller is
+    # authorised, so it shares their round trip; the answer goes to `check` as `prefetched`.
+    # It only reads Redis: nothing reaches PostgreSQL before the caller passed.
+    prefetch: Callable[[AppContext, str, str], Any] | None = None
+
+    def start(self, ctx: AppContext, req: func.HttpRequest, user_id: str) -> Any:
+        """The prefetch for this request, or None."""
+        if self.prefetch is None or self.source != "route":
+            return None
+        return self.prefetch(ctx, req.route_params.get(self.param, ""), user_id)
 
     async def resolve(
-        self, ctx: AppContext, principal: Principal, req: func.HttpRequest, parsed: BaseModel | None = None
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        req: func.HttpRequest,
+        parsed: BaseModel | None = None,
+        prefetched: Any = None,
     ) -> Any:
         if self.source == "route":
-            found = await self.check(ctx, principal, route_id(req, self.param))
+            if prefetched is not None:
+                found = await self.check(ctx, principal, route_id(req, self.param), prefetched=prefetched)
+            else:
+                found = await self.check(ctx, principal, route_id(req, self.param))
         else:
             assert parsed is not None  # `resolve` parses the model a body or query relation reads
             found = await self.check(ctx, principal, str(getattr(parsed, field_named(type(parsed), self.param))))
@@ -117,7 +134,7 @@ def course_id_relation(
 
 
 # The row (a dict, or a row value where its table has one) and the caller's access.
-Lookup = Callable[[AppContext, Principal, str], Awaitable[tuple[Any, course_access.CourseAccess]]]
+Lookup = Callable[..., Awaitable[tuple[Any, course_access.CourseAccess]]]
 
 
 def course_relation(
@@ -127,26 +144,32 @@ def course_relation(
     lookup: Lookup,
     allows: Callable[[course_access.CourseAccess], bool],
     refusal: str,
+    *,
+    prefetch: Callable[[AppContext, str, str], Any] | None = None,
 ) -> Relation:
     """A relation to the course of the lesson or material `param` names. `lookup` reads the
     row and the caller's `CourseAccess` (404 when the caller may not see it); the answer is
     that pair, which the service takes instead of reading it again. Each area words its own
-    refusal, so the endpoint passes it."""
+    refusal, so the endpoint passes it. With `prefetch`, `lookup` also takes what it sent
+    (`prefetched=`)."""
 
-    async def check(ctx: AppContext, principal: Principal, resource_id: str) -> Any:
-        row, found = await lookup(ctx, principal, resource_id)
+    async def check(ctx: AppContext, principal: Principal, resource_id: str, **prefetched: Any) -> Any:
+        row, found = await lookup(ctx, principal, resource_id, **prefetched)
         if not allows(found):
             raise course_access.refused(found, refusal)
         return row, found
 
-    return Relation(name, param, roles, check, course_of=lambda found: found[1])
+    return Relation(name, param, roles, check, course_of=lambda found: found[1], prefetch=prefetch)
 
 
 def lesson_relation(
     name: str, roles: tuple[str, ...], allows: Callable[[course_access.CourseAccess], bool], refusal: str
 ) -> Relation:
-    """A relation to the course of the lesson `lessonId` names (`platform/access.py` `lesson_access`)."""
-    return course_relation(name, "lessonId", roles, course_access.lesson_access, allows, refusal)
+    """A relation to the course of the lesson `lessonId` names (`platform/access.py`
+    `lesson_access`), whose cache read is sent beside the caller's own checks."""
+    return course_relation(
+        name, "lessonId", roles, course_access.lesson_access, allows, refusal, prefetch=content_cache.prefetch_lesson
+    )
 
 
 def material_relation(
@@ -245,37 +268,44 @@ async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
     the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
     429 past the request rate of its address or of its user (reads and writes are counted
     apart, reads far more generously)."""
-    ctx = await get_context()
+    principal, _ = await _admit(await get_context(), req, roles, None)
+    return principal
+
+
+async def _admit(
+    ctx: AppContext, req: func.HttpRequest, roles: tuple[str, ...], relation: Relation | None
+) -> tuple[Principal, Any]:
+    """`authenticate`, and the relation's prefetch sent in the same round trip.
+
+    The address is counted whatever the token, so forged or expired ones are counted too.
+    Once the token is verified (a signature check, or a lookup for a token seen before), the
+    user's count, the stored roles and the relation's cache read are sent beside the
+    address's: the batcher puts all of them in one pipeline, so the caller's checks and
+    the relation's read cost one round trip. The answers are then judged in the order the
+    checks were always made: the address's 429, the user's 429, the stored account (401,
+    503), the role (403).
+    """
     s = ctx.settings
-    write = req.method.upper() not in READ_METHODS
-    if write:
+    if req.method.upper() not in READ_METHODS:
         ip_bucket, ip_rate, user_bucket, user_rate = (
             "writes-ip", s.rate_limit_writes_per_ip_per_minute, "writes", s.rate_limit_writes_per_minute)
     else:
         ip_bucket, ip_rate, user_bucket, user_rate = (
             "reads-ip", s.rate_limit_reads_per_ip_per_minute, "reads", s.rate_limit_reads_per_minute)
-    # The address is counted whatever the token, so forged or expired ones are counted too;
-    # its call waits for the user's (the limiter sends calls made together as one pipeline),
-    # and the stored roles are read meanwhile: one wait for all three.
-    by_address = asyncio.ensure_future(limit_rate(ctx, ip_bucket, client_ip(req), ip_rate, fail_open=True))
+    by_address = start_limit(ctx, ip_bucket, client_ip(req), ip_rate)
     try:
         claimed = await ctx.tokens.verify(bearer_token(req.headers))
     except BaseException:
-        await by_address  # past the address's rate, that is the answer (429), not the token's
+        await settle_limit(by_address, fail_open=True)  # past the address's rate, that is the answer (429)
         raise
-    outcomes = await asyncio.gather(
-        by_address,
-        limit_rate(ctx, user_bucket, claimed.user_id, user_rate, fail_open=True),
-        users.authorize(ctx, claimed),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:  # in the order the checks were always made
-        if isinstance(outcome, BaseException):
-            raise outcome
-    principal = outcomes[2]
-    assert isinstance(principal, Principal)
+    by_user = start_limit(ctx, user_bucket, claimed.user_id, user_rate)
+    account = users.start_reading(ctx, claimed.user_id)
+    prefetched = relation.start(ctx, req, claimed.user_id) if relation is not None else None
+    await settle_limit(by_address, fail_open=True)
+    await settle_limit(by_user, fail_open=True)
+    principal = await users.authorize(ctx, claimed, pending=account)
     require_role(principal, roles)
-    return principal
+    return principal, prefetched
 
 
 async def resolve(
@@ -293,7 +323,7 @@ async def resolve(
     before the handler reads anything else of the request (but the body or query a
     relation reads its id from, parsed first: 400 when malformed)."""
     ctx = await get_context()
-    principal = await authenticate(req, *roles) if auth else None
+    principal, prefetched = await _admit(ctx, req, roles, relation) if auth else (None, None)
     for limit in limits:
         await limit.apply(ctx, req, principal)
     if principal is None or relation is None:
@@ -304,4 +334,4 @@ async def resolve(
     if relation.source == "query" and query_model is not None:
         q = query(req, query_model)
         return Call(ctx, principal, await relation.resolve(ctx, principal, req, q), query=q)
-    return Call(ctx, principal, await relation.resolve(ctx, principal, req))
+    return Call(ctx, principal, await relation.resolve(ctx, principal, req, prefetched=prefetched))

@@ -3,6 +3,7 @@ helper handlers use for the few limits of their own (heartbeats, joins, tokens).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,15 +11,28 @@ from typing import Any
 import azure.functions as func
 from redis.exceptions import RedisError
 
+from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.bootstrap import get_context
+from shared_code.concurrency import quiet
 from shared_code.errors import RateLimited, ServiceUnavailable
 from shared_code.http.parsing import client_ip
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
+def start_limit(ctx: Any, bucket: str, subject: str, per_minute: int) -> asyncio.Future[Any]:
+    """Sends the count of this request against `subject` at once (with whatever else the
+    request starts in the same moment); `settle_limit` judges the answer."""
+    return quiet(ctx.rate_limits.start(bucket, subject, limit=per_minute, period_ms=60_000))
+
+
 async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fail_open: bool) -> None:
-    """429 with Retry-After beyond `per_minute`.
+    """429 with Retry-After beyond `per_minute` (see `settle_limit`)."""
+    await settle_limit(start_limit(ctx, bucket, subject, per_minute), fail_open=fail_open)
+
+
+async def settle_limit(pending: asyncio.Future[Any], *, fail_open: bool) -> None:
+    """429 with Retry-After when the count `start_limit` sent went beyond the rate.
 
     When Redis is down: ordinary writes fail open (`fail_open=True`: an outage of the
     limiter must not lock every user out of heartbeats and quizzes), while abuse-prone
@@ -27,7 +41,7 @@ async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fa
     open: the limiter's outage must never take reading down with it.
     """
     try:
-        decision = await ctx.rate_limits.allow(bucket, subject, limit=per_minute, period_ms=60_000)
+        decision = RateLimiter.decision(await pending)
     except RedisError:
         if fail_open:
             return

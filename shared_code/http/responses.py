@@ -49,9 +49,17 @@ def _plain(value: Any) -> Any:
 def respond(value: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
     if value is None and status == 204:
         return func.HttpResponse(status_code=204, headers=headers or {})
+    if isinstance(value, BaseModel):
+        # Straight to JSON bytes in pydantic's own serialiser: no dict of plain values in between.
+        return respond_json(value.model_dump_json(by_alias=True).encode(), status=status, headers=headers)
     return func.HttpResponse(
         json.dumps(_plain(value), separators=(",", ":"), default=str),
         status_code=status,
         headers=headers or {},
         mimetype="application/json",
     )
+
+
+def respond_json(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A response of JSON already serialised (a hot read keeps its answer as bytes)."""
+    return func.HttpResponse(body, status_code=status, headers=headers or {}, mimetype="application/json")

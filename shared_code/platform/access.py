@@ -147,13 +147,16 @@ async def course_access(ctx: AppContext, principal: Principal, course_id: str) -
     return decide(principal, course, enrolled)
 
 
-async def lesson_access(ctx: AppContext, principal: Principal, lesson_id: str) -> tuple[dict[str, Any], CourseAccess]:
+async def lesson_access(
+    ctx: AppContext, principal: Principal, lesson_id: str, *, prefetched: content_cache.LessonPrefetch | None = None
+) -> tuple[dict[str, Any], CourseAccess]:
     """A lesson row (JSON-safe values) and the caller's access to its course; 404 when not visible.
 
-    One Redis round trip when warm, for areas whose hot path starts from a lesson id.
+    One Redis round trip when warm, for areas whose hot path starts from a lesson id; none
+    of its own when the endpoint `prefetched` it beside the caller's checks.
     """
     lesson, course, enrolled = await content_cache.lesson_view(
-        ctx, lesson_id, principal.user_id, _needs_membership(principal)
+        ctx, lesson_id, principal.user_id, _needs_membership(principal), prefetched=prefetched
     )
     if lesson is None or course is None:
         raise NotFound("No such lesson.")

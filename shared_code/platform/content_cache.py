@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import MaxConnectionsError, RedisError
 
@@ -47,120 +48,39 @@ from shared_code.adapters.postgres.rows import values
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
 from shared_code.adapters.redis import keys
+from shared_code.concurrency import quiet
 from shared_code.context import AppContext
-from shared_code.domain.cache_entries import accept, entry, plain
+from shared_code.domain.cache_entries import entry, plain
+from shared_code.platform import cache_fill as fill
 from shared_code.platform import outbox
 
-T = TypeVar("T")
 Row = dict[str, Any]
 
 logger = logging.getLogger("lectern.content.cache")
 
-FILL_LOCK_MS = 3000
-WAIT_FOR_FILL_SECONDS = 1.0
-POLL_SECONDS = 0.02
 LESSON_COURSE_TTL_SECONDS = 30 * 24 * 3600
 _LESSON_COURSE_MEMORY = 100_000
-
-
-# --- machinery -------------------------------------------------------------------------
-def _cache_on(ctx: AppContext) -> bool:
-    # While the breaker is open the cached paths still run: their Redis calls return at
-    # once, and single flight keeps protecting PostgreSQL from a herd.
-    return ctx.settings.cache_enabled
-
-
-async def _safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
-    """Runs a Redis operation; on failure trips the breaker and returns `default`."""
-    state = ctx.content_cache
-    if not state.breaker.closed:
-        return default
-    try:
-        async with state.redis_slots:
-            return await op()
-    except MaxConnectionsError:
-        return default  # this process is busy, Redis is not down: a miss, not an outage
-    except RedisError as exc:
-        state.breaker.trip(what, exc)
-        return default
-
-
-def _valid(ctx: AppContext, raw: str | None, generation: str | None) -> Any | None:
-    return accept(raw, generation, ctx.content_cache.parsed)
-
-
-async def _read(ctx: AppContext, names: list[str]) -> list[str | None]:
-    """The hot path: batched with other requests' reads, so it needs no connection slot of its own."""
-    state = ctx.content_cache
-    if state.breaker.closed:
-        try:
-            return await state.reads.read(names)
-        except MaxConnectionsError:
-            pass
-        except RedisError as exc:
-            state.breaker.trip("cache read", exc)
-    return [None] * len(names)
-
-
-async def _generation(ctx: AppContext, course_id: str, seen: str | None) -> str | None:
-    """The generation to tag a fill with: the one read before the load, or a fresh one."""
-    if seen is not None:
-        return seen
-    return await _safely(ctx, "generation", lambda: cache_redis.current_generation(ctx.redis, course_id), None)
-
-
-async def _store(ctx: AppContext, entries: dict[str, str]) -> None:
-    ttl = ctx.settings.cache_ttl_seconds
-    await _safely(ctx, "cache fill", lambda: cache_redis.store(ctx.redis, entries, ttl), None)
-
-
-async def _fill(
-    ctx: AppContext,
-    lock_name: str,
-    probe: Callable[[], Awaitable[T | None]],
-    load: Callable[[], Awaitable[T]],
-) -> T:
-    """Loads under a short cross-process lock; without the lock, waits briefly for its holder's fill.
-
-    `load` reads PostgreSQL and stores what it read before returning, so the lock is held
-    until the entry is visible to the waiters.
-    """
-    unlocked: str | None = ""  # with Redis failing, fill without the lock
-    token = await _safely(ctx, "fill lock", lambda: cache_redis.try_lock(ctx.redis, lock_name, FILL_LOCK_MS), unlocked)
-    if token is None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_FOR_FILL_SECONDS
-        while loop.time() < deadline and ctx.content_cache.breaker.closed:
-            await asyncio.sleep(POLL_SECONDS)
-            hit = await probe()
-            if hit is not None:
-                return hit
-    try:
-        return await load()
-    finally:
-        if token:
-            await _safely(ctx, "fill unlock", lambda: cache_redis.release_lock(ctx.redis, lock_name, token), None)
 
 
 # --- courses ---------------------------------------------------------------------------
 async def _load_course(ctx: AppContext, course_id: str, seen_generation: str | None) -> Row | None:
     async def load() -> Row | None:
-        generation = await _generation(ctx, course_id, seen_generation)
+        generation = await fill.generation(ctx, course_id, seen_generation)
 
         async def from_db() -> Row | None:
             async with ctx.db.connection() as conn:
                 row = await courses_sql.get_course(conn, course_id)
             course = plain(values(row)) if row else None  # cached as JSON: a dict
             if course is not None and generation is not None:
-                await _store(ctx, {keys.content_course(course_id): entry(generation, course)})
+                await fill.store(ctx, {keys.content_course(course_id): entry(generation, course)})
             return course
 
         async def probe() -> Row | None:
             names = [keys.content_generation(course_id), keys.content_course(course_id)]
-            current, raw = await _read(ctx, names)
-            return _valid(ctx, raw, current)
+            current, raw = await fill.read(ctx, names)
+            return fill.valid(ctx, raw, current)
 
-        return await _fill(ctx, f"course:{course_id}", probe, from_db)
+        return await fill.locked_fill(ctx, f"course:{course_id}", probe, from_db)
 
     return await ctx.content_cache.flights.run(f"course:{course_id}:{seen_generation}", load)
 
@@ -170,7 +90,7 @@ async def _load_membership(ctx: AppContext, course_id: str, user_id: str) -> boo
         async with ctx.db.connection() as conn:
             enrolled = await enrollments_sql.is_enrolled(conn, course_id, user_id)
         ttl = ctx.settings.cache_ttl_seconds
-        await _safely(
+        await fill.safely(
             ctx,
             "membership fill",
             lambda: enrollment_redis.remember(ctx.redis, course_id, user_id, enrolled, ttl),
@@ -185,7 +105,7 @@ async def course_view(
     ctx: AppContext, course_id: str, user_id: str, needs_membership: Callable[[Row], bool]
 ) -> tuple[Row | None, bool]:
     """The course row and whether `user_id` is enrolled (looked up only when `needs_membership(course)`)."""
-    if not _cache_on(ctx):
+    if not fill.cache_on(ctx):
         async with ctx.db.connection() as conn:
             row = await access_sql.course_with_enrolment(conn, course_id, user_id)
         if row is None:
@@ -193,8 +113,8 @@ async def course_view(
         enrolled = bool(row.pop("enrolled"))
         return plain(row), enrolled
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_member(course_id, user_id)]
-    generation, course_raw, member_raw = await _read(ctx, names)
-    course = _valid(ctx, course_raw, generation)
+    generation, course_raw, member_raw = await fill.read(ctx, names)
+    course = fill.valid(ctx, course_raw, generation)
     if course is None:
         course = await _load_course(ctx, course_id, generation)
         if course is None:
@@ -207,19 +127,19 @@ async def course_view(
 
 async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, list[Row]]:
     """The course row and its lessons in position order."""
-    if not _cache_on(ctx):
+    if not fill.cache_on(ctx):
         async with ctx.db.connection() as conn:
             row = await courses_sql.get_course(conn, course_id)
             lesson_rows = await lessons_sql.list_lessons(conn, course_id) if row else []
         return (plain(values(row)) if row else None), [plain(values(r)) for r in lesson_rows]
     names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lessons(course_id)]
-    generation, course_raw, lessons_raw = await _read(ctx, names)
-    course, lessons = _valid(ctx, course_raw, generation), _valid(ctx, lessons_raw, generation)
+    generation, course_raw, lessons_raw = await fill.read(ctx, names)
+    course, lessons = fill.valid(ctx, course_raw, generation), fill.valid(ctx, lessons_raw, generation)
     if course is not None and lessons is not None:
         return course, lessons
 
     async def load() -> tuple[Row | None, list[Row]]:
-        tag = await _generation(ctx, course_id, generation)
+        tag = await fill.generation(ctx, course_id, generation)
 
         async def from_db() -> tuple[Row | None, list[Row]]:
             async with ctx.db.connection() as conn:
@@ -229,7 +149,7 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
                 return None, []
             fresh, fresh_lessons = plain(values(row)), [plain(values(r)) for r in rows]  # cached as JSON: dicts
             if tag is not None:
-                await _store(
+                await fill.store(
                     ctx,
                     {
                         keys.content_course(course_id): entry(tag, fresh),
@@ -239,11 +159,11 @@ async def course_detail(ctx: AppContext, course_id: str) -> tuple[Row | None, li
             return fresh, fresh_lessons
 
         async def probe() -> tuple[Row, list[Row]] | None:
-            current, c_raw, l_raw = await _read(ctx, names)
-            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
+            current, c_raw, l_raw = await fill.read(ctx, names)
+            c, ls = fill.valid(ctx, c_raw, current), fill.valid(ctx, l_raw, current)
             return (c, ls) if c is not None and ls is not None else None
 
-        return await _fill(ctx, f"detail:{course_id}", probe, from_db)
+        return await fill.locked_fill(ctx, f"detail:{course_id}", probe, from_db)
 
     return await ctx.content_cache.flights.run(f"detail:{course_id}:{generation}", load)
 
@@ -259,7 +179,7 @@ def _remember_lesson_course(ctx: AppContext, lesson_id: str, course_id: str) -> 
 async def _course_of_lesson(ctx: AppContext, lesson_id: str) -> str | None:
     course_id = ctx.content_cache.lesson_course.get(lesson_id)
     if course_id is None:
-        course_id = await _safely(
+        course_id = await fill.safely(
             ctx, "lesson mapping", lambda: cache_redis.get(ctx.redis, keys.content_lesson_course(lesson_id)), None
         )
         if course_id is not None:
@@ -278,7 +198,7 @@ async def _load_lesson(
     """
 
     async def load() -> tuple[Row, Row] | None:
-        generation = await _generation(ctx, course_id, seen_generation) if course_id else None
+        generation = await fill.generation(ctx, course_id, seen_generation) if course_id else None
 
         async def from_db() -> tuple[Row, Row] | None:
             async with ctx.db.connection() as conn:
@@ -293,18 +213,18 @@ async def _load_lesson(
                 entries[keys.content_lesson(owner_course, lesson_id)] = entry(generation, lesson)
                 entries[keys.content_course(owner_course)] = entry(generation, course)
             ttl = LESSON_COURSE_TTL_SECONDS
-            await _safely(ctx, "cache fill", lambda: _store_mixed(ctx, entries, lesson_id, ttl), None)
+            await fill.safely(ctx, "cache fill", lambda: _store_mixed(ctx, entries, lesson_id, ttl), None)
             return lesson, course
 
         async def probe() -> tuple[Row, Row] | None:
             if course_id is None:
                 return None
             names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_lesson(course_id, lesson_id)]
-            current, c_raw, l_raw = await _read(ctx, names)
-            c, ls = _valid(ctx, c_raw, current), _valid(ctx, l_raw, current)
+            current, c_raw, l_raw = await fill.read(ctx, names)
+            c, ls = fill.valid(ctx, c_raw, current), fill.valid(ctx, l_raw, current)
             return (ls, c) if c is not None and ls is not None else None
 
-        return await _fill(ctx, f"lesson:{lesson_id}", probe, from_db)
+        return await fill.locked_fill(ctx, f"lesson:{lesson_id}", probe, from_db)
 
     return await ctx.content_cache.flights.run(f"lesson:{lesson_id}:{seen_generation}", load)
 
@@ -318,27 +238,81 @@ async def _store_mixed(ctx: AppContext, entries: dict[str, str], lesson_id: str,
     await cache_redis.store(ctx.redis, {mapping_key: entries[mapping_key]}, mapping_ttl)
 
 
+@dataclass(frozen=True)
+class LessonPrefetch:
+    """A lesson view's cache read, sent before the caller was authorised (`prefetch_lesson`)."""
+
+    lesson_id: str
+    course_id: str
+    user_id: str
+    pending: asyncio.Future[list[str | None]]
+
+
+def _lesson_names(course_id: str, lesson_id: str, user_id: str) -> list[str]:
+    return [
+        keys.content_generation(course_id),
+        keys.content_course(course_id),
+        keys.content_lesson(course_id, lesson_id),
+        keys.content_member(course_id, user_id),
+    ]
+
+
+def prefetch_lesson(ctx: AppContext, lesson_id: str, user_id: str) -> LessonPrefetch | None:
+    """Sends `lesson_view`'s cache read now, so it shares the round trip of the request's
+    rate limits and stored roles; None when it cannot be sent yet (cache off, Redis
+    breaker open, or the lesson's course not known in this process).
+
+    It is a read of Redis only: whatever it finds is judged by `lesson_view` after the
+    caller was authorised, and only then may a miss go to PostgreSQL, so a caller who is
+    refused (bad roles, past their rate) never makes the database work.
+    """
+    state = ctx.content_cache
+    if not fill.cache_on(ctx) or not state.breaker.closed:
+        return None
+    course_id = state.lesson_course.get(lesson_id)
+    if course_id is None:
+        return None
+    pending = quiet(state.reads.submit(_lesson_names(course_id, lesson_id, user_id)))
+    return LessonPrefetch(lesson_id, course_id, user_id, pending)
+
+
+async def _prefetched(ctx: AppContext, prefetch: LessonPrefetch) -> list[str | None]:
+    """What a prefetch read; a failed read is a miss, and trips the breaker as `_read` does."""
+    try:
+        return await prefetch.pending
+    except MaxConnectionsError:
+        pass
+    except RedisError as exc:
+        ctx.content_cache.breaker.trip("cache read", exc)
+    return [None] * 4
+
+
 async def lesson_view(
-    ctx: AppContext, lesson_id: str, user_id: str, needs_membership: Callable[[Row], bool]
+    ctx: AppContext,
+    lesson_id: str,
+    user_id: str,
+    needs_membership: Callable[[Row], bool],
+    *,
+    prefetched: LessonPrefetch | None = None,
 ) -> tuple[Row | None, Row | None, bool]:
-    """The lesson, its course and whether `user_id` is enrolled; one Redis round trip when warm."""
-    if not _cache_on(ctx):
+    """The lesson, its course and whether `user_id` is enrolled; one Redis round trip when
+    warm (none of its own when `prefetched` holds that read)."""
+    if not fill.cache_on(ctx):
         async with ctx.db.connection() as conn:
             found = await lessons_sql.lesson_with_course(conn, lesson_id, viewer_id=user_id)
         if found is None:
             return None, None, False
         return plain(found["lesson"]), plain(found["course"]), bool(found["enrolled"])
-    course_id = await _course_of_lesson(ctx, lesson_id)
     generation = lesson = course = member_raw = None
-    if course_id is not None:
-        names = [
-            keys.content_generation(course_id),
-            keys.content_course(course_id),
-            keys.content_lesson(course_id, lesson_id),
-            keys.content_member(course_id, user_id),
-        ]
-        generation, course_raw, lesson_raw, member_raw = await _read(ctx, names)
-        course, lesson = _valid(ctx, course_raw, generation), _valid(ctx, lesson_raw, generation)
+    if prefetched is not None and prefetched.lesson_id == lesson_id and prefetched.user_id == user_id:
+        course_id: str | None = prefetched.course_id
+        generation, course_raw, lesson_raw, member_raw = await _prefetched(ctx, prefetched)
+        course, lesson = fill.valid(ctx, course_raw, generation), fill.valid(ctx, lesson_raw, generation)
+    else:
+        course_id = await _course_of_lesson(ctx, lesson_id)
+        if course_id is not None:
+            generation, course_raw, lesson_raw, member_raw = await fill.read(ctx, _lesson_names(course_id, lesson_id, user_id))
+            course, lesson = fill.valid(ctx, course_raw, generation), fill.valid(ctx, lesson_raw, generation)
     if lesson is None or course is None:
         loaded = await _load_lesson(ctx, lesson_id, course_id, generation)
         if loaded is None:
@@ -346,7 +320,7 @@ async def lesson_view(
         lesson, course = loaded
         if course_id is None and needs_membership(course):
             member_key = keys.content_member(course["id"], user_id)
-            member_raw = await _safely(ctx, "membership read", lambda: cache_redis.get(ctx.redis, member_key), None)
+            member_raw = await fill.safely(ctx, "membership read", lambda: cache_redis.get(ctx.redis, member_key), None)
     enrolled = enrollment_redis.decode(member_raw)
     if enrolled is None:
         enrolled = await _load_membership(ctx, course["id"], user_id) if needs_membership(course) else False

@@ -26,3 +26,18 @@ async def test_with_redis_down_writes_pass_and_abuse_prone_calls_are_refused(ctx
     await limit_rate(ctx, "writes", "someone", 5, fail_open=True)
     with pytest.raises(ServiceUnavailable):
         await limit_rate(ctx, "dev-token", "127.0.0.1", 5, fail_open=False)
+
+
+async def test_limits_sent_with_reads_still_count_after_redis_forgot_the_script(ctx):
+    """The limiter's calls ride the reads' pipeline by the script's SHA: a Redis that
+    restarted or failed over forgets it, and the calls of that very batch are sent again."""
+    subject = str(uuid.uuid4())
+    await limit_rate(ctx, "writes", subject, 3, fail_open=False)
+    await ctx.redis.script_flush()  # as after a restart or a failover
+    names = [f"lectern:test:{uuid.uuid4()}"]
+    read = ctx.account_reads.submit(names)  # in the same pipeline as the limits below
+    await limit_rate(ctx, "writes", subject, 3, fail_open=False)
+    await limit_rate(ctx, "writes", subject, 3, fail_open=False)
+    assert await read == [None]
+    with pytest.raises(RateLimited):
+        await limit_rate(ctx, "writes", subject, 3, fail_open=False)

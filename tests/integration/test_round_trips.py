@@ -33,10 +33,11 @@ from shared_code import bootstrap
 from shared_code.adapters.postgres import chat as chat_sql
 from shared_code.adapters.postgres import polls as polls_sql
 from shared_code.adapters.postgres.polls import Vote
+from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import live as live_redis
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
-from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, VideoCreate
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, LessonUpdate, VideoCreate
 from shared_code.models.live import ChatQuery, ClassCreate, ModerationRequest, PollCreate
 from shared_code.services.content import courses, enrollments, videos
 from shared_code.services.live import chat, classes, moderation, polls
@@ -57,8 +58,10 @@ CHAT_POSTGRES = 1  # the messages that arrive together share one INSERT
 REFUSED_CHAT_REDIS = 1  # the same script words the refusal (muted, rate-limited, class ended)
 HAND_REDIS = 1  # one script: class status, rate limit, the hand, seq
 REACTION_REDIS = 1  # one script: rate limit, the count, the broadcast claim, seq
-HEARTBEAT_REDIS = 4  # write limits (one pipeline), stored roles, content cache, heartbeat script
+HEARTBEAT_REDIS = 2  # write limits, stored roles and the content cache (one pipeline), then the heartbeat script
 HEARTBEAT_POSTGRES = 0
+LESSON_READ_REDIS = 1  # read limits, stored roles and the lesson's cache entries (one pipeline)
+LESSON_READ_POSTGRES = 0
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
@@ -404,7 +407,7 @@ def heartbeat_request(
     )
 
 
-async def test_a_heartbeat_costs_four_redis_round_trips_and_no_statement(ctx, app, wire):
+async def test_a_heartbeat_costs_two_redis_round_trips_and_no_statement(ctx, app, wire):
     _, course_id, lesson_id = await published_course(ctx)
     student = person("student")
     await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
@@ -420,8 +423,9 @@ async def test_a_heartbeat_costs_four_redis_round_trips_and_no_statement(ctx, ap
 
 
 async def test_heartbeats_sent_together_share_their_round_trips(ctx, app, wire):
-    """Ten students' heartbeats at once: each of the four calls of a heartbeat goes out once
-    for all of them (the write limits, the stored roles, the content cache, the script)."""
+    """Ten students' heartbeats at once: each of the two round trips of a heartbeat goes out
+    once for all of them (the write limits, stored roles and content cache together, then
+    the script)."""
     _, course_id, lesson_id = await published_course(ctx)
     students = [person("student") for _ in range(10)]
     for student in students:
@@ -510,3 +514,87 @@ async def test_negotiate_and_a_ticketed_connect_read_no_postgresql(ctx, app, wir
     assert connected.headers.get("ce-connectionState")
     assert wire.redis_writes <= CONNECT_REDIS, wire.redis_commands
     assert len(wire.statements) <= CONNECT_POSTGRES, wire.statements
+
+
+async def test_a_student_whose_role_is_wrong_makes_no_statement_for_the_prefetched_lesson(ctx, app, wire):
+    """The relation's cache read is sent before the caller is judged; with the lesson's
+    entries gone from Redis, a caller refused by the role gate still costs PostgreSQL nothing."""
+    tutor, course_id, lesson_id = await published_course(ctx)
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    assert (await app["record_progress"](heartbeat_request(ctx, student, lesson_id, 1))).status_code == 202
+    other_tutor = person("tutor")  # heartbeats are for students: a tutor is refused by the role gate
+    token, _ = issue_dev_token(ctx.settings, user_id=other_tutor.user_id, name=other_tutor.name, roles=["tutor"])
+    for _ in range(2):  # warm: the tutor's account row, then its cached copy
+        assert (await app["record_progress"](heartbeat_request(ctx, other_tutor, lesson_id, 1, token=token))).status_code == 403
+    await ctx.redis.delete(keys.content_lesson(course_id, lesson_id), keys.content_course(course_id))
+
+    wire.reset()
+    response = await app["record_progress"](heartbeat_request(ctx, other_tutor, lesson_id, 1, token=token))
+    assert response.status_code == 403, response.get_body()
+    assert wire.statements == []
+    assert "MGET" in wire.redis_commands  # the prefetch was sent, and judged only after the caller
+
+
+# --- lesson reads -------------------------------------------------------------------------
+def lesson_request(ctx: AppContext, caller: Principal, lesson_id: str, *, role: str = "student") -> func.HttpRequest:
+    token, _ = issue_dev_token(ctx.settings, user_id=caller.user_id, name=caller.name, roles=[role])
+    return func.HttpRequest(
+        method="GET", url=f"http://localhost/api/lessons/{lesson_id}",
+        headers={"authorization": f"Bearer {token}", "x-forwarded-for": "203.0.113.7:50000"},
+        route_params={"lessonId": lesson_id}, body=b"",
+    )
+
+
+async def read_lesson(app: dict[str, Any], request: func.HttpRequest) -> dict[str, Any]:
+    response = await app["get_lesson"](request)
+    assert response.status_code == 200, response.get_body()
+    body: dict[str, Any] = json.loads(response.get_body())
+    return body
+
+
+async def test_a_cached_lesson_read_is_one_redis_round_trip_and_no_statement(ctx, app, wire):
+    _, course_id, lesson_id = await published_course(ctx)
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    request = lesson_request(ctx, student, lesson_id)
+    await read_lesson(app, request)  # warm: the account, the content cache
+
+    wire.reset()
+    assert (await read_lesson(app, request))["id"] == lesson_id
+    assert wire.redis_writes <= LESSON_READ_REDIS, wire.redis_commands
+    assert len(wire.statements) <= LESSON_READ_POSTGRES, wire.statements
+
+
+async def test_a_reader_past_their_rate_makes_no_statement_for_the_prefetched_lesson(ctx, app, wire):
+    ctx.settings = ctx.settings.model_copy(update={"rate_limit_reads_per_minute": 2})
+    _, course_id, lesson_id = await published_course(ctx)
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    request = lesson_request(ctx, student, lesson_id)
+    await read_lesson(app, request)
+    await read_lesson(app, request)
+    await ctx.redis.delete(keys.content_lesson(course_id, lesson_id), keys.content_course(course_id))
+
+    wire.reset()
+    response = await app["get_lesson"](request)
+    assert response.status_code == 429, response.get_body()
+    assert wire.statements == []
+
+
+async def test_a_lesson_kept_as_bytes_is_served_fresh_after_an_edit_and_per_audience(ctx, app):
+    """The rendered answer is kept per cached entry: an edit makes a new entry (and a new
+    answer) at once, and the tutor's answer (with the asset id) is never a student's."""
+    tutor, course_id, lesson_id = await published_course(ctx)
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    as_student, as_tutor = lesson_request(ctx, student, lesson_id), lesson_request(ctx, tutor, lesson_id, role="tutor")
+    first = await read_lesson(app, as_student)
+    assert await read_lesson(app, as_student) == first
+    assert first["videoAssetId"] is None and first["hasVideo"]
+    assert (await read_lesson(app, as_tutor))["videoAssetId"] is not None
+    assert (await read_lesson(app, as_student))["videoAssetId"] is None
+
+    await courses.update_lesson(ctx, tutor, lesson_id, LessonUpdate(title="Renamed"))
+    assert (await read_lesson(app, as_student))["title"] == "Renamed"
+    assert (await read_lesson(app, as_tutor))["title"] == "Renamed"

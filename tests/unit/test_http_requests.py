@@ -69,6 +69,12 @@ def test_route_ids_that_are_not_uuids_are_404():
     assert route_id(_req(b"", route_params={"courseId": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"}), "courseId") == (
         "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
     )
+    # The canonical form is taken as it is; every other spelling of an id still comes out canonical.
+    for spelling in ("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}",
+                     "1b4e28ba2fa111d2883f0016d3cca427"):
+        assert route_id(_req(b"", route_params={"lessonId": spelling}), "lessonId") == "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    with pytest.raises(NotFound):
+        route_id(_req(b"", route_params={"lessonId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427\n"}), "lessonId")
 
 
 async def test_an_unhandled_exception_becomes_a_500_problem_with_a_correlation_id(caplog):

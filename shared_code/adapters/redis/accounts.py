@@ -8,6 +8,7 @@ row just before the change can then never replace the new value the change wrote
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import redis.asyncio as aioredis
@@ -36,7 +37,17 @@ def _decode(user_id: str, raw: str) -> Account | None:
 async def get(reads: ReadBatcher, user_id: str) -> Account | None:
     """Read through the process's batcher, so the reads of concurrent requests share a
     round trip (each is still sent after its request asked)."""
-    (raw,) = await reads.read([keys.user_account(user_id)])
+    return decoded(user_id, await start(reads, user_id))
+
+
+def start(reads: ReadBatcher, user_id: str) -> asyncio.Future[list[str | None]]:
+    """Sends the read at once, with whatever else the request starts in the same moment
+    (its rate limits, its relation's cache entries); `decoded` reads the answer."""
+    return reads.submit([keys.user_account(user_id)])
+
+
+def decoded(user_id: str, reply: list[str | None]) -> Account | None:
+    (raw,) = reply
     return _decode(user_id, str(raw)) if raw else None
 
 

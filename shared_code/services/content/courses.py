@@ -79,8 +79,37 @@ async def get_lesson(
 ) -> Lesson:
     lesson, access = found or await lesson_access(ctx, principal, lesson_id)
     if not access.is_member:
-        raise Forbidden("Only students enrolled in this course, its tutor and admins may read its lessons.")
+        raise Forbidden(READERS_ONLY)
     return lesson_out(lesson, show_asset=access.can_manage)
+
+
+READERS_ONLY = "Only students enrolled in this course, its tutor and admins may read its lessons."
+_RENDERED_MAX = 10_000
+
+
+async def lesson_body(
+    ctx: AppContext, principal: Principal, lesson_id: str, *, found: tuple[dict[str, Any], CourseAccess] | None = None
+) -> bytes:
+    """`get_lesson` as the JSON bytes of its answer, rendered once per cached entry.
+
+    The content cache hands out the same parsed value for the same entry text, and an
+    entry's text names the generation it was read under (a write makes a new one), so a
+    rendering kept beside the very value it came from is current exactly when the value
+    handed in is that value: a check by identity, with no read of its own.
+    """
+    lesson, access = found or await lesson_access(ctx, principal, lesson_id)
+    if not access.is_member:
+        raise Forbidden(READERS_ONLY)
+    show = access.can_manage
+    rendered = ctx.content_cache.rendered
+    kept = rendered.get((lesson_id, show))
+    if kept is not None and kept[0] is lesson:
+        return kept[1]
+    body = lesson_out(lesson, show_asset=show).model_dump_json(by_alias=True).encode()
+    if len(rendered) >= _RENDERED_MAX:
+        rendered.clear()
+    rendered[(lesson_id, show)] = (lesson, body)
+    return body
 
 
 # --- writes ----------------------------------------------------------------------------
