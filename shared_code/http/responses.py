@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import azure.functions as func
 from pydantic import BaseModel
+
+from shared_code import json_codec
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -53,7 +54,7 @@ def respond(value: Any = None, *, status: int = 200, headers: dict[str, str] | N
         # Straight to JSON bytes in pydantic's own serialiser: no dict of plain values in between.
         return respond_json(value.model_dump_json(by_alias=True).encode(), status=status, headers=headers)
     return func.HttpResponse(
-        json.dumps(_plain(value), separators=(",", ":"), default=str),
+        json_codec.dumps(_plain(value)),
         status_code=status,
         headers=headers or {},
         mimetype="application/json",
