@@ -21,6 +21,7 @@ from shared_code.adapters.blobs import BlobStore
 from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.postgres.polls import Vote
 from shared_code.adapters.postgres.pool import Database
+from shared_code.adapters.postgres.quizzes import AnswerKey
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
 from shared_code.adapters.redis.live_polls import PollStore
@@ -57,6 +58,11 @@ class ContentCacheState:
     lesson_course: dict[str, str] = field(default_factory=dict)
     # Hot entries arrive as the same text again and again: each text is parsed once.
     parsed: dict[str, Any] = field(default_factory=dict)
+    # Quiz id → the quiz with its answer key and row version, for grading attempts in
+    # memory; an attempt's statement writes only while the version holds
+    # (services/progress/quizzes.py), so a copy another process's edit made stale costs
+    # one reload, never a wrong grade.
+    quiz_keys: dict[str, AnswerKey] = field(default_factory=dict)
 
 
 @dataclass

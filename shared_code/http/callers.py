@@ -180,7 +180,7 @@ QUIZ_MEMBER = course_relation(
 # A quiz's course, for the students who answer it (only enrolled ones: tutors and admins
 # read quizzes, they do not take them).
 QUIZ_TAKER = course_relation(
-    "enrolled student", "quizId", ("student",), quizzes.quiz_access, lambda access: access.relation == "enrolled",
+    "enrolled student", "quizId", ("student",), quizzes.kept_quiz_access, lambda access: access.relation == "enrolled",
     quizzes.TAKERS_ONLY,
 )
 

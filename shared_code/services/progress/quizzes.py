@@ -21,12 +21,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
-from shared_code.adapters.postgres.pool import Conn
-from shared_code.adapters.postgres.quizzes import QuizRow
+from shared_code.adapters.postgres.idempotency import StoredKey
+from shared_code.adapters.postgres.quizzes import AnswerKey, AttemptStored, KeyRace, QuizRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.domain import notifications as texts
@@ -187,6 +187,48 @@ async def lesson_quizzes(ctx: AppContext, lesson_id: str) -> LessonQuizzes:
     return LessonQuizzes(items=[QuizBase(**_quiz_fields(row)) for row in rows])
 
 
+# Quiz copies kept per process for grading; past this many the memo starts again (a quiz is
+# a few kilobytes, and a course's quizzes are few).
+KEPT_QUIZZES = 5000
+
+
+async def answer_key(ctx: AppContext, quiz_id: str, *, fresh: bool = False) -> AnswerKey:
+    """The quiz with its answer key and version, from this process's copy unless `fresh`;
+    404 when it is gone (and the copy with it)."""
+    kept = ctx.content_cache.quiz_keys
+    if not fresh and (hit := kept.get(quiz_id)) is not None:
+        return hit
+    async with ctx.db.connection() as conn:
+        loaded = await quizzes_sql.answer_key(conn, quiz_id)
+    if loaded is None:
+        kept.pop(quiz_id, None)
+        raise NotFound("No such quiz.")
+    if len(kept) >= KEPT_QUIZZES:
+        kept.clear()
+    kept[quiz_id] = loaded
+    return loaded
+
+
+def forget_quiz(ctx: AppContext, quiz_id: str) -> None:
+    """Call after committing an edit or a delete of the quiz: this process grades against
+    it again only after reading it again (other processes find out from the version)."""
+    ctx.content_cache.quiz_keys.pop(quiz_id, None)
+
+
+async def kept_quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[AnswerKey, CourseAccess]:
+    """`quiz_access` from the process's copy of the quiz (its course never changes), for
+    attempts, which check the copy's version when they write."""
+    key = await answer_key(ctx, quiz_id)
+    try:
+        access = await access_service.course_access(ctx, principal, str(key.quiz.course_id))
+    except NotFound:
+        raise NotFound("No such quiz.") from None
+    return key, access
+
+
+CHANGED = "The quiz changed while you answered it: read it again and answer it as it is now."
+
+
 async def submit_attempt(
     ctx: AppContext,
     principal: Principal,
@@ -194,85 +236,167 @@ async def submit_attempt(
     body: AttemptCreate,
     idempotency_key: str | None,
     *,
-    found: tuple[QuizRow, CourseAccess] | None = None,
+    found: tuple[AnswerKey | QuizRow, CourseAccess] | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """(status, body, replayed): a graded, stored attempt, or the stored answer to this key.
-    `found` is the quiz and the caller's enrolment the endpoint's relation already read."""
+    `found` is the quiz and the caller's enrolment the endpoint's relation already read
+    (`kept_quiz_access`: the process's copy; a plain row is a read of this request's own).
+
+    Graded in memory against the copy, then stored by one statement (`store_attempt`) that
+    writes only while the copy's version is the quiz's: a copy an edit made stale is read
+    again, and when its questions differ from the ones graded against, the answer is the 409
+    an edit during the request has always been. A passing score stores its attempt and the
+    lesson's completion in one transaction; any other attempt is that one statement.
+    """
     key = idempotency.check_key(idempotency_key, required=True)
-    quiz, access = found or await quiz_access(ctx, principal, quiz_id)
+    assert key is not None
+    found = found or await kept_quiz_access(ctx, principal, quiz_id)
+    read, access = found
     if access.relation != "enrolled" or not principal.has_role("student"):
         raise Forbidden(TAKERS_ONLY)
-    course_id = access.course_id
-    errors = answer_errors(quiz.questions, body.answers)
+    if isinstance(read, QuizRow):
+        graded = await answer_key(ctx, quiz_id, fresh=True)
+        if graded.quiz.questions != read.questions:
+            raise Conflict(CHANGED)
+    else:
+        graded = read
+    errors = answer_errors(graded.quiz.questions, body.answers)
     if errors:
+        # Refused only by the quiz as it is now, not by an older copy.
+        current = await answer_key(ctx, quiz_id, fresh=True)
+        if current.version != graded.version:
+            raise Conflict(CHANGED)
         raise Invalid("The answers do not fit the quiz.", errors=errors)
-    score, max_score, graded = grade(quiz.questions, body.answers)
-    per_question = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in graded]
-    user_id = principal.user_id
-    previous: dict[str, int | None] = {}
-    completed: list[tuple[list[dict[str, Any]], float]] = []
+    digest = idempotency.request_hash(body.model_dump(mode="json"))
+    for last in (False, True):
+        write = _graded_write(principal, graded, access, body, key, digest)
+        stored, completed = await _store(ctx, graded, write)
+        if stored.max_attempts is not None:
+            break
+        # The quiz changed since the copy was read, or is gone (404 from the reload).
+        current = await answer_key(ctx, quiz_id, fresh=True)
+        if last or current.quiz.questions != graded.quiz.questions:
+            raise Conflict(CHANGED)
+        graded = current  # only its settings changed: the same grade against the new version
+    if stored.replay_hash is not None:
+        previous = StoredKey(stored.replay_hash, stored.replay_status, stored.replay_response)
+        outcome = idempotency.replay(previous, digest)
+        return outcome.status, outcome.body, True
+    if stored.attempt_no is None:
+        async with ctx.db.connection() as conn:
+            taken = await quizzes_sql.stored_key(conn, principal.user_id, write.scope, key)
+        if taken is not None:  # a concurrent request with this key took the last attempt
+            outcome = idempotency.replay(StoredKey(*taken), digest)
+            return outcome.status, outcome.body, True
+        limit = stored.max_attempts
+        raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
+    result = {**write.response, "attemptNo": stored.attempt_no}
+    previous_best = await _previous_best(ctx, write, stored)
+    ctx.background.spawn(_after_commit(ctx, principal, graded.quiz, result))
+    await _own_views(ctx, principal, graded.quiz, result, previous_best, completed)
+    return 201, result, False
 
-    async def store(conn: Conn) -> tuple[int, Any]:
-        await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
-        # Graded against the questions read before this transaction: an edit or a delete
-        # that committed since (quiz_edits.py) is seen here, and one in flight waits for us.
-        current = await quizzes_sql.questions_for_attempt(conn, quiz_id)
-        if current is None:
-            raise NotFound("No such quiz.")
-        if current != quiz.questions:
-            raise Conflict("The quiz changed while you answered it: read it again and answer it as it is now.")
-        used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
-        if used >= quiz.max_attempts:
-            raise Invalid(f"All {quiz.max_attempts} attempts at this quiz are used.", title="Attempt limit reached")
-        previous["best"] = await quizzes_sql.best_score(conn, quiz_id, user_id)
-        attempt_id = str(uuid.uuid4())
-        row = await quizzes_sql.insert_attempt(
-            conn,
-            attempt_id=attempt_id,
-            quiz_id=quiz_id,
-            course_id=course_id,
-            user_id=user_id,
-            attempt_no=used + 1,
-            answers=[list(a) for a in body.answers],
-            score=score,
-            max_score=max_score,
-            per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
-        )
-        await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
-        lesson_id = str(quiz.lesson_id)
-        if await quizzes_sql.lesson_passed(conn, lesson_id, user_id):
-            completed.append(await completion.complete_in(conn, user_id, [lesson_id], course_id))
-        result = AttemptResult(
-            id=attempt_id,
-            attempt_id=attempt_id,
-            quiz_id=quiz_id,
-            attempt_no=row.attempt_no,
-            score=score,
-            max_score=max_score,
-            per_question=per_question,
-            created_at=row.created_at,
-        )
-        return 201, result.model_dump(mode="json", by_alias=True)
 
-    outcome = await idempotency.run_once(
-        ctx,
-        user_id=user_id,
-        scope=f"quiz-attempt {quiz_id}",
-        key=key,
-        body=body.model_dump(mode="json"),
-        action=store,
+def _graded_write(
+    principal: Principal, graded: AnswerKey, access: CourseAccess, body: AttemptCreate, key: str, digest: str
+) -> quizzes_sql.AttemptWrite:
+    quiz = graded.quiz
+    score, max_score, per_question = grade(quiz.questions, body.answers)
+    attempt_id, now = str(uuid.uuid4()), datetime.now(UTC)
+    results = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in per_question]
+    response = AttemptResult(
+        id=attempt_id, attempt_id=attempt_id, quiz_id=quiz.id, attempt_no=1, score=score, max_score=max_score,
+        per_question=results, created_at=now,
+    ).model_dump(mode="json", by_alias=True)
+    del response["attemptNo"]
+    return quizzes_sql.AttemptWrite(
+        attempt_id=attempt_id, quiz_id=str(quiz.id), version=graded.version, course_id=access.course_id,
+        lesson_id=str(quiz.lesson_id), user_id=principal.user_id, answers=[list(a) for a in body.answers],
+        score=score, max_score=max_score, per_question=response["perQuestion"], created_at=now,
+        scope=f"quiz-attempt {quiz.id}", key=key, request_hash=digest, response=response,
     )
-    if not outcome.replayed:
-        await _after_attempt(ctx, principal, quiz, outcome.body, previous.get("best"))
-        for rows, course_progress in completed:
-            await completion.announce(ctx, rows, course_progress)
-    return outcome.status, outcome.body, outcome.replayed
 
 
-async def _after_attempt(
-    ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None
+Completed = tuple[list[dict[str, Any]], float] | None
+
+
+async def _store(ctx: AppContext, graded: AnswerKey, write: quizzes_sql.AttemptWrite) -> tuple[AttemptStored, Completed]:
+    """Runs the attempt's statement: alone (its own transaction) for a score below the pass
+    mark, which completes nothing; with the lesson's completion in one transaction for a
+    passing one. A concurrent request that stored the same key first makes it ask again,
+    and the answer is then that request's."""
+    quiz = graded.quiz
+    passing = write.score * 100 >= quiz.pass_mark_percent * quiz.max_score
+    for last in (False, True):
+        try:
+            if passing:
+                async with ctx.db.transaction() as conn:
+                    stored = await quizzes_sql.store_attempt(conn, write)
+                    if not stored.lesson_due:
+                        return stored, None
+                    return stored, await completion.complete_in(conn, write.user_id, [write.lesson_id], write.course_id)
+            async with ctx.db.connection() as conn:
+                stored = await quizzes_sql.store_attempt(conn, write)
+        except KeyRace:
+            if last:
+                raise
+            continue
+        if not stored.lesson_due:
+            return stored, None
+        # Not this attempt's pass: the lesson already passed without being completed (an
+        # edit or a delete of another quiz changed the rule); completed now, as before.
+        async with ctx.db.transaction() as conn:
+            return stored, await completion.complete_in(conn, write.user_id, [write.lesson_id], write.course_id)
+    raise AssertionError("unreachable")
+
+
+async def _previous_best(ctx: AppContext, write: quizzes_sql.AttemptWrite, stored: AttemptStored) -> int | None:
+    """The student's best before this attempt: from the statement's snapshot, unless a
+    concurrent attempt of theirs committed after it was taken (then from the attempts)."""
+    number = stored.attempt_no
+    assert number is not None
+    if number == 1:
+        return None
+    if stored.prior_attempts == number - 1:
+        return stored.prior_best
+    async with ctx.db.connection() as conn:
+        return await quizzes_sql.best_before(conn, write.quiz_id, write.user_id, number)
+
+
+async def _own_views(
+    ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None,
+    completed: Completed,
 ) -> None:
-    """The push, the change log and the leaderboard; each runs now or is queued for retry."""
+    """Before answering: what the student reads next must show the attempt (read your own
+    writes): the leaderboard moved, then the dashboard (which shows the rank) retired, and a
+    completion's own effects. Each runs now or is queued for retry by the outbox."""
+    user_id, course_id = principal.user_id, str(quiz.course_id)
+    try:
+        await outbox.perform(
+            ctx,
+            "leaderboard.record",
+            {
+                "courseId": course_id,
+                "userId": user_id,
+                "name": principal.name,
+                "quizId": str(quiz.id),
+                "score": result["score"],
+                "attemptId": result["attemptId"],
+                "at": result["createdAt"],
+                "previousBest": previous_best,
+            },
+        )
+    except Exception as exc:  # noqa: BLE001 - the attempt is committed: answer it, say what was lost
+        logger.error("the leaderboard effect of an attempt could neither run nor be queued: %s", exc)
+    finally:
+        await dashboard.invalidate_dashboard(ctx, user_id)
+    if completed is not None:
+        await completion.announce(ctx, *completed)
+
+
+async def _after_commit(ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any]) -> None:
+    """Off the request's path, once the attempt is committed: the `quiz.graded` push, the
+    change-log row and the notification, each run now or queued for retry by the outbox."""
     user_id, course_id, quiz_id = principal.user_id, str(quiz.course_id), str(quiz.id)
     attempt_id, at = result["attemptId"], result["createdAt"]
     message = {
@@ -285,27 +409,6 @@ async def _after_attempt(
         "maxScore": result["maxScore"],
         "at": at,
     }
-
-    async def board_then_dashboard() -> None:
-        # The dashboard shows the rank, so it is invalidated after the board moved.
-        try:
-            await outbox.perform(
-                ctx,
-                "leaderboard.record",
-                {
-                    "courseId": course_id,
-                    "userId": user_id,
-                    "name": principal.name,
-                    "quizId": quiz_id,
-                    "score": result["score"],
-                    "attemptId": attempt_id,
-                    "at": at,
-                    "previousBest": previous_best,
-                },
-            )
-        finally:
-            await dashboard.invalidate_dashboard(ctx, user_id)
-
     outcomes = await asyncio.gather(
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         changelog.record(
@@ -317,7 +420,6 @@ async def _after_attempt(
             subject_id=attempt_id,
             details={"quizId": quiz_id, "attemptNo": result["attemptNo"], "score": result["score"], "maxScore": result["maxScore"]},
         ),
-        board_then_dashboard(),
         return_exceptions=True,
     )
     for failure in (o for o in outcomes if isinstance(o, BaseException)):
