@@ -8,9 +8,19 @@ client retrying after a lost response gets the same attempt back (201, same id) 
 a second one; the same key with other answers is a 409. Each student has at most the
 quiz's `maxAttempts`; the next one is a 422.
 
+A submit is graded in memory against this process's copy of the quiz (`answer_key`, kept
+on the context with the row's version) and stored by one statement
+(`adapters/postgres/quizzes.py` `store_attempt`): the key's stored answer, the attempt
+counted on the student's `quiz_best` row (its row lock keeps the limit exact however many
+submits arrive at once), the attempt, and the key's answer, written only while the copy's
+version is still the quiz's. Before answering, the leaderboard and the dashboard move, so
+what the student reads next shows the attempt; the `quiz.graded` push, the change-log row
+and the notification follow off the request's path, each run or queued for retry by the
+outbox.
+
 A quiz lesson completes when the student's best score reaches the pass mark
 (`passMarkPercent` of the max score) on its quiz (on every quiz, should it have several).
-The check and the completion are written in the attempt's own transaction, so a passing
+For a passing score the statement and the completion run in one transaction, so a passing
 attempt is never stored without its completion; a failing one completes nothing, and a
 later failing attempt never undoes a pass (completion is sticky).
 """
