@@ -16,7 +16,7 @@ from shared_code.errors import Conflict, Invalid
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
 from shared_code.models.progress import AttemptCreate, QuestionCreate, QuizCreate, QuizUpdate
 from shared_code.services.content import courses, enrollments
-from shared_code.services.progress import quiz_edits, quizzes
+from shared_code.services.progress import quiz_edits, quiz_keys, quizzes
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,7 +125,7 @@ async def test_an_attempt_limit_lowered_by_another_process_holds_at_once(ctx):
 
 async def test_a_kept_copy_with_keys_edited_elsewhere_is_refused_and_then_read_again(ctx):
     tutor, student, quiz_id = await quiz_with_student(ctx, max_attempts=5)
-    await quizzes.kept_quiz_access(ctx, student, quiz_id)  # this process keeps the quiz now
+    await quiz_keys.kept_quiz_access(ctx, student, quiz_id)  # this process keeps the quiz now
     kept = ctx.content_cache.quiz_keys[quiz_id]
     moved = [QuestionCreate(prompt="a", options=["x", "y"], correct=[1], points=1)]
     await quiz_edits.update_quiz(ctx, tutor, quiz_id, QuizUpdate(questions=moved))
@@ -141,7 +141,7 @@ async def test_a_kept_copy_with_keys_edited_elsewhere_is_refused_and_then_read_a
 
 async def test_a_kept_copy_whose_title_changed_elsewhere_grades_the_same_and_stores(ctx):
     tutor, student, quiz_id = await quiz_with_student(ctx, max_attempts=5)
-    await quizzes.kept_quiz_access(ctx, student, quiz_id)
+    await quiz_keys.kept_quiz_access(ctx, student, quiz_id)
     kept = ctx.content_cache.quiz_keys[quiz_id]
     await quiz_edits.update_quiz(ctx, tutor, quiz_id, QuizUpdate(title="Renamed"))
     ctx.content_cache.quiz_keys[quiz_id] = kept

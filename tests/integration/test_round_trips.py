@@ -331,7 +331,7 @@ async def quiz_with_student(ctx: AppContext) -> tuple[Principal, str]:
     return student, str(quiz.id)
 
 
-async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire):
+async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire, monkeypatch):
     """A submit that does not pass is graded from the process's copy of the quiz and stored
     by one statement outside a transaction (the attempt, its count against the limit, the
     best score and the key's answer); the Redis calls are the write limits, the stored
@@ -343,16 +343,24 @@ async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire):
     assert warm.status_code == 201, warm.get_body()
     await ctx.background.drain()
 
+    # What the request leaves for after its answer is held back here and run once it has
+    # answered, so each side is counted apart whatever the timing.
+    held: list[Any] = []
+    spawn = ctx.background.spawn
+    monkeypatch.setattr(ctx.background, "spawn", held.append)
     wire.reset()
     response = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "measured"))
     assert response.status_code == 201, response.get_body()
     assert json.loads(response.get_body())["attemptNo"] == 2
-    answered = len(wire.statements), wire.redis_writes
-    assert answered[0] <= QUIZ_SUBMIT_POSTGRES, wire.statements
-    assert answered[1] <= QUIZ_SUBMIT_REDIS, wire.redis_commands
+    assert len(wire.statements) <= QUIZ_SUBMIT_POSTGRES, wire.statements
+    assert wire.redis_writes <= QUIZ_SUBMIT_REDIS, wire.redis_commands
+    monkeypatch.setattr(ctx.background, "spawn", spawn)
+    wire.reset()
+    for work in held:
+        spawn(work)
     await ctx.background.drain()
     # After the answer: the notification's row (the push and the change-log row are HTTP).
-    assert len(wire.statements) - answered[0] <= QUIZ_EFFECTS_POSTGRES, wire.statements
+    assert len(wire.statements) <= QUIZ_EFFECTS_POSTGRES, wire.statements
 
     wire.reset()
     replay = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "measured"))

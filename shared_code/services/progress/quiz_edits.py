@@ -53,7 +53,8 @@ from shared_code.platform import access as access_service
 from shared_code.platform import audit, outbox
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import completion
-from shared_code.services.progress.quizzes import audited_quiz, forget_quiz, quiz_access, with_keys
+from shared_code.services.progress.quiz_keys import forget_quiz
+from shared_code.services.progress.quizzes import audited_quiz, quiz_access, with_keys
 
 logger = logging.getLogger("lectern.quizzes")
 

@@ -27,7 +27,6 @@ later failing attempt never undoes a pass (completion is sticky).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -35,11 +34,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres import quizzes_attempts as attempts_sql
 from shared_code.adapters.postgres.idempotency import StoredKey
-from shared_code.adapters.postgres.quizzes import AnswerKey, AttemptStored, KeyRace, QuizRow
+from shared_code.adapters.postgres.quizzes import QuizRow
+from shared_code.adapters.postgres.quizzes_attempts import AnswerKey, AttemptStored, KeyRace
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain import notifications as texts
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
 from shared_code.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
@@ -55,10 +55,10 @@ from shared_code.models.progress import (
     QuizWithKeys,
 )
 from shared_code.platform import access as access_service
-from shared_code.platform import audit, idempotency, outbox
+from shared_code.platform import audit, idempotency
 from shared_code.platform.access import CourseAccess
-from shared_code.services.notifications import delivery as notify
-from shared_code.services.progress import changelog, completion, dashboard
+from shared_code.services.progress import completion, quiz_effects, quiz_keys
+from shared_code.services.progress.quiz_effects import Completed
 
 logger = logging.getLogger("lectern.quizzes")
 
@@ -197,45 +197,6 @@ async def lesson_quizzes(ctx: AppContext, lesson_id: str) -> LessonQuizzes:
     return LessonQuizzes(items=[QuizBase(**_quiz_fields(row)) for row in rows])
 
 
-# Quiz copies kept per process for grading; past this many the memo starts again (a quiz is
-# a few kilobytes, and a course's quizzes are few).
-KEPT_QUIZZES = 5000
-
-
-async def answer_key(ctx: AppContext, quiz_id: str, *, fresh: bool = False) -> AnswerKey:
-    """The quiz with its answer key and version, from this process's copy unless `fresh`;
-    404 when it is gone (and the copy with it)."""
-    kept = ctx.content_cache.quiz_keys
-    if not fresh and (hit := kept.get(quiz_id)) is not None:
-        return hit
-    async with ctx.db.connection() as conn:
-        loaded = await quizzes_sql.answer_key(conn, quiz_id)
-    if loaded is None:
-        kept.pop(quiz_id, None)
-        raise NotFound("No such quiz.")
-    if len(kept) >= KEPT_QUIZZES:
-        kept.clear()
-    kept[quiz_id] = loaded
-    return loaded
-
-
-def forget_quiz(ctx: AppContext, quiz_id: str) -> None:
-    """Call after committing an edit or a delete of the quiz: this process grades against
-    it again only after reading it again (other processes find out from the version)."""
-    ctx.content_cache.quiz_keys.pop(quiz_id, None)
-
-
-async def kept_quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[AnswerKey, CourseAccess]:
-    """`quiz_access` from the process's copy of the quiz (its course never changes), for
-    attempts, which check the copy's version when they write."""
-    key = await answer_key(ctx, quiz_id)
-    try:
-        access = await access_service.course_access(ctx, principal, str(key.quiz.course_id))
-    except NotFound:
-        raise NotFound("No such quiz.") from None
-    return key, access
-
-
 CHANGED = "The quiz changed while you answered it: read it again and answer it as it is now."
 
 
@@ -260,12 +221,12 @@ async def submit_attempt(
     """
     key = idempotency.check_key(idempotency_key, required=True)
     assert key is not None
-    found = found or await kept_quiz_access(ctx, principal, quiz_id)
+    found = found or await quiz_keys.kept_quiz_access(ctx, principal, quiz_id)
     read, access = found
     if access.relation != "enrolled" or not principal.has_role("student"):
         raise Forbidden(TAKERS_ONLY)
     if isinstance(read, QuizRow):
-        graded = await answer_key(ctx, quiz_id, fresh=True)
+        graded = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
         if graded.quiz.questions != read.questions:
             raise Conflict(CHANGED)
     else:
@@ -273,7 +234,7 @@ async def submit_attempt(
     errors = answer_errors(graded.quiz.questions, body.answers)
     if errors:
         # Refused only by the quiz as it is now, not by an older copy.
-        current = await answer_key(ctx, quiz_id, fresh=True)
+        current = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
         if current.version != graded.version:
             raise Conflict(CHANGED)
         raise Invalid("The answers do not fit the quiz.", errors=errors)
@@ -284,7 +245,7 @@ async def submit_attempt(
         if stored.max_attempts is not None:
             break
         # The quiz changed since the copy was read, or is gone (404 from the reload).
-        current = await answer_key(ctx, quiz_id, fresh=True)
+        current = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
         if last or current.quiz.questions != graded.quiz.questions:
             raise Conflict(CHANGED)
         graded = current  # only its settings changed: the same grade against the new version
@@ -294,7 +255,7 @@ async def submit_attempt(
         return outcome.status, outcome.body, True
     if stored.attempt_no is None:
         async with ctx.db.connection() as conn:
-            taken = await quizzes_sql.stored_key(conn, principal.user_id, write.scope, key)
+            taken = await attempts_sql.stored_key(conn, principal.user_id, write.scope, key)
         if taken is not None:  # a concurrent request with this key took the last attempt
             outcome = idempotency.replay(StoredKey(*taken), digest)
             return outcome.status, outcome.body, True
@@ -302,14 +263,14 @@ async def submit_attempt(
         raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
     result = {**write.response, "attemptNo": stored.attempt_no}
     previous_best = await _previous_best(ctx, write, stored)
-    ctx.background.spawn(_after_commit(ctx, principal, graded.quiz, result))
-    await _own_views(ctx, principal, graded.quiz, result, previous_best, completed)
+    ctx.background.spawn(quiz_effects.after_commit(ctx, principal, graded.quiz, result))
+    await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
     return 201, result, False
 
 
 def _graded_write(
     principal: Principal, graded: AnswerKey, access: CourseAccess, body: AttemptCreate, key: str, digest: str
-) -> quizzes_sql.AttemptWrite:
+) -> attempts_sql.AttemptWrite:
     quiz = graded.quiz
     score, max_score, per_question = grade(quiz.questions, body.answers)
     attempt_id, now = str(uuid.uuid4()), datetime.now(UTC)
@@ -319,7 +280,7 @@ def _graded_write(
         per_question=results, created_at=now,
     ).model_dump(mode="json", by_alias=True)
     del response["attemptNo"]
-    return quizzes_sql.AttemptWrite(
+    return attempts_sql.AttemptWrite(
         attempt_id=attempt_id, quiz_id=str(quiz.id), version=graded.version, course_id=access.course_id,
         lesson_id=str(quiz.lesson_id), user_id=principal.user_id, answers=[list(a) for a in body.answers],
         score=score, max_score=max_score, per_question=response["perQuestion"], created_at=now,
@@ -327,10 +288,7 @@ def _graded_write(
     )
 
 
-Completed = tuple[list[dict[str, Any]], float] | None
-
-
-async def _store(ctx: AppContext, graded: AnswerKey, write: quizzes_sql.AttemptWrite) -> tuple[AttemptStored, Completed]:
+async def _store(ctx: AppContext, graded: AnswerKey, write: attempts_sql.AttemptWrite) -> tuple[AttemptStored, Completed]:
     """Runs the attempt's statement: alone (its own transaction) for a score below the pass
     mark, which completes nothing; with the lesson's completion in one transaction for a
     passing one. A concurrent request that stored the same key first makes it ask again,
@@ -341,12 +299,12 @@ async def _store(ctx: AppContext, graded: AnswerKey, write: quizzes_sql.AttemptW
         try:
             if passing:
                 async with ctx.db.transaction() as conn:
-                    stored = await quizzes_sql.store_attempt(conn, write)
+                    stored = await attempts_sql.store_attempt(conn, write)
                     if not stored.lesson_due:
                         return stored, None
                     return stored, await completion.complete_in(conn, write.user_id, [write.lesson_id], write.course_id)
             async with ctx.db.connection() as conn:
-                stored = await quizzes_sql.store_attempt(conn, write)
+                stored = await attempts_sql.store_attempt(conn, write)
         except KeyRace:
             if last:
                 raise
@@ -360,7 +318,7 @@ async def _store(ctx: AppContext, graded: AnswerKey, write: quizzes_sql.AttemptW
     raise AssertionError("unreachable")
 
 
-async def _previous_best(ctx: AppContext, write: quizzes_sql.AttemptWrite, stored: AttemptStored) -> int | None:
+async def _previous_best(ctx: AppContext, write: attempts_sql.AttemptWrite, stored: AttemptStored) -> int | None:
     """The student's best before this attempt: from the statement's snapshot, unless a
     concurrent attempt of theirs committed after it was taken (then from the attempts)."""
     number = stored.attempt_no
@@ -370,72 +328,4 @@ async def _previous_best(ctx: AppContext, write: quizzes_sql.AttemptWrite, store
     if stored.prior_attempts == number - 1:
         return stored.prior_best
     async with ctx.db.connection() as conn:
-        return await quizzes_sql.best_before(conn, write.quiz_id, write.user_id, number)
-
-
-async def _own_views(
-    ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None,
-    completed: Completed,
-) -> None:
-    """Before answering: what the student reads next must show the attempt (read your own
-    writes): the leaderboard moved, then the dashboard (which shows the rank) retired, and a
-    completion's own effects. Each runs now or is queued for retry by the outbox."""
-    user_id, course_id = principal.user_id, str(quiz.course_id)
-    try:
-        await outbox.perform(
-            ctx,
-            "leaderboard.record",
-            {
-                "courseId": course_id,
-                "userId": user_id,
-                "name": principal.name,
-                "quizId": str(quiz.id),
-                "score": result["score"],
-                "attemptId": result["attemptId"],
-                "at": result["createdAt"],
-                "previousBest": previous_best,
-            },
-        )
-    except Exception as exc:  # noqa: BLE001 - the attempt is committed: answer it, say what was lost
-        logger.error("the leaderboard effect of an attempt could neither run nor be queued: %s", exc)
-    finally:
-        await dashboard.invalidate_dashboard(ctx, user_id)
-    if completed is not None:
-        await completion.announce(ctx, *completed)
-
-
-async def _after_commit(ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any]) -> None:
-    """Off the request's path, once the attempt is committed: the `quiz.graded` push, the
-    change-log row and the notification, each run now or queued for retry by the outbox."""
-    user_id, course_id, quiz_id = principal.user_id, str(quiz.course_id), str(quiz.id)
-    attempt_id, at = result["attemptId"], result["createdAt"]
-    message = {
-        "type": "quiz.graded",
-        "quizId": quiz_id,
-        "courseId": course_id,
-        "attemptId": attempt_id,
-        "attemptNo": result["attemptNo"],
-        "score": result["score"],
-        "maxScore": result["maxScore"],
-        "at": at,
-    }
-    outcomes = await asyncio.gather(
-        outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
-        changelog.record(
-            ctx,
-            user_id,
-            "quiz.attempted",
-            at=datetime.fromisoformat(at),
-            course_id=course_id,
-            subject_id=attempt_id,
-            details={"quizId": quiz_id, "attemptNo": result["attemptNo"], "score": result["score"], "maxScore": result["maxScore"]},
-        ),
-        return_exceptions=True,
-    )
-    for failure in (o for o in outcomes if isinstance(o, BaseException)):
-        logger.error("an attempt effect could neither run nor be queued: %s", failure)
-    notify.notify_user(
-        ctx, user_id,
-        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz.title, result["score"], result["maxScore"], datetime.fromisoformat(at)),
-    )
-    logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})
+        return await attempts_sql.best_before(conn, write.quiz_id, write.user_id, number)
