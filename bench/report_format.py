@@ -24,7 +24,8 @@ PEER_P99_RATIO_LIMIT = 1.5
 PEER_CPU_RATIO_LIMIT = 2.0
 # The API phases each target is drawn from (results written before targets named them).
 API_TARGET_PHASES = {"heartbeatOverNoop": ["heartbeat", "noop"], "heartbeatP99Ms": ["heartbeat"],
-                     "cachedOverNoop": ["lesson_cached", "noop"], "cachedOverUncached": ["lesson_cached", "lesson_uncached"]}
+                     "cachedOverNoop": ["lesson_cached", "noop"], "cachedOverUncached": ["lesson_cached", "lesson_uncached"],
+                     "quizSubmitRps": ["quiz_submit"], "quizSubmitP99Ms": ["quiz_submit"], "quizSubmitCpuUs": ["quiz_submit"]}
 NOT_MEASURED = "not measured"
 
 

@@ -160,6 +160,9 @@ def api_target_rows(results: Results) -> list[list[Any]]:
         "heartbeatP99Ms": ("heartbeat p99", "< {:.0f} ms", "{:.1f} ms"),
         "cachedOverNoop": ("cached lesson read / no-op", "≥ {:.0%}", "{:.0%}"),
         "cachedOverUncached": ("cached / uncached lesson read", "≥ {:.0f}×", "{:.2f}×"),
+        "quizSubmitRps": ("quiz submits per second, 100 at once", "≥ {:,.0f}/s", "{:,.0f}/s"),
+        "quizSubmitP99Ms": ("quiz submit p99, 100 at once", "< {:.0f} ms", "{:.1f} ms"),
+        "quizSubmitCpuUs": ("host CPU per quiz submit", "≤ {:,.0f} µs", "{:,.0f} µs"),
     }
     rows = []
     for key, target in (api.get("targets") or {}).items():

@@ -22,6 +22,7 @@ from shared_code.adapters.payment_providers import PaymentProviders
 from shared_code.adapters.postgres.chat import NewMessage
 from shared_code.adapters.postgres.polls import Vote
 from shared_code.adapters.postgres.pool import Database
+from shared_code.adapters.postgres.quizzes_attempts import AnswerKey
 from shared_code.adapters.queues import QueueStore
 from shared_code.adapters.redis.leaderboard import LeaderboardStore
 from shared_code.adapters.redis.live_polls import PollStore
@@ -62,6 +63,11 @@ class ContentCacheState:
     # A lesson's answer as bytes, by (lesson id, whether the caller sees the asset): kept
     # with the parsed entry it was rendered from, and served only for that very entry.
     rendered: dict[tuple[str, bool], tuple[Any, bytes]] = field(default_factory=dict)
+    # Quiz id → the quiz with its answer key and row version, for grading attempts in
+    # memory; an attempt's statement writes only while the version holds
+    # (services/progress/quiz_keys.py), so a copy another process's edit made stale costs
+    # one reload, never a wrong grade.
+    quiz_keys: dict[str, AnswerKey] = field(default_factory=dict)
 
 
 @dataclass

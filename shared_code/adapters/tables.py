@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
-from azure.data.tables.aio import TableServiceClient
+from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
 from shared_code.adapters.storage_account import StorageAccount
@@ -33,6 +33,9 @@ class TableStore:
                 **CLIENT_OPTIONS,
             )
         self._ensured: set[str] = set()
+        # One client per table, made once: building one costs more than the write it makes
+        # (they share the service client's transport, which `close` closes).
+        self._clients: dict[str, TableClient] = {}
         self._lock = asyncio.Lock()
         self.breaker = CircuitBreaker("table storage", is_failure=remote_failure)
 
@@ -51,10 +54,16 @@ class TableStore:
                 pass
             self._ensured.add(table)
 
+    def _client(self, table: str) -> TableClient:
+        client = self._clients.get(table)
+        if client is None:
+            client = self._clients[table] = self.service.get_table_client(table)
+        return client
+
     async def upsert(self, table: str, entity: dict[str, Any]) -> None:
         async with self.breaker.guard():
             await self.ensure(table)
-            await self.service.get_table_client(table).upsert_entity(entity)
+            await self._client(table).upsert_entity(entity)
 
     async def insert(self, table: str, entity: dict[str, Any]) -> None:
         """Creates the entity and never replaces one: for rows that must stay as first
@@ -62,7 +71,7 @@ class TableStore:
         async with self.breaker.guard():
             await self.ensure(table)
             try:
-                await self.service.get_table_client(table).create_entity(entity)
+                await self._client(table).create_entity(entity)
             except ResourceExistsError:
                 pass
 
@@ -70,7 +79,7 @@ class TableStore:
         """Upserts entities of one partition in transactions of at most 100 (the service limit)."""
         async with self.breaker.guard():
             await self.ensure(table)
-            client = self.service.get_table_client(table)
+            client = self._client(table)
             for start in range(0, len(entities), 100):
                 await client.submit_transaction([("upsert", e) for e in entities[start : start + 100]])
 
@@ -84,7 +93,7 @@ class TableStore:
         select: list[str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         await self.ensure(table)
-        client = self.service.get_table_client(table)
+        client = self._client(table)
         count = 0
         async for entity in client.query_entities(
             query_filter, parameters=parameters or {}, select=select, results_per_page=min(limit or 1000, 1000)

@@ -37,7 +37,7 @@ from shared_code.platform import access as course_access
 from shared_code.platform import content_cache, users
 from shared_code.services.content import materials
 from shared_code.services.live import class_access
-from shared_code.services.progress import quizzes
+from shared_code.services.progress import quiz_keys, quizzes
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ QUIZ_MEMBER = course_relation(
 # A quiz's course, for the students who answer it (only enrolled ones: tutors and admins
 # read quizzes, they do not take them).
 QUIZ_TAKER = course_relation(
-    "enrolled student", "quizId", ("student",), quizzes.quiz_access, lambda access: access.relation == "enrolled",
+    "enrolled student", "quizId", ("student",), quiz_keys.kept_quiz_access, lambda access: access.relation == "enrolled",
     quizzes.TAKERS_ONLY,
 )
 

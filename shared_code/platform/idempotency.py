@@ -40,9 +40,10 @@ def check_key(key: str | None, *, required: bool) -> str | None:
     return key
 
 
-def _replay(previous: StoredKey | None, digest: str) -> Outcome:
+def replay(previous: StoredKey | None, digest: str) -> Outcome:
     """The stored answer to a key already claimed: 409 when it came with another body or its
-    first request is still running."""
+    first request is still running. Also for services that read the key in a statement of
+    their own (quiz attempts)."""
     if previous is None or previous.request_hash != digest:
         raise Conflict("This Idempotency-Key was already used with a different request body.")
     if previous.status_code is None:
@@ -69,7 +70,7 @@ async def run_once(
             status, result = await action(conn)
             return Outcome(status, result, replayed=False)
         if not await sql.claim(conn, user_id, scope, key, digest):
-            return _replay(await sql.stored(conn, user_id, scope, key), digest)
+            return replay(await sql.stored(conn, user_id, scope, key), digest)
         status, result = await action(conn)
         await sql.remember(conn, user_id, scope, key, status, result)
         return Outcome(status, result, replayed=False)
@@ -83,7 +84,7 @@ async def replay_or_claim(ctx: AppContext, *, user_id: str, scope: str, key: str
         if await sql.claim(conn, user_id, scope, key, digest):
             return None
         previous = await sql.stored(conn, user_id, scope, key)
-    return _replay(previous, digest)
+    return replay(previous, digest)
 
 
 async def settle(ctx: AppContext, *, user_id: str, scope: str, key: str, status: int | None, response: Any) -> None:

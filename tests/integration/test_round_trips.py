@@ -39,10 +39,12 @@ from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate, LessonUpdate, VideoCreate
 from shared_code.models.live import ChatQuery, ClassCreate, ModerationRequest, PollCreate
+from shared_code.models.progress import QuestionCreate, QuizCreate
 from shared_code.services.content import courses, enrollments, videos
 from shared_code.services.live import chat, classes, moderation, polls
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.connection_state import encode_state, state_key
+from shared_code.services.progress import quizzes
 from tests.integration.conftest import person
 from tests.support.app_index import lectern_functions
 
@@ -62,6 +64,9 @@ HEARTBEAT_REDIS = 2  # write limits, stored roles and the content cache (one pip
 HEARTBEAT_POSTGRES = 0
 LESSON_READ_REDIS = 1  # read limits, stored roles and the lesson's cache entries (one pipeline)
 LESSON_READ_POSTGRES = 0
+QUIZ_SUBMIT_POSTGRES = 1  # one statement: the attempt, the limit, the best score, the key's answer
+QUIZ_SUBMIT_REDIS = 5  # write limits, stored roles, course membership, leaderboard script, dashboard
+QUIZ_EFFECTS_POSTGRES = 1  # after the answer: the notification's row
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
@@ -598,3 +603,62 @@ async def test_a_lesson_kept_as_bytes_is_served_fresh_after_an_edit_and_per_audi
     await courses.update_lesson(ctx, tutor, lesson_id, LessonUpdate(title="Renamed"))
     assert (await read_lesson(app, as_student))["title"] == "Renamed"
     assert (await read_lesson(app, as_tutor))["title"] == "Renamed"
+
+
+# --- quiz submits -------------------------------------------------------------------------
+def attempt_request(ctx: AppContext, student: Principal, quiz_id: str, answers: list[list[int]], key: str) -> func.HttpRequest:
+    token, _ = issue_dev_token(ctx.settings, user_id=student.user_id, name=student.name, roles=["student"])
+    return func.HttpRequest(
+        method="POST", url=f"http://localhost/api/quizzes/{quiz_id}/attempts",
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json", "idempotency-key": key,
+                 "x-forwarded-for": "203.0.113.7:50000"},
+        route_params={"quizId": quiz_id},
+        body=json.dumps({"answers": answers}).encode(),
+    )
+
+
+async def quiz_with_student(ctx: AppContext) -> tuple[Principal, str]:
+    tutor, course_id, _ = await published_course(ctx)
+    _, lesson = await courses.add_lesson(ctx, tutor, course_id, LessonCreate(title="Q", kind="quiz"), idempotency_key=None)
+    questions = [QuestionCreate(prompt=f"q{i}", options=["a", "b", "c"], correct=[0], points=1) for i in range(3)]
+    quiz = await quizzes.create_quiz(ctx, tutor, QuizCreate(lesson_id=lesson["id"], title="Q", questions=questions, max_attempts=10))
+    student = person("student")
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    return student, str(quiz.id)
+
+
+async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire, monkeypatch):
+    """A submit that does not pass is graded from the process's copy of the quiz and stored
+    by one statement outside a transaction (the attempt, its count against the limit, the
+    best score and the key's answer); the Redis calls are the write limits, the stored
+    roles, the course membership, the leaderboard and the dashboard. The push, the change
+    log and the notification follow off the request's path (counted apart below)."""
+    student, quiz_id = await quiz_with_student(ctx)
+    wrong = [[1], [1], [1]]
+    warm = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "warm"))
+    assert warm.status_code == 201, warm.get_body()
+    await ctx.background.drain()
+
+    # What the request leaves for after its answer is held back here and run once it has
+    # answered, so each side is counted apart whatever the timing.
+    held: list[Any] = []
+    spawn = ctx.background.spawn
+    monkeypatch.setattr(ctx.background, "spawn", held.append)
+    wire.reset()
+    response = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "measured"))
+    assert response.status_code == 201, response.get_body()
+    assert json.loads(response.get_body())["attemptNo"] == 2
+    assert len(wire.statements) <= QUIZ_SUBMIT_POSTGRES, wire.statements
+    assert wire.redis_writes <= QUIZ_SUBMIT_REDIS, wire.redis_commands
+    monkeypatch.setattr(ctx.background, "spawn", spawn)
+    wire.reset()
+    for work in held:
+        spawn(work)
+    await ctx.background.drain()
+    # After the answer: the notification's row (the push and the change-log row are HTTP).
+    assert len(wire.statements) <= QUIZ_EFFECTS_POSTGRES, wire.statements
+
+    wire.reset()
+    replay = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "measured"))
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert len(wire.statements) <= QUIZ_SUBMIT_POSTGRES, wire.statements  # the same statement answers a replay

@@ -74,51 +74,12 @@ async def quizzes_of_lesson(conn: Conn, lesson_id: str) -> list[QuizRow]:
     )
 
 
-async def lock_attempts(conn: Conn, quiz_id: str, user_id: str) -> None:
-    """Serialises one student's attempts at one quiz until the transaction ends, so two
-    concurrent submissions cannot both pass the attempt cap."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quiz-attempt:{quiz_id}:{user_id}",))
-
-
 async def count_attempts(conn: Conn, quiz_id: str, user_id: str) -> int:
     cur = await conn.execute(
         "SELECT count(*) AS n FROM quiz_attempts WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)
     )
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
-
-
-async def best_score(conn: Conn, quiz_id: str, user_id: str) -> int | None:
-    cur = await conn.execute("SELECT best FROM quiz_best WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id))
-    row = await cur.fetchone()
-    return None if row is None else int(row["best"])
-
-
-async def record_best(conn: Conn, *, quiz_id: str, user_id: str, course_id: str, score: int) -> None:
-    """Keeps the student's best score for the quiz (in the attempt's transaction)."""
-    await conn.execute(
-        """INSERT INTO quiz_best AS b (quiz_id, user_id, course_id, best) VALUES (%s, %s, %s, %s)
-           ON CONFLICT (quiz_id, user_id) DO UPDATE SET
-               best = GREATEST(b.best, EXCLUDED.best), attempts = b.attempts + 1, updated_at = now()""",
-        (quiz_id, user_id, course_id, score),
-    )
-
-
-async def lesson_passed(conn: Conn, lesson_id: str, user_id: str) -> bool:
-    """Whether the student's best score reaches the pass mark on every quiz of a quiz lesson
-    (false for a lesson of another kind, or one without quizzes). Integer arithmetic: a
-    score exactly at the mark passes, with no rounding at the boundary."""
-    cur = await conn.execute(
-        """SELECT count(*) > 0 AND bool_and(b.best IS NOT NULL AND b.best * 100 >= q.pass_mark_percent * q.max_score)
-                  AS passed
-             FROM lessons l
-             JOIN quizzes q ON q.lesson_id = l.id
-             LEFT JOIN quiz_best b ON b.quiz_id = q.id AND b.user_id = %s
-            WHERE l.id = %s AND l.kind = 'quiz'""",
-        (user_id, lesson_id),
-    )
-    row = await cur.fetchone()
-    return bool(row and row["passed"])
 
 
 async def insert_attempt(
@@ -258,7 +219,7 @@ async def delete_quiz(conn: Conn, quiz_id: str) -> QuizRow | None:
 
 async def newly_passing(conn: Conn, quiz_id: str, lesson_id: str) -> list[str]:
     """Actively enrolled students who took this quiz, whose best now reaches the pass mark
-    on every quiz of its quiz lesson (the rule of `lesson_passed`) and who have not
+    on every quiz of its quiz lesson (the rule of `_STORE_ATTEMPT`'s `lesson`) and who have not
     completed that lesson yet."""
     cur = await conn.execute(
         """SELECT b.user_id

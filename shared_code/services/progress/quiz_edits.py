@@ -53,6 +53,7 @@ from shared_code.platform import access as access_service
 from shared_code.platform import audit, outbox
 from shared_code.platform.access import CourseAccess
 from shared_code.services.progress import completion
+from shared_code.services.progress.quiz_keys import forget_quiz
 from shared_code.services.progress.quizzes import audited_quiz, quiz_access, with_keys
 
 logger = logging.getLogger("lectern.quizzes")
@@ -116,6 +117,7 @@ async def update_quiz(
             lesson_id = str(after.lesson_id)
             passing = await quizzes_sql.newly_passing(conn, quiz_id, lesson_id)
             completed = await progress_sql.upsert_many(conn, [completion.finished(u, lesson_id) for u in passing])
+    forget_quiz(ctx, quiz_id)
     if audited_quiz(before) != audited_quiz(after):
         await audit.record(
             ctx, principal, "quiz.updated", f"quiz/{quiz_id}",
@@ -140,6 +142,7 @@ async def delete_quiz(
         row = await quizzes_sql.delete_quiz(conn, quiz_id)
         assert row is not None  # locked above, in this transaction
         completed = await _complete_passed(conn, str(row.lesson_id))
+    forget_quiz(ctx, quiz_id)
     await audit.record(
         ctx, principal, "quiz.deleted", f"quiz/{quiz_id}",
         {"courseId": access.course_id, "lessonId": str(row.lesson_id), "before": audited_quiz(row), "after": None,

@@ -8,28 +8,38 @@ client retrying after a lost response gets the same attempt back (201, same id) 
 a second one; the same key with other answers is a 409. Each student has at most the
 quiz's `maxAttempts`; the next one is a 422.
 
+A submit is graded in memory against this process's copy of the quiz (`answer_key`, kept
+on the context with the row's version) and stored by one statement
+(`adapters/postgres/quizzes.py` `store_attempt`): the key's stored answer, the attempt
+counted on the student's `quiz_best` row (its row lock keeps the limit exact however many
+submits arrive at once), the attempt, and the key's answer, written only while the copy's
+version is still the quiz's. Before answering, the leaderboard and the dashboard move, so
+what the student reads next shows the attempt; the `quiz.graded` push, the change-log row
+and the notification follow off the request's path, each run or queued for retry by the
+outbox.
+
 A quiz lesson completes when the student's best score reaches the pass mark
 (`passMarkPercent` of the max score) on its quiz (on every quiz, should it have several).
-The check and the completion are written in the attempt's own transaction, so a passing
+For a passing score the statement and the completion run in one transaction, so a passing
 attempt is never stored without its completion; a failing one completes nothing, and a
 later failing attempt never undoes a pass (completion is sticky).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
-from shared_code.adapters.postgres.pool import Conn
+from shared_code.adapters.postgres import quizzes_attempts as attempts_sql
+from shared_code.adapters.postgres.idempotency import StoredKey
 from shared_code.adapters.postgres.quizzes import QuizRow
+from shared_code.adapters.postgres.quizzes_attempts import AnswerKey, AttemptStored, KeyRace
 from shared_code.auth import Principal
 from shared_code.context import AppContext
-from shared_code.domain import notifications as texts
 from shared_code.domain.quizzes import answer_errors, grade, question_errors, stored_questions
 from shared_code.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_code.models.progress import (
@@ -45,10 +55,10 @@ from shared_code.models.progress import (
     QuizWithKeys,
 )
 from shared_code.platform import access as access_service
-from shared_code.platform import audit, idempotency, outbox
+from shared_code.platform import audit, idempotency
 from shared_code.platform.access import CourseAccess
-from shared_code.services.notifications import delivery as notify
-from shared_code.services.progress import changelog, completion, dashboard
+from shared_code.services.progress import completion, quiz_effects, quiz_keys
+from shared_code.services.progress.quiz_effects import Completed
 
 logger = logging.getLogger("lectern.quizzes")
 
@@ -187,6 +197,9 @@ async def lesson_quizzes(ctx: AppContext, lesson_id: str) -> LessonQuizzes:
     return LessonQuizzes(items=[QuizBase(**_quiz_fields(row)) for row in rows])
 
 
+CHANGED = "The quiz changed while you answered it: read it again and answer it as it is now."
+
+
 async def submit_attempt(
     ctx: AppContext,
     principal: Principal,
@@ -194,136 +207,125 @@ async def submit_attempt(
     body: AttemptCreate,
     idempotency_key: str | None,
     *,
-    found: tuple[QuizRow, CourseAccess] | None = None,
+    found: tuple[AnswerKey | QuizRow, CourseAccess] | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """(status, body, replayed): a graded, stored attempt, or the stored answer to this key.
-    `found` is the quiz and the caller's enrolment the endpoint's relation already read."""
+    `found` is the quiz and the caller's enrolment the endpoint's relation already read
+    (`kept_quiz_access`: the process's copy; a plain row is a read of this request's own).
+
+    Graded in memory against the copy, then stored by one statement (`store_attempt`) that
+    writes only while the copy's version is the quiz's: a copy an edit made stale is read
+    again, and when its questions differ from the ones graded against, the answer is the 409
+    an edit during the request has always been. A passing score stores its attempt and the
+    lesson's completion in one transaction; any other attempt is that one statement.
+    """
     key = idempotency.check_key(idempotency_key, required=True)
-    quiz, access = found or await quiz_access(ctx, principal, quiz_id)
+    assert key is not None
+    found = found or await quiz_keys.kept_quiz_access(ctx, principal, quiz_id)
+    read, access = found
     if access.relation != "enrolled" or not principal.has_role("student"):
         raise Forbidden(TAKERS_ONLY)
-    course_id = access.course_id
-    errors = answer_errors(quiz.questions, body.answers)
+    if isinstance(read, QuizRow):
+        graded = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
+        if graded.quiz.questions != read.questions:
+            raise Conflict(CHANGED)
+    else:
+        graded = read
+    errors = answer_errors(graded.quiz.questions, body.answers)
     if errors:
+        # Refused only by the quiz as it is now, not by an older copy.
+        current = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
+        if current.version != graded.version:
+            raise Conflict(CHANGED)
         raise Invalid("The answers do not fit the quiz.", errors=errors)
-    score, max_score, graded = grade(quiz.questions, body.answers)
-    per_question = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in graded]
-    user_id = principal.user_id
-    previous: dict[str, int | None] = {}
-    completed: list[tuple[list[dict[str, Any]], float]] = []
+    digest = idempotency.request_hash(body.model_dump(mode="json"))
+    for last in (False, True):
+        write = _graded_write(principal, graded, access, body, key, digest)
+        stored, completed = await _store(ctx, graded, write)
+        if stored.max_attempts is not None:
+            break
+        # The quiz changed since the copy was read, or is gone (404 from the reload).
+        current = await quiz_keys.answer_key(ctx, quiz_id, fresh=True)
+        if last or current.quiz.questions != graded.quiz.questions:
+            raise Conflict(CHANGED)
+        graded = current  # only its settings changed: the same grade against the new version
+    if stored.replay_hash is not None:
+        previous = StoredKey(stored.replay_hash, stored.replay_status, stored.replay_response)
+        outcome = idempotency.replay(previous, digest)
+        return outcome.status, outcome.body, True
+    if stored.attempt_no is None:
+        async with ctx.db.connection() as conn:
+            taken = await attempts_sql.stored_key(conn, principal.user_id, write.scope, key)
+        if taken is not None:  # a concurrent request with this key took the last attempt
+            outcome = idempotency.replay(StoredKey(*taken), digest)
+            return outcome.status, outcome.body, True
+        limit = stored.max_attempts
+        raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
+    result = {**write.response, "attemptNo": stored.attempt_no}
+    previous_best = await _previous_best(ctx, write, stored)
+    ctx.background.spawn(quiz_effects.after_commit(ctx, principal, graded.quiz, result))
+    await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
+    return 201, result, False
 
-    async def store(conn: Conn) -> tuple[int, Any]:
-        await quizzes_sql.lock_attempts(conn, quiz_id, user_id)
-        # Graded against the questions read before this transaction: an edit or a delete
-        # that committed since (quiz_edits.py) is seen here, and one in flight waits for us.
-        current = await quizzes_sql.questions_for_attempt(conn, quiz_id)
-        if current is None:
-            raise NotFound("No such quiz.")
-        if current != quiz.questions:
-            raise Conflict("The quiz changed while you answered it: read it again and answer it as it is now.")
-        used = await quizzes_sql.count_attempts(conn, quiz_id, user_id)
-        if used >= quiz.max_attempts:
-            raise Invalid(f"All {quiz.max_attempts} attempts at this quiz are used.", title="Attempt limit reached")
-        previous["best"] = await quizzes_sql.best_score(conn, quiz_id, user_id)
-        attempt_id = str(uuid.uuid4())
-        row = await quizzes_sql.insert_attempt(
-            conn,
-            attempt_id=attempt_id,
-            quiz_id=quiz_id,
-            course_id=course_id,
-            user_id=user_id,
-            attempt_no=used + 1,
-            answers=[list(a) for a in body.answers],
-            score=score,
-            max_score=max_score,
-            per_question=[r.model_dump(mode="json", by_alias=True) for r in per_question],
-        )
-        await quizzes_sql.record_best(conn, quiz_id=quiz_id, user_id=user_id, course_id=course_id, score=score)
-        lesson_id = str(quiz.lesson_id)
-        if await quizzes_sql.lesson_passed(conn, lesson_id, user_id):
-            completed.append(await completion.complete_in(conn, user_id, [lesson_id], course_id))
-        result = AttemptResult(
-            id=attempt_id,
-            attempt_id=attempt_id,
-            quiz_id=quiz_id,
-            attempt_no=row.attempt_no,
-            score=score,
-            max_score=max_score,
-            per_question=per_question,
-            created_at=row.created_at,
-        )
-        return 201, result.model_dump(mode="json", by_alias=True)
 
-    outcome = await idempotency.run_once(
-        ctx,
-        user_id=user_id,
-        scope=f"quiz-attempt {quiz_id}",
-        key=key,
-        body=body.model_dump(mode="json"),
-        action=store,
+def _graded_write(
+    principal: Principal, graded: AnswerKey, access: CourseAccess, body: AttemptCreate, key: str, digest: str
+) -> attempts_sql.AttemptWrite:
+    quiz = graded.quiz
+    score, max_score, per_question = grade(quiz.questions, body.answers)
+    attempt_id, now = str(uuid.uuid4()), datetime.now(UTC)
+    results = [QuestionResult(index=r.index, correct=r.correct, points=r.points, awarded=r.awarded) for r in per_question]
+    response = AttemptResult(
+        id=attempt_id, attempt_id=attempt_id, quiz_id=quiz.id, attempt_no=1, score=score, max_score=max_score,
+        per_question=results, created_at=now,
+    ).model_dump(mode="json", by_alias=True)
+    del response["attemptNo"]
+    return attempts_sql.AttemptWrite(
+        attempt_id=attempt_id, quiz_id=str(quiz.id), version=graded.version, course_id=access.course_id,
+        lesson_id=str(quiz.lesson_id), user_id=principal.user_id, answers=[list(a) for a in body.answers],
+        score=score, max_score=max_score, per_question=response["perQuestion"], created_at=now,
+        scope=f"quiz-attempt {quiz.id}", key=key, request_hash=digest, response=response,
     )
-    if not outcome.replayed:
-        await _after_attempt(ctx, principal, quiz, outcome.body, previous.get("best"))
-        for rows, course_progress in completed:
-            await completion.announce(ctx, rows, course_progress)
-    return outcome.status, outcome.body, outcome.replayed
 
 
-async def _after_attempt(
-    ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None
-) -> None:
-    """The push, the change log and the leaderboard; each runs now or is queued for retry."""
-    user_id, course_id, quiz_id = principal.user_id, str(quiz.course_id), str(quiz.id)
-    attempt_id, at = result["attemptId"], result["createdAt"]
-    message = {
-        "type": "quiz.graded",
-        "quizId": quiz_id,
-        "courseId": course_id,
-        "attemptId": attempt_id,
-        "attemptNo": result["attemptNo"],
-        "score": result["score"],
-        "maxScore": result["maxScore"],
-        "at": at,
-    }
-
-    async def board_then_dashboard() -> None:
-        # The dashboard shows the rank, so it is invalidated after the board moved.
+async def _store(ctx: AppContext, graded: AnswerKey, write: attempts_sql.AttemptWrite) -> tuple[AttemptStored, Completed]:
+    """Runs the attempt's statement: alone (its own transaction) for a score below the pass
+    mark, which completes nothing; with the lesson's completion in one transaction for a
+    passing one. A concurrent request that stored the same key first makes it ask again,
+    and the answer is then that request's."""
+    quiz = graded.quiz
+    passing = write.score * 100 >= quiz.pass_mark_percent * quiz.max_score
+    for last in (False, True):
         try:
-            await outbox.perform(
-                ctx,
-                "leaderboard.record",
-                {
-                    "courseId": course_id,
-                    "userId": user_id,
-                    "name": principal.name,
-                    "quizId": quiz_id,
-                    "score": result["score"],
-                    "attemptId": attempt_id,
-                    "at": at,
-                    "previousBest": previous_best,
-                },
-            )
-        finally:
-            await dashboard.invalidate_dashboard(ctx, user_id)
+            if passing:
+                async with ctx.db.transaction() as conn:
+                    stored = await attempts_sql.store_attempt(conn, write)
+                    if not stored.lesson_due:
+                        return stored, None
+                    return stored, await completion.complete_in(conn, write.user_id, [write.lesson_id], write.course_id)
+            async with ctx.db.connection() as conn:
+                stored = await attempts_sql.store_attempt(conn, write)
+        except KeyRace:
+            if last:
+                raise
+            continue
+        if not stored.lesson_due:
+            return stored, None
+        # Not this attempt's pass: the lesson already passed without being completed (an
+        # edit or a delete of another quiz changed the rule); completed now, as before.
+        async with ctx.db.transaction() as conn:
+            return stored, await completion.complete_in(conn, write.user_id, [write.lesson_id], write.course_id)
+    raise AssertionError("unreachable")
 
-    outcomes = await asyncio.gather(
-        outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
-        changelog.record(
-            ctx,
-            user_id,
-            "quiz.attempted",
-            at=datetime.fromisoformat(at),
-            course_id=course_id,
-            subject_id=attempt_id,
-            details={"quizId": quiz_id, "attemptNo": result["attemptNo"], "score": result["score"], "maxScore": result["maxScore"]},
-        ),
-        board_then_dashboard(),
-        return_exceptions=True,
-    )
-    for failure in (o for o in outcomes if isinstance(o, BaseException)):
-        logger.error("an attempt effect could neither run nor be queued: %s", failure)
-    notify.notify_user(
-        ctx, user_id,
-        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz.title, result["score"], result["maxScore"], datetime.fromisoformat(at)),
-    )
-    logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})
+
+async def _previous_best(ctx: AppContext, write: attempts_sql.AttemptWrite, stored: AttemptStored) -> int | None:
+    """The student's best before this attempt: from the statement's snapshot, unless a
+    concurrent attempt of theirs committed after it was taken (then from the attempts)."""
+    number = stored.attempt_no
+    assert number is not None
+    if number == 1:
+        return None
+    if stored.prior_attempts == number - 1:
+        return stored.prior_best
+    async with ctx.db.connection() as conn:
+        return await attempts_sql.best_before(conn, write.quiz_id, write.user_id, number)
