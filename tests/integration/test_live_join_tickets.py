@@ -25,14 +25,14 @@ import pytest
 from shared_code import bootstrap
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
-from shared_code.models.content import CourseUpdate, EnrollmentRequest
+from shared_code.models.content import CourseUpdate
 from shared_code.models.live import ClassCreate, ModerationRequest
 from shared_code.services.admin import takedowns
 from shared_code.services.content import courses, enrollments
 from shared_code.services.live import classes, moderation
 from shared_code.services.live.connection_state import Ticket, decode_ticket, encode_ticket, state_key
 from tests.integration.conftest import person
-from tests.integration.test_round_trips import Wire, published_course
+from tests.integration.test_round_trips import Wire, started_class
 from tests.support.app_index import lectern_functions
 
 pytestmark = pytest.mark.timeout(120)
@@ -107,13 +107,7 @@ async def connect(app: dict[str, Any], ctx: AppContext, user_id: str, class_id: 
 
 async def live_class(ctx: AppContext) -> tuple[Principal, str, str, Principal]:
     """A started class of a published course, and one enrolled student."""
-    tutor, course_id, _ = await published_course(ctx)
-    student = person("student")
-    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
-    created = ClassCreate(course_id=uuid.UUID(course_id), title="Tickets", scheduled_at=datetime.now(UTC))
-    live = await classes.create_class(ctx, tutor, created)
-    await classes.start_class(ctx, tutor, str(live.id))
-    return tutor, course_id, str(live.id), student
+    return await started_class(ctx, "Tickets")
 
 
 # --- the ticket itself ------------------------------------------------------------------------

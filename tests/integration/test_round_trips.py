@@ -155,15 +155,22 @@ async def send_event(app: dict[str, Any], ctx: AppContext, member: Member, name:
     return json.loads(response.get_body())
 
 
-async def class_with_poll(ctx: AppContext) -> tuple[Principal, Member, str]:
+async def started_class(ctx: AppContext, title: str = "Trips") -> tuple[Principal, str, str, Principal]:
+    """A started class of a published course, and one enrolled student: (tutor, course id,
+    class id, student)."""
     tutor, course_id, _ = await published_course(ctx)
     student = person("student")
     await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
-    created = ClassCreate(course_id=uuid.UUID(course_id), title="Trips", scheduled_at=datetime.now(UTC))
+    created = ClassCreate(course_id=uuid.UUID(course_id), title=title, scheduled_at=datetime.now(UTC))
     live = await classes.create_class(ctx, tutor, created)
     await classes.start_class(ctx, tutor, str(live.id))
-    poll = await polls.open_poll(ctx, tutor, str(live.id), PollCreate(question="Q?", options=["a", "b", "c"]))
-    member = Member(connection_id=uuid.uuid4().hex, user_id=student.user_id, class_id=str(live.id),
+    return tutor, course_id, str(live.id), student
+
+
+async def class_with_poll(ctx: AppContext) -> tuple[Principal, Member, str]:
+    tutor, course_id, class_id, student = await started_class(ctx)
+    poll = await polls.open_poll(ctx, tutor, class_id, PollCreate(question="Q?", options=["a", "b", "c"]))
+    member = Member(connection_id=uuid.uuid4().hex, user_id=student.user_id, class_id=class_id,
                     course_id=course_id, role="student", name=student.name)
     return tutor, member, str(poll.id)
 
