@@ -35,10 +35,6 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def dumps_text(value: Any) -> str:
-    return dumps(value).decode()
-
-
 def loads(data: bytes | str) -> Any:
     """Raises `DecodeError` (a ValueError) for anything that is not UTF-8 JSON."""
     return orjson.loads(data)

@@ -34,12 +34,6 @@ def _decode(user_id: str, raw: str) -> Account | None:
         return None  # unreadable: treated as a miss and refilled
 
 
-async def get(reads: ReadBatcher, user_id: str) -> Account | None:
-    """Read through the process's batcher, so the reads of concurrent requests share a
-    round trip (each is still sent after its request asked)."""
-    return decoded(user_id, await start(reads, user_id))
-
-
 def start(reads: ReadBatcher, user_id: str) -> asyncio.Future[list[str | None]]:
     """Sends the read at once, with whatever else the request starts in the same moment
     (its rate limits, its relation's cache entries); `decoded` reads the answer."""

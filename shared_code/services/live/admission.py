@@ -34,7 +34,7 @@ from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.platform import access, content_cache, users
 from shared_code.services.live import messages as live_messages
-from shared_code.services.live.class_access import Member
+from shared_code.services.live.class_access import Member, class_role
 from shared_code.services.live.connection_state import Ticket
 
 logger = logging.getLogger("lectern.live")
@@ -108,9 +108,6 @@ async def admit(ctx: AppContext, member: Member) -> str | None:
     return f"This class is full: it already has {settings.live_max_connections_per_class} connections."
 
 
-_CLASS_ROLE = {"owner": "tutor", "admin": "admin", "enrolled": "student"}
-
-
 def _still_holds(ticket: Ticket, principal: Principal | None, course: dict[str, Any] | None, enrolled: bool) -> bool:
     """Whether the stored account and the course's cached row and membership still give the
     relation the ticket names (the checks `class_access.require_member` and `events.connect`
@@ -121,7 +118,7 @@ def _still_holds(ticket: Ticket, principal: Principal | None, course: dict[str, 
         found = access.decide(principal, course, enrolled)
     except NotFound:
         return False
-    if found.frozen or _CLASS_ROLE.get(found.relation) != ticket.role:
+    if found.frozen or not found.is_member or class_role(found.relation) != ticket.role:
         return False
     return ticket.role != "student" or principal.has_role("student")
 

@@ -58,12 +58,12 @@ class ClassAccess:
 
     @property
     def role(self) -> str:
-        """The caller's role inside the class: tutor, admin or student."""
-        if self.course.relation == "owner":
-            return "tutor"
-        if self.course.relation == "admin":
-            return "admin"
-        return "student"
+        return class_role(self.course.relation)
+
+
+def class_role(relation: str) -> str:
+    """A member's role inside a class from their relation to its course: tutor, admin or student."""
+    return {"owner": "tutor", "admin": "admin"}.get(relation, "student")
 
 
 async def load(ctx: AppContext, principal: Principal, class_id: str) -> ClassAccess:
@@ -82,7 +82,7 @@ async def require_member(ctx: AppContext, principal: Principal, class_id: str) -
     """Enrolled students not removed from the class, the owning tutor, admins."""
     found = await load(ctx, principal, class_id)
     if not found.course.is_member:
-        raise Forbidden("Only students enrolled in this course, its tutor and admins may do this.")
+        raise Forbidden(access.MEMBERS_ONLY)
     if not found.can_manage and "b" in await moderation_flags(ctx, found.class_id, principal.user_id):
         raise Forbidden("You were removed from this class.")
     return found

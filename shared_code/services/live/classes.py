@@ -201,8 +201,7 @@ class Joinable:
 
     @property
     def role(self) -> str:
-        """The caller's role inside the class: tutor, admin or student."""
-        return {"owner": "tutor", "admin": "admin"}.get(self.course.relation, "student")
+        return class_access.class_role(self.course.relation)
 
 
 async def require_joinable(ctx: AppContext, principal: Principal, class_id: str) -> Joinable:
@@ -246,7 +245,7 @@ async def negotiate(
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
     ticket = Ticket(
         user_id=principal.user_id, class_id=found.class_id, course_id=found.course_id, role=found.role,
-        name=principal.name, expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000,
+        expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000,
     )
     signed = encode_ticket(ticket, state_key(ctx.settings))
     separator = "&" if "?" in url else "?"

@@ -7,7 +7,7 @@ covers only the connection id, so the state is signed by the app (HMAC-SHA256,
 state that fails the check is no state.
 
 Negotiate has just checked the caller (membership, role, the course and the class), so it
-also hands out a join ticket naming user, class, course, role and name, valid for
+also hands out a join ticket naming user, class, course and role, valid for
 `TICKET_SECONDS`. The connect event that carries a valid ticket for its own user and class
 needs no PostgreSQL read to know who joins where; it still checks in Redis that nothing
 was revoked since (`events.connect`). A ticket that fails the check (forged, for another
@@ -94,7 +94,6 @@ class Ticket:
     class_id: str
     course_id: str
     role: str
-    name: str
     expires_ms: int
 
 
@@ -106,7 +105,7 @@ def encode_ticket(ticket: Ticket, key: bytes) -> str:
     """URL-safe base64 of the ticket's JSON, a dot, and the app's HMAC over it."""
     payload = json.dumps(
         {"v": TICKET_VERSION, "u": ticket.user_id, "c": ticket.class_id, "k": ticket.course_id, "r": ticket.role,
-         "n": ticket.name, "e": ticket.expires_ms},
+         "e": ticket.expires_ms},
         separators=(",", ":"), sort_keys=True, ensure_ascii=False,
     ).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _ticket_mac(key, payload)
@@ -125,7 +124,7 @@ def decode_ticket(value: object, user_id: str, class_id: str, now_ms: int, key: 
         data = json.loads(payload)
         ticket = Ticket(
             user_id=str(data["u"]), class_id=str(data["c"]), course_id=str(uuid.UUID(str(data["k"]))),
-            role=str(data["r"]), name=str(data["n"]), expires_ms=int(data["e"]),
+            role=str(data["r"]), expires_ms=int(data["e"]),
         )
         if data.get("v") != TICKET_VERSION:
             return None
