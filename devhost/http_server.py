@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 import azure.functions as func
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from azure.functions import _abc as func_abc
 from azure.functions.http import HttpRequest as WorkerHttpRequest
 from multidict import CIMultiDict, MultiMapping
@@ -48,7 +48,7 @@ def _joined(pairs: MultiMapping[str]) -> dict[str, str]:
     return values
 
 
-def build_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+def build_request(request: web.BaseRequest, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
     """The `HttpRequest` the Python worker would hand the function for this request."""
     headers: dict[str, str] = {}
     for key, value in request.headers.items():
@@ -136,20 +136,29 @@ class HttpFrontEnd:
         return lines
 
     async def start(self, host: str, port: int) -> None:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # aiohttp's low-level server: the route table below is the only router, so an
+        # Application's own dispatcher and middleware chain would be work done twice per request.
+        server = web.Server(self.handle, request_factory=self._request_factory, access_log=None)
+        self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=1024, reuse_address=True)
         await site.start()
         self.base_url = f"http://{host}:{port}"
+
+    @staticmethod
+    def _request_factory(
+        message: Any, payload: Any, protocol: Any, writer: Any, task: asyncio.Task[None]
+    ) -> web.BaseRequest:
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, asyncio.get_running_loop(), client_max_size=MAX_REQUEST_BYTES
+        )
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         segments = split_path(request.raw_path)
         origin = request.headers.get("Origin")
         if request.method in ("GET", "HEAD") and not segments and self.prefix:
@@ -175,15 +184,20 @@ class HttpFrontEnd:
             self.cors.decorate(response.headers, origin)  # type: ignore[arg-type]
         return response
 
-    def _unrouted(self, request: web.Request, origin: str | None) -> web.Response:
+    def _unrouted(self, request: web.BaseRequest, origin: str | None) -> web.Response:
         method = request.headers.get("Access-Control-Request-Method")
         if request.method == "OPTIONS" and method and origin and self.cors.allows(origin):
             headers = self.cors.preflight_headers(origin, method, request.headers.get("Access-Control-Request-Headers"))
             return web.Response(status=204, headers=headers)
         return not_found()
 
-    async def _invoke(self, request: web.Request, match: RouteMatch[IndexedFunction]) -> web.Response:
+    async def _invoke(self, request: web.BaseRequest, match: RouteMatch[IndexedFunction]) -> web.Response:
         function = match.route.target
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version == HttpVersion11:
+            # What an Application's route would do before the body is read (clients such as
+            # curl wait for it before sending a large body).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
         body = await request.read()
         http_request = build_request(request, body, match.params)
         result = await self.invoker.invoke(

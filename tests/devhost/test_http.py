@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
+import socket
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from devhost.http_server import MAX_REQUEST_BYTES
 from tests.devhost.conftest import SampleHost
 
 pytestmark = pytest.mark.integration
@@ -86,6 +90,34 @@ def test_the_request_object_is_built_like_the_worker_builds_it(http):
     assert seen["headers"]["x-trace"] == "one,two"
     assert base64.b64decode(seen["body_b64"]) == body
     assert seen["json"] == {"name": "Ada"}
+
+
+def test_a_client_that_expects_100_continue_is_told_to_send_its_body(sample_host):
+    # A client that asks first (curl does, for large bodies) hears "100 Continue" before it
+    # sends the body, and then the function's own answer.
+    url = urlsplit(sample_host.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {url.path}/echo/continue HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 5\r\n"
+            "Expect: 100-continue\r\n\r\n".encode()
+        )
+        interim = sock.recv(64)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"hello")
+        final = b""
+        while b"\r\n\r\n" not in final or not final.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            final += chunk
+    head, _, body = final.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert base64.b64decode(json.loads(body)["body_b64"]) == b"hello"
+
+
+def test_a_body_over_the_hosts_limit_is_413(http):
+    response = http.post("echo/big", content=b"x" * (MAX_REQUEST_BYTES + 1))
+    assert response.status_code == 413
 
 
 def test_get_json_on_a_body_that_is_not_json_raises_value_error(http):
