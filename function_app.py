@@ -20,6 +20,7 @@ from functions import (
     schedules,
     system,
 )
+from shared_code.heap import freeze_long_lived
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
@@ -50,3 +51,7 @@ for blueprint in (
     demo.bp,
 ):
     app.register_functions(blueprint)
+
+# Everything imported and registered above lives as long as the worker: out of the
+# collector's sight (shared_code/heap.py).
+freeze_long_lived()

@@ -28,6 +28,7 @@ from shared_code.adapters.webpubsub import PubSub
 from shared_code.auth import TokenVerifier
 from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight, WriteBatcher
 from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrottles
+from shared_code.heap import freeze_long_lived
 from shared_code.platform import effects
 from shared_code.services.admin import health
 from shared_code.services.certificates import issue as certificates
@@ -115,4 +116,6 @@ async def get_context() -> AppContext:
     async with _lock:
         if _context is None:
             _context = await build_context(get_settings())
+            # The context's clients, pools and caches live as long as the process.
+            freeze_long_lived()
     return _context
