@@ -3,19 +3,18 @@
 CPython's full (oldest-generation) collection walks every container object the process
 holds. Most of them are the modules, classes, models and clients made at startup, which
 live as long as the process and are never garbage. Under a connect storm of a thousand
-students the host ran nine full collections of up to 140 ms each, a second of the storm's
-CPU with every request in flight waiting behind each one (docs/BENCHMARKS.md).
+students the host ran about nine full collections of up to 140 ms each, every request in
+flight waiting behind each one; the collector's pauses over 2 ms added up to a second.
 
 `gc.freeze()` moves everything alive now into a permanent generation the collector skips,
-so a full collection walks only what was made since, as the standard library's
-documentation recommends for long-running servers. Reference counting still frees frozen
-objects that are no longer used; only a reference cycle among them stays until the
+so a full collection walks only what was made since. Reference counting still frees
+frozen objects that are no longer used; only a reference cycle among them stays until the
 process ends.
 
-The thresholds: a request makes a few thousand objects that all die within it, so with
-the default first threshold (700) nearly every collection found nothing to free; at
-10,000, with a full collection after a hundred middle ones instead of ten, the storm ran a
-third as many collections for the same garbage.
+The thresholds: a request's objects die within it, so collecting the youngest generation
+after 10,000 allocations instead of 700, and a full collection after a hundred middle ones
+instead of ten, frees the same. Frozen and with these thresholds, the same storm's pauses
+over 2 ms added up to a quarter of a second (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
