@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
@@ -57,11 +58,12 @@ class Segment:
     # Only mixed segments ("{name}.{ext}") need a pattern; the rest compare directly.
     pattern: re.Pattern[str] | None = None
 
-    @property
+    # Read for every segment of every route a request is matched against: worked out once.
+    @cached_property
     def literal(self) -> str | None:
         return self.parts[0] if len(self.parts) == 1 and isinstance(self.parts[0], str) else None
 
-    @property
+    @cached_property
     def parameter(self) -> Parameter | None:
         return self.parts[0] if len(self.parts) == 1 and isinstance(self.parts[0], Parameter) else None
 
@@ -365,15 +367,33 @@ class RouteTable(Generic[T]):
             for template, methods, target in routes
         ]
         self.routes: list[Route[T]] = sorted(built, key=lambda r: (r.template.precedence, r.template.text.lower()))
+        # A route whose first segment is a literal can only match paths that start with it.
+        # Each first segment a route names gets the routes that could match it (its own and
+        # those that start with a parameter), in the table's order; any other path is tried
+        # against the parameter-first routes alone. The answer is the full scan's, without
+        # trying the dozens of routes that start with another word.
+        firsts = [_first_literal(route) for route in self.routes]
+        self._open: list[Route[T]] = [route for route, first in zip(self.routes, firsts, strict=True) if first is None]
+        self._by_first: dict[str, list[Route[T]]] = {
+            key: [route for route, first in zip(self.routes, firsts, strict=True) if first in (key, None)]
+            for key in {first for first in firsts if first is not None}
+        }
 
     def resolve(self, method: str, path_segments: list[str]) -> RouteMatch[T] | None:
-        for route in self.routes:
+        candidates = self._by_first.get(path_segments[0].casefold(), self._open) if path_segments else self._open
+        for route in candidates:
             if not route.allows(method):
                 continue
             params = route.template.match(path_segments)
             if params is not None:
                 return RouteMatch(route=route, params=params)
         return None
+
+
+def _first_literal(route: Route[T]) -> str | None:
+    segments = route.template.segments
+    literal = segments[0].literal if segments else None
+    return literal.casefold() if literal is not None else None
 
 
 def find_conflicts(table: RouteTable[T]) -> list[tuple[Route[T], Route[T]]]:

@@ -144,3 +144,45 @@ def test_routes_that_shadow_each_other_are_reported():
     table = RouteTable([("a/{x}", ["GET"], 1), ("A/{y}", ["GET", "POST"], 2), ("a/{z}", ["PUT"], 3), ("a/{x:int}", ["GET"], 4)])
     pairs = {(first.target, second.target) for first, second in find_conflicts(table)}
     assert pairs == {(1, 2)}
+
+
+def _full_scan(table: RouteTable, method: str, segments: list[str]):
+    """What the table answered before it was indexed: every route in order, the first match."""
+    for route in table.routes:
+        if route.allows(method):
+            params = route.template.match(segments)
+            if params is not None:
+                return route.target, params
+    return None
+
+
+def _paths_for(template: str) -> list[list[str]]:
+    """Paths a template should match, and near misses: each parameter filled with values
+    its constraints may or may not take, the first word's case changed, a segment added."""
+    filled = [[]]
+    for part in template.split("/") if template else []:
+        if part.startswith("{"):
+            filled = [path + [value] for path in filled for value in ("42", "6f1c2b1e-6c1f-4f8e-9a44-0a0000000001", "abc")]
+        else:
+            filled = [path + [part] for path in filled]
+    paths = []
+    for path in filled[:6]:
+        paths += [path, path + ["extra"], path[:-1], [path[0].upper(), *path[1:]] if path else ["x"]]
+    return paths
+
+
+def test_the_indexed_table_answers_what_a_full_scan_of_lectern_s_routes_answers():
+    from tests.support.app_index import lectern_functions
+
+    routes = [(str(f.trigger.get("route") or f.name), f.trigger.get("methods"), f.name) for f in lectern_functions()
+              if f.trigger.get("type") == "httpTrigger"]
+    assert len(routes) > 50
+    table = RouteTable(routes)
+    checked = 0
+    for template, _, _ in routes:
+        for path in _paths_for(template) + [["nothing", "here"], [], ["API"]]:
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+                found = table.resolve(method, path)
+                assert ((found.route.target, found.params) if found else None) == _full_scan(table, method, path), (method, path)
+                checked += 1
+    assert checked > 5_000
