@@ -25,7 +25,8 @@ from devhost.cors import HostCors
 from devhost.host_config import HttpOptions
 from devhost.indexing import IndexedFunction
 from devhost.invocation import Invoker
-from devhost.routing import RouteMatch, RouteTable, RouteTemplate, RouteTemplateError, find_conflicts, split_path
+from devhost.route_table import RouteMatch, RouteTable, find_conflicts
+from devhost.routing import RouteTemplate, RouteTemplateError, split_path
 
 logger = logging.getLogger("devhost")
 

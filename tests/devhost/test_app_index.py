@@ -16,7 +16,7 @@ from devhost.connections import resolve_app_settings
 from devhost.indexing import HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, IndexedFunction
 from devhost.ncrontab import parse_schedule
 from devhost.retry_policy import RetryPolicy
-from devhost.routing import RouteTable, find_conflicts
+from devhost.route_table import RouteTable, find_conflicts
 from devhost.settings_file import load_settings
 from tests.support.app_index import lectern_functions
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from devhost.routing import RouteTable, RouteTemplate, RouteTemplateError, find_conflicts, split_path
+from devhost.route_table import RouteTable, find_conflicts
+from devhost.routing import RouteTemplate, RouteTemplateError, split_path
 
 pytestmark = pytest.mark.unit
 
