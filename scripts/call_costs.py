@@ -1,0 +1,84 @@
+"""CPU of single calls, measured one at a time in this process: the Azure SDK calls a quiz
+submit makes after its answer, and the local host's route lookup. The figures quoted in
+docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
+
+    .venv/bin/python -m devstack start --profile bench
+    .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user
+    .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
+
+Prints microseconds of this process's CPU (`time.process_time()`) per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devhost.route_table import RouteTable  # noqa: E402
+from devstack.stack import Stack  # noqa: E402
+
+PATHS = [
+    ("GET", ["lessons", "6f1c2b1e-6c1f-4f8e-9a44-0a0000000001"]),
+    ("PUT", ["progress", "lessons", "6f1c2b1e-6c1f-4f8e-9a44-0a0000000001"]),
+    ("POST", ["webpubsub", "events"]),
+    ("GET", ["system", "noop"]),
+]
+
+
+async def per_call(label: str, call: Callable[[], Awaitable[object]], calls: int, warm: int = 30) -> None:
+    for _ in range(warm):
+        await call()
+    started = time.process_time()
+    for _ in range(calls):
+        await call()
+    print(f"{label:<40} {1e6 * (time.process_time() - started) / calls:8.0f} µs CPU per call")
+
+
+async def sdk(calls: int) -> None:
+    os.environ.update(Stack("bench").env())
+    from shared_code import bootstrap
+    from shared_code.settings import Settings
+
+    ctx = await bootstrap.build_context(Settings())
+    user = str(uuid.uuid4())
+    try:
+        await per_call("Table upsert (change-log row)", lambda: ctx.tables.upsert(
+            ctx.settings.change_log_table, {"PartitionKey": user, "RowKey": str(uuid.uuid4()), "kind": "x"}), calls)
+        await per_call("Web PubSub send_to_user", lambda: ctx.pubsub.send_to_user(user, {"type": "quiz.graded"}), calls)
+    finally:
+        await ctx.close()
+
+
+def routes(calls: int) -> None:
+    from tests.support.app_index import lectern_functions
+
+    table = RouteTable([(str(f.trigger.get("route") or f.name), f.trigger.get("methods"), f.name)
+                        for f in lectern_functions() if f.trigger.get("type") == "httpTrigger"])
+    for method, path in PATHS:
+        started = time.process_time()
+        for _ in range(calls):
+            table.resolve(method, path)
+        print(f"{method} {'/'.join(path)[:40]:<40} {1e6 * (time.process_time() - started) / calls:6.1f} µs CPU per lookup")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["sdk", "routes"])
+    parser.add_argument("--calls", type=int, default=None, help="calls measured (sdk 400, routes 20000)")
+    args = parser.parse_args()
+    if args.what == "sdk":
+        asyncio.run(sdk(args.calls or 400))
+    else:
+        routes(args.calls or 20_000)
+
+
+if __name__ == "__main__":
+    main()
