@@ -140,10 +140,17 @@ class ClientEndpoint:
                 state = outcome.state
 
         ws = self._websocket(subprotocol)
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
-        await ws.prepare(request)
         conn = Connection(hub, connection_id, user_id=user_id, roles=roles, subprotocol=subprotocol, state=state)
+        try:
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            await ws.prepare(request)
+        except BaseException:
+            if handler is not None:
+                # The service always sends `disconnected` once `connect` was accepted, even when
+                # the handshake then fails: the handler may have counted the connection already.
+                self.upstream.disconnected(conn, "The client left during the WebSocket handshake.")
+            raise
         conn.attach(ws, request.transport)
         self.registry.open(conn, groups)
         if conn.mode is not Mode.PLAIN:

@@ -232,8 +232,11 @@ def test_web_pubsub_hub_calls_the_event_handler_route() -> None:
     text = (BICEP_DIR / "modules" / "webpubsub.bicep").read_text()
     assert "urlTemplate: 'https://${eventHandlerHost}/api/webpubsub/events'" in text
     assert "userEventPattern: '*'" in text
-    for event in ("connect", "connected", "disconnected"):
+    for event in ("connect", "disconnected"):
         assert re.search(rf"^\s*'{event}'\s*$", text, re.M), f"system event {event} not routed"
+    # Presence starts when `connect` is accepted: a `connected` call would be an upstream call
+    # per connection that does nothing.
+    assert not re.search(r"^\s*'connected'\s*$", text, re.M), "the hub still subscribes to connected"
 
 
 # --- (c) the modules fit together -------------------------------------------------------

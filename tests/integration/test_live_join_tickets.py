@@ -23,6 +23,8 @@ import azure.functions as func
 import pytest
 
 from shared_code import bootstrap
+from shared_code.adapters.redis import keys
+from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.auth import Principal, issue_dev_token
 from shared_code.context import AppContext
 from shared_code.models.content import CourseUpdate
@@ -149,6 +151,26 @@ async def test_a_ticketed_connect_reads_no_postgresql(ctx, app, statements):
     assert statements.statements == []
 
 
+async def test_an_accepted_connect_makes_the_student_present_and_counted(ctx, app):
+    """Presence starts when `connect` accepts (the hub sends no `connected`), on both paths."""
+    _, _, class_id, student = await live_class(ctx)
+    ticket = await ticket_of(app, ctx, student, class_id)
+    assert (await connect(app, ctx, student.user_id, class_id, ticket))[0] == 200
+    assert await seen(ctx, class_id) == (1, 1, {student.user_id: student.name})
+    assert (await connect(app, ctx, student.user_id, class_id, None))[0] == 200  # checked in full
+    assert await seen(ctx, class_id) == (1, 2, {student.user_id: student.name})  # two tabs: present once
+    await ctx.throttles.presence.drain()
+
+
+async def seen(ctx: AppContext, class_id: str) -> tuple[int, int, dict[str, str]]:
+    """The class's presence count, its admitted connections and the names it shows."""
+    return (
+        await presence_redis.presence_count(ctx.redis, class_id),
+        await ctx.redis.zcard(keys.live_admitted(class_id)),
+        await ctx.redis.hgetall(keys.live_names(class_id)),
+    )
+
+
 async def test_a_ticket_replayed_into_another_class_or_by_another_user_is_checked_in_full(ctx, app, statements):
     tutor, course_id, class_id, student = await live_class(ctx)
     ticket = await ticket_of(app, ctx, student, class_id)
@@ -196,6 +218,9 @@ async def test_leaving_the_course_after_negotiate_refuses_the_connect(ctx, app):
     ticket = await ticket_of(app, ctx, student, class_id)
     await enrollments.leave(ctx, student, course_id)
     assert await connect(app, ctx, student.user_id, class_id, ticket) == (403, MEMBERS_ONLY)
+    # The ticket's one Redis call had counted and joined the student: both are undone.
+    assert (await seen(ctx, class_id))[:2] == (0, 0)
+    await ctx.throttles.presence.drain()
 
 
 async def test_removal_from_the_class_after_negotiate_refuses_the_connect(ctx, app):
@@ -232,3 +257,5 @@ async def test_a_course_hidden_after_negotiate_refuses_the_connect(ctx, app):
     ticket = await ticket_of(app, ctx, student, class_id)
     await courses.update_course(ctx, tutor, course_id, CourseUpdate(published=False))
     assert await connect(app, ctx, student.user_id, class_id, ticket) == (404, "No such class.")
+    assert (await seen(ctx, class_id))[:2] == (0, 0)
+    await ctx.throttles.presence.drain()

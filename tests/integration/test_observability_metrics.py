@@ -1,9 +1,10 @@
 """The `lectern` meter counts at the real call sites, against the real Redis and the real
 Web PubSub event handler logic: content-cache hits and misses from the read batcher,
-connections per class from connected / disconnected, client events with their ack latency."""
+connections per class from connect / disconnected, client events with their ack latency."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -12,9 +13,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from shared_code import metrics
+from shared_code.models.content import EnrollmentRequest
+from shared_code.services.content import enrollments
 from shared_code.services.live import events as live_events
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.connection_state import encode_state, state_key
+from tests.integration.conftest import person
+from tests.integration.test_round_trips import started_class
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -51,10 +56,17 @@ def _event(kind: str, member: Member, key: bytes, body: bytes = b"") -> live_eve
 
 async def test_connections_per_class_and_client_events_are_counted_by_the_event_handler(ctx, meter):
     key = state_key(ctx.settings)
-    class_id, course_id = str(uuid.uuid4()), str(uuid.uuid4())
-    members = [Member(f"conn-{i}", str(uuid.uuid4()), class_id, course_id, "student", f"s{i}") for i in range(2)]
+    _, course_id, class_id, first = await started_class(ctx, "Metrics")
+    second = person("student")
+    await enrollments.enrol(ctx, second, course_id, EnrollmentRequest())
+    members = [Member(uuid.uuid4().hex, s.user_id, class_id, course_id, "student", s.name) for s in (first, second)]
     for member in members:
-        assert (await live_events.handle(ctx, _event("sys.connected", member, key))).status == 204
+        connect = live_events.UpstreamEvent(
+            ce_type="azure.webpubsub.sys.connect", event_name="connect", connection_id=member.connection_id,
+            user_id=member.user_id, connection_state=None, body=json.dumps({"query": {"classId": [class_id]}}).encode(),
+        )
+        assert (await live_events.handle(ctx, connect)).status == 200
+    assert (await live_events.handle(ctx, _event("sys.connected", members[0], key))).status == 204  # counts nothing
     assert (await live_events.handle(ctx, _event("sys.disconnected", members[0], key))).status == 204
     reply = await live_events.handle(ctx, _event("user.vote", members[1], key, b'{"pollId": "nope"}'))
     assert reply.status == 200

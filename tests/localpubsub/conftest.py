@@ -66,6 +66,7 @@ class EventHandler:
     """A CloudEvents handler that checks every signature and records every call."""
 
     slow_release = threading.Event()  # the "slow" event answers once this is set
+    connect_release = threading.Event()  # a connect with mode=held answers once this is set
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -132,6 +133,8 @@ class EventHandler:
         if expected not in call.headers.get("ce-signature", "").split(","):
             return web.Response(status=401, text="bad signature")
         if call.headers.get("ce-type") == "azure.webpubsub.sys.connect":
+            if (call.json()["query"].get("mode") or [""])[0] == "held":
+                await asyncio.to_thread(EventHandler.connect_release.wait, 10)
             return self._connect(call)
         if call.headers.get("ce-type", "").startswith("azure.webpubsub.user."):
             return await self._user_event(call)

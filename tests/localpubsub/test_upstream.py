@@ -242,3 +242,31 @@ async def test_official_client_events_round_trip_and_rest_close_reason_goes_upst
         await eventually(lambda: inbox.disconnected, what="the client to give up")
     finally:
         await client.close()
+
+
+async def test_a_client_gone_before_the_handshake_ends_still_brings_disconnected(
+    pubsub: PubSub, event_handler: EventHandler
+) -> None:
+    """The handler accepted `connect` and may have counted the connection: the service always
+    follows an accepted `connect` with `disconnected`, even when no socket came of it."""
+    url = client_url(pubsub, HUB, user_id="gone-early", extra_query="&mode=held")
+    target = url.split("://", 1)[1].split("/", 1)[1]
+    EventHandler.connect_release.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", pubsub.port)
+    try:
+        writer.write(
+            f"GET /{target} HTTP/1.1\r\nHost: 127.0.0.1:{pubsub.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {JSON_V1}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        connect = await eventually(
+            lambda: next((c for c in event_handler.calls if c.headers.get("ce-userid") == "gone-early"), None),
+            what="the held connect event",
+        )
+        writer.transport.abort()  # the client is gone while the handler still decides
+    finally:
+        EventHandler.connect_release.set()
+    disconnected = await event_handler.next(connect.connection_id, "disconnected")
+    assert disconnected.json()["reason"]
+    assert [c.event for c in event_handler.of(connect.connection_id)] == ["connect", "disconnected"]

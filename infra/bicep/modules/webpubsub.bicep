@@ -75,9 +75,10 @@ resource hub 'Microsoft.SignalRService/webPubSub/hubs@2024-03-01' = {
       {
         urlTemplate: 'https://${eventHandlerHost}/api/webpubsub/events'
         userEventPattern: '*'
+        // No 'connected': the handler counts a member present when it accepts `connect`, and
+        // the service always sends `disconnected` after an accepted `connect`.
         systemEvents: [
           'connect'
-          'connected'
           'disconnected'
         ]
         auth: {

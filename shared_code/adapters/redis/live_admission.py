@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, LOADED_FIELD
+from shared_code.adapters.redis.live_presence import JOIN_FUNCTION, Join, join_of, presence_keys
 
 # Connection caps, as a Lua function over the class's admitted set and the user's admitted
 # set in the class. ARGV: connection id, now (ms), lease (ms), per-user cap, per-class cap,
@@ -42,13 +43,16 @@ end
 # KEYS: the class's admitted set, the user's admitted set in the class.
 _ADMIT = Script(_ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2])")
 
-# A ticketed join (events.connect): the class checks and the caps in one call.
-# KEYS: the class's admitted set, the user's admitted set, the class's meta, its moderation.
-# ARGV: as admit, then the user id, the course id the ticket names, '1' to check removal,
-# the moderation hash's loaded field.
+# A ticketed join (events.connect): the class checks, the caps and the presence join in one
+# call. KEYS: the class's admitted set, the user's admitted set, the class's meta, its
+# moderation, then its conns, present and names hashes and the presence broadcast's pending
+# flag. ARGV: as admit, then the user id, the course id the ticket names, '1' to check
+# removal, the moderation hash's loaded field, the user's name, the flag's hold (ms).
 # 'cold' when Redis cannot answer for the class (its meta, or its moderation when asked,
 # not filled): the caller checks in full. 'ended' and 'removed' refuse before counting.
-_ADMIT_TICKETED = Script(_ADMIT_FUNCTION + """
+# Returns {code, count, added, first connection, presence count, claimed}: `claimed` is 1
+# when this join set the presence broadcast's pending flag (its caller schedules it).
+_ADMIT_TICKETED = Script(_ADMIT_FUNCTION + JOIN_FUNCTION + """
 local meta = redis.call('HMGET', KEYS[3], 'status', 'courseId')
 if not meta[1] or meta[2] ~= ARGV[8] then return {'cold', 0} end
 if meta[1] == 'ended' then return {'ended', 0} end
@@ -57,8 +61,14 @@ if ARGV[9] == '1' then
   if not flags[2] then return {'cold', 0} end
   if flags[1] and string.find(flags[1], 'b', 1, true) then return {'removed', 0} end
 end
-return admit(KEYS[1], KEYS[2])
+local admitted = admit(KEYS[1], KEYS[2])
+if admitted[1] ~= 'ok' then return admitted end
+local joined = join(KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[7], ARGV[11], tonumber(ARGV[6]))
+local claimed = 0
+if joined[2] == 1 and redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[12]) then claimed = 1 end
+return {'ok', admitted[2], joined[1], joined[2], joined[3], claimed}
 """)
+
 
 
 # --- connection caps -------------------------------------------------------------------
@@ -87,21 +97,34 @@ async def admit(
     return Admission(code == "ok", "" if code == "ok" else code, int(count))
 
 
+@dataclass(frozen=True)
+class TicketedJoin:
+    """A ticketed connect's one call: the caps' answer and, when admitted, the presence join."""
+
+    admission: Admission
+    join: Join | None  # None unless admitted
+    claimed: bool  # the join set the presence broadcast's pending flag: its caller schedules it
+
+
 async def admit_ticketed(
-    r: aioredis.Redis, class_id: str, course_id: str, user_id: str, connection_id: str, *, check_removal: bool,
-    per_user: int, per_class: int, now_ms: int,
-) -> Admission:
-    """The class not ended, the user not removed (when `check_removal`), then the caps: one
-    call. `refused_by` is also 'cold' (Redis cannot tell), 'ended' or 'removed'."""
-    code, count = await _ADMIT_TICKETED.run(
+    r: aioredis.Redis, class_id: str, course_id: str, user_id: str, connection_id: str, *, name: str,
+    check_removal: bool, per_user: int, per_class: int, now_ms: int, hold_ms: int,
+) -> TicketedJoin:
+    """The class not ended, the user not removed (when `check_removal`), the caps, then the
+    presence join: one call. `refused_by` is also 'cold' (Redis cannot tell), 'ended' or
+    'removed'."""
+    reply = await _ADMIT_TICKETED.run(
         r,
         keys=[keys.live_admitted(class_id), keys.live_admitted_user(class_id, user_id), keys.live_meta(class_id),
-              keys.live_moderation(class_id)],
+              keys.live_moderation(class_id), *presence_keys(class_id), keys.live_broadcast_pending(class_id, "presence")],
         args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, per_user, per_class, CLASS_TTL_SECONDS,
-              user_id, course_id, "1" if check_removal else "0", LOADED_FIELD],
+              user_id, course_id, "1" if check_removal else "0", LOADED_FIELD, name, hold_ms],
     )
-    code = code.decode() if isinstance(code, bytes) else str(code)
-    return Admission(code == "ok", "" if code == "ok" else code, int(count))
+    code = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    admission = Admission(code == "ok", "" if code == "ok" else code, int(reply[1]))
+    if not admission.admitted:
+        return TicketedJoin(admission, None, False)
+    return TicketedJoin(admission, join_of(reply[2:5]), bool(int(reply[5])))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ tabs is present once) and their display names, and the throttled presence broadc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -13,16 +13,22 @@ from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, seq_args
 
+# A connection joins the class's presence, as a Lua function over the class's conns,
+# present and names hashes: a connection already there counts nothing. Returns {added,
+# first connection of the user, presence count}. Also part of the ticketed connect's one
+# script (live_admission.py).
+JOIN_FUNCTION = """
+local function join(conns, present, names, connection, user, name, ttl)
+  if redis.call('HSETNX', conns, connection, user) == 0 then return {0, 0, redis.call('HLEN', present)} end
+  local n = redis.call('HINCRBY', present, user, 1)
+  redis.call('HSET', names, user, name)
+  redis.call('EXPIRE', conns, ttl); redis.call('EXPIRE', present, ttl); redis.call('EXPIRE', names, ttl)
+  return {1, n == 1 and 1 or 0, redis.call('HLEN', present)}
+end
+"""
+
 # KEYS: conns, present, names. ARGV: connection id, user id, name, ttl.
-# Returns {added, first connection of the user, presence count}.
-_JOIN = Script("""
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, 0, redis.call('HLEN', KEYS[2])} end
-local n = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-local ttl = tonumber(ARGV[4])
-redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
-return {1, n == 1 and 1 or 0, redis.call('HLEN', KEYS[2])}
-""")
+_JOIN = Script(JOIN_FUNCTION + "return join(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))")
 
 # KEYS: conns, present. ARGV: connection id. Returns {removed, user id, last connection, count}.
 _LEAVE = Script("""
@@ -59,13 +65,18 @@ class Leave:
     count: int
 
 
-async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: str, name: str) -> Join:
-    added, first, count = await _JOIN.run(
-        r,
-        keys=[keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id)],
-        args=[connection_id, user_id, name, CLASS_TTL_SECONDS],
-    )
+def presence_keys(class_id: str) -> list[str]:
+    """The keys JOIN_FUNCTION takes first: the class's conns, present and names hashes."""
+    return [keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id)]
+
+
+def join_of(reply: list[Any]) -> Join:
+    added, first, count = reply
     return Join(bool(int(added)), bool(int(first)), int(count))
+
+
+async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: str, name: str) -> Join:
+    return join_of(await _JOIN.run(r, keys=presence_keys(class_id), args=[connection_id, user_id, name, CLASS_TTL_SECONDS]))
 
 
 async def leave(r: aioredis.Redis, class_id: str, connection_id: str) -> Leave:

@@ -14,21 +14,25 @@ and what could have been revoked since is read where each revocation is recorded
 once: the stored account (erasure, role changes), the course's cached row and the user's
 cached membership (a takedown replaces the course's generation, a refund or unenrolment
 writes the membership `0`), and one script in the class's slot that checks the class's
-status (ended) and moderation (removed) and counts the caps. Anything it cannot confirm
-from those answers (a cold cache, a role that no longer matches, a refusal) is left to
-the full check, so every refusal keeps its status and words.
+status (ended) and moderation (removed), counts the caps and makes the member present.
+Anything it cannot confirm from those answers (a cold cache, a role that no longer
+matches, a refusal) is left to the full check, after the script's count and join are
+undone, so every refusal keeps its status and words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from shared_code.adapters.redis import live_admission as admission_redis
-from shared_code.adapters.redis.live_admission import Admission
+from shared_code.adapters.redis import live_presence as presence_redis
+from shared_code.adapters.redis.live_admission import TicketedJoin
+from shared_code.adapters.redis.live_presence import Join
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
@@ -123,14 +127,24 @@ def _still_holds(ticket: Ticket, principal: Principal | None, course: dict[str, 
     return ticket.role != "student" or principal.has_role("student")
 
 
-async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) -> Member | None:
-    """The member the ticket admits, counted against the caps; None when it must be checked
-    in full (see the module's docstring), with nothing counted."""
+@dataclass(frozen=True)
+class Ticketed:
+    """A member a ticket admitted, already counted and present (`presence.admitted` finishes)."""
+
+    member: Member
+    join: Join
+    claimed: bool
+
+
+async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) -> Ticketed | None:
+    """The member the ticket admits, counted against the caps and present; None when it must
+    be checked in full (see the module's docstring), with nothing counted."""
     settings = ctx.settings
     counted = admission_redis.admit_ticketed(
-        ctx.redis, ticket.class_id, ticket.course_id, ticket.user_id, connection_id,
+        ctx.redis, ticket.class_id, ticket.course_id, ticket.user_id, connection_id, name=ticket.name,
         check_removal=ticket.role == "student", per_user=settings.live_max_connections_per_user,
         per_class=settings.live_max_connections_per_class, now_ms=live_messages.now_ms(),
+        hold_ms=live_messages.hold_ms(ctx),
     )
     answers = await asyncio.gather(
         users.stored_principal(ctx, ticket.user_id),
@@ -139,9 +153,8 @@ async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) ->
         return_exceptions=True,
     )
     principal, view, result = answers
-    if not isinstance(result, Admission) or not result.admitted:
+    if not isinstance(result, TicketedJoin) or result.join is None:
         return None
-    member = None
     if not isinstance(principal, BaseException) and not isinstance(view, BaseException):
         course, enrolled = view
         if _still_holds(ticket, principal, course, enrolled):
@@ -150,12 +163,23 @@ async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) ->
                 connection_id=connection_id, user_id=ticket.user_id, class_id=ticket.class_id,
                 course_id=ticket.course_id, role=ticket.role, name=principal.name,
             )
-    if member is None:
-        try:
-            await admission_redis.release(ctx.redis, ticket.class_id, ticket.user_id, [connection_id])
-        except RedisError:
-            pass  # the full check counts it again, and the lease ends a stale count
-    return member
+            return Ticketed(member, result.join, result.claimed)
+    await _undo(ctx, ticket, connection_id, result)
+    return None
+
+
+async def _undo(ctx: AppContext, ticket: Ticket, connection_id: str, counted: TicketedJoin) -> None:
+    """A ticket the checks did not confirm: the connection leaves the caps and the presence
+    its one call entered, before the full check decides (and counts it again if it passes)."""
+    if counted.claimed:
+        # The pending flag is set: the broadcast it stands for must run, or it blocks the next.
+        ctx.throttles.presence.claimed(ctx, ticket.class_id, live_messages.interval_seconds(ctx))
+    try:
+        await admission_redis.release(ctx.redis, ticket.class_id, ticket.user_id, [connection_id])
+        if counted.join is not None and counted.join.added:
+            await presence_redis.leave(ctx.redis, ticket.class_id, connection_id)
+    except RedisError:
+        pass  # the full check counts it again, and the lease ends a stale count
 
 
 async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> str | None:

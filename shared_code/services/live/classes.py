@@ -245,7 +245,7 @@ async def negotiate(
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
     ticket = Ticket(
         user_id=principal.user_id, class_id=found.class_id, course_id=found.course_id, role=found.role,
-        expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000,
+        expires_ms=live_messages.now_ms() + TICKET_SECONDS * 1000, name=principal.name,
     )
     signed = encode_ticket(ticket, state_key(ctx.settings))
     separator = "&" if "?" in url else "?"

@@ -30,7 +30,7 @@ from shared_code.services.live.class_access import Member
 from shared_code.settings import Settings
 
 STATE_VERSION = 2
-TICKET_VERSION = 1
+TICKET_VERSION = 2  # 2: the name
 # Long enough for a page to open the URL it negotiated; a later connect is checked in full.
 TICKET_SECONDS = 120
 _TICKET_LABEL = b"lectern.join-ticket\n"
@@ -88,13 +88,16 @@ def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes
 # --- join tickets -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ticket:
-    """What negotiate found for one user and one class, until `expires_ms`."""
+    """What negotiate found for one user and one class, until `expires_ms`. The name is the
+    one the class sees while `connect` confirms the stored account (it is not trusted for
+    anything else)."""
 
     user_id: str
     class_id: str
     course_id: str
     role: str
     expires_ms: int
+    name: str = ""
 
 
 def _ticket_mac(key: bytes, payload: bytes) -> str:
@@ -105,7 +108,7 @@ def encode_ticket(ticket: Ticket, key: bytes) -> str:
     """URL-safe base64 of the ticket's JSON, a dot, and the app's HMAC over it."""
     payload = json.dumps(
         {"v": TICKET_VERSION, "u": ticket.user_id, "c": ticket.class_id, "k": ticket.course_id, "r": ticket.role,
-         "e": ticket.expires_ms},
+         "e": ticket.expires_ms, "n": ticket.name},
         separators=(",", ":"), sort_keys=True, ensure_ascii=False,
     ).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _ticket_mac(key, payload)
@@ -124,7 +127,7 @@ def decode_ticket(value: object, user_id: str, class_id: str, now_ms: int, key: 
         data = json.loads(payload)
         ticket = Ticket(
             user_id=str(data["u"]), class_id=str(data["c"]), course_id=str(uuid.UUID(str(data["k"]))),
-            role=str(data["r"]), expires_ms=int(data["e"]),
+            role=str(data["r"]), expires_ms=int(data["e"]), name=str(data["n"]),
         )
         if data.get("v") != TICKET_VERSION:
             return None

@@ -9,6 +9,12 @@ An accepted connection is put in three groups, `class.{classId}`, `course.{cours
 hands back on every later event of that connection, so no event needs a lookup to know
 its class.
 
+The member is present (and has an attendance row) from the moment `connect` accepts it:
+Web PubSub always sends `disconnected` for a connection whose `connect` answered 2xx, even
+when its handshake then fails, so the leave that undoes the join is certain. The hub
+therefore does not subscribe to `connected`: one upstream call per connection fewer. A
+`connected` that still arrives (a hub configured with it) has nothing left to do.
+
 Negotiate's join ticket (`connection_state.py`) lets `connect` skip PostgreSQL: it is
 checked against what could have been revoked since in one round of Redis reads
 (`admission.admit_ticketed`); a connect without a valid one is checked in full.
@@ -108,10 +114,7 @@ async def handle(ctx: AppContext, event: UpstreamEvent) -> Reply:
     if member is not None:
         logs.bind(class_id=member.class_id, course_id=member.course_id, user_id=member.user_id)  # reset by `observed`
     if kind == "sys.connected":
-        if member is not None:
-            await presence.joined(ctx, member.class_id, member.connection_id, member.user_id, member.name)
-            metrics.connection_changed(member.class_id, 1)
-        return Reply(204)
+        return Reply(204)  # the member joined when `connect` accepted it
     if kind == "sys.disconnected":
         if member is not None:
             await disconnected(ctx, member)
@@ -197,7 +200,8 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     if ticket is not None:
         ticketed = await admission.admit_ticketed(ctx, event.connection_id, ticket)
         if ticketed is not None:
-            return _accepted(ctx, body, ticketed)
+            presence.admitted(ctx, ticketed.member, ticketed.join, ticketed.claimed)
+            return _accepted(ctx, body, ticketed.member)
     # The same stored roles HTTP requests get (platform/users.py), so both paths agree.
     principal = await users.stored_principal(ctx, user_uuid)
     if principal is None:
@@ -221,11 +225,17 @@ async def connect(ctx: AppContext, event: UpstreamEvent) -> Reply:
     refusal = await admission.admit(ctx, member)
     if refusal is not None:
         return _refuse(429, refusal)
+    try:
+        await presence.joined(ctx, member.class_id, member.connection_id, member.user_id, member.name)
+    except RedisError as exc:  # let in unseen, as the caps let it in uncounted: the class matters more
+        logger.warning("presence not recorded, Redis unavailable: %s", type(exc).__name__)
     return _accepted(ctx, body, member)
 
 
 def _accepted(ctx: AppContext, body: dict[str, Any], member: Member) -> Reply:
-    """The answer that lets an admitted member in: its groups, subprotocol and signed state."""
+    """The answer that lets an admitted (and now present) member in: its groups, subprotocol
+    and signed state."""
+    metrics.connection_changed(member.class_id, 1)
     reply: dict[str, Any] = {
         "userId": member.user_id,
         "groups": [

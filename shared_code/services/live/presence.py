@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_presence as presence_redis
+from shared_code.adapters.redis.live_presence import Join
 from shared_code.context import AppContext
 from shared_code.platform import outbox
 from shared_code.services.live import attendance
 from shared_code.services.live import messages as live_messages
+from shared_code.services.live.class_access import Member
 from shared_code.services.live.messages import Throttle
 
 logger = logging.getLogger("lectern.live")
@@ -38,14 +40,27 @@ def presence_throttle() -> Throttle:
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
     """A connection entered the class; returns the presence count."""
     result = await presence_redis.join(ctx.redis, class_id, connection_id, user_id, name)
+    _attend(ctx, class_id, connection_id, user_id, name, result)
+    if result.first_connection:
+        await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
+    return result.count
+
+
+def admitted(ctx: AppContext, member: Member, result: Join, claimed: bool) -> None:
+    """What follows a join made inside the ticketed connect's one Redis call
+    (`admission.admit_ticketed`): the attendance row, and the presence broadcast when that
+    call claimed it (when it did not, the broadcast already pending carries this join)."""
+    _attend(ctx, member.class_id, member.connection_id, member.user_id, member.name, result)
+    if claimed:
+        ctx.throttles.presence.claimed(ctx, member.class_id, live_messages.interval_seconds(ctx))
+
+
+def _attend(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str, result: Join) -> None:
     if result.added:
         attendance.record(
             ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="join",
             at=datetime.now(UTC),
         )
-    if result.first_connection:
-        await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
-    return result.count
 
 
 async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str, name: str) -> tuple[bool, int]:
