@@ -84,8 +84,9 @@ async def end_class(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     return respond(await classes.end_class(call.ctx, call.principal, found.class_id, found=found))
 
 
-# Class members, as CLASS_MEMBER, judged from the class's Redis meta instead of its row.
-CLASS_JOINER = replace(CLASS_MEMBER, check=classes.require_joinable)
+# Class members, as CLASS_MEMBER, judged from the class's Redis meta instead of its row (read
+# beside the caller's own checks, in their round trip).
+CLASS_JOINER = replace(CLASS_MEMBER, check=classes.require_joinable, prefetch=classes.prefetch_joinable)
 
 
 @endpoint(bp, "classes/{classId}/negotiate", ["POST"], summary="Web PubSub client URL for this class", tag="live",

@@ -472,14 +472,14 @@ async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_ju
 
 
 # --- joining a class ----------------------------------------------------------------------
-# Negotiate: the address's join limit, the write limits, the stored roles, the class's
-# status, course and the caller's moderation flags (one pipeline), the course cache, the
-# caller's join limit; no statement (before: the same six and the class's row).
-NEGOTIATE_REDIS = 6
+# Negotiate: the write limits, the stored roles and the class's status, course and the
+# caller's moderation flags (one pipeline); the address's join limit; the course cache; the
+# caller's join limit; no statement (before: six round trips, and before that the class's row).
+NEGOTIATE_REDIS = 4
 NEGOTIATE_POSTGRES = 0
 # A ticketed connect: the stored roles, the course's cached row and membership, and the
-# class script (status, removal, caps), all sent at once; no statement.
-CONNECT_REDIS = 3
+# class script (status, removal, caps, presence), all in one pipeline; no statement.
+CONNECT_REDIS = 1
 CONNECT_POSTGRES = 0
 
 

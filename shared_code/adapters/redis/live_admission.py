@@ -6,7 +6,9 @@ connection whose `disconnected` was lost stops counting after the lease on its o
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -14,6 +16,8 @@ from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, LOADED_FIELD
 from shared_code.adapters.redis.live_presence import JOIN_FUNCTION, Join, join_of, presence_keys
+from shared_code.concurrency import ReadBatcher
+from shared_code.pipelining import BatchScript
 
 # Connection caps, as a Lua function over the class's admitted set and the user's admitted
 # set in the class. ARGV: connection id, now (ms), lease (ms), per-user cap, per-class cap,
@@ -52,7 +56,7 @@ _ADMIT = Script(_ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2])")
 # not filled): the caller checks in full. 'ended' and 'removed' refuse before counting.
 # Returns {code, count, added, first connection, presence count, claimed}: `claimed` is 1
 # when this join set the presence broadcast's pending flag (its caller schedules it).
-_ADMIT_TICKETED = Script(_ADMIT_FUNCTION + JOIN_FUNCTION + """
+_ADMIT_TICKETED = BatchScript(_ADMIT_FUNCTION + JOIN_FUNCTION + """
 local meta = redis.call('HMGET', KEYS[3], 'status', 'courseId')
 if not meta[1] or meta[2] ~= ARGV[8] then return {'cold', 0} end
 if meta[1] == 'ended' then return {'ended', 0} end
@@ -107,18 +111,19 @@ class TicketedJoin:
 
 
 async def admit_ticketed(
-    r: aioredis.Redis, class_id: str, course_id: str, user_id: str, connection_id: str, *, name: str,
+    batcher: ReadBatcher, class_id: str, course_id: str, user_id: str, connection_id: str, *, name: str,
     check_removal: bool, per_user: int, per_class: int, now_ms: int, hold_ms: int,
 ) -> TicketedJoin:
     """The class not ended, the user not removed (when `check_removal`), the caps, then the
-    presence join: one call. `refused_by` is also 'cold' (Redis cannot tell), 'ended' or
-    'removed'."""
-    reply = await _ADMIT_TICKETED.run(
-        r,
-        keys=[keys.live_admitted(class_id), keys.live_admitted_user(class_id, user_id), keys.live_meta(class_id),
-              keys.live_moderation(class_id), *presence_keys(class_id), keys.live_broadcast_pending(class_id, "presence")],
-        args=[connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, per_user, per_class, CLASS_TTL_SECONDS,
-              user_id, course_id, "1" if check_removal else "0", LOADED_FIELD, name, hold_ms],
+    presence join: one call, sent with the reads the caller starts in the same moment (and
+    the other connects' calls) in one pipeline. `refused_by` is also 'cold' (Redis cannot
+    tell), 'ended' or 'removed'."""
+    reply = await batcher.submit_script(
+        _ADMIT_TICKETED,
+        [keys.live_admitted(class_id), keys.live_admitted_user(class_id, user_id), keys.live_meta(class_id),
+         keys.live_moderation(class_id), *presence_keys(class_id), keys.live_broadcast_pending(class_id, "presence")],
+        [connection_id, now_ms, ADMISSION_LEASE_SECONDS * 1000, per_user, per_class, CLASS_TTL_SECONDS,
+         user_id, course_id, "1" if check_removal else "0", LOADED_FIELD, name, hold_ms],
     )
     code = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     admission = Admission(code == "ok", "" if code == "ok" else code, int(reply[1]))
@@ -136,12 +141,26 @@ class JoinFacts:
     flags: str | None  # None: the moderation flags are not filled yet
 
 
-async def join_facts(r: aioredis.Redis, class_id: str, user_id: str) -> JoinFacts:
-    """The class's status and course and the user's moderation flags, in one round trip."""
-    pipe = r.pipeline(transaction=False)
-    pipe.hmget(keys.live_meta(class_id), ["status", "courseId"])
-    pipe.hmget(keys.live_moderation(class_id), [user_id, LOADED_FIELD])
-    (status, course_id), (flags, loaded) = await pipe.execute()
+# KEYS: the class's meta, its moderation. ARGV: the user id, the moderation hash's loaded field.
+_JOIN_FACTS = BatchScript("""
+return {redis.call('HMGET', KEYS[1], 'status', 'courseId'), redis.call('HMGET', KEYS[2], ARGV[1], ARGV[2])}
+""")
+
+
+def start_join_facts(batcher: ReadBatcher, class_id: str, user_id: str) -> asyncio.Future[Any]:
+    """Sends the read of `join_facts` now, with what else starts in the same moment (a
+    negotiate's caller checks: one pipeline); `join_facts(pending=)` reads its answer."""
+    return batcher.submit_script(
+        _JOIN_FACTS, [keys.live_meta(class_id), keys.live_moderation(class_id)], [user_id, LOADED_FIELD]
+    )
+
+
+async def join_facts(
+    batcher: ReadBatcher, class_id: str, user_id: str, *, pending: asyncio.Future[Any] | None = None
+) -> JoinFacts:
+    """The class's status and course and the user's moderation flags, in one round trip (none
+    of its own when `pending` holds the read `start_join_facts` sent)."""
+    (status, course_id), (flags, loaded) = await (pending or start_join_facts(batcher, class_id, user_id))
     return JoinFacts(str(status or ""), str(course_id or ""), None if loaded is None else str(flags or "").replace("-", ""))
 
 

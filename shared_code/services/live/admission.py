@@ -141,7 +141,7 @@ async def admit_ticketed(ctx: AppContext, connection_id: str, ticket: Ticket) ->
     be checked in full (see the module's docstring), with nothing counted."""
     settings = ctx.settings
     counted = admission_redis.admit_ticketed(
-        ctx.redis, ticket.class_id, ticket.course_id, ticket.user_id, connection_id, name=ticket.name,
+        ctx.content_cache.reads, ticket.class_id, ticket.course_id, ticket.user_id, connection_id, name=ticket.name,
         check_removal=ticket.role == "student", per_user=settings.live_max_connections_per_user,
         per_class=settings.live_max_connections_per_class, now_ms=live_messages.now_ms(),
         hold_ms=live_messages.hold_ms(ctx),

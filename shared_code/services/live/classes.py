@@ -19,6 +19,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
@@ -29,6 +30,7 @@ from shared_code.adapters.redis import live as live_redis
 from shared_code.adapters.redis import live_admission as admission_redis
 from shared_code.adapters.redis.live_admission import JoinFacts
 from shared_code.auth import Principal
+from shared_code.concurrency import quiet
 from shared_code.context import AppContext
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
@@ -204,13 +206,26 @@ class Joinable:
         return class_access.class_role(self.course.relation)
 
 
-async def require_joinable(ctx: AppContext, principal: Principal, class_id: str) -> Joinable:
+def prefetch_joinable(ctx: AppContext, class_id: str, user_id: str) -> asyncio.Future[Any] | None:
+    """Sends `require_joinable`'s Redis read beside the caller's own checks (the endpoint's
+    relation prefetch): it only reads, and it is judged only after the caller passed."""
+    try:
+        uuid.UUID(class_id)
+    except ValueError:
+        return None  # the route's id is checked (404) where it is judged
+    return quiet(admission_redis.start_join_facts(ctx.content_cache.reads, class_id, user_id))
+
+
+async def require_joinable(
+    ctx: AppContext, principal: Principal, class_id: str, *, prefetched: asyncio.Future[Any] | None = None
+) -> Joinable:
     """`class_access.require_member` (the same answers and refusals) for negotiate, from the
     class's hot state (its status, course and the caller's moderation flags in one round
-    trip, PostgreSQL on a miss) and the course cache: a thousand joins read no class row."""
+    trip, PostgreSQL on a miss) and the course cache: a thousand joins read no class row.
+    `prefetched` is that round trip when the endpoint sent it beside the caller's checks."""
     try:
-        facts = await admission_redis.join_facts(ctx.redis, class_id, principal.user_id)
-    except RedisError:
+        facts = await admission_redis.join_facts(ctx.content_cache.reads, class_id, principal.user_id, pending=prefetched)
+    except (RedisError, OSError):
         facts = JoinFacts("", "", None)  # each read below falls back to PostgreSQL
     status, course_id = facts.status, facts.course_id
     if not (status and course_id):
