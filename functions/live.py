@@ -14,6 +14,7 @@ from shared_code.http import (
     COURSE_MANAGER,
     COURSE_MEMBER,
     JOINS_PER_ADDRESS,
+    JOINS_PER_USER,
     Call,
     endpoint,
     header,
@@ -90,14 +91,15 @@ CLASS_JOINER = replace(CLASS_MEMBER, check=classes.require_joinable, prefetch=cl
 
 
 @endpoint(bp, "classes/{classId}/negotiate", ["POST"], summary="Web PubSub client URL for this class", tag="live",
-          response=Negotiated, relation=CLASS_JOINER, limits=(JOINS_PER_ADDRESS,), errors=(403, 404, 422, 429, 503))
+          response=Negotiated, relation=CLASS_JOINER, limits=(JOINS_PER_ADDRESS, JOINS_PER_USER),
+          errors=(403, 404, 422, 429, 503))
 async def negotiate(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     found = call.access
     return respond(await classes.negotiate(call.ctx, call.principal, found.class_id, found=found))
 
 
 @endpoint(bp, "me/negotiate", ["POST"], summary="Web PubSub client URL for the caller's own pushes",
-          tag="live", response=Negotiated, limits=(JOINS_PER_ADDRESS,), errors=(429, 503))
+          tag="live", response=Negotiated, limits=(JOINS_PER_ADDRESS, JOINS_PER_USER), errors=(429, 503))
 async def negotiate_personal(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     return respond(await classes.negotiate_personal(call.ctx, call.principal))
 

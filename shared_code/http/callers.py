@@ -19,6 +19,7 @@ handler as `call.body` / `call.query`, so it is not parsed twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -31,7 +32,7 @@ from shared_code.auth import Principal, bearer_token, require_role
 from shared_code.bootstrap import get_context
 from shared_code.context import AppContext
 from shared_code.errors import NotFound, Unauthorized
-from shared_code.http.limits import limit_rate, settle_limit, start_limit
+from shared_code.http.limits import TOO_MANY, settle_limit, start_limit
 from shared_code.http.parsing import READ_METHODS, client_ip, json_body, query, route_id
 from shared_code.platform import access as course_access
 from shared_code.platform import content_cache, users
@@ -231,15 +232,27 @@ class Limit:
     per: Literal["address", "user"]
     setting: str
     fail_open: bool = True
+    refusal: str = TOO_MANY  # the 429's words
+
+    def start(self, ctx: AppContext, subject: str) -> asyncio.Future[Any]:
+        """Sends this request's count against `subject` now (with what else starts in the
+        same moment); `settle` judges it."""
+        return start_limit(ctx, self.bucket, subject, getattr(ctx.settings, self.setting))
+
+    async def settle(self, pending: asyncio.Future[Any]) -> None:
+        await settle_limit(pending, fail_open=self.fail_open, refusal=self.refusal)
 
     async def apply(self, ctx: AppContext, req: func.HttpRequest, principal: Principal | None) -> None:
         subject = client_ip(req) if self.per == "address" or principal is None else principal.user_id
-        await limit_rate(ctx, self.bucket, subject, getattr(ctx.settings, self.setting), fail_open=self.fail_open)
+        await self.settle(self.start(ctx, subject))
 
 
 # Joining hands out connection tokens, so it is abuse-prone: limited per address as well as
 # per user, and refused (503) rather than unmetered while Redis is down.
 JOINS_PER_ADDRESS = Limit("negotiate-ip", "address", "rate_limit_negotiate_per_ip_per_minute", fail_open=False)
+JOINS_PER_USER = Limit(
+    "negotiate", "user", "rate_limit_negotiate_per_minute", fail_open=False, refusal="Too many joins; wait a moment."
+)
 # Development tokens are free to mint, so their address pays for them (and fails closed).
 TOKENS_PER_ADDRESS = Limit("dev-token", "address", "rate_limit_tokens_per_ip_per_minute", fail_open=False)
 
@@ -268,22 +281,25 @@ async def authenticate(req: func.HttpRequest, *roles: str) -> Principal:
     the token may only narrow them); 401 without a valid token, 403 without one of `roles`,
     429 past the request rate of its address or of its user (reads and writes are counted
     apart, reads far more generously)."""
-    principal, _ = await _admit(await get_context(), req, roles, None)
+    principal, _, _ = await _admit(await get_context(), req, roles, None)
     return principal
 
 
 async def _admit(
-    ctx: AppContext, req: func.HttpRequest, roles: tuple[str, ...], relation: Relation | None
-) -> tuple[Principal, Any]:
-    """`authenticate`, and the relation's prefetch sent in the same round trip.
+    ctx: AppContext, req: func.HttpRequest, roles: tuple[str, ...], relation: Relation | None,
+    limits: tuple[Limit, ...] = (),
+) -> tuple[Principal, Any, list[asyncio.Future[Any]]]:
+    """`authenticate`, and the relation's prefetch and the endpoint's own limits sent in the
+    same round trip.
 
-    The address is counted whatever the token, so forged or expired ones are counted too.
-    Once the token is verified (a signature check, or a lookup for a token seen before), the
-    user's count, the stored roles and the relation's cache read are sent beside the
-    address's: the batcher puts all of them in one pipeline, so the caller's checks and
-    the relation's read cost one round trip. The answers are then judged in the order the
-    checks were always made: the address's 429, the user's 429, the stored account (401,
-    503), the role (403).
+    The address is counted whatever the token, so forged or expired ones are counted too
+    (for the endpoint's per-address limits as well). Once the token is verified (a signature
+    check, or a lookup for a token seen before), the user's counts, the stored roles and the
+    relation's cache read are sent beside the address's: the batcher puts all of them in
+    one pipeline, so the caller's checks, the endpoint's limits and the relation's read cost
+    one round trip. The answers are then judged in the order the checks were always made:
+    the address's 429, the user's 429, the stored account (401, 503), the role (403); the
+    endpoint's limits (returned pending, in their order) are judged by the caller after it.
     """
     s = ctx.settings
     if req.method.upper() not in READ_METHODS:
@@ -292,20 +308,23 @@ async def _admit(
     else:
         ip_bucket, ip_rate, user_bucket, user_rate = (
             "reads-ip", s.rate_limit_reads_per_ip_per_minute, "reads", s.rate_limit_reads_per_minute)
-    by_address = start_limit(ctx, ip_bucket, client_ip(req), ip_rate)
+    address = client_ip(req)
+    by_address = start_limit(ctx, ip_bucket, address, ip_rate)
+    own: dict[int, asyncio.Future[Any]] = {i: lim.start(ctx, address) for i, lim in enumerate(limits) if lim.per == "address"}
     try:
         claimed = await ctx.tokens.verify(bearer_token(req.headers))
     except BaseException:
         await settle_limit(by_address, fail_open=True)  # past the address's rate, that is the answer (429)
         raise
     by_user = start_limit(ctx, user_bucket, claimed.user_id, user_rate)
+    own.update((i, lim.start(ctx, claimed.user_id)) for i, lim in enumerate(limits) if lim.per == "user")
     account = users.start_reading(ctx, claimed.user_id)
     prefetched = relation.start(ctx, req, claimed.user_id) if relation is not None else None
     await settle_limit(by_address, fail_open=True)
     await settle_limit(by_user, fail_open=True)
     principal = await users.authorize(ctx, claimed, pending=account)
     require_role(principal, roles)
-    return principal, prefetched
+    return principal, prefetched, [own[i] for i in range(len(limits))]
 
 
 async def resolve(
@@ -323,9 +342,14 @@ async def resolve(
     before the handler reads anything else of the request (but the body or query a
     relation reads its id from, parsed first: 400 when malformed)."""
     ctx = await get_context()
-    principal, prefetched = await _admit(ctx, req, roles, relation) if auth else (None, None)
-    for limit in limits:
-        await limit.apply(ctx, req, principal)
+    if auth:
+        principal, prefetched, pending = await _admit(ctx, req, roles, relation, limits)
+        for limit, counted in zip(limits, pending, strict=True):
+            await limit.settle(counted)
+    else:
+        principal, prefetched = None, None
+        for limit in limits:
+            await limit.apply(ctx, req, principal)
     if principal is None or relation is None:
         return Call(ctx, principal)
     if relation.source == "body" and request is not None:

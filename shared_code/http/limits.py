@@ -31,7 +31,10 @@ async def limit_rate(ctx: Any, bucket: str, subject: str, per_minute: int, *, fa
     await settle_limit(start_limit(ctx, bucket, subject, per_minute), fail_open=fail_open)
 
 
-async def settle_limit(pending: asyncio.Future[Any], *, fail_open: bool) -> None:
+TOO_MANY = "Too many requests; slow down."
+
+
+async def settle_limit(pending: asyncio.Future[Any], *, fail_open: bool, refusal: str = TOO_MANY) -> None:
     """429 with Retry-After when the count `start_limit` sent went beyond the rate.
 
     When Redis is down: ordinary writes fail open (`fail_open=True`: an outage of the
@@ -47,7 +50,7 @@ async def settle_limit(pending: asyncio.Future[Any], *, fail_open: bool) -> None
             return
         raise ServiceUnavailable("Rate limiting is unavailable; retry shortly.", retry_after=5) from None
     if not decision.allowed:
-        raise RateLimited("Too many requests; slow down.", retry_after=decision.retry_after_seconds)
+        raise RateLimited(refusal, retry_after=decision.retry_after_seconds)
 
 
 def with_ip_limit(handler: Handler, *, reads: bool) -> Handler:

@@ -259,3 +259,30 @@ async def test_a_course_hidden_after_negotiate_refuses_the_connect(ctx, app):
     assert await connect(app, ctx, student.user_id, class_id, ticket) == (404, "No such class.")
     assert (await seen(ctx, class_id))[:2] == (0, 0)
     await ctx.throttles.presence.drain()
+
+
+# --- the join limits --------------------------------------------------------------------------
+async def test_one_user_past_the_join_rate_is_refused_in_its_own_words_from_any_address(ctx, app):
+    """The per-user join budget is counted with the caller's checks (one round trip), by both
+    negotiate endpoints; a new address buys no new budget."""
+    _, _, class_id, student = await live_class(ctx)
+    token, _ = issue_dev_token(ctx.settings, user_id=student.user_id, name=student.name, roles=["student"])
+
+    def request(n: int, url: str, route: dict[str, str]) -> func.HttpRequest:
+        return func.HttpRequest(
+            method="POST", url=url, route_params=route, body=b"",
+            headers={"authorization": f"Bearer {token}", "x-forwarded-for": f"198.51.100.{n % 250}:5000"},
+        )
+
+    budget = ctx.settings.rate_limit_negotiate_per_minute
+    for n in range(budget):
+        if n % 2:
+            response = await app["negotiate_personal"](request(n, "http://localhost/api/me/negotiate", {}))
+        else:
+            response = await app["negotiate"](request(
+                n, f"http://localhost/api/classes/{class_id}/negotiate", {"classId": class_id}))
+        assert response.status_code == 200, response.get_body()
+    refused = await app["negotiate"](request(budget, f"http://localhost/api/classes/{class_id}/negotiate",
+                                             {"classId": class_id}))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert json.loads(refused.get_body())["detail"] == "Too many joins; wait a moment."

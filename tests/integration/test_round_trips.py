@@ -472,10 +472,10 @@ async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_ju
 
 
 # --- joining a class ----------------------------------------------------------------------
-# Negotiate: the write limits, the stored roles and the class's status, course and the
-# caller's moderation flags (one pipeline); the address's join limit; the course cache; the
-# caller's join limit; no statement (before: six round trips, and before that the class's row).
-NEGOTIATE_REDIS = 4
+# Negotiate: the write limits, the join limits, the stored roles and the class's status,
+# course and the caller's moderation flags (one pipeline), then the course cache; no
+# statement (before: six round trips, and before that the class's row).
+NEGOTIATE_REDIS = 2
 NEGOTIATE_POSTGRES = 0
 # A ticketed connect: the stored roles, the course's cached row and membership, and the
 # class script (status, removal, caps, presence), all in one pipeline; no statement.

@@ -32,7 +32,7 @@ from shared_code.adapters.redis.live_admission import JoinFacts
 from shared_code.auth import Principal
 from shared_code.concurrency import quiet
 from shared_code.context import AppContext
-from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
 from shared_code.platform import access
@@ -169,26 +169,10 @@ async def _release_connections(ctx: AppContext, class_id: str) -> None:
 
 async def negotiate_personal(ctx: AppContext, principal: Principal) -> Negotiated:
     """A client URL for the caller's own pushes outside any class (see live_events.connect_personal)."""
-    await _limit_negotiate(ctx, principal)
     await ensure_user(ctx, principal)
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
     separator = "&" if "?" in url else "?"
     return Negotiated(url=f"{url}{separator}scope=personal", user_id=principal.user_id, expires_at=expires_at)
-
-
-async def _limit_negotiate(ctx: AppContext, principal: Principal) -> None:
-    try:
-        decision = await ctx.rate_limits.allow(
-            "negotiate", principal.user_id, limit=ctx.settings.rate_limit_negotiate_per_minute,
-            period_ms=60_000,
-        )
-    except RedisError as exc:
-        # Abuse-prone (it hands out connection tokens), so it fails closed; a live class
-        # needs Redis anyway.
-        logger.warning("negotiate refused, its rate limit needs Redis: %s", type(exc).__name__)
-        raise ServiceUnavailable("Joining is unavailable for a moment; retry shortly.", retry_after=5) from None
-    if not decision.allowed:
-        raise RateLimited("Too many joins; wait a moment.", retry_after=decision.retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -255,7 +239,6 @@ async def negotiate(
         raise Invalid("The class has ended.")
     if found.role == "student" and not principal.has_role("student"):
         raise Forbidden("Only students enrolled in this course, its tutor and admins may join.")
-    await _limit_negotiate(ctx, principal)
     await ensure_user(ctx, principal)
     url, expires_at = await ctx.pubsub.client_url(user_id=principal.user_id, groups=[], roles=[])
     ticket = Ticket(
