@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -37,10 +38,41 @@ def accepted_hosts(configured_host: str) -> frozenset[str]:
     return frozenset({host})
 
 
+class _PreparedHS256(HMACAlgorithm):
+    """HS256 that prepares each key once. PyJWT checks the key for PEM and SSH forms on every
+    token it verifies, and in a connect storm that check was most of the cost of one; the
+    service has one access key (two while it rotates), so the prepared form is kept."""
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[str | bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            if len(self._prepared) < 4:
+                self._prepared[key] = prepared
+        return prepared
+
+
+class _Verifier(jwt.PyJWT):
+    """PyJWT's claim checks over a signature layer that knows only the prepared HS256."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        signatures = jwt.PyJWS(algorithms=[], options=self._jws.options)
+        signatures.register_algorithm("HS256", _PreparedHS256())
+        self._jws = signatures
+
+
+_VERIFIER = _Verifier()
+
+
 def decode(token: str, access_key: str) -> dict[str, Any]:
     """The claims of a token signed with the access key, or TokenError."""
     try:
-        return jwt.decode(
+        return _VERIFIER.decode(
             token,
             access_key,
             algorithms=["HS256"],

@@ -40,6 +40,25 @@ def test_decode_refuses_expired_wrongly_signed_and_exp_less_tokens() -> None:
             tokens.decode(token, KEY)
 
 
+def test_each_token_is_checked_against_the_key_it_is_given_and_only_as_hs256() -> None:
+    """Keys are prepared once and kept: a kept key must never stand in for another (the
+    primary and the secondary key while they rotate)."""
+    future = int(time.time()) + 60
+    other = KEY[::-1]
+    first, second = sign({"exp": future, "sub": "a"}), sign({"exp": future, "sub": "b"}, key=other)
+    for _ in range(2):
+        assert tokens.decode(first, KEY)["sub"] == "a"
+        assert tokens.decode(second, other)["sub"] == "b"
+        for token, key in ((first, other), (second, KEY)):
+            with pytest.raises(tokens.TokenError):
+                tokens.decode(token, key)
+    for algorithm in ("HS384", "HS512"):
+        with pytest.raises(tokens.TokenError, match="alg"):
+            tokens.decode(jwt.encode({"exp": future}, KEY * 2, algorithm=algorithm), KEY * 2)
+    with pytest.raises(tokens.TokenError):
+        tokens.decode(jwt.encode({"exp": future}, None, algorithm="none"), KEY)
+
+
 @pytest.mark.parametrize(
     "aud, ok",
     [
