@@ -364,7 +364,7 @@ class Profiler:
     process costs the machine a few percent of one core.
     """
 
-    def __init__(self, directory: Path, label: str, pids: dict[str, list[int]]) -> None:
+    def __init__(self, directory: Path, label: str, pids: dict[str, list[int]], *, rate: int = 100) -> None:
         self.procs: list[subprocess.Popen] = []
         self.files: dict[str, str] = {}
         directory.mkdir(parents=True, exist_ok=True)
@@ -374,7 +374,7 @@ class Profiler:
                 out = directory / f"{label}-{role}{i if len(plist) > 1 else ''}.txt"
                 self.files[f"{role}{i if len(plist) > 1 else ''}"] = str(out)
                 self.procs.append(subprocess.Popen(
-                    [spy, "record", "--nonblocking", "--full-filenames", "--format", "raw", "--rate", "100", "--duration", "600",
+                    [spy, "record", "--nonblocking", "--full-filenames", "--format", "raw", "--rate", str(rate), "--duration", "600",
                      "--output", str(out), "--pid", str(pid)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 ))

@@ -84,7 +84,21 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         watched["redis"] = [rpid]
     watch = ProcessWatch(watched)
     watch.start()
-    profiler = Profiler(Path(args.py_spy_dir), label, server_pids) if args.py_spy_dir else None
+    profiler: Profiler | None = None
+    profiles: dict[str, str] = {}
+
+    def profile(phase: str, starting: bool) -> None:
+        """py-spy over the whole run, or over the one phase `--py-spy-phase` names."""
+        nonlocal profiler
+        if not args.py_spy_dir or args.py_spy_phase not in ("all", phase):
+            return
+        if starting and profiler is None:
+            name = label if args.py_spy_phase == "all" else f"{label}-{phase}"
+            profiler = Profiler(Path(args.py_spy_dir), name, server_pids, rate=args.py_spy_rate)
+        elif not starting and profiler is not None and args.py_spy_phase == phase:
+            profiles.update(profiler.stop())
+            profiler = None
+
     server_roles = list(server_pids)
 
     # The app's own processes: everything but the local Web PubSub service, which stands in
@@ -107,6 +121,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         rss_idle = watch.rss()
         if side.rss_baseline is None:
             side.rss_baseline = {r: rss_idle[r] for r in server_roles}
+        profile("storm", True)
         cpu0 = watch.cpu()
         start_at = time.time() + 0.5
         for i in range(args.workers):
@@ -117,6 +132,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         failures = [f for r in connected for f in r["failures"]]
         done_at = [v for r in connected for v in r["doneAt"]]
         cpu1 = watch.cpu()
+        profile("storm", False)
         storm = cpu_delta(cpu1, cpu0)
         figures["connected"] = len(done_at)
         figures["connectFailures"] = len(failures)
@@ -138,6 +154,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
 
         # Fan-out: polls from the tutor, then chats from students.
         received0 = await mark_all()
+        profile("fanout", True)
         cpu2 = watch.cpu()
         poll_ids: list[str] = []
         post_times: dict[str, float] = {}
@@ -167,6 +184,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         await asyncio.sleep(1.0)
         received1 = await mark_all()
         cpu3 = watch.cpu()
+        profile("fanout", False)
         fanout_cpu = cpu_delta(cpu3, cpu2)
         delivered = received1 - received0
         figures["fanoutMessagesDelivered"] = delivered
@@ -182,6 +200,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         post_times[vote_poll] = time.time()
         await asyncio.sleep(args.poll_gap)
         choices = {user_id: rng.randrange(4) for user_id, _ in students}
+        profile("votes", True)
         cpu4 = watch.cpu()
         burst_at = time.time() + 0.5
         for i in range(args.workers):
@@ -189,6 +208,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
                              "startAt": burst_at, "seed": args.seed + i})
         voted = await gather_results(results, "voted", args.workers, args.timeout)
         cpu5 = watch.cpu()
+        profile("votes", False)
         vote_cpu = cpu_delta(cpu5, cpu4)
         refused = [r for v in voted for r in v["refused"]]
         ack_ms = [a for v in voted for a in v["ackMs"]]
@@ -271,7 +291,9 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         figures["cpuSeconds"] = {"storm": storm, "fanout": fanout_cpu, "votes": vote_cpu}
     finally:
         if profiler is not None:
-            figures["profiles"] = profiler.stop()
+            profiles.update(profiler.stop())
+        if profiles:
+            figures["profiles"] = profiles
         await watch.stop()
         for q in commands:
             q.put({"kind": "stop"})
@@ -351,6 +373,9 @@ def main() -> int:
     parser.add_argument("--peer-port", type=int, default=7301, help="first peer port")
     parser.add_argument("--peer-redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--py-spy-dir", default=None, help="record the server processes with py-spy into this folder")
+    parser.add_argument("--py-spy-phase", choices=("all", "storm", "fanout", "votes"), default="all",
+                        help="record only this phase (default: the whole run)")
+    parser.add_argument("--py-spy-rate", type=int, default=100, help="py-spy samples per second (default 100)")
     parser.add_argument("--fresh-stack", action="store_true",
                         help="restart the profile's host and Web PubSub service first (memory from a clean slate)")
     parser.add_argument("--seed", type=int, default=20260301)
