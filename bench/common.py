@@ -389,3 +389,29 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 proc.kill()
         return self.files
+
+
+class PhaseProfiler:
+    """py-spy over a whole run (`phase="all"`), or over the one phase named; does nothing
+    without a directory."""
+
+    def __init__(self, directory: str | None, label: str, pids: dict[str, list[int]], *, phase: str, rate: int) -> None:
+        self.directory, self.label, self.pids, self.phase, self.rate = directory, label, pids, phase, rate
+        self.running: Profiler | None = None
+        self.files: dict[str, str] = {}
+
+    def start(self, phase: str) -> None:
+        if self.directory and self.phase in ("all", phase) and self.running is None:
+            name = self.label if self.phase == "all" else f"{self.label}-{phase}"
+            self.running = Profiler(Path(self.directory), name, self.pids, rate=self.rate)
+
+    def stop(self, phase: str) -> None:
+        if self.running is not None and self.phase == phase:
+            self.files.update(self.running.stop())
+            self.running = None
+
+    def finish(self) -> dict[str, str]:
+        if self.running is not None:
+            self.files.update(self.running.stop())
+            self.running = None
+        return self.files

@@ -45,12 +45,11 @@ import random
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from common import Profiler, percentile, raise_fd_limit, rounded
+from common import PhaseProfiler, percentile, raise_fd_limit, rounded
 from live_sides import (
     PROFILE_BASE_URLS,
     LecternSide,
@@ -84,21 +83,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         watched["redis"] = [rpid]
     watch = ProcessWatch(watched)
     watch.start()
-    profiler: Profiler | None = None
-    profiles: dict[str, str] = {}
-
-    def profile(phase: str, starting: bool) -> None:
-        """py-spy over the whole run, or over the one phase `--py-spy-phase` names."""
-        nonlocal profiler
-        if not args.py_spy_dir or args.py_spy_phase not in ("all", phase):
-            return
-        if starting and profiler is None:
-            name = label if args.py_spy_phase == "all" else f"{label}-{phase}"
-            profiler = Profiler(Path(args.py_spy_dir), name, server_pids, rate=args.py_spy_rate)
-        elif not starting and profiler is not None and args.py_spy_phase == phase:
-            profiles.update(profiler.stop())
-            profiler = None
-
+    profiler = PhaseProfiler(args.py_spy_dir, label, server_pids, phase=args.py_spy_phase, rate=args.py_spy_rate)
     server_roles = list(server_pids)
 
     # The app's own processes: everything but the local Web PubSub service, which stands in
@@ -121,7 +106,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         rss_idle = watch.rss()
         if side.rss_baseline is None:
             side.rss_baseline = {r: rss_idle[r] for r in server_roles}
-        profile("storm", True)
+        profiler.start("storm")
         cpu0 = watch.cpu()
         start_at = time.time() + 0.5
         for i in range(args.workers):
@@ -132,7 +117,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         failures = [f for r in connected for f in r["failures"]]
         done_at = [v for r in connected for v in r["doneAt"]]
         cpu1 = watch.cpu()
-        profile("storm", False)
+        profiler.stop("storm")
         storm = cpu_delta(cpu1, cpu0)
         figures["connected"] = len(done_at)
         figures["connectFailures"] = len(failures)
@@ -154,7 +139,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
 
         # Fan-out: polls from the tutor, then chats from students.
         received0 = await mark_all()
-        profile("fanout", True)
+        profiler.start("fanout")
         cpu2 = watch.cpu()
         poll_ids: list[str] = []
         post_times: dict[str, float] = {}
@@ -184,7 +169,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         await asyncio.sleep(1.0)
         received1 = await mark_all()
         cpu3 = watch.cpu()
-        profile("fanout", False)
+        profiler.stop("fanout")
         fanout_cpu = cpu_delta(cpu3, cpu2)
         delivered = received1 - received0
         figures["fanoutMessagesDelivered"] = delivered
@@ -200,7 +185,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         post_times[vote_poll] = time.time()
         await asyncio.sleep(args.poll_gap)
         choices = {user_id: rng.randrange(4) for user_id, _ in students}
-        profile("votes", True)
+        profiler.start("votes")
         cpu4 = watch.cpu()
         burst_at = time.time() + 0.5
         for i in range(args.workers):
@@ -208,7 +193,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
                              "startAt": burst_at, "seed": args.seed + i})
         voted = await gather_results(results, "voted", args.workers, args.timeout)
         cpu5 = watch.cpu()
-        profile("votes", False)
+        profiler.stop("votes")
         vote_cpu = cpu_delta(cpu5, cpu4)
         refused = [r for v in voted for r in v["refused"]]
         ack_ms = [a for v in voted for a in v["ackMs"]]
@@ -290,9 +275,7 @@ async def run_one(args: argparse.Namespace, side: LecternSide | PeerSide, size: 
         figures["serverRssPeakMiB"] = round(sum(watch.peak[r] for r in server_roles) / 2**20, 1)
         figures["cpuSeconds"] = {"storm": storm, "fanout": fanout_cpu, "votes": vote_cpu}
     finally:
-        if profiler is not None:
-            profiles.update(profiler.stop())
-        if profiles:
+        if profiles := profiler.finish():
             figures["profiles"] = profiles
         await watch.stop()
         for q in commands:

@@ -78,6 +78,11 @@ class LiveThrottles:
     tally: Throttle
     reactions: Throttle
 
+    async def drain(self) -> None:
+        """Waits for every scheduled broadcast (shutdown and tests)."""
+        for throttle in (self.presence, self.tally, self.reactions):
+            await throttle.drain()
+
 
 @dataclass
 class AppContext:

@@ -46,6 +46,7 @@ async def ctx(stack, migrated, redis_server) -> AsyncIterator[AppContext]:
     # Breakers, memos and stores live in the context, so each test starts as a fresh process.
     context = await build_context(settings)
     yield context
+    await context.throttles.drain()  # broadcasts a test's joins or votes scheduled
     await context.background.drain()
     await context.close()
 

@@ -61,7 +61,9 @@ class RowBuffer:
     def add(self, ctx: AppContext, table: str, entity: dict[str, Any]) -> None:
         self._rows.setdefault((table, entity["PartitionKey"]), []).append(entity)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._flush_later(ctx))
+            # A background task of the context, so shutdown (and a test's teardown) waits for
+            # the rows instead of losing them.
+            self._task = ctx.background.spawn(self._flush_later(ctx))
 
     async def _flush_later(self, ctx: AppContext) -> None:
         await asyncio.sleep(self.delay_seconds)
