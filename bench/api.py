@@ -43,7 +43,8 @@ from collections.abc import Callable
 
 import aiohttp
 
-from common import MAX_FAILURE_RATE, OUT, Course, Host, Phase, Profiler, Request, cycling, drive, free_port, profile_environment, seed
+from common import MAX_FAILURE_RATE, OUT, Course, Host, Phase, Request, cycling, drive, free_port, profile_environment, seed
+from profiling import Profiler
 
 SEED = 20260303
 MAX_ATTEMPTS = 100  # the most a quiz allows (QuizCreate.max_attempts)

@@ -49,7 +49,8 @@ from typing import Any
 
 import aiohttp
 
-from common import PhaseProfiler, percentile, raise_fd_limit, rounded
+from common import percentile, raise_fd_limit, rounded
+from profiling import PhaseProfiler
 from live_sides import (
     PROFILE_BASE_URLS,
     LecternSide,
