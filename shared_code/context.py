@@ -56,8 +56,10 @@ class ContentCacheState:
     # The client's pool refuses (rather than queues) calls beyond its size, so a herd of
     # hundreds of concurrent reads would otherwise fail on the client, not on Redis.
     redis_slots: asyncio.Semaphore
-    # A lesson's course never changes, so the mapping is kept in process memory.
+    # A lesson's course never changes, so the mapping is kept in process memory; nor does a
+    # class's (negotiate reads the course beside the caller's checks once it knows it).
     lesson_course: dict[str, str] = field(default_factory=dict)
+    class_course: dict[str, str] = field(default_factory=dict)
     # Hot entries arrive as the same text again and again: each text is parsed once.
     parsed: dict[str, Any] = field(default_factory=dict)
     # A lesson's answer as bytes, by (lesson id, whether the caller sees the asset): kept

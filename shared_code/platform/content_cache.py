@@ -101,10 +101,33 @@ async def _load_membership(ctx: AppContext, course_id: str, user_id: str) -> boo
     return await ctx.content_cache.flights.run(f"member:{course_id}:{user_id}", load)
 
 
+@dataclass(frozen=True)
+class CoursePrefetch:
+    """A course view's cache read, sent before the caller was authorised (`prefetch_course`)."""
+
+    course_id: str
+    user_id: str
+    pending: asyncio.Future[list[str | None]]
+
+
+def _course_names(course_id: str, user_id: str) -> list[str]:
+    return [keys.content_generation(course_id), keys.content_course(course_id), keys.content_member(course_id, user_id)]
+
+
+def prefetch_course(ctx: AppContext, course_id: str, user_id: str) -> CoursePrefetch | None:
+    """Sends `course_view`'s cache read now, as `prefetch_lesson` does a lesson's; None when
+    the cache is off or its breaker open."""
+    if not fill.cache_on(ctx) or not ctx.content_cache.breaker.closed:
+        return None
+    return CoursePrefetch(course_id, user_id, quiet(ctx.content_cache.reads.submit(_course_names(course_id, user_id))))
+
+
 async def course_view(
-    ctx: AppContext, course_id: str, user_id: str, needs_membership: Callable[[Row], bool]
+    ctx: AppContext, course_id: str, user_id: str, needs_membership: Callable[[Row], bool], *,
+    prefetched: CoursePrefetch | None = None,
 ) -> tuple[Row | None, bool]:
-    """The course row and whether `user_id` is enrolled (looked up only when `needs_membership(course)`)."""
+    """The course row and whether `user_id` is enrolled (looked up only when `needs_membership(course)`);
+    no round trip of its own when `prefetched` holds the read."""
     if not fill.cache_on(ctx):
         async with ctx.db.connection() as conn:
             row = await access_sql.course_with_enrolment(conn, course_id, user_id)
@@ -112,8 +135,10 @@ async def course_view(
             return None, False
         enrolled = bool(row.pop("enrolled"))
         return plain(row), enrolled
-    names = [keys.content_generation(course_id), keys.content_course(course_id), keys.content_member(course_id, user_id)]
-    generation, course_raw, member_raw = await fill.read(ctx, names)
+    if prefetched is not None and (prefetched.course_id, prefetched.user_id) == (course_id, user_id):
+        generation, course_raw, member_raw = await _prefetched(ctx, prefetched.pending, 3)
+    else:
+        generation, course_raw, member_raw = await fill.read(ctx, _course_names(course_id, user_id))
     course = fill.valid(ctx, course_raw, generation)
     if course is None:
         course = await _load_course(ctx, course_id, generation)
@@ -276,15 +301,15 @@ def prefetch_lesson(ctx: AppContext, lesson_id: str, user_id: str) -> LessonPref
     return LessonPrefetch(lesson_id, course_id, user_id, pending)
 
 
-async def _prefetched(ctx: AppContext, prefetch: LessonPrefetch) -> list[str | None]:
+async def _prefetched(ctx: AppContext, pending: asyncio.Future[list[str | None]], count: int) -> list[str | None]:
     """What a prefetch read; a failed read is a miss, and trips the breaker as `_read` does."""
     try:
-        return await prefetch.pending
+        return await pending
     except MaxConnectionsError:
         pass
     except RedisError as exc:
         ctx.content_cache.breaker.trip("cache read", exc)
-    return [None] * 4
+    return [None] * count
 
 
 async def lesson_view(
@@ -306,7 +331,7 @@ async def lesson_view(
     generation = lesson = course = member_raw = None
     if prefetched is not None and prefetched.lesson_id == lesson_id and prefetched.user_id == user_id:
         course_id: str | None = prefetched.course_id
-        generation, course_raw, lesson_raw, member_raw = await _prefetched(ctx, prefetched)
+        generation, course_raw, lesson_raw, member_raw = await _prefetched(ctx, prefetched.pending, 4)
         course, lesson = fill.valid(ctx, course_raw, generation), fill.valid(ctx, lesson_raw, generation)
     else:
         course_id = await _course_of_lesson(ctx, lesson_id)

@@ -35,8 +35,9 @@ from shared_code.context import AppContext
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
-from shared_code.platform import access
+from shared_code.platform import access, content_cache
 from shared_code.platform.access import CourseAccess
+from shared_code.platform.content_cache import CoursePrefetch
 from shared_code.platform.users import ensure_user
 from shared_code.services.live import class_access, hands, polls, presence, stage
 from shared_code.services.live import messages as live_messages
@@ -190,33 +191,56 @@ class Joinable:
         return class_access.class_role(self.course.relation)
 
 
-def prefetch_joinable(ctx: AppContext, class_id: str, user_id: str) -> asyncio.Future[Any] | None:
-    """Sends `require_joinable`'s Redis read beside the caller's own checks (the endpoint's
-    relation prefetch): it only reads, and it is judged only after the caller passed."""
+@dataclass(frozen=True)
+class JoinPrefetch:
+    """`require_joinable`'s reads, sent beside the caller's own checks: the class's hot state,
+    and its course's cache entries once this process knows the class's course."""
+
+    facts: asyncio.Future[Any]
+    course: CoursePrefetch | None
+
+
+CLASS_COURSE_MEMORY = 100_000
+
+
+def prefetch_joinable(ctx: AppContext, class_id: str, user_id: str) -> JoinPrefetch | None:
+    """The endpoint's relation prefetch: it only reads, and it is judged only after the
+    caller passed."""
     try:
         uuid.UUID(class_id)
     except ValueError:
         return None  # the route's id is checked (404) where it is judged
-    return quiet(admission_redis.start_join_facts(ctx.content_cache.reads, class_id, user_id))
+    facts = quiet(admission_redis.start_join_facts(ctx.content_cache.reads, class_id, user_id))
+    course_id = ctx.content_cache.class_course.get(class_id)
+    return JoinPrefetch(facts, content_cache.prefetch_course(ctx, course_id, user_id) if course_id else None)
 
 
 async def require_joinable(
-    ctx: AppContext, principal: Principal, class_id: str, *, prefetched: asyncio.Future[Any] | None = None
+    ctx: AppContext, principal: Principal, class_id: str, *, prefetched: JoinPrefetch | None = None
 ) -> Joinable:
     """`class_access.require_member` (the same answers and refusals) for negotiate, from the
     class's hot state (its status, course and the caller's moderation flags in one round
     trip, PostgreSQL on a miss) and the course cache: a thousand joins read no class row.
-    `prefetched` is that round trip when the endpoint sent it beside the caller's checks."""
+    `prefetched` holds those reads when the endpoint sent them beside the caller's checks."""
     try:
-        facts = await admission_redis.join_facts(ctx.content_cache.reads, class_id, principal.user_id, pending=prefetched)
+        facts = await admission_redis.join_facts(
+            ctx.content_cache.reads, class_id, principal.user_id, pending=prefetched.facts if prefetched else None
+        )
     except (RedisError, OSError):
         facts = JoinFacts("", "", None)  # each read below falls back to PostgreSQL
     status, course_id = facts.status, facts.course_id
     if not (status and course_id):
         meta = await class_access.class_meta(ctx, class_id)
         status, course_id = meta.status, meta.course_id
+    memory = ctx.content_cache.class_course
+    if course_id and memory.get(class_id) != course_id:
+        if len(memory) >= CLASS_COURSE_MEMORY:
+            memory.clear()  # bounded; the mapping is relearnt on the next negotiate
+        memory[class_id] = course_id
     try:
-        course = await access.course_access(ctx, principal, course_id)
+        course = await access.course_access(
+            ctx, principal, course_id, prefetched=prefetched.course if prefetched else None
+        )
     except NotFound:
         raise NotFound("No such class.") from None
     if not course.is_member:
