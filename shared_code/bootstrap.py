@@ -34,7 +34,7 @@ from shared_code.services.admin import health
 from shared_code.services.certificates import issue as certificates
 from shared_code.services.live import attendance, chat, polls, presence, stage
 from shared_code.services.notifications import delivery as notification_delivery
-from shared_code.services.progress import leaderboard
+from shared_code.services.progress import leaderboard, quiz_effects
 from shared_code.settings import Settings, get_settings
 
 # After a Redis error the content cache and the heartbeat path skip Redis this long.
@@ -51,6 +51,7 @@ def effect_table() -> dict[str, Effect]:
         attendance.ATTENDANCE_EFFECT: attendance.write_rows,
         **notification_delivery.effects(),
         **certificates.effects(),
+        **quiz_effects.effects(),
     }
 
 

@@ -66,7 +66,7 @@ LESSON_READ_REDIS = 1  # read limits, stored roles and the lesson's cache entrie
 LESSON_READ_POSTGRES = 0
 QUIZ_SUBMIT_POSTGRES = 1  # one statement: the attempt, the limit, the best score, the key's answer
 QUIZ_SUBMIT_REDIS = 5  # write limits, stored roles, course membership, leaderboard script, dashboard
-QUIZ_EFFECTS_POSTGRES = 1  # after the answer: the notification's row
+QUIZ_EFFECTS_POSTGRES = 2  # after the answer: the notification's row, then the parked effects' row goes
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
@@ -472,10 +472,11 @@ async def test_an_address_past_its_write_rate_meets_429_before_its_tokens_are_ju
 
 
 # --- joining a class ----------------------------------------------------------------------
-# Negotiate: the write limits, the join limits, the stored roles and the class's status,
-# course and the caller's moderation flags (one pipeline), then the course cache; no
-# statement (before: six round trips, and before that the class's row).
-NEGOTIATE_REDIS = 2
+# Negotiate: the write limits, the join limits, the stored roles, the class's status,
+# course and the caller's moderation flags, and (the class's course known in this process)
+# the course cache, all in one pipeline; no statement (before: six round trips, and before
+# that the class's row).
+NEGOTIATE_REDIS = 1
 NEGOTIATE_POSTGRES = 0
 # A ticketed connect: the stored roles, the course's cached row and membership, and the
 # class script (status, removal, caps, presence), all in one pipeline; no statement.
@@ -662,7 +663,8 @@ async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire, monkeypatch):
     for work in held:
         spawn(work)
     await ctx.background.drain()
-    # After the answer: the notification's row (the push and the change-log row are HTTP).
+    # After the answer: the notification's row (the push and the change-log row are HTTP), and
+    # the removal of the row the effects were parked in with the attempt.
     assert len(wire.statements) <= QUIZ_EFFECTS_POSTGRES, wire.statements
 
     wire.reset()

@@ -59,6 +59,12 @@ class AttemptWrite:
     key: str
     request_hash: str
     response: dict[str, Any]  # the 201 body without its `attemptNo`, which the statement decides
+    # The effects that follow a stored attempt (`quiz_effects.py`), parked with it as one
+    # `pending_effects` row (id = the attempt's) due `effect_grace_seconds` later: its request
+    # runs them and removes the row; if the process dies first, the drain timer runs them.
+    effect_kind: str
+    effect: dict[str, Any]  # without its `attemptNo`, added by the statement
+    effect_grace_seconds: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class AttemptStored:
 #   `ON CONFLICT DO UPDATE` judges the newest committed row, so concurrent attempts by one
 #   student count one after the other and the one past `max_attempts` writes nothing;
 # - `attempt` and `remembered` store the attempt and the key's answer with its number;
+# - `parked` parks the effects that follow the attempt (`AttemptWrite.effect`) with it;
 # - `lesson` is the rule a quiz lesson completes by, with this attempt's best: the student's
 #   best reaches the pass mark on every quiz of the lesson (integer arithmetic: a score
 #   exactly at the mark passes, with no rounding at the boundary).
@@ -119,6 +126,11 @@ WITH quiz AS (
     SELECT %(user)s, %(scope)s, %(key)s, %(hash)s, 201, %(response)s::jsonb || jsonb_build_object('attemptNo', attempt_no)
       FROM attempt
     RETURNING 1
+), parked AS (
+    INSERT INTO pending_effects (id, kind, payload, reason, next_at)
+    SELECT %(attempt)s, %(effect_kind)s, %(effect)s::jsonb || jsonb_build_object('attemptNo', attempt_no),
+           'runs after its attempt', now() + make_interval(secs => %(grace)s)
+      FROM attempt
 ), lesson AS (
     SELECT count(*) > 0 AND bool_and(s.best IS NOT NULL AND s.best * 100 >= s.pass_mark_percent * s.max_score) AS passed
       FROM (SELECT CASE WHEN q.id = %(quiz)s THEN (SELECT best FROM counted) ELSE b.best END AS best,
@@ -150,7 +162,8 @@ async def store_attempt(conn: Conn, write: AttemptWrite) -> AttemptStored:
         "lesson": write.lesson_id, "scope": write.scope, "key": write.key, "hash": write.request_hash,
         "attempt": write.attempt_id, "answers": Jsonb(write.answers), "score": write.score,
         "max_score": write.max_score, "per_question": Jsonb(write.per_question), "at": write.created_at,
-        "response": Jsonb(write.response),
+        "response": Jsonb(write.response), "effect_kind": write.effect_kind, "effect": Jsonb(write.effect),
+        "grace": write.effect_grace_seconds,
     }
     try:
         row = await fetch_one(conn, AttemptStored, _STORE_ATTEMPT, params)

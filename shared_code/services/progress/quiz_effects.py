@@ -1,7 +1,16 @@
 """What follows a stored quiz attempt (`quizzes.py` `submit_attempt`): before the answer,
 what the student reads next (the leaderboard, the dashboard, a completion's own effects);
 after it, off the request's path, the `quiz.graded` push, the change-log row and the
-notification. Each effect runs now or is queued for retry by the outbox."""
+notification.
+
+Those three are parked with the attempt, in its own statement, as one `pending_effects` row
+due a minute later (`graded_effect`): the request runs them itself right after the answer
+and then removes the row, and if the process dies before it has, the drain timer
+(`outbox.drain_parked`) runs them from the row. Each is idempotent (the change-log row has
+the attempt's key, the notification its dedupe key, and a second push names the same
+attempt), so a run the request began and the drain repeats loses and doubles nothing.
+Within a run each effect runs now or is queued for retry by the outbox.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +19,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from shared_code.adapters.postgres import pending_effects as pending_sql
 from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.auth import Principal
-from shared_code.context import AppContext
+from shared_code.context import AppContext, Effect
 from shared_code.domain import notifications as texts
 from shared_code.platform import outbox
 from shared_code.services.notifications import delivery as notify
@@ -55,38 +65,62 @@ async def own_views(
         await completion.announce(ctx, *completed)
 
 
-async def after_commit(ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any]) -> None:
-    """Off the request's path, once the attempt is committed: the `quiz.graded` push, the
-    change-log row and the notification, each run now or queued for retry by the outbox."""
-    user_id, course_id, quiz_id = principal.user_id, str(quiz.course_id), str(quiz.id)
-    attempt_id, at = result["attemptId"], result["createdAt"]
-    message = {
-        "type": "quiz.graded",
-        "quizId": quiz_id,
-        "courseId": course_id,
-        "attemptId": attempt_id,
-        "attemptNo": result["attemptNo"],
-        "score": result["score"],
-        "maxScore": result["maxScore"],
-        "at": at,
+GRADED_EFFECT = "quiz.graded.effects"
+# How long the parked row waits for its request to run it before the drain timer may.
+PARKED_GRACE_SECONDS = 60
+
+
+def graded_effect(principal: Principal, quiz: QuizRow, response: dict[str, Any]) -> dict[str, Any]:
+    """The parked effect's payload, from the attempt as graded (the statement adds `attemptNo`)."""
+    return {
+        "userId": principal.user_id, "quizId": str(quiz.id), "courseId": str(quiz.course_id), "title": quiz.title,
+        "attemptId": response["attemptId"], "score": response["score"], "maxScore": response["maxScore"],
+        "at": response["createdAt"],
     }
+
+
+async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """The `quiz.graded` push, the change-log row and the notification, each run now or
+    queued for retry by the outbox; raises only when one could be neither (the parked row
+    then stays for the drain). The outbox effect `quiz.graded.effects`."""
+    user_id, course_id, quiz_id, attempt_id = payload["userId"], payload["courseId"], payload["quizId"], payload["attemptId"]
+    at = datetime.fromisoformat(payload["at"])
+    message = {
+        "type": "quiz.graded", "quizId": quiz_id, "courseId": course_id, "attemptId": attempt_id,
+        "attemptNo": payload["attemptNo"], "score": payload["score"], "maxScore": payload["maxScore"], "at": payload["at"],
+    }
+    draft = texts.quiz_graded(attempt_id, quiz_id, course_id, payload["title"], payload["score"], payload["maxScore"], at)
     outcomes = await asyncio.gather(
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         changelog.record(
-            ctx,
-            user_id,
-            "quiz.attempted",
-            at=datetime.fromisoformat(at),
-            course_id=course_id,
-            subject_id=attempt_id,
-            details={"quizId": quiz_id, "attemptNo": result["attemptNo"], "score": result["score"], "maxScore": result["maxScore"]},
+            ctx, user_id, "quiz.attempted", at=at, course_id=course_id, subject_id=attempt_id,
+            details={"quizId": quiz_id, "attemptNo": payload["attemptNo"], "score": payload["score"],
+                     "maxScore": payload["maxScore"]},
         ),
+        outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()}),
         return_exceptions=True,
     )
-    for failure in (o for o in outcomes if isinstance(o, BaseException)):
-        logger.error("an attempt effect could neither run nor be queued: %s", failure)
-    notify.notify_user(
-        ctx, user_id,
-        texts.quiz_graded(attempt_id, quiz_id, course_id, quiz.title, result["score"], result["maxScore"], datetime.fromisoformat(at)),
-    )
-    logger.info("quiz graded", extra={"quizId": quiz_id, "userId": user_id, "score": result["score"]})
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+async def after_commit(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """The request's own run of its attempt's parked effect, then the row goes. A run that
+    could not arrange every effect leaves the row to the drain timer."""
+    try:
+        await run_graded(ctx, payload)
+    except Exception as exc:  # noqa: BLE001 - the parked row keeps the effects for the drain
+        logger.error("an attempt's effects could not all be arranged, left to the drain: %s", exc)
+        return
+    try:
+        async with ctx.db.connection() as conn:
+            await pending_sql.done(conn, payload["attemptId"])
+    except Exception as exc:  # noqa: BLE001 - the drain runs the effects once more; each is idempotent
+        logger.warning("an attempt's parked effects stayed after they ran: %s", type(exc).__name__)
+    logger.info("quiz graded", extra={"quizId": payload["quizId"], "userId": payload["userId"], "score": payload["score"]})
+
+
+def effects() -> dict[str, Effect]:
+    """This module's outbox effects by kind."""
+    return {GRADED_EFFECT: run_graded}

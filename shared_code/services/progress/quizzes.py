@@ -263,7 +263,7 @@ async def submit_attempt(
         raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
     result = {**write.response, "attemptNo": stored.attempt_no}
     previous_best = await _previous_best(ctx, write, stored)
-    ctx.background.spawn(quiz_effects.after_commit(ctx, principal, graded.quiz, result))
+    ctx.background.spawn(quiz_effects.after_commit(ctx, {**write.effect, "attemptNo": stored.attempt_no}))
     await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
     return 201, result, False
 
@@ -285,6 +285,8 @@ def _graded_write(
         lesson_id=str(quiz.lesson_id), user_id=principal.user_id, answers=[list(a) for a in body.answers],
         score=score, max_score=max_score, per_question=response["perQuestion"], created_at=now,
         scope=f"quiz-attempt {quiz.id}", key=key, request_hash=digest, response=response,
+        effect_kind=quiz_effects.GRADED_EFFECT, effect=quiz_effects.graded_effect(principal, quiz, response),
+        effect_grace_seconds=quiz_effects.PARKED_GRACE_SECONDS,
     )
 
 
