@@ -46,7 +46,7 @@ param functionInstanceMemoryMB int = 2048
 @minValue(1)
 @maxValue(1000)
 @description('HTTP requests one instance serves at once (functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency). Python defaults to 1; the default here is measured by bench/concurrency.py (docs/CAPACITY.md).')
-param functionHttpPerInstanceConcurrency int = 32
+param functionHttpPerInstanceConcurrency int = 64
 
 @description('Spread function app instances across availability zones (only where Flex Consumption offers it).')
 param functionZoneRedundant bool = false
