@@ -94,6 +94,7 @@ async def build_context(settings: Settings) -> AppContext:
         vote_writes=WriteBatcher(functools.partial(polls.write_votes, db)),
         room_store=RoomStore(redis),
         chat_writes=WriteBatcher(functools.partial(chat.write_messages, db)),
+        parked_removals=WriteBatcher(functools.partial(quiz_effects.remove_parked, db)),
         attendance_rows=attendance.RowBuffer(),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),

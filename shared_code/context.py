@@ -116,6 +116,9 @@ class AppContext:
     room_store: RoomStore
     # Chat messages that arrive together go to PostgreSQL in one statement.
     chat_writes: WriteBatcher[NewMessage, None]
+    # Parked effects that ran, removed together: one statement for the rows of many requests
+    # (`services/progress/quiz_effects.py`).
+    parked_removals: WriteBatcher[str, None]
     # Attendance rows wait here a moment and go to Table storage in batches.
     attendance_rows: RowBuffer
     # Health answers from its latest report (at most a few seconds old).

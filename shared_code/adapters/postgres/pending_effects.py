@@ -43,6 +43,10 @@ async def done(conn: Conn, effect_id: str) -> None:
     await conn.execute("DELETE FROM pending_effects WHERE id = %s", (effect_id,))
 
 
+async def done_all(conn: Conn, effect_ids: list[str]) -> None:
+    await conn.execute("DELETE FROM pending_effects WHERE id = ANY(%s::uuid[])", (effect_ids,))
+
+
 async def postpone(conn: Conn, effect_id: str, reason: str, delay_seconds: int) -> None:
     await conn.execute(
         """UPDATE pending_effects SET attempts = attempts + 1, reason = %s,

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from shared_code.adapters.postgres import pending_effects as pending_sql
+from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.auth import Principal
 from shared_code.context import AppContext, Effect
@@ -114,11 +115,17 @@ async def after_commit(ctx: AppContext, payload: dict[str, Any]) -> None:
         logger.error("an attempt's effects could not all be arranged, left to the drain: %s", exc)
         return
     try:
-        async with ctx.db.connection() as conn:
-            await pending_sql.done(conn, payload["attemptId"])
+        await ctx.parked_removals.submit(payload["attemptId"])
     except Exception as exc:  # noqa: BLE001 - the drain runs the effects once more; each is idempotent
         logger.warning("an attempt's parked effects stayed after they ran: %s", type(exc).__name__)
     logger.info("quiz graded", extra={"quizId": payload["quizId"], "userId": payload["userId"], "score": payload["score"]})
+
+
+async def remove_parked(db: Database, attempt_ids: list[str]) -> list[None | Exception]:
+    """What `ctx.parked_removals` sends: the rows of the effects that ran, in one statement."""
+    async with db.connection() as conn:
+        await pending_sql.done_all(conn, attempt_ids)
+    return [None] * len(attempt_ids)
 
 
 def effects() -> dict[str, Effect]:
