@@ -310,21 +310,21 @@ async def _admit(
             "reads-ip", s.rate_limit_reads_per_ip_per_minute, "reads", s.rate_limit_reads_per_minute)
     address = client_ip(req)
     by_address = start_limit(ctx, ip_bucket, address, ip_rate)
-    own: dict[int, asyncio.Future[Any]] = {i: lim.start(ctx, address) for i, lim in enumerate(limits) if lim.per == "address"}
+    own = [lim.start(ctx, address) if lim.per == "address" else None for lim in limits]
     try:
         claimed = await ctx.tokens.verify(bearer_token(req.headers))
     except BaseException:
         await settle_limit(by_address, fail_open=True)  # past the address's rate, that is the answer (429)
         raise
     by_user = start_limit(ctx, user_bucket, claimed.user_id, user_rate)
-    own.update((i, lim.start(ctx, claimed.user_id)) for i, lim in enumerate(limits) if lim.per == "user")
+    counted = [sent if sent is not None else lim.start(ctx, claimed.user_id) for sent, lim in zip(own, limits, strict=True)]
     account = users.start_reading(ctx, claimed.user_id)
     prefetched = relation.start(ctx, req, claimed.user_id) if relation is not None else None
     await settle_limit(by_address, fail_open=True)
     await settle_limit(by_user, fail_open=True)
     principal = await users.authorize(ctx, claimed, pending=account)
     require_role(principal, roles)
-    return principal, prefetched, [own[i] for i in range(len(limits))]
+    return principal, prefetched, counted
 
 
 async def resolve(

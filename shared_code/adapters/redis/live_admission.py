@@ -74,7 +74,6 @@ return {'ok', admitted[2], joined[1], joined[2], joined[3], claimed}
 """)
 
 
-
 # --- connection caps -------------------------------------------------------------------
 # An admitted connection stops counting after this long even if its `disconnected` never
 # came; a refused connect also asks Web PubSub which admitted connections still exist.
