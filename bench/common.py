@@ -353,3 +353,5 @@ def record(latencies: list[float], counts: dict[str, int], errors: dict[str, int
         counts["errors"] += 1
         errors[failure] = errors.get(failure, 0) + 1
 
+
+# --- profiles ------------------------------------------------------------------------------
