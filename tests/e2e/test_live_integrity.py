@@ -15,7 +15,9 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import live_admission as admission_redis
+from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.adapters.webpubsub import parse_connection_string
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.connection_state import encode_state, state_key
@@ -154,11 +156,40 @@ async def test_connections_whose_disconnected_event_was_lost_stop_counting(api, 
     for n in range(settings.live_max_connections_per_user):
         assert (await admission_redis.admit(redis, klass["id"], student.user_id, f"lost-tab-{n}", per_user=cap,
                                             per_class=cap + 10, now_ms=before)).admitted
+        await presence_redis.join(redis, klass["id"], f"lost-tab-{n}", student.user_id, "Lost tab")
     session = new_session()
     try:
         client = await join(api, session, student, klass["id"])
         assert (await client.send("chat", {"text": "back again"})).ok
+        # The lost tabs left the presence too: the student is present through one connection.
+        assert await redis.hget(keys.live_present(klass["id"]), student.user_id) == "1"
         await client.close()
+    finally:
+        await session.close()
+
+
+async def test_a_connection_whose_connect_answer_was_lost_leaves_with_the_users_last_real_tab(api, actor, redis):
+    tutor = await actor("tutor")
+    course, klass = await live_class(api, tutor)
+    [student] = await enrolled_students(api, actor, course["id"], 1)
+    # Two minutes ago the handler admitted a connect whose answer Web PubSub never got: the
+    # service never had that connection and will send no `disconnected` for it, yet it is
+    # counted and present.
+    ghost = f"lost-{uuid.uuid4().hex}"
+    two_minutes_ago = int(time.time() * 1000) - 120_000
+    assert (await admission_redis.admit(redis, klass["id"], student.user_id, ghost, per_user=5, per_class=100,
+                                        now_ms=two_minutes_ago)).admitted
+    await presence_redis.join(redis, klass["id"], ghost, student.user_id, "Ghost")
+    session = new_session()
+    try:
+        teacher = await join(api, session, tutor, klass["id"])
+        tab = await join(api, session, student, klass["id"])
+        # The student's one real tab closes: they have left, and the class hears so.
+        await tab.close()
+        await teacher.wait_for(lambda m: m["type"] == "presence.updated" and m["count"] == 1)
+        assert student.user_id not in await redis.hgetall(keys.live_present(klass["id"]))
+        assert await redis.zrange(keys.live_admitted_user(klass["id"], student.user_id), 0, -1) == []
+        await teacher.close()
     finally:
         await session.close()
 

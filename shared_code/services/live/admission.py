@@ -5,8 +5,10 @@ against the user's cap in the class and the class's own (a user's personal conne
 outside any class have the same per-user cap). A connection whose `disconnected` was lost
 would count for ever; a refused connect therefore asks Web PubSub which admitted
 connections still exist and forgets the rest (a heal), at most once per `HEAL_HOLD_MS` for a
-full class. Without Redis the connection is let in uncounted: the class matters more
-than the cap.
+full class. The same lost event would keep its user present: a heal's connections leave the
+presence too, and when one of a user's connections leaves while the user still looks
+present, their older ones are checked the same way (`forget_lost_tabs`). Without Redis the
+connection is let in uncounted: the class matters more than the cap.
 
 A connect that carries a valid join ticket (`connection_state.py`) is admitted by
 `admit_ticketed` without PostgreSQL: the ticket names the course and role negotiate found,
@@ -38,6 +40,7 @@ from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.platform import access, content_cache, users
 from shared_code.services.live import messages as live_messages
+from shared_code.services.live import presence
 from shared_code.services.live.class_access import Member, class_role
 from shared_code.services.live.connection_state import Ticket
 
@@ -69,17 +72,33 @@ async def _heal(ctx: AppContext, member: Member, refused_by: str) -> bool:
     Only on a refused connect, and for a full class at most once per HEAL_HOLD_MS, so the
     REST calls stay few whatever the number of refused connects.
     """
-    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
     if refused_by == "user":
-        candidates = await admission_redis.admitted_before(ctx.redis, member.class_id, member.user_id, before, HEAL_CHECKS)
-        gone = await _gone(ctx, candidates)
-        await admission_redis.release(ctx.redis, member.class_id, member.user_id, gone)
-        return bool(gone)
+        return bool(await _forget_lost(ctx, member.class_id, member.user_id, exclude=member.connection_id))
     if not await admission_redis.claim_admission_heal(ctx.redis, member.class_id, HEAL_HOLD_MS):
         return False
-    gone = await _gone(ctx, await admission_redis.admitted_before(ctx.redis, member.class_id, None, before, HEAL_CHECKS))
-    await admission_redis.release(ctx.redis, member.class_id, None, gone)
-    return bool(gone)
+    return bool(await _forget_lost(ctx, member.class_id, None, exclude=member.connection_id))
+
+
+async def _forget_lost(ctx: AppContext, class_id: str, user_id: str | None, *, exclude: str) -> list[str]:
+    """The class's (or the user's) connections admitted at least HEAL_MIN_AGE_MS ago that
+    Web PubSub no longer has: they stop counting against the caps and leave the presence."""
+    before = live_messages.now_ms() - HEAL_MIN_AGE_MS
+    candidates = await admission_redis.admitted_before(ctx.redis, class_id, user_id, before, HEAL_CHECKS)
+    gone = await _gone(ctx, [c for c in candidates if c != exclude])
+    await admission_redis.release(ctx.redis, class_id, user_id, gone)
+    await presence.forget_lost(ctx, class_id, gone)
+    return gone
+
+
+async def forget_lost_tabs(ctx: AppContext, member: Member) -> None:
+    """After one of a user's connections left while the user still looks present: their
+    other connections that Web PubSub no longer has leave too. Without this, one connection
+    whose `disconnected` never came would keep the user present until the class ends. Only
+    users with several connections pay for it (a REST call per older one)."""
+    try:
+        await _forget_lost(ctx, member.class_id, member.user_id, exclude=member.connection_id)
+    except RedisError as exc:
+        logger.warning("lost connections not checked, Redis unavailable: %s", type(exc).__name__)
 
 
 async def admit(ctx: AppContext, member: Member) -> str | None:

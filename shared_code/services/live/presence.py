@@ -1,8 +1,10 @@
 """Who is in a live class right now, and how everyone learns the head count.
 
 Presence is kept per connection in Redis (connection → user, user → open connections), so
-several tabs of one user count once and a repeated `connected` event counts nothing.
-`presence.updated` is throttled per class: however many people join at once, the class
+several tabs of one user count once and a repeated `connect` event counts nothing. A member
+becomes present in `connect` (Web PubSub sends `disconnected` after every `connect` it
+accepted); a connection whose `disconnected` never came leaves when a heal finds it gone
+(`admission.py`). `presence.updated` is throttled per class: however many people join at once, the class
 gets a few messages per second, each with the count at the moment it is sent.
 """
 
@@ -13,10 +15,10 @@ from datetime import UTC, datetime
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_presence as presence_redis
-from shared_code.adapters.redis.live_presence import Join
+from shared_code.adapters.redis.live_presence import Join, Leave
 from shared_code.context import AppContext
 from shared_code.platform import outbox
-from shared_code.services.live import attendance
+from shared_code.services.live import attendance, hands
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.messages import Throttle
@@ -65,6 +67,22 @@ def _attend(ctx: AppContext, class_id: str, connection_id: str, user_id: str, na
 
 async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str, name: str) -> tuple[bool, int]:
     """A connection left; returns (whether it was the user's last one, the presence count)."""
+    result = await _leave(ctx, class_id, connection_id, fallback_user_id)
+    return result.last_connection, result.count
+
+
+async def forget_lost(ctx: AppContext, class_id: str, connection_ids: list[str]) -> None:
+    """Connections Web PubSub no longer has but whose `disconnected` never came (the event
+    was lost, or the service never got our answer to their `connect`) leave the class as
+    that event would have made them: attendance, the head count, and the raised hand of a
+    user who thereby left."""
+    for connection_id in connection_ids:
+        result = await _leave(ctx, class_id, connection_id, "")
+        if result.last_connection and result.user_id:
+            await hands.lower(ctx, class_id, result.user_id, by=result.user_id)
+
+
+async def _leave(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str) -> Leave:
     result = await presence_redis.leave(ctx.redis, class_id, connection_id)
     user_id = result.user_id or fallback_user_id
     if result.removed:
@@ -76,7 +94,7 @@ async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user
         )
     if result.last_connection:
         await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
-    return result.last_connection, result.count
+    return result
 
 
 async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[str]:
