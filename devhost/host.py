@@ -91,7 +91,7 @@ class FunctionsHost:
         if self.config is None:
             self.load()
         assert self.config is not None and self.settings is not None
-        self.invoker = Invoker(self.options.app_dir.resolve(), self.config.function_timeout)
+        self.invoker = Invoker(self.options.app_dir.resolve(), self.config.function_timeout, self.config.level_for)
         try:
             self._build_triggers()
         except (HostStartupError, RouteTemplateError) as exc:

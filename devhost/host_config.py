@@ -86,6 +86,19 @@ class HostConfig:
     queues: QueueOptions = field(default_factory=QueueOptions)
     function_timeout: float | None = DEFAULT_FUNCTION_TIMEOUT
     log_level: int = logging.INFO
+    # logging.logLevel's categories other than "default", lower-cased, with their levels.
+    category_levels: dict[str, int] = field(default_factory=dict)
+
+    def level_for(self, category: str) -> int:
+        """The level of a log category as the host picks it: the longest configured category
+        that is the category itself or a dotted prefix of it (case-insensitive), else the
+        default (`Function.chat` follows "Function.chat", then "Function", then "default")."""
+        name = category.lower()
+        best, level = -1, self.log_level
+        for configured, configured_level in self.category_levels.items():
+            if (name == configured or name.startswith(configured + ".")) and len(configured) > best:
+                best, level = len(configured), configured_level
+        return level
 
 
 def _lower_keys(value: Any) -> Any:
@@ -135,13 +148,20 @@ def parse_host_config(text: str, path: Path) -> HostConfig:
             timeout = parse_timespan(str(raw_timeout))
             if timeout <= 0:
                 raise ValueError("functionTimeout must be positive or -1")
-        log_level_name = str(((document.get("logging", {}) or {}).get("loglevel", {}) or {}).get("default", "Information"))
-        log_level = _LOG_LEVELS.get(log_level_name.lower())
-        if log_level is None:
-            raise ValueError(f"logging.logLevel.default '{log_level_name}' is not a log level")
+        levels = dict((document.get("logging", {}) or {}).get("loglevel", {}) or {})
+        log_level = _level(levels.pop("default", "Information"), "default")
+        category_levels = {str(category): _level(name, str(category)) for category, name in levels.items()}
     except (ValueError, TypeError, AttributeError) as exc:
         raise HostConfigError(f"{path}: {exc}") from None
-    return HostConfig(path=path, http=http_options, queues=queue_options, function_timeout=timeout, log_level=log_level)
+    return HostConfig(path=path, http=http_options, queues=queue_options, function_timeout=timeout, log_level=log_level,
+                      category_levels=category_levels)
+
+
+def _level(name: Any, category: str) -> int:
+    level = _LOG_LEVELS.get(str(name).lower())
+    if level is None:
+        raise ValueError(f"logging.logLevel.{category} '{name}' is not a log level")
+    return level
 
 
 def _queue_options(queues: dict[str, Any]) -> QueueOptions:

@@ -204,14 +204,29 @@ class _Announcement:
 class Invoker:
     """Runs invocations and keeps count of those in flight, so shutdown can wait for them."""
 
-    def __init__(self, app_dir: Path, function_timeout: float | None) -> None:
+    def __init__(
+        self, app_dir: Path, function_timeout: float | None, level_for: Callable[[str], int] | None = None
+    ) -> None:
         self.app_dir = app_dir
         self.function_timeout = function_timeout
+        # host.json's level of a log category; the "Executing"/"Executed" lines of a function
+        # are in category `Function.<name>`, as the host writes them.
+        self._level_for = level_for
+        self._loggers: dict[str, logging.Logger] = {}
         self.in_flight = 0
         # Set by the host when the app has output bindings to deliver after a success.
         self.deliver_outputs: Callable[[IndexedFunction, Any, dict[str, Any]], Awaitable[None]] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def _logger(self, function_name: str) -> logging.Logger:
+        log = self._loggers.get(function_name)
+        if log is None:
+            log = logging.getLogger(f"{logger.name}.{function_name}")
+            if self._level_for is not None:
+                log.setLevel(self._level_for(log.name))
+            self._loggers[function_name] = log
+        return log
 
     async def wait_idle(self, timeout: float) -> bool:
         """Waits until no invocation runs; False when `timeout` passed first."""
@@ -236,8 +251,9 @@ class Invoker:
         """
         invocation_id = str(uuid.uuid4())
         qualified = f"Functions.{function.name}"
+        log = self._logger(function.name)
         executing = _Announcement(
-            logger, "Executing '%s' (Reason='%s', Id=%s)", (qualified, reason, invocation_id), quiet=quiet
+            log, "Executing '%s' (Reason='%s', Id=%s)", (qualified, reason, invocation_id), quiet=quiet
         )
         outputs = {str(b["name"]): OutputValue() for b in function.output_bindings}
         kwargs: dict[str, Any] = {**inputs, **outputs}
@@ -256,7 +272,7 @@ class Invoker:
             result.succeeded = True
         except TimeoutError as exc:
             result.error, result.timed_out = exc, True
-            logger.error(
+            log.error(
                 "Timeout value of %s exceeded by function '%s' (Id: '%s'). Initiating cancellation.",
                 format_timespan(self.function_timeout or 0), qualified, invocation_id,
             )
@@ -276,12 +292,12 @@ class Invoker:
                 executing.release()
             else:
                 executing.cancel()
-            logger.log(level, "Executed '%s' (Succeeded, Id=%s, Duration=%dms)", qualified, invocation_id, result.duration_ms)
+            log.log(level, "Executed '%s' (Succeeded, Id=%s, Duration=%dms)", qualified, invocation_id, result.duration_ms)
         else:
             executing.release()
             error = result.error
             assert error is not None
-            logger.error(
+            log.error(
                 "Executed '%s' (Failed, Id=%s, Duration=%dms)\nException while executing function: %s. %s: %s\n%s",
                 qualified, invocation_id, result.duration_ms, qualified, type(error).__name__, error,
                 user_traceback(error),

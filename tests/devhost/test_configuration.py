@@ -114,6 +114,19 @@ def test_the_project_host_json_is_valid():
     assert config.function_timeout == 300
 
 
+def test_a_log_category_takes_the_level_of_its_longest_configured_prefix():
+    config = parse_host_config(
+        '{"version": "2.0", "logging": {"logLevel": {"default": "Warning", "Function": "Information",'
+        ' "Function.chat": "Error", "Function.chat.User": "Debug"}}}',
+        Path("host.json"),
+    )
+    assert config.level_for("Host.Results") == logging.WARNING
+    assert config.level_for("Function.votes") == logging.INFO
+    assert config.level_for("Function.CHAT") == logging.ERROR
+    assert config.level_for("Function.chat.User") == logging.DEBUG
+    assert config.level_for("Function.chatter") == logging.INFO  # a prefix counts only at a dot
+
+
 @pytest.mark.parametrize(
     ("document", "complaint"),
     [
@@ -123,6 +136,7 @@ def test_the_project_host_json_is_valid():
         ('{"version": "2.0", "extensions": {"queues": {"messageEncoding": "utf7"}}}', "messageEncoding"),
         ('{"version": "2.0", "extensions": {"queues": {"maxPollingInterval": "00:00:00.010"}}}', "maxPollingInterval"),
         ('{"version": "2.0", "logging": {"logLevel": {"default": "Loud"}}}', "log level"),
+        ('{"version": "2.0", "logging": {"logLevel": {"Function.chat": "Quiet"}}}', "function.chat 'Quiet' is not a log level"),
         ('{"version": "2.0",}', "not valid JSON"),
     ],
 )

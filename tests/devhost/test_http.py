@@ -187,6 +187,16 @@ def test_every_invocation_is_logged_in_the_host_style(http, sample_host):
     assert "Executed 'Functions.boom' (Failed, Id=" in log
 
 
+def test_a_category_level_in_host_json_quiets_a_functions_lines_but_not_its_failures(http, sample_host):
+    # host.json sets Function.item_by_id and (in other letters) Function.boom to Warning.
+    assert http.get("items/7").status_code == 200
+    assert http.get("boom").status_code == 500
+    log = sample_host.log_file.read_text()
+    assert "Executing 'Functions.item_by_id'" not in log and "Executed 'Functions.item_by_id'" not in log
+    assert "Executing 'Functions.boom'" not in log
+    assert "Executed 'Functions.boom' (Failed, Id=" in log
+
+
 @pytest.mark.slow
 def test_function_timeout_ends_the_invocation_with_a_500(http):
     started = time.monotonic()
