@@ -83,7 +83,7 @@ async def certificate_issued(ctx: AppContext, row: CertificateRow) -> None:
     # The dashboard shows the code: a snapshot built before the issue must not be served.
     await outbox.perform(ctx, "dashboard.invalidate", {"userId": str(row.user_id)})
     draft = texts.certificate_issued(row.code, str(row.course_id), row.course_title, row.issued_at)
-    notify.notify_user(ctx, str(row.user_id), draft)
+    await notify.notify_user(ctx, str(row.user_id), draft)
 
 
 async def render_effect(ctx: AppContext, payload: dict[str, Any]) -> None:

@@ -222,7 +222,7 @@ async def publish_material(
         },
     )
     notice = texts.material_published(material_id, course_id, access.title, published.file_name, published_at)
-    notify.notify_enrolled(ctx, course_id, notice, tutor_id=access.owner_id)
+    await notify.notify_enrolled(ctx, course_id, notice, tutor_id=access.owner_id)
     return _material_out(published)
 
 

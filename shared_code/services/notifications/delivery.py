@@ -25,15 +25,19 @@ MESSAGE_TYPE = "notification.created"
 PER_USER_PUSH_MAX = 20
 
 
-def notify_user(ctx: AppContext, user_id: str, draft: Draft) -> None:
-    """Writes and pushes one user's notification off the caller's path (retried on failure)."""
-    outbox.defer(ctx, USER_EFFECT, {"userId": user_id, "draft": draft.payload()})
+async def notify_user(ctx: AppContext, user_id: str, draft: Draft) -> None:
+    """Writes one user's notification now, or queues it for retry, before the caller goes
+    on: a row left to a task that outlives the response would be lost whenever the
+    instance stops after answering (Azure does not promise such work time). Its push
+    follows off the caller's path: it is the live signal, the row is the record."""
+    await outbox.perform(ctx, USER_EFFECT, {"userId": user_id, "draft": draft.payload()})
 
 
-def notify_enrolled(ctx: AppContext, course_id: str, draft: Draft, *, tutor_id: str | None = None) -> None:
-    """Writes the notification for every student enrolled in the course, then pushes it,
-    off the caller's path. `tutor_id` is left out of a course-wide push."""
-    outbox.defer(ctx, ENROLLED_EFFECT, {"courseId": course_id, "tutorId": tutor_id, "draft": draft.payload()})
+async def notify_enrolled(ctx: AppContext, course_id: str, draft: Draft, *, tutor_id: str | None = None) -> None:
+    """Writes the notification for every student enrolled in the course (one statement),
+    or queues it for retry, before the caller goes on; the push follows off its path.
+    `tutor_id` is left out of a course-wide push."""
+    await outbox.perform(ctx, ENROLLED_EFFECT, {"courseId": course_id, "tutorId": tutor_id, "draft": draft.payload()})
 
 
 async def write_for_user(ctx: AppContext, payload: dict[str, Any]) -> None:

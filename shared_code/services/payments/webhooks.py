@@ -347,7 +347,7 @@ async def _after_commit(ctx: AppContext, event_id: str, event_type: str, fact: F
             "at": at.isoformat(),
         }
         await outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message})
-        notify.notify_user(
+        await notify.notify_user(
             ctx, user_id, texts.refund_processed(purchase["id"], course_id, purchase["amount_cents"], purchase["currency"], at)
         )
 
