@@ -166,6 +166,14 @@ async def attach_recording(req: func.HttpRequest, call: Call) -> func.HttpRespon
     return respond(await recordings.attach_recording(call.ctx, call.principal, found.class_id, body, found=found))
 
 
+@endpoint(bp, "classes/{classId}/recording", ["DELETE"], summary="Remove the recording of a class (audited)", tag="live",
+          status=204, relation=CLASS_MANAGER, errors=(403, 404))
+async def remove_recording(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    found = call.access
+    await recordings.remove_recording(call.ctx, call.principal, found.class_id, found=found)
+    return respond(status=204)
+
+
 @endpoint(bp, "classes/{classId}/recording/playback", ["GET"], summary="A signed, expiring playback URL of the recording",
           tag="live", response=Playback, relation=CLASS_MEMBER, errors=(403, 404, 422))
 async def recording_playback(req: func.HttpRequest, call: Call) -> func.HttpResponse:

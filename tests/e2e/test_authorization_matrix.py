@@ -142,6 +142,8 @@ def rows(w: dict) -> list[Row]:
         Row("GET", f"classes/{k}/attendance", MANAGERS),
         Row("PUT", f"classes/{w['ended_class']}/recording", MANAGERS, {"videoAssetId": w["recording"]}),
         Row("GET", f"classes/{w['ended_class']}/recording/playback", MEMBERS),
+        # After the playback row: the first manager takes the recording off, a repeat is 204 too.
+        Row("DELETE", f"classes/{w['ended_class']}/recording", MANAGERS),
         Row("POST", f"classes/{k}/polls", OWNER_ONLY, {"question": "Next?", "options": ["x", "y"]}),
         Row("POST", f"classes/{k}/moderation", MANAGERS, {"action": "unmute", "userId": w["enrolled_id"]}),
         Row("GET", "admin/audit", ADMIN_ONLY),

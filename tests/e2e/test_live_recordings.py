@@ -111,3 +111,40 @@ async def test_a_student_of_another_course_cannot_play_the_recording(api, actor)
         refused = await api.get(f"classes/{klass['id']}/recording/playback", headers=stranger.headers)
         assert refused.status_code == 403, refused.text
     assert (await api.get(f"classes/{klass['id']}/recording/playback")).status_code == 401
+
+
+async def test_the_tutor_removes_a_recording_and_its_students_can_no_longer_play_it(api, actor):
+    tutor, student, rival, admin = await actor("tutor"), await actor("student"), await actor("tutor"), await actor("admin")
+    course, _ = await published_course(api, tutor)
+    await enrol(api, student, course["id"])
+    klass = await create_class(api, tutor, course["id"])
+    await end_class(api, tutor, klass["id"])
+    video = await register_video(api, tutor, title="Wrong take")
+    assert (await attach(api, tutor, klass["id"], video["id"])).status_code == 200
+
+    # Neither a student of the course nor another tutor may take it off.
+    for who in (student, rival):
+        refused = await api.delete(f"classes/{klass['id']}/recording", headers=who.headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    removed = await api.delete(f"classes/{klass['id']}/recording", headers=tutor.headers)
+    assert removed.status_code == 204, removed.text
+    assert (await api.get(f"classes/{klass['id']}", headers=student.headers)).json()["hasRecording"] is False
+    gone = await api.get(f"classes/{klass['id']}/recording/playback", headers=student.headers)
+    assert gone.status_code == 422 and "no recording" in gone.json()["detail"]
+    # A repeat (a retried request) changes nothing and is not audited again.
+    assert (await api.delete(f"classes/{klass['id']}/recording", headers=admin.headers)).status_code == 204
+    # The video itself stays registered: the tutor can attach it again.
+    assert (await attach(api, tutor, klass["id"], video["id"])).status_code == 200
+
+    async def removals(by) -> list[dict]:
+        resp = await api.get("admin/audit", params={"actor": by.user_id, "action": "class.recording.removed"},
+                             headers=admin.headers)
+        assert resp.status_code == 200, resp.text
+        return [row for row in resp.json()["items"] if row["target"] == f"class/{klass['id']}"]
+
+    assert await removals(admin) == []
+    audited = await removals(tutor)
+    assert len(audited) == 1
+    assert audited[0]["details"]["before"] == {"videoAssetId": video["id"]}
+    assert audited[0]["details"]["after"] == {"videoAssetId": None}

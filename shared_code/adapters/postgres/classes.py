@@ -93,6 +93,20 @@ async def attach_recording(conn: Conn, class_id: str, asset_id: str) -> ClassRow
     )
 
 
+async def detach_recording(conn: Conn, class_id: str) -> str | None:
+    """Removes the class's recording; the asset id it had, or None when it had none."""
+    cur = await conn.execute(
+        """WITH old AS (SELECT id, recording_asset_id FROM live_classes
+                         WHERE id = %(id)s AND recording_asset_id IS NOT NULL FOR UPDATE)
+           UPDATE live_classes c SET recording_asset_id = NULL, recording_attached_at = NULL
+             FROM old WHERE c.id = old.id
+         RETURNING old.recording_asset_id""",
+        {"id": class_id},
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row["recording_asset_id"])
+
+
 async def calendar_of(
     conn: Conn,
     user_id: str,

@@ -1,4 +1,5 @@
-"""Recordings of ended classes: attached by the class's tutor (or an admin), played by its members.
+"""Recordings of ended classes: attached (and removed) by the class's tutor or an admin,
+played by its members.
 
 A recording is a video asset from the registry (`services/content/videos.py`), held to the
 same rule as a lesson's video: only an asset the course's owner registered (or one bound to
@@ -49,6 +50,25 @@ async def attach_recording(
          "after": {"videoAssetId": asset_id}},
     )
     return LiveClass.model_validate(row)
+
+
+async def remove_recording(
+    ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
+) -> None:
+    """Takes the recording off the class (the video asset stays registered): its members can
+    no longer play it. A class without one is left as it is, so a repeat is harmless.
+    Audited with the asset it had."""
+    found = found or await class_access.require_manager(ctx, principal, class_id)
+    if not found.can_manage:
+        raise Forbidden("Only the class's tutor and admins may remove its recording.")
+    async with ctx.db.transaction() as conn:
+        removed = await classes_sql.detach_recording(conn, class_id)
+    if removed is None:
+        return
+    await audit.record(
+        ctx, principal, "class.recording.removed", f"class/{class_id}",
+        {"courseId": found.course_id, "before": {"videoAssetId": removed}, "after": {"videoAssetId": None}},
+    )
 
 
 async def recording_playback(

@@ -844,7 +844,11 @@ export interface paths {
          */
         put: operations["attach_recording"];
         post?: never;
-        delete?: never;
+        /**
+         * Remove the recording of a class (audited)
+         * @description Who may call: owning tutor, admin (the relation to the `classId` in the path; roles: tutor, admin).
+         */
+        delete: operations["remove_recording"];
         options?: never;
         head?: never;
         patch?: never;
@@ -5673,6 +5677,33 @@ export interface operations {
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    remove_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                classId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
