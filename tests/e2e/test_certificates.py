@@ -56,7 +56,7 @@ async def three_kind_course(api, tutor) -> dict:
 
 async def test_completing_every_lesson_issues_one_certificate_with_its_pdf(api, actor, stack):
     tutor = await actor("tutor")
-    student = await actor("student", name="Ada Lovelace Zoë")
+    student = await actor("student", name="Ada Łukasiewicz Zoë")
     w = await three_kind_course(api, tutor)
     course_id = w["course"]["id"]
     await enrol(api, student, course_id)
@@ -70,7 +70,7 @@ async def test_completing_every_lesson_issues_one_certificate_with_its_pdf(api, 
     assert (await api.get(f"materials/{w['material']}/download", headers=student.headers)).status_code == 200
     cert = await rendered_certificate(api, student, course_id)
     assert cert["courseTitle"] == "Linear algebra, the first steps"
-    assert cert["holderName"] == "Ada Lovelace Zoë"
+    assert cert["holderName"] == "Ada Łukasiewicz Zoë"
     assert cert["verifyUrl"].endswith(f"/api/certificates/{cert['code']}")
     issued_at = datetime.fromisoformat(cert["issuedAt"])
     assert abs(datetime.now(UTC) - issued_at) < timedelta(minutes=2)
@@ -92,9 +92,9 @@ async def test_completing_every_lesson_issues_one_certificate_with_its_pdf(api, 
         assert access.get("public_access") is None, "the certificates container is private"
     assert stored.startswith(b"%PDF-")
     text = pdf_text(stored)
-    assert "Ada Lovelace Zoë".encode("latin-1") in text
-    assert b"Linear algebra, the first steps" in text and cert["code"].encode() in text
-    assert cert["verifyUrl"].encode() in text
+    assert "Ada Łukasiewicz Zoë" in text
+    assert "Linear algebra, the first steps" in text and cert["code"] in text
+    assert cert["verifyUrl"] in text
 
     # The download: a read SAS for that one blob, for minutes.
     resp = await api.get(f"me/certificates/{cert['code']}/download", headers=student.headers)

@@ -82,12 +82,64 @@ async def rendered_certificate(api: httpx.AsyncClient, student: Actor, course_id
     return await eventually(ready, timeout=30, interval=0.3)
 
 
-def pdf_text(data: bytes) -> bytes:
-    """The page content of a PDF fpdf2 wrote: its streams, inflated where compressed."""
-    parts = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            parts.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            parts.append(match.group(1))
-    return b"\n".join(parts)
+def _stream(body: bytes) -> bytes:
+    match = re.search(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S)
+    if match is None:
+        return b""
+    try:
+        return zlib.decompress(match.group(1))
+    except zlib.error:
+        return match.group(1)
+
+
+def _literal(raw: bytes) -> bytes:
+    """A PDF literal string's bytes, its backslash escapes undone."""
+    out, i = bytearray(), 0
+    escapes = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("f"): 12}
+    while i < len(raw):
+        byte = raw[i]
+        if byte != 0x5C:  # backslash
+            out.append(byte)
+            i += 1
+            continue
+        nxt = raw[i + 1]
+        if nxt in escapes:
+            out.append(escapes[nxt])
+            i += 2
+        elif 0x30 <= nxt <= 0x37:
+            digits = re.match(rb"[0-7]{1,3}", raw[i + 1:i + 4])
+            assert digits is not None
+            out.append(int(digits.group(0), 8) & 0xFF)
+            i += 1 + len(digits.group(0))
+        else:
+            out.append(nxt)
+            i += 2
+    return bytes(out)
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF fpdf2 wrote with embedded Unicode fonts, one shown string per line:
+    each string's glyph codes read through its font's ToUnicode map."""
+    objects = {int(n): body for n, body in re.findall(rb"(\d+) 0 obj(.*?)endobj", data, re.S)}
+    maps: dict[bytes, dict[int, str]] = {}
+    for name, number in re.findall(rb"/(F\d+) (\d+) 0 R", data):
+        to_unicode = re.search(rb"/ToUnicode (\d+) 0 R", objects[int(number)])
+        if to_unicode is None:
+            continue
+        cmap = _stream(objects[int(to_unicode.group(1))])
+        maps[name] = {int(code, 16): chr(int(char, 16))
+                      for code, char in re.findall(rb"<([0-9A-F]{4})> <([0-9A-F]{4,8})>", cmap)}
+    lines: list[str] = []
+    for body in objects.values():
+        content = _stream(body)
+        if b" Tj" not in content:
+            continue
+        font: dict[int, str] = {}
+        for name, shown in re.findall(rb"/(F\d+) [\d.]+ Tf|\(((?:\\.|[^\\)])*)\) Tj", content, re.S):
+            if name:
+                font = maps.get(name, {})
+                continue
+            glyphs = _literal(shown)
+            lines.append("".join(font.get(int.from_bytes(glyphs[i:i + 2], "big"), "\ufffd")
+                                 for i in range(0, len(glyphs) - 1, 2)))
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Certificate codes: random, typeable, and read back whatever way a person types them;
-the PDF's text as the built-in fonts can draw it."""
+the PDF's text in the embedded font."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from shared_code.domain.certificates import ALPHABET, new_code, normalise_code
-from shared_code.services.certificates.document import latin1, render_pdf
+from shared_code.services.certificates.document import drawable, render_pdf
 
 SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 
@@ -33,10 +33,29 @@ def test_anything_else_is_not_a_code():
         assert normalise_code(text) is None
 
 
-def test_text_outside_latin1_is_folded_or_marked_and_latin1_is_kept():
-    assert latin1("Zoë Brontë") == "Zoë Brontë"
-    assert latin1("Dvořák") == "Dvorák"  # á is Latin-1, ř is not
-    assert latin1("Łódź 名") == "?ódz ?"
+def test_names_in_every_script_the_font_has_are_kept_and_the_rest_folded_or_marked():
+    for name in ("Zoë Brontë", "Dvořák", "Łódź", "Дмитрий Шостакович", "Ωμέγα", "Ֆրանսիա", "שלום"):
+        assert drawable(name) == name
+    assert drawable("Nguyễn 名") == "Nguyễn ?"  # no CJK in the embedded font
+
+
+def _mapped_characters(pdf: bytes) -> set[str]:
+    """Every character a font of the document maps a glyph to (its ToUnicode maps)."""
+    mapped: set[str] = set()
+    for cmap in re.findall(rb"beginbfchar(.*?)endbfchar", pdf, re.S):
+        for _, code in re.findall(rb"<([0-9A-F]{4})> <([0-9A-F]{4,8})>", cmap):
+            mapped.add(chr(int(code, 16)))
+    return mapped
+
+
+def test_a_cyrillic_name_and_a_greek_title_are_drawn_as_they_are():
+    holder, title = "Дмитрий Łukasz", "Ωμέγα Algebra"
+    data = render_pdf(
+        holder_name=holder, course_title=title, issued_at=datetime(2026, 1, 2, tzinfo=UTC),
+        code="7KQ2-M9XD-4HTC-R8WB", verify_url="https://lectern.example/api/certificates/7KQ2-M9XD-4HTC-R8WB",
+    )
+    assert b"/FontFile2" in data  # the font travels inside the document
+    assert set(holder + title) - {" "} <= _mapped_characters(data)
 
 
 def test_the_certificate_is_a_pdf():
