@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared_code import telemetry
 from shared_code.bootstrap import get_context
 from shared_code.http import Call, endpoint, json_body, query, respond
 from shared_code.models.notifications import MarkRead, MarkReadResult, NotificationPage, NotificationQuery
@@ -34,7 +35,8 @@ async def mark_notifications_read(req: func.HttpRequest, call: Call) -> func.Htt
 
 
 @bp.timer_trigger(schedule="%LECTERN_CLASS_REMINDER_SCHEDULE%", arg_name="timer", run_on_startup=False)
-async def remind_upcoming_classes(timer: func.TimerRequest) -> None:
+async def remind_upcoming_classes(timer: func.TimerRequest, context: func.Context) -> None:
     """Notifies the enrolled students and the tutor of classes starting within ten minutes,
     once per class and user (a run that finds nothing logs at debug level only)."""
-    await reminders.remind_upcoming_classes(await get_context())
+    with telemetry.timer_run("remind_upcoming_classes", context.invocation_id):
+        await reminders.remind_upcoming_classes(await get_context())

@@ -34,6 +34,6 @@ async def drain_parked_effects(timer: func.TimerRequest, context: func.Context) 
     """Retries side effects parked in PostgreSQL while Storage (and so the queue) was down,
     and samples the outbox and poison queue lengths for the metrics."""
     ctx = await get_context()
-    with logs.bound(invocation_id=context.invocation_id, operation="drain_parked_effects"):
+    with telemetry.timer_run("drain_parked_effects", context.invocation_id):
         await outbox.drain_parked(ctx)
         await outbox.sample_queues(ctx)

@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from shared_code import logs
+from shared_code import telemetry
 from shared_code.bootstrap import get_context
 from shared_code.services.content import materials
 from shared_code.services.progress import watch as progress
@@ -21,7 +21,7 @@ async def flush_progress(timer: func.TimerRequest, context: func.Context) -> Non
 
     A failed batch is back in the dirty set before this raises, so the next run retries it.
     """
-    with logs.bound(invocation_id=context.invocation_id, operation="flush_progress"):
+    with telemetry.timer_run("flush_progress", context.invocation_id):
         report = await progress.flush_dirty(await get_context())
         if timer.past_due:
             # Late and idle is routine on a busy machine; late with work to do is worth a line.
@@ -35,5 +35,5 @@ async def discard_stale_uploads(timer: func.TimerRequest, context: func.Context)
     A tutor who asks for an upload SAS and walks away would otherwise leave a row and a
     blob forever; the storage lifecycle rule on the upload prefix is the backstop.
     """
-    with logs.bound(invocation_id=context.invocation_id, operation="discard_stale_uploads"):
+    with telemetry.timer_run("discard_stale_uploads", context.invocation_id):
         await materials.discard_stale_uploads(await get_context())

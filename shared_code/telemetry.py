@@ -195,6 +195,17 @@ def span(
         yield started
 
 
+@contextmanager
+def timer_run(name: str, invocation_id: str | None) -> Iterator[otel_trace.Span | None]:
+    """A timer's run: its log context, and with tracing on a span of its own (no request
+    started it, so it roots its trace) whose children are the run's PostgreSQL, Redis and
+    Azure SDK calls, as a request's are."""
+    with logs.bound(invocation_id=invocation_id, operation=name), span(
+        f"timer {name}", attributes={"faas.trigger": "timer", "lectern.operation": name}
+    ) as started:
+        yield started
+
+
 def finish_http(current: otel_trace.Span | None, status: int) -> None:
     if current is None:
         return

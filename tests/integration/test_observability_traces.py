@@ -2,8 +2,8 @@
 them) run in-process against the real PostgreSQL, Redis and Azurite with spans going to an
 in-memory exporter. A request's server span has PostgreSQL and Redis calls as children; an
 effect it could not run travels on the outbox queue with the request's traceparent, and the
-retry the queue trigger runs belongs to the same trace. And the timers that find nothing to
-do say so at debug level only."""
+retry the queue trigger runs belongs to the same trace. Each timer run is a trace of its
+own, and the timers that find nothing to do say so at debug level only."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import azure.functions as func
 import pytest
+from azure.functions.timer import TimerRequest
 from azure.storage.queue import BinaryBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from devhost.indexing import IndexedFunction
+from devhost.invocation import InvocationContext
 from shared_code import bootstrap, logs, telemetry
 from shared_code.context import AppContext
 from shared_code.platform import outbox
@@ -175,3 +177,20 @@ async def test_timers_that_find_nothing_to_do_log_at_debug_only(app, caplog):
     lectern = [r for r in caplog.records if r.name.startswith("lectern")]
     assert lectern, "the idle runs say so at debug level"
     assert all(r.levelno == logging.DEBUG for r in lectern), [(r.name, r.levelname, r.getMessage()) for r in lectern]
+
+
+TIMERS = ("flush_progress", "drain_parked_effects", "discard_stale_uploads", "remind_upcoming_classes")
+
+
+async def test_each_timer_run_is_a_trace_of_its_own_with_its_store_calls_as_children(app, spans):
+    for name in TIMERS:
+        await _function(name).user_function(TimerRequest(past_due=False), InvocationContext(str(uuid.uuid4()), name, ".", None))
+    finished = spans.get_finished_spans()
+    by_id = {span.context.span_id: span for span in finished}
+    for name in TIMERS:
+        (run,) = [span for span in finished if span.name == f"timer {name}"]
+        assert run.parent is None, "no request started it: it roots its own trace"
+        assert run.attributes is not None and run.attributes["faas.trigger"] == "timer"
+        assert run.attributes["lectern.operation"] == name
+        calls = [span for span in finished if _descends(span, run, by_id)]
+        assert calls and all(_trace(call) == _trace(run) for call in calls), name
