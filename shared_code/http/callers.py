@@ -205,7 +205,7 @@ QUIZ_MEMBER = course_relation(
 # read quizzes, they do not take them).
 QUIZ_TAKER = course_relation(
     "enrolled student", "quizId", ("student",), quiz_keys.kept_quiz_access, lambda access: access.relation == "enrolled",
-    quizzes.TAKERS_ONLY,
+    quizzes.TAKERS_ONLY, prefetch=quiz_keys.prefetch_quiz_course,
 )
 
 # Class relations (services/live/class_access.py): the answer is a `ClassAccess`.

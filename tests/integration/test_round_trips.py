@@ -65,7 +65,7 @@ HEARTBEAT_POSTGRES = 0
 LESSON_READ_REDIS = 1  # read limits, stored roles and the lesson's cache entries (one pipeline)
 LESSON_READ_POSTGRES = 0
 QUIZ_SUBMIT_POSTGRES = 1  # one statement: the attempt, the limit, the best score, the key's answer
-QUIZ_SUBMIT_REDIS = 5  # write limits, stored roles, course membership, leaderboard script, dashboard
+QUIZ_SUBMIT_REDIS = 3  # write limits, stored roles and course membership (one pipeline), leaderboard script, dashboard
 QUIZ_EFFECTS_POSTGRES = 2  # after the answer: the notification's row, then the parked effects' row goes
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")

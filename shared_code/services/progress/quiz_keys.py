@@ -12,7 +12,9 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.platform import access as access_service
+from shared_code.platform import content_cache
 from shared_code.platform.access import CourseAccess
+from shared_code.platform.content_cache import CoursePrefetch
 
 # Quiz copies kept per process for grading; past this many the memo starts again (a quiz is
 # a few kilobytes, and a course's quizzes are few).
@@ -42,12 +44,25 @@ def forget_quiz(ctx: AppContext, quiz_id: str) -> None:
     ctx.content_cache.quiz_keys.pop(quiz_id, None)
 
 
-async def kept_quiz_access(ctx: AppContext, principal: Principal, quiz_id: str) -> tuple[AnswerKey, CourseAccess]:
+def prefetch_quiz_course(ctx: AppContext, quiz_id: str, user_id: str) -> CoursePrefetch | None:
+    """Sends the course cache read of a quiz this process keeps beside the caller's own
+    checks, so a warm submit's access check costs no round trip of its own (a quiz's
+    course never changes); None for a quiz not read here yet. It reads process memory and
+    Redis only, as every prefetch must (`http/callers.py`)."""
+    kept = ctx.content_cache.quiz_keys.get(quiz_id)
+    if kept is None:
+        return None
+    return content_cache.prefetch_course(ctx, str(kept.quiz.course_id), user_id)
+
+
+async def kept_quiz_access(
+    ctx: AppContext, principal: Principal, quiz_id: str, *, prefetched: CoursePrefetch | None = None
+) -> tuple[AnswerKey, CourseAccess]:
     """`quiz_access` from the process's copy of the quiz (its course never changes), for
     attempts, which check the copy's version when they write."""
     key = await answer_key(ctx, quiz_id)
     try:
-        access = await access_service.course_access(ctx, principal, str(key.quiz.course_id))
+        access = await access_service.course_access(ctx, principal, str(key.quiz.course_id), prefetched=prefetched)
     except NotFound:
         raise NotFound("No such quiz.") from None
     return key, access
