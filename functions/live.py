@@ -34,6 +34,7 @@ from shared_code.models.live import (
     ClassListQuery,
     ClassPage,
     ClassState,
+    ClassUpdate,
     LiveClass,
     ModerationRequest,
     ModerationResult,
@@ -69,6 +70,14 @@ async def list_classes(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def get_class(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     found = call.access
     return respond(await classes.get_class(call.ctx, call.principal, found.class_id, found=found))
+
+
+@endpoint(bp, "classes/{classId}", ["PATCH"], summary="Rename or reschedule a class that has not started (audited)",
+          tag="live", request=ClassUpdate, response=LiveClass, relation=CLASS_MANAGER, errors=(400, 403, 404, 409, 422))
+async def update_class(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    found = call.access
+    body = json_body(req, ClassUpdate)
+    return respond(await classes.update_class(call.ctx, call.principal, found.class_id, body, found=found))
 
 
 @endpoint(bp, "classes/{classId}/start", ["POST"], summary="Start the class (pushes class.started)", tag="live",

@@ -41,6 +41,28 @@ class ClassCreate(StrictInput):
         return value
 
 
+class ClassUpdate(StrictInput):
+    """Renames or reschedules a class that has not started; only the fields sent change."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"scheduledAt": "2026-01-15T17:30:00Z"}]})
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    scheduled_at: datetime | None = None
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-01-01T10:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> ClassUpdate:
+        if self.title is None and self.scheduled_at is None:
+            raise ValueError("send title or scheduledAt (or both)")
+        return self
+
+
 class LiveClass(ApiModel):
     id: uuid.UUID
     course_id: uuid.UUID

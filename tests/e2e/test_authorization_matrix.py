@@ -156,6 +156,8 @@ def rows(w: dict) -> list[Row]:
         Row("GET", "admin/analytics", ADMIN_ONLY),
         # state-changing rows last
         Row("POST", f"classes/{k}/polls/{p}/close", OWNER_ONLY),
+        # Before the start row: only a scheduled class is renamed.
+        Row("PATCH", f"classes/{w['spare_class']}", MANAGERS, {"title": "Renamed"}),
         Row("POST", f"classes/{w['spare_class']}/start", OWNER_ONLY),
         Row("POST", f"classes/{w['spare_class']}/end", OWNER_ONLY),
         Row("POST", f"courses/{w['open_course']}/enrollments", (401, OK, OK, 403, 403, OK)),

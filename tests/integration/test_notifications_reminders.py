@@ -17,7 +17,7 @@ import pytest
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest
-from shared_code.models.live import ClassCreate
+from shared_code.models.live import ClassCreate, ClassUpdate
 from shared_code.models.notifications import NotificationQuery
 from shared_code.services.content import courses, enrollments
 from shared_code.services.live import classes
@@ -87,3 +87,22 @@ async def test_a_run_that_finds_no_class_logs_at_debug_level_only(ctx: AppContex
     assert (run.classes, run.notified) == (0, 0)
     mine = [r for r in caplog.records if r.name == "lectern.notifications"]
     assert mine and all(r.levelno == logging.DEBUG for r in mine)
+
+
+async def test_a_rescheduled_class_is_reminded_at_its_new_time_and_not_its_old_one(ctx: AppContext):
+    tutor = person("tutor")
+    course_id = await course_of(ctx, tutor)
+    student = await enrolled(ctx, course_id)
+    first_time = far_future()
+    klass = await classes.create_class(ctx, tutor, ClassCreate(course_id=course_id, title="Algebra", scheduled_at=first_time))
+    new_time = first_time + timedelta(days=2)
+    moved = await classes.update_class(ctx, tutor, str(klass.id), ClassUpdate(title="Algebra, moved", scheduled_at=new_time))
+    assert (moved.title, moved.scheduled_at) == ("Algebra, moved", new_time)
+
+    # Five minutes before the old time: nobody is told of a class that is not then.
+    await reminders.remind_upcoming_classes(ctx, now=first_time - timedelta(minutes=5))
+    assert await reminders_of(ctx, student, str(klass.id)) == []
+    # Five minutes before the new one: reminded, under the new title.
+    await reminders.remind_upcoming_classes(ctx, now=new_time - timedelta(minutes=5))
+    [reminder] = await reminders_of(ctx, student, str(klass.id))
+    assert "Algebra, moved" in reminder.title and "in 5 minutes" in reminder.title

@@ -44,6 +44,18 @@ async def insert_class(
     return row
 
 
+async def update_scheduled(conn: Conn, class_id: str, title: str | None, scheduled_at: datetime | None) -> ClassRow | None:
+    """Renames or reschedules a class while it is still scheduled; None when it has started
+    (or is gone). Fields passed as None stay."""
+    return await fetch_one(
+        conn, ClassRow,
+        f"""UPDATE live_classes SET title = COALESCE(%(title)s, title), scheduled_at = COALESCE(%(at)s, scheduled_at)
+             WHERE id = %(id)s AND status = 'scheduled'
+         RETURNING {_COLUMNS}""",
+        {"id": class_id, "title": title, "at": scheduled_at},
+    )
+
+
 async def get_class(conn: Conn, class_id: str) -> ClassRow | None:
     return await fetch_one(conn, ClassRow, f"SELECT {_COLUMNS} FROM live_classes WHERE id = %s", (class_id,))
 

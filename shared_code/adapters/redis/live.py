@@ -154,6 +154,16 @@ async def store_meta(r: aioredis.Redis, class_id: str, meta: dict[str, str]) -> 
     await pipe.execute()
 
 
+async def set_title(r: aioredis.Redis, class_id: str, title: str) -> None:
+    """The class was renamed. A meta hash this creates holds no status, so it reads as a
+    miss and is filled from PostgreSQL around it (`store_meta`)."""
+    name = keys.live_meta(class_id)
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(name, "title", title)
+    pipe.expire(name, CLASS_TTL_SECONDS)
+    await pipe.execute()
+
+
 async def emit(r: aioredis.Redis, class_id: str, now_ms: int) -> int:
     """The next sequence number, for messages that change no Redis state."""
     return int(await _EMIT.run(r, keys=[keys.live_seq(class_id)], args=seq_args(now_ms)))

@@ -607,7 +607,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename or reschedule a class that has not started (audited)
+         * @description Who may call: owning tutor, admin (the relation to the `classId` in the path; roles: tutor, admin).
+         */
+        patch: operations["update_class"];
         trace?: never;
     };
     "/api/classes/{classId}/start": {
@@ -2052,6 +2056,25 @@ export interface components {
              * @default false
              */
             muted: boolean;
+        };
+        /**
+         * ClassUpdate
+         * @description Renames or reschedules a class that has not started; only the fields sent change.
+         * @example {
+         *       "scheduledAt": "2026-01-15T17:30:00Z"
+         *     }
+         */
+        ClassUpdate: {
+            /**
+             * Title
+             * @default null
+             */
+            title?: string | null;
+            /**
+             * Scheduledat
+             * @default null
+             */
+            scheduledAt?: string | null;
         };
         /** Course */
         Course: {
@@ -5287,6 +5310,47 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_class: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                classId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "scheduledAt": "2026-01-15T17:30:00Z"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ClassUpdate"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveClass"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
