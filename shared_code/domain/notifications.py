@@ -1,14 +1,16 @@
 """What each notification says: its kind, its words, its data and the key that makes it
 happen once per user. Pure: the services decide who receives it and when.
 
-A dedupe key names the event, not the delivery (`class.reminder:<classId>`), so a retried
-effect or a timer that sees the same class twice writes no second row for the same user.
+A dedupe key names the event, not the delivery (`class.reminder:<classId>:<time>`: the
+class at the time it is scheduled for), so a retried effect or a timer that sees the same
+class twice writes no second row for the same user, while a class moved to another time is
+reminded again at its new one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 NotificationKind = Literal["class.reminder", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued"]
@@ -56,12 +58,17 @@ def _draft(kind: NotificationKind, title: str, body: str, key: str, at: datetime
     return Draft(kind=kind, title=_clip(title, TITLE_MAX), body=_clip(body, BODY_MAX), key=key, at=at, data=data)
 
 
+def reminder_key(class_id: str, scheduled_at: datetime) -> str:
+    """The class at the minute it is scheduled for, in UTC."""
+    return f"class.reminder:{class_id}:{scheduled_at.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
 def class_reminder(class_id: str, course_id: str, title: str, scheduled_at: datetime, at: datetime) -> Draft:
     minutes = max(0, round((scheduled_at - at).total_seconds() / 60))
     when = "now" if minutes == 0 else f"in {minutes} minute{'s' if minutes != 1 else ''}"
     return _draft(
         "class.reminder", f"Class starts {when}: {title}", f"The live class “{title}” is scheduled for "
-        f"{scheduled_at.isoformat(timespec='minutes')}.", f"class.reminder:{class_id}", at,
+        f"{scheduled_at.isoformat(timespec='minutes')}.", reminder_key(class_id, scheduled_at), at,
         {"classId": class_id, "courseId": course_id, "scheduledAt": scheduled_at.isoformat()},
     )
 

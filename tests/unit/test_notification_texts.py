@@ -14,13 +14,16 @@ from shared_code.models.notifications import MarkRead
 AT = datetime(2026, 3, 1, 9, 50, tzinfo=UTC)
 
 
-def test_a_reminder_names_the_class_says_how_soon_and_is_keyed_by_the_class_alone():
+def test_a_reminder_names_the_class_says_how_soon_and_is_keyed_by_the_class_and_its_time():
     first = texts.class_reminder("c1", "k1", "Algebra", AT + timedelta(minutes=10), AT)
     later = texts.class_reminder("c1", "k1", "Algebra", AT + timedelta(minutes=10), AT + timedelta(minutes=9))
     assert first.title == "Class starts in 10 minutes: Algebra"
     assert later.title == "Class starts in 1 minute: Algebra"
-    # Every run over the same class writes under the same key, so only the first one counts.
-    assert first.key == later.key == "class.reminder:c1"
+    # Every run over the same class writes under the same key, so only the first one counts;
+    # the class moved to another time is another event.
+    assert first.key == later.key == "class.reminder:c1:2026-03-01T10:00Z"
+    moved = texts.class_reminder("c1", "k1", "Algebra", AT + timedelta(hours=2), AT + timedelta(hours=1, minutes=55))
+    assert moved.key == "class.reminder:c1:2026-03-01T11:50Z"
     assert first.data == {"classId": "c1", "courseId": "k1", "scheduledAt": "2026-03-01T10:00:00+00:00"}
 
 
