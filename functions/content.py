@@ -47,6 +47,7 @@ from shared_code.models.content import (
     Playback,
     Video,
     VideoCreate,
+    VideoPage,
 )
 from shared_code.pagination import PageQuery
 from shared_code.services.content import catalog, courses, enrollments, lesson_edits, materials, playback, videos
@@ -207,6 +208,15 @@ async def lesson_playback(req: func.HttpRequest, call: Call) -> func.HttpRespons
 async def register_video(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     body = json_body(req, VideoCreate)
     return respond(await videos.register_video(call.ctx, call.principal, body), status=201)
+
+
+@endpoint(
+    bp, "videos", ["GET"], summary="The videos the caller registered, newest first", tag=TAG,
+    query=PageQuery, response=VideoPage, roles=MANAGERS,
+)
+async def my_videos(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    page = query(req, PageQuery)
+    return respond(await videos.list_mine(call.ctx, call.principal, limit=page.limit, cursor=page.cursor))
 
 
 # --- materials -------------------------------------------------------------------------

@@ -195,6 +195,11 @@ class Video(ApiModel):
     created_at: datetime
 
 
+class VideoPage(ApiModel):
+    items: list[Video]
+    next_cursor: str | None = None
+
+
 class Playback(ApiModel):
     url: str
     expires_at: datetime

@@ -85,6 +85,8 @@ def rows(w: dict) -> list[Row]:
         Row("PATCH", f"courses/{c}", MANAGERS, {"description": "edited"}),
         Row("POST", f"courses/{c}/lessons", MANAGERS, {"title": "More", "kind": "document"}),
         Row("POST", "videos", (401, 403, 403, OK, OK, OK), {"title": "Matrix video", "durationSeconds": 60}),
+        # Each tutor and admin lists only their own.
+        Row("GET", "videos", (401, 403, 403, OK, OK, OK)),
         Row("GET", f"lessons/{ls}", MEMBERS),
         Row("PATCH", f"lessons/{ls}", MANAGERS, {"title": "Video"}),
         # allowed callers may get 422 once earlier rows added lessons the order does not name

@@ -24,6 +24,26 @@ async def test_registering_a_video_returns_it_owned_by_the_caller(api, actor):
     assert video["playbackId"] and video["id"]
 
 
+async def test_a_tutor_lists_their_own_videos_newest_first_page_by_page(api, actor):
+    tutor, rival, student = await actor("tutor"), await actor("tutor"), await actor("student")
+    titles = ["Week 1", "Week 2", "Week 3"]
+    for title in titles:
+        await register_video(api, tutor, title=title)
+    await register_video(api, rival, title="Not yours")
+
+    first = await api.get("videos", params={"limit": 2}, headers=tutor.headers)
+    assert first.status_code == 200, first.text
+    assert [v["title"] for v in first.json()["items"]] == ["Week 3", "Week 2"]
+    rest = await api.get("videos", params={"limit": 2, "cursor": first.json()["nextCursor"]}, headers=tutor.headers)
+    assert [v["title"] for v in rest.json()["items"]] == ["Week 1"] and rest.json()["nextCursor"] is None
+    assert all(v["ownerId"] == tutor.user_id for v in first.json()["items"] + rest.json()["items"])
+
+    assert [v["title"] for v in (await api.get("videos", headers=rival.headers)).json()["items"]] == ["Not yours"]
+    assert (await api.get("videos", headers=student.headers)).status_code == 403
+    forged = await api.get("videos", params={"cursor": "not-a-cursor"}, headers=tutor.headers)
+    assert forged.status_code == 400 and forged.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_students_cannot_register_videos_and_bad_bodies_are_refused(api, actor):
     tutor, student = await actor("tutor"), await actor("student")
     assert (await api.post("videos", json={"title": "x"}, headers=student.headers)).status_code == 403

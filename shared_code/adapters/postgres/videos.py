@@ -67,3 +67,19 @@ async def get_video(conn: Conn, video_id: str) -> VideoAsset | None:
     cur = await conn.execute(f"SELECT {COLUMNS} FROM video_assets WHERE id = %s", (key,))
     row = await cur.fetchone()
     return _asset(row) if row else None
+
+
+async def list_for_owner(conn: Conn, owner_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[VideoAsset]:
+    """The videos `owner_id` registered, newest first, strictly after the (created_at, id) `after`."""
+    if after is None:
+        cur = await conn.execute(
+            f"SELECT {COLUMNS} FROM video_assets WHERE owner_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
+            (owner_id, limit),
+        )
+    else:
+        cur = await conn.execute(
+            f"""SELECT {COLUMNS} FROM video_assets WHERE owner_id = %s AND (created_at, id) < (%s, %s::uuid)
+                 ORDER BY created_at DESC, id DESC LIMIT %s""",
+            (owner_id, after[0], after[1], limit),
+        )
+    return [_asset(row) for row in await cur.fetchall()]

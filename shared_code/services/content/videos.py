@@ -19,10 +19,11 @@ from shared_code.adapters.postgres.videos import VideoAsset
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import FieldError, Forbidden, Invalid
-from shared_code.models.content import Video, VideoCreate
+from shared_code.models.content import Video, VideoCreate, VideoPage
 from shared_code.platform import audit
 from shared_code.platform.access import course_access, refused
 from shared_code.platform.users import ensure_user
+from shared_code.services.content.paging import position_of, split_page
 
 
 def video_out(asset: VideoAsset) -> Video:
@@ -64,6 +65,16 @@ async def register_video(ctx: AppContext, principal: Principal, body: VideoCreat
         {"before": None, "after": {"title": asset.title, "courseId": course_id, "durationSeconds": asset.duration_seconds}},
     )
     return video_out(asset)
+
+
+async def list_mine(ctx: AppContext, principal: Principal, *, limit: int, cursor: str | None) -> VideoPage:
+    """The videos the caller registered, newest first: what a tutor picks a lesson's video
+    or a class's recording from. Another tutor's are never listed (nor usable by them)."""
+    after = position_of(cursor)
+    async with ctx.db.connection() as conn:
+        rows = await videos_sql.list_for_owner(conn, principal.user_id, after=after, limit=limit + 1)
+    page, next_cursor = split_page(rows, limit, "created_at")
+    return VideoPage(items=[video_out(r) for r in page], next_cursor=next_cursor)
 
 
 def may_use(principal: Principal, asset: VideoAsset, *, course_id: str, course_owner_id: str) -> bool:

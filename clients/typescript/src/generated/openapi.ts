@@ -373,7 +373,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The videos the caller registered, newest first
+         * @description Who may call: a signed-in caller with one of the roles tutor, admin.
+         */
+        get: operations["my_videos"];
         put?: never;
         /**
          * Register a video asset (lessons may use only their owner's assets)
@@ -3996,6 +4000,16 @@ export interface components {
              */
             courseId?: string | null;
         };
+        /** VideoPage */
+        VideoPage: {
+            /** Items */
+            items: components["schemas"]["Video"][];
+            /**
+             * Nextcursor
+             * @default null
+             */
+            nextCursor: string | null;
+        };
         /** WebhookReceipt */
         WebhookReceipt: {
             /** Received */
@@ -4886,6 +4900,34 @@ export interface operations {
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_videos: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
