@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-NotificationKind = Literal["class.reminder", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued"]
+NotificationKind = Literal[
+    "class.reminder", "class.cancelled", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
+]
 KINDS: tuple[NotificationKind, ...] = (
-    "class.reminder", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
+    "class.reminder", "class.cancelled", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
 )
 
 # Longest title and body stored: the words come from titles and file names users chose.
@@ -69,6 +71,14 @@ def class_reminder(class_id: str, course_id: str, title: str, scheduled_at: date
     return _draft(
         "class.reminder", f"Class starts {when}: {title}", f"The live class “{title}” is scheduled for "
         f"{scheduled_at.isoformat(timespec='minutes')}.", reminder_key(class_id, scheduled_at), at,
+        {"classId": class_id, "courseId": course_id, "scheduledAt": scheduled_at.isoformat()},
+    )
+
+
+def class_cancelled(class_id: str, course_id: str, title: str, scheduled_at: datetime, at: datetime) -> Draft:
+    return _draft(
+        "class.cancelled", f"Class cancelled: {title}", f"The live class “{title}” scheduled for "
+        f"{scheduled_at.isoformat(timespec='minutes')} will not take place.", f"class.cancelled:{class_id}", at,
         {"classId": class_id, "courseId": course_id, "scheduledAt": scheduled_at.isoformat()},
     )
 

@@ -109,3 +109,35 @@ async def test_a_rescheduled_class_is_reminded_again_at_its_new_time_and_not_at_
     await reminders.remind_upcoming_classes(ctx, now=new_time - timedelta(minutes=5))
     newest, _ = await reminders_of(ctx, student, str(klass.id))
     assert "Algebra, moved" in newest.title and "in 5 minutes" in newest.title
+
+
+async def cancellations_of(ctx: AppContext, who: Principal, class_id: str) -> list:
+    page = await feed.list_notifications(ctx, who, NotificationQuery(limit=200))
+    return [n for n in page.items if n.key == f"class.cancelled:{class_id}"]
+
+
+async def test_a_class_called_off_before_its_time_tells_its_students_and_nobody_else(ctx: AppContext):
+    tutor, outsider = person("tutor"), person("student")
+    course_id = await course_of(ctx, tutor)
+    students = [await enrolled(ctx, course_id) for _ in range(2)]
+    off = await classes.create_class(ctx, tutor, ClassCreate(course_id=course_id, title="Algebra", scheduled_at=far_future()))
+    await classes.end_class(ctx, tutor, str(off.id))
+    for student in students:
+        [notice] = await cancellations_of(ctx, student, str(off.id))
+        assert notice.kind == "class.cancelled" and notice.title == "Class cancelled: Algebra"
+        assert notice.data["classId"] == str(off.id) and notice.data["courseId"] == course_id
+    assert await cancellations_of(ctx, outsider, str(off.id)) == []
+    assert await cancellations_of(ctx, tutor, str(off.id)) == []
+    # Ending it again tells nobody twice.
+    await classes.end_class(ctx, tutor, str(off.id))
+    assert len(await cancellations_of(ctx, students[0], str(off.id))) == 1
+    # A class that ran, and one left unstarted long past its time, end without a word.
+    ran = await classes.create_class(ctx, tutor, ClassCreate(course_id=course_id, title="Ran", scheduled_at=far_future()))
+    await classes.start_class(ctx, tutor, str(ran.id))
+    await classes.end_class(ctx, tutor, str(ran.id))
+    stale = await classes.create_class(
+        ctx, tutor, ClassCreate(course_id=course_id, title="Stale", scheduled_at=datetime(2001, 1, 1, tzinfo=UTC))
+    )
+    await classes.end_class(ctx, tutor, str(stale.id))
+    for klass in (ran, stale):
+        assert await cancellations_of(ctx, students[0], str(klass.id)) == []

@@ -3,7 +3,9 @@
 Starting and ending are the owning tutor's. Ending closes the open poll (with its exact
 final counts), lowers every hand, stops the screen share, sends `class.ended` as the last
 message, and only then takes the connections out of the class group: nobody is cut off
-mid-sentence, and their page closes itself on `class.ended`.
+mid-sentence, and their page closes itself on `class.ended`. Ending a class that has not
+started before its time calls it off: its enrolled students get a `class.cancelled`
+notification.
 
 Negotiate hands out a Web PubSub client URL whose token grants nothing: no roles (so no
 direct group joins or sends) and no initial groups. The class id rides in the URL's query
@@ -18,7 +20,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +34,7 @@ from shared_code.adapters.redis.live_admission import JoinFacts
 from shared_code.auth import Principal
 from shared_code.concurrency import quiet
 from shared_code.context import AppContext
+from shared_code.domain import notifications as texts
 from shared_code.errors import FieldError, Forbidden, Invalid, NotFound, ValidationFailed
 from shared_code.models.live import ClassCreate, ClassListQuery, ClassPage, ClassUpdate, LiveClass, Negotiated
 from shared_code.pagination import decode_cursor, encode_cursor
@@ -43,6 +46,7 @@ from shared_code.services.live import class_access, hands, polls, presence, stag
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import ClassAccess
 from shared_code.services.live.connection_state import TICKET_SECONDS, Ticket, encode_ticket, state_key
+from shared_code.services.notifications import delivery as notify
 
 logger = logging.getLogger("lectern.live")
 
@@ -167,6 +171,12 @@ async def end_class(
         row = await classes_sql.change_status(conn, class_id, ["scheduled", "live"], "ended")
     if row is None:
         return class_from_row(found.row)  # ended already
+    now = datetime.now(UTC)
+    if row.started_at is None and row.scheduled_at > now:
+        # Called off before its time: the students who planned for it are told (a class
+        # long past its time that never started is only tidied away, and tells nobody).
+        notice = texts.class_cancelled(class_id, str(row.course_id), row.title, row.scheduled_at, now)
+        await notify.notify_enrolled(ctx, str(row.course_id), notice, tutor_id=str(row.tutor_id))
     await polls.close_open_poll(ctx, class_id)
     try:
         await hands.lower_all(ctx, class_id, by=principal.user_id)

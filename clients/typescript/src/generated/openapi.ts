@@ -3058,7 +3058,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "class.reminder" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued";
+            kind: "class.reminder" | "class.cancelled" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued";
             /** Title */
             title: string;
             /** Body */
