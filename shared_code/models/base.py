@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -26,3 +28,16 @@ class StrictInput(ApiModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True,
         json_schema_serialization_defaults_required=True,
     )
+
+
+def utc_instant(value: datetime) -> datetime:
+    """A time the server stores and reads back: it must name its offset, and it is kept as the
+    same instant in UTC. A time whose UTC instant falls outside the years Python can hold
+    (9999-12-31T23:00:00-14:00 is in the year 10000 in UTC) is refused here, with its reason,
+    rather than failing when the stored row is read back."""
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-01-01T10:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("falls outside the years 1 to 9999 in UTC") from None

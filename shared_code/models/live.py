@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from shared_code.models.base import ApiModel, StrictInput
+from shared_code.models.base import ApiModel, StrictInput, utc_instant
 
 ClassStatus = Literal["scheduled", "live", "ended"]
 
@@ -36,9 +36,7 @@ class ClassCreate(StrictInput):
     @field_validator("scheduled_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("needs a UTC offset, e.g. 2026-01-01T10:00:00Z")
-        return value
+        return utc_instant(value)
 
 
 class ClassUpdate(StrictInput):
@@ -52,9 +50,7 @@ class ClassUpdate(StrictInput):
     @field_validator("scheduled_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a UTC offset, e.g. 2026-01-01T10:00:00Z")
-        return value
+        return None if value is None else utc_instant(value)
 
     @model_validator(mode="after")
     def _something(self) -> ClassUpdate:

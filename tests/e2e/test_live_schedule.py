@@ -34,10 +34,16 @@ async def test_the_tutor_renames_and_reschedules_a_class_until_it_starts(api, ac
     for who in (student, rival):
         refused = await api.patch(f"classes/{klass['id']}", json={"title": "Mine now"}, headers=who.headers)
         assert refused.status_code == 403, refused.text
-    for body in ({}, {"scheduledAt": "2026-01-01T10:00:00"}, {"title": ""}, {"title": "x", "status": "ended"}):
+    # The last: a time whose UTC instant is in the year 10000, which no stored row could be read back as.
+    for body in ({}, {"scheduledAt": "2026-01-01T10:00:00"}, {"title": ""}, {"title": "x", "status": "ended"},
+                 {"scheduledAt": "9999-12-31T23:00:00-14:00"}):
         bad = await api.patch(f"classes/{klass['id']}", json=body, headers=tutor.headers)
         assert bad.status_code == 400, (body, bad.text)
         assert bad.headers["content-type"].startswith("application/problem+json")
+
+    beyond = await api.post("classes", json={"courseId": course["id"], "title": "Far", "scheduledAt": "9999-12-31T23:00:00-14:00"},
+                            headers=tutor.headers)
+    assert beyond.status_code == 400 and "outside the years" in beyond.text, beyond.text
 
     # A started class keeps its time and title.
     await start_class(api, tutor, klass["id"])
