@@ -9,7 +9,9 @@ one of the client's pooled connections.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -42,11 +44,17 @@ async def round_trip(r: aioredis.Redis, commands: list[tuple[str | int, ...]]) -
         try:
             await conn.send_packed_command(b"".join(pack_command(cast(Any, c)) for c in commands), check_health=False)
             replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
+            # One deadline for the batch's replies: the connection's own would arm and
+            # cancel a timer for every reply, a cost each command in the batch paid.
+            try:
+                async with asyncio.timeout(conn.socket_timeout):
+                    for _ in commands:
+                        try:
+                            replies.append(await conn.read_response(timeout=math.inf))
+                        except ResponseError as exc:
+                            replies.append(exc)
+            except TimeoutError as exc:
+                raise RedisTimeoutError(f"no reply from Redis within {conn.socket_timeout} s") from exc
             return replies
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await conn.disconnect()
