@@ -1,12 +1,14 @@
-"""Privacy endpoints: a user's export of everything held about them, and their erasure,
-for themselves (`/me`) and by an admin for any user (`services/privacy`)."""
+"""Privacy endpoints: a user's export of everything held about them (at once and bounded,
+or in full as a file built off the request), and their erasure, for themselves (`/me`)
+and by an admin for any user (`services/privacy`)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from shared_code.http import Call, Limit, endpoint, respond, route_id
-from shared_code.models.privacy import PrivacyExport
+from shared_code.models.privacy import ExportJob, PrivacyExport
+from shared_code.services.privacy import export_job
 from shared_code.services.privacy import operations as privacy
 
 bp = func.Blueprint()
@@ -23,6 +25,23 @@ async def export_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     return respond(await privacy.export_user(call.ctx, call.principal, call.principal.user_id))
 
 
+@endpoint(bp, "me/exports", ["POST"],
+          summary="Ask for a full export: every row, one JSON file built off the request; 202 when asked now, "
+          "200 with the one already pending", tag=TAG, response=ExportJob, status=202, also=(200,),
+          limits=(EXPORTS_PER_USER,))
+async def request_my_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    job, made = await export_job.request_export(call.ctx, call.principal, call.principal.user_id)
+    return respond(job, status=202 if made else 200)
+
+
+@endpoint(bp, "me/exports/{exportId}", ["GET"],
+          summary="A full export of the caller: its state, and while ready a download URL (one file, read-only, minutes)",
+          tag=TAG, response=ExportJob, errors=(404,))
+async def my_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    user_id = call.principal.user_id
+    return respond(await export_job.export_status(call.ctx, call.principal, user_id, route_id(req, "exportId")))
+
+
 @endpoint(bp, "me", ["DELETE"], summary="Erase the caller's account and personal data (audited)", tag=TAG,
           status=204, errors=(503,))
 async def erase_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
@@ -36,6 +55,23 @@ async def erase_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def admin_export_user(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     user_id = route_id(req, "userId")
     return respond(await privacy.export_user(call.ctx, call.principal, user_id))
+
+
+@endpoint(bp, "admin/users/{userId}/exports", ["POST"],
+          summary="Ask for a full export of a user (audited); 202 when asked now, 200 with the one already pending",
+          tag=TAG, response=ExportJob, status=202, also=(200,), roles=("admin",), limits=(EXPORTS_PER_USER,),
+          errors=(404,))
+async def request_user_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    job, made = await export_job.request_export(call.ctx, call.principal, route_id(req, "userId"))
+    return respond(job, status=202 if made else 200)
+
+
+@endpoint(bp, "admin/users/{userId}/exports/{exportId}", ["GET"],
+          summary="A full export of a user: its state, and while ready a download URL (audited)",
+          tag=TAG, response=ExportJob, roles=("admin",), errors=(404,))
+async def user_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    user_id, export_id = route_id(req, "userId"), route_id(req, "exportId")
+    return respond(await export_job.export_status(call.ctx, call.principal, user_id, export_id))
 
 
 @endpoint(bp, "admin/users/{userId}", ["DELETE"], summary="Erase a user's account and personal data (audited)",

@@ -9,6 +9,7 @@ import azure.functions as func
 from shared_code import telemetry
 from shared_code.bootstrap import get_context
 from shared_code.services.content import materials
+from shared_code.services.privacy import export_job as privacy_exports
 from shared_code.services.progress import watch as progress
 
 bp = func.Blueprint()
@@ -30,10 +31,15 @@ async def flush_progress(timer: func.TimerRequest, context: func.Context) -> Non
 
 @bp.timer_trigger(schedule="%LECTERN_UPLOAD_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def discard_stale_uploads(timer: func.TimerRequest, context: func.Context) -> None:
-    """Deletes material uploads started more than a day ago and never published.
+    """Deletes material uploads started more than a day ago and never published, and the
+    files of privacy exports past their time.
 
     A tutor who asks for an upload SAS and walks away would otherwise leave a row and a
-    blob forever; the storage lifecycle rule on the upload prefix is the backstop.
+    blob forever; the storage lifecycle rule on the upload prefix is the backstop. An
+    export's file holds everything about a person: it is kept only the days it may be
+    downloaded.
     """
     with telemetry.timer_run("discard_stale_uploads", context.invocation_id):
-        await materials.discard_stale_uploads(await get_context())
+        ctx = await get_context()
+        await materials.discard_stale_uploads(ctx)
+        await privacy_exports.expire_exports(ctx)

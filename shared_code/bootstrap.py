@@ -34,6 +34,7 @@ from shared_code.services.admin import health
 from shared_code.services.certificates import issue as certificates
 from shared_code.services.live import attendance, chat, polls, presence, stage
 from shared_code.services.notifications import delivery as notification_delivery
+from shared_code.services.privacy import export_job as privacy_exports
 from shared_code.services.progress import leaderboard, quiz_effects
 from shared_code.settings import Settings, get_settings
 
@@ -52,6 +53,7 @@ def effect_table() -> dict[str, Effect]:
         **notification_delivery.effects(),
         **certificates.effects(),
         **quiz_effects.effects(),
+        **privacy_exports.effects(),
     }
 
 

@@ -35,6 +35,12 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def document(value: Any) -> bytes:
+    """Compact UTF-8 JSON for a file a person reads (a privacy export): datetimes in
+    RFC 3339 (`2026-12-06T05:00:00+00:00`), as the API's answers give them."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def loads(data: bytes | str) -> Any:
     """Raises `DecodeError` (a ValueError) for anything that is not UTF-8 JSON."""
     return orjson.loads(data)

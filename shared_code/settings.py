@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     # Rows per section of an export (newest first; the section says when it held more), so
     # one export's document stays within a few megabytes whatever the account holds.
     privacy_export_rows: int = Field(1000, ge=1, le=10000, validation_alias=_alias("LECTERN_PRIVACY_EXPORT_ROWS"))
+    # Full exports (`services/privacy/export_job.py`): where their files go, and the days
+    # a finished one can be downloaded before its file is deleted.
+    privacy_exports_container: str = Field(
+        "privacy-exports", validation_alias=_alias("LECTERN_PRIVACY_EXPORTS_CONTAINER")
+    )
+    privacy_export_days: int = Field(7, ge=1, le=30, validation_alias=_alias("LECTERN_PRIVACY_EXPORT_DAYS"))
     # Courses and classes one export or erasure looks into (the partitions of access and
     # attendance rows, hot state and boards).
     privacy_partitions_max: int = Field(

@@ -340,6 +340,9 @@ var virtualNetworkName = '${abbrs.networkVirtualNetworks}${resourceToken}'
 
 var materialsContainerName = 'materials'
 var certificatesContainerName = 'certificates'
+var privacyExportsContainerName = 'privacy-exports'
+// Days a finished privacy export can be downloaded before the app deletes its file.
+var privacyExportDays = 7
 var deploymentContainerName = 'app-package'
 var outboxQueueName = 'outbox'
 var auditTableName = 'audit'
@@ -357,6 +360,7 @@ var hostContainerNames = [
 var blobContainerNames = [
   materialsContainerName
   certificatesContainerName
+  privacyExportsContainerName
   deploymentContainerName
   hostLeasesContainerName
   hostSecretsContainerName
@@ -396,6 +400,8 @@ module storage 'modules/storage.bicep' = {
     replication: storageSkuName
     containerNames: blobContainerNames
     materialsContainerName: materialsContainerName
+    privacyExportsContainerName: privacyExportsContainerName
+    privacyExportDays: privacyExportDays
     queueNames: queueNames
     tableNames: tableNames
     // Origins never contain spaces, so dropping them all tidies "a, b" into [a, b].
@@ -524,6 +530,7 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     hostContainerNames: hostContainerNames
     materialsContainerName: materialsContainerName
     certificatesContainerName: certificatesContainerName
+    privacyExportsContainerName: privacyExportsContainerName
     deploymentContainerName: deploymentContainerName
     queueNames: queueNames
     tableNames: tableNames
@@ -616,6 +623,8 @@ var appSettings = {
   LECTERN_RATE_EXPORTS_PER_MINUTE: '6'
   LECTERN_PRIVACY_EXPORT_ROWS: '1000'
   LECTERN_PRIVACY_PARTITIONS_MAX: '5000'
+  LECTERN_PRIVACY_EXPORTS_CONTAINER: privacyExportsContainerName
+  LECTERN_PRIVACY_EXPORT_DAYS: string(privacyExportDays)
   LECTERN_RATE_VOTES_PER_10S: '10'
   LECTERN_LIVE_MAX_CONNECTIONS_PER_USER: '5'
   // One Standard unit carries 1,000 concurrent connections: no class holds more than the resource can.

@@ -8,13 +8,15 @@ account key; in Azure (no shared key) with a user delegation key from the manage
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, ContentSettings, UserDelegationKey, generate_blob_sas
+from azure.storage.blob import BlobBlock, BlobSasPermissions, ContentSettings, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared_code.adapters.azure_sdk import CLIENT_OPTIONS
@@ -106,6 +108,29 @@ class BlobStore:
                 overwrite=True,
                 content_settings=ContentSettings(content_type=content_type, content_disposition=content_disposition),
             )
+
+    async def upload_blocks(
+        self, container: str, blob: str, chunks: AsyncIterator[bytes], *, content_type: str, content_disposition: str
+    ) -> int:
+        """Writes one blob from chunks as they come, a block per chunk, and returns its size:
+        a document too large to hold in memory (a full privacy export). Nothing shows at
+        `blob` until the block list commits at the end, so a build that fails midway leaves
+        the blob as it was (a build run again writes it whole)."""
+        await self.ensure_container(container)
+        client = self.service.get_blob_client(container, blob)
+        blocks: list[BlobBlock] = []
+        size = 0
+        async for chunk in chunks:
+            block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+            async with self.breaker.guard():
+                await client.stage_block(block_id, chunk, length=len(chunk))
+            blocks.append(BlobBlock(block_id=block_id))
+            size += len(chunk)
+        async with self.breaker.guard():
+            await client.commit_block_list(
+                blocks, content_settings=ContentSettings(content_type=content_type, content_disposition=content_disposition)
+            )
+        return size
 
     async def delete(self, container: str, blob: str) -> bool:
         """Deletes one blob; False when it was not there (a retry, or never uploaded)."""

@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 NotificationKind = Literal[
     "class.reminder", "class.cancelled", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
+    "privacy.export.ready",
 ]
 KINDS: tuple[NotificationKind, ...] = (
     "class.reminder", "class.cancelled", "material.published", "quiz.graded", "purchase.refunded", "certificate.issued",
+    "privacy.export.ready",
 )
 
 # Longest title and body stored: the words come from titles and file names users chose.
@@ -115,4 +117,12 @@ def certificate_issued(code: str, course_id: str, course_title: str, at: datetim
         "certificate.issued", _clip(f"Certificate: {course_title}", TITLE_MAX),
         "You completed every lesson of this course. Your certificate is ready to share.",
         f"certificate.issued:{code}", at, {"code": code, "courseId": course_id},
+    )
+
+
+def export_ready(export_id: str, expires_at: datetime, at: datetime) -> Draft:
+    return _draft(
+        "privacy.export.ready", "Your data export is ready",
+        f"Everything Lectern holds about you is in one file, ready to download until {expires_at:%Y-%m-%d %H:%M} UTC.",
+        f"privacy.export.ready:{export_id}", at, {"exportId": export_id, "expiresAt": expires_at.astimezone(UTC).isoformat()},
     )

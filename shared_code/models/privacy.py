@@ -25,3 +25,19 @@ class PrivacyExport(ApiModel):
     exported_at: datetime
     rows_per_section: int
     sections: dict[str, ExportSection]
+
+
+class ExportJob(ApiModel):
+    """A full export: every row of every section in one JSON file, built off the request.
+    `downloadUrl` is there while it is `ready`: read-only, for that one file, minutes."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: Literal["pending", "ready", "failed", "expired"]
+    requested_at: datetime
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    size_bytes: int | None = None
+    rows: dict[str, int] | None = None
+    download_url: str | None = None
+    download_url_expires_at: datetime | None = None

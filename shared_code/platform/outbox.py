@@ -12,13 +12,13 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind
 
 from shared_code import logs, metrics, telemetry
 from shared_code.adapters.postgres import pending_effects as pending_sql
-from shared_code.context import AppContext
+from shared_code.context import AppContext, Effect
 
 logger = logging.getLogger("lectern.outbox")
 
@@ -26,6 +26,7 @@ EFFECT_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 2
 MAX_DELAY_SECONDS = 300
+E = TypeVar("E", bound=Effect)
 
 def poison_queue(ctx: AppContext) -> str:
     return f"{ctx.settings.outbox_queue}-poison"
@@ -36,11 +37,18 @@ def backoff_seconds(attempt: int) -> int:
     return int(min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS))
 
 
+def long_running(effect: E, *, seconds: float) -> E:
+    """Marks an effect that may run longer than a request's effects may (a full privacy
+    export, built only from the queue): the outbox gives it `seconds` instead."""
+    effect.timeout_seconds = seconds  # type: ignore[attr-defined]
+    return effect
+
+
 async def _run(ctx: AppContext, kind: str, payload: dict[str, Any]) -> None:
     handler = ctx.effects.get(kind)
     if handler is None:
         raise LookupError(f"unknown effect kind {kind!r}")
-    await asyncio.wait_for(handler(ctx, payload), EFFECT_TIMEOUT_SECONDS)
+    await asyncio.wait_for(handler(ctx, payload), getattr(handler, "timeout_seconds", EFFECT_TIMEOUT_SECONDS))
 
 
 async def enqueue(

@@ -154,6 +154,11 @@ def rows(w: dict) -> list[Row]:
         Row("PUT", f"admin/users/{w['other_id']}/roles", ADMIN_ONLY, {"roles": ["student"]}),
         Row("GET", "me/export", SIGNED_IN),
         Row("GET", f"admin/users/{w['other_id']}/export", ADMIN_ONLY),
+        Row("POST", "me/exports", SIGNED_IN),
+        # An export id that is not the caller's (none is): not found, for every signed-in caller.
+        Row("GET", f"me/exports/{uuid.uuid4()}", (401, 404, 404, 404, 404, 404)),
+        Row("POST", f"admin/users/{w['other_id']}/exports", ADMIN_ONLY),
+        Row("GET", f"admin/users/{w['other_id']}/exports/{uuid.uuid4()}", (401, 403, 403, 403, 403, 404)),
         Row("GET", "admin/users", ADMIN_ONLY, params={"q": "matrix", "role": "student"}),
         Row("GET", "admin/analytics", ADMIN_ONLY),
         # state-changing rows last

@@ -22,6 +22,9 @@ param materialsContainerName string
 @description('Container of certificate PDFs (written by the render effect; read by holders through user-delegation SAS).')
 param certificatesContainerName string
 
+@description('Container of full privacy exports (written by the build effect; read by their person through user-delegation SAS).')
+param privacyExportsContainerName string
+
 @description('Container the deployment package is read from.')
 param deploymentContainerName string
 
@@ -80,6 +83,11 @@ resource materialsContainer 'Microsoft.Storage/storageAccounts/blobServices/cont
 resource certificatesContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: certificatesContainerName
+}
+
+resource privacyExportsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: privacyExportsContainerName
 }
 
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
@@ -144,6 +152,16 @@ resource appMaterials 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource appCertificates 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(certificatesContainer.id, appPrincipalId, roles.storageBlobDataContributor)
   scope: certificatesContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appPrivacyExports 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(privacyExportsContainer.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: privacyExportsContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: appPrincipalId

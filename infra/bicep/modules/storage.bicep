@@ -36,6 +36,13 @@ param materialsContainerName string
 @minValue(1)
 param unpublishedUploadDays int = 1
 
+@description('The container of full privacy exports; each file holds everything about one person.')
+param privacyExportsContainerName string
+
+@description('Days a privacy export may be downloaded; the lifecycle rule deletes any file a day after that.')
+@minValue(1)
+param privacyExportDays int = 7
+
 @description('Queues to create (poison queues included, so alerts and the admin API find them before the first failure).')
 param queueNames array
 
@@ -181,6 +188,30 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               baseBlob: {
                 delete: {
                   daysAfterModificationGreaterThan: unpublishedUploadDays
+                }
+              }
+            }
+          }
+        }
+        {
+          // The app's hourly timer deletes an export's file when its time is up; this is
+          // the backstop for a file whose delete failed.
+          name: 'delete-expired-privacy-exports'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${privacyExportsContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: privacyExportDays + 1
                 }
               }
             }

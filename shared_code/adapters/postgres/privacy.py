@@ -1,30 +1,38 @@
 """SQL of the privacy sections (`services/privacy`): what each table holds about one user,
 read for an export, and the statements an erasure runs.
 
-Each read is bounded (`LIMIT`, newest first) so no account's export can hold a connection
-or the process's memory for long; the caller asks for one row more than it keeps to know
-whether the section was cut. The erasure of the `users` row itself is `users.erase`.
+Each read streams its rows newest first, `LIMIT`ed by the caller: the bounded export asks
+for one row more than it keeps (to know whether the section was cut), the full export
+(`services/privacy/export_job.py`) for all of them (`None`), a chunk at a time, so no
+account's rows are ever held in memory at once. The erasure of the `users` row itself is
+`users.erase`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import LiteralString
+
 from shared_code.adapters.postgres.pool import Conn, Row
 
-
-async def _rows(conn: Conn, sql: str, user_id: str, limit: int) -> list[Row]:
-    cur = await conn.execute(sql, (user_id, limit))
-    return list(await cur.fetchall())
+# Rows fetched per network read while a section streams.
+CHUNK_ROWS = 500
 
 
-async def profile(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+async def _rows(conn: Conn, sql: LiteralString, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    async for row in conn.cursor().stream(sql, (user_id, limit), size=CHUNK_ROWS):
+        yield row
+
+
+def profile(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn, "SELECT id, name, email, roles, created_at, updated_at, erased_at FROM users WHERE id = %s LIMIT %s",
         user_id, limit,
     )
 
 
-async def enrollments(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def enrollments(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT course_id, source, status, created_at FROM enrollments
             WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
@@ -32,9 +40,9 @@ async def enrollments(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def progress(conn: Conn, user_id: str, limit: int) -> list[Row]:
+def progress(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
     """Lesson and video progress are one table: a document or quiz lesson's row is its completion."""
-    return await _rows(
+    return _rows(
         conn,
         """SELECT lesson_id, course_id, position_seconds, watched_seconds, duration_seconds, completed,
                   completed_at, updated_at
@@ -43,8 +51,8 @@ async def progress(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def quiz_attempts(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def quiz_attempts(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT id, quiz_id, course_id, attempt_no, answers, score, max_score, per_question, created_at
              FROM quiz_attempts WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
@@ -52,16 +60,16 @@ async def quiz_attempts(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def poll_votes(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def poll_votes(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         "SELECT poll_id, option, voted_at FROM poll_votes WHERE user_id = %s ORDER BY voted_at DESC LIMIT %s",
         user_id, limit,
     )
 
 
-async def chat_messages(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def chat_messages(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT id, class_id, user_name, text, seq, created_at, deleted_at
              FROM chat_messages WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
@@ -69,8 +77,8 @@ async def chat_messages(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def notifications(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def notifications(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT id, kind, title, body, data, created_at, read_at FROM notifications
             WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
@@ -78,12 +86,12 @@ async def notifications(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def calendar_feed(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(conn, "SELECT version, rotated_at FROM calendar_feeds WHERE user_id = %s LIMIT %s", user_id, limit)
+def calendar_feed(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(conn, "SELECT version, rotated_at FROM calendar_feeds WHERE user_id = %s LIMIT %s", user_id, limit)
 
 
-async def certificates(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def certificates(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT code, course_id, holder_name, course_title, issued_at FROM certificates
             WHERE user_id = %s ORDER BY issued_at DESC LIMIT %s""",
@@ -91,8 +99,8 @@ async def certificates(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def moderation(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def moderation(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT class_id, muted, banned, updated_at FROM class_moderation
             WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s""",
@@ -100,8 +108,8 @@ async def moderation(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def purchases(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    return await _rows(
+def purchases(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    return _rows(
         conn,
         """SELECT id, provider, provider_ref, course_id, amount_cents, currency, status, refunded_cents,
                   paid_at, created_at, updated_at
@@ -110,7 +118,7 @@ async def purchases(conn: Conn, user_id: str, limit: int) -> list[Row]:
     )
 
 
-async def course_ids(conn: Conn, user_id: str, limit: int) -> list[str]:
+async def course_ids(conn: Conn, user_id: str, limit: int | None) -> list[str]:
     """Courses the user was ever enrolled in (a refunded enrolment too) or owns: the
     partitions their access rows, board names and classes can be in."""
     cur = await conn.execute(
@@ -122,7 +130,7 @@ async def course_ids(conn: Conn, user_id: str, limit: int) -> list[str]:
     return [str(r["course_id"]) for r in await cur.fetchall()]
 
 
-async def class_ids(conn: Conn, user_id: str, course_ids: list[str], limit: int) -> list[str]:
+async def class_ids(conn: Conn, user_id: str, course_ids: list[str], limit: int | None) -> list[str]:
     """Classes of those courses, and any class the user wrote in (their attendance and hot state)."""
     cur = await conn.execute(
         """SELECT id FROM live_classes WHERE course_id = ANY(%s::uuid[])

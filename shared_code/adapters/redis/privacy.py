@@ -67,7 +67,7 @@ async def forget_dashboard(r: aioredis.Redis, user_id: str) -> int:
     return int(await r.delete(keys.dashboard_snapshot(user_id)))
 
 
-async def pending_progress(r: aioredis.Redis, user_id: str, limit: int) -> list[dict[str, Any]]:
+async def pending_progress(r: aioredis.Redis, user_id: str, limit: int | None) -> list[dict[str, Any]]:
     """The user's heartbeat snapshots the write-behind flush has not moved to PostgreSQL yet:
     the members of their shard's dirty and flushing sets that name them (`userId:lessonId`)."""
     shard = keys.progress_shard(user_id)
@@ -77,7 +77,7 @@ async def pending_progress(r: aioredis.Redis, user_id: str, limit: int) -> list[
             lesson_id = (item.decode() if isinstance(item, bytes) else str(item)).split(":", 1)[1]
             if lesson_id not in lessons:
                 lessons.append(lesson_id)
-            if len(lessons) >= limit:
+            if limit is not None and len(lessons) >= limit:
                 break
     pipe = r.pipeline(transaction=False)
     for lesson_id in lessons:

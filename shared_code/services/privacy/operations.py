@@ -5,7 +5,8 @@
   `LECTERN_PRIVACY_EXPORT_ROWS` rows, newest first, and says `truncated` when it held more;
   sections are read one after another, so one export holds one query's rows in flight at a
   time, and exports are rate-limited per caller (`functions/privacy.py`). A person with
-  more rows than that asks the operators for the rest (docs/privacy.md).
+  more rows than that asks for a full export (`export_job.py`), built off the request into
+  one file.
 - **Erasure.** Synchronous (204 when done): the account first (its tokens are refused from
   that commit on), then every other section in registry order. A section that fails does
   not stop the others; the erasure then answers 503 and a repeated DELETE runs every
@@ -54,7 +55,7 @@ async def export_user(ctx: AppContext, actor: Principal, user_id: str) -> Privac
     for section in SECTIONS:
         if section.export is None:
             continue
-        rows = await section.export(ctx, subject, cap + 1)
+        rows = [row async for row in section.export(ctx, subject, cap + 1)]
         sections[section.name] = ExportSection(store=section.store, items=rows[:cap], truncated=len(rows) > cap)
     await audit.record(ctx, actor, "user.export", f"user:{user_id}",
                        {"self": actor.user_id == user_id,

@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
 from shared_code.adapters.postgres import privacy as privacy_sql
+from shared_code.adapters.postgres import privacy_exports as exports_sql
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.postgres.pool import Conn, Row
 from shared_code.context import AppContext
 from shared_code.services.privacy.sections import ERASED_NAME, ERASED_TEXT, Exporter, Subject
 
-Query = Callable[[Conn, str, int], Awaitable[list[Row]]]
+Query = Callable[[Conn, str, int | None], AsyncIterator[Row]]
 
 
 def rows_of(query: Query) -> Exporter:
-    """An exporter from one bounded query, its columns camelCased as the wire names things."""
+    """An exporter from one streamed query, its columns camelCased as the wire names things.
+    The section holds one pooled connection while its rows stream."""
 
-    async def export(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
+    async def export(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
         async with ctx.db.connection() as conn:
-            rows = await query(conn, subject.user_id, limit)
-        return [{to_camel(k): v for k, v in row.items()} for row in rows]
+            async for row in query(conn, subject.user_id, limit):
+                yield {to_camel(k): v for k, v in row.items()}
 
     return export
 
 
-async def subject_of(ctx: AppContext, user_id: str, limit: int) -> Subject:
+async def subject_of(ctx: AppContext, user_id: str, limit: int | None) -> Subject:
     async with ctx.db.connection() as conn:
         courses = await privacy_sql.course_ids(conn, user_id, limit)
         classes = await privacy_sql.class_ids(conn, user_id, courses, limit)
@@ -68,3 +70,21 @@ async def erase_certificates(ctx: AppContext, subject: Subject) -> int:
     for blob in blobs:
         await ctx.blobs.delete(ctx.settings.certificates_container, blob)
     return len(blobs)
+
+
+async def erase_exports(ctx: AppContext, subject: Subject) -> int:
+    """The person's full exports and their files (`export_job.py`). Rows first, so a build
+    still running finds its export gone and removes what it wrote."""
+    async with ctx.db.transaction() as conn:
+        blobs = await exports_sql.erase(conn, subject.user_id)
+    for blob in blobs:
+        await ctx.blobs.delete(ctx.settings.privacy_exports_container, blob)
+    return len(blobs)
+
+
+async def export_requests(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    """When the person's full exports were asked for, by whom, and how each ended."""
+    async with ctx.db.connection() as conn:
+        rows = await exports_sql.of_user(conn, subject.user_id, limit)
+    for row in rows:
+        yield {to_camel(k): v for k, v in row.items()}

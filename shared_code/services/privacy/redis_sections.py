@@ -5,6 +5,7 @@ connections, nothing kept at all)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from shared_code.adapters.redis import accounts as accounts_cache
@@ -48,6 +49,8 @@ async def erase_dashboard(ctx: AppContext, subject: Subject) -> int:
     return await privacy_cache.forget_dashboard(ctx.redis, subject.user_id)
 
 
-async def export_pending_progress(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
-    """Heartbeats the write-behind flush has not written to PostgreSQL yet (seconds old)."""
-    return await privacy_cache.pending_progress(ctx.redis, subject.user_id, limit)
+async def export_pending_progress(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    """Heartbeats the write-behind flush has not written to PostgreSQL yet (seconds old;
+    a few per lesson being watched, so they are read at once)."""
+    for row in await privacy_cache.pending_progress(ctx.redis, subject.user_id, limit):
+        yield row

@@ -1,15 +1,16 @@
 """What a privacy section is: one table or store, what it exports of a user and how it
 erases them. The registry (`registry.py`) lists them; the service runs them in order.
 
-An exporter returns at most `limit` rows (the service asks one more than it keeps, to
-mark a section cut short); an eraser returns how many rows or entries it changed and must
+An exporter streams the user's rows, newest first, at most `limit` of them (the bounded
+export asks one more than it keeps, to mark a section cut short; the full export, `None`:
+all of them); an eraser returns how many rows or entries it changed and must
 be safe to run again, since a repeated erasure runs every eraser again to finish whatever
 an earlier one left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ class Subject:
     class_ids: tuple[str, ...] = ()
 
 
-Exporter = Callable[[AppContext, Subject, int], Awaitable[list[dict[str, Any]]]]
+Exporter = Callable[[AppContext, Subject, int | None], AsyncIterator[dict[str, Any]]]
 Eraser = Callable[[AppContext, Subject], Awaitable[int]]
 
 

@@ -29,8 +29,6 @@ async def _rows(
                 return
 
 
-async def _export(ctx: AppContext, table: str, queries: Iterable[tuple[str, dict[str, Any]]], limit: int) -> list[dict[str, Any]]:
-    return [row async for row in _rows(ctx, table, queries, limit)]
 
 
 async def _rewrite(
@@ -50,8 +48,8 @@ def _audit(subject: Subject) -> list[tuple[str, dict[str, Any]]]:
     return [("actorId eq @u or target eq @t", {"u": subject.user_id, "t": f"user:{subject.user_id}"})]
 
 
-async def export_audit(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
-    return await _export(ctx, ctx.settings.audit_table, _audit(subject), limit)
+def export_audit(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    return _rows(ctx, ctx.settings.audit_table, _audit(subject), limit)
 
 
 async def erase_audit(ctx: AppContext, subject: Subject) -> int:
@@ -71,8 +69,8 @@ def _access(subject: Subject) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-async def export_access(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
-    return await _export(ctx, ctx.settings.access_log_table, _access(subject), limit)
+def export_access(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    return _rows(ctx, ctx.settings.access_log_table, _access(subject), limit)
 
 
 async def erase_access(ctx: AppContext, subject: Subject) -> int:
@@ -87,8 +85,8 @@ def _attendance(subject: Subject) -> list[tuple[str, dict[str, Any]]]:
             for class_id in subject.class_ids]
 
 
-async def export_attendance(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
-    return await _export(ctx, ctx.settings.attendance_table, _attendance(subject), limit)
+def export_attendance(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    return _rows(ctx, ctx.settings.attendance_table, _attendance(subject), limit)
 
 
 async def erase_attendance(ctx: AppContext, subject: Subject) -> int:
@@ -96,5 +94,5 @@ async def erase_attendance(ctx: AppContext, subject: Subject) -> int:
 
 
 # --- change log -----------------------------------------------------------------------------------
-async def export_changes(ctx: AppContext, subject: Subject, limit: int) -> list[dict[str, Any]]:
-    return await _export(ctx, ctx.settings.change_log_table, [("PartitionKey eq @u", {"u": subject.user_id})], limit)
+def export_changes(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    return _rows(ctx, ctx.settings.change_log_table, [("PartitionKey eq @u", {"u": subject.user_id})], limit)

@@ -488,7 +488,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "class.reminder" | "class.cancelled" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued";
+            kind: "class.reminder" | "class.cancelled" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued" | "privacy.export.ready";
             /** Title */
             title: string;
             /** Body */

@@ -1166,6 +1166,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a full export: every row, one JSON file built off the request; 202 when asked now, 200 with the one already pending
+         * @description Who may call: any signed-in caller.
+         */
+        post: operations["request_my_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports/{exportId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A full export of the caller: its state, and while ready a download URL (one file, read-only, minutes)
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/{userId}/export": {
         parameters: {
             query?: never;
@@ -1178,6 +1218,46 @@ export interface paths {
          * @description Who may call: a signed-in caller with the role admin.
          */
         get: operations["admin_export_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{userId}/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a full export of a user (audited); 202 when asked now, 200 with the one already pending
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        post: operations["request_user_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{userId}/exports/{exportId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A full export of a user: its state, and while ready a download URL (audited)
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        get: operations["user_export"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2448,6 +2528,65 @@ export interface components {
             userId?: string | null;
         };
         /**
+         * ExportJob
+         * @description A full export: every row of every section in one JSON file, built off the request.
+         *     `downloadUrl` is there while it is `ready`: read-only, for that one file, minutes.
+         */
+        ExportJob: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Userid
+             * Format: uuid
+             */
+            userId: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "expired";
+            /**
+             * Requestedat
+             * Format: date-time
+             */
+            requestedAt: string;
+            /**
+             * Completedat
+             * @default null
+             */
+            completedAt: string | null;
+            /**
+             * Expiresat
+             * @default null
+             */
+            expiresAt: string | null;
+            /**
+             * Sizebytes
+             * @default null
+             */
+            sizeBytes: number | null;
+            /**
+             * Rows
+             * @default null
+             */
+            rows: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Downloadurl
+             * @default null
+             */
+            downloadUrl: string | null;
+            /**
+             * Downloadurlexpiresat
+             * @default null
+             */
+            downloadUrlExpiresAt: string | null;
+        };
+        /**
          * ExportSection
          * @description One table or store's rows about the user, newest first, at most `rowsPerSection`.
          */
@@ -3058,7 +3197,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "class.reminder" | "class.cancelled" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued";
+            kind: "class.reminder" | "class.cancelled" | "material.published" | "quiz.graded" | "purchase.refunded" | "certificate.issued" | "privacy.export.ready";
             /** Title */
             title: string;
             /** Body */
@@ -6268,6 +6407,68 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    request_my_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
+                };
+            };
+            /** @description Success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exportId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     admin_export_user: {
         parameters: {
             query?: never;
@@ -6286,6 +6487,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PrivacyExport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    request_user_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
+                };
+            };
+            /** @description Success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    user_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+                exportId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJob"];
                 };
             };
             400: components["responses"]["Problem400"];
