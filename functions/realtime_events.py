@@ -1,5 +1,6 @@
 """The Web PubSub event handler: `OPTIONS` (abuse-protection handshake) and `POST` (CloudEvents
-for connect, connected, disconnected and client events) on `/api/webpubsub/events`.
+for connect, connected, disconnected and client events) on `/api/webpubsub/events`; and the
+timer that lets go of live connections whose `disconnected` never came.
 
 Only the Web PubSub service may call it: every POST must carry a `ce-signature` made with
 the service's access key over the connection id, or it is refused with 401 before any
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code import json_codec
+from shared_code import json_codec, telemetry
+from shared_code.bootstrap import get_context
 from shared_code.errors import BadRequest, Unauthorized
 from shared_code.http import Call, endpoint, header
 from shared_code.services.live import events as live_events
+from shared_code.services.live import presence_sweep
 
 bp = func.Blueprint()
 
@@ -72,3 +75,11 @@ async def webpubsub_events(req: func.HttpRequest, call: Call) -> func.HttpRespon
         body=req.get_body() or b"",
     )
     return _response(await live_events.handle(call.ctx, event))
+
+
+@bp.timer_trigger(schedule="%LECTERN_PRESENCE_SWEEP_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def sweep_live_presence(timer: func.TimerRequest, context: func.Context) -> None:
+    """Lets go of live-class connections Web PubSub no longer has whose `disconnected`
+    never came, so a student lost that way does not stay present until the class ends."""
+    with telemetry.timer_run("sweep_live_presence", context.invocation_id):
+        await presence_sweep.sweep_live_classes(await get_context())

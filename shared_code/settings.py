@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # NCRONTAB (six fields) of the timer that reminds students and tutors of classes about to
     # start; every minute, and each class is reminded once per user however often it runs.
     class_reminder_schedule: str = Field("0 * * * * *", validation_alias=_alias("LECTERN_CLASS_REMINDER_SCHEDULE"))
+    # Every two minutes: live connections whose `disconnected` never came are let go
+    # (`services/live/presence_sweep.py`).
+    presence_sweep_schedule: str = Field("30 */2 * * * *", validation_alias=_alias("LECTERN_PRESENCE_SWEEP_SCHEDULE"))
     class_reminder_minutes: int = Field(10, ge=1, le=120, validation_alias=_alias("LECTERN_CLASS_REMINDER_MINUTES"))
 
     # --- rate limits (requests per window) ------------------------------------------

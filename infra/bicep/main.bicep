@@ -606,6 +606,8 @@ var appSettings = {
   LECTERN_UPLOAD_CLEANUP_SCHEDULE: '0 17 * * * *'
   // Every minute: reminds enrolled students and the tutor of classes starting within ten minutes (once each).
   LECTERN_CLASS_REMINDER_SCHEDULE: '0 * * * * *'
+  // Every two minutes: live connections whose disconnected event was lost are let go.
+  LECTERN_PRESENCE_SWEEP_SCHEDULE: '30 */2 * * * *'
   LECTERN_CLASS_REMINDER_MINUTES: '10'
   LECTERN_QUIZ_MAX_ATTEMPTS: '3'
   LECTERN_CHAT_MAX_LENGTH: '1000'

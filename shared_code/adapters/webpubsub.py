@@ -150,6 +150,11 @@ class PubSub:
         async with self.breaker.guard():
             return bool(await self.client.connection_exists(connection_id))
 
+    async def group_connections(self, group: str) -> set[str]:
+        """The ids of every connection in the group now, read a page at a time."""
+        async with self.breaker.guard():
+            return {member.connection_id async for member in self.client.list_connections(group=group)}
+
     async def ping(self) -> None:
         async with self.breaker.guard():
             await self.client.group_exists("lectern-health-probe")

@@ -91,7 +91,7 @@ def test_queue_triggers_name_queues_the_settings_resolve(functions, app_settings
 
 def test_timer_schedules_parse(functions, app_settings):
     timers = of_type(functions, TIMER_TRIGGER)
-    expected = {"flush_progress", "drain_parked_effects", "remind_upcoming_classes"}
+    expected = {"flush_progress", "drain_parked_effects", "remind_upcoming_classes", "sweep_live_presence"}
     assert expected <= {f.name for f in timers}, "the app's timers must be indexed"
     for function in timers:
         parse_schedule(resolve_app_settings(str(function.trigger["schedule"]), app_settings))

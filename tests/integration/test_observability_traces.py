@@ -179,7 +179,7 @@ async def test_timers_that_find_nothing_to_do_log_at_debug_only(app, caplog):
     assert all(r.levelno == logging.DEBUG for r in lectern), [(r.name, r.levelname, r.getMessage()) for r in lectern]
 
 
-TIMERS = ("flush_progress", "drain_parked_effects", "discard_stale_uploads", "remind_upcoming_classes")
+TIMERS = ("flush_progress", "drain_parked_effects", "discard_stale_uploads", "remind_upcoming_classes", "sweep_live_presence")
 
 
 async def test_each_timer_run_is_a_trace_of_its_own_with_its_store_calls_as_children(app, spans):

@@ -171,3 +171,11 @@ async def live_in_course(conn: Conn, course_id: str) -> list[ClassRow]:
     return await fetch_all(
         conn, ClassRow, f"SELECT {_COLUMNS} FROM live_classes WHERE course_id = %s AND status = 'live'", (course_id,)
     )
+
+
+async def live_class_ids(conn: Conn, limit: int) -> list[str]:
+    """Classes running now, the longest running first."""
+    cur = await conn.execute(
+        "SELECT id FROM live_classes WHERE status = 'live' ORDER BY started_at NULLS FIRST LIMIT %s", (limit,)
+    )
+    return [str(row["id"]) for row in await cur.fetchall()]

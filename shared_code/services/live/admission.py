@@ -7,7 +7,8 @@ would count for ever; a refused connect therefore asks Web PubSub which admitted
 connections still exist and forgets the rest (a heal), at most once per `HEAL_HOLD_MS` for a
 full class. The same lost event would keep its user present: a heal's connections leave the
 presence too, and when one of a user's connections leaves while the user still looks
-present, their older ones are checked the same way (`forget_lost_tabs`). Without Redis the
+present, their older ones are checked the same way (`forget_lost_tabs`); a timer sweeps
+every live class for the rest (`presence_sweep.py`). Without Redis the
 connection is let in uncounted: the class matters more than the cap.
 
 A connect that carries a valid join ticket (`connection_state.py`) is admitted by
@@ -53,7 +54,7 @@ HEAL_HOLD_MS = 10_000  # at most one heal of a full class in this long
 HEAL_MIN_AGE_MS = 60_000
 
 
-async def _gone(ctx: AppContext, connection_ids: list[str]) -> list[str]:
+async def gone_from_service(ctx: AppContext, connection_ids: list[str]) -> list[str]:
     """The connections Web PubSub no longer has: their `disconnected` was lost."""
     gone: list[str] = []
     for connection_id in connection_ids:
@@ -84,7 +85,7 @@ async def _forget_lost(ctx: AppContext, class_id: str, user_id: str | None, *, e
     Web PubSub no longer has: they stop counting against the caps and leave the presence."""
     before = live_messages.now_ms() - HEAL_MIN_AGE_MS
     candidates = await admission_redis.admitted_before(ctx.redis, class_id, user_id, before, HEAL_CHECKS)
-    gone = await _gone(ctx, [c for c in candidates if c != exclude])
+    gone = await gone_from_service(ctx, [c for c in candidates if c != exclude])
     await admission_redis.release(ctx.redis, class_id, user_id, gone)
     await presence.forget_lost(ctx, class_id, gone)
     return gone
@@ -214,7 +215,7 @@ async def admit_personal(ctx: AppContext, user_id: str, connection_id: str) -> s
             if result.admitted or attempt:
                 break
             mine = [c for c in await admission_redis.personal_admitted(ctx.redis, user_id) if c != connection_id]
-            gone = await _gone(ctx, mine)
+            gone = await gone_from_service(ctx, mine)
             if not gone:
                 break
             await admission_redis.release_personal(ctx.redis, user_id, gone)
