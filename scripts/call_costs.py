@@ -5,6 +5,7 @@ docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
     .venv/bin/python -m devstack start --profile bench
     .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
+    .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
 
 Prints microseconds of this process's CPU (`time.process_time()`) per call.
 """
@@ -57,6 +58,49 @@ async def sdk(calls: int) -> None:
         await ctx.close()
 
 
+async def replies(calls: int) -> None:
+    """The batchers' round trip (one deadline per batch) beside the same batch read with the
+    connection's own deadline per reply, in turns, ten batches of twenty in flight."""
+
+    import redis.asyncio as aioredis
+    from hiredis import pack_command
+
+    from shared_code.pipelining import round_trip
+
+    stack = Stack("bench")
+    r = aioredis.Redis.from_url(stack.redis_url, socket_timeout=2.0)
+    commands: list[tuple[str | int, ...]] = [("PING",)] * 20
+
+    async def per_reply_deadline() -> None:
+        conn = await r.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(b"".join(pack_command(c) for c in commands), check_health=False)
+            for _ in commands:
+                await conn.read_response()
+        finally:
+            await r.connection_pool.release(conn)
+
+    async def one_deadline() -> None:
+        await round_trip(r, commands)
+
+    async def cpu_per_reply(batch: Callable[[], Awaitable[None]]) -> float:
+        async def worker() -> None:
+            for _ in range(calls // 10):
+                await batch()
+
+        started = time.process_time()
+        await asyncio.gather(*(worker() for _ in range(10)))
+        return 1e6 * (time.process_time() - started) / (calls // 10 * 10 * len(commands))
+
+    try:
+        await one_deadline()
+        for _ in range(3):
+            own, ours = await cpu_per_reply(per_reply_deadline), await cpu_per_reply(one_deadline)
+            print(f"a deadline per reply {own:6.1f} µs CPU per reply   one per batch {ours:6.1f} µs")
+    finally:
+        await r.aclose()
+
+
 def routes(calls: int) -> None:
     from tests.support.app_index import lectern_functions
 
@@ -71,11 +115,13 @@ def routes(calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["sdk", "routes"])
-    parser.add_argument("--calls", type=int, default=None, help="calls measured (sdk 400, routes 20000)")
+    parser.add_argument("what", choices=["sdk", "routes", "replies"])
+    parser.add_argument("--calls", type=int, default=None, help="calls measured (sdk 400, routes 20000, replies 3000)")
     args = parser.parse_args()
     if args.what == "sdk":
         asyncio.run(sdk(args.calls or 400))
+    elif args.what == "replies":
+        asyncio.run(replies(args.calls or 3000))
     else:
         routes(args.calls or 20_000)
 
