@@ -346,7 +346,7 @@ async def download(
         content_disposition=content_disposition(row.file_name),
         content_type=row.content_type,
     )
-    record_access(
+    await record_access(
         ctx,
         course_id=access.course_id,
         user_id=principal.user_id,

@@ -161,7 +161,7 @@ async def issue_playback(
     if asset is None:
         raise Invalid("This lesson's video is not registered.")
     url, expires_at = signed_url(ctx, asset.playback_id, viewer_id=principal.user_id)
-    record_access(
+    await record_access(
         ctx,
         course_id=access.course_id,
         user_id=principal.user_id,

@@ -81,7 +81,7 @@ async def recording_playback(
     if asset is None:
         raise Invalid("This class's recording is not registered.")
     url, expires_at = signed_url(ctx, asset.playback_id, viewer_id=principal.user_id)
-    record_access(
+    await record_access(
         ctx, course_id=found.course_id, user_id=principal.user_id, kind="recording", target_id=class_id,
         user_agent=user_agent, expires_at=expires_at,
     )
