@@ -7,7 +7,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared_code.http import Call, Limit, endpoint, respond, route_id
-from shared_code.models.privacy import ExportJob, PrivacyExport
+from shared_code.models.privacy import ExportJob, ExportJobList, PrivacyExport
 from shared_code.services.privacy import export_job
 from shared_code.services.privacy import operations as privacy
 
@@ -32,6 +32,12 @@ async def export_me(req: func.HttpRequest, call: Call) -> func.HttpResponse:
 async def request_my_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     job, made = await export_job.request_export(call.ctx, call.principal, call.principal.user_id)
     return respond(job, status=202 if made else 200)
+
+
+@endpoint(bp, "me/exports", ["GET"], summary="The caller's newest full exports (download URLs only from each export's own GET)",
+          tag=TAG, response=ExportJobList)
+async def my_exports(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    return respond(await export_job.list_exports(call.ctx, call.principal.user_id))
 
 
 @endpoint(bp, "me/exports/{exportId}", ["GET"],
@@ -64,6 +70,12 @@ async def admin_export_user(req: func.HttpRequest, call: Call) -> func.HttpRespo
 async def request_user_export(req: func.HttpRequest, call: Call) -> func.HttpResponse:
     job, made = await export_job.request_export(call.ctx, call.principal, route_id(req, "userId"))
     return respond(job, status=202 if made else 200)
+
+
+@endpoint(bp, "admin/users/{userId}/exports", ["GET"], summary="A user's newest full exports", tag=TAG,
+          response=ExportJobList, roles=("admin",), errors=(404,))
+async def user_exports(req: func.HttpRequest, call: Call) -> func.HttpResponse:
+    return respond(await export_job.list_exports(call.ctx, route_id(req, "userId")))
 
 
 @endpoint(bp, "admin/users/{userId}/exports/{exportId}", ["GET"],

@@ -41,3 +41,10 @@ class ExportJob(ApiModel):
     rows: dict[str, int] | None = None
     download_url: str | None = None
     download_url_expires_at: datetime | None = None
+
+
+class ExportJobList(ApiModel):
+    """A person's newest full exports, newest first (at most `EXPORTS_LISTED`); a download
+    URL is handed out only by the export's own GET, so each is audited."""
+
+    items: list[ExportJob]

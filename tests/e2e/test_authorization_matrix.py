@@ -155,6 +155,8 @@ def rows(w: dict) -> list[Row]:
         Row("GET", "me/export", SIGNED_IN),
         Row("GET", f"admin/users/{w['other_id']}/export", ADMIN_ONLY),
         Row("POST", "me/exports", SIGNED_IN),
+        Row("GET", "me/exports", SIGNED_IN),
+        Row("GET", f"admin/users/{w['other_id']}/exports", ADMIN_ONLY),
         # An export id that is not the caller's (none is): not found, for every signed-in caller.
         Row("GET", f"me/exports/{uuid.uuid4()}", (401, 404, 404, 404, 404, 404)),
         Row("POST", f"admin/users/{w['other_id']}/exports", ADMIN_ONLY),

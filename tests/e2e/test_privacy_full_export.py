@@ -101,7 +101,17 @@ async def test_an_export_is_its_persons_alone_and_its_url_reads_only_that_file(a
     # An export id under another user's path is not that user's export.
     assert (await api.get(f"admin/users/{other.user_id}/exports/{job['id']}", headers=admin.headers)).status_code == 404
 
+    # Lists: the person's own exports only, and never a download URL (only an export's own GET hands one out).
+    mine = (await api.get("me/exports", headers=student.headers)).json()["items"]
+    assert [e["id"] for e in mine] == [job["id"]]
+    assert (await api.get("me/exports", headers=other.headers)).json()["items"] == []
+    assert (await api.get(f"admin/users/{student.user_id}/exports", headers=tutor.headers)).status_code == 403
+    listed = (await api.get(f"admin/users/{student.user_id}/exports", headers=admin.headers)).json()["items"]
+    assert [e["id"] for e in listed] == [job["id"]]
+
     ready = await _ready(api, f"admin/users/{student.user_id}/exports/{job['id']}", admin.headers)
+    listed = (await api.get(f"admin/users/{student.user_id}/exports", headers=admin.headers)).json()["items"]
+    assert listed[0]["status"] == "ready" and listed[0]["downloadUrl"] is None
     url = urlsplit(ready["downloadUrl"])
     async with httpx.AsyncClient(timeout=30) as client:
         # Read-only: the URL cannot overwrite the file.

@@ -74,6 +74,15 @@ async def get(conn: Conn, export_id: str, user_id: str) -> ExportRow | None:
     )
 
 
+async def newest(conn: Conn, user_id: str, limit: int) -> list[ExportRow]:
+    return await fetch_all(
+        conn, ExportRow,
+        f"""SELECT {columns(ExportRow)} FROM privacy_exports WHERE user_id = %s
+             ORDER BY requested_at DESC, id DESC LIMIT %s""",
+        (user_id, limit),
+    )
+
+
 async def pending(conn: Conn, export_id: str) -> ExportRow | None:
     return await fetch_one(
         conn, ExportRow,

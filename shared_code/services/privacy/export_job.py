@@ -36,7 +36,7 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext, Effect
 from shared_code.domain import notifications as texts
 from shared_code.errors import NotFound
-from shared_code.models.privacy import ExportJob
+from shared_code.models.privacy import ExportJob, ExportJobList
 from shared_code.platform import audit, outbox
 from shared_code.services.notifications import delivery as notify
 from shared_code.services.privacy.postgres_sections import subject_of
@@ -49,6 +49,8 @@ BUILD_EFFECT = "privacy.export.build"
 # A block of the document: large enough that a big export is few requests, small enough
 # that the build holds little.
 BLOCK_BYTES = 1 << 20
+# Exports a list shows: a person asks for a few a year.
+EXPORTS_LISTED = 20
 # How long one build may take (inside host.json's five-minute function timeout).
 BUILD_SECONDS = 240
 # Exports whose blobs one timer run deletes.
@@ -103,6 +105,15 @@ async def export_status(ctx: AppContext, actor: Principal, user_id: str, export_
     await audit.record(ctx, actor, "user.export.downloaded", f"user:{user_id}",
                        {"self": actor.user_id == user_id, "exportId": str(row.id)})
     return _view(row, url=url, url_expires_at=url_expires)
+
+
+async def list_exports(ctx: AppContext, user_id: str) -> ExportJobList:
+    """The person's newest exports, without download URLs (404: no such person)."""
+    async with ctx.db.connection() as conn:
+        if not await exports_sql.person_exists(conn, user_id):
+            raise NotFound("No such user.")
+        rows = await exports_sql.newest(conn, user_id, EXPORTS_LISTED)
+    return ExportJobList(items=[_view(row) for row in rows])
 
 
 async def _document(ctx: AppContext, subject: Subject, counts: dict[str, int]) -> AsyncIterator[bytes]:

@@ -1173,7 +1173,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The caller's newest full exports (download URLs only from each export's own GET)
+         * @description Who may call: any signed-in caller.
+         */
+        get: operations["my_exports"];
         put?: never;
         /**
          * Ask for a full export: every row, one JSON file built off the request; 202 when asked now, 200 with the one already pending
@@ -1233,7 +1237,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A user's newest full exports
+         * @description Who may call: a signed-in caller with the role admin.
+         */
+        get: operations["user_exports"];
         put?: never;
         /**
          * Ask for a full export of a user (audited); 202 when asked now, 200 with the one already pending
@@ -2585,6 +2593,15 @@ export interface components {
              * @default null
              */
             downloadUrlExpiresAt: string | null;
+        };
+        /**
+         * ExportJobList
+         * @description A person's newest full exports, newest first (at most `EXPORTS_LISTED`); a download
+         *     URL is handed out only by the export's own GET, so each is audited.
+         */
+        ExportJobList: {
+            /** Items */
+            items: components["schemas"]["ExportJob"][];
         };
         /**
          * ExportSection
@@ -6407,6 +6424,31 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    my_exports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     request_my_export: {
         parameters: {
             query?: never;
@@ -6487,6 +6529,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PrivacyExport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    user_exports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobList"];
                 };
             };
             400: components["responses"]["Problem400"];
