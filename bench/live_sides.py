@@ -255,8 +255,9 @@ class PeerSide:
         for i, url in enumerate(self.urls):
             log = open(log_dir / f"peer{i}.log", "w")  # noqa: SIM115 - the process owns it
             self.procs.append(subprocess.Popen(
+                # `--secret=`: a URL-safe token may begin with "-", which would read as an option.
                 [sys.executable, server, "--port", url.rsplit(":", 1)[1], "--redis", self.args.peer_redis,
-                 "--secret", self.secret],
+                 f"--secret={self.secret}"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             ))
         for url in self.urls:
