@@ -118,6 +118,16 @@ def purchases(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]
     )
 
 
+def privacy_exports(conn: Conn, user_id: str, limit: int | None) -> AsyncIterator[Row]:
+    """The person's full export requests: when, by whom, how each ended."""
+    return _rows(
+        conn,
+        """SELECT id, status, requested_by, requested_at, completed_at, expires_at FROM privacy_exports
+            WHERE user_id = %s ORDER BY requested_at DESC LIMIT %s""",
+        user_id, limit,
+    )
+
+
 async def course_ids(conn: Conn, user_id: str, limit: int | None) -> list[str]:
     """Courses the user was ever enrolled in (a refunded enrolment too) or owns: the
     partitions their access rows, board names and classes can be in."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -28,24 +27,22 @@ class ExportRow:
     expires_at: datetime | None
 
 
-# A pending export older than this never finished (its build's retries ran out): failed.
-STALE = "interval '1 hour'"
-
-
-async def person_exists(conn: Conn, user_id: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM users WHERE id = %s", (user_id,))
-    return await cur.fetchone() is not None
+async def _fail_stale(conn: Conn, user_id: str | None) -> None:
+    """Pending exports older than an hour never finished (their build's retries ran out):
+    failed. Only the person's, or everyone's (`user_id` None)."""
+    await conn.execute(
+        """UPDATE privacy_exports SET status = 'failed', failure = 'the build did not finish', completed_at = now()
+            WHERE status = 'pending' AND requested_at < now() - interval '1 hour'
+              AND (%(user)s::uuid IS NULL OR user_id = %(user)s::uuid)""",
+        {"user": user_id},
+    )
 
 
 async def request(conn: Conn, export_id: str, user_id: str, requested_by: str) -> tuple[ExportRow, bool]:
     """The person's pending export, made now (True) or the one already pending (False): one
     at a time, so a repeated request costs no second build. One left pending by a build
     that never finished is marked failed first, so the person can ask again."""
-    await conn.execute(
-        f"""UPDATE privacy_exports SET status = 'failed', failure = 'the build did not finish', completed_at = now()
-             WHERE user_id = %s AND status = 'pending' AND requested_at < now() - {STALE}""",
-        (user_id,),
-    )
+    await _fail_stale(conn, user_id)
     made = await fetch_one(
         conn, ExportRow,
         f"""INSERT INTO privacy_exports (id, user_id, requested_by) VALUES (%s, %s, %s)
@@ -116,10 +113,7 @@ async def mark_failed(conn: Conn, export_id: str, failure: str) -> bool:
 async def expire_due(conn: Conn, limit: int) -> list[ExportRow]:
     """Ready exports past their time, marked expired (their blobs are the caller's to delete),
     and pending ones whose build never finished, marked failed."""
-    await conn.execute(
-        f"""UPDATE privacy_exports SET status = 'failed', failure = 'the build did not finish', completed_at = now()
-             WHERE status = 'pending' AND requested_at < now() - {STALE}"""
-    )
+    await _fail_stale(conn, None)
     return await fetch_all(
         conn, ExportRow,
         f"""UPDATE privacy_exports SET status = 'expired'
@@ -134,13 +128,3 @@ async def erase(conn: Conn, user_id: str) -> list[str]:
     """Every export of the person gone; the blob names they had, for the caller to delete."""
     cur = await conn.execute("DELETE FROM privacy_exports WHERE user_id = %s RETURNING blob_name", (user_id,))
     return [row["blob_name"] for row in await cur.fetchall() if row["blob_name"]]
-
-
-async def of_user(conn: Conn, user_id: str, limit: int | None) -> list[dict[str, Any]]:
-    """The person's export requests, newest first (the section `privacyExports` exports them)."""
-    cur = await conn.execute(
-        """SELECT id, status, requested_by, requested_at, completed_at, expires_at FROM privacy_exports
-            WHERE user_id = %s ORDER BY requested_at DESC LIMIT %s""",
-        (user_id, limit),
-    )
-    return list(await cur.fetchall())

@@ -4,9 +4,9 @@ Presence is kept per connection in Redis (connection → user, user → open con
 several tabs of one user count once and a repeated `connect` event counts nothing. A member
 becomes present in `connect` (Web PubSub sends `disconnected` after every `connect` it
 accepted); a connection whose `disconnected` never came leaves when a heal finds it gone
-(`admission.py`) or the timer's sweep does (`presence_sweep.py`). `presence.updated` is throttled per class: however many people join at
-once, the class gets a few messages per second, each with the count at the moment it is
-sent.
+(`admission.py`) or the timer's sweep does (`presence_sweep.py`). `presence.updated` is
+throttled per class: however many people join at once, the class gets a few messages per
+second, each with the count at the moment it is sent.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from shared_code.errors import NotFound
 from shared_code.models.privacy import ExportJob, ExportJobList
 from shared_code.platform import audit, outbox
 from shared_code.services.notifications import delivery as notify
+from shared_code.services.privacy.operations import require_user
 from shared_code.services.privacy.postgres_sections import subject_of
 from shared_code.services.privacy.registry import SECTIONS
 from shared_code.services.privacy.sections import Subject
@@ -71,9 +72,8 @@ def _view(row: ExportRow, *, url: str | None = None, url_expires_at: datetime | 
 
 async def request_export(ctx: AppContext, actor: Principal, user_id: str) -> tuple[ExportJob, bool]:
     """The person's pending export and whether this request made it (404: no such person)."""
+    await require_user(ctx, user_id)
     async with ctx.db.transaction() as conn:
-        if not await exports_sql.person_exists(conn, user_id):
-            raise NotFound("No such user.")
         row, made = await exports_sql.request(conn, str(uuid.uuid4()), user_id, actor.user_id)
     if not made:
         return _view(row), False
@@ -109,9 +109,8 @@ async def export_status(ctx: AppContext, actor: Principal, user_id: str, export_
 
 async def list_exports(ctx: AppContext, user_id: str) -> ExportJobList:
     """The person's newest exports, without download URLs (404: no such person)."""
+    await require_user(ctx, user_id)
     async with ctx.db.connection() as conn:
-        if not await exports_sql.person_exists(conn, user_id):
-            raise NotFound("No such user.")
         rows = await exports_sql.newest(conn, user_id, EXPORTS_LISTED)
     return ExportJobList(items=[_view(row) for row in rows])
 

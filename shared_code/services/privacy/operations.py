@@ -35,7 +35,7 @@ from shared_code.services.privacy.sections import ERASED_NAME, Section, Subject
 logger = logging.getLogger("lectern.privacy")
 
 
-async def _require_user(ctx: AppContext, user_id: str) -> UserRow:
+async def require_user(ctx: AppContext, user_id: str) -> UserRow:
     async with ctx.db.connection() as conn:
         row = await users_sql.get_user(conn, user_id)
     if row is None:
@@ -48,7 +48,7 @@ def _partitions_limit(ctx: AppContext) -> int:
 
 
 async def export_user(ctx: AppContext, actor: Principal, user_id: str) -> PrivacyExport:
-    await _require_user(ctx, user_id)
+    await require_user(ctx, user_id)
     subject = await subject_of(ctx, user_id, _partitions_limit(ctx))
     cap = ctx.settings.privacy_export_rows
     sections: dict[str, ExportSection] = {}
@@ -74,7 +74,7 @@ async def _erase_section(ctx: AppContext, section: Section, subject: Subject) ->
 
 
 async def erase_user(ctx: AppContext, actor: Principal, user_id: str) -> None:
-    before = await _require_user(ctx, user_id)
+    before = await require_user(ctx, user_id)
     subject = await subject_of(ctx, user_id, _partitions_limit(ctx))
     changed: dict[str, int] = {}
     failed: list[str] = []

@@ -81,10 +81,3 @@ async def erase_exports(ctx: AppContext, subject: Subject) -> int:
         await ctx.blobs.delete(ctx.settings.privacy_exports_container, blob)
     return len(blobs)
 
-
-async def export_requests(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
-    """When the person's full exports were asked for, by whom, and how each ended."""
-    async with ctx.db.connection() as conn:
-        rows = await exports_sql.of_user(conn, subject.user_id, limit)
-    for row in rows:
-        yield {to_camel(k): v for k, v in row.items()}

@@ -38,7 +38,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("purchases", "postgres", pg.rows_of(sql.purchases),
             keeps="every purchase (accounting law), by id; no name is stored on them"),
     Section("certificates", "postgres", pg.rows_of(sql.certificates), pg.erase_certificates),
-    Section("privacyExports", "postgres", pg.export_requests, pg.erase_exports),
+    Section("privacyExports", "postgres", pg.rows_of(sql.privacy_exports), pg.erase_exports),
     Section("notifications", "postgres", pg.rows_of(sql.notifications), pg.erase_notifications),
     Section("calendarFeed", "postgres", pg.rows_of(sql.calendar_feed), pg.revoke_calendar_feed,
             keeps="the feed's version, moved on so the old URL stops working"),

@@ -29,8 +29,6 @@ async def _rows(
                 return
 
 
-
-
 async def _rewrite(
     ctx: AppContext, table: str, queries: Iterable[tuple[str, dict[str, Any]]], field: str, value: str
 ) -> int:
