@@ -10,6 +10,7 @@ import azure.functions as func
 from shared_code import logs, telemetry
 from shared_code.bootstrap import get_context
 from shared_code.platform import outbox
+from shared_code.services.live import attendance
 
 bp = func.Blueprint()
 logger = logging.getLogger("lectern.retries")
@@ -32,8 +33,10 @@ async def outbox_retry(msg: func.QueueMessage, context: func.Context) -> None:
 @bp.timer_trigger(schedule="%LECTERN_PARKED_DRAIN_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def drain_parked_effects(timer: func.TimerRequest, context: func.Context) -> None:
     """Retries side effects parked in PostgreSQL while Storage (and so the queue) was down,
-    and samples the outbox and poison queue lengths for the metrics."""
+    writes the attendance rows a process that died left in Redis, and samples the outbox
+    and poison queue lengths for the metrics."""
     ctx = await get_context()
     with telemetry.timer_run("drain_parked_effects", context.invocation_id):
         await outbox.drain_parked(ctx)
+        await attendance.recover(ctx)
         await outbox.sample_queues(ctx)

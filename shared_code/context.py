@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     # Types only: these services take the context, so importing them here at run time
     # would be a cycle. The bootstrap (above both) builds them.
     from shared_code.services.admin.health import HealthMonitor
-    from shared_code.services.live.attendance import RowBuffer
+    from shared_code.services.live.attendance import PendingRows
     from shared_code.services.live.messages import Throttle
 
 # An outbox effect: a side effect that must happen but may fail (see platform/effects.py).
@@ -119,8 +119,8 @@ class AppContext:
     # Parked effects that ran, removed together: one statement for the rows of many requests
     # (`services/progress/quiz_effects.py`).
     parked_removals: WriteBatcher[str, None]
-    # Attendance rows wait here a moment and go to Table storage in batches.
-    attendance_rows: RowBuffer
+    # The classes whose attendance rows (waiting in Redis) this process writes a moment later.
+    attendance_rows: PendingRows
     # Health answers from its latest report (at most a few seconds old).
     health: HealthMonitor
     # Work started off a request's critical path; `await ctx.background.drain()` waits for it.

@@ -173,6 +173,17 @@ async def live_in_course(conn: Conn, course_id: str) -> list[ClassRow]:
     )
 
 
+async def attendance_class_ids(conn: Conn, ended_within_seconds: int, limit: int) -> list[str]:
+    """Classes running now and those that ended within the last `ended_within_seconds`."""
+    cur = await conn.execute(
+        "SELECT id FROM live_classes WHERE status = 'live'"
+        " UNION ALL SELECT id FROM live_classes WHERE status = 'ended' AND ended_at > now() - make_interval(secs => %s)"
+        " LIMIT %s",
+        (ended_within_seconds, limit),
+    )
+    return [str(row["id"]) for row in await cur.fetchall()]
+
+
 async def live_class_ids(conn: Conn, limit: int) -> list[str]:
     """Classes running now, the longest running first."""
     cur = await conn.execute(

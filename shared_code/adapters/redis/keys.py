@@ -96,6 +96,12 @@ def live_names(class_id: str) -> str:
     return _class(class_id, "names")
 
 
+def live_attendance(class_id: str) -> str:
+    """Stream: the class's join and leave rows (kind, connectionId, userId) on their way to
+    Table storage; its consumer group `w` tracks which a process took and has not written."""
+    return _class(class_id, "attendance")
+
+
 def live_hands(class_id: str) -> str:
     """Sorted set: userId scored by the time the hand went up."""
     return _class(class_id, "hands")

@@ -49,8 +49,8 @@ _ADMIT = Script(_ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2])")
 
 # A ticketed join (events.connect): the class checks, the caps and the presence join in one
 # call. KEYS: the class's admitted set, the user's admitted set, the class's meta, its
-# moderation, then its conns, present and names hashes and the presence broadcast's pending
-# flag. ARGV: as admit, then the user id, the course id the ticket names, '1' to check
+# moderation, then its conns, present and names hashes, its attendance stream and the
+# presence broadcast's pending flag. ARGV: as admit, then the user id, the course id the ticket names, '1' to check
 # removal, the moderation hash's loaded field, the user's name, the flag's hold (ms).
 # 'cold' when Redis cannot answer for the class (its meta, or its moderation when asked,
 # not filled): the caller checks in full. 'ended' and 'removed' refuse before counting.
@@ -67,9 +67,9 @@ if ARGV[9] == '1' then
 end
 local admitted = admit(KEYS[1], KEYS[2])
 if admitted[1] ~= 'ok' then return admitted end
-local joined = join(KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[7], ARGV[11], tonumber(ARGV[6]))
+local joined = join(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[1], ARGV[7], ARGV[11], tonumber(ARGV[6]))
 local claimed = 0
-if joined[2] == 1 and redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[12]) then claimed = 1 end
+if joined[2] == 1 and redis.call('SET', KEYS[9], '1', 'NX', 'PX', ARGV[12]) then claimed = 1 end
 return {'ok', admitted[2], joined[1], joined[2], joined[3], claimed}
 """)
 

@@ -12,29 +12,36 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 from shared_code.adapters.redis.live import CLASS_TTL_SECONDS, SEQ_PRELUDE, seq_args
+from shared_code.adapters.redis.live_attendance import ATTEND_FUNCTION
 
 # A connection joins the class's presence, as a Lua function over the class's conns,
-# present and names hashes: a connection already there counts nothing. Returns {added,
+# present and names hashes and its attendance stream: a connection already there counts
+# nothing; a new one leaves its join row in the stream in the same step. Returns {added,
 # first connection of the user, presence count}. Also part of the ticketed connect's one
 # script (live_admission.py).
-JOIN_FUNCTION = """
-local function join(conns, present, names, connection, user, name, ttl)
+JOIN_FUNCTION = ATTEND_FUNCTION + """
+local function join(conns, present, names, stream, connection, user, name, ttl)
   if redis.call('HSETNX', conns, connection, user) == 0 then return {0, 0, redis.call('HLEN', present)} end
   local n = redis.call('HINCRBY', present, user, 1)
   redis.call('HSET', names, user, name)
   redis.call('EXPIRE', conns, ttl); redis.call('EXPIRE', present, ttl); redis.call('EXPIRE', names, ttl)
+  attend(stream, 'join', connection, user, ttl)
   return {1, n == 1 and 1 or 0, redis.call('HLEN', present)}
 end
 """
 
-# KEYS: conns, present, names. ARGV: connection id, user id, name, ttl.
-_JOIN = Script(JOIN_FUNCTION + "return join(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))")
+# KEYS: conns, present, names, attendance. ARGV: connection id, user id, name, ttl.
+_JOIN = Script(
+    JOIN_FUNCTION + "return join(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))"
+)
 
-# KEYS: conns, present. ARGV: connection id. Returns {removed, user id, last connection, count}.
-_LEAVE = Script("""
+# KEYS: conns, present, attendance. ARGV: connection id, ttl. A connection that was there
+# leaves its leave row in the stream. Returns {removed, user id, last connection, count}.
+_LEAVE = Script(ATTEND_FUNCTION + """
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 if not user then return {0, '', 0, redis.call('HLEN', KEYS[2])} end
 redis.call('HDEL', KEYS[1], ARGV[1])
+attend(KEYS[3], 'leave', ARGV[1], user, tonumber(ARGV[2]))
 local n = redis.call('HINCRBY', KEYS[2], user, -1)
 local last = 0
 if n <= 0 then redis.call('HDEL', KEYS[2], user); last = 1 end
@@ -66,8 +73,12 @@ class Leave:
 
 
 def presence_keys(class_id: str) -> list[str]:
-    """The keys JOIN_FUNCTION takes first: the class's conns, present and names hashes."""
-    return [keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id)]
+    """The keys JOIN_FUNCTION takes first: the class's conns, present and names hashes and
+    its attendance stream."""
+    return [
+        keys.live_connections(class_id), keys.live_present(class_id), keys.live_names(class_id),
+        keys.live_attendance(class_id),
+    ]
 
 
 def join_of(reply: list[Any]) -> Join:
@@ -82,7 +93,8 @@ async def join(r: aioredis.Redis, class_id: str, connection_id: str, user_id: st
 async def leave(r: aioredis.Redis, class_id: str, connection_id: str) -> Leave:
     removed, user_id, last, count = await _LEAVE.run(
         r,
-        keys=[keys.live_connections(class_id), keys.live_present(class_id)], args=[connection_id]
+        keys=[keys.live_connections(class_id), keys.live_present(class_id), keys.live_attendance(class_id)],
+        args=[connection_id, CLASS_TTL_SECONDS],
     )
     return Leave(bool(int(removed)), str(user_id), bool(int(last)), int(count))
 

@@ -2,7 +2,9 @@
 minutes each student was present.
 
 Rows live in the attendance table, partition = class id, row key = connection id and
-kind, so a retried write lands on the same row. A student with several tabs has
+kind, so a retried write lands on the same row. On their way there they wait in a Redis
+stream of the class, written in the same step as presence, so no row is only in a
+process's memory. A student with several tabs has
 overlapping connections; minutes present merge them, so two tabs for ten minutes are ten
 minutes, not twenty. A connection without a leave row (still open, or its disconnect event
 was lost) counts until the class ended, or until now while it runs.
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +26,7 @@ from typing import Any
 
 from shared_code.adapters import table_keys
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
@@ -45,24 +51,32 @@ def attendance_entity(
     }
 
 
-class RowBuffer:
-    """Attendance rows wait here for a moment and go to Table storage in batches.
+class PendingRows:
+    """The classes whose attendance stream this process added rows to: a moment later their
+    rows go to Table storage in batches.
 
-    A connect storm of a thousand students is ten batch transactions (100 rows each, one
-    partition per class) instead of a thousand single writes. A batch that fails goes to
-    the outbox queue as one message and is retried from there.
+    The rows themselves wait in Redis (`adapters/redis/live_attendance.py`), appended by the
+    presence scripts in the step that admits or lets go of the connection, so a process
+    that dies before its flush loses none: the parked-effects timer writes what it left
+    (`recover`). A connect storm of a thousand students is still ten batch transactions (100
+    rows each, one partition per class) instead of a thousand single writes; a batch that
+    fails goes to the outbox queue as one message and is retried from there.
     """
 
-    def __init__(self, delay_seconds: float = 0.5) -> None:
+    def __init__(self, delay_seconds: float = 0.5, consumer: str | None = None) -> None:
         self.delay_seconds = delay_seconds
-        self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # This process's name in the streams' consumer group. What a consumer took and never
+        # finished is taken over by idle time, not by name, so the name need only be unique.
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._classes: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, ctx: AppContext, table: str, entity: dict[str, Any]) -> None:
-        self._rows.setdefault((table, entity["PartitionKey"]), []).append(entity)
+    def noted(self, ctx: AppContext, class_id: str) -> None:
+        """The class's stream got a row: write it with the next batch."""
+        self._classes.add(class_id)
         if self._task is None or self._task.done():
             # A background task of the context, so shutdown (and a test's teardown) waits for
-            # the rows instead of losing them.
+            # the rows' write instead of leaving them to the timer.
             self._task = ctx.background.spawn(self._flush_later(ctx))
 
     async def _flush_later(self, ctx: AppContext) -> None:
@@ -70,26 +84,28 @@ class RowBuffer:
         await self.flush(ctx)
 
     async def flush(self, ctx: AppContext) -> None:
-        pending, self._rows = self._rows, {}
-        for (table, _), rows in pending.items():
-            # A batch may not name a row twice; the later sighting wins.
-            entities = list({e["RowKey"]: e for e in rows}.values())
-            for start in range(0, len(entities), BATCH_SIZE):
-                chunk = entities[start : start + BATCH_SIZE]
-                try:
-                    await outbox.perform(ctx, ATTENDANCE_EFFECT, {"table": table, "entities": chunk})
-                except Exception:  # noqa: BLE001 - neither the write nor its retry could be arranged
-                    logger.exception("%s attendance rows could not be written or queued", len(chunk))
+        pending, self._classes = self._classes, set()
+        for class_id in pending:
+            try:
+                await write_pending(ctx, class_id, self.consumer)
+            except Exception as exc:  # noqa: BLE001 - the rows stay in the stream for the timer
+                logger.warning("attendance rows of a class left for the timer: %s", type(exc).__name__)
 
     async def drain(self, ctx: AppContext) -> None:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._rows:
+        if self._classes:
             await self.flush(ctx)
 
 
 BATCH_SIZE = 100  # Table storage's limit per batch transaction
 ATTENDANCE_EFFECT = "attendance.rows"
+# Rows another process took this long ago and never finished are taken over by the timer.
+ABANDONED_AFTER_MS = 30_000
+# The timer looks at running classes and at those that ended this recently (their last
+# leave rows come as the class closes its connections).
+RECENTLY_ENDED_SECONDS = 3600
+RECOVER_CLASSES = 500
 
 
 async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -99,14 +115,45 @@ async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
     await ctx.tables.insert_batch(payload["table"], payload["entities"])
 
 
-def record(
-    ctx: AppContext, class_id: str, *, user_id: str, user_name: str, connection_id: str, kind: str, at: datetime
-) -> None:
-    """Queues the row for the next batch, off the event's critical path."""
-    entity = attendance_entity(
-        class_id, user_id=user_id, user_name=user_name, connection_id=connection_id, kind=kind, at=at
-    )
-    ctx.attendance_rows.add(ctx, ctx.settings.attendance_table, entity)
+async def write_pending(ctx: AppContext, class_id: str, consumer: str, *, min_idle_ms: int | None = None) -> int:
+    """Writes the class's rows waiting in Redis, a batch at a time, each batch leaving the
+    stream once it is written or its retry queued; returns how many rows. With
+    `min_idle_ms`, also the rows another consumer took that long ago and never finished.
+    Raises when a batch could be neither written nor queued: its rows stay in the stream."""
+    written = 0
+    while True:
+        rows = await attendance_redis.take(ctx.redis, class_id, consumer, count=BATCH_SIZE, min_idle_ms=min_idle_ms)
+        if not rows:
+            return written
+        entities = [
+            attendance_entity(class_id, user_id=row.user_id, user_name=row.name, connection_id=row.connection_id,
+                              kind=row.kind, at=row.at)
+            for row in rows
+        ]
+        # A batch may not name a row twice; the later sighting wins.
+        unique = list({e["RowKey"]: e for e in entities}.values())
+        await outbox.perform(ctx, ATTENDANCE_EFFECT, {"table": ctx.settings.attendance_table, "entities": unique})
+        await attendance_redis.done(ctx.redis, class_id, [row.entry_id for row in rows])
+        written += len(rows)
+        if len(rows) < BATCH_SIZE:
+            return written
+
+
+async def recover(ctx: AppContext, *, abandoned_after_ms: int = ABANDONED_AFTER_MS) -> int:
+    """Writes the attendance rows a process left in Redis when it died before writing them:
+    rows nobody took, and rows taken and not finished for `abandoned_after_ms`, of running
+    and recently ended classes. Run by the parked-effects timer; returns how many rows."""
+    async with ctx.db.connection() as conn:
+        class_ids = await classes_sql.attendance_class_ids(conn, RECENTLY_ENDED_SECONDS, RECOVER_CLASSES)
+    total = 0
+    for class_id in class_ids:
+        try:
+            total += await write_pending(ctx, class_id, ctx.attendance_rows.consumer, min_idle_ms=abandoned_after_ms)
+        except Exception as exc:  # noqa: BLE001 - the rows stay for the next run
+            logger.warning("attendance rows of a class could not be written yet: %s", type(exc).__name__)
+    if total:
+        logger.info("attendance rows a process left behind written: %s", total)
+    return total
 
 
 # --- minutes present (pure) ----------------------------------------------------------------

@@ -253,7 +253,7 @@ def _accepted(ctx: AppContext, body: dict[str, Any], member: Member) -> Reply:
 
 async def disconnected(ctx: AppContext, member: Member) -> None:
     await admission.release(ctx, member)
-    last, _ = await presence.left(ctx, member.class_id, member.connection_id, member.user_id, member.name)
+    last, _ = await presence.left(ctx, member.class_id, member.connection_id)
     if not last:
         await admission.forget_lost_tabs(ctx, member)
     else:

@@ -12,14 +12,13 @@ second, each with the count at the moment it is sent.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.adapters.redis.live_presence import Join, Leave
 from shared_code.context import AppContext
 from shared_code.platform import outbox
-from shared_code.services.live import attendance, hands
+from shared_code.services.live import hands
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.messages import Throttle
@@ -43,7 +42,7 @@ def presence_throttle() -> Throttle:
 async def joined(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str) -> int:
     """A connection entered the class; returns the presence count."""
     result = await presence_redis.join(ctx.redis, class_id, connection_id, user_id, name)
-    _attend(ctx, class_id, connection_id, user_id, name, result)
+    _attend(ctx, class_id, result)
     if result.first_connection:
         await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
     return result.count
@@ -53,22 +52,21 @@ def admitted(ctx: AppContext, member: Member, result: Join, claimed: bool) -> No
     """What follows a join made inside the ticketed connect's one Redis call
     (`admission.admit_ticketed`): the attendance row, and the presence broadcast when that
     call claimed it (when it did not, the broadcast already pending carries this join)."""
-    _attend(ctx, member.class_id, member.connection_id, member.user_id, member.name, result)
+    _attend(ctx, member.class_id, result)
     if claimed:
         ctx.throttles.presence.claimed(ctx, member.class_id, live_messages.interval_seconds(ctx))
 
 
-def _attend(ctx: AppContext, class_id: str, connection_id: str, user_id: str, name: str, result: Join) -> None:
+def _attend(ctx: AppContext, class_id: str, result: Join) -> None:
     if result.added:
-        attendance.record(
-            ctx, class_id, user_id=user_id, user_name=name, connection_id=connection_id, kind="join",
-            at=datetime.now(UTC),
-        )
+        # The join script left the row in the class's attendance stream; it goes to Table
+        # storage with the next batch.
+        ctx.attendance_rows.noted(ctx, class_id)
 
 
-async def left(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str, name: str) -> tuple[bool, int]:
+async def left(ctx: AppContext, class_id: str, connection_id: str) -> tuple[bool, int]:
     """A connection left; returns (whether it was the user's last one, the presence count)."""
-    result = await _leave(ctx, class_id, connection_id, fallback_user_id)
+    result = await _leave(ctx, class_id, connection_id)
     return result.last_connection, result.count
 
 
@@ -78,21 +76,18 @@ async def forget_lost(ctx: AppContext, class_id: str, connection_ids: list[str])
     that event would have made them: attendance, the head count, and the raised hand of a
     user who thereby left."""
     for connection_id in connection_ids:
-        result = await _leave(ctx, class_id, connection_id, "")
+        result = await _leave(ctx, class_id, connection_id)
         if result.last_connection and result.user_id:
             await hands.lower(ctx, class_id, result.user_id, by=result.user_id)
 
 
-async def _leave(ctx: AppContext, class_id: str, connection_id: str, fallback_user_id: str) -> Leave:
+async def _leave(ctx: AppContext, class_id: str, connection_id: str) -> Leave:
     result = await presence_redis.leave(ctx.redis, class_id, connection_id)
-    user_id = result.user_id or fallback_user_id
     if result.removed:
-        # A leave row names no one (its join row does): a disconnect that lands after the
-        # user's erasure (services/privacy closes their connections) must not bring it back.
-        attendance.record(
-            ctx, class_id, user_id=user_id, user_name="", connection_id=connection_id, kind="leave",
-            at=datetime.now(UTC),
-        )
+        # The leave script left the row in the stream. A leave row names no one (its join
+        # row does): a disconnect that lands after the user's erasure (services/privacy
+        # closes their connections) must not bring the name back.
+        ctx.attendance_rows.noted(ctx, class_id)
     if result.last_connection:
         await ctx.throttles.presence.changed(ctx, class_id, live_messages.interval_seconds(ctx))
     return result
