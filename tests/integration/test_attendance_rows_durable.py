@@ -18,7 +18,7 @@ from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.adapters.redis import privacy as privacy_redis
 from shared_code.context import AppContext
-from shared_code.services.live import attendance, presence
+from shared_code.services.live import attendance, attendance_rows, presence
 from shared_code.services.privacy.sections import ERASED_NAME
 from tests.integration.test_round_trips import started_class
 
@@ -26,10 +26,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def _rows(ctx: AppContext, class_id: str) -> dict[str, dict]:
-    found = {}
-    async for row in ctx.tables.query(ctx.settings.attendance_table, "PartitionKey eq @pk", {"pk": class_id}):
-        found[f"{row['connectionId']}:{row['kind']}"] = row
-    return found
+    entities = [e async for e in ctx.tables.query(ctx.settings.attendance_table, "PartitionKey eq @pk", {"pk": class_id})]
+    return {f"{row['connectionId']}:{row['kind']}": row for row in attendance_rows.unique_rows(entities)}
 
 
 async def _waiting(ctx: AppContext, class_id: str) -> int:
@@ -92,3 +90,32 @@ async def test_a_process_writes_its_own_rows_a_moment_after_the_join(ctx: AppCon
     await ctx.attendance_rows.drain(ctx)
     assert set(await _rows(ctx, class_id)) == {f"{connection}:join"}
     assert await _waiting(ctx, class_id) == 0
+
+
+async def test_a_storm_of_joins_is_a_few_entities_and_every_row_counts(ctx: AppContext):
+    _, _, class_id, student = await started_class(ctx)
+    connections = [uuid.uuid4().hex for _ in range(250)]
+    for connection in connections:
+        await presence_redis.join(ctx.redis, class_id, connection, student.user_id, student.name)
+    assert await attendance.write_pending(ctx, class_id, ctx.attendance_rows.consumer) == 250
+
+    entities = [e async for e in ctx.tables.query(ctx.settings.attendance_table, "PartitionKey eq @pk", {"pk": class_id})]
+    assert len(entities) == 3, "a hundred rows to an entity"
+    report = await attendance.attendance_summary(ctx, class_id)
+    assert {r.connection_id for r in report.rows} == set(connections)
+    assert [(s.user_id, s.connections, s.present) for s in report.students] == [(uuid.UUID(student.user_id), 250, True)]
+
+
+async def test_rows_with_long_names_split_into_entities_table_storage_takes(ctx: AppContext):
+    _, _, class_id, _ = await started_class(ctx)
+    long_name = "Ünïcödé " * 25  # 200 characters, escaped in the JSON
+    users = [str(uuid.uuid4()) for _ in range(100)]
+    for user in users:
+        await presence_redis.join(ctx.redis, class_id, uuid.uuid4().hex, user, long_name)
+    assert await attendance.write_pending(ctx, class_id, ctx.attendance_rows.consumer) == 100
+
+    entities = [e async for e in ctx.tables.query(ctx.settings.attendance_table, "PartitionKey eq @pk", {"pk": class_id})]
+    assert len(entities) > 1
+    report = await attendance.attendance_summary(ctx, class_id)
+    assert {str(s.user_id) for s in report.students} == set(users)
+    assert {s.name for s in report.students} == {long_name}

@@ -1,12 +1,12 @@
 """Attendance of live classes: a join and a leave row per connection in Azure Tables, and the
 minutes each student was present.
 
-Rows live in the attendance table, partition = class id, row key = connection id and
-kind, so a retried write lands on the same row. On their way there they wait in a Redis
-stream of the class, written in the same step as presence, so no row is only in a
-process's memory. A student with several tabs has
-overlapping connections; minutes present merge them, so two tabs for ten minutes are ten
-minutes, not twenty. A connection without a leave row (still open, or its disconnect event
+Rows live in the attendance table, partition = class id, many rows to an entity
+(`attendance_rows.py`), keyed by the stream entry of their first row, so a retried write
+lands on the same entity. On their way there they wait in a Redis stream of the class,
+written in the same step as presence, so no row is only in a process's memory. A student
+with several tabs has overlapping connections; minutes present merge them, so two tabs for
+ten minutes are ten minutes, not twenty. A connection without a leave row (still open, or its disconnect event
 was lost) counts until the class ended, or until now while it runs.
 
 `attendance_summary(ctx, class_id)` is the one entry point other areas (analytics) use.
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared_code.adapters import table_keys
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.auth import Principal
@@ -32,7 +31,7 @@ from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.live import AttendanceReport, AttendanceRow, StudentAttendance
 from shared_code.platform import outbox
-from shared_code.services.live import class_access
+from shared_code.services.live import attendance_rows, class_access
 from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
@@ -40,15 +39,11 @@ logger = logging.getLogger("lectern.live")
 def attendance_entity(
     class_id: str, *, user_id: str, user_name: str, connection_id: str, kind: str, at: datetime
 ) -> dict[str, Any]:
-    return {
-        "PartitionKey": class_id,
-        "RowKey": table_keys.attendance_row_key(connection_id, kind),
-        "userId": user_id,
-        "userName": user_name,
-        "connectionId": connection_id,
-        "kind": kind,
-        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    }
+    """One row, as every reader gets it (`attendance_rows.row_entity`)."""
+    return attendance_rows.row_entity(
+        class_id, user_id=user_id, user_name=user_name, connection_id=connection_id, kind=kind,
+        at=at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    )
 
 
 class PendingRows:
@@ -58,9 +53,9 @@ class PendingRows:
     The rows themselves wait in Redis (`adapters/redis/live_attendance.py`), appended by the
     presence scripts in the step that admits or lets go of the connection, so a process
     that dies before its flush loses none: the parked-effects timer writes what it left
-    (`recover`). A connect storm of a thousand students is still ten batch transactions (100
-    rows each, one partition per class) instead of a thousand single writes; a batch that
-    fails goes to the outbox queue as one message and is retried from there.
+    (`recover`). A connect storm of a thousand students is about ten writes of one entity
+    each (`attendance_rows.py`: a hundred rows to an entity); a write that fails goes to
+    the outbox queue as one message and is retried from there.
     """
 
     def __init__(self, delay_seconds: float = 0.5, consumer: str | None = None) -> None:
@@ -98,7 +93,7 @@ class PendingRows:
             await self.flush(ctx)
 
 
-BATCH_SIZE = 100  # Table storage's limit per batch transaction
+BATCH_SIZE = 100  # rows taken from a class's stream per write
 ATTENDANCE_EFFECT = "attendance.rows"
 # Rows another process took this long ago and never finished are taken over by the timer.
 ABANDONED_AFTER_MS = 30_000
@@ -109,10 +104,16 @@ RECOVER_CLASSES = 500
 
 
 async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
-    """Upserts one partition's rows in one transaction: a retry rewrites the same rows.
+    """Upserts one partition's entities: chunks one upsert each, rows of one entity each (a
+    message queued before chunks) in batch transactions. A retry rewrites the same entities.
 
     The outbox effect `attendance.rows` (the bootstrap puts it in `ctx.effects`)."""
-    await ctx.tables.insert_batch(payload["table"], payload["entities"])
+    entities: list[dict[str, Any]] = payload["entities"]
+    if all(attendance_rows.is_chunk(e) for e in entities):
+        for entity in entities:
+            await ctx.tables.upsert(payload["table"], entity)
+    else:
+        await ctx.tables.insert_batch(payload["table"], entities)
 
 
 async def write_pending(ctx: AppContext, class_id: str, consumer: str, *, min_idle_ms: int | None = None) -> int:
@@ -130,9 +131,8 @@ async def write_pending(ctx: AppContext, class_id: str, consumer: str, *, min_id
                               kind=row.kind, at=row.at)
             for row in rows
         ]
-        # A batch may not name a row twice; the later sighting wins.
-        unique = list({e["RowKey"]: e for e in entities}.values())
-        await outbox.perform(ctx, ATTENDANCE_EFFECT, {"table": ctx.settings.attendance_table, "entities": unique})
+        chunks = attendance_rows.chunk_entities(class_id, [row.entry_id for row in rows], entities)
+        await outbox.perform(ctx, ATTENDANCE_EFFECT, {"table": ctx.settings.attendance_table, "entities": chunks})
         await attendance_redis.done(ctx.redis, class_id, [row.entry_id for row in rows])
         written += len(rows)
         if len(rows) < BATCH_SIZE:
@@ -263,13 +263,9 @@ async def attendance_summary(ctx: AppContext, class_id: str) -> AttendanceReport
         live_class = await classes_sql.get_class(conn, class_id)
     if live_class is None:
         raise NotFound("No such class.")
-    rows: list[AttendanceRow] = []
-    async for entity in ctx.tables.query(
-        ctx.settings.attendance_table, "PartitionKey eq @pk", {"pk": str(class_id)}
-    ):
-        row = row_from_entity(entity)
-        if row is not None:
-            rows.append(row)
+    entities = [e async for e in ctx.tables.query(ctx.settings.attendance_table, "PartitionKey eq @pk",
+                                                  {"pk": str(class_id)})]
+    rows = [row for row in map(row_from_entity, attendance_rows.unique_rows(entities)) if row is not None]
     rows.sort(key=lambda r: (r.at, r.kind != "join", r.connection_id))
     now = datetime.now(UTC)
     ended_at = live_class.ended_at

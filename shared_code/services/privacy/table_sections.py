@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from shared_code.context import AppContext
+from shared_code.services.live import attendance_rows
 from shared_code.services.privacy.sections import ERASED_NAME, Subject
 
 
@@ -78,17 +79,34 @@ async def erase_access(ctx: AppContext, subject: Subject) -> int:
 
 
 # --- attendance ----------------------------------------------------------------------------------
+# A class's rows sit many to an entity (`services/live/attendance_rows.py`), so each class's
+# partition is read whole and the person's rows picked out of it.
 def _attendance(subject: Subject) -> list[tuple[str, dict[str, Any]]]:
-    return [("PartitionKey eq @c and userId eq @u", {"c": class_id, "u": subject.user_id})
-            for class_id in subject.class_ids]
+    return [("PartitionKey eq @c", {"c": class_id}) for class_id in subject.class_ids]
 
 
-def export_attendance(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
-    return _rows(ctx, ctx.settings.attendance_table, _attendance(subject), limit)
+async def export_attendance(ctx: AppContext, subject: Subject, limit: int | None) -> AsyncIterator[dict[str, Any]]:
+    count = 0
+    for clause, params in _attendance(subject):
+        entities = [e async for e in ctx.tables.query(ctx.settings.attendance_table, clause, params)]
+        for row in attendance_rows.unique_rows(entities):
+            if row.get("userId") != subject.user_id:
+                continue
+            yield row
+            count += 1
+            if limit is not None and count >= limit:
+                return
 
 
 async def erase_attendance(ctx: AppContext, subject: Subject) -> int:
-    return await _rewrite(ctx, ctx.settings.attendance_table, _attendance(subject), "userName", ERASED_NAME)
+    """The person's name on their join rows; every row stays, so minutes present stay right."""
+    changed = 0
+    async for entity in _rows(ctx, ctx.settings.attendance_table, _attendance(subject), None):
+        rewritten, rows = attendance_rows.renamed(entity, subject.user_id, ERASED_NAME)
+        if rewritten is not None:
+            await ctx.tables.upsert(ctx.settings.attendance_table, rewritten)
+            changed += rows
+    return changed
 
 
 # --- change log -----------------------------------------------------------------------------------
