@@ -6,6 +6,7 @@ docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
     .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
     .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
+    .venv/bin/python scripts/call_costs.py attendance # writing a class's attendance rows, per row
 
 Prints microseconds of this process's CPU (`time.process_time()`) per call.
 """
@@ -101,6 +102,45 @@ async def replies(calls: int) -> None:
         await r.aclose()
 
 
+async def attendance(rows: int) -> None:
+    """A class's attendance rows written the way a host writes them now (taken from the
+    class's Redis stream, a hundred to an entity) beside the layout before (one entity per
+    row, in batch transactions of a hundred), in turns, per row."""
+    os.environ.update(Stack("bench").env())
+    from datetime import UTC, datetime
+
+    from shared_code import bootstrap
+    from shared_code.adapters.redis import live_presence as presence_redis
+    from shared_code.services.live import attendance as live_attendance
+    from shared_code.settings import Settings
+
+    ctx = await bootstrap.build_context(Settings())
+    table = ctx.settings.attendance_table
+    try:
+        for _ in range(3):
+            class_id, now = str(uuid.uuid4()), datetime.now(UTC)
+            one_each = [
+                live_attendance.attendance_entity(class_id, user_id=str(uuid.uuid4()), user_name="Student",
+                                                  connection_id=uuid.uuid4().hex, kind="join", at=now)
+                for _ in range(rows)
+            ]
+            started = time.process_time()
+            for start in range(0, rows, 100):
+                await ctx.tables.insert_batch(table, one_each[start : start + 100])
+            before = 1e6 * (time.process_time() - started) / rows
+
+            class_id = str(uuid.uuid4())
+            for row in one_each:
+                await presence_redis.join(ctx.redis, class_id, row["connectionId"], row["userId"], "Student")
+            started = time.process_time()
+            await live_attendance.write_pending(ctx, class_id, "call-costs")
+            now_cost = 1e6 * (time.process_time() - started) / rows
+            print(f"one entity per row, batches of 100 {before:6.0f} µs CPU per row   "
+                  f"a hundred rows to an entity {now_cost:6.0f} µs")
+    finally:
+        await ctx.close()
+
+
 def routes(calls: int) -> None:
     from tests.support.app_index import lectern_functions
 
@@ -115,13 +155,16 @@ def routes(calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["sdk", "routes", "replies"])
-    parser.add_argument("--calls", type=int, default=None, help="calls measured (sdk 400, routes 20000, replies 3000)")
+    parser.add_argument("what", choices=["sdk", "routes", "replies", "attendance"])
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls measured (sdk 400, routes 20000, replies 3000, attendance rows 1000)")
     args = parser.parse_args()
     if args.what == "sdk":
         asyncio.run(sdk(args.calls or 400))
     elif args.what == "replies":
         asyncio.run(replies(args.calls or 3000))
+    elif args.what == "attendance":
+        asyncio.run(attendance(args.calls or 1000))
     else:
         routes(args.calls or 20_000)
 
