@@ -97,7 +97,7 @@ async def build_context(settings: Settings) -> AppContext:
         room_store=RoomStore(redis),
         chat_writes=WriteBatcher(functools.partial(chat.write_messages, db)),
         parked_removals=WriteBatcher(functools.partial(quiz_effects.remove_parked, db)),
-        attendance_rows=attendance.PendingRows(),
+        attendance_rows=attendance.PendingRows(settings.attendance_flush_seconds),
         health=health.HealthMonitor(),
         background=BackgroundTasks(),
         account_reads=reads,

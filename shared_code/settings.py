@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     access_log_table: str = Field("contentaccess", validation_alias=_alias("LECTERN_ACCESS_LOG_TABLE"))
     change_log_table: str = Field("changelog", validation_alias=_alias("LECTERN_CHANGE_LOG_TABLE"))
     attendance_table: str = Field("attendance", validation_alias=_alias("LECTERN_ATTENDANCE_TABLE"))
+    # How long a process lets a class's attendance rows gather in Redis before writing them:
+    # a connect storm's rows go out a hundred to an entity (services/live/attendance.py).
+    attendance_flush_seconds: float = Field(
+        0.5, ge=0.01, le=60, validation_alias=_alias("LECTERN_ATTENDANCE_FLUSH_SECONDS")
+    )
 
     # --- Web PubSub -----------------------------------------------------------------
     webpubsub_connection_string: SecretStr = Field(

@@ -574,6 +574,7 @@ var appSettings = {
   LECTERN_ACCESS_LOG_TABLE: accessLogTableName
   LECTERN_CHANGE_LOG_TABLE: changeLogTableName
   LECTERN_ATTENDANCE_TABLE: attendanceTableName
+  LECTERN_ATTENDANCE_FLUSH_SECONDS: '0.5'
   // The REST API is called with the managed identity (LECTERN_AUTH_MODE); the connection
   // string only lends its access key to check the signatures of upstream calls.
   WebPubSubConnectionString: '@Microsoft.KeyVault(SecretUri=${webPubSub.outputs.connectionStringSecretUri})'

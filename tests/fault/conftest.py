@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 
 import httpx
 import pytest
@@ -129,6 +130,23 @@ class FaultHost:
     outbox_queue: str
     azurite: AzuriteServer
     process: subprocess.Popen
+    command: list[str]
+    env: dict[str, str]
+    log: IO[bytes]
+
+    def kill(self) -> None:
+        """The host dies at once, as a process the platform recycles without warning does."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def start(self, **settings: str) -> None:
+        """A new host process on the same port (the Web PubSub service's upstream), with
+        `settings` over the fault host's environment."""
+        app_dir = self.command[self.command.index("--app-dir") + 1]
+        self.process = subprocess.Popen(
+            self.command, cwd=app_dir, env={**self.env, **settings}, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        _wait_healthy(self.base_url, self.process)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -170,21 +188,21 @@ def fault_host(stack, test_stack, tmp_path_factory) -> Iterator[FaultHost]:
         "AzureWebJobsStorage": azurite.connection_string,
     }
     log = open(logs / "host.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(test_stack.repo), "--port", str(port)],
-        cwd=test_stack.repo, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "devhost", "--app-dir", str(test_stack.repo), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=test_stack.repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api"
+    host = FaultHost(base_url=base, redis=redis, postgres=postgres, pubsub=pubsub, outbox_queue=outbox_queue,
+                     azurite=azurite, process=process, command=command, env=env, log=log)
     try:
         _wait_healthy(base, process)
-        yield FaultHost(base_url=base, redis=redis, postgres=postgres, pubsub=pubsub, outbox_queue=outbox_queue,
-                        azurite=azurite, process=process)
+        yield host
     finally:
-        process.terminate()
+        # The process running now: a drill may have killed the first and started another.
+        host.process.terminate()
         try:
-            process.wait(timeout=10)
+            host.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            host.process.kill()
         redis.kill()
         pubsub.stop()
         azurite.stop()
