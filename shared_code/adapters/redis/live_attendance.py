@@ -43,8 +43,18 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local n = tonumber(ARGV[2])
 local entries = {}
 if ARGV[3] ~= '' then
-  local claimed = redis.call('XAUTOCLAIM', KEYS[1], 'w', ARGV[1], ARGV[3], '0-0', 'COUNT', n)
-  for _, e in ipairs(claimed[2]) do if e then table.insert(entries, e) end end
+  -- XPENDING's and XCLAIM's plain forms (Redis 5), not XAUTOCLAIM (6.2): Azure Cache for
+  -- Redis 6 is 6.0.
+  local idle = tonumber(ARGV[3])
+  local ids = {}
+  for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'w', '-', '+', n)) do
+    if tonumber(p[3]) >= idle then table.insert(ids, p[1]) end
+  end
+  if #ids > 0 then
+    for _, e in ipairs(redis.call('XCLAIM', KEYS[1], 'w', ARGV[1], idle, unpack(ids))) do
+      if e then table.insert(entries, e) end
+    end
+  end
 end
 if #entries < n then
   local fresh = redis.call('XREADGROUP', 'GROUP', 'w', ARGV[1], 'COUNT', n - #entries, 'STREAMS', KEYS[1], '>')
