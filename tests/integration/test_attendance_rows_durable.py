@@ -19,7 +19,8 @@ from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.adapters.redis import privacy as privacy_redis
 from shared_code.context import AppContext
 from shared_code.services.live import attendance, attendance_rows, presence
-from shared_code.services.privacy.sections import ERASED_NAME
+from shared_code.services.privacy import table_sections
+from shared_code.services.privacy.sections import ERASED_NAME, Subject
 from tests.integration.test_round_trips import started_class
 
 pytestmark = pytest.mark.timeout(120)
@@ -119,3 +120,13 @@ async def test_rows_with_long_names_split_into_entities_table_storage_takes(ctx:
     report = await attendance.attendance_summary(ctx, class_id)
     assert {str(s.user_id) for s in report.students} == set(users)
     assert {s.name for s in report.students} == {long_name}
+
+
+async def test_an_erasure_writes_the_rows_still_waiting_before_it_renames(ctx: AppContext):
+    _, _, class_id, student = await started_class(ctx)
+    connection = uuid.uuid4().hex
+    await presence_redis.join(ctx.redis, class_id, connection, student.user_id, student.name)
+
+    assert await table_sections.erase_attendance(ctx, Subject(student.user_id, class_ids=(class_id,))) == 1
+    assert await _waiting(ctx, class_id) == 0
+    assert (await _rows(ctx, class_id))[f"{connection}:join"]["userName"] == ERASED_NAME

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from shared_code.context import AppContext
-from shared_code.services.live import attendance_rows
+from shared_code.services.live import attendance, attendance_rows
 from shared_code.services.privacy.sections import ERASED_NAME, Subject
 
 
@@ -99,7 +99,11 @@ async def export_attendance(ctx: AppContext, subject: Subject, limit: int | None
 
 
 async def erase_attendance(ctx: AppContext, subject: Subject) -> int:
-    """The person's name on their join rows; every row stays, so minutes present stay right."""
+    """The person's name on their join rows; every row stays, so minutes present stay right.
+    Rows still waiting in a class's Redis stream are written first, so none lands after the
+    rename with the name on it."""
+    for class_id in subject.class_ids:
+        await attendance.write_pending(ctx, class_id, ctx.attendance_rows.consumer)
     changed = 0
     async for entity in _rows(ctx, ctx.settings.attendance_table, _attendance(subject), None):
         rewritten, rows = attendance_rows.renamed(entity, subject.user_id, ERASED_NAME)
