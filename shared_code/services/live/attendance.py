@@ -6,8 +6,8 @@ Rows live in the attendance table, partition = class id, many rows to an entity
 lands on the same entity. On their way there they wait in a Redis stream of the class,
 written in the same step as presence, so no row is only in a process's memory. A student
 with several tabs has overlapping connections; minutes present merge them, so two tabs for
-ten minutes are ten minutes, not twenty. A connection without a leave row (still open, or its disconnect event
-was lost) counts until the class ended, or until now while it runs.
+ten minutes are ten minutes, not twenty. A connection without a leave row (still open, or
+its disconnect event was lost) counts until the class ended, or until now while it runs.
 
 `attendance_summary(ctx, class_id)` is the one entry point other areas (analytics) use.
 """
