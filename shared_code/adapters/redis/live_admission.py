@@ -50,8 +50,9 @@ _ADMIT = Script(_ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2])")
 # A ticketed join (events.connect): the class checks, the caps and the presence join in one
 # call. KEYS: the class's admitted set, the user's admitted set, the class's meta, its
 # moderation, then its conns, present and names hashes, its attendance stream and the
-# presence broadcast's pending flag. ARGV: as admit, then the user id, the course id the ticket names, '1' to check
-# removal, the moderation hash's loaded field, the user's name, the flag's hold (ms).
+# presence broadcast's pending flag. ARGV: as admit, then the user id, the course id the
+# ticket names, '1' to check removal, the moderation hash's loaded field, the user's name,
+# the flag's hold (ms).
 # 'cold' when Redis cannot answer for the class (its meta, or its moderation when asked,
 # not filled): the caller checks in full. 'ended' and 'removed' refuse before counting.
 # Returns {code, count, added, first connection, presence count, claimed}: `claimed` is 1

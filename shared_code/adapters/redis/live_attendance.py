@@ -20,8 +20,6 @@ import redis.asyncio as aioredis
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis.client import Script
 
-GROUP = "w"
-
 # Appends one attendance row to the class's stream (creating the stream with its group, so
 # the group sees every row from the first), as a Lua function of the presence scripts. The
 # entry id is Redis's clock in ms: the row's time.

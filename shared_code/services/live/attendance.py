@@ -58,11 +58,11 @@ class PendingRows:
     the outbox queue as one message and is retried from there.
     """
 
-    def __init__(self, delay_seconds: float = 0.5, consumer: str | None = None) -> None:
+    def __init__(self, delay_seconds: float = 0.5) -> None:
         self.delay_seconds = delay_seconds
         # This process's name in the streams' consumer group. What a consumer took and never
         # finished is taken over by idle time, not by name, so the name need only be unique.
-        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._classes: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
