@@ -24,7 +24,8 @@ READY_TTL_SECONDS = 6 * 3600
 REBUILD_LOCK_MS = 10_000
 REBUILD_CHUNK = 500  # students per merge call, so one call never blocks Redis for long
 
-# KEYS: ready, best(user), points, names. ARGV: quiz, score, user, name.
+# KEYS: ready, best(user), points, names. ARGV: quiz, score, user, name ('' keeps the name
+# the board has: a placing from a parked effect written before names were kept in it).
 # {-1} when the board is not built; else {points before or false, points after}.
 _RECORD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -40,7 +41,9 @@ for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
     total = total + tonumber(v)
 end
 redis.call('ZADD', KEYS[3], total, ARGV[3])
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+if ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+end
 return {before or false, tostring(total)}
 """
 

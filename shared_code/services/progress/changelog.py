@@ -1,5 +1,7 @@
 """The change log: an Azure Table row per progress completion, quiz attempt and leaderboard
-change, so a student's history can be replayed and audited without PostgreSQL.
+change, so a student's history can be replayed and audited without PostgreSQL. A quiz
+attempt that raised the student's best carries that leaderboard change on its own row (one
+write, not two), and reads give it back as a change of its own.
 
 Rows are partitioned by user id (one student's history is one partition) and the row key
 starts with the event's time in zero-padded epoch milliseconds, so rows sort by time and
@@ -67,13 +69,22 @@ async def read_changes(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Change], str | None]:
-    """One student's changes from `since` up to and including `until`, oldest first."""
+    """One student's changes from `since` up to and including `until`, oldest first.
+
+    A row can hold two changes (a quiz attempt and its move on the leaderboard, `_changes`),
+    so the cursor names the row it stopped in and how many of that row's changes the pages
+    before gave; a cursor without that count (issued before rows held two) means the whole
+    row was given."""
     clauses = ["PartitionKey eq @pk"]
     params: dict[str, Any] = {"pk": user_id}
-    after = (decode_cursor(cursor) or {}).get("rk")
-    if after:
-        clauses.append("RowKey gt @after")
-        params["after"] = str(after)
+    position = decode_cursor(cursor) or {}
+    resume, given = position.get("rk"), position.get("given")
+    if resume:
+        if not isinstance(given, int) or isinstance(given, bool) or given < 0:
+            clauses.append("RowKey gt @after")
+        else:
+            clauses.append("RowKey ge @after")
+        params["after"] = str(resume)
     if since is not None:
         clauses.append("RowKey ge @lo")
         params["lo"] = table_keys.change_row_bound(table_keys.millis(since))
@@ -82,13 +93,45 @@ async def read_changes(
         clauses.append("RowKey lt @hi")
         params["hi"] = table_keys.change_row_bound(table_keys.millis(until) + 1)
     items: list[Change] = []
-    last_key: str | None = None
+    # A move on the leaderboard is logged once, on its own row or on its attempt's; should a
+    # retried effect have written both, the page gives it once (the ids are the same).
+    given_ids: set[str] = set()
+    # Each row gives at least one change, so limit + 1 rows always tell whether more follow.
     async for row in ctx.tables.query(ctx.settings.change_log_table, " and ".join(clauses), params, limit=limit + 1):
-        if len(items) == limit:
-            return items, encode_cursor({"rk": last_key})
-        items.append(_change(row))
-        last_key = row["RowKey"]
+        skip = given if row["RowKey"] == resume and isinstance(given, int) else 0
+        for n, change in enumerate(_changes(row)):
+            if n < skip or change.id in given_ids:
+                continue
+            given_ids.add(change.id)
+            if len(items) == limit:
+                return items, encode_cursor({"rk": row["RowKey"], "given": n})
+            items.append(change)
     return items, None
+
+
+# The key of a `quiz.attempted` row's details that holds the attempt's move on the
+# leaderboard ({"points", "gained"}), written with the attempt's row rather than as a row of
+# its own (`quiz_effects.run_graded`); read back as the `leaderboard.changed` it stands for.
+LEADERBOARD_PART = "leaderboard"
+
+
+def _changes(row: dict[str, Any]) -> list[Change]:
+    """The changes a row holds, in the order the two-row layout gave them (by row key)."""
+    change = _change(row)
+    part = change.details.get(LEADERBOARD_PART) if change.kind == "quiz.attempted" else None
+    if not isinstance(part, dict):
+        return [change]
+    del change.details[LEADERBOARD_PART]
+    millisecond = change.id.split("-", 1)[0]
+    moved = Change(
+        id=f"{millisecond}-leaderboard.changed-{change.subject_id}",
+        at=change.at,
+        kind="leaderboard.changed",
+        course_id=change.course_id,
+        subject_id=change.subject_id,
+        details={"quizId": change.details.get("quizId"), **part},
+    )
+    return [moved, change]
 
 
 def _change(row: dict[str, Any]) -> Change:

@@ -79,30 +79,47 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
 
     Runs as the outbox effect `leaderboard.record`, so a Redis failure is retried later;
     repeating it changes nothing (a best score only rises, the log row has a fixed key).
+    A request that placed the attempt itself (`place_attempt`) logs the change on the
+    attempt's own change-log row instead (`quiz_effects.run_graded`).
     """
+    points = await place_attempt(ctx, payload)
+    change = points_change(payload, points)
+    if change is not None:
+        await changelog.record(
+            ctx,
+            payload["userId"],
+            "leaderboard.changed",
+            at=datetime.fromisoformat(payload["at"]),
+            course_id=payload["courseId"],
+            subject_id=payload["attemptId"],
+            details={"quizId": payload["quizId"], **change},
+        )
+
+
+async def place_attempt(ctx: AppContext, payload: dict[str, Any]) -> int:
+    """Puts a committed attempt on the board (building the board when missing); the
+    student's points after it. Placing it again changes nothing."""
     course_id, user_id, quiz_id = payload["courseId"], payload["userId"], payload["quizId"]
-    score = int(payload["score"])
-    previous_best = payload.get("previousBest")
+    score, name = int(payload["score"]), payload.get("name") or ""
     store = ctx.leaderboard_store
-    result = await store.record(course_id, user_id, payload.get("name") or "", quiz_id, score)
+    result = await store.record(course_id, user_id, name, quiz_id, score)
     if result is None:
         # Not built: the rebuild reads PostgreSQL, where this attempt is already committed.
         if not await ensure_board(ctx, course_id):
             raise ServiceUnavailable("The leaderboard is being rebuilt; retry shortly.", retry_after=2)
-        result = await store.record(course_id, user_id, payload.get("name") or "", quiz_id, score)
+        result = await store.record(course_id, user_id, name, quiz_id, score)
         if result is None:
             raise ServiceUnavailable("The leaderboard vanished while being updated; retry shortly.", retry_after=2)
-    _, points = result
-    if previous_best is None or score > int(previous_best):
-        await changelog.record(
-            ctx,
-            user_id,
-            "leaderboard.changed",
-            at=datetime.fromisoformat(payload["at"]),
-            course_id=course_id,
-            subject_id=payload["attemptId"],
-            details={"quizId": quiz_id, "points": points, "gained": score - int(previous_best or 0)},
-        )
+    return result[1]
+
+
+def points_change(payload: dict[str, Any], points: int) -> dict[str, int] | None:
+    """What the change log records of an attempt's move on the board: its points after it
+    and what it gained over the student's best before it; None when it did not raise it."""
+    score, previous_best = int(payload["score"]), payload.get("previousBest")
+    if previous_best is not None and score <= int(previous_best):
+        return None
+    return {"points": points, "gained": score - int(previous_best or 0)}
 
 
 # --- reading ---------------------------------------------------------------------------

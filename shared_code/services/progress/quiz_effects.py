@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from shared_code.adapters.postgres import pending_effects as pending_sql
+from shared_code.adapters.postgres import quizzes_attempts as attempts_sql
 from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.auth import Principal
@@ -27,7 +28,7 @@ from shared_code.context import AppContext, Effect
 from shared_code.domain import notifications as texts
 from shared_code.platform import outbox
 from shared_code.services.notifications import delivery as notify
-from shared_code.services.progress import changelog, completion, dashboard
+from shared_code.services.progress import changelog, completion, dashboard, leaderboard
 
 logger = logging.getLogger("lectern.quizzes")
 
@@ -38,32 +39,33 @@ Completed = tuple[list[dict[str, Any]], float] | None
 async def own_views(
     ctx: AppContext, principal: Principal, quiz: QuizRow, result: dict[str, Any], previous_best: int | None,
     completed: Completed,
-) -> None:
+) -> dict[str, int] | None:
     """Before answering: what the student reads next must show the attempt (read your own
     writes): the leaderboard moved, then the dashboard (which shows the rank) retired, and a
-    completion's own effects. Each runs now or is queued for retry by the outbox."""
-    user_id, course_id = principal.user_id, str(quiz.course_id)
+    completion's own effects. Each runs now or is queued for retry by the outbox.
+
+    Returns the attempt's move on the board for its own change-log row (`run_graded`), or
+    None when there is none to add there: the attempt did not raise the student's best, or
+    the board could not be moved now and the queued `leaderboard.record` logs it itself."""
+    entry = {
+        "courseId": str(quiz.course_id), "userId": principal.user_id, "name": principal.name, "quizId": str(quiz.id),
+        "score": result["score"], "attemptId": result["attemptId"], "at": result["createdAt"],
+        "previousBest": previous_best,
+    }
+    change: dict[str, int] | None = None
     try:
-        await outbox.perform(
-            ctx,
-            "leaderboard.record",
-            {
-                "courseId": course_id,
-                "userId": user_id,
-                "name": principal.name,
-                "quizId": str(quiz.id),
-                "score": result["score"],
-                "attemptId": result["attemptId"],
-                "at": result["createdAt"],
-                "previousBest": previous_best,
-            },
-        )
-    except Exception as exc:  # noqa: BLE001 - the attempt is committed: answer it, say what was lost
-        logger.error("the leaderboard effect of an attempt could neither run nor be queued: %s", exc)
+        change = leaderboard.points_change(entry, await leaderboard.place_attempt(ctx, entry))
+    except Exception as exc:  # noqa: BLE001 - Redis failed: the whole effect, with its own log row, is retried
+        logger.warning("an attempt's leaderboard move failed, handed to the outbox: %s", type(exc).__name__)
+        try:
+            await outbox.perform(ctx, "leaderboard.record", entry)
+        except Exception as lost:  # noqa: BLE001 - the attempt is committed: answer it, say what was lost
+            logger.error("the leaderboard effect of an attempt could neither run nor be queued: %s", lost)
     finally:
-        await dashboard.invalidate_dashboard(ctx, user_id)
+        await dashboard.invalidate_dashboard(ctx, principal.user_id)
     if completed is not None:
         await completion.announce(ctx, *completed)
+    return change
 
 
 GRADED_EFFECT = "quiz.graded.effects"
@@ -74,7 +76,8 @@ PARKED_GRACE_SECONDS = 60
 def graded_effect(principal: Principal, quiz: QuizRow, response: dict[str, Any]) -> dict[str, Any]:
     """The parked effect's payload, from the attempt as graded (the statement adds `attemptNo`)."""
     return {
-        "userId": principal.user_id, "quizId": str(quiz.id), "courseId": str(quiz.course_id), "title": quiz.title,
+        "userId": principal.user_id, "name": principal.name, "quizId": str(quiz.id), "courseId": str(quiz.course_id),
+        "title": quiz.title,
         "attemptId": response["attemptId"], "score": response["score"], "maxScore": response["maxScore"],
         "at": response["createdAt"],
     }
@@ -83,20 +86,30 @@ def graded_effect(principal: Principal, quiz: QuizRow, response: dict[str, Any])
 async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
     """The `quiz.graded` push, the change-log row and the notification, each run now or
     queued for retry by the outbox; raises only when one could be neither (the parked row
-    then stays for the drain). The outbox effect `quiz.graded.effects`."""
+    then stays for the drain). The outbox effect `quiz.graded.effects`.
+
+    The change-log row also carries the attempt's move on the board (read back as its own
+    `leaderboard.changed`, `changelog.read_changes`): one Table write where there were two.
+    The request hands that move in (`leaderboard`, None when there is none to log here); a
+    run from the parked row (the request's process died) places the attempt again, which
+    changes nothing on the board, to learn it."""
     user_id, course_id, quiz_id, attempt_id = payload["userId"], payload["courseId"], payload["quizId"], payload["attemptId"]
     at = datetime.fromisoformat(payload["at"])
+    board = payload["leaderboard"] if "leaderboard" in payload else await _board_again(ctx, payload)
     message = {
         "type": "quiz.graded", "quizId": quiz_id, "courseId": course_id, "attemptId": attempt_id,
         "attemptNo": payload["attemptNo"], "score": payload["score"], "maxScore": payload["maxScore"], "at": payload["at"],
     }
+    details: dict[str, Any] = {
+        "quizId": quiz_id, "attemptNo": payload["attemptNo"], "score": payload["score"], "maxScore": payload["maxScore"],
+    }
+    if board is not None:
+        details[changelog.LEADERBOARD_PART] = board
     draft = texts.quiz_graded(attempt_id, quiz_id, course_id, payload["title"], payload["score"], payload["maxScore"], at)
     outcomes = await asyncio.gather(
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         changelog.record(
-            ctx, user_id, "quiz.attempted", at=at, course_id=course_id, subject_id=attempt_id,
-            details={"quizId": quiz_id, "attemptNo": payload["attemptNo"], "score": payload["score"],
-                     "maxScore": payload["maxScore"]},
+            ctx, user_id, "quiz.attempted", at=at, course_id=course_id, subject_id=attempt_id, details=details,
         ),
         outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()}),
         return_exceptions=True,
@@ -104,6 +117,16 @@ async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         raise failures[0]
+
+
+async def _board_again(ctx: AppContext, payload: dict[str, Any]) -> dict[str, int] | None:
+    """The attempt's move on the board, for a run without its request: the student's best
+    before it from PostgreSQL (every earlier attempt is committed), the points from placing
+    it again."""
+    async with ctx.db.connection() as conn:
+        previous_best = await attempts_sql.best_before(conn, payload["quizId"], payload["userId"], payload["attemptNo"])
+    entry = {**payload, "previousBest": previous_best}
+    return leaderboard.points_change(entry, await leaderboard.place_attempt(ctx, entry))
 
 
 async def after_commit(ctx: AppContext, payload: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ counted on the student's `quiz_best` row (its row lock keeps the limit exact how
 submits arrive at once), the attempt, and the key's answer, written only while the copy's
 version is still the quiz's. Before answering, the leaderboard and the dashboard move, so
 what the student reads next shows the attempt; the `quiz.graded` push, the change-log row
-and the notification follow off the request's path, each run or queued for retry by the
-outbox.
+(with the attempt's move on the leaderboard) and the notification follow off the request's
+path, each run or queued for retry by the outbox.
 
 A quiz lesson completes when the student's best score reaches the pass mark
 (`passMarkPercent` of the max score) on its quiz (on every quiz, should it have several).
@@ -263,8 +263,11 @@ async def submit_attempt(
         raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
     result = {**write.response, "attemptNo": stored.attempt_no}
     previous_best = await _previous_best(ctx, write, stored)
-    ctx.background.spawn(quiz_effects.after_commit(ctx, {**write.effect, "attemptNo": stored.attempt_no}))
-    await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
+    effect = {**write.effect, "attemptNo": stored.attempt_no}
+    try:
+        effect["leaderboard"] = await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
+    finally:  # without the board's move (own_views raised), the run learns it again
+        ctx.background.spawn(quiz_effects.after_commit(ctx, effect))
     return 201, result, False
 
 
