@@ -1,5 +1,6 @@
 """The effects that follow a quiz attempt (the `quiz.graded` push, the change-log row, the
-notification) are parked with the attempt in its own statement: the request runs them and
+notification's push; the notification row itself is written by the attempt's statement) are
+parked with the attempt in its own statement: the request runs them and
 removes the row, and when the process dies before it has, the drain timer runs them from
 the row. Nothing the student was answered about is lost with the process."""
 
@@ -65,7 +66,16 @@ async def test_the_effects_of_an_attempt_whose_process_died_after_answering_are_
     assert kind == quiz_effects.GRADED_EFFECT and due_in > quiz_effects.PARKED_GRACE_SECONDS - 10
     await outbox.drain_parked(ctx)  # not due yet: a live request may still be running them
     assert await parked(ctx, attempt_id) is not None
-    assert await effects_landed(ctx, student.user_id, attempt_id) == (0, 0)
+    # The notification row commits with the attempt; its push and the change-log row wait,
+    # the push naming the row.
+    assert await effects_landed(ctx, student.user_id, attempt_id) == (0, 1)
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT p.payload->>'notificationId' AS parked, n.id::text AS written FROM pending_effects p"
+            " JOIN notifications n ON n.dedupe_key = 'quiz.graded:' || p.id WHERE p.id = %s", (attempt_id,)
+        )
+        row = await cur.fetchone()
+    assert row is not None and row["parked"] == row["written"]
 
     async with ctx.db.connection() as conn:  # the grace period passes
         await conn.execute("UPDATE pending_effects SET next_at = now() WHERE id = %s", (attempt_id,))

@@ -1,6 +1,7 @@
 """SQL for storing a quiz attempt: the quiz as attempts grade against it (with its row
 version) and the one statement that stores an attempt with its `Idempotency-Key`'s answer
-(`quiz_attempts`, `quiz_best` and `idempotency_keys` together, so they commit together)."""
+(`quiz_attempts`, `quiz_best`, `idempotency_keys`, the student's notification and the
+parked effects together, so they commit together)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from psycopg.types.json import Jsonb
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.postgres.quizzes import COLUMNS, QuizRow
 from shared_code.adapters.postgres.rows import fetch_one
+from shared_code.domain.notifications import Draft
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,11 @@ class AttemptWrite:
     # `pending_effects` row (id = the attempt's) due `effect_grace_seconds` later: its request
     # runs them and removes the row; if the process dies first, the drain timer runs them.
     effect_kind: str
-    effect: dict[str, Any]  # without its `attemptNo`, added by the statement
+    effect: dict[str, Any]  # without its `attemptNo` and `notificationId`, added by the statement
     effect_grace_seconds: int
+    # The student's `quiz.graded` notification, written by the same statement (its push is
+    # one of the parked effects).
+    notification: Draft
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class AttemptStored:
     prior_attempts: int | None
     prior_best: int | None
     lesson_due: bool
+    notification_id: str | None  # the notification row it wrote
 
 
 # One statement, so one round trip and, run outside a transaction, its own transaction:
@@ -93,6 +99,7 @@ class AttemptStored:
 #   `ON CONFLICT DO UPDATE` judges the newest committed row, so concurrent attempts by one
 #   student count one after the other and the one past `max_attempts` writes nothing;
 # - `attempt` and `remembered` store the attempt and the key's answer with its number;
+# - `notified` writes the student's notification of the attempt (`AttemptWrite.notification`);
 # - `parked` parks the effects that follow the attempt (`AttemptWrite.effect`) with it;
 # - `lesson` is the rule a quiz lesson completes by, with this attempt's best: the student's
 #   best reaches the pass mark on every quiz of the lesson (integer arithmetic: a score
@@ -126,9 +133,16 @@ WITH quiz AS (
     SELECT %(user)s, %(scope)s, %(key)s, %(hash)s, 201, %(response)s::jsonb || jsonb_build_object('attemptNo', attempt_no)
       FROM attempt
     RETURNING 1
+), notified AS (
+    INSERT INTO notifications (user_id, kind, title, body, data, dedupe_key, created_at)
+    SELECT %(user)s, %(n_kind)s, %(n_title)s, %(n_body)s, %(n_data)s, %(n_key)s, %(at)s FROM attempt
+    ON CONFLICT (user_id, dedupe_key) DO NOTHING
+    RETURNING id
 ), parked AS (
     INSERT INTO pending_effects (id, kind, payload, reason, next_at)
-    SELECT %(attempt)s, %(effect_kind)s, %(effect)s::jsonb || jsonb_build_object('attemptNo', attempt_no),
+    SELECT %(attempt)s, %(effect_kind)s,
+           %(effect)s::jsonb || jsonb_build_object('attemptNo', attempt_no,
+                                                   'notificationId', (SELECT id::text FROM notified)),
            'runs after its attempt', now() + make_interval(secs => %(grace)s)
       FROM attempt
 ), lesson AS (
@@ -148,7 +162,8 @@ SELECT (SELECT max_attempts FROM quiz) AS max_attempts,
        COALESCE((SELECT passed FROM lesson), false)
          AND (SELECT count(*) FROM remembered) = 1
          AND NOT EXISTS (SELECT 1 FROM video_progress vp
-                          WHERE vp.user_id = %(user)s AND vp.lesson_id = %(lesson)s AND vp.completed) AS lesson_due
+                          WHERE vp.user_id = %(user)s AND vp.lesson_id = %(lesson)s AND vp.completed) AS lesson_due,
+       (SELECT id::text FROM notified) AS notification_id
   FROM (SELECT 1) one LEFT JOIN replay r ON true
 """
 
@@ -163,7 +178,8 @@ async def store_attempt(conn: Conn, write: AttemptWrite) -> AttemptStored:
         "attempt": write.attempt_id, "answers": Jsonb(write.answers), "score": write.score,
         "max_score": write.max_score, "per_question": Jsonb(write.per_question), "at": write.created_at,
         "response": Jsonb(write.response), "effect_kind": write.effect_kind, "effect": Jsonb(write.effect),
-        "grace": write.effect_grace_seconds,
+        "grace": write.effect_grace_seconds, "n_kind": write.notification.kind, "n_title": write.notification.title,
+        "n_body": write.notification.body, "n_data": Jsonb(write.notification.data), "n_key": write.notification.key,
     }
     try:
         row = await fetch_one(conn, AttemptStored, _STORE_ATTEMPT, params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from shared_code.adapters.postgres import notifications as notifications_sql
@@ -61,17 +62,25 @@ def effects() -> dict[str, Effect]:
 
 def message(row: NotificationRow, *, with_id: bool = True) -> dict[str, Any]:
     """The live `notification.created` for a row (without its id when sent to many)."""
+    return _message(row.kind, row.title, row.body, row.data, row.dedupe_key, row.created_at,
+                    str(row.id) if with_id else None)
+
+
+def drafted_message(draft: Draft, notification_id: str) -> dict[str, Any]:
+    """The same message from the draft a row was written from and the row's id, for a
+    writer that stored the row in a statement of its own (a quiz attempt's)."""
+    return _message(draft.kind, draft.title, draft.body, draft.data, draft.key, draft.at, notification_id)
+
+
+def _message(
+    kind: str, title: str, body: str, data: dict[str, Any], key: str, at: datetime, notification_id: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "type": MESSAGE_TYPE,
-        "kind": row.kind,
-        "title": row.title,
-        "body": row.body,
-        "data": row.data,
-        "key": row.dedupe_key,
-        "at": row.created_at.isoformat(),
+        "type": MESSAGE_TYPE, "kind": kind, "title": title, "body": body, "data": data, "key": key,
+        "at": at.isoformat(),
     }
-    if with_id:
-        out["id"] = str(row.id)
+    if notification_id is not None:
+        out["id"] = notification_id
     return out
 
 

@@ -1,15 +1,15 @@
 """What follows a stored quiz attempt (`quizzes.py` `submit_attempt`): before the answer,
 what the student reads next (the leaderboard, the dashboard, a completion's own effects);
-after it, off the request's path, the `quiz.graded` push, the change-log row and the
-notification.
+after it, off the request's path, the `quiz.graded` push, the change-log row and the push of
+the student's notification (the attempt's own statement wrote the notification).
 
 Those three are parked with the attempt, in its own statement, as one `pending_effects` row
 due a minute later (`graded_effect`): the request runs them itself right after the answer
 and then removes the row, and if the process dies before it has, the drain timer
 (`outbox.drain_parked`) runs them from the row. Each is idempotent (the change-log row has
-the attempt's key, the notification its dedupe key, and a second push names the same
-attempt), so a run the request began and the drain repeats loses and doubles nothing.
-Within a run each effect runs now or is queued for retry by the outbox.
+the attempt's key, and a second push names the same attempt and notification), so a run the
+request began and the drain repeats loses and doubles nothing. Within a run each effect runs
+now or is queued for retry by the outbox.
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ def graded_effect(principal: Principal, quiz: QuizRow, response: dict[str, Any])
 
 
 async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
-    """The `quiz.graded` push, the change-log row and the notification, each run now or
-    queued for retry by the outbox; raises only when one could be neither (the parked row
-    then stays for the drain). The outbox effect `quiz.graded.effects`.
+    """The `quiz.graded` push, the change-log row and the notification's push (the attempt's
+    statement wrote the notification itself), each run now or queued for retry by the
+    outbox; raises only when one could be neither (the parked row then stays for the
+    drain). The outbox effect `quiz.graded.effects`.
 
     The change-log row also carries the attempt's move on the board (read back as its own
     `leaderboard.changed`, `changelog.read_changes`): one Table write where there were two.
@@ -106,17 +107,36 @@ async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
     if board is not None:
         details[changelog.LEADERBOARD_PART] = board
     draft = texts.quiz_graded(attempt_id, quiz_id, course_id, payload["title"], payload["score"], payload["maxScore"], at)
+    if "notificationId" not in payload:  # parked before attempts wrote their notification
+        notified = outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()})
+    elif payload["notificationId"] is not None:
+        pushed = {"userId": user_id, "message": notify.drafted_message(draft, payload["notificationId"])}
+        notified = outbox.perform(ctx, "pubsub.user", pushed)
+    else:
+        notified = _nothing()
     outcomes = await asyncio.gather(
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         changelog.record(
             ctx, user_id, "quiz.attempted", at=at, course_id=course_id, subject_id=attempt_id, details=details,
         ),
-        outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()}),
+        notified,
         return_exceptions=True,
     )
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         raise failures[0]
+
+
+async def _nothing() -> bool:
+    return True
+
+
+def graded_notification(quiz: QuizRow, response: dict[str, Any]) -> texts.Draft:
+    """The student's `quiz.graded` notification, which the attempt's statement writes."""
+    return texts.quiz_graded(
+        response["attemptId"], str(quiz.id), str(quiz.course_id), quiz.title, response["score"], response["maxScore"],
+        datetime.fromisoformat(response["createdAt"]),
+    )
 
 
 async def _board_again(ctx: AppContext, payload: dict[str, Any]) -> dict[str, int] | None:

@@ -263,7 +263,7 @@ async def submit_attempt(
         raise Invalid(f"All {limit} attempts at this quiz are used.", title="Attempt limit reached")
     result = {**write.response, "attemptNo": stored.attempt_no}
     previous_best = await _previous_best(ctx, write, stored)
-    effect = {**write.effect, "attemptNo": stored.attempt_no}
+    effect = {**write.effect, "attemptNo": stored.attempt_no, "notificationId": stored.notification_id}
     try:
         effect["leaderboard"] = await quiz_effects.own_views(ctx, principal, graded.quiz, result, previous_best, completed)
     finally:  # without the board's move (own_views raised), the run learns it again
@@ -290,6 +290,7 @@ def _graded_write(
         scope=f"quiz-attempt {quiz.id}", key=key, request_hash=digest, response=response,
         effect_kind=quiz_effects.GRADED_EFFECT, effect=quiz_effects.graded_effect(principal, quiz, response),
         effect_grace_seconds=quiz_effects.PARKED_GRACE_SECONDS,
+        notification=quiz_effects.graded_notification(quiz, response),
     )
 
 
