@@ -64,9 +64,9 @@ HEARTBEAT_REDIS = 2  # write limits, stored roles and the content cache (one pip
 HEARTBEAT_POSTGRES = 0
 LESSON_READ_REDIS = 1  # read limits, stored roles and the lesson's cache entries (one pipeline)
 LESSON_READ_POSTGRES = 0
-QUIZ_SUBMIT_POSTGRES = 1  # one statement: the attempt, the limit, the best score, the key's answer
+QUIZ_SUBMIT_POSTGRES = 1  # one statement: the attempt, the limit, the best score, the key's answer, the notification
 QUIZ_SUBMIT_REDIS = 3  # write limits, stored roles and course membership (one pipeline), leaderboard script, dashboard
-QUIZ_EFFECTS_POSTGRES = 2  # after the answer: the notification's row, then the parked effects' row goes
+QUIZ_EFFECTS_POSTGRES = 1  # after the answer: the parked effects' row goes
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
@@ -638,9 +638,9 @@ async def quiz_with_student(ctx: AppContext) -> tuple[Principal, str]:
 async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire, monkeypatch):
     """A submit that does not pass is graded from the process's copy of the quiz and stored
     by one statement outside a transaction (the attempt, its count against the limit, the
-    best score and the key's answer); the Redis calls are the write limits, the stored
-    roles, the course membership, the leaderboard and the dashboard. The push, the change
-    log and the notification follow off the request's path (counted apart below)."""
+    best score, the key's answer and the notification); the Redis calls are the write
+    limits, the stored roles, the course membership, the leaderboard and the dashboard. The
+    pushes and the change log follow off the request's path (counted apart below)."""
     student, quiz_id = await quiz_with_student(ctx)
     wrong = [[1], [1], [1]]
     warm = await app["submit_quiz_attempt"](attempt_request(ctx, student, quiz_id, wrong, "warm"))
@@ -663,8 +663,8 @@ async def test_a_warm_quiz_submit_is_one_statement(ctx, app, wire, monkeypatch):
     for work in held:
         spawn(work)
     await ctx.background.drain()
-    # After the answer: the notification's row (the push and the change-log row are HTTP), and
-    # the removal of the row the effects were parked in with the attempt.
+    # After the answer: the removal of the row the effects were parked in with the attempt
+    # (the two pushes and the change-log row are HTTP).
     assert len(wire.statements) <= QUIZ_EFFECTS_POSTGRES, wire.statements
 
     wire.reset()
