@@ -74,7 +74,9 @@ PARKED_GRACE_SECONDS = 60
 
 
 def graded_effect(principal: Principal, quiz: QuizRow, response: dict[str, Any]) -> dict[str, Any]:
-    """The parked effect's payload, from the attempt as graded (the statement adds `attemptNo`)."""
+    """The parked effect's payload, from the attempt as graded (the statement adds
+    `attemptNo` and `notificationId`; the name is for placing the attempt on the board
+    again, should the drain run it)."""
     return {
         "userId": principal.user_id, "name": principal.name, "quizId": str(quiz.id), "courseId": str(quiz.course_id),
         "title": quiz.title,
