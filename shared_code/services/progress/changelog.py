@@ -122,9 +122,8 @@ def _changes(row: dict[str, Any]) -> list[Change]:
     if not isinstance(part, dict):
         return [change]
     del change.details[LEADERBOARD_PART]
-    millisecond = change.id.split("-", 1)[0]
     moved = Change(
-        id=f"{millisecond}-leaderboard.changed-{change.subject_id}",
+        id=table_keys.change_row_key(change.at, "leaderboard.changed", change.subject_id or ""),
         at=change.at,
         kind="leaderboard.changed",
         course_id=change.course_id,

@@ -108,36 +108,30 @@ async def run_graded(ctx: AppContext, payload: dict[str, Any]) -> None:
     }
     if board is not None:
         details[changelog.LEADERBOARD_PART] = board
-    draft = texts.quiz_graded(attempt_id, quiz_id, course_id, payload["title"], payload["score"], payload["maxScore"], at)
-    if "notificationId" not in payload:  # parked before attempts wrote their notification
-        notified = outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()})
-    elif payload["notificationId"] is not None:
-        pushed = {"userId": user_id, "message": notify.drafted_message(draft, payload["notificationId"])}
-        notified = outbox.perform(ctx, "pubsub.user", pushed)
-    else:
-        notified = _nothing()
-    outcomes = await asyncio.gather(
+    work = [
         outbox.perform(ctx, "pubsub.user", {"userId": user_id, "message": message}),
         changelog.record(
             ctx, user_id, "quiz.attempted", at=at, course_id=course_id, subject_id=attempt_id, details=details,
         ),
-        notified,
-        return_exceptions=True,
-    )
+    ]
+    draft = graded_notification(payload)
+    if "notificationId" not in payload:  # parked before attempts wrote their notification
+        work.append(outbox.perform(ctx, notify.USER_EFFECT, {"userId": user_id, "draft": draft.payload()}))
+    elif payload["notificationId"] is not None:  # None: the row existed already, and was pushed then
+        pushed = {"userId": user_id, "message": notify.drafted_message(draft, payload["notificationId"])}
+        work.append(outbox.perform(ctx, "pubsub.user", pushed))
+    outcomes = await asyncio.gather(*work, return_exceptions=True)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         raise failures[0]
 
 
-async def _nothing() -> bool:
-    return True
-
-
-def graded_notification(quiz: QuizRow, response: dict[str, Any]) -> texts.Draft:
-    """The student's `quiz.graded` notification, which the attempt's statement writes."""
+def graded_notification(effect: dict[str, Any]) -> texts.Draft:
+    """The student's `quiz.graded` notification, from the parked effect's payload
+    (`graded_effect`): the attempt's statement writes it, and its push is built from it."""
     return texts.quiz_graded(
-        response["attemptId"], str(quiz.id), str(quiz.course_id), quiz.title, response["score"], response["maxScore"],
-        datetime.fromisoformat(response["createdAt"]),
+        effect["attemptId"], effect["quizId"], effect["courseId"], effect["title"], effect["score"], effect["maxScore"],
+        datetime.fromisoformat(effect["at"]),
     )
 
 

@@ -283,14 +283,14 @@ def _graded_write(
         per_question=results, created_at=now,
     ).model_dump(mode="json", by_alias=True)
     del response["attemptNo"]
+    effect = quiz_effects.graded_effect(principal, quiz, response)
     return attempts_sql.AttemptWrite(
         attempt_id=attempt_id, quiz_id=str(quiz.id), version=graded.version, course_id=access.course_id,
         lesson_id=str(quiz.lesson_id), user_id=principal.user_id, answers=[list(a) for a in body.answers],
         score=score, max_score=max_score, per_question=response["perQuestion"], created_at=now,
         scope=f"quiz-attempt {quiz.id}", key=key, request_hash=digest, response=response,
-        effect_kind=quiz_effects.GRADED_EFFECT, effect=quiz_effects.graded_effect(principal, quiz, response),
-        effect_grace_seconds=quiz_effects.PARKED_GRACE_SECONDS,
-        notification=quiz_effects.graded_notification(quiz, response),
+        effect_kind=quiz_effects.GRADED_EFFECT, effect=effect, effect_grace_seconds=quiz_effects.PARKED_GRACE_SECONDS,
+        notification=quiz_effects.graded_notification(effect),
     )
 
 
