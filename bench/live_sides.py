@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import queue
 import random
 import secrets
@@ -26,6 +27,7 @@ from live_students import PEER_AUDIENCE
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from devstack.profiles import PROFILES  # noqa: E402
+from shared_code.adapters.redis import keys  # noqa: E402
 
 PROFILE_BASE_URLS = {name: profile.base_url for name, profile in PROFILES.items()}
 
@@ -182,7 +184,25 @@ class LecternSide:
         self.students = list(await asyncio.gather(*(one(i) for i in range(most))))
         return time.monotonic() - started
 
+    def expire_cached_accounts(self, students: list[tuple[str, str]]) -> None:
+        """Every class's storm meets what a real class's does: its students' cached accounts
+        gone (the cache keeps one for seconds, and students arriving for a class have mostly
+        made no request just before). Without this a class right after the set-up would
+        join warm and one after a pause (the peer's run of the same size) cold."""
+        if self.args.base_url:
+            return  # another stack: its Redis is not this profile's
+        import redis
+
+        client = redis.Redis.from_url(PROFILES[self.args.profile].with_environment(os.environ).redis_url)
+        try:
+            names = [keys.user_account(user_id) for user_id, _ in students]
+            for i in range(0, len(names), 1000):
+                client.delete(*names[i:i + 1000])
+        finally:
+            client.close()
+
     async def start_run(self, size: int, label: str) -> tuple[list[tuple[str, str]], dict]:
+        await asyncio.get_running_loop().run_in_executor(None, self.expire_cached_accounts, self.students[:size])
         klass = await api(self.session, "POST", f"{self.base}/classes", self.tutor["token"],
                           {"courseId": self.course["id"], "title": f"Bench class {label}",
                            "scheduledAt": datetime.now(timezone.utc).isoformat()})

@@ -29,7 +29,7 @@ from shared_code.auth import TokenVerifier
 from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight, WriteBatcher
 from shared_code.context import AppContext, ContentCacheState, Effect, LiveThrottles
 from shared_code.heap import freeze_long_lived
-from shared_code.platform import effects
+from shared_code.platform import effects, users
 from shared_code.services.admin import health
 from shared_code.services.certificates import issue as certificates
 from shared_code.services.live import attendance, chat, polls, presence, stage
@@ -101,6 +101,7 @@ async def build_context(settings: Settings) -> AppContext:
         health=health.HealthMonitor(),
         background=BackgroundTasks(),
         account_reads=reads,
+        account_loads=WriteBatcher(functools.partial(users.load_accounts, db, redis, settings.roles_cache_seconds)),
     )
     await ctx.db.open()
     return ctx

@@ -31,7 +31,7 @@ from shared_code.adapters.redis.progress import ProgressStore
 from shared_code.adapters.redis.ratelimit import RateLimiter
 from shared_code.adapters.tables import TableStore
 from shared_code.adapters.webpubsub import PubSub
-from shared_code.auth import TokenVerifier
+from shared_code.auth import Account, TokenVerifier
 from shared_code.concurrency import BackgroundTasks, Breaker, ReadBatcher, SingleFlight, WriteBatcher
 from shared_code.settings import Settings
 
@@ -127,6 +127,8 @@ class AppContext:
     background: BackgroundTasks
     # The stored-roles reads of concurrent requests, batched (`adapters/redis/accounts.py`).
     account_reads: ReadBatcher
+    # Their cache misses, read from the users table together (`platform/users.py` `load_accounts`).
+    account_loads: WriteBatcher[str, Account | None]
     # Subjects already known to have a users row; saves a write per request.
     known_users: set[str] = field(default_factory=set)
 

@@ -11,6 +11,10 @@ Roles have one source of truth: the users table, where admins set them
 - **Change.** A role change writes the new roles into the cache right after the row
   commits, so the next request anywhere sees them. Should that write fail (Redis down),
   the expiry still bounds the stale window.
+- **A storm of cold callers.** A thousand students joining a class at once mostly miss the
+  cache (it holds an account only seconds): their misses that arrive together are read in
+  one statement and put back in one pipeline (`ctx.account_loads`, `load_accounts`), not a
+  query and a write each.
 - **Redis down.** The table answers (one indexed read). A token's claim is never a
   fallback: without an answer from either store the request fails with a 503.
 - **How rows come to exist.** A user's row is made the first time the platform sees their
@@ -28,10 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import users as users_sql
+from shared_code.adapters.postgres.pool import Database
 from shared_code.adapters.redis import accounts as accounts_cache
 from shared_code.auth import Account, Principal
 from shared_code.concurrency import quiet
@@ -58,6 +65,31 @@ async def _from_table(ctx: AppContext, user_id: str) -> Account | None:
         return await users_sql.get_account(conn, user_id)
 
 
+async def load_accounts(
+    db: Database, r: aioredis.Redis, ttl_seconds: int, user_ids: list[str]
+) -> list[Account | None | Exception]:
+    """What `ctx.account_loads` sends: the cache misses of concurrent requests, read from the
+    table in one statement and cached in one pipeline (best effort: an account the cache
+    did not take is read from the table again next time). A subject that is not a UUID
+    answers its own caller with the error, never the batch's other callers."""
+    wanted: dict[str, uuid.UUID | ValueError] = {}
+    for user_id in user_ids:
+        try:
+            wanted[user_id] = uuid.UUID(user_id)
+        except ValueError as exc:
+            wanted[user_id] = exc
+    ids = [v for v in wanted.values() if isinstance(v, uuid.UUID)]
+    found: dict[uuid.UUID, Account] = {}
+    if ids:
+        async with db.connection() as conn:
+            found = {uuid.UUID(a.user_id): a for a in await users_sql.get_accounts(conn, ids)}
+        try:
+            await accounts_cache.fill(r, list(found.values()), ttl_seconds)
+        except RedisError:
+            pass  # the next request reads the table again
+    return [v if isinstance(v, ValueError) else found.get(v) for v in (wanted[u] for u in user_ids)]
+
+
 def start_reading(ctx: AppContext, user_id: str) -> asyncio.Future[list[str | None]]:
     """Sends the cached account's read now, so it shares the round trip of what the request
     starts beside it; `stored_account(..., pending=)` / `authorize(..., pending=)` take it."""
@@ -68,7 +100,6 @@ async def stored_account(
     ctx: AppContext, user_id: str, *, pending: asyncio.Future[list[str | None]] | None = None
 ) -> Account | None:
     """The user's stored name and roles (cache, then table); None when there is no row."""
-    ttl = ctx.settings.roles_cache_seconds
     try:
         if pending is None:
             pending = accounts_cache.start(ctx.account_reads, user_id)
@@ -78,13 +109,7 @@ async def stored_account(
         return await _from_table(ctx, user_id)
     if cached is not None:
         return cached
-    account = await _from_table(ctx, user_id)
-    if account is not None:
-        try:
-            await accounts_cache.fill(ctx.redis, account, ttl)
-        except RedisError:
-            pass  # the next request reads the table again
-    return account
+    return await ctx.account_loads.submit(user_id)
 
 
 async def stored_principal(ctx: AppContext, user_id: str) -> Principal | None:

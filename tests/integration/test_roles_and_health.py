@@ -15,6 +15,7 @@ import pytest
 
 from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import accounts as accounts_cache
+from shared_code.adapters.redis import keys
 from shared_code.auth import Account, Principal
 from shared_code.platform import users
 from shared_code.services.admin import health
@@ -48,8 +49,42 @@ async def test_a_refill_that_read_the_old_roles_cannot_undo_a_role_change(ctx):
         await users_sql.set_roles(conn, tutor.user_id, ["student"])
     demoted = Account(user_id=tutor.user_id, name=tutor.name, roles=frozenset({"student"}))
     await users.roles_changed(ctx, demoted)
-    await accounts_cache.fill(ctx.redis, stale, ctx.settings.roles_cache_seconds)  # the late refill
+    await accounts_cache.fill(ctx.redis, [stale], ctx.settings.roles_cache_seconds)  # the late refill
     assert (await users.authorize(ctx, _claiming(tutor, "tutor", "student"))).roles == {"student"}
+
+
+async def test_accounts_loaded_together_answer_each_caller_with_its_own(ctx):
+    """One batched load: a stored account, a subject with no row, the same subject twice,
+    and a subject that is not a UUID, which fails only its own caller."""
+    known = Principal(user_id=str(uuid.uuid4()), name="Ada", roles=frozenset({"tutor"}), roles_claimed=True)
+    await users.authorize(ctx, known)
+    unknown = str(uuid.uuid4())
+    await ctx.redis.delete(keys.user_account(known.user_id))
+
+    answers = await users.load_accounts(
+        ctx.db, ctx.redis, ctx.settings.roles_cache_seconds, [known.user_id, unknown, "not-a-uuid", known.user_id]
+    )
+    first, missing, bad, again = answers
+    assert isinstance(first, Account) and first.name == "Ada" and first.roles == frozenset({"tutor"})
+    assert missing is None
+    assert isinstance(bad, ValueError)
+    assert again == first
+    assert await ctx.redis.get(keys.user_account(known.user_id)), "the loaded account is cached again"
+    assert not await ctx.redis.exists(keys.user_account(unknown))
+
+
+async def test_cold_callers_at_once_each_get_their_own_roles(ctx):
+    """Many first requests of different users in the same moment share one load, and each
+    caller is judged by its own row."""
+    people = [Principal(user_id=str(uuid.uuid4()), name=f"P{i}", roles=frozenset({"student", "tutor"} if i % 2 else {"student"}),
+                        roles_claimed=True) for i in range(8)]
+    for p in people:
+        await users.authorize(ctx, p)
+    await ctx.redis.delete(*(keys.user_account(p.user_id) for p in people))
+    wide = [Principal(user_id=p.user_id, name=p.name, roles=frozenset({"student", "tutor", "admin"}), roles_claimed=True)
+            for p in people]
+    judged = await asyncio.gather(*(users.authorize(ctx, w) for w in wide))
+    assert [j.roles for j in judged] == [p.roles for p in people]
 
 
 async def test_with_redis_down_the_users_table_decides_and_the_token_never_widens(ctx, redis_server):

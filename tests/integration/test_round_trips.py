@@ -529,6 +529,28 @@ async def test_negotiate_and_a_ticketed_connect_read_no_postgresql(ctx, app, wir
     assert len(wire.statements) <= CONNECT_POSTGRES, wire.statements
 
 
+async def test_a_storm_of_students_whose_cached_accounts_expired_reads_the_users_table_once(ctx, app, wire):
+    """A class's students joining at once mostly come with their accounts gone from the
+    cache (it keeps them seconds): their misses are read in one statement and put back in
+    one pipeline, not a query and a write each."""
+    _, member, _ = await class_with_poll(ctx)
+    course_id, class_id = member.course_id, member.class_id
+    students = [person("student") for _ in range(12)]
+    for student in students:
+        await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+        assert (await app["negotiate"](negotiate_request(ctx, student, class_id))).status_code == 200  # warm
+    await ctx.redis.delete(*(keys.user_account(s.user_id) for s in students))  # their copies expired
+
+    wire.reset()
+    answers = await asyncio.gather(*(app["negotiate"](negotiate_request(ctx, s, class_id)) for s in students))
+    assert all(a.status_code == 200 for a in answers), [a.get_body() for a in answers]
+    reads = [s for s in wire.statements if "FROM users" in s]
+    assert len(reads) == 1, wire.statements
+    assert wire.redis_commands.count("SET") == len(students)
+    cached = await ctx.redis.mget([keys.user_account(s.user_id) for s in students])
+    assert all(cached), "every account is cached again"
+
+
 async def test_a_student_whose_role_is_wrong_makes_no_statement_for_the_prefetched_lesson(ctx, app, wire):
     """The relation's cache read is sent before the caller is judged; with the lesson's
     entries gone from Redis, a caller refused by the role gate still costs PostgreSQL nothing."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared_code.adapters.postgres.pool import Conn
-from shared_code.adapters.postgres.rows import columns, fetch_one
+from shared_code.adapters.postgres.rows import columns, fetch_all, fetch_one
 from shared_code.auth import ROLES, Account
 
 
@@ -68,6 +68,12 @@ async def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> Use
 async def get_account(conn: Conn, user_id: str) -> Account | None:
     row = await fetch_one(conn, AccountRow, f"SELECT {ACCOUNT} FROM users WHERE id = %s", (user_id,))
     return _account(row) if row else None
+
+
+async def get_accounts(conn: Conn, user_ids: list[uuid.UUID]) -> list[Account]:
+    """The accounts of several users in one statement (those that have a row)."""
+    rows = await fetch_all(conn, AccountRow, f"SELECT {ACCOUNT} FROM users WHERE id = ANY(%s)", (user_ids,))
+    return [_account(row) for row in rows]
 
 
 async def create_account(conn: Conn, user_id: str, name: str, roles: list[str]) -> Account:

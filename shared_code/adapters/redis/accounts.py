@@ -45,9 +45,15 @@ def decoded(user_id: str, reply: list[str | None]) -> Account | None:
     return _decode(user_id, str(raw)) if raw else None
 
 
-async def fill(r: aioredis.Redis, account: Account, ttl_seconds: int) -> None:
-    """Caches what PostgreSQL answered, unless a newer value is already there."""
-    await r.set(keys.user_account(account.user_id), _encode(account), ex=ttl_seconds, nx=True)
+async def fill(r: aioredis.Redis, accounts: list[Account], ttl_seconds: int) -> None:
+    """Caches what PostgreSQL answered (the accounts one batched load read, in one pipelined
+    round trip), each unless a newer value is already there."""
+    if not accounts:
+        return
+    async with r.pipeline(transaction=False) as pipe:
+        for account in accounts:
+            pipe.set(keys.user_account(account.user_id), _encode(account), ex=ttl_seconds, nx=True)
+        await pipe.execute()
 
 
 async def replace(r: aioredis.Redis, account: Account, ttl_seconds: int) -> None:
