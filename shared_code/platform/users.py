@@ -79,15 +79,15 @@ async def load_accounts(
         except ValueError as exc:
             wanted[user_id] = exc
     ids = [v for v in wanted.values() if isinstance(v, uuid.UUID)]
-    found: dict[uuid.UUID, Account] = {}
+    found: dict[str, Account] = {}  # by the canonical text of the id, as `Account` holds it
     if ids:
         async with db.connection() as conn:
-            found = {uuid.UUID(a.user_id): a for a in await users_sql.get_accounts(conn, ids)}
+            found = {a.user_id: a for a in await users_sql.get_accounts(conn, ids)}
         try:
             await accounts_cache.fill(r, list(found.values()), ttl_seconds)
         except RedisError:
             pass  # the next request reads the table again
-    return [v if isinstance(v, ValueError) else found.get(v) for v in (wanted[u] for u in user_ids)]
+    return [v if isinstance(v, ValueError) else found.get(str(v)) for v in (wanted[u] for u in user_ids)]
 
 
 def start_reading(ctx: AppContext, user_id: str) -> asyncio.Future[list[str | None]]:

@@ -79,11 +79,10 @@ async def read_changes(
     params: dict[str, Any] = {"pk": user_id}
     position = decode_cursor(cursor) or {}
     resume, given = position.get("rk"), position.get("given")
+    if not isinstance(given, int) or isinstance(given, bool) or given < 0:
+        given = None  # the whole row was given
     if resume:
-        if not isinstance(given, int) or isinstance(given, bool) or given < 0:
-            clauses.append("RowKey gt @after")
-        else:
-            clauses.append("RowKey ge @after")
+        clauses.append("RowKey gt @after" if given is None else "RowKey ge @after")
         params["after"] = str(resume)
     if since is not None:
         clauses.append("RowKey ge @lo")
@@ -98,7 +97,7 @@ async def read_changes(
     given_ids: set[str] = set()
     # Each row gives at least one change, so limit + 1 rows always tell whether more follow.
     async for row in ctx.tables.query(ctx.settings.change_log_table, " and ".join(clauses), params, limit=limit + 1):
-        skip = given if row["RowKey"] == resume and isinstance(given, int) else 0
+        skip = given if given is not None and row["RowKey"] == resume else 0
         for n, change in enumerate(_changes(row)):
             if n < skip or change.id in given_ids:
                 continue
