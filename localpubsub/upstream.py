@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from localpubsub import protocol, tokens
 from localpubsub.config import EventHandler, Settings
 from localpubsub.connections import Connection
+from localpubsub.http_client import HttpClient, UpstreamError
 
 logger = logging.getLogger("localpubsub.upstream")
 
@@ -107,20 +106,16 @@ def _as_lists(values: Mapping[str, Any]) -> dict[str, list[str]]:
 class Upstream:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.session: aiohttp.ClientSession | None = None
+        self.client: HttpClient | None = None
         self._validated: dict[str, tuple[bool, float]] = {}
         self._validation_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
-        self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.upstream_timeout_seconds),
-            connector=aiohttp.TCPConnector(limit=256),
-            auto_decompress=True,
-        )
+        self.client = HttpClient(timeout_seconds=self.settings.upstream_timeout_seconds, limit=256)
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.client is not None:
+            await self.client.close()
 
     # --- abuse protection ------------------------------------------------------------------
     async def validated(self, url: str) -> bool:
@@ -139,13 +134,13 @@ class Upstream:
             return allowed
 
     async def _validate(self, url: str) -> bool:
-        assert self.session is not None
+        assert self.client is not None
         origin = self.settings.host_name
         try:
-            async with self.session.options(url, headers={"WebHook-Request-Origin": origin}) as response:
-                allowed = response.headers.get("WebHook-Allowed-Origin", "")
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            answer = await self.client.request("OPTIONS", url, {"WebHook-Request-Origin": origin})
+            allowed = answer.headers.get("WebHook-Allowed-Origin", "")
+            status = answer.status
+        except (TimeoutError, UpstreamError) as exc:
             logger.warning("upstream %s unreachable for the abuse-protection handshake: %s", url, exc or type(exc).__name__)
             return False
         origins = {part.strip().lower() for part in allowed.split(",")}
@@ -182,20 +177,19 @@ class Upstream:
     async def _post(
         self, url: str, caller: _Caller, kind: str, event: str, content_type: str, body: bytes
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """One event POST; raises aiohttp.ClientError, TimeoutError, or PermissionError when
-        the handler never allowed this service."""
-        assert self.session is not None
+        """One event POST; raises UpstreamError, TimeoutError, or PermissionError when the
+        handler never allowed this service."""
+        assert self.client is not None
         if not await self.validated(url):
             raise PermissionError(f"the event handler {url} did not allow this service's origin")
         started = time.perf_counter()
         headers = self._headers(caller, kind, event, content_type)
-        async with self.session.post(url, headers=headers, data=body) as response:
-            payload = await response.read()
-            logger.debug(
-                "upstream %s.%s for %s -> %s in %.1f ms",
-                kind, event, caller.connection_id, response.status, (time.perf_counter() - started) * 1000,
-            )
-            return response.status, response.headers, payload
+        answer = await self.client.request("POST", url, headers, body)
+        logger.debug(
+            "upstream %s.%s for %s -> %s in %.1f ms",
+            kind, event, caller.connection_id, answer.status, (time.perf_counter() - started) * 1000,
+        )
+        return answer.status, answer.headers, answer.body
 
     async def connect(
         self,
@@ -224,7 +218,7 @@ class Upstream:
             status, response_headers, payload = await self._post(url, caller, "sys", "connect", "application/json", body)
         except PermissionError as exc:
             return ConnectOutcome(accepted=False, status=500, reason=str(exc))
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamError) as exc:
             logger.warning("connect event for %s failed: %s", connection_id, exc or type(exc).__name__)
             return ConnectOutcome(accepted=False, status=500, reason="The connect event handler could not be reached.")
         if status not in (200, 204):
@@ -266,8 +260,8 @@ class Upstream:
         async def job() -> None:
             try:
                 status, _, _ = await self._post(url, self._caller(conn), "sys", event, "application/json", payload)
-            except (TimeoutError, PermissionError, aiohttp.ClientError, RuntimeError) as exc:
-                # RuntimeError: the session closed under a late `disconnected` at shutdown.
+            except (TimeoutError, PermissionError, UpstreamError) as exc:
+                # UpstreamError also when the client closed under a late `disconnected` at shutdown.
                 logger.warning("%s event for %s failed: %s", event, conn.connection_id, exc or type(exc).__name__)
                 return
             if not 200 <= status < 300:
@@ -291,7 +285,7 @@ class Upstream:
             status, headers, body = await self._post(url, self._caller(conn), "user", event, content_type, payload)
         except PermissionError as exc:
             return EventOutcome(ok=False, reason=str(exc))
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamError) as exc:
             logger.warning("%s event for %s failed: %s", event, conn.connection_id, exc or type(exc).__name__)
             return EventOutcome(ok=False, reason="The event handler could not be reached.")
         if "ce-connectionState" in headers:

@@ -3,6 +3,7 @@ signature check of upstream (event handler) calls."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
@@ -161,19 +162,23 @@ class PubSub:
 
     # --- upstream -------------------------------------------------------------------
     def signature_valid(self, connection_id: str, signature_header: str | None) -> bool:
-        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough.
-
-        Compared as bytes: `compare_digest` raises on non-ASCII text, and a header is
-        whatever the caller sent."""
+        """`ce-signature` holds one `sha256=<hex>` per access key; any match is enough."""
         if not signature_header or not connection_id or not self._access_keys:
             return False
-        offered = {
-            s.strip().encode("utf-8", "surrogateescape") for s in signature_header.split(",") if s.strip()
-        }
-        message = connection_id.encode("utf-8", "surrogateescape")
-        for key in self._access_keys:
-            digest = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-            expected = f"sha256={digest}".encode()
-            if any(hmac.compare_digest(expected, o) for o in offered):
-                return True
-        return False
+        return _signed_by_one_of(tuple(self._access_keys), connection_id, signature_header)
+
+
+# Every event of a connection carries the same connection id and signature, so the HMACs
+# are worked out once per connection while it is active (a vote burst sends thousands a
+# second), not once per event. The answer depends only on the three inputs.
+@functools.lru_cache(maxsize=16384)
+def _signed_by_one_of(access_keys: tuple[str, ...], connection_id: str, signature_header: str) -> bool:
+    """Compared as bytes: `compare_digest` raises on non-ASCII text, and a header is
+    whatever the caller sent."""
+    offered = {s.strip().encode("utf-8", "surrogateescape") for s in signature_header.split(",") if s.strip()}
+    message = connection_id.encode("utf-8", "surrogateescape")
+    for key in access_keys:
+        expected = f"sha256={hmac.new(key.encode(), message, hashlib.sha256).hexdigest()}".encode()
+        if any(hmac.compare_digest(expected, o) for o in offered):
+            return True
+    return False

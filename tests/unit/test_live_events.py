@@ -69,6 +69,18 @@ def test_a_state_is_bound_to_its_connection_and_user():
     assert decode_state(state, "conn-1", "u-2", KEY) is None
 
 
+def test_a_state_already_accepted_for_its_connection_is_still_refused_to_another_or_under_another_key():
+    """Verified states are remembered per connection; what was remembered must not leak to
+    a replay of the same state on another connection, user or key."""
+    state = encode_state(member("tutor"), KEY)
+    for _ in range(2):
+        assert decode_state(state, "conn-1", "u-1", KEY) == member("tutor")
+    assert decode_state(state, "conn-2", "u-1", KEY) is None
+    assert decode_state(state, "conn-1", "u-2", KEY) is None
+    assert decode_state(state, "conn-1", "u-1", b"another-key-another-key-another") is None
+    assert decode_state(state, "conn-1", "u-1", KEY) == member("tutor")
+
+
 def test_roles_inside_a_class():
     assert member("tutor").is_tutor and member("tutor").is_staff
     assert member("admin").is_staff and not member("admin").is_tutor

@@ -4,6 +4,8 @@ service would refuse every student."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,3 +45,28 @@ async def test_a_locally_signed_client_url_is_the_one_the_sdk_signs(endpoint):
     }
     assert abs(mine["exp"] - sdk["exp"]) <= 2
     assert abs(expires_at.timestamp() - mine["exp"]) <= 1 and expires_at > datetime.now(UTC)
+
+
+def _signature(key: str, connection_id: str) -> str:
+    return "sha256=" + hmac.new(key.encode(), connection_id.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_an_upstream_signature_already_accepted_for_one_connection_is_refused_for_another():
+    """Accepted signatures are remembered per connection; a replay of one connection's
+    signature on another connection id, or one made with another key, is still refused."""
+    pubsub = _pubsub("http://127.0.0.1;Port=8182")
+    other = _pubsub("http://127.0.0.1;Port=8182")
+    other._access_keys = ["another-access-key-another-access-key-0123"]
+    try:
+        good = _signature(KEY, "conn-1")
+        for _ in range(2):
+            assert pubsub.signature_valid("conn-1", good)
+            assert pubsub.signature_valid("conn-1", f"sha256=00, {good}")
+        assert not pubsub.signature_valid("conn-2", good)
+        assert not other.signature_valid("conn-1", good)
+        assert not pubsub.signature_valid("conn-1", _signature("not-the-key", "conn-1"))
+        assert not pubsub.signature_valid("conn-1", "sha256=é")
+        assert pubsub.signature_valid("conn-1", good)
+    finally:
+        await pubsub.close()
+        await other.close()
