@@ -2,6 +2,7 @@
 client event validation, chat text rules, counts and rate-limit arithmetic."""
 
 import base64
+import dataclasses
 import json
 import uuid
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from shared_code.domain.polls import counts_list
 from shared_code.domain.ratelimit import Decision, emission_interval_ms
 from shared_code.models.live import ChatEvent, ModerationRequest, PollCreate, ScreenShareEvent, VoteEvent
+from shared_code.services.live import connection_state
 from shared_code.services.live.chat import check_text
 from shared_code.services.live.class_access import Member
 from shared_code.services.live.connection_state import decode_state, encode_state
@@ -79,6 +81,16 @@ def test_a_state_already_accepted_for_its_connection_is_still_refused_to_another
     assert decode_state(state, "conn-1", "u-2", KEY) is None
     assert decode_state(state, "conn-1", "u-1", b"another-key-another-key-another") is None
     assert decode_state(state, "conn-1", "u-1", KEY) == member("tutor")
+
+
+def test_a_state_signed_here_reads_back_as_the_full_check_would_read_it():
+    """States signed at connect are remembered; what is remembered is exactly what the full
+    check makes of the state (the class id in canonical form)."""
+    signed_with_upper_case_class = dataclasses.replace(member(), class_id=CLASS.upper())
+    state = encode_state(signed_with_upper_case_class, KEY)
+    remembered = decode_state(state, "conn-1", "u-1", KEY)
+    connection_state._known_states.clear()
+    assert decode_state(state, "conn-1", "u-1", KEY) == remembered == member()
 
 
 def test_roles_inside_a_class():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -56,7 +56,14 @@ def encode_state(member: Member, key: bytes) -> str:
         separators=(",", ":"), sort_keys=True, ensure_ascii=False,
     )
     wrapped = json.dumps({"p": payload, "s": _state_mac(key, payload)}, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(wrapped.encode()).decode()
+    value = base64.b64encode(wrapped.encode()).decode()
+    try:
+        # What `decode_state` will find in it: the class id in its canonical form.
+        _remember((value, member.connection_id, member.user_id, key),
+                  dataclasses.replace(member, class_id=str(uuid.UUID(member.class_id))))
+    except ValueError:
+        pass  # not a state this app accepts back; checked in full when it returns
+    return value
 
 
 def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes) -> Member | None:
@@ -64,15 +71,31 @@ def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes
     signed for this connection and user."""
     if not value or len(value) > 8192:
         return None
-    return _verified_state(value, connection_id, user_id, key)
+    known = _known_states.get((value, connection_id, user_id, key))
+    if known is not None:
+        return known
+    member = _verified_state(value, connection_id, user_id, key)
+    if member is not None:
+        _remember((value, connection_id, user_id, key), member)
+    return member
 
 
-# A connection hands back the same state on every event it sends (a class of thousands voting
-# sends thousands of them in a second); the answer depends only on the four inputs, so it is
-# worked out once per connection while the connection is active (the base64, two JSON parses
-# and the HMAC were a twelfth of the host's CPU in a vote burst). Member is frozen, so the
-# cached one is shared safely.
-@functools.lru_cache(maxsize=16384)
+# A connection hands back the same state on every event it sends, and a class of thousands
+# voting sends thousands of them in a second. The answer depends only on the four inputs,
+# so the states this process signed (at connect) or verified are remembered with the member
+# they name: an event checks its state by one lookup, not a base64 decode, two JSON parses
+# and an HMAC. Bounded; the oldest entry goes first, and a state no longer remembered is
+# simply checked in full again. Member is frozen, so a remembered one is shared safely.
+_KNOWN_STATES_MAX = 16_384
+_known_states: dict[tuple[str, str, str, bytes], Member] = {}
+
+
+def _remember(inputs: tuple[str, str, str, bytes], member: Member) -> None:
+    if len(_known_states) >= _KNOWN_STATES_MAX:
+        del _known_states[next(iter(_known_states))]
+    _known_states[inputs] = member
+
+
 def _verified_state(value: str, connection_id: str, user_id: str, key: bytes) -> Member | None:
     try:
         wrapped = json.loads(base64.b64decode(value, validate=True))
