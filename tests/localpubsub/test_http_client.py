@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from localpubsub.http_client import HttpClient, UpstreamError
+from localpubsub.http_client import Answer, HttpClient, UpstreamError
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration]
 
@@ -82,6 +82,14 @@ async def serving(answer: Answerer, **kwargs: bool | float) -> RawHandler:
     return handler
 
 
+async def two_posts(client: HttpClient, handler: RawHandler) -> tuple[Answer, Answer]:
+    """Two POSTs one after the other, then the handler stops."""
+    try:
+        return (await client.request("POST", handler.url, {}, b""), await client.request("POST", handler.url, {}, b""))
+    finally:
+        await handler.stop()
+
+
 def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> Answerer:
     return lambda *_: b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
         len(body), extra, body)
@@ -129,22 +137,14 @@ async def test_concurrent_calls_open_at_most_the_limit_of_connections(client):
 async def test_a_chunked_answer_is_read_whole(client):
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     handler = await serving(lambda *_: chunked)
-    try:
-        first = await client.request("POST", handler.url, {}, b"")
-        second = await client.request("POST", handler.url, {}, b"")
-    finally:
-        await handler.stop()
+    first, second = await two_posts(client, handler)
     assert first.body == second.body == b"hello world"
     assert handler.connections == 1
 
 
 async def test_an_answer_without_a_length_ends_with_its_connection_and_is_not_reused(client):
     handler = await serving(lambda *_: b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", close_after_answer=True)
-    try:
-        first = await client.request("POST", handler.url, {}, b"")
-        second = await client.request("POST", handler.url, {}, b"")
-    finally:
-        await handler.stop()
+    first, second = await two_posts(client, handler)
     assert first.body == second.body == b"until the end"
     assert handler.connections == 2
 
