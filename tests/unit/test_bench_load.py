@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import api  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 import common  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+import live_class  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 import pubsub_broadcast  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 
@@ -99,3 +100,38 @@ def test_a_cap_whose_p99_breaks_the_bound_neither_wins_nor_sets_the_bar():
     assert concurrency.choose(results) == 16
     assert concurrency.choose({64: at(2683, 118.4)}) is None
     assert concurrency.choose({1: at(800, 2.0), 4: at(1500, 5.0)}) == 4
+
+
+# --- the live class's repetitions -------------------------------------------------------------
+
+def a_class(vote_p99: float, lost: int = 0, *, counted: bool = True, ok: bool = True) -> dict:
+    return {"target": "lectern", "students": 1000, "connected": 1000 - lost, "voteAckP99Ms": vote_p99, "messagesLost": lost,
+            "lostBreakdown": {"seqGaps": lost, "chat": 0}, "votesCountedExactly": counted,
+            "cpuSeconds": {"votes": {"host": vote_p99 / 100}}, "ok": ok}
+
+
+def test_repeated_classes_report_each_figure_as_the_median_of_them():
+    merged = live_class.combined([a_class(90.0), a_class(30.0), a_class(45.0)])
+    assert merged["voteAckP99Ms"] == 45.0
+    assert merged["cpuSeconds"] == {"votes": {"host": 0.45}}
+    assert merged["repeats"] == 3 and merged["ok"] is True
+    assert merged["target"] == "lectern" and merged["students"] == 1000
+
+
+def test_a_loss_or_a_miscount_in_any_repetition_is_never_averaged_away():
+    merged = live_class.combined([a_class(30.0), a_class(31.0, lost=2, ok=False), a_class(32.0, counted=False, ok=False)])
+    assert merged["messagesLost"] == 2 and merged["lostBreakdown"]["seqGaps"] == 2
+    assert merged["connected"] == 998
+    assert merged["votesCountedExactly"] is False
+    assert merged["ok"] is False
+
+
+def test_a_repetition_that_broke_breaks_its_class_size():
+    broken = {"target": "lectern", "students": 1000, "error": "TimeoutError: the storm did not end", "ok": False}
+    merged = live_class.combined([a_class(30.0), broken, a_class(32.0)])
+    assert merged["ok"] is False and "error" in merged
+
+
+def test_one_class_is_reported_as_it_was():
+    one = a_class(30.0)
+    assert live_class.combined([one]) is one
