@@ -24,7 +24,8 @@ CODE: dict[str, tuple[str, ...]] = {
     "flush": ("bench/flush.py",),
     "analytics": ("bench/analytics.py",),
     "pubsub_broadcast": ("bench/pubsub_broadcast.py",),
-    "live_class": ("bench/live_class.py", "bench/live_students.py", "bench/live_sides.py", "bench/peer"),
+    "live_class": ("bench/live_class.py", "bench/live_repeats.py", "bench/live_students.py", "bench/live_sides.py",
+                   "bench/peer"),
 }
 
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import api  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 import common  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
-import live_class  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
+import live_repeats  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 import pubsub_broadcast  # noqa: E402 - bench/ is put on sys.path first, as its scripts expect
 
 
@@ -111,7 +111,7 @@ def a_class(vote_p99: float, lost: int = 0, *, counted: bool = True, ok: bool = 
 
 
 def test_repeated_classes_report_each_figure_as_the_median_of_them():
-    merged = live_class.combined([a_class(90.0), a_class(30.0), a_class(45.0)])
+    merged = live_repeats.combined([a_class(90.0), a_class(30.0), a_class(45.0)])
     assert merged["voteAckP99Ms"] == 45.0
     assert merged["cpuSeconds"] == {"votes": {"host": 0.45}}
     assert merged["repeats"] == 3 and merged["ok"] is True
@@ -119,7 +119,7 @@ def test_repeated_classes_report_each_figure_as_the_median_of_them():
 
 
 def test_a_loss_or_a_miscount_in_any_repetition_is_never_averaged_away():
-    merged = live_class.combined([a_class(30.0), a_class(31.0, lost=2, ok=False), a_class(32.0, counted=False, ok=False)])
+    merged = live_repeats.combined([a_class(30.0), a_class(31.0, lost=2, ok=False), a_class(32.0, counted=False, ok=False)])
     assert merged["messagesLost"] == 2 and merged["lostBreakdown"]["seqGaps"] == 2
     assert merged["connected"] == 998
     assert merged["votesCountedExactly"] is False
@@ -128,10 +128,10 @@ def test_a_loss_or_a_miscount_in_any_repetition_is_never_averaged_away():
 
 def test_a_repetition_that_broke_breaks_its_class_size():
     broken = {"target": "lectern", "students": 1000, "error": "TimeoutError: the storm did not end", "ok": False}
-    merged = live_class.combined([a_class(30.0), broken, a_class(32.0)])
+    merged = live_repeats.combined([a_class(30.0), broken, a_class(32.0)])
     assert merged["ok"] is False and "error" in merged
 
 
 def test_one_class_is_reported_as_it_was():
     one = a_class(30.0)
-    assert live_class.combined([one]) is one
+    assert live_repeats.combined([one]) is one
