@@ -71,12 +71,13 @@ def decode_state(value: str | None, connection_id: str, user_id: str, key: bytes
     signed for this connection and user."""
     if not value or len(value) > 8192:
         return None
-    known = _known_states.get((value, connection_id, user_id, key))
+    inputs = (value, connection_id, user_id, key)
+    known = _known_states.get(inputs)
     if known is not None:
         return known
-    member = _verified_state(value, connection_id, user_id, key)
+    member = _verified_state(*inputs)
     if member is not None:
-        _remember((value, connection_id, user_id, key), member)
+        _remember(inputs, member)
     return member
 
 
