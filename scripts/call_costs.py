@@ -3,7 +3,7 @@ submit makes after its answer, and the local host's route lookup. The figures qu
 docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
 
     .venv/bin/python -m devstack start --profile bench
-    .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user
+    .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user (also without the SDK)
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
     .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
     .venv/bin/python scripts/call_costs.py attendance # writing a class's attendance rows, per row
@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,8 +56,34 @@ async def sdk(calls: int) -> None:
         await per_call("Table upsert (change-log row)", lambda: ctx.tables.upsert(
             ctx.settings.change_log_table, {"PartitionKey": user, "RowKey": str(uuid.uuid4()), "kind": "x"}), calls)
         await per_call("Web PubSub send_to_user", lambda: ctx.pubsub.send_to_user(user, {"type": "quiz.graded"}), calls)
+        await bare_send_to_user(ctx.settings, user, calls)
     finally:
         await ctx.close()
+
+
+async def bare_send_to_user(settings: Any, user: str, calls: int) -> None:
+    """The same REST call as `send_to_user` without the SDK: one aiohttp POST with a token
+    signed once. Not a way the app sends (it keeps the SDK's retries, identity and
+    errors); it shows what the request itself costs beside the SDK's pipeline around it."""
+    import aiohttp
+    import jwt
+
+    from shared_code.adapters.webpubsub import parse_connection_string
+
+    parts = parse_connection_string(settings.webpubsub_connection_string.get_secret_value())
+    endpoint = parts["endpoint"].rstrip("/") + (f":{parts['port']}" if parts.get("port") else "")
+    url = f"{endpoint}/api/hubs/{settings.webpubsub_hub}/users/{user}/:send?api-version=2024-01-01"
+    token = jwt.encode({"aud": url, "exp": int(time.time()) + 3600}, parts["accesskey"], algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def send() -> None:
+            async with session.post(url, data=b'{"type":"quiz.graded"}', headers=headers) as resp:
+                await resp.read()
+                if resp.status != 202:
+                    raise RuntimeError(f"send_to_user without the SDK -> {resp.status}")
+
+        await per_call("the same POST without the SDK (aiohttp)", send, calls)
 
 
 async def replies(calls: int) -> None:
