@@ -50,7 +50,7 @@ from typing import Any
 import aiohttp
 
 from common import percentile, raise_fd_limit, rounded
-from live_repeats import combined, run_ok
+from live_repeats import combined, exit_status, run_ok
 from profiling import PhaseProfiler
 from live_sides import (
     PROFILE_BASE_URLS,
@@ -389,7 +389,7 @@ def main() -> int:
         for key, value in run.items():
             print(f"  {key:<{width}}  {value}")
     print(json.dumps({"benchmark": "live_class", **result}))
-    return 0 if all(r["ok"] for r in result["runs"]) else 1
+    return exit_status(result["runs"])
 
 
 if __name__ == "__main__":

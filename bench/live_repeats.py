@@ -18,6 +18,16 @@ def run_ok(figures: dict) -> bool:
             and figures.get("chatRefused") == 0)
 
 
+def exit_status(runs: list[dict]) -> int:
+    """The benchmark fails when a class of Lectern's failed. A peer class that failed (it
+    lost messages in a storm, say) is a finding about the peer: the report refuses every
+    comparison drawn from that class (`report_targets.run_problems`), while Lectern's own
+    targets and the comparisons at the other sizes keep their verdicts. With no Lectern
+    class run, the peer's classes decide."""
+    judged = [r for r in runs if r.get("target") == "lectern"] or runs
+    return 0 if all(r.get("ok") for r in judged) else 1
+
+
 # What a class must never do in any repetition: each is the worst of the repetitions, not
 # their median, so a loss or a refusal in one class is never averaged away.
 WORST_OF = frozenset({"messagesLost", "lostBreakdown", "connectFailures", "votesRefused", "chatRefused",

@@ -135,3 +135,10 @@ def test_a_repetition_that_broke_breaks_its_class_size():
 def test_one_class_is_reported_as_it_was():
     one = a_class(30.0)
     assert live_repeats.combined([one]) is one
+
+
+def test_only_a_failed_class_of_lecterns_fails_the_benchmark():
+    peer_lost = {**a_class(30.0, lost=14, ok=False), "target": "peer"}
+    assert live_repeats.exit_status([a_class(30.0), peer_lost]) == 0
+    assert live_repeats.exit_status([a_class(30.0, lost=1, ok=False), {**a_class(30.0), "target": "peer"}]) == 1
+    assert live_repeats.exit_status([peer_lost]) == 1  # the peer alone: its classes decide

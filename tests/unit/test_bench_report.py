@@ -155,6 +155,22 @@ def test_a_failed_live_benchmark_never_reads_met_even_with_good_figures():
     assert all(row[3].startswith("**failed**") for row in report.write_cost_rows(measured))
 
 
+def test_a_failed_peer_class_fails_only_the_comparisons_drawn_from_it():
+    measured = results(
+        live_run("lectern", 1000, voteAckP99Ms=30.0), live_run("peer", 1000, voteAckP99Ms=25.0),
+        live_run("lectern", 5000, voteAckP99Ms=800.0, cpuMsPerVote=0.5, cpuMsPerConnection=1.0),
+        live_run("peer", 5000, voteAckP99Ms=1000.0, cpuMsPerVote=0.6, cpuMsPerConnection=1.0, messagesLost=14, ok=False),
+    )
+
+    rows = {row[0]: row for row in report.target_rows(measured)}
+
+    assert rows["vote ack p99, Lectern / peer, at 5,000"][3] == "**failed** (peer 5,000: the run reported failure)"
+    assert rows["server CPU per vote, Lectern / peer, at 5,000"][3].startswith("**failed**")
+    assert rows["vote ack p99, Lectern / peer, at 1,000"][3] == "**missed**"
+    assert rows["messages lost, every class size"][2:4] == ["0", "met"]
+    assert rows["vote ack p99 at 5,000 students"][3] == "**missed**"
+
+
 def test_write_costs_are_ratios_to_the_peer_of_the_same_run_and_two_limits():
     measured = results(
         live_run("lectern", 1000, voteAckP99Ms=30.0, connectStormSeconds=3.0, negotiateP99Ms=150.0),
