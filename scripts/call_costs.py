@@ -21,12 +21,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devhost.route_table import RouteTable  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
+
+if TYPE_CHECKING:
+    from shared_code.settings import Settings
 
 PATHS = [
     ("GET", ["lessons", "6f1c2b1e-6c1f-4f8e-9a44-0a0000000001"]),
@@ -61,7 +64,7 @@ async def sdk(calls: int) -> None:
         await ctx.close()
 
 
-async def bare_send_to_user(settings: Any, user: str, calls: int) -> None:
+async def bare_send_to_user(settings: Settings, user: str, calls: int) -> None:
     """The same REST call as `send_to_user` without the SDK: one aiohttp POST with a token
     signed once. Not a way the app sends (it keeps the SDK's retries, identity and
     errors); it shows what the request itself costs beside the SDK's pipeline around it."""
