@@ -93,3 +93,18 @@ async def test_the_timer_sweeps_every_live_class(api, actor, redis, ctx):
     await _lost(redis, klass["id"], student.user_id, age_ms=180_000)
     assert await presence_sweep.sweep_live_classes(ctx) >= 1
     assert student.user_id not in await redis.hgetall(keys.live_present(klass["id"]))
+
+
+async def test_the_timer_reaches_classes_past_its_first_page(api, actor, redis, ctx):
+    """However many classes run, each is swept: the timer walks them a page at a time (here a
+    page of one), so a class past the first page is not left out run after run."""
+    tutor = await actor("tutor")
+    lost: dict[str, str] = {}
+    for _ in range(3):
+        course, klass = await live_class(api, tutor)
+        [student] = await enrolled_students(api, actor, course["id"], 1)
+        await _lost(redis, klass["id"], student.user_id, age_ms=180_000)
+        lost[klass["id"]] = student.user_id
+    assert await presence_sweep.sweep_live_classes(ctx, page_size=1) >= 3
+    for class_id, user_id in lost.items():
+        assert user_id not in await redis.hgetall(keys.live_present(class_id))

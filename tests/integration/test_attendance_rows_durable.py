@@ -74,6 +74,22 @@ async def test_rows_another_process_took_and_never_finished_wait_before_the_time
     assert await _waiting(ctx, class_id) == 0
 
 
+async def test_the_timer_writes_the_rows_of_classes_past_its_first_page(ctx: AppContext):
+    """Every running class is looked at, a page at a time (here a page of one): a class past
+    the first page is not left out run after run."""
+    waiting: dict[str, str] = {}
+    for _ in range(3):
+        _, _, class_id, student = await started_class(ctx)
+        connection = uuid.uuid4().hex
+        await presence_redis.join(ctx.redis, class_id, connection, student.user_id, student.name)
+        waiting[class_id] = connection
+
+    assert await attendance.recover(ctx, page_size=1) >= 3
+    for class_id, connection in waiting.items():
+        assert set(await _rows(ctx, class_id)) == {f"{connection}:join"}
+        assert await _waiting(ctx, class_id) == 0
+
+
 async def test_a_join_row_written_after_an_erasure_carries_no_name(ctx: AppContext):
     _, _, class_id, student = await started_class(ctx)
     connection = uuid.uuid4().hex

@@ -81,6 +81,29 @@ async def test_a_class_about_to_start_reminds_each_student_and_the_tutor_once_ho
     assert len(await reminders_of(ctx, students[0], str(soon.id))) == 1
 
 
+async def test_a_window_with_more_classes_than_a_page_reminds_every_one_in_the_same_run(ctx: AppContext):
+    """A busy window takes several pages, walked in one run: classes at the very same minute
+    (told apart by id) and one later, with pages of two, are all reminded at once."""
+    tutor = person("tutor")
+    course_id = await course_of(ctx, tutor)
+    student = await enrolled(ctx, course_id)
+    starts = far_future()
+    at_once = [
+        await classes.create_class(ctx, tutor, ClassCreate(course_id=course_id, title=f"Room {n}", scheduled_at=starts))
+        for n in range(4)
+    ]
+    later = await classes.create_class(
+        ctx, tutor, ClassCreate(course_id=course_id, title="Later", scheduled_at=starts + timedelta(minutes=2))
+    )
+
+    run = await reminders.remind_upcoming_classes(ctx, now=starts - timedelta(minutes=5), page_size=2)
+
+    assert run.classes >= 5 and run.notified >= 10
+    for klass in (*at_once, later):
+        assert len(await reminders_of(ctx, student, str(klass.id))) == 1
+        assert len(await reminders_of(ctx, tutor, str(klass.id))) == 1
+
+
 async def test_a_run_that_finds_no_class_logs_at_debug_level_only(ctx: AppContext, caplog):
     caplog.set_level(logging.DEBUG, logger="lectern.notifications")
     run = await reminders.remind_upcoming_classes(ctx, now=datetime(1990, 1, 1, tzinfo=UTC))

@@ -155,13 +155,17 @@ async def calendar_of(
     return await cur.fetchall()
 
 
-async def starting_between(conn: Conn, start: datetime, end: datetime, *, limit: int = 1000) -> list[Row]:
-    """Scheduled (not yet started) classes whose start falls in (start, end], soonest first."""
+async def starting_between(
+    conn: Conn, start: datetime, end: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 1000
+) -> list[Row]:
+    """A page of the scheduled (not yet started) classes whose start falls in (start, end],
+    soonest first; the next page starts `after` the last one's (scheduled_at, id)."""
+    keyset = "AND (scheduled_at, id) > (%s, %s)" if after else ""
     cur = await conn.execute(
         f"""SELECT {_COLUMNS} FROM live_classes
-             WHERE status = 'scheduled' AND scheduled_at > %s AND scheduled_at <= %s
-             ORDER BY scheduled_at, id LIMIT %s""",
-        (start, end, limit),
+             WHERE status = 'scheduled' AND scheduled_at > %s AND scheduled_at <= %s {keyset}
+             ORDER BY scheduled_at, id LIMIT %s""",  # noqa: S608 - fixed fragments only
+        (start, end, *(after or ()), limit),
     )
     return await cur.fetchall()
 
@@ -173,20 +177,26 @@ async def live_in_course(conn: Conn, course_id: str) -> list[ClassRow]:
     )
 
 
-async def attendance_class_ids(conn: Conn, ended_within_seconds: int, limit: int) -> list[str]:
-    """Classes running now and those that ended within the last `ended_within_seconds`."""
+# Where a walk over classes by id starts: below every id.
+FIRST_ID = "00000000-0000-0000-0000-000000000000"
+
+
+async def attendance_class_ids(conn: Conn, ended_within_seconds: int, after: str, limit: int) -> list[str]:
+    """A page of the classes running now and those that ended within the last
+    `ended_within_seconds`, by id after `after` (`FIRST_ID` for the first page)."""
     cur = await conn.execute(
-        "SELECT id FROM live_classes WHERE status = 'live'"
-        " UNION ALL SELECT id FROM live_classes WHERE status = 'ended' AND ended_at > now() - make_interval(secs => %s)"
-        " LIMIT %s",
-        (ended_within_seconds, limit),
+        "SELECT id FROM live_classes"
+        " WHERE (status = 'live' OR (status = 'ended' AND ended_at > now() - make_interval(secs => %s)))"
+        " AND id > %s ORDER BY id LIMIT %s",
+        (ended_within_seconds, after, limit),
     )
     return [str(row["id"]) for row in await cur.fetchall()]
 
 
-async def live_class_ids(conn: Conn, limit: int) -> list[str]:
-    """Classes running now, the longest running first."""
+async def live_class_ids(conn: Conn, after: str, limit: int) -> list[str]:
+    """A page of the classes running now, by id after `after` (`FIRST_ID` for the first
+    page): a timer walks them all however many run, a page per connection checkout."""
     cur = await conn.execute(
-        "SELECT id FROM live_classes WHERE status = 'live' ORDER BY started_at NULLS FIRST LIMIT %s", (limit,)
+        "SELECT id FROM live_classes WHERE status = 'live' AND id > %s ORDER BY id LIMIT %s", (after, limit)
     )
     return [str(row["id"]) for row in await cur.fetchall()]

@@ -25,13 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.errors import NotFound
 from shared_code.models.live import AttendanceReport, AttendanceRow, StudentAttendance
 from shared_code.platform import outbox
-from shared_code.services.live import attendance_rows, class_access
+from shared_code.services.live import attendance_rows, class_access, class_walk
 from shared_code.services.live.class_access import ClassAccess
 
 logger = logging.getLogger("lectern.live")
@@ -100,7 +101,6 @@ ABANDONED_AFTER_MS = 30_000
 # The timer looks at running classes and at those that ended this recently (their last
 # leave rows come as the class closes its connections).
 RECENTLY_ENDED_SECONDS = 3600
-RECOVER_CLASSES = 500
 
 
 async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -139,14 +139,18 @@ async def write_pending(ctx: AppContext, class_id: str, consumer: str, *, min_id
             return written
 
 
-async def recover(ctx: AppContext, *, abandoned_after_ms: int = ABANDONED_AFTER_MS) -> int:
+async def recover(
+    ctx: AppContext, *, abandoned_after_ms: int = ABANDONED_AFTER_MS, page_size: int = class_walk.PAGE_SIZE
+) -> int:
     """Writes the attendance rows a process left in Redis when it died before writing them:
-    rows nobody took, and rows taken and not finished for `abandoned_after_ms`, of running
-    and recently ended classes. Run by the parked-effects timer; returns how many rows."""
-    async with ctx.db.connection() as conn:
-        class_ids = await classes_sql.attendance_class_ids(conn, RECENTLY_ENDED_SECONDS, RECOVER_CLASSES)
+    rows nobody took, and rows taken and not finished for `abandoned_after_ms`, of every
+    running and recently ended class. Run by the parked-effects timer; returns how many rows."""
+
+    async def page(conn: Conn, after: str, limit: int) -> list[str]:
+        return await classes_sql.attendance_class_ids(conn, RECENTLY_ENDED_SECONDS, after, limit)
+
     total = 0
-    for class_id in class_ids:
+    async for class_id in class_walk.class_ids(ctx, page, page_size=page_size):
         try:
             total += await write_pending(ctx, class_id, ctx.attendance_rows.consumer, min_idle_ms=abandoned_after_ms)
         except Exception as exc:  # noqa: BLE001 - the rows stay for the next run

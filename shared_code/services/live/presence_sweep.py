@@ -22,13 +22,12 @@ from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.redis import live_admission as admission_redis
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.context import AppContext
-from shared_code.services.live import admission, presence
+from shared_code.services.live import admission, class_walk, presence
 from shared_code.services.live import messages as live_messages
 
 logger = logging.getLogger("lectern.live")
 
-# Live classes one sweep looks at, and the admitted connections it considers per class.
-SWEEP_CLASSES = 500
+# The admitted connections one sweep considers per class.
 SWEEP_CONNECTIONS = 20_000
 
 
@@ -53,13 +52,11 @@ async def sweep_class(ctx: AppContext, class_id: str) -> list[str]:
     return gone
 
 
-async def sweep_live_classes(ctx: AppContext) -> int:
-    """Sweeps every live class; how many connections were let go. A class whose sweep fails
-    (Web PubSub or Redis unreachable) is tried again at the next run."""
-    async with ctx.db.connection() as conn:
-        class_ids = await classes_sql.live_class_ids(conn, SWEEP_CLASSES)
+async def sweep_live_classes(ctx: AppContext, *, page_size: int = class_walk.PAGE_SIZE) -> int:
+    """Sweeps every live class, however many run; how many connections were let go. A class
+    whose sweep fails (Web PubSub or Redis unreachable) is tried again at the next run."""
     let_go = 0
-    for class_id in class_ids:
+    async for class_id in class_walk.class_ids(ctx, classes_sql.live_class_ids, page_size=page_size):
         try:
             let_go += len(await sweep_class(ctx, class_id))
         except Exception as exc:  # noqa: BLE001 - one class's failure must not stop the others
