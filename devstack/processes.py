@@ -79,6 +79,39 @@ def is_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """The socket inodes listening on `port` (any local address), from /proc/net/tcp{,6}."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def listener(port: int) -> tuple[int, str] | None:
+    """The process listening on `port` and the directory it runs in, when /proc says (a
+    process of another user stays unknown)."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(entry.name), os.readlink(entry / "cwd")
+        except OSError:
+            continue
+    return None
+
+
 def read_pid(pid_file: Path, marker: str) -> int | None:
     """The PID in `pid_file` if that process is alive and its command line has `marker`."""
     try:

@@ -68,6 +68,10 @@ class Profile:
         )
     # The local payment provider stand-in (localpay/): Stripe's and Razorpay's APIs.
     pay_port: int = 12111
+    # Only processes this checkout started serve this profile: a test run or a benchmark
+    # that found another checkout's host on its ports would test or measure that code.
+    # The dev profile takes whatever answers (`func start` on 7071 is the documented path).
+    own_processes_only: bool = True
 
     def state_dir(self, repo: Path = REPO) -> Path:
         """PID files, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored."""
@@ -203,6 +207,7 @@ PROFILES: dict[str, Profile] = {
         database="lectern",
         redis_db=0,
         keeps_own_database=False,
+        own_processes_only=False,
     ),
     "test": Profile(
         name="test",

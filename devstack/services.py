@@ -86,6 +86,33 @@ class Service:
     def address(self) -> str:
         raise NotImplementedError
 
+    @property
+    def port(self) -> int:
+        """The port whose listener is this service (for services devstack starts)."""
+        raise NotImplementedError
+
+    def foreign(self) -> str | None:
+        """Why the service answering on this profile's ports is not one this checkout
+        started (None when it is, or when that does not matter here).
+
+        A process this checkout started has its PID file here. One that answers without
+        it came from elsewhere: another checkout of the repository whose stack outlived
+        it, or a hand-started process. On a profile that serves only its own processes
+        that is refused, since its tests or benchmarks would run another checkout's code.
+        """
+        if self.shared or not self.marker or not self.ctx.profile.own_processes_only or self.pid() is not None:
+            return None
+        holder = processes.listener(self.port)
+        if holder is not None and Path(holder[1]).resolve() == self.ctx.repo.resolve():
+            return None
+        where = f" (pid {holder[0]}, running in {holder[1]})" if holder else ""
+        return (
+            f"{self.name} answers at {self.address()} but this checkout did not start it{where}; "
+            f"the {self.ctx.profile.name} profile runs only its own processes. Stop it from the checkout "
+            f"that started it (`python -m devstack stop --profile {self.ctx.profile.name}`) or end the "
+            "process, then run this again"
+        )
+
     def available(self) -> str | None:
         """None when the service can run here; otherwise why it is skipped."""
         return None
@@ -274,6 +301,10 @@ class Azurite(Service):
     def binary(self) -> Path:
         return self.ctx.repo / "node_modules" / ".bin" / "azurite"
 
+    @property
+    def port(self) -> int:
+        return self.ctx.profile.blob_port
+
     def address(self) -> str:
         blob, queue, table = self.ports
         return f"{LOOPBACK}:{blob}/{queue}/{table}"
@@ -347,6 +378,10 @@ class WebPubSub(Service):
     def address(self) -> str:
         return self.ctx.profile.pubsub_url
 
+    @property
+    def port(self) -> int:
+        return self.ctx.profile.pubsub_port
+
     def available(self) -> str | None:
         if not (self.ctx.repo / "localpubsub" / "__main__.py").is_file():
             return "localpubsub/ has no __main__.py yet"
@@ -374,6 +409,10 @@ class LocalPay(Service):
 
     def address(self) -> str:
         return self.ctx.profile.pay_url
+
+    @property
+    def port(self) -> int:
+        return self.ctx.profile.pay_port
 
     def available(self) -> str | None:
         if not (self.ctx.repo / "localpay" / "__main__.py").is_file():
@@ -420,6 +459,10 @@ class FunctionsHost(Service):
 
     def address(self) -> str:
         return self.ctx.profile.base_url
+
+    @property
+    def port(self) -> int:
+        return self.ctx.profile.host_port
 
     def running(self) -> bool:
         return processes.http_status(self.ctx.profile.health_url, timeout=5) is not None

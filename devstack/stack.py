@@ -145,6 +145,10 @@ class Stack:
         self.ctx.unavailable.discard(name)
         started = False
         if service.running():
+            foreign = service.foreign()
+            if foreign:
+                self.out(f"✗ {label} not this checkout's")
+                raise ServiceError(foreign)
             note = "already running"
         else:
             self.out(f"… {label} starting")
