@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     live_max_connections_per_class: int = Field(
         1000, ge=1, validation_alias=_alias("LECTERN_LIVE_MAX_CONNECTIONS_PER_CLASS")
     )
+    # A live class nobody has been in for this long is ended by the presence sweep, as its
+    # tutor would have ended it (a tutor who closed the tab without pressing End). 0 never
+    # ends one. Measured from the first sweep that found the class empty.
+    live_idle_end_minutes: int = Field(60, ge=0, validation_alias=_alias("LECTERN_LIVE_IDLE_END_MINUTES"))
     # HMAC-SHA256 key of the connection state the event handler gives Web PubSub at
     # connect (user, class, role); required outside development.
     connection_state_key: SecretStr = Field(SecretStr(""), validation_alias=_alias("LECTERN_CONNECTION_STATE_KEY"))

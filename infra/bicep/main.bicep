@@ -609,6 +609,8 @@ var appSettings = {
   LECTERN_CLASS_REMINDER_SCHEDULE: '0 * * * * *'
   // Every two minutes: live connections whose disconnected event was lost are let go.
   LECTERN_PRESENCE_SWEEP_SCHEDULE: '30 */2 * * * *'
+  // The same sweep ends a live class nobody has been in for this many minutes (0: never).
+  LECTERN_LIVE_IDLE_END_MINUTES: '60'
   LECTERN_CLASS_REMINDER_MINUTES: '10'
   LECTERN_QUIZ_MAX_ATTEMPTS: '3'
   LECTERN_CHAT_MAX_LENGTH: '1000'

@@ -108,3 +108,66 @@ async def test_the_timer_reaches_classes_past_its_first_page(api, actor, redis, 
     assert await presence_sweep.sweep_live_classes(ctx, page_size=1) >= 3
     for class_id, user_id in lost.items():
         assert user_id not in await redis.hgetall(keys.live_present(class_id))
+
+
+IDLE_MS = 60 * 60_000  # the default `live_idle_end_minutes`
+
+
+async def _status(api, who, class_id: str) -> str:
+    response = await api.get(f"/classes/{class_id}", headers={"Authorization": f"Bearer {who.token}"})
+    assert response.status_code == 200, response.text
+    return response.json()["status"]
+
+
+async def test_a_class_nobody_has_been_in_for_the_idle_limit_is_ended_and_its_tutor_keeps_the_record(api, actor, ctx):
+    tutor = await actor("tutor")
+    _, klass = await live_class(api, tutor)
+    class_id = klass["id"]
+    now = int(time.time() * 1000)
+
+    # The first sweep to find it empty starts the clock; a minute short of the limit, it runs on.
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now) is False
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now + IDLE_MS - 60_000) is False
+    assert await _status(api, tutor, class_id) == "live"
+
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now + IDLE_MS) is True
+    assert await _status(api, tutor, class_id) == "ended"
+    # Ended once: the next sweep finds nothing to do, and the tutor cannot start it again.
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now + 2 * IDLE_MS) is False
+    started = await api.post(f"/classes/{class_id}/start", headers={"Authorization": f"Bearer {tutor.token}"})
+    assert started.status_code == 422, started.text
+
+
+async def test_a_class_with_anyone_in_it_is_never_ended_and_the_clock_restarts_when_they_leave(api, actor, redis, ctx):
+    tutor = await actor("tutor")
+    _, klass = await live_class(api, tutor)
+    class_id = klass["id"]
+    now = int(time.time() * 1000)
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now) is False  # empty: the clock starts
+
+    # The tutor waits alone in the class for hours: someone is in it.
+    waiting = f"tutor-{uuid.uuid4().hex}"
+    await presence_redis.join(redis, class_id, waiting, tutor.user_id, tutor.name)
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=now + 3 * IDLE_MS) is False
+    assert await _status(api, tutor, class_id) == "live"
+
+    # They leave: the clock starts again from the first sweep that finds it empty.
+    await presence_redis.leave(redis, class_id, waiting)
+    later = now + 4 * IDLE_MS
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=later) is False
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=later + IDLE_MS - 60_000) is False
+    assert await _status(api, tutor, class_id) == "live"
+    assert await presence_sweep.end_if_idle(ctx, class_id, now_ms=later + IDLE_MS) is True
+
+
+async def test_an_idle_limit_of_zero_never_ends_a_class(api, actor, ctx):
+    tutor = await actor("tutor")
+    _, klass = await live_class(api, tutor)
+    never = await build_context(Settings(live_idle_end_minutes=0))
+    try:
+        now = int(time.time() * 1000)
+        assert await presence_sweep.end_if_idle(never, klass["id"], now_ms=now) is False
+        assert await presence_sweep.end_if_idle(never, klass["id"], now_ms=now + 100 * IDLE_MS) is False
+    finally:
+        await never.close()
+    assert await _status(api, tutor, klass["id"]) == "live"

@@ -159,6 +159,11 @@ def live_broadcast_pending(class_id: str, topic: str) -> str:
     return _class(class_id, "pending", topic)
 
 
+def live_empty_since(class_id: str) -> str:
+    """When the presence sweep first found nobody in the class (ms); gone once someone is."""
+    return _class(class_id, "empty-since")
+
+
 def live_admitted(class_id: str) -> str:
     """Sorted set: connectionId scored by when connect admitted it (ms), for the class cap."""
     return _class(class_id, "admitted")

@@ -109,6 +109,24 @@ async def presence_count(r: aioredis.Redis, class_id: str) -> int:
     return int(await r.hlen(keys.live_present(class_id)))
 
 
+# The presence sweep's look at an empty class: nobody present clears the mark and answers
+# -1; otherwise the mark is set unless it is there, and its time answered.
+_EMPTY_SINCE = Script("""
+if redis.call('HLEN', KEYS[1]) > 0 then redis.call('DEL', KEYS[2]); return -1 end
+redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2])
+return tonumber(redis.call('GET', KEYS[2]))
+""")
+
+
+async def empty_since(r: aioredis.Redis, class_id: str, now_ms: int) -> int | None:
+    """Since when (ms) nobody has been in the class, as far as the sweeps have looked: the
+    first sweep that found it empty; None while someone is present."""
+    since = int(await _EMPTY_SINCE.run(
+        r, keys=[keys.live_present(class_id), keys.live_empty_since(class_id)], args=[now_ms, CLASS_TTL_SECONDS]
+    ))
+    return None if since < 0 else since
+
+
 async def flush_presence(r: aioredis.Redis, class_id: str, now_ms: int) -> tuple[int, int]:
     seq, count = await _FLUSH_PRESENCE.run(
         r,

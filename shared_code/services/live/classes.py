@@ -167,10 +167,28 @@ async def end_class(
     ctx: AppContext, principal: Principal, class_id: str, *, found: ClassAccess | None = None
 ) -> LiveClass:
     found = found or await class_access.require_owner(ctx, principal, class_id)
+    row = await _end(ctx, class_id, ["scheduled", "live"], by=principal.user_id)
+    return class_from_row(row if row is not None else found.row)  # ended already: nothing changes
+
+
+async def end_idle_class(ctx: AppContext, class_id: str) -> bool:
+    """Ends a running class on its tutor's behalf (the presence sweep, once nobody has been
+    in it for `live_idle_end_minutes`): what End does, for a tutor who closed the tab
+    instead. False when it was no longer running."""
+    row = await _end(ctx, class_id, ["live"], by=None)
+    if row is not None:
+        logger.info("class ended after standing empty", extra={"classId": class_id})
+    return row is not None
+
+
+async def _end(ctx: AppContext, class_id: str, from_states: list[str], *, by: str | None) -> ClassRow | None:
+    """Moves the class to ended and tells everyone; None when it was not in `from_states`.
+    `by` is who ended it (None: the sweep, on the tutor's behalf)."""
     async with ctx.db.connection() as conn:
-        row = await classes_sql.change_status(conn, class_id, ["scheduled", "live"], "ended")
+        row = await classes_sql.change_status(conn, class_id, from_states, "ended")
     if row is None:
-        return class_from_row(found.row)  # ended already
+        return None
+    by = by or str(row.tutor_id)
     now = datetime.now(UTC)
     if row.started_at is None and row.scheduled_at > now:
         # Called off before its time: the students who planned for it are told (a class
@@ -179,13 +197,13 @@ async def end_class(
         await notify.notify_enrolled(ctx, str(row.course_id), notice, tutor_id=str(row.tutor_id))
     await polls.close_open_poll(ctx, class_id)
     try:
-        await hands.lower_all(ctx, class_id, by=principal.user_id)
-        await stage.stop_share(ctx, class_id, by=principal.user_id)
+        await hands.lower_all(ctx, class_id, by=by)
+        await stage.stop_share(ctx, class_id, by=by)
     except RedisError as exc:
         logger.warning("hands and screen share not cleared at the end: %s", type(exc).__name__)
     await _announce_status(ctx, class_id, "ended", "class.ended", row)
     ctx.background.spawn(_release_connections(ctx, class_id))
-    return class_from_row(row)
+    return row
 
 
 async def _release_connections(ctx: AppContext, class_id: str) -> None:
