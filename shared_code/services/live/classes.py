@@ -42,16 +42,13 @@ from shared_code.platform import access, audit, content_cache
 from shared_code.platform.access import CourseAccess
 from shared_code.platform.content_cache import CoursePrefetch
 from shared_code.platform.users import ensure_user
-from shared_code.services.live import class_access, hands, polls, presence, stage
+from shared_code.services.live import class_access, hands, polls, stage
 from shared_code.services.live import messages as live_messages
 from shared_code.services.live.class_access import ClassAccess
 from shared_code.services.live.connection_state import TICKET_SECONDS, Ticket, encode_ticket, state_key
 from shared_code.services.notifications import delivery as notify
 
 logger = logging.getLogger("lectern.live")
-
-# Group removal after the end runs this many REST calls at a time.
-REMOVAL_CONCURRENCY = 16
 
 
 def class_from_row(row: ClassRow) -> LiveClass:
@@ -207,20 +204,10 @@ async def _end(ctx: AppContext, class_id: str, from_states: list[str], *, by: st
 
 
 async def _release_connections(ctx: AppContext, class_id: str) -> None:
-    """Takes every connection out of the class group once `class.ended` went out."""
+    """Takes every connection out of the class group once `class.ended` went out: one call
+    to the service, however big the class."""
     try:
-        connection_ids = await presence.all_connections(ctx, class_id)
-        gate = asyncio.Semaphore(REMOVAL_CONCURRENCY)
-        group = live_messages.class_group(class_id)
-
-        async def remove(connection_id: str) -> None:
-            async with gate:
-                try:
-                    await ctx.pubsub.remove_connection_from_group(group, connection_id)
-                except Exception as exc:  # noqa: BLE001 - a connection that is gone needs no removal
-                    logger.debug("group removal of %s: %s", connection_id, type(exc).__name__)
-
-        await asyncio.gather(*(remove(c) for c in connection_ids))
+        await ctx.pubsub.empty_group(live_messages.class_group(class_id))
         await live_redis.expire_class(ctx.redis, class_id)
     except Exception:  # noqa: BLE001 - best effort once the class has ended: logged, the end stands either way
         logger.exception("releasing the connections of ended class %s failed", class_id)

@@ -97,10 +97,6 @@ async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[s
     return [c for c, u in (await presence_redis.connections(ctx.redis, class_id)).items() if u == user_id]
 
 
-async def all_connections(ctx: AppContext, class_id: str) -> list[str]:
-    return list(await presence_redis.connections(ctx.redis, class_id))
-
-
 # A course's latest classes that a member who leaves may still be connected to.
 RECENT_CLASSES = 50
 
