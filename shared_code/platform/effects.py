@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared_code.adapters.postgres import enrollments as enrollments_sql
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
@@ -47,12 +48,19 @@ async def cache_bump_course(ctx: AppContext, payload: dict[str, Any]) -> None:
     await cache_redis.bump_generation(ctx.redis, payload["courseId"])
 
 
-async def cache_mark_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
-    await enrollment_redis.mark_enrolled(ctx.redis, payload["courseId"], payload["userId"])
-
-
-async def cache_mark_not_enrolled(ctx: AppContext, payload: dict[str, Any]) -> None:
-    await enrollment_redis.mark_not_enrolled(ctx.redis, payload["courseId"], payload["userId"])
+async def cache_sync_membership(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """The cached membership write a request could not make (`cache.mark_enrolled` after a
+    purchase, `cache.mark_not_enrolled` after a refund), made later: by then the enrolment
+    may have changed again, and retries land in any order (a purchase's retry after the
+    refund's write), so it writes what PostgreSQL says now, never what the request saw. A
+    stale `1` would let a refunded student in for the week the mark lasts."""
+    course_id, user_id = payload["courseId"], payload["userId"]
+    async with ctx.db.connection() as conn:
+        member = await enrollments_sql.is_enrolled(conn, course_id, user_id)
+    if member:
+        await enrollment_redis.mark_enrolled(ctx.redis, course_id, user_id)
+    else:
+        await enrollment_redis.mark_not_enrolled(ctx.redis, course_id, user_id)
 
 
 async def dashboard_invalidate(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -77,8 +85,8 @@ def plumbing() -> dict[str, Effect]:
         "pubsub.user": pubsub_user,
         "pubsub.close_connection": pubsub_close_connection,
         "cache.bump_course": cache_bump_course,
-        "cache.mark_enrolled": cache_mark_enrolled,
-        "cache.mark_not_enrolled": cache_mark_not_enrolled,
+        "cache.mark_enrolled": cache_sync_membership,
+        "cache.mark_not_enrolled": cache_sync_membership,
         "dashboard.invalidate": dashboard_invalidate,
         "leaderboard.reset": leaderboard_reset,
         "dashboard.invalidate_all": dashboard_invalidate_all,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -145,35 +146,72 @@ async def _retry(ctx: AppContext, message: dict[str, Any], kind: str) -> str:
     return "requeued"
 
 
-async def drain_parked(ctx: AppContext, *, limit: int = 200) -> tuple[int, int]:
+# The drain timer's work per run: batches of this many rows, each batch's effects run this
+# many at a time, batch after batch while rows are due and the run is within its budget
+# (below the timer's period, so runs do not pile up). After a long Storage outage the
+# backlog goes in minutes, not a batch per run for hours.
+DRAIN_BATCH = 200
+DRAIN_CONCURRENCY = 16
+DRAIN_BUDGET_SECONDS = 8.0
+
+
+async def drain_parked(
+    ctx: AppContext, *, limit: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS
+) -> tuple[int, int]:
     """Runs effects parked in PostgreSQL; returns how many left PostgreSQL (done, or moved
-    to the queue) and how many stay parked. Each row is locked
-    while it runs, so several instances can drain at once without running one twice.
+    to the queue) and how many stay parked. Rows are taken a batch at a time and locked
+    while they run, so several instances can drain at once without running one twice.
 
     An effect that fails again while the queue is reachable moves to the queue, so from
     then on it follows the same back-off and ends in the poison queue an admin sees,
-    instead of being retried from PostgreSQL for ever.
+    instead of being retried from PostgreSQL for ever. A batch in which an effect could be
+    neither run nor queued (Storage still down) ends the run: the rest waits for the next.
     """
     finished = failed = 0
-    async with ctx.db.transaction() as conn:
-        for parked in await pending_sql.take_due(conn, limit):
-            try:
-                await _run(ctx, parked.kind, parked.payload)
-            except Exception as exc:  # noqa: BLE001 - stays pending with its reason
-                reason = f"{type(exc).__name__}: {exc}"[:500]
-                try:
-                    await enqueue(ctx, parked.kind, parked.payload, reason=reason, attempt=2)
-                except Exception:  # noqa: BLE001 - Storage is still down: stays parked
-                    failed += 1
-                    await pending_sql.postpone(conn, str(parked.id), reason, backoff_seconds(parked.attempts + 1))
-                    continue
-            await pending_sql.done(conn, str(parked.id))
-            finished += 1
+    deadline = time.monotonic() + budget_seconds
+    while True:
+        taken, done_now, failed_now = await _drain_batch(ctx, limit)
+        finished += done_now
+        failed += failed_now
+        if taken < limit or failed_now or time.monotonic() >= deadline:
+            break
     if finished or failed:
         logger.info("parked effects: %s left PostgreSQL, %s still parked", finished, failed)
     else:
         logger.debug("no parked effects due")
     return finished, failed
+
+
+async def _drain_batch(ctx: AppContext, limit: int) -> tuple[int, int, int]:
+    """One batch: (rows taken, left PostgreSQL, still parked)."""
+    gate = asyncio.Semaphore(DRAIN_CONCURRENCY)
+
+    async def attempt(parked: pending_sql.ParkedEffect) -> str | None:
+        """None when the effect left PostgreSQL; else why it stays. Effects are independent
+        of each other's order (each is idempotent, and those whose order would matter write
+        the state PostgreSQL holds when they run), so a batch runs them side by side."""
+        async with gate:
+            try:
+                await _run(ctx, parked.kind, parked.payload)
+                return None
+            except Exception as exc:  # noqa: BLE001 - stays pending with its reason
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+            try:
+                await enqueue(ctx, parked.kind, parked.payload, reason=reason, attempt=2)
+                return None
+            except Exception:  # noqa: BLE001 - Storage is still down: stays parked
+                return reason
+
+    async with ctx.db.transaction() as conn:
+        rows = await pending_sql.take_due(conn, limit)
+        outcomes = await asyncio.gather(*(attempt(parked) for parked in rows))
+        left = [str(parked.id) for parked, why in zip(rows, outcomes, strict=True) if why is None]
+        if left:
+            await pending_sql.done_all(conn, left)
+        for parked, why in zip(rows, outcomes, strict=True):
+            if why is not None:
+                await pending_sql.postpone(conn, str(parked.id), why, backoff_seconds(parked.attempts + 1))
+    return len(rows), len(left), len(rows) - len(left)
 
 
 async def sample_queues(ctx: AppContext) -> None:

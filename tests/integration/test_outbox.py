@@ -21,11 +21,14 @@ from azure.data.tables.aio import TableClient
 from azure.storage.queue import BinaryBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 
+from shared_code.adapters.postgres import pending_effects
 from shared_code.adapters.redis import keys
 from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
+from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest
 from shared_code.platform import audit, outbox
 from shared_code.services.admin import operations as admin
+from shared_code.services.content import courses, enrollments
 from shared_code.settings import Settings
 from tests.integration.conftest import person
 
@@ -81,8 +84,20 @@ async def _enrolled_in_redis(ctx: AppContext, course_id: str, user_id: str) -> b
     return await ctx.redis.get(keys.content_member(course_id, user_id)) == "1"
 
 
+async def _enrolment(ctx: AppContext) -> tuple[str, str]:
+    """A student enrolled in a course, with no membership cached yet: the membership mark
+    these tests retry writes what PostgreSQL holds."""
+    tutor, student = person("tutor"), person("student")
+    _, course = await courses.create_course(ctx, tutor, CourseCreate(title="Outbox", description="d"), idempotency_key=None)
+    course_id = str(course["id"])
+    await courses.update_course(ctx, tutor, course_id, CourseUpdate(published=True))
+    await enrollments.enrol(ctx, student, course_id, EnrollmentRequest())
+    await ctx.redis.delete(keys.content_member(course_id, student.user_id))
+    return course_id, student.user_id
+
+
 async def test_a_failed_effect_is_queued_retried_with_growing_delays_and_succeeds_when_redis_returns(box, redis_server):
-    course_id, user_id = str(uuid.uuid4()), str(uuid.uuid4())
+    course_id, user_id = await _enrolment(box)
     payload = {"courseId": course_id, "userId": user_id}
     redis_server.kill()
 
@@ -117,7 +132,7 @@ async def test_an_effect_that_keeps_failing_is_poisoned_with_its_reason_listed_a
 ):
     # Back-off delays are what the previous test checks; here they would only make it slow.
     monkeypatch.setattr(outbox, "BASE_DELAY_SECONDS", 0)
-    course_id, user_id = str(uuid.uuid4()), str(uuid.uuid4())
+    course_id, user_id = await _enrolment(box)
     redis_server.kill()
     await outbox.perform(box, "cache.mark_enrolled", {"courseId": course_id, "userId": user_id})
 
@@ -220,3 +235,19 @@ async def test_with_storage_unreachable_the_effect_waits_in_postgresql_then_land
         assert entity["note"] == "parked"
     finally:
         await up.close()
+
+
+async def test_one_drain_run_takes_a_backlog_larger_than_its_batch(box):
+    """After a long Storage outage the parked effects go in one run, batch after batch,
+    not one batch per run of the timer."""
+    ids = [str(uuid.uuid4()) for _ in range(7)]
+    async with box.db.connection() as conn:
+        for effect_id in ids:
+            await pending_effects.park(conn, effect_id, "dashboard.invalidate", {"userId": str(uuid.uuid4())}, "test")
+
+    finished, still_parked = await outbox.drain_parked(box, limit=2)
+
+    assert finished >= len(ids) and still_parked == 0
+    async with box.db.connection() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM pending_effects WHERE id = ANY(%s::uuid[])", (ids,))
+        assert (await cur.fetchone())["n"] == 0

@@ -82,6 +82,36 @@ async def test_the_membership_overwrite_is_an_outbox_effect_so_a_redis_outage_ca
     await content_cache.unenrolled(ctx, course_id, user_id)
 
 
+async def test_a_purchase_mark_retried_after_the_refund_does_not_let_the_student_back_in(ctx):
+    # The purchase's write-through failed and was queued; the refund came (and wrote its
+    # `0`) before the queue's retry of the purchase's mark ran.
+    student, course_id, lesson_id = await _enrolled(ctx)
+    await _end(ctx, course_id, student.user_id)
+    await content_cache.unenrolled(ctx, course_id, student.user_id)
+    late = {"id": str(uuid.uuid4()), "kind": "cache.mark_enrolled", "attempt": 2, "reason": "ConnectionError",
+            "payload": {"courseId": course_id, "userId": student.user_id}}
+
+    assert await outbox.retry(ctx, late) == "done"
+
+    assert await ctx.redis.get(keys.content_member(course_id, student.user_id)) == "0"
+    with pytest.raises(Forbidden):
+        await courses.get_lesson(ctx, student, lesson_id)
+
+
+async def test_a_refund_mark_retried_after_enrolling_again_does_not_lock_the_student_out(ctx):
+    student, course_id, lesson_id = await _enrolled(ctx)
+    await _end(ctx, course_id, student.user_id)
+    status, _ = await enrollments.enrol(ctx, person("admin"), course_id, EnrollmentRequest(user_id=student.user_id))
+    assert status == 201
+    late = {"id": str(uuid.uuid4()), "kind": "cache.mark_not_enrolled", "attempt": 2, "reason": "ConnectionError",
+            "payload": {"courseId": course_id, "userId": student.user_id}}
+
+    assert await outbox.retry(ctx, late) == "done"
+
+    assert await ctx.redis.get(keys.content_member(course_id, student.user_id)) == "1"
+    await courses.get_lesson(ctx, student, lesson_id)
+
+
 async def test_a_refunded_enrolment_leaves_the_dashboard_and_the_course_analytics(ctx):
     student, course_id, _ = await _enrolled(ctx)
     async with ctx.db.connection() as conn:
