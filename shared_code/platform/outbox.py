@@ -146,13 +146,18 @@ async def _retry(ctx: AppContext, message: dict[str, Any], kind: str) -> str:
     return "requeued"
 
 
-# The drain timer's work per run: batches of this many rows, each batch's effects run this
-# many at a time, batch after batch while rows are due and the run is within its budget
-# (below the timer's period, so runs do not pile up). After a long Storage outage the
-# backlog goes in minutes, not a batch per run for hours.
+# The drain timer's work per run: batches of this many rows, each batch's effects run up
+# to this many at a time, batch after batch while rows are due and the run is within its
+# budget (below the timer's period, so runs do not pile up). After a long Storage outage
+# the backlog goes in minutes, not a batch per run for hours. Some effects read
+# PostgreSQL, so at most half the pool's connections go to the drain: requests keep theirs.
 DRAIN_BATCH = 200
 DRAIN_CONCURRENCY = 16
 DRAIN_BUDGET_SECONDS = 8.0
+
+
+def drain_concurrency(ctx: AppContext) -> int:
+    return max(1, min(DRAIN_CONCURRENCY, ctx.settings.postgres_pool_max // 2))
 
 
 async def drain_parked(
@@ -184,7 +189,7 @@ async def drain_parked(
 
 async def _drain_batch(ctx: AppContext, limit: int) -> tuple[int, int, int]:
     """One batch: (rows taken, left PostgreSQL, still parked)."""
-    gate = asyncio.Semaphore(DRAIN_CONCURRENCY)
+    gate = asyncio.Semaphore(drain_concurrency(ctx))
 
     async def attempt(parked: pending_sql.ParkedEffect) -> str | None:
         """None when the effect left PostgreSQL; else why it stays. Effects are independent
