@@ -14,8 +14,9 @@ from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
 from shared_code.models.progress import AttemptCreate, QuestionCreate, QuizCreate
+from shared_code.platform import outbox
 from shared_code.services.content import courses, enrollments
-from shared_code.services.progress import dashboard, leaderboard, quizzes
+from shared_code.services.progress import dashboard, leaderboard, quiz_edits, quizzes
 from tests.integration.conftest import person
 
 pytestmark = pytest.mark.timeout(120)
@@ -104,3 +105,21 @@ async def test_with_redis_down_boards_and_dashboards_come_from_postgres_unchange
     (a,), (b,) = dash_redis.courses, dash_pg.courses
     assert (a.points, a.rank, a.total_lessons) == (b.points, b.rank, b.total_lessons) == (4, 3, 1)
     assert [r.attempt_id for r in a.recent_quiz_results] == [r.attempt_id for r in b.recent_quiz_results]
+
+
+async def test_a_late_retry_of_an_attempt_at_a_deleted_quiz_puts_no_points_back_on_the_board(ctx):
+    # The attempt's board move failed and was queued; the tutor deleted the quiz (its
+    # attempts with it, the board reset) before the queue's retry ran.
+    tutor, course_id, quiz_id, [student] = await scored_course(ctx, [ALL])
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute("SELECT id, created_at FROM quiz_attempts WHERE quiz_id = %s", (quiz_id,))
+        attempt = await cur.fetchone()
+    entry = {"courseId": course_id, "userId": student.user_id, "name": student.name, "quizId": quiz_id, "score": 7,
+             "attemptId": str(attempt["id"]), "at": attempt["created_at"].isoformat(), "previousBest": None}
+    await quiz_edits.delete_quiz(ctx, tutor, quiz_id)
+
+    late = {"id": str(uuid.uuid4()), "kind": "leaderboard.record", "payload": entry, "attempt": 2, "reason": "test"}
+    assert await outbox.retry(ctx, late) == "done"
+
+    board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
+    assert [item.points for item in board.items if item.points] == []

@@ -13,7 +13,7 @@ import pytest
 from shared_code.adapters.postgres.quizzes import QuizRow
 from shared_code.context import AppContext
 from shared_code.platform import outbox
-from shared_code.services.progress import changelog, quiz_effects, quiz_keys, quizzes
+from shared_code.services.progress import changelog, leaderboard, quiz_edits, quiz_effects, quiz_keys, quizzes
 from tests.integration.test_quiz_attempt_races import RIGHT, WRONG, quiz_with_student
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -99,3 +99,26 @@ async def test_effects_run_twice_land_once(ctx):
 
 async def quiz_row(ctx: AppContext, quiz_id: str) -> QuizRow:
     return (await quiz_keys.answer_key(ctx, quiz_id, fresh=True)).quiz
+
+
+async def test_the_drain_of_an_attempt_at_a_quiz_deleted_meanwhile_puts_no_points_back_on_the_board(ctx, monkeypatch):
+    tutor, student, quiz_id = await quiz_with_student(ctx, max_attempts=3)
+    course_id = str((await quiz_row(ctx, quiz_id)).course_id)
+
+    async def died(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(quiz_effects, "after_commit", died)
+    status, result, _ = await quizzes.submit_attempt(ctx, student, quiz_id, RIGHT, str(uuid.uuid4()))
+    assert status == 201
+    await ctx.background.drain()
+    await quiz_edits.delete_quiz(ctx, tutor, quiz_id)  # its attempts go, the board is reset
+    async with ctx.db.connection() as conn:  # the grace period passes
+        await conn.execute("UPDATE pending_effects SET next_at = now() WHERE id = %s", (result["attemptId"],))
+
+    await outbox.drain_parked(ctx)
+    await ctx.background.drain()
+
+    assert await parked(ctx, result["attemptId"]) is None
+    board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
+    assert [item.points for item in board.items if item.points] == []

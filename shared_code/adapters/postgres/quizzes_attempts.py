@@ -202,6 +202,12 @@ async def best_before(conn: Conn, quiz_id: str, user_id: str, attempt_no: int) -
     return None if row is None or row["best"] is None else int(row["best"])
 
 
+async def attempt_exists(conn: Conn, attempt_id: str) -> bool:
+    """Whether the attempt is still stored (deleting its quiz deletes it)."""
+    cur = await conn.execute("SELECT 1 FROM quiz_attempts WHERE id = %s", (attempt_id,))
+    return await cur.fetchone() is not None
+
+
 async def stored_key(conn: Conn, user_id: str, scope: str, key: str) -> tuple[str, int | None, Any] | None:
     """The key's stored (request hash, status, answer), for an attempt refused at the cap
     whose key a concurrent request may have stored."""

@@ -22,6 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres import quizzes_attempts as attempts_sql
 from shared_code.adapters.redis import leaderboard as board_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -80,8 +81,14 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
     Runs as the outbox effect `leaderboard.record`, so a Redis failure is retried later;
     repeating it changes nothing (a best score only rises, the log row has a fixed key).
     A request that placed the attempt itself (`place_attempt`) logs the change on the
-    attempt's own change-log row instead (`quiz_effects.run_graded`).
+    attempt's own change-log row instead (`quiz_effects.run_graded`). A retry that runs
+    after the quiz was deleted (its attempts with it, the board reset) places nothing: the
+    deleted quiz's points must not come back onto the rebuilt board.
     """
+    async with ctx.db.connection() as conn:
+        if not await attempts_sql.attempt_exists(conn, payload["attemptId"]):
+            logger.info("a queued attempt's quiz is gone; not placed", extra={"courseId": payload["courseId"]})
+            return
     points = await place_attempt(ctx, payload)
     change = points_change(payload, points)
     if change is not None:
