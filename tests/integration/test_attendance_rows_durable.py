@@ -13,11 +13,13 @@ import uuid
 
 import pytest
 
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import keys
 from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.adapters.redis import live_presence as presence_redis
 from shared_code.adapters.redis import privacy as privacy_redis
 from shared_code.context import AppContext
+from shared_code.platform import outbox
 from shared_code.services.live import attendance, attendance_rows, presence
 from shared_code.services.privacy import table_sections
 from shared_code.services.privacy.sections import ERASED_NAME, Subject
@@ -97,6 +99,24 @@ async def test_a_join_row_written_after_an_erasure_carries_no_name(ctx: AppConte
     await privacy_redis.scrub_class(ctx.redis, class_id, student.user_id, ERASED_NAME, "deleted")
 
     assert await attendance.write_pending(ctx, class_id, ctx.attendance_rows.consumer) == 1
+    assert (await _rows(ctx, class_id))[f"{connection}:join"]["userName"] == ERASED_NAME
+
+
+async def test_a_write_queued_before_an_erasure_lands_without_the_name(ctx: AppContext):
+    # The rows' write failed (Storage was down) and waited in the queue; the student was
+    # erased before its retry ran, so the erasure's rename found nothing to rename.
+    _, _, class_id, student = await started_class(ctx)
+    connection = uuid.uuid4().hex
+    row = attendance_rows.row_entity(class_id, user_id=student.user_id, user_name=student.name,
+                                     connection_id=connection, kind="join", at="2026-12-06T10:00:00.000Z")
+    queued = {"id": str(uuid.uuid4()), "kind": attendance.ATTENDANCE_EFFECT, "attempt": 2, "reason": "test",
+              "payload": {"table": ctx.settings.attendance_table,
+                          "entities": attendance_rows.chunk_entities(class_id, ["1-0"], [row])}}
+    async with ctx.db.transaction() as conn:
+        assert await users_sql.erase(conn, student.user_id, ERASED_NAME)
+
+    assert await outbox.retry(ctx, queued) == "done"
+
     assert (await _rows(ctx, class_id))[f"{connection}:join"]["userName"] == ERASED_NAME
 
 

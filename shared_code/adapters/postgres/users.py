@@ -111,3 +111,11 @@ async def erase(conn: Conn, user_id: str, placeholder_name: str) -> bool:
         (placeholder_name, user_id),
     )
     return cur.rowcount > 0
+
+
+async def erased_names(conn: Conn, user_ids: list[str]) -> dict[str, str]:
+    """Of `user_ids`, those erased, with the name their erasure left."""
+    cur = await conn.execute(
+        "SELECT id, name FROM users WHERE id = ANY(%s::uuid[]) AND erased_at IS NOT NULL", (user_ids,)
+    )
+    return {str(row["id"]): str(row["name"]) for row in await cur.fetchall()}

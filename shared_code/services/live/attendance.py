@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.postgres import classes as classes_sql
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.postgres.pool import Conn
 from shared_code.adapters.redis import live_attendance as attendance_redis
 from shared_code.auth import Principal
@@ -107,13 +108,26 @@ async def write_rows(ctx: AppContext, payload: dict[str, Any]) -> None:
     """Upserts one partition's entities: chunks one upsert each, rows of one entity each (a
     message queued before chunks) in batch transactions. A retry rewrites the same entities.
 
-    The outbox effect `attendance.rows` (the bootstrap puts it in `ctx.effects`)."""
-    entities: list[dict[str, Any]] = payload["entities"]
+    The outbox effect `attendance.rows` (the bootstrap puts it in `ctx.effects`). A write
+    that waited in the queue (Storage was down) may land after an erasure of someone it
+    names: their rows take the name the erasure left, as the erasure would have made them."""
+    entities: list[dict[str, Any]] = await _erasures_honoured(ctx, payload["entities"])
     if all(attendance_rows.is_chunk(e) for e in entities):
         for entity in entities:
             await ctx.tables.upsert(payload["table"], entity)
     else:
         await ctx.tables.insert_batch(payload["table"], entities)
+
+
+async def _erasures_honoured(ctx: AppContext, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    named = attendance_rows.join_user_ids(entities)
+    if not named:
+        return entities
+    async with ctx.db.connection() as conn:
+        erased = await users_sql.erased_names(conn, sorted(named))
+    for user_id, name in erased.items():
+        entities = [attendance_rows.with_name(entity, user_id, name) for entity in entities]
+    return entities
 
 
 async def write_pending(ctx: AppContext, class_id: str, consumer: str, *, min_idle_ms: int | None = None) -> int:

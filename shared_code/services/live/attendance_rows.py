@@ -120,3 +120,14 @@ def renamed(entity: dict[str, Any], user_id: str, name: str) -> tuple[dict[str, 
         return None, 0
     rows = json.dumps(items, separators=(",", ":"))
     return {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], "rows": rows}, changed
+
+
+def join_user_ids(entities: Iterable[dict[str, Any]]) -> set[str]:
+    """The users named on the entities' join rows."""
+    return {str(row["userId"]) for entity in entities for row in rows_of(entity) if row.get("kind") == "join"}
+
+
+def with_name(entity: dict[str, Any], user_id: str, name: str) -> dict[str, Any]:
+    """The whole entity, the user's join rows named `name`: what to write in its place."""
+    changed, _ = renamed(entity, user_id, name)
+    return entity if changed is None else {**entity, **changed}
