@@ -42,5 +42,5 @@ async def record(ctx: AppContext, actor: Principal | None, action: str, target: 
     only ever inserted (the key is fixed before the first attempt), so no later write,
     retry or replay can change one."""
     await outbox.perform(
-        ctx, "table.insert", {"table": ctx.settings.audit_table, "entity": audit_entity(actor, action, target, details)}
+        ctx, "audit.insert", {"table": ctx.settings.audit_table, "entity": audit_entity(actor, action, target, details)}
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared_code.adapters.postgres import enrollments as enrollments_sql
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.adapters.redis import dashboard as dashboard_redis
 from shared_code.adapters.redis import enrollments as enrollment_redis
@@ -26,6 +27,20 @@ async def table_upsert(ctx: AppContext, payload: dict[str, Any]) -> None:
 async def table_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
     # Insert, never upsert: a retry finds its own row and leaves it as it was.
     await ctx.tables.insert(payload["table"], payload["entity"])
+
+
+async def audit_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """An audit row, inserted as `table.insert` does. One that waited in the queue may land
+    after its actor was erased: it then carries the name the erasure left, as the
+    erasure's rewrite of the trail would have made it."""
+    entity = payload["entity"]
+    actor = str(entity.get("actorId") or "")
+    if actor and actor != "system":
+        async with ctx.db.connection() as conn:
+            erased = await users_sql.erased_names(conn, [actor])
+        if actor in erased:
+            entity = {**entity, "actorName": erased[actor]}
+    await ctx.tables.insert(payload["table"], entity)
 
 
 async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -81,6 +96,7 @@ def plumbing() -> dict[str, Effect]:
     return {
         "table.upsert": table_upsert,
         "table.insert": table_insert,
+        "audit.insert": audit_insert,
         "pubsub.group": pubsub_group,
         "pubsub.user": pubsub_user,
         "pubsub.close_connection": pubsub_close_connection,

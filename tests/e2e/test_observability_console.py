@@ -150,11 +150,11 @@ async def test_a_slow_request_shows_its_spans_and_its_queued_retry_in_the_same_t
     assert any("db.system='redis'" in s.rest for s in children), [s.rest for s in spans]
 
     retried = _eventually(lambda: [s for s in traced_host.spans()
-                                   if s.trace == trace and s.kind == "CONSUMER" and "outbox table.insert" in s.rest])
+                                   if s.trace == trace and s.kind == "CONSUMER" and "outbox audit.insert" in s.rest])
     assert retried, "the queue trigger's retry of the audit row is not in the request's trace"
 
     lines = [line for line in traced_host.json_lines() if line.get("traceId") == trace]
-    queued = [line for line in lines if line["message"].startswith("effect table.insert failed")]
+    queued = [line for line in lines if line["message"].startswith("effect audit.insert failed")]
     assert queued and queued[0]["courseId"] == course_id and queued[0]["operation"] == "update_course"
     assert queued[0]["invocationId"] and queued[0]["userHash"] and queued[0]["userHash"] != user_id
     output = traced_host.log.read_text(errors="replace")

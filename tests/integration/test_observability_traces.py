@@ -147,13 +147,13 @@ async def test_a_request_is_one_trace_from_http_through_postgres_and_redis_into_
     assert {"postgresql", "redis"} <= systems, [(s.name, dict(s.attributes or {})) for s in finished]
 
     queued = await _receive(app)
-    assert queued is not None and queued["kind"] == "table.insert"
+    assert queued is not None and queued["kind"] == "audit.insert"
     assert queued["traceparent"].split("-")[1] == _trace(server), "the queued effect carries the request's trace"
     spans.clear()
 
     assert await outbox.retry(app, queued) == "requeued"  # the table name is still refused
     (retry,) = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
-    assert retry.name == "outbox table.insert" and _trace(retry) == _trace(server)
+    assert retry.name == "outbox audit.insert" and _trace(retry) == _trace(server)
     again = await _receive(app)
     assert again is not None and again["attempt"] == 2 and again["traceparent"].split("-")[1] == _trace(server)
 

@@ -22,11 +22,13 @@ from azure.storage.queue import BinaryBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from shared_code.adapters.postgres import pending_effects
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import keys
 from shared_code.bootstrap import build_context
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest
 from shared_code.platform import audit, outbox
+from shared_code.platform.users import ensure_user
 from shared_code.services.admin import operations as admin
 from shared_code.services.content import courses, enrollments
 from shared_code.settings import Settings
@@ -196,6 +198,24 @@ async def test_an_audit_row_retried_twice_is_written_once_and_never_changed(box)
         rows = [e async for e in table.query_entities(
             "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": entity["PartitionKey"], "rk": entity["RowKey"]})]
     assert len(rows) == 1 and rows[0]["action"] == "test.audit"
+
+
+async def test_an_audit_row_that_waited_past_its_actors_erasure_lands_without_the_name(box):
+    operator = person("admin")
+    await ensure_user(box, operator)
+    entity = audit.audit_entity(operator, "test.audit", "thing/2", {"n": 2})
+    queued = {"id": str(uuid.uuid4()), "kind": "audit.insert", "attempt": 2, "reason": "test",
+              "payload": {"table": box.settings.audit_table, "entity": entity}}
+    async with box.db.transaction() as conn:
+        assert await users_sql.erase(conn, operator.user_id, "Deleted user")
+
+    assert await outbox.retry(box, queued) == "done"
+
+    async with TableClient.from_connection_string(
+        box.settings.storage_connection_string.get_secret_value(), box.settings.audit_table
+    ) as table:
+        row = await table.get_entity(entity["PartitionKey"], entity["RowKey"])
+    assert row["actorName"] == "Deleted user" and row["actorId"] == operator.user_id and row["action"] == "test.audit"
 
 
 async def _parked(ctx: AppContext, row_key: str) -> list[dict]:

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.auth import Principal
 from shared_code.context import AppContext
 from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentRequest, LessonCreate
@@ -123,3 +124,21 @@ async def test_a_late_retry_of_an_attempt_at_a_deleted_quiz_puts_no_points_back_
 
     board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
     assert [item.points for item in board.items if item.points] == []
+
+
+async def test_a_late_retry_after_the_students_erasure_does_not_put_their_name_back_on_the_board(ctx):
+    tutor, course_id, quiz_id, [student] = await scored_course(ctx, [ALL])
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute("SELECT id, created_at FROM quiz_attempts WHERE quiz_id = %s", (quiz_id,))
+        attempt = await cur.fetchone()
+    entry = {"courseId": course_id, "userId": student.user_id, "name": student.name, "quizId": quiz_id, "score": 7,
+             "attemptId": str(attempt["id"]), "at": attempt["created_at"].isoformat(), "previousBest": None}
+    async with ctx.db.transaction() as conn:  # the student is erased; the board is built again without the name
+        assert await users_sql.erase(conn, student.user_id, "Deleted user")
+    await ctx.leaderboard_store.reset(course_id)
+
+    late = {"id": str(uuid.uuid4()), "kind": "leaderboard.record", "payload": entry, "attempt": 2, "reason": "test"}
+    assert await outbox.retry(ctx, late) == "done"
+
+    board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
+    assert [(str(i.user_id), i.name, i.points) for i in board.items] == [(student.user_id, "Deleted user", 7)]

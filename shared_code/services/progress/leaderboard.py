@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from shared_code.adapters.postgres import quizzes as quizzes_sql
 from shared_code.adapters.postgres import quizzes_attempts as attempts_sql
+from shared_code.adapters.postgres import users as users_sql
 from shared_code.adapters.redis import leaderboard as board_redis
 from shared_code.auth import Principal
 from shared_code.context import AppContext
@@ -85,11 +86,11 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
     after the quiz was deleted (its attempts with it, the board reset) places nothing: the
     deleted quiz's points must not come back onto the rebuilt board.
     """
-    async with ctx.db.connection() as conn:
-        if not await attempts_sql.attempt_exists(conn, payload["attemptId"]):
-            logger.info("a queued attempt's quiz is gone; not placed", extra={"courseId": payload["courseId"]})
-            return
-    points = await place_attempt(ctx, payload)
+    entry = await still_standing(ctx, payload)
+    if entry is None:
+        logger.info("a queued attempt's quiz is gone; not placed", extra={"courseId": payload["courseId"]})
+        return
+    points = await place_attempt(ctx, entry)
     change = points_change(payload, points)
     if change is not None:
         await changelog.record(
@@ -101,6 +102,17 @@ async def apply_attempt(ctx: AppContext, payload: dict[str, Any]) -> None:
             subject_id=payload["attemptId"],
             details={"quizId": payload["quizId"], **change},
         )
+
+
+async def still_standing(ctx: AppContext, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A board move run later than its request (from the queue, or a parked attempt's
+    effects), as PostgreSQL has it now: None when the attempt is gone (its quiz was deleted,
+    the board reset), and the name the erasure left when the student was erased meanwhile."""
+    async with ctx.db.connection() as conn:
+        if not await attempts_sql.attempt_exists(conn, payload["attemptId"]):
+            return None
+        erased = await users_sql.erased_names(conn, [payload["userId"]])
+    return {**payload, "name": erased[payload["userId"]]} if erased else payload
 
 
 async def place_attempt(ctx: AppContext, payload: dict[str, Any]) -> int:

@@ -139,11 +139,12 @@ async def _board_again(ctx: AppContext, payload: dict[str, Any]) -> dict[str, in
     """The attempt's move on the board, for a run without its request: the student's best
     before it from PostgreSQL (every earlier attempt is committed), the points from placing
     it again."""
+    standing = await leaderboard.still_standing(ctx, payload)
+    if standing is None:
+        return None  # its quiz was deleted meanwhile: its points must not come back onto the board
     async with ctx.db.connection() as conn:
-        if not await attempts_sql.attempt_exists(conn, payload["attemptId"]):
-            return None  # its quiz was deleted meanwhile: its points must not come back onto the board
         previous_best = await attempts_sql.best_before(conn, payload["quizId"], payload["userId"], payload["attemptNo"])
-    entry = {**payload, "previousBest": previous_best}
+    entry = {**standing, "previousBest": previous_best}
     return leaderboard.points_change(entry, await leaderboard.place_attempt(ctx, entry))
 
 
