@@ -10,6 +10,7 @@ that repeats one does no harm.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared_code.adapters.postgres import enrollments as enrollments_sql
@@ -41,6 +42,25 @@ async def audit_insert(ctx: AppContext, payload: dict[str, Any]) -> None:
         if actor in erased:
             entity = {**entity, "actorName": erased[actor]}
     await ctx.tables.insert(payload["table"], entity)
+
+
+# A content-access row written this long after its moment is a retry (the first attempt
+# runs in the request): only then can an erasure have come in between.
+ACCESS_LATE_SECONDS = 5
+
+
+async def access_upsert(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """A content-access row, upserted as `table.upsert` does. One written late (from the
+    queue) may land after its reader was erased: its user agent, what identifies a person
+    there, is then blanked as the erasure's rewrite of the log would have."""
+    entity = payload["entity"]
+    at = datetime.fromisoformat(str(entity.get("at") or datetime.now(UTC).isoformat()))
+    late = datetime.now(UTC) - at > timedelta(seconds=ACCESS_LATE_SECONDS)
+    if late and entity.get("userAgent") and entity.get("userId"):
+        async with ctx.db.connection() as conn:
+            if await users_sql.erased_names(conn, [str(entity["userId"])]):
+                entity = {**entity, "userAgent": ""}
+    await ctx.tables.upsert(payload["table"], entity)
 
 
 async def pubsub_group(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -97,6 +117,7 @@ def plumbing() -> dict[str, Effect]:
         "table.upsert": table_upsert,
         "table.insert": table_insert,
         "audit.insert": audit_insert,
+        "access.upsert": access_upsert,
         "pubsub.group": pubsub_group,
         "pubsub.user": pubsub_user,
         "pubsub.close_connection": pubsub_close_connection,

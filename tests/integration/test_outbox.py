@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -30,7 +31,7 @@ from shared_code.models.content import CourseCreate, CourseUpdate, EnrollmentReq
 from shared_code.platform import audit, outbox
 from shared_code.platform.users import ensure_user
 from shared_code.services.admin import operations as admin
-from shared_code.services.content import courses, enrollments
+from shared_code.services.content import access_log, courses, enrollments
 from shared_code.settings import Settings
 from tests.integration.conftest import person
 
@@ -216,6 +217,27 @@ async def test_an_audit_row_that_waited_past_its_actors_erasure_lands_without_th
     ) as table:
         row = await table.get_entity(entity["PartitionKey"], entity["RowKey"])
     assert row["actorName"] == "Deleted user" and row["actorId"] == operator.user_id and row["action"] == "test.audit"
+
+
+async def test_an_access_row_that_waited_past_its_readers_erasure_lands_without_the_user_agent(box):
+    reader = person("student")
+    await ensure_user(box, reader)
+    opened = datetime.now(UTC) - timedelta(minutes=3)  # its first attempt failed three minutes ago
+    entity = access_log.access_entity(course_id=str(uuid.uuid4()), user_id=reader.user_id, kind="playback",
+                                      target_id=str(uuid.uuid4()), user_agent="Firefox on the reader's laptop",
+                                      expires_at=opened + timedelta(minutes=10), at=opened)
+    queued = {"id": str(uuid.uuid4()), "kind": "access.upsert", "attempt": 2, "reason": "test",
+              "payload": {"table": box.settings.access_log_table, "entity": entity}}
+    async with box.db.transaction() as conn:
+        assert await users_sql.erase(conn, reader.user_id, "Deleted user")
+
+    assert await outbox.retry(box, queued) == "done"
+
+    async with TableClient.from_connection_string(
+        box.settings.storage_connection_string.get_secret_value(), box.settings.access_log_table
+    ) as table:
+        row = await table.get_entity(entity["PartitionKey"], entity["RowKey"])
+    assert row["userAgent"] == "" and row["userId"] == reader.user_id and row["kind"] == "playback"
 
 
 async def _parked(ctx: AppContext, row_key: str) -> list[dict]:

@@ -75,5 +75,5 @@ async def record_access(
         user_agent=user_agent,
         expires_at=expires_at,
     )
-    await outbox.perform(ctx, "table.upsert", {"table": ctx.settings.access_log_table, "entity": entity})
+    await outbox.perform(ctx, "access.upsert", {"table": ctx.settings.access_log_table, "entity": entity})
     return entity
