@@ -129,6 +129,27 @@ async def test_leaving_closes_the_students_open_connection_to_a_running_class(ap
             await in_class.close()
 
 
+async def test_leaving_closes_the_connection_even_with_a_year_of_classes_scheduled_after_the_running_one(api, actor):
+    """The running class is looked up as running, not among the course's latest-scheduled
+    classes: a tutor who scheduled a year of weekly classes ahead has fifty-two after it."""
+    tutor, student = await actor("tutor"), await actor("student")
+    course, _ = await published_course(api, tutor)
+    await enrol(api, student, course["id"])
+    klass = await start_class(api, tutor, (await create_class(api, tutor, course["id"]))["id"])
+    for week in range(1, 53):
+        ahead = await api.post("classes", headers=tutor.headers, json={
+            "courseId": course["id"], "title": f"Week {week}",
+            "scheduledAt": (datetime.now(UTC) + timedelta(weeks=week)).isoformat()})
+        assert ahead.status_code == 201, ahead.text
+    async with aiohttp.ClientSession() as session:
+        in_class = await join(api, session, student, klass["id"])
+        try:
+            assert (await api.delete(f"courses/{course['id']}/enrollments/me", headers=student.headers)).status_code == 204
+            assert "left" in await in_class.wait_closed()
+        finally:
+            await in_class.close()
+
+
 async def test_a_paid_enrolment_cannot_be_left_here_and_access_stays(api, actor):
     tutor, student, admin = await actor("tutor"), await actor("student"), await actor("admin")
     course, lesson = await published_course(api, tutor, price_cents=4900)

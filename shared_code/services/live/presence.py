@@ -97,18 +97,12 @@ async def connections_of(ctx: AppContext, class_id: str, user_id: str) -> list[s
     return [c for c, u in (await presence_redis.connections(ctx.redis, class_id)).items() if u == user_id]
 
 
-# A course's latest classes that a member who leaves may still be connected to.
-RECENT_CLASSES = 50
-
-
 async def leave_course_classes(ctx: AppContext, course_id: str, user_id: str, reason: str) -> None:
     """Closes a former member's connections to the course's running classes (a refund, an
     unenrolment): membership is checked when a connection joins, so an open one would
     otherwise keep the stream. A close that fails is retried through the outbox."""
     async with ctx.db.connection() as conn:
-        classes = await classes_sql.list_for_course(conn, course_id, RECENT_CLASSES, None)
-    for klass in classes:
-        if klass.status != "live":
-            continue
+        running = await classes_sql.live_in_course(conn, course_id)
+    for klass in running:
         for connection_id in await connections_of(ctx, str(klass.id), user_id):
             await outbox.perform(ctx, "pubsub.close_connection", {"connectionId": connection_id, "reason": reason})
