@@ -183,3 +183,27 @@ async def test_course_analytics_shows_the_funnel_scores_and_classes_to_its_tutor
     assert (await api.get(f"courses/{course['id']}/analytics", headers=other_tutor.headers)).status_code == 403
     assert (await api.get(f"courses/{course['id']}/analytics", headers=s1.headers)).status_code == 403
     assert (await api.get(f"courses/{uuid.uuid4()}/analytics", headers=tutor.headers)).status_code == 404
+
+
+async def test_course_analytics_keeps_the_held_classes_when_a_year_is_scheduled_ahead(api, actor):
+    tutor = await actor("tutor")
+    course = await create_course(api, tutor)
+    await add_lesson(api, tutor, course["id"], title="Only", durationSeconds=60)
+    await publish(api, tutor, course["id"])
+
+    async def scheduled(title: str, when: datetime) -> str:
+        made = await api.post("classes", json={"courseId": course["id"], "title": title, "scheduledAt": when.isoformat()},
+                              headers=tutor.headers)
+        assert made.status_code == 201, made.text
+        return made.json()["id"]
+
+    held = await scheduled("Held", datetime.now(UTC) - timedelta(minutes=5))
+    assert (await api.post(f"classes/{held}/start", headers=tutor.headers)).status_code == 200
+    assert (await api.post(f"classes/{held}/end", headers=tutor.headers)).status_code == 200
+    ahead = [await scheduled(f"Week {w}", datetime.now(UTC) + timedelta(weeks=w)) for w in range(1, 53)]
+
+    resp = await api.get(f"courses/{course['id']}/analytics", headers=tutor.headers)
+    assert resp.status_code == 200, resp.text
+    listed = [row["classId"] for row in resp.json()["classes"]]
+    # The next five scheduled, newest first, then the one that was held.
+    assert listed == [*reversed(ahead[:5]), held]

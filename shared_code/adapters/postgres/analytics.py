@@ -84,11 +84,20 @@ async def score_counts(conn: Conn, course_id: str) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
-async def classes_of(conn: Conn, course_id: str, limit: int) -> list[dict[str, Any]]:
-    """The course's most recent classes (by schedule), newest first."""
+async def classes_of(conn: Conn, course_id: str, limit: int, upcoming: int) -> list[dict[str, Any]]:
+    """The course's `limit` most recent classes that were due (started, ended, or scheduled
+    for a time already past) and its next `upcoming` ones, newest first. Taken apart so a
+    term of classes scheduled ahead does not crowd out the ones that were held."""
     cur = await conn.execute(
-        """SELECT id, title, scheduled_at, status FROM live_classes
-            WHERE course_id = %s ORDER BY scheduled_at DESC, id LIMIT %s""",
-        (course_id, limit),
+        """SELECT * FROM (
+               (SELECT id, title, scheduled_at, status FROM live_classes
+                 WHERE course_id = %(course)s AND (status <> 'scheduled' OR scheduled_at <= now())
+                 ORDER BY scheduled_at DESC, id LIMIT %(limit)s)
+               UNION ALL
+               (SELECT id, title, scheduled_at, status FROM live_classes
+                 WHERE course_id = %(course)s AND status = 'scheduled' AND scheduled_at > now()
+                 ORDER BY scheduled_at, id LIMIT %(upcoming)s)
+           ) due ORDER BY scheduled_at DESC, id""",
+        {"course": course_id, "limit": limit, "upcoming": upcoming},
     )
     return await cur.fetchall()

@@ -29,7 +29,9 @@ logger = logging.getLogger("lectern.analytics")
 
 T = TypeVar("T")
 
+# Attendance per class: the latest classes that were due, and the next few scheduled.
 MAX_CLASSES = 50
+UPCOMING_CLASSES = 5
 ATTENDANCE_PARALLEL = 8
 
 
@@ -72,7 +74,7 @@ async def course_analytics(
         on_own_connection(lambda c: analytics_sql.lesson_funnel(c, course_id)),
         on_own_connection(lambda c: analytics_sql.quizzes_of(c, course_id)),
         on_own_connection(lambda c: analytics_sql.score_counts(c, course_id)),
-        on_own_connection(lambda c: analytics_sql.classes_of(c, course_id, MAX_CLASSES)),
+        on_own_connection(lambda c: analytics_sql.classes_of(c, course_id, MAX_CLASSES, UPCOMING_CLASSES)),
     )
     return CourseAnalytics(
         course_id=course_id,
