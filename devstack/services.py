@@ -66,6 +66,31 @@ def apt_install(packages: list[str], out: Callable[[str], None]) -> None:
     _run(_privileged(["apt-get", "install", "-y", "--no-install-recommends", *packages]), env=env)
 
 
+@dataclass(frozen=True)
+class Foreign:
+    """A process another checkout (or someone by hand) left on this profile's ports, and
+    whether a test session of that checkout is still running on it."""
+
+    pid: int | None
+    directory: str | None
+    in_use: bool
+
+    def where(self) -> str:
+        return f"pid {self.pid}, running in {self.directory}" if self.pid else "a process this user cannot see"
+
+
+def _sessions_running(directory: Path, profile: str) -> bool:
+    """Whether the checkout a service runs in (its repository, or a folder inside its
+    `.stack`) has a test session open on the profile: a live PID among its leases."""
+    for folder in (directory, *directory.parents):
+        leases = folder / ".stack" / profile / "leases"
+        if folder.name == ".stack":
+            leases = folder / profile / "leases"
+        if leases.is_dir():
+            return any(lease.name.isdigit() and processes.is_alive(int(lease.name)) for lease in leases.iterdir())
+    return False
+
+
 class Service:
     name = ""
     description = ""
@@ -91,27 +116,24 @@ class Service:
         """The port whose listener is this service (for services devstack starts)."""
         raise NotImplementedError
 
-    def foreign(self) -> str | None:
-        """Why the service answering on this profile's ports is not one this checkout
-        started (None when it is, or when that does not matter here).
+    def foreign(self) -> Foreign | None:
+        """The process answering on this profile's ports when this checkout did not start it
+        (None when it did, or when that does not matter here).
 
-        A process this checkout started has its PID file here. One that answers without
-        it came from elsewhere: another checkout of the repository whose stack outlived
-        it, or a hand-started process. On a profile that serves only its own processes
-        that is refused, since its tests or benchmarks would run another checkout's code.
+        A process this checkout started has its PID file here. One that answers without it
+        came from elsewhere: another checkout of the repository whose stack outlived it, or
+        a hand-started process. A profile that serves only its own processes never uses
+        one, since its tests or benchmarks would run another checkout's code.
         """
         if self.shared or not self.marker or not self.ctx.profile.own_processes_only or self.pid() is not None:
             return None
         holder = processes.listener(self.port)
-        if holder is not None and Path(holder[1]).resolve() == self.ctx.repo.resolve():
+        if holder is None:
+            return Foreign(None, None, in_use=True)  # nothing this user may look at or stop
+        pid, directory = holder
+        if Path(directory).resolve().is_relative_to(self.ctx.repo.resolve()):
             return None
-        where = f" (pid {holder[0]}, running in {holder[1]})" if holder else ""
-        return (
-            f"{self.name} answers at {self.address()} but this checkout did not start it{where}; "
-            f"the {self.ctx.profile.name} profile runs only its own processes. Stop it from the checkout "
-            f"that started it (`python -m devstack stop --profile {self.ctx.profile.name}`) or end the "
-            "process, then run this again"
-        )
+        return Foreign(pid, directory, in_use=_sessions_running(Path(directory), self.ctx.profile.name))
 
     def available(self) -> str | None:
         """None when the service can run here; otherwise why it is skipped."""

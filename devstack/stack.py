@@ -144,11 +144,22 @@ class Stack:
             return False
         self.ctx.unavailable.discard(name)
         started = False
-        if service.running():
-            foreign = service.foreign()
-            if foreign:
+        foreign = service.foreign() if service.running() else None
+        if foreign is not None:
+            if foreign.in_use or foreign.pid is None:
                 self.out(f"✗ {label} not this checkout's")
-                raise ServiceError(foreign)
+                raise ServiceError(
+                    f"{name} answers at {service.address()} but this checkout did not start it ({foreign.where()}), "
+                    f"and a test session of that checkout is using it; the {self.profile.name} profile runs only "
+                    f"its own processes. Let that run finish, or stop it (`python -m devstack stop --profile "
+                    f"{self.profile.name}` in its checkout), then run this again"
+                )
+            # Left over: no session of its checkout runs; it would serve another checkout's code.
+            self.out(f"… {label} left running by another checkout ({foreign.where()}); stopping it")
+            processes.terminate(foreign.pid)
+            if not processes.wait_until(lambda: not service.running(), 15):
+                raise ServiceError(f"{name} at {service.address()} ({foreign.where()}) did not stop")
+        if service.running():
             note = "already running"
         else:
             self.out(f"… {label} starting")

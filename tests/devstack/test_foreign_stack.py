@@ -3,8 +3,10 @@
 A scratch checkout's stack outlives the checkout; a later benchmark on the same profile
 found it healthy, called it "already running" and measured that checkout's code. Now a
 service answering on a test or bench profile's port without this checkout's PID file is
-refused with who holds the port; the dev profile still takes whatever answers (a host
-started with `func start` is the documented path there).
+never used: one left over (no test session of its checkout runs) is stopped and replaced,
+one another checkout's running tests use is refused with who holds the port. The dev
+profile still takes whatever answers (a host started with `func start` is the documented
+path there).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ def started_elsewhere(port: int, directory) -> subprocess.Popen:
     return process
 
 
-def test_a_service_another_checkout_started_is_refused_with_who_holds_the_port(profile, tmp_path):
+def test_a_service_another_checkouts_running_tests_use_is_refused_with_who_holds_the_port(profile, tmp_path):
     elsewhere = started_elsewhere(profile.pay_port, tmp_path)
+    leases = tmp_path / ".stack" / profile.name / "leases"
+    leases.mkdir(parents=True)
+    (leases / str(os.getpid())).touch()  # a test session of that checkout is running
     try:
         with pytest.raises(ServiceError) as refused:
             quiet(profile).start_service("pay")
@@ -66,6 +71,21 @@ def test_a_service_another_checkout_started_is_refused_with_who_holds_the_port(p
     finally:
         elsewhere.terminate()
         elsewhere.wait(10)
+
+
+def test_a_service_another_checkout_left_running_is_stopped_and_replaced(profile, tmp_path):
+    elsewhere = started_elsewhere(profile.pay_port, tmp_path)  # no session of that checkout runs
+    lines: list[str] = []
+    try:
+        assert Stack(profile, out=lines.append).start_service("pay") is True
+        assert elsewhere.wait(15) is not None, "the leftover was stopped"
+        assert any("left running by another checkout" in line and str(elsewhere.pid) in line for line in lines), lines
+        ours = processes.listener(profile.pay_port)
+        assert ours is not None and ours[0] != elsewhere.pid
+    finally:
+        if elsewhere.poll() is None:
+            elsewhere.terminate()
+            elsewhere.wait(10)
 
 
 def test_a_service_this_checkout_started_is_used_again(profile):
