@@ -114,19 +114,24 @@ async def test_leaving_a_free_course_ends_access_at_once_and_a_return_finds_the_
     assert (row["status"], row["completedLessons"], row["progressPercent"]) == ("active", 1, 50.0)
 
 
+async def leave_while_in_class(api, student, course_id: str, class_id: str) -> None:
+    """The student leaves the course with a connection open to its running class, which is
+    closed at once: membership was checked when the connection opened."""
+    async with aiohttp.ClientSession() as session:
+        in_class = await join(api, session, student, class_id)
+        try:
+            assert (await api.delete(f"courses/{course_id}/enrollments/me", headers=student.headers)).status_code == 204
+            assert "left" in await in_class.wait_closed()
+        finally:
+            await in_class.close()
+
+
 async def test_leaving_closes_the_students_open_connection_to_a_running_class(api, actor):
     tutor, student = await actor("tutor"), await actor("student")
     course, _ = await published_course(api, tutor)
     await enrol(api, student, course["id"])
     klass = await start_class(api, tutor, (await create_class(api, tutor, course["id"]))["id"])
-    async with aiohttp.ClientSession() as session:
-        in_class = await join(api, session, student, klass["id"])
-        try:
-            assert (await api.delete(f"courses/{course['id']}/enrollments/me", headers=student.headers)).status_code == 204
-            # Membership was checked when the connection opened: the open one is closed now.
-            assert "left" in await in_class.wait_closed()
-        finally:
-            await in_class.close()
+    await leave_while_in_class(api, student, course["id"], klass["id"])
 
 
 async def test_leaving_closes_the_connection_even_with_a_year_of_classes_scheduled_after_the_running_one(api, actor):
@@ -141,13 +146,7 @@ async def test_leaving_closes_the_connection_even_with_a_year_of_classes_schedul
             "courseId": course["id"], "title": f"Week {week}",
             "scheduledAt": (datetime.now(UTC) + timedelta(weeks=week)).isoformat()})
         assert ahead.status_code == 201, ahead.text
-    async with aiohttp.ClientSession() as session:
-        in_class = await join(api, session, student, klass["id"])
-        try:
-            assert (await api.delete(f"courses/{course['id']}/enrollments/me", headers=student.headers)).status_code == 204
-            assert "left" in await in_class.wait_closed()
-        finally:
-            await in_class.close()
+    await leave_while_in_class(api, student, course["id"], klass["id"])
 
 
 async def test_a_paid_enrolment_cannot_be_left_here_and_access_stays(api, actor):

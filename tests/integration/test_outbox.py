@@ -201,21 +201,33 @@ async def test_an_audit_row_retried_twice_is_written_once_and_never_changed(box)
     assert len(rows) == 1 and rows[0]["action"] == "test.audit"
 
 
+def _queued(kind: str, table: str, entity: dict) -> dict:
+    """A queue message of a row whose first write failed."""
+    return {"id": str(uuid.uuid4()), "kind": kind, "attempt": 2, "reason": "test", "payload": {"table": table, "entity": entity}}
+
+
+async def _erase(ctx: AppContext, user_id: str) -> None:
+    async with ctx.db.transaction() as conn:
+        assert await users_sql.erase(conn, user_id, "Deleted user")
+
+
+async def _stored(ctx: AppContext, table_name: str, entity: dict) -> dict:
+    async with TableClient.from_connection_string(
+        ctx.settings.storage_connection_string.get_secret_value(), table_name
+    ) as table:
+        return dict(await table.get_entity(entity["PartitionKey"], entity["RowKey"]))
+
+
 async def test_an_audit_row_that_waited_past_its_actors_erasure_lands_without_the_name(box):
     operator = person("admin")
     await ensure_user(box, operator)
     entity = audit.audit_entity(operator, "test.audit", "thing/2", {"n": 2})
-    queued = {"id": str(uuid.uuid4()), "kind": "audit.insert", "attempt": 2, "reason": "test",
-              "payload": {"table": box.settings.audit_table, "entity": entity}}
-    async with box.db.transaction() as conn:
-        assert await users_sql.erase(conn, operator.user_id, "Deleted user")
+    queued = _queued("audit.insert", box.settings.audit_table, entity)
+    await _erase(box, operator.user_id)
 
     assert await outbox.retry(box, queued) == "done"
 
-    async with TableClient.from_connection_string(
-        box.settings.storage_connection_string.get_secret_value(), box.settings.audit_table
-    ) as table:
-        row = await table.get_entity(entity["PartitionKey"], entity["RowKey"])
+    row = await _stored(box, box.settings.audit_table, entity)
     assert row["actorName"] == "Deleted user" and row["actorId"] == operator.user_id and row["action"] == "test.audit"
 
 
@@ -226,17 +238,12 @@ async def test_an_access_row_that_waited_past_its_readers_erasure_lands_without_
     entity = access_log.access_entity(course_id=str(uuid.uuid4()), user_id=reader.user_id, kind="playback",
                                       target_id=str(uuid.uuid4()), user_agent="Firefox on the reader's laptop",
                                       expires_at=opened + timedelta(minutes=10), at=opened)
-    queued = {"id": str(uuid.uuid4()), "kind": "access.upsert", "attempt": 2, "reason": "test",
-              "payload": {"table": box.settings.access_log_table, "entity": entity}}
-    async with box.db.transaction() as conn:
-        assert await users_sql.erase(conn, reader.user_id, "Deleted user")
+    queued = _queued("access.upsert", box.settings.access_log_table, entity)
+    await _erase(box, reader.user_id)
 
     assert await outbox.retry(box, queued) == "done"
 
-    async with TableClient.from_connection_string(
-        box.settings.storage_connection_string.get_secret_value(), box.settings.access_log_table
-    ) as table:
-        row = await table.get_entity(entity["PartitionKey"], entity["RowKey"])
+    row = await _stored(box, box.settings.access_log_table, entity)
     assert row["userAgent"] == "" and row["userId"] == reader.user_id and row["kind"] == "playback"
 
 

@@ -108,18 +108,25 @@ async def test_with_redis_down_boards_and_dashboards_come_from_postgres_unchange
     assert [r.attempt_id for r in a.recent_quiz_results] == [r.attempt_id for r in b.recent_quiz_results]
 
 
+async def queued_board_move(ctx: AppContext, course_id: str, quiz_id: str, student: Principal) -> dict:
+    """The queue's message for the student's (only) attempt's board move, as a request
+    whose move failed would have queued it."""
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute("SELECT id, created_at, score FROM quiz_attempts WHERE quiz_id = %s", (quiz_id,))
+        attempt = await cur.fetchone()
+    entry = {"courseId": course_id, "userId": student.user_id, "name": student.name, "quizId": quiz_id,
+             "score": attempt["score"], "attemptId": str(attempt["id"]), "at": attempt["created_at"].isoformat(),
+             "previousBest": None}
+    return {"id": str(uuid.uuid4()), "kind": "leaderboard.record", "payload": entry, "attempt": 2, "reason": "test"}
+
+
 async def test_a_late_retry_of_an_attempt_at_a_deleted_quiz_puts_no_points_back_on_the_board(ctx):
     # The attempt's board move failed and was queued; the tutor deleted the quiz (its
     # attempts with it, the board reset) before the queue's retry ran.
     tutor, course_id, quiz_id, [student] = await scored_course(ctx, [ALL])
-    async with ctx.db.connection() as conn:
-        cur = await conn.execute("SELECT id, created_at FROM quiz_attempts WHERE quiz_id = %s", (quiz_id,))
-        attempt = await cur.fetchone()
-    entry = {"courseId": course_id, "userId": student.user_id, "name": student.name, "quizId": quiz_id, "score": 7,
-             "attemptId": str(attempt["id"]), "at": attempt["created_at"].isoformat(), "previousBest": None}
+    late = await queued_board_move(ctx, course_id, quiz_id, student)
     await quiz_edits.delete_quiz(ctx, tutor, quiz_id)
 
-    late = {"id": str(uuid.uuid4()), "kind": "leaderboard.record", "payload": entry, "attempt": 2, "reason": "test"}
     assert await outbox.retry(ctx, late) == "done"
 
     board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
@@ -128,16 +135,11 @@ async def test_a_late_retry_of_an_attempt_at_a_deleted_quiz_puts_no_points_back_
 
 async def test_a_late_retry_after_the_students_erasure_does_not_put_their_name_back_on_the_board(ctx):
     tutor, course_id, quiz_id, [student] = await scored_course(ctx, [ALL])
-    async with ctx.db.connection() as conn:
-        cur = await conn.execute("SELECT id, created_at FROM quiz_attempts WHERE quiz_id = %s", (quiz_id,))
-        attempt = await cur.fetchone()
-    entry = {"courseId": course_id, "userId": student.user_id, "name": student.name, "quizId": quiz_id, "score": 7,
-             "attemptId": str(attempt["id"]), "at": attempt["created_at"].isoformat(), "previousBest": None}
+    late = await queued_board_move(ctx, course_id, quiz_id, student)
     async with ctx.db.transaction() as conn:  # the student is erased; the board is built again without the name
         assert await users_sql.erase(conn, student.user_id, "Deleted user")
     await ctx.leaderboard_store.reset(course_id)
 
-    late = {"id": str(uuid.uuid4()), "kind": "leaderboard.record", "payload": entry, "attempt": 2, "reason": "test"}
     assert await outbox.retry(ctx, late) == "done"
 
     board = await leaderboard.get_leaderboard(ctx, tutor, course_id, 10)
