@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import source
+
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "infra" / "bicep" / "modules" / "alerts.bicep"
 CODE_DIRS = (REPO / "shared_code", REPO / "functions")
@@ -45,7 +47,7 @@ def _log_calls() -> list[LogCall]:
     calls: list[LogCall] = []
     for directory in CODE_DIRS:
         for path in directory.rglob("*.py"):
-            tree = ast.parse(path.read_text(), str(path))
+            tree = source.parse(path)
             loggers = {
                 target.id: node.value.args[0].value
                 for node in tree.body

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import source
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "shared_code"
 
@@ -74,7 +76,7 @@ def import_graph(modules: dict[str, Path]) -> tuple[dict[str, set[str]], list[st
     local: list[str] = []
 
     for module, path in modules.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = source.parse(path)
 
         def visit(node: ast.AST, in_function: bool, module: str = module, path: Path = path) -> None:
             for child in ast.iter_child_nodes(node):
@@ -191,7 +193,7 @@ IO_STDLIB = {"asyncio", "socket", "ssl", "http", "urllib", "subprocess", "sqlite
 def _top_level_imports(path: Path, module: str) -> list[str]:
     """Every module a file imports, wherever the import statement stands."""
     found: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(source.parse(path)):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -20,6 +20,7 @@ from shared_code.circuit import CircuitOpen
 from shared_code.http import OPERATIONS
 from shared_code.openapi import build_document
 from shared_code.problem_types import BY_SLUG, PROBLEM_TYPES
+from tests.support import source
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,7 +140,7 @@ def test_every_slug_the_code_passes_by_hand_is_documented():
     """`type_slug="..."` given to `problem_body`/`problem_response` outside the error classes."""
     slugs: set[str] = set()
     for path in [*REPO.glob("shared_code/**/*.py"), *REPO.glob("functions/**/*.py")]:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(source.parse(path)):
             if isinstance(node, ast.keyword) and node.arg == "type_slug" and isinstance(node.value, ast.Constant):
                 slugs.add(node.value.value)
     assert slugs and slugs <= set(BY_SLUG), slugs - set(BY_SLUG)
