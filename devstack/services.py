@@ -82,13 +82,12 @@ class Foreign:
 def _sessions_running(directory: Path, profile: str) -> bool:
     """Whether the checkout a service runs in (its repository, or a folder inside its
     `.stack`) has a test session open on the profile: a live PID among its leases."""
-    for folder in (directory, *directory.parents):
-        leases = folder / ".stack" / profile / "leases"
-        if folder.name == ".stack":
-            leases = folder / profile / "leases"
-        if leases.is_dir():
-            return any(lease.name.isdigit() and processes.is_alive(int(lease.name)) for lease in leases.iterdir())
-    return False
+    parts = directory.parts
+    checkout = Path(*parts[: parts.index(".stack")]) if ".stack" in parts else directory
+    leases = checkout / ".stack" / profile / "leases"
+    if not leases.is_dir():
+        return False
+    return any(lease.name.isdigit() and processes.is_alive(int(lease.name)) for lease in leases.iterdir())
 
 
 class Service:

@@ -144,7 +144,8 @@ class Stack:
             return False
         self.ctx.unavailable.discard(name)
         started = False
-        foreign = service.foreign() if service.running() else None
+        running = service.running()
+        foreign = service.foreign() if running else None
         if foreign is not None:
             if foreign.in_use or foreign.pid is None:
                 self.out(f"✗ {label} not this checkout's")
@@ -159,7 +160,8 @@ class Stack:
             processes.terminate(foreign.pid)
             if not processes.wait_until(lambda: not service.running(), 15):
                 raise ServiceError(f"{name} at {service.address()} ({foreign.where()}) did not stop")
-        if service.running():
+            running = False
+        if running:
             note = "already running"
         else:
             self.out(f"… {label} starting")
