@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from devhost.event_loop import worker_loop_factory
 from devhost.host import FunctionsHost, HostOptions, HostStartupError
 from devhost.host_config import HostConfigError, load_host_config
 
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     host = FunctionsHost(options)
     try:
         host.load()
-        asyncio.run(host.run_until_signalled())
+        with asyncio.Runner(loop_factory=worker_loop_factory()) as runner:
+            runner.run(host.run_until_signalled())
     except HostStartupError as exc:
         logging.getLogger("devhost").error("Host failed to start: %s", exc)
         return 1

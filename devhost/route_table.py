@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from devhost.routing import RouteTemplate
 
@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Route(Generic[T]):
+class Route[T]:
     template: RouteTemplate
     methods: frozenset[str] | None  # None: every method
     target: T
@@ -27,12 +27,12 @@ class Route(Generic[T]):
 
 
 @dataclass(frozen=True)
-class RouteMatch(Generic[T]):
+class RouteMatch[T]:
     route: Route[T]
     params: dict[str, str]
 
 
-class RouteTable(Generic[T]):
+class RouteTable[T]:
     """Every HTTP route of an app, tried from the most to the least specific."""
 
     def __init__(self, routes: Iterable[tuple[str, Iterable[str] | None, T]]) -> None:
@@ -68,13 +68,13 @@ class RouteTable(Generic[T]):
         return None
 
 
-def _first_literal(route: Route[T]) -> str | None:
+def _first_literal[T](route: Route[T]) -> str | None:
     segments = route.template.segments
     literal = segments[0].literal if segments else None
     return literal.casefold() if literal is not None else None
 
 
-def find_conflicts(table: RouteTable[T]) -> list[tuple[Route[T], Route[T]]]:
+def find_conflicts[T](table: RouteTable[T]) -> list[tuple[Route[T], Route[T]]]:
     """Pairs of routes that match the same paths with overlapping methods: the second never runs."""
     conflicts = []
     for index, first in enumerate(table.routes):

@@ -29,10 +29,7 @@ else
 fi
 
 # --- Python virtualenv -------------------------------------------------------------------
-python_bin=$(command -v python3.11 || command -v python3)
-if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-  step "✗ Lectern runs on Python 3.11; found $("$python_bin" --version 2>&1)"; exit 1
-fi
+. scripts/find_python.sh
 # requirements.lock pins every package with its hashes (scripts/lock.sh, `make lock`); it must
 # have been resolved from the requirement files as they are now, or what gets installed is
 # not what they ask for.
@@ -41,6 +38,12 @@ if ! grep -q "^# inputs sha256: $lock_inputs " requirements.lock 2>/dev/null; th
   step "✗ requirements.lock does not match requirements.txt / requirements-dev.txt (edited since the last lock)."
   step "  Run \`make lock\` and commit requirements.lock; nothing was installed."
   exit 1
+fi
+if [ -x .venv/bin/python ] && ! is_wanted_python .venv/bin/python; then
+  # A .venv from before the move to Python 3.13 (or any other version): made again, since
+  # packages with compiled parts are built for one version.
+  step "… .venv runs $(.venv/bin/python --version 2>&1), not Python $LECTERN_PYTHON: making it again"
+  rm -rf .venv
 fi
 if [ ! -x .venv/bin/python ]; then
   step "… creating .venv with $("$python_bin" --version)"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 LOCK=requirements.lock
 step() { printf '%s\n' "$*"; }
 
-python_bin=$(command -v python3.11 || command -v python3)
+. scripts/find_python.sh
 if [ ! -x .venv/bin/python ]; then
   step "… creating .venv with $("$python_bin" --version)"
   "$python_bin" -m venv .venv
@@ -27,10 +27,10 @@ inputs=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 step "… resolving requirements-dev.txt (with requirements.txt) into $LOCK"
 # uv keeps the versions pinned in the output file where they still fit: start from the old lock.
 if [ -f "$LOCK" ]; then cp "$LOCK" "$LOCK.new"; else rm -f "$LOCK.new"; fi
-# Python 3.11 (what Azure Functions runs), every platform: markers decide at install time.
+# Python 3.13 (what the function app is deployed on), every platform: markers decide at install time.
 .venv/bin/uv pip compile requirements-dev.txt \
   --quiet --generate-hashes --no-strip-extras \
-  --universal --python-version 3.11 \
+  --universal --python-version "$LECTERN_PYTHON" \
   --index-url https://pypi.org/simple \
   --custom-compile-command "make lock" \
   --output-file "$LOCK.new"

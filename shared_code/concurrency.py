@@ -23,7 +23,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -140,7 +140,7 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def quiet(future: asyncio.Future[T]) -> asyncio.Future[T]:
+def quiet[T](future: asyncio.Future[T]) -> asyncio.Future[T]:
     """`future`, whose failure is not reported as never retrieved when nobody awaits it (a
     read started for a request that was refused before it needed the answer)."""
     future.add_done_callback(_retrieve)
@@ -269,7 +269,7 @@ class ReadBatcher:
         return replies
 
 
-class WriteBatcher(Generic[T, R]):
+class WriteBatcher[T, R]:
     """Hands the items concurrent callers submit in the same moment to `send` as one list,
     and each caller the answer `send` gives for its item (an exception answered for an item
     is raised to its caller; one raised by `send` to every caller of the batch).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -26,7 +26,7 @@ class PageQuery(ApiModel):
     cursor: str | None = Field(None, max_length=512)
 
 
-class Page(ApiModel, Generic[T]):
+class Page[T](ApiModel):
     items: list[T]
     next_cursor: str | None = None
 

@@ -1,4 +1,4 @@
-// Lectern in Azure: the function app (Flex Consumption, Python 3.11) and everything it
+// Lectern in Azure: the function app (Flex Consumption, Python 3.13) and everything it
 // talks to, in one resource group. `azd up` deploys it with main.parameters.json;
 // docs/DEPLOY.md explains every parameter.
 targetScope = 'resourceGroup'

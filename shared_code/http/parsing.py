@@ -75,7 +75,7 @@ def raw_json(req: func.HttpRequest, *, allow_empty: bool = False) -> Any:
     return data
 
 
-def json_body(req: func.HttpRequest, model: type[M], *, allow_empty: bool = False) -> M:
+def json_body[M: BaseModel](req: func.HttpRequest, model: type[M], *, allow_empty: bool = False) -> M:
     """The body validated against `model`: 400 with field details when it does not fit."""
     data = raw_json(req, allow_empty=allow_empty)
     try:
@@ -84,7 +84,7 @@ def json_body(req: func.HttpRequest, model: type[M], *, allow_empty: bool = Fals
         raise ValidationFailed(errors=problems.field_errors(exc)) from None
 
 
-def query(req: func.HttpRequest, model: type[M]) -> M:
+def query[M: BaseModel](req: func.HttpRequest, model: type[M]) -> M:
     """Query parameters validated against `model` (repeated keys become lists where declared)."""
     params = dict(req.params)
     _check_strings(params)

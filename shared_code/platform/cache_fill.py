@@ -28,7 +28,7 @@ def cache_on(ctx: AppContext) -> bool:
     return ctx.settings.cache_enabled
 
 
-async def safely(ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
+async def safely[T](ctx: AppContext, what: str, op: Callable[[], Awaitable[T]], default: T) -> T:
     """Runs a Redis operation; on failure trips the breaker and returns `default`."""
     state = ctx.content_cache
     if not state.breaker.closed:
@@ -72,7 +72,7 @@ async def store(ctx: AppContext, entries: dict[str, str]) -> None:
     await safely(ctx, "cache fill", lambda: cache_redis.store(ctx.redis, entries, ttl), None)
 
 
-async def locked_fill(
+async def locked_fill[T](
     ctx: AppContext,
     lock_name: str,
     probe: Callable[[], Awaitable[T | None]],

@@ -38,7 +38,7 @@ def backoff_seconds(attempt: int) -> int:
     return int(min(BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS))
 
 
-def long_running(effect: E, *, seconds: float) -> E:
+def long_running[E: Effect](effect: E, *, seconds: float) -> E:
     """Marks an effect that may run longer than a request's effects may (a full privacy
     export, built only from the queue): the outbox gives it `seconds` instead."""
     effect.timeout_seconds = seconds  # type: ignore[attr-defined]

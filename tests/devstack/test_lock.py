@@ -24,7 +24,8 @@ def test_the_committed_lock_was_resolved_from_the_committed_requirement_files():
 def test_bootstrap_refuses_a_lock_older_than_the_requirements_and_installs_nothing(tmp_path):
     # A checkout where someone added a package to requirements.txt but did not run `make lock`.
     (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "bootstrap.sh", tmp_path / "scripts" / "bootstrap.sh")
+    for script in ("bootstrap.sh", "find_python.sh"):
+        shutil.copy(REPO / "scripts" / script, tmp_path / "scripts" / script)
     for name in ("requirements.txt", "requirements-dev.txt", "requirements.lock"):
         shutil.copy(REPO / name, tmp_path / name)
     with (tmp_path / "requirements.txt").open("a") as requirements:

@@ -84,7 +84,7 @@ async def upload_material(
     return grant
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.2) -> T:
+async def eventually[T](check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.2) -> T:
     """The first non-None result of `check`, for effects that land off the request's path."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

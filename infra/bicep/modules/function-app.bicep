@@ -1,4 +1,4 @@
-// The function app on the Flex Consumption plan (Linux, Python 3.11) with a system-assigned
+// The function app on the Flex Consumption plan (Linux, Python 3.13) with a system-assigned
 // identity. App settings are not set here but in app-settings.bicep, after the identity has
 // been granted access to Key Vault and storage, so the first start already resolves its
 // Key Vault references.
@@ -125,9 +125,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           }
         }
       }
+      // Python 3.13: its worker runs the app on uvloop and on the runtime package that
+      // requirements.txt pins (azure-functions-runtime); the local host follows the same
+      // version (scripts/find_python.sh) and loop (devhost/event_loop.py).
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
     }
   }

@@ -37,14 +37,14 @@ def values(row: Any) -> dict[str, Any]:
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
-async def fetch_one(conn: Conn, row_type: type[T], query: LiteralString, params: Any = None) -> T | None:
+async def fetch_one[T](conn: Conn, row_type: type[T], query: LiteralString, params: Any = None) -> T | None:
     """The first row of `query` as a `row_type`, or None."""
     async with conn.cursor(row_factory=class_row(row_type)) as cur:
         await cur.execute(query, params)
         return await cur.fetchone()
 
 
-async def fetch_all(conn: Conn, row_type: type[T], query: LiteralString, params: Any = None) -> list[T]:
+async def fetch_all[T](conn: Conn, row_type: type[T], query: LiteralString, params: Any = None) -> list[T]:
     """Every row of `query`, each a `row_type`."""
     async with conn.cursor(row_factory=class_row(row_type)) as cur:
         await cur.execute(query, params)

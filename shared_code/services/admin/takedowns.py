@@ -70,7 +70,7 @@ def _out(kind: Literal["course", "material"], row: CourseRow | MaterialRow, cour
     )
 
 
-async def _flip(
+async def _flip[R: (CourseRow, MaterialRow)](
     ctx: AppContext,
     actor: Principal,
     target_id: str,

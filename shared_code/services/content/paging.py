@@ -45,7 +45,7 @@ def position_of(cursor: str | None) -> tuple[datetime, str] | None:
     return at, parsed_id
 
 
-def split_page(rows: list[R], limit: int, time_field: str) -> tuple[list[R], str | None]:
+def split_page[R](rows: list[R], limit: int, time_field: str) -> tuple[list[R], str | None]:
     """Rows fetched with `limit + 1` (dicts or row values): the page, and a cursor when a
     further row exists."""
     if len(rows) <= limit:
