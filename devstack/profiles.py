@@ -8,8 +8,8 @@ servers are shared by both.
 
 `LECTERN_TEST_SLOT=N` (1 to 8) moves the test profile to ports and stores of its own
 (host 7171+N, Web PubSub 8180+N, payment stand-in 12211+N, Azurite 10100+10N..,
-database lectern_test_N, Redis db 1+N), so test runs of two checkouts of the repository
-can run side by side.
+database lectern_test_N, Redis db 1+N, state in `.stack/test-N/`), so test runs of two
+checkouts of the repository, or two slots of one checkout, can run side by side.
 
 `bench` is what `make bench` runs: ports, a database and a Redis db of its own again, so a
 benchmark never restarts the dev stack's processes or writes into its data.
@@ -72,10 +72,14 @@ class Profile:
     # that found another checkout's host on its ports would test or measure that code.
     # The dev profile takes whatever answers (`func start` on 7071 is the documented path).
     own_processes_only: bool = True
+    # The folder under `.stack/` (the profile's name unless a test slot gives it its own).
+    state_name: str = ""
 
     def state_dir(self, repo: Path = REPO) -> Path:
-        """PID files, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored."""
-        return repo / ".stack" / self.name
+        """PID files, leases, logs and (dev) Azurite data: `.stack/<profile>/`, gitignored;
+        `.stack/test-<N>/` for test slot N, so two slots of one checkout run side by side
+        without one stopping the other's services."""
+        return repo / ".stack" / (self.state_name or self.name)
 
     @property
     def host_url(self) -> str:
@@ -270,6 +274,7 @@ def _slotted(profile: Profile, slot: int) -> Profile:
         database=f"{profile.database}_{slot}",
         redis_db=profile.redis_db + slot,
         pay_port=profile.pay_port + slot,
+        state_name=f"{profile.name}-{slot}",
     )
 
 

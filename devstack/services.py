@@ -79,12 +79,13 @@ class Foreign:
         return f"pid {self.pid}, running in {self.directory}" if self.pid else "a process this user cannot see"
 
 
-def _sessions_running(directory: Path, profile: str) -> bool:
+def _sessions_running(directory: Path, state_name: str) -> bool:
     """Whether the checkout a service runs in (its repository, or a folder inside its
-    `.stack`) has a test session open on the profile: a live PID among its leases."""
+    `.stack`) has a test session open on the profile (its folder `state_name` under
+    `.stack`): a live PID among its leases."""
     parts = directory.parts
     checkout = Path(*parts[: parts.index(".stack")]) if ".stack" in parts else directory
-    leases = checkout / ".stack" / profile / "leases"
+    leases = checkout / ".stack" / state_name / "leases"
     if not leases.is_dir():
         return False
     return any(lease.name.isdigit() and processes.is_alive(int(lease.name)) for lease in leases.iterdir())
@@ -132,7 +133,7 @@ class Service:
         pid, directory = holder
         if Path(directory).resolve().is_relative_to(self.ctx.repo.resolve()):
             return None
-        return Foreign(pid, directory, in_use=_sessions_running(Path(directory), self.ctx.profile.name))
+        return Foreign(pid, directory, in_use=_sessions_running(Path(directory), self.ctx.state_dir.name))
 
     def available(self) -> str | None:
         """None when the service can run here; otherwise why it is skipped."""

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def profile():
-    made = replace(PROFILES["test"], name=f"guard-{uuid.uuid4().hex[:8]}", pay_port=free_port())
+    made = replace(PROFILES["test"], name=f"guard-{uuid.uuid4().hex[:8]}", state_name="", pay_port=free_port())
     yield made
     Stack(made, out=lambda line: None).stop(["pay"])
     shutil.rmtree(made.state_dir(REPO), ignore_errors=True)
@@ -55,7 +55,7 @@ def started_elsewhere(port: int, directory) -> subprocess.Popen:
 
 def test_a_service_another_checkouts_running_tests_use_is_refused_with_who_holds_the_port(profile, tmp_path):
     elsewhere = started_elsewhere(profile.pay_port, tmp_path)
-    leases = tmp_path / ".stack" / profile.name / "leases"
+    leases = tmp_path / ".stack" / profile.state_dir(REPO).name / "leases"
     leases.mkdir(parents=True)
     (leases / str(os.getpid())).touch()  # a test session of that checkout is running
     try:

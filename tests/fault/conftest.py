@@ -3,7 +3,7 @@ stop and restart them without touching the shared servers or the test profile's 
 
 Each drill prints its tally (attempted, acknowledged, lost, duplicated); pytest captures
 that, so the hooks at the end copy every tally with the drill's outcome into
-`.stack/test/fault-report.txt` and repeat them in the terminal summary.
+`.stack/test/fault-report.txt` (`.stack/test-N/` for test slot N) and repeat them in the terminal summary.
 """
 
 from __future__ import annotations
