@@ -345,9 +345,15 @@ class BackgroundTasks:
         return task
 
     async def drain(self) -> None:
-        """Waits until no task is left (tasks started meanwhile included)."""
+        """Waits until no task is left (tasks started meanwhile included). A finished task
+        is let go here, not gathered: its done-callback (which removes it) may still be
+        queued, and from Python 3.12 `gather` of finished tasks completes without yielding
+        to the loop, so the callback would never run and this loop would spin."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            running = [task for task in self._tasks if not task.done()]
+            self._tasks.difference_update([task for task in self._tasks if task.done()])
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     def __len__(self) -> int:
         return len(self._tasks)

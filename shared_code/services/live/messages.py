@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared_code.adapters.redis import live as live_redis
+from shared_code.concurrency import BackgroundTasks
 from shared_code.context import AppContext
 from shared_code.platform import outbox
 
@@ -97,7 +98,7 @@ class Throttle:
         self._claim = claim
         self._flush = flush
         self._sleep = sleep
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._scheduled: set[str] = set()
 
     async def changed(self, ctx: Any, key: str, interval_seconds: float) -> bool:
@@ -114,9 +115,7 @@ class Throttle:
         if key in self._scheduled:
             return False  # the flush already scheduled clears the flag when it reads
         self._scheduled.add(key)
-        task = asyncio.get_running_loop().create_task(self._later(ctx, key, interval_seconds))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._later(ctx, key, interval_seconds))
         return True
 
     async def _later(self, ctx: Any, key: str, interval_seconds: float) -> None:
@@ -133,8 +132,7 @@ class Throttle:
 
     async def drain(self) -> None:
         """Waits for scheduled flushes (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
 
 def hold_ms(ctx: AppContext) -> int:
