@@ -15,7 +15,7 @@ for candidate in \
     "$(command -v python3 2>/dev/null || true)" \
     "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$LECTERN_PYTHON"*/bin/python"$LECTERN_PYTHON" \
     /usr/local/bin/python"$LECTERN_PYTHON" /usr/bin/python"$LECTERN_PYTHON" \
-    .python/bin/python"$LECTERN_PYTHON"; do
+    .python/builds/cpython-"$LECTERN_PYTHON".*/bin/python"$LECTERN_PYTHON"; do
   if is_wanted_python "$candidate"; then python_bin=$candidate; break; fi
 done
 

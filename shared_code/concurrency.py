@@ -350,10 +350,9 @@ class BackgroundTasks:
         queued, and from Python 3.12 `gather` of finished tasks completes without yielding
         to the loop, so the callback would never run and this loop would spin."""
         while self._tasks:
-            running = [task for task in self._tasks if not task.done()]
             self._tasks.difference_update([task for task in self._tasks if task.done()])
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def __len__(self) -> int:
         return len(self._tasks)
