@@ -4,6 +4,7 @@ docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
 
     .venv/bin/python -m devstack start --profile bench
     .venv/bin/python scripts/call_costs.py sdk        # Table upsert, Web PubSub send_to_user (also without the SDK)
+    .venv/bin/python scripts/call_costs.py pipelines  # twenty in flight: the SDK's pipelines as built and as the app builds them
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
     .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
     .venv/bin/python scripts/call_costs.py attendance # writing a class's attendance rows, per row
@@ -87,6 +88,71 @@ async def bare_send_to_user(settings: Settings, user: str, calls: int) -> None:
                     raise RuntimeError(f"send_to_user without the SDK -> {resp.status}")
 
         await per_call("the same POST without the SDK (aiohttp)", send, calls)
+
+
+async def pipelines(calls: int) -> None:
+    """Twenty calls in flight, CPU per call, three rounds in turns (the thirteenth round).
+    Pushes to two hundred users: the Web PubSub client as the SDK builds it, the app's four
+    policies with the SDK's own signature on every call, and the app's client (a URL signed
+    once per half minute). Change-log upserts: the Table client as the SDK builds it (the
+    app's), and without the policies the push client leaves out."""
+    os.environ.update(Stack("bench").env())
+    from azure.core.pipeline import policies as core
+    from azure.data.tables.aio import TableServiceClient
+    from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+    from shared_code import bootstrap
+    from shared_code.adapters import webpubsub
+    from shared_code.adapters.azure_sdk import CLIENT_OPTIONS, lean_pipeline
+    from shared_code.adapters.storage_account import StorageAccount
+    from shared_code.settings import Settings
+
+    ctx = await bootstrap.build_context(Settings())
+    connection_string, hub = ctx.settings.webpubsub_connection_string.get_secret_value(), ctx.settings.webpubsub_hub
+    options = {"connection_timeout": 5, "read_timeout": 5, **CLIENT_OPTIONS}
+    as_built = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub, retry_total=0, **options)
+    sdk_signature = as_built._config.authentication_policy  # the SDK's key policy: a JWT per call
+    signed_each_call = WebPubSubServiceClient.from_connection_string(
+        connection_string, hub=hub, policies=lean_pipeline(webpubsub.SDK_MONIKER, sdk_signature), **options)
+    unused = (core.RequestIdPolicy, core.ProxyPolicy, core.RedirectPolicy, core.CustomHookPolicy,
+              core.NetworkTraceLoggingPolicy, core.HttpLoggingPolicy)
+    tables = ctx.tables.service
+    fewer = TableServiceClient.from_connection_string(
+        StorageAccount.from_settings(ctx.settings).connection_string, retry_total=1, **options,
+        policies=[p for p in tables._policies if not isinstance(p, unused)])
+    await ctx.tables.ensure(ctx.settings.change_log_table)
+    users = [str(uuid.uuid4()) for _ in range(200)]
+
+    async def in_flight(call: Callable[[int], Awaitable[object]]) -> float:
+        async def worker(k: int) -> None:
+            for i in range(calls // 20):
+                await call(k * 37 + i)
+
+        started = time.process_time()
+        await asyncio.gather(*(worker(k) for k in range(20)))
+        return 1e6 * (time.process_time() - started) / (calls // 20 * 20)
+
+    def push(client: WebPubSubServiceClient) -> Callable[[int], Awaitable[object]]:
+        return lambda n: client.send_to_user(users[n % 200], {"type": "x"}, content_type="application/json")
+
+    def upsert(service: TableServiceClient) -> Callable[[int], Awaitable[object]]:
+        client = service.get_table_client(ctx.settings.change_log_table)
+        return lambda n: client.upsert_entity({"PartitionKey": users[n % 200], "RowKey": str(uuid.uuid4()), "kind": "x"})
+
+    pushes = {"as built": push(as_built), "four policies, signed every call": push(signed_each_call),
+              "the app's": push(ctx.pubsub.client)}
+    upserts = {"as built (the app's)": upsert(tables), "fewer policies": upsert(fewer)}
+    try:
+        for call in (*pushes.values(), *upserts.values()):
+            await in_flight(call)
+        for _ in range(3):
+            for kind, calls_of in (("push", pushes), ("upsert", upserts)):
+                costs = [f"{name} {await in_flight(call):5.0f}" for name, call in calls_of.items()]
+                print(f"{kind:<7}" + "   ".join(costs) + "   µs CPU per call")
+    finally:
+        for client in (as_built, signed_each_call, fewer):
+            await client.close()
+        await ctx.close()
 
 
 async def replies(calls: int) -> None:
@@ -185,12 +251,14 @@ def routes(calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["sdk", "routes", "replies", "attendance"])
+    parser.add_argument("what", choices=["sdk", "pipelines", "routes", "replies", "attendance"])
     parser.add_argument("--calls", type=int, default=None,
-                        help="calls measured (sdk 400, routes 20000, replies 3000, attendance rows 1000)")
+                        help="calls measured (sdk 400, pipelines 2000, routes 20000, replies 3000, attendance rows 1000)")
     args = parser.parse_args()
     if args.what == "sdk":
         asyncio.run(sdk(args.calls or 400))
+    elif args.what == "pipelines":
+        asyncio.run(pipelines(args.calls or 2000))
     elif args.what == "replies":
         asyncio.run(replies(args.calls or 3000))
     elif args.what == "attendance":
