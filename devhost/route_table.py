@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from devhost.routing import RouteTemplate
 
 __all__ = ["Route", "RouteMatch", "RouteTable", "find_conflicts"]
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from shared_code import metrics
 from shared_code.pipelining import BatchScript, round_trip
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 logger = logging.getLogger("lectern.concurrency")
 
@@ -47,7 +44,7 @@ class SingleFlight:
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Task[Any]] = {}
 
-    async def run(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+    async def run[T](self, key: str, load: Callable[[], Awaitable[T]]) -> T:
         task = self._running.get(key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             task = asyncio.ensure_future(load())

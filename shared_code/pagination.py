@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import Field
 
 from shared_code.errors import FieldError, ValidationFailed
 from shared_code.models.base import ApiModel
-
-T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

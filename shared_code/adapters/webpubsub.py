@@ -59,8 +59,12 @@ class PubSub:
         options: dict[str, Any] = {
             "connection_timeout": TIMEOUT_SECONDS, "read_timeout": TIMEOUT_SECONDS, **CLIENT_OPTIONS,
         }
+        # With an access key the app signs for itself: its REST calls (`SignedPerUrl`) and the
+        # client tokens of negotiate (`client_url`), with the key the SDK would sign them with.
+        self._token_key: str | None = None
         if connection_string and not settings.uses_identity:
-            signed = SignedPerUrl(self._access_keys[0] if self._access_keys else "")
+            self._token_key = self._access_keys[0] if self._access_keys else None
+            signed = SignedPerUrl(self._token_key or "")
             self.client = WebPubSubServiceClient.from_connection_string(
                 connection_string, hub=self.hub, policies=lean_pipeline(SDK_MONIKER, signed), **options,
             )
@@ -74,11 +78,7 @@ class PubSub:
                 policies=lean_pipeline(SDK_MONIKER, AsyncBearerTokenCredentialPolicy(credential, SCOPE)), **options,
             )
 
-        # Where client tokens are signed locally: the key the SDK would sign them with, and
-        # the audience and base URL it would give them (its endpoint, ws(s) for clients).
-        self._token_key: str | None = None
-        if connection_string and not settings.uses_identity and self._access_keys:
-            self._token_key = self._access_keys[0]
+        # The audience and base URL the SDK would give client tokens (its endpoint, ws(s) for clients).
         endpoint_url = str(self.client._config.endpoint).lower().rstrip("/")
         self._audience = f"{endpoint_url}/client/hubs/{self.hub}"
         self._client_base = "ws" + self._audience[4:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -19,8 +19,6 @@ from shared_code import problems
 from shared_code.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from shared_code.json_limits import too_deep
 from shared_code.settings import get_settings
-
-M = TypeVar("M", bound=BaseModel)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

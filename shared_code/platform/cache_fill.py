@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from shared_code.adapters.redis import cache as cache_redis
 from shared_code.context import AppContext
 from shared_code.domain.cache_entries import accept
-
-T = TypeVar("T")
 
 FILL_LOCK_MS = 3000
 WAIT_FOR_FILL_SECONDS = 1.0

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 
@@ -27,7 +27,6 @@ EFFECT_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 2
 MAX_DELAY_SECONDS = 300
-E = TypeVar("E", bound=Effect)
 
 def poison_queue(ctx: AppContext) -> str:
     return f"{ctx.settings.outbox_queue}-poison"

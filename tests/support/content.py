@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from tests.support.actors import Actor
-
-T = TypeVar("T")
 
 
 async def create_course(api: httpx.AsyncClient, tutor: Actor, *, title: str | None = None, price_cents: int = 0) -> dict:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 from functools import cache
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString
 
 from psycopg.rows import class_row
 
 from shared_code.adapters.postgres.pool import Conn
-
-T = TypeVar("T")
 
 
 @cache

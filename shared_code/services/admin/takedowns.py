@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from shared_code.adapters.postgres import classes as classes_sql
 from shared_code.adapters.postgres import courses as courses_sql
@@ -45,7 +45,6 @@ from shared_code.services.progress import dashboard
 
 logger = logging.getLogger("lectern.admin.takedowns")
 
-R = TypeVar("R", CourseRow, MaterialRow)
 
 
 def _state(row: CourseRow | MaterialRow) -> dict[str, Any]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from shared_code.errors import FieldError, ValidationFailed
 from shared_code.pagination import decode_cursor, encode_cursor
-
-R = TypeVar("R")
 
 
 def _refuse() -> ValidationFailed:
