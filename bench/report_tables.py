@@ -54,8 +54,10 @@ RATIO_FIGURES = [
     ("chatP99Ms", "chat fan-out p99"),
     ("voteAckP99Ms", "vote ack p99"),
     ("cpuMsPerConnection", "server CPU per connection"),
+    ("appCpuMsPerConnection", "… of which the app's processes (without the local Web PubSub service)"),
     ("cpuUsPerDeliveredMessage", "server CPU per delivered message"),
     ("cpuMsPerVote", "server CPU per vote"),
+    ("appCpuMsPerVote", "… of which the app's processes (without the local Web PubSub service)"),
     ("serverRssGrowthKiBPerConnection", "server memory per connection"),
 ]
 
