@@ -8,6 +8,7 @@ docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
     .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
     .venv/bin/python scripts/call_costs.py attendance # writing a class's attendance rows, per row
+    .venv/bin/python scripts/call_costs.py connect    # a class connection's own steps, no I/O (needs no stack)
 
 Prints microseconds of this process's CPU (`time.process_time()`) per call.
 """
@@ -237,6 +238,50 @@ async def attendance(rows: int) -> None:
         await ctx.close()
 
 
+def connect(calls: int) -> None:
+    """The steps a class connection takes apart from its requests and round trips, in the
+    app (negotiate, then the service's connect event) and in the local Web PubSub service:
+    what is left once the stores' calls and the HTTP front are counted elsewhere."""
+    import json
+
+    import jwt
+
+    from localpubsub import tokens
+    from shared_code import json_codec
+    from shared_code.services.live import connection_state
+    from shared_code.services.live.class_access import Member
+
+    key, access_key = b"k" * 32, "a" * 44
+    user_id, class_id, course_id = (str(uuid.uuid4()) for _ in range(3))
+    member = Member(connection_id="c0", user_id=user_id, class_id=class_id, course_id=course_id, role="student",
+                    name="Student")
+    ticket = connection_state.Ticket(user_id, class_id, course_id, "student", int(time.time() * 1000) + 60_000, "Student")
+    signed = connection_state.encode_ticket(ticket, key)
+    claims = {"aud": "http://127.0.0.1:8280/client/hubs/lectern", "iat": int(time.time()), "exp": int(time.time()) + 600,
+              "sub": user_id, "role": [f"webpubsub.sendToGroup.class.{class_id}"]}
+    token = jwt.encode(claims, access_key, algorithm="HS256")
+    body = json.dumps({"claims": {k: [str(v)] for k, v in claims.items()}, "query": {"classId": [class_id],
+                       "ticket": [signed], "access_token": [token]}, "subprotocols": ["json.reliable.webpubsub.azure.v1"],
+                       "clientCertificates": []}).encode()
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("negotiate: sign the client token", lambda: jwt.encode(claims, access_key, algorithm="HS256")),
+        ("negotiate: sign the join ticket", lambda: connection_state.encode_ticket(ticket, key)),
+        ("service: verify the client token", lambda: tokens.decode(token, access_key)),
+        ("connect: parse the event body (json)", lambda: json.loads(body)),
+        ("connect: parse the event body (orjson)", lambda: json_codec.loads(body)),
+        ("connect: check the join ticket", lambda: connection_state.decode_ticket(
+            signed, user_id, class_id, int(time.time() * 1000), key)),
+        ("connect: sign the connection state", lambda: connection_state.encode_state(member, key)),
+    ]
+    for label, step in steps:
+        for _ in range(200):
+            step()
+        started = time.process_time()
+        for _ in range(calls):
+            step()
+        print(f"{label:<42} {1e6 * (time.process_time() - started) / calls:6.1f} µs CPU per call")
+
+
 def routes(calls: int) -> None:
     from tests.support.app_index import lectern_functions
 
@@ -251,9 +296,10 @@ def routes(calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["sdk", "pipelines", "routes", "replies", "attendance"])
+    parser.add_argument("what", choices=["sdk", "pipelines", "routes", "replies", "attendance", "connect"])
     parser.add_argument("--calls", type=int, default=None,
-                        help="calls measured (sdk 400, pipelines 2000, routes 20000, replies 3000, attendance rows 1000)")
+                        help="calls measured (sdk 400, pipelines 2000, routes 20000, replies 3000, attendance rows 1000, "
+                        "connect 20000)")
     args = parser.parse_args()
     if args.what == "sdk":
         asyncio.run(sdk(args.calls or 400))
@@ -263,6 +309,8 @@ def main() -> None:
         asyncio.run(replies(args.calls or 3000))
     elif args.what == "attendance":
         asyncio.run(attendance(args.calls or 1000))
+    elif args.what == "connect":
+        connect(args.calls or 20_000)
     else:
         routes(args.calls or 20_000)
 
