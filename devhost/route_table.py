@@ -13,7 +13,6 @@ from devhost.routing import RouteTemplate
 __all__ = ["Route", "RouteMatch", "RouteTable", "find_conflicts"]
 
 
-
 @dataclass(frozen=True)
 class Route[T]:
     template: RouteTemplate

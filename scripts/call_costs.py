@@ -8,7 +8,7 @@ docs/BENCHMARKS.md ("Per-operation cost, third round") come from it.
     .venv/bin/python scripts/call_costs.py routes     # resolving paths against Lectern's routes
     .venv/bin/python scripts/call_costs.py replies    # a batched Redis round trip, per reply
     .venv/bin/python scripts/call_costs.py attendance # writing a class's attendance rows, per row
-    .venv/bin/python scripts/call_costs.py connect    # a class connection's own steps, no I/O (needs no stack)
+    .venv/bin/python scripts/call_costs.py connect    # a class connection's own steps, no I/O (the profile's settings; no call is made)
 
 Prints microseconds of this process's CPU (`time.process_time()`) per call.
 """
@@ -238,33 +238,45 @@ async def attendance(rows: int) -> None:
         await ctx.close()
 
 
-def connect(calls: int) -> None:
+async def connect(calls: int) -> None:
     """The steps a class connection takes apart from its requests and round trips, in the
     app (negotiate, then the service's connect event) and in the local Web PubSub service:
-    what is left once the stores' calls and the HTTP front are counted elsewhere."""
+    what is left once the stores' calls and the HTTP front are counted elsewhere. Each is
+    the app's or the service's own function, called as they call it."""
     import json
-
-    import jwt
 
     from localpubsub import tokens
     from shared_code import json_codec
+    from shared_code.adapters.webpubsub import PubSub
     from shared_code.services.live import connection_state
     from shared_code.services.live.class_access import Member
+    from shared_code.settings import Settings
 
-    key, access_key = b"k" * 32, "a" * 44
+    os.environ.update(Stack("bench").env())  # the profile's settings; nothing is called
+    pubsub = PubSub(Settings())
+
+    key = b"k" * 32
     user_id, class_id, course_id = (str(uuid.uuid4()) for _ in range(3))
     member = Member(connection_id="c0", user_id=user_id, class_id=class_id, course_id=course_id, role="student",
                     name="Student")
     ticket = connection_state.Ticket(user_id, class_id, course_id, "student", int(time.time() * 1000) + 60_000, "Student")
     signed = connection_state.encode_ticket(ticket, key)
-    claims = {"aud": "http://127.0.0.1:8280/client/hubs/lectern", "iat": int(time.time()), "exp": int(time.time()) + 600,
-              "sub": user_id, "role": [f"webpubsub.sendToGroup.class.{class_id}"]}
-    token = jwt.encode(claims, access_key, algorithm="HS256")
+    url, _ = await pubsub.client_url(user_id=user_id, groups=[], roles=[])  # as negotiate asks for it
+    token = url.split("access_token=", 1)[1]
+    access_key = pubsub._token_key or ""
+    claims = tokens.decode(token, access_key)
     body = json.dumps({"claims": {k: [str(v)] for k, v in claims.items()}, "query": {"classId": [class_id],
                        "ticket": [signed], "access_token": [token]}, "subprotocols": ["json.reliable.webpubsub.azure.v1"],
                        "clientCertificates": []}).encode()
+
+    for _ in range(200):
+        await pubsub.client_url(user_id=user_id, groups=[], roles=[])
+    started = time.process_time()
+    for _ in range(calls):
+        await pubsub.client_url(user_id=user_id, groups=[], roles=[])
+    print(f"{'negotiate: sign the client token':<42} {1e6 * (time.process_time() - started) / calls:6.1f} µs CPU per call")
+    await pubsub.client.close()
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("negotiate: sign the client token", lambda: jwt.encode(claims, access_key, algorithm="HS256")),
         ("negotiate: sign the join ticket", lambda: connection_state.encode_ticket(ticket, key)),
         ("service: verify the client token", lambda: tokens.decode(token, access_key)),
         ("connect: parse the event body (json)", lambda: json.loads(body)),
@@ -310,7 +322,7 @@ def main() -> None:
     elif args.what == "attendance":
         asyncio.run(attendance(args.calls or 1000))
     elif args.what == "connect":
-        connect(args.calls or 20_000)
+        asyncio.run(connect(args.calls or 20_000))
     else:
         routes(args.calls or 20_000)
 

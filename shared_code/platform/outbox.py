@@ -28,6 +28,7 @@ MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 2
 MAX_DELAY_SECONDS = 300
 
+
 def poison_queue(ctx: AppContext) -> str:
     return f"{ctx.settings.outbox_queue}-poison"
 

@@ -46,7 +46,6 @@ from shared_code.services.progress import dashboard
 logger = logging.getLogger("lectern.admin.takedowns")
 
 
-
 def _state(row: CourseRow | MaterialRow) -> dict[str, Any]:
     """What an audit row records of a takedown (wire names)."""
     return {
